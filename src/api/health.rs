@@ -1,0 +1,33 @@
+//! `/health`: liveness plus what is loaded.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/health", get(health))
+}
+
+async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let snap = state.current();
+    let levels: Vec<_> = snap.levels.iter().map(|l| serde_json::json!({"id": l.id, "areas": l.areas.len()})).collect();
+    let points: Vec<_> = snap
+        .points
+        .iter()
+        .map(|p| {
+            let a = &p.layer.accounting;
+            serde_json::json!({"id": p.layer.id, "rows": a.rows, "joined": a.joined, "outside": a.outside, "rejected": a.rejected_total()})
+        })
+        .collect();
+    Json(serde_json::json!({
+        "status": "ok",
+        "project": snap.name,
+        "data_version": snap.version,
+        "levels": levels,
+        "points": points,
+        "indicators": snap.indicators.len(),
+        "warnings": snap.warnings.len(),
+    }))
+}

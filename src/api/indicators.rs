@@ -1,0 +1,161 @@
+//! `/indicators` (list with metadata) and `/indicators/{id}` (values per area for one
+//! level and period, or one area's time series), as JSON or CSV.
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+use crate::export::csv_out::{INDICATOR_CSV_HEADER, write_indicator_rows};
+use crate::indicators::Denominator;
+use crate::model::CbsKind;
+use crate::snapshot::{IndicatorResult, Snapshot};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/indicators", get(list)).route("/indicators/{id}", get(values))
+}
+
+fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
+    let d = &ind.def;
+    let denominator = match &d.denominator {
+        Denominator::None => Value::Null,
+        Denominator::LandKm2 => json!("land_km2"),
+        Denominator::Statistic(s) => json!(s),
+    };
+    let layer = snap.points.iter().find(|p| p.layer.id == d.points);
+    let levels: Vec<Value> = snap
+        .levels
+        .iter()
+        .zip(&ind.per_level)
+        .map(|(l, v)| json!({"level": l.id, "periods": v.periods, "denominator_source": v.denominator_source}))
+        .collect();
+    json!({
+        "id": d.id,
+        "title": d.title,
+        "description": d.description,
+        "unit": d.unit,
+        "definition": {
+            "text": d.definition(),
+            "numerator": {"points": d.points, "categories": d.categories, "weighted": d.weighted, "from": d.from.map(|x| x.to_string()), "to": d.to.map(|x| x.to_string())},
+            "denominator": denominator,
+            "scale": d.scale,
+        },
+        "period": d.period.as_str(),
+        "periods": ind.per_level.first().map(|v| v.periods.clone()).unwrap_or_default(),
+        "source": {"points": layer.map(|l| l.source.display().to_string()), "points_title": layer.map(|l| l.title.clone()), "attribution": snap.attribution},
+        "levels": levels,
+        "links": [{"rel": "self", "href": format!("/indicators/{}", d.id)}],
+    })
+}
+
+async fn list(State(state): State<AppState>) -> Json<Value> {
+    let snap = state.current();
+    let items: Vec<Value> = snap.indicators.iter().map(|i| metadata(&snap, i)).collect();
+    Json(json!({"project": snap.name, "data_version": snap.version, "indicators": items}))
+}
+
+#[derive(Debug, Deserialize)]
+struct ValuesQuery {
+    level: Option<String>,
+    period: Option<String>,
+    format: Option<String>,
+    f: Option<String>,
+    /// One area's values over all periods.
+    area: Option<String>,
+}
+
+/// `buurt`, `buurten`, `wijk`, `gemeente`, or any level id.
+fn find_level(snap: &Snapshot, wanted: Option<&str>) -> Result<usize, ApiError> {
+    let Some(w) = wanted else { return Ok(0) };
+    if let Some(i) = snap.level_index(w) {
+        return Ok(i);
+    }
+    let kind = match w.to_ascii_lowercase().as_str() {
+        "buurt" | "buurten" => Some(CbsKind::Buurt),
+        "wijk" | "wijken" => Some(CbsKind::Wijk),
+        "gemeente" | "gemeenten" => Some(CbsKind::Gemeente),
+        _ => None,
+    };
+    kind.and_then(|k| snap.levels.iter().position(|l| l.cbs_kind == Some(k))).ok_or_else(|| {
+        let ids: Vec<&str> = snap.levels.iter().map(|l| l.id.as_str()).collect();
+        ApiError::BadRequest(format!("unknown level '{w}'; the levels are: {}", ids.join(", ")))
+    })
+}
+
+async fn values(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<ValuesQuery>) -> Result<Response, ApiError> {
+    let snap = state.current();
+    let ind = snap.indicator(&id).ok_or_else(|| {
+        let ids: Vec<&str> = snap.indicators.iter().map(|i| i.def.id.as_str()).collect();
+        ApiError::NotFound(format!("no indicator '{id}'; the indicators are: {}", ids.join(", ")))
+    })?;
+    let li = find_level(&snap, q.level.as_deref())?;
+    let level = &snap.levels[li];
+    let v = &ind.per_level[li];
+    let format = q.format.as_deref().or(q.f.as_deref()).unwrap_or("json");
+    if format != "json" && format != "csv" {
+        return Err(ApiError::BadRequest(format!("format '{format}' is not json or csv")));
+    }
+
+    // Time series of one area.
+    if let Some(code) = q.area.as_deref() {
+        let a = *level.by_code.get(code).ok_or_else(|| ApiError::NotFound(format!("no area '{code}' in level '{}'", level.id)))?;
+        if format == "csv" {
+            return csv_response(&snap, ind, li, None, Some(a));
+        }
+        let series: Vec<Value> = (0..v.periods.len())
+            .map(|p| {
+                let k = v.index(a, p);
+                json!({"period": v.periods[p], "numerator": v.numerator[k], "value": v.value[k]})
+            })
+            .collect();
+        let area = &level.areas[a];
+        return Ok(Json(json!({
+            "indicator": metadata(&snap, ind),
+            "level": level.id,
+            "area": {"code": area.code, "name": area.name, "denominator": v.denominator[a]},
+            "series": series,
+        }))
+        .into_response());
+    }
+
+    let period = match q.period.as_deref() {
+        None | Some("latest") => v.periods.len().checked_sub(1),
+        Some(p) => Some(v.period_index(p).ok_or_else(|| {
+            ApiError::BadRequest(format!("no period '{p}' for indicator '{id}'; the periods are: {}", v.periods.join(", ")))
+        })?),
+    };
+    if format == "csv" {
+        return csv_response(&snap, ind, li, period, None);
+    }
+    let rows: Vec<Value> = match period {
+        None => Vec::new(),
+        Some(p) => level
+            .areas
+            .iter()
+            .enumerate()
+            .map(|(a, area)| {
+                let k = v.index(a, p);
+                json!({"code": area.code, "name": area.name, "numerator": v.numerator[k], "denominator": v.denominator[a], "value": v.value[k]})
+            })
+            .collect(),
+    };
+    Ok(Json(json!({
+        "indicator": metadata(&snap, ind),
+        "level": level.id,
+        "period": period.map(|p| v.periods[p].clone()),
+        "values": rows,
+    }))
+    .into_response())
+}
+
+fn csv_response(snap: &Snapshot, ind: &IndicatorResult, level: usize, period: Option<usize>, area: Option<usize>) -> Result<Response, ApiError> {
+    let mut buf = Vec::new();
+    buf.extend_from_slice(INDICATOR_CSV_HEADER.as_bytes());
+    buf.push(b'\n');
+    write_indicator_rows(&mut buf, snap, ind, level, period, area).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], buf).into_response())
+}

@@ -1,0 +1,112 @@
+//! The command line (clap derive): what each subcommand takes. The flags of `count`
+//! are a contract other tooling relies on.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "buurtmeter",
+    version,
+    about = "Neighbourhood indicators from CBS boundaries, CBS statistics and your own point registers",
+    long_about = "buurtmeter joins municipal point registers (vacant buildings, flood reports, any CSV, \
+GeoPackage, GeoJSON or Shapefile with points) to CBS buurten, wijken and gemeenten (or any polygon \
+layer), and computes indicators per area: counts, per 1,000 inhabitants, per km² of land, share of the \
+housing stock, per year, quarter or month.\n\n\
+Every input row is accounted for: joined to an area, outside all areas, or rejected with a reason.\n\n\
+Without --project, the built-in demo project (a synthetic municipality) is used.",
+    after_help = "Examples:\n  \
+buurtmeter serve                                  web server on the demo project\n  \
+buurtmeter count --areas wijkenbuurten_2024.gpkg --areas-layer buurten --points meldingen.csv --x x --y y\n  \
+buurtmeter compute --project mijnproject.toml --out resultaten/\n  \
+buurtmeter check --project mijnproject.toml"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More log output (-v info, -vv debug); or set RUST_LOG.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Count points in polygons (like QGIS "Count points in polygon"), with full accounting.
+    Count(CountArgs),
+    /// Compute every indicator of a project and write CSV tables and a GeoPackage.
+    Compute(ComputeArgs),
+    /// Read everything, print the accounting of every point layer and every warning.
+    Check(ProjectArgs),
+    /// Serve the indicators over HTTP.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    /// The project file (TOML). Default: the built-in demo project.
+    #[arg(long, env = "BUURTMETER_PROJECT", value_name = "FILE")]
+    pub project: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ComputeArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Directory for the output (created when missing).
+    #[arg(long, default_value = "out", value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Address and port to listen on.
+    #[arg(long, env = "BUURTMETER_BIND", default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub bind: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct CountArgs {
+    /// The polygons: any vector file GDAL reads (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, ...).
+    #[arg(long, value_name = "PATH")]
+    pub areas: PathBuf,
+    /// The layer in the areas file (needed when it has more than one).
+    #[arg(long, value_name = "NAME")]
+    pub areas_layer: Option<String>,
+    /// The field with the area id; detected for CBS files (buurtcode, BU_CODE, ...).
+    #[arg(long, value_name = "FIELD")]
+    pub id_field: Option<String>,
+    /// The points: CSV, or any vector file GDAL reads.
+    #[arg(long, value_name = "PATH")]
+    pub points: PathBuf,
+    /// The layer in the points file (needed when it has more than one).
+    #[arg(long, value_name = "NAME")]
+    pub points_layer: Option<String>,
+    /// Column with x (in --crs; RD New by default).
+    #[arg(long, value_name = "FIELD", requires = "y", conflicts_with_all = ["lon", "lat"])]
+    pub x: Option<String>,
+    /// Column with y (in --crs; RD New by default).
+    #[arg(long, value_name = "FIELD", requires = "x")]
+    pub y: Option<String>,
+    /// CRS of --x/--y, e.g. EPSG:28992 (default) or EPSG:25832.
+    #[arg(long, value_name = "EPSG:N")]
+    pub crs: Option<String>,
+    /// Column with WGS84 longitude.
+    #[arg(long, value_name = "FIELD", requires = "lat")]
+    pub lon: Option<String>,
+    /// Column with WGS84 latitude.
+    #[arg(long, value_name = "FIELD", requires = "lon")]
+    pub lat: Option<String>,
+    /// Column with a weight to sum per area (adds the weight_sum column).
+    #[arg(long, value_name = "FIELD")]
+    pub weight: Option<String>,
+    /// Write the counts here (CSV: area_id,count[,weight_sum]); stdout when not given.
+    #[arg(long, value_name = "FILE.csv")]
+    pub out: Option<PathBuf>,
+    /// Write the accounting (rows, joined, outside, rejected per reason) as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    pub summary: Option<PathBuf>,
+}

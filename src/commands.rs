@@ -1,0 +1,262 @@
+//! What each subcommand does: glue between the CLI, the pipeline and the writers.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::api::{self, AppState};
+use crate::cli::{Cli, Command, ComputeArgs, CountArgs, ProjectArgs, ServeArgs};
+use crate::config::Project;
+use crate::error::{Error, Result};
+use crate::index::AreaIndex;
+use crate::ingest::{self, Coords, PointSource, vector};
+use crate::model::Accounting;
+use crate::snapshot::{self, Snapshot};
+use crate::{crs, demo, export, join};
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Count(a) => count(a),
+        Command::Compute(a) => compute(a),
+        Command::Check(a) => check(a),
+        Command::Serve(a) => serve(a),
+    }
+}
+
+/// The accounting as JSON: `rows = joined + outside + rejected`.
+pub fn accounting_json(a: &Accounting) -> Value {
+    let by_reason: serde_json::Map<String, Value> = a.rejected.iter().map(|(r, n)| (r.key().to_string(), json!(n))).collect();
+    let examples: Vec<Value> = a
+        .examples
+        .iter()
+        .map(|e| json!({"row": e.row, "reason": e.reason.key(), "explanation": e.reason.describe(), "detail": e.detail}))
+        .collect();
+    json!({
+        "rows": a.rows,
+        "joined": a.joined,
+        "outside": a.outside,
+        "rejected": a.rejected_total(),
+        "rejected_by_reason": by_reason,
+        "rejected_examples": examples,
+        "warnings": a.warnings,
+    })
+}
+
+/// One line for people: "1,234 rows: 1,200 joined, 30 outside all areas, 4 rejected (...)".
+pub fn accounting_line(a: &Accounting) -> String {
+    let mut s = format!("{} rows: {} joined, {} outside all areas, {} rejected", a.rows, a.joined, a.outside, a.rejected_total());
+    if !a.rejected.is_empty() {
+        let parts: Vec<String> = a.rejected.iter().map(|(r, n)| format!("{n} {}", r.key())).collect();
+        s.push_str(&format!(" ({})", parts.join(", ")));
+    }
+    s
+}
+
+fn print_rejections(a: &Accounting) {
+    for e in &a.examples {
+        eprintln!("  rejected {}: {} — {}", e.detail, e.reason.key(), e.reason.describe());
+    }
+}
+
+fn count(a: CountArgs) -> Result<()> {
+    // Work in the areas' own CRS (any CRS works for point-in-polygon); RD New if none.
+    let ds = vector::open(&a.areas)?;
+    let srs_def = {
+        let layer = match &a.areas_layer {
+            Some(l) => ds.layer_by_name(l).map_err(|_| {
+                Error::input(&a.areas, format!("no layer '{l}'; the layers are: {}", vector::layer_names(&ds).join(", ")))
+            })?,
+            None => ds.layer(0).map_err(|_| Error::input(&a.areas, "the file has no layers"))?,
+        };
+        use gdal::vector::LayerAccess;
+        layer.spatial_ref().and_then(|s| s.to_wkt().ok()).unwrap_or_else(|| crs::RD_NEW.to_string())
+    };
+    drop(ds);
+    let working = crs::spatial_ref(&srs_def)?;
+    let area_src = vector::AreaSource {
+        path: a.areas.clone(),
+        layer: a.areas_layer.clone(),
+        id_field: a.id_field.clone(),
+        name_field: None,
+        level_hint: None,
+    };
+    let read = vector::read_areas(&area_src, &working)?;
+    for w in &read.warnings {
+        eprintln!("warning: {w}");
+    }
+    let coords = match (&a.x, &a.y, &a.lon, &a.lat) {
+        (Some(x), Some(y), _, _) => Coords::XY { x: x.clone(), y: y.clone(), crs: a.crs.clone() },
+        (_, _, Some(lon), Some(lat)) => Coords::LonLat { lon: lon.clone(), lat: lat.clone() },
+        _ => Coords::Auto { crs: a.crs.clone() },
+    };
+    let source = PointSource {
+        path: a.points.clone(),
+        layer: a.points_layer.clone(),
+        coords,
+        weight: a.weight.clone(),
+        ..Default::default()
+    };
+    let mut layer = ingest::read_points(&source, &working, "points")?;
+    let geoms: Vec<_> = read.areas.iter().map(|x| x.geometry.clone()).collect();
+    let index = AreaIndex::build(&geoms);
+    let assigned = join::locate_all(&index, &layer.xs, &layer.ys);
+    let (counts, sums) = join::count_per_area(&assigned, layer.weights.as_deref(), read.areas.len());
+    layer.accounting.joined = counts.iter().sum();
+    layer.accounting.outside = layer.len() as u64 - layer.accounting.joined;
+    let acc = &layer.accounting;
+    debug_assert!(acc.balances());
+
+    let level = crate::model::Level {
+        id: "areas".into(),
+        title: "areas".into(),
+        cbs_kind: None,
+        by_code: Default::default(),
+        parent: None,
+        parent_idx: Vec::new(),
+        stats: Default::default(),
+        areas: read.areas,
+    };
+    let sums_opt = a.weight.as_ref().map(|_| sums.as_slice());
+    match &a.out {
+        Some(p) => {
+            let mut f = std::fs::File::create(p).map_err(|e| Error::write(p, e))?;
+            export::write_counts(&mut f, &level, &counts, sums_opt)?;
+        }
+        None => export::write_counts(&mut std::io::stdout().lock(), &level, &counts, sums_opt)?,
+    }
+    eprintln!("{}: {}", a.points.display(), accounting_line(acc));
+    print_rejections(acc);
+    for w in &acc.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(p) = &a.summary {
+        let mut v = accounting_json(acc);
+        v["points"] = json!(a.points.display().to_string());
+        v["areas"] = json!(a.areas.display().to_string());
+        v["areas_layer"] = json!(read.layer);
+        v["id_field"] = json!(read.id_field);
+        v["n_areas"] = json!(level.areas.len());
+        v["area_warnings"] = json!(read.warnings);
+        write_json(p, &v)?;
+    }
+    Ok(())
+}
+
+fn write_json(path: &Path, v: &Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| Error::Usage(e.to_string()))?;
+    std::fs::write(path, text + "\n").map_err(|e| Error::write(path, e))
+}
+
+/// The project file: the one given, or the built-in demo project.
+pub fn load_project(args: &ProjectArgs) -> Result<Project> {
+    let path: PathBuf = match &args.project {
+        Some(p) => p.clone(),
+        None => demo::extract()?,
+    };
+    Project::load(&path)
+}
+
+/// The report of a snapshot: accounting per point layer, warnings, timings.
+pub fn snapshot_report(snap: &Snapshot) -> Value {
+    let layers: Vec<Value> = snap
+        .points
+        .iter()
+        .map(|p| {
+            let mut v = accounting_json(&p.layer.accounting);
+            v["id"] = json!(p.layer.id);
+            v["source"] = json!(p.source.display().to_string());
+            v
+        })
+        .collect();
+    let levels: Vec<Value> = snap.levels.iter().map(|l| json!({"id": l.id, "areas": l.areas.len(), "parent": l.parent})).collect();
+    json!({
+        "project": snap.name,
+        "project_file": snap.project_file.display().to_string(),
+        "data_version": snap.version,
+        "crs": snap.working_crs,
+        "levels": levels,
+        "points": layers,
+        "warnings": snap.warnings,
+        "timings_s": snap.timings.iter().map(|(k, v)| json!({"stage": k, "seconds": v})).collect::<Vec<_>>(),
+    })
+}
+
+fn print_check(snap: &Snapshot) {
+    eprintln!("project: {} ({})", snap.name, snap.project_file.display());
+    eprintln!("working CRS: {}", snap.working_crs);
+    for l in &snap.levels {
+        let parent = l.parent.as_deref().map(|p| format!(", in {p}")).unwrap_or_default();
+        eprintln!("level {}: {} areas, {} statistics{parent}", l.id, l.areas.len(), l.stats.columns.len());
+    }
+    for p in &snap.points {
+        eprintln!("points {} ({}): {}", p.layer.id, p.source.display(), accounting_line(&p.layer.accounting));
+        print_rejections(&p.layer.accounting);
+    }
+    for i in &snap.indicators {
+        let periods = i.per_level.first().map(|v| v.periods.len()).unwrap_or(0);
+        eprintln!("indicator {}: {} — {} ({} periods)", i.def.id, i.def.title, i.def.definition(), periods);
+    }
+    if snap.warnings.is_empty() {
+        eprintln!("no warnings");
+    }
+    for w in &snap.warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+fn check(a: ProjectArgs) -> Result<()> {
+    let project = load_project(&a)?;
+    let snap = snapshot::build(&project)?;
+    print_check(&snap);
+    Ok(())
+}
+
+fn compute(a: ComputeArgs) -> Result<()> {
+    let project = load_project(&a.project)?;
+    let snap = snapshot::build(&project)?;
+    print_check(&snap);
+    std::fs::create_dir_all(&a.out).map_err(|e| Error::write(&a.out, e))?;
+    let mut written = Vec::new();
+    for (li, level) in snap.levels.iter().enumerate() {
+        let path = a.out.join(format!("indicators_{}.csv", level.id));
+        let mut f = std::fs::File::create(&path).map_err(|e| Error::write(&path, e))?;
+        export::write_indicator_csv(&mut f, &snap, li)?;
+        written.push(path);
+    }
+    let gpkg = a.out.join("buurtmeter.gpkg");
+    export::gpkg::write_snapshot(&gpkg, &snap)?;
+    written.push(gpkg);
+    let summary = a.out.join("summary.json");
+    write_json(&summary, &snapshot_report(&snap))?;
+    written.push(summary);
+    for p in written {
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+fn serve(a: ServeArgs) -> Result<()> {
+    let project = load_project(&a.project)?;
+    let snap = snapshot::build(&project)?;
+    print_check(&snap);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(a.bind)
+            .await
+            .map_err(|e| Error::Usage(format!("cannot listen on {}: {e} (choose another with --bind)", a.bind)))?;
+        let addr = listener.local_addr()?;
+        let base = format!("http://{addr}");
+        let mut out = std::io::stderr().lock();
+        let _ = writeln!(out, "\nbuurtmeter is serving '{}' (data version {})", snap.name, snap.version);
+        let _ = writeln!(out, "  indicators:  {base}/indicators");
+        if let Some(i) = snap.indicators.first() {
+            let _ = writeln!(out, "  example:     {base}/indicators/{}?level={}&format=csv", i.def.id, snap.levels.last().map_or("", |l| l.id.as_str()));
+        }
+        let _ = writeln!(out, "  health:      {base}/health");
+        let _ = writeln!(out, "press Ctrl-C to stop");
+        drop(out);
+        api::serve(AppState::new(snap), listener).await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,238 @@
+//! The project file (TOML): which areas, statistics and point layers to read, and which
+//! indicators to compute. Paths are relative to the project file. Unknown keys are an
+//! error, so a typo never silently does nothing.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Project {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Attribution shown with every output (e.g. "Bron: CBS, gemeente Heerlen").
+    #[serde(default)]
+    pub attribution: Option<String>,
+    /// The working CRS; must be projected in metres.
+    #[serde(default = "default_crs")]
+    pub crs: String,
+    #[serde(default, rename = "levels")]
+    pub levels: Vec<LevelConfig>,
+    #[serde(default, rename = "statistics")]
+    pub statistics: Vec<StatisticsConfig>,
+    #[serde(default, rename = "points")]
+    pub points: Vec<PointsConfig>,
+    #[serde(default, rename = "indicators")]
+    pub indicators: Vec<IndicatorConfig>,
+    /// The directory the project file is in (set on load).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// The project file itself (set on load).
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+fn default_crs() -> String {
+    crate::crs::RD_NEW.to_string()
+}
+
+/// One area level, finest first (buurten, wijken, gemeenten).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelConfig {
+    /// Used in URLs and file names: `buurten`, `wijken`, `gemeenten`, `postcodes`, ...
+    pub id: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    pub path: PathBuf,
+    #[serde(default)]
+    pub layer: Option<String>,
+    #[serde(default)]
+    pub id_field: Option<String>,
+    #[serde(default)]
+    pub name_field: Option<String>,
+    /// The level one up; for CBS levels found from the codes when not given.
+    #[serde(default)]
+    pub parent: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatisticsConfig {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub period: Option<String>,
+    #[serde(default)]
+    pub code_column: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointsConfig {
+    pub id: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    pub path: PathBuf,
+    #[serde(default)]
+    pub layer: Option<String>,
+    #[serde(default)]
+    pub x: Option<String>,
+    #[serde(default)]
+    pub y: Option<String>,
+    #[serde(default)]
+    pub lon: Option<String>,
+    #[serde(default)]
+    pub lat: Option<String>,
+    #[serde(default)]
+    pub crs: Option<String>,
+    #[serde(default)]
+    pub date: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub weight: Option<String>,
+    /// `;`, `,`, `tab`; detected when not given.
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    /// `utf-8` or `windows-1252`; detected when not given.
+    #[serde(default)]
+    pub encoding: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorConfig {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub numerator: NumeratorConfig,
+    /// A statistic (`aantal_inwoners`, `woningvoorraad`, any column name), `land_km2`, or
+    /// absent for a plain count.
+    #[serde(default)]
+    pub denominator: Option<String>,
+    #[serde(default = "one")]
+    pub scale: f64,
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// `all` (default), `year`, `quarter` or `month` of the point date.
+    #[serde(default)]
+    pub period: Option<String>,
+    /// Only points dated on or after this day (`yyyy-mm-dd`).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Only points dated on or before this day (`yyyy-mm-dd`).
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumeratorConfig {
+    /// The point layer id.
+    pub points: String,
+    /// Only these categories (exact match); all when absent.
+    #[serde(default)]
+    pub categories: Option<Vec<String>>,
+    /// Sum the layer's weight column instead of counting points.
+    #[serde(default)]
+    pub weighted: bool,
+}
+
+impl Project {
+    pub fn load(path: &Path) -> Result<Project> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Project { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
+        let mut project = Project::parse(&text, path)?;
+        project.file = path.to_path_buf();
+        project.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(project)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Project> {
+        let project: Project = toml::from_str(text)
+            .map_err(|e| Error::Project { path: path.to_path_buf(), message: e.to_string() })?;
+        project.validate(path)?;
+        Ok(project)
+    }
+
+    fn validate(&self, path: &Path) -> Result<()> {
+        let err = |m: String| Err(Error::Project { path: path.to_path_buf(), message: m });
+        if self.levels.is_empty() {
+            return err("no [[levels]]: at least one area level is needed".into());
+        }
+        let mut ids = std::collections::HashSet::new();
+        for id in self.levels.iter().map(|l| &l.id).chain(self.points.iter().map(|p| &p.id)).chain(self.indicators.iter().map(|i| &i.id)) {
+            if !ids.insert(id.as_str()) {
+                return err(format!("the id '{id}' is used twice; level, point layer and indicator ids must be unique"));
+            }
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return err(format!("the id '{id}' may only hold letters, digits, '_' and '-'"));
+            }
+        }
+        for l in &self.levels {
+            if let Some(p) = &l.parent
+                && !self.levels.iter().any(|o| &o.id == p)
+            {
+                return err(format!("level '{}': parent '{p}' is not a level", l.id));
+            }
+        }
+        for ind in &self.indicators {
+            if !self.points.iter().any(|p| p.id == ind.numerator.points) {
+                return err(format!("indicator '{}': no point layer '{}'", ind.id, ind.numerator.points));
+            }
+            if let Some(p) = &ind.period
+                && crate::indicators::PeriodKind::parse(p).is_none()
+            {
+                return err(format!("indicator '{}': period '{p}' is not one of all, year, quarter, month", ind.id));
+            }
+            for d in [&ind.from, &ind.to].into_iter().flatten() {
+                if crate::ingest::text::parse_date(d).is_none() {
+                    return err(format!("indicator '{}': '{d}' is not a date (yyyy-mm-dd)", ind.id));
+                }
+            }
+            if !ind.scale.is_finite() || ind.scale == 0.0 {
+                return err(format!("indicator '{}': scale must be a non-zero number", ind.id));
+            }
+        }
+        for p in &self.points {
+            if p.x.is_some() != p.y.is_some() || p.lon.is_some() != p.lat.is_some() {
+                return err(format!("point layer '{}': give both x and y, or both lon and lat", p.id));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = Project::parse("name='x'\n[[levels]]\nid='b'\npath='a.gpkg'\nid_feild='x'\n", Path::new("p.toml")).unwrap_err();
+        assert!(e.to_string().contains("id_feild"), "{e}");
+    }
+
+    #[test]
+    fn indicator_must_name_a_point_layer() {
+        let e = Project::parse(
+            "name='x'\n[[levels]]\nid='b'\npath='a.gpkg'\n[[indicators]]\nid='i'\ntitle='t'\nnumerator={points='nope'}\n",
+            Path::new("p.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("no point layer 'nope'"), "{e}");
+    }
+}

@@ -1,0 +1,36 @@
+//! The built-in demo project: the files in `data/` are compiled into the binary and
+//! written to a cache directory on first use, so `buurtmeter serve` works from anywhere.
+//! The data is synthetic (see `src/bin/gen_demo.rs`, which writes it).
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// (file name, contents) of every file of the demo project.
+pub const FILES: &[(&str, &[u8])] = &[
+    ("project.toml", include_bytes!("../data/project.toml")),
+    ("demodorp.gpkg", include_bytes!("../data/demodorp.gpkg")),
+    ("kerncijfers_demodorp.csv", include_bytes!("../data/kerncijfers_demodorp.csv")),
+    ("leegstand_demodorp.csv", include_bytes!("../data/leegstand_demodorp.csv")),
+    ("wateroverlast_demodorp.csv", include_bytes!("../data/wateroverlast_demodorp.csv")),
+];
+
+/// Write the demo files (when missing or changed) and return the project file's path.
+pub fn extract() -> Result<PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    FILES.hash(&mut h);
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base.join("buurtmeter").join(format!("demo-{:08x}", h.finish() as u32));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
+    for (name, bytes) in FILES {
+        let path = dir.join(name);
+        if std::fs::read(&path).ok().as_deref() != Some(*bytes) {
+            std::fs::write(&path, bytes).map_err(|e| Error::write(&path, e))?;
+        }
+    }
+    Ok(dir.join("project.toml"))
+}

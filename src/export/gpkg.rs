@@ -1,0 +1,128 @@
+//! GeoPackage output: one polygon layer per level with the area code and name, the CBS
+//! figures behind the indicators and every indicator's latest-period value; plus a
+//! table `indicator_values` in long format (every period) for joins in QGIS.
+
+use std::path::Path;
+
+use gdal::DriverManager;
+use gdal::vector::{Feature, FieldDefn, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType, ToGdal};
+
+use crate::crs;
+use crate::error::{Error, Result};
+use crate::snapshot::Snapshot;
+
+/// A field value for [`write_layer`].
+#[derive(Debug, Clone)]
+pub enum Value {
+    Text(String),
+    Real(Option<f64>),
+    Int(i64),
+}
+
+/// Write one layer; `ty` = `wkbNone` (and no geometries) for attribute-only tables.
+pub fn write_layer(
+    ds: &mut gdal::Dataset,
+    name: &str,
+    srs_def: Option<&str>,
+    ty: OGRwkbGeometryType::Type,
+    fields: &[(String, OGRFieldType::Type)],
+    rows: impl Iterator<Item = (Option<geo_types::Geometry<f64>>, Vec<Value>)>,
+) -> Result<()> {
+    let srs = srs_def.map(crs::spatial_ref).transpose()?;
+    let mut txn = ds.start_transaction()?;
+    let layer = txn.create_layer(LayerOptions { name, srs: srs.as_ref(), ty, options: None })?;
+    for (f, t) in fields {
+        FieldDefn::new(f, *t)?.add_to_layer(&layer)?;
+    }
+    let defn = layer.defn();
+    for (geom, values) in rows {
+        let mut feature = Feature::new(defn)?;
+        for (i, v) in values.iter().enumerate() {
+            match v {
+                Value::Text(s) => feature.set_field_string(i, s)?,
+                Value::Real(Some(x)) => feature.set_field_double(i, *x)?,
+                Value::Real(None) => feature.set_field_null(i)?,
+                Value::Int(x) => feature.set_field_integer64(i, *x)?,
+            }
+        }
+        if let Some(g) = geom {
+            feature.set_geometry(g.to_gdal()?)?;
+        }
+        feature.create(&layer)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+pub fn create(path: &Path) -> Result<gdal::Dataset> {
+    if path.exists() {
+        std::fs::remove_file(path).map_err(|e| Error::write(path, e))?;
+    }
+    let driver = DriverManager::get_driver_by_name("GPKG")?;
+    driver.create_vector_only(path).map_err(|e| Error::input(path, format!("cannot create GeoPackage: {e}")))
+}
+
+/// Every level as a layer with its indicators, and the long table.
+pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<()> {
+    let mut ds = create(path)?;
+    for (li, level) in snap.levels.iter().enumerate() {
+        let mut fields = vec![("code".to_string(), OGRFieldType::OFTString), ("name".to_string(), OGRFieldType::OFTString)];
+        let mut den_cols: Vec<(String, usize)> = Vec::new();
+        for (ii, ind) in snap.indicators.iter().enumerate() {
+            fields.push((ind.def.id.clone(), OGRFieldType::OFTReal));
+            fields.push((format!("{}_numerator", ind.def.id), OGRFieldType::OFTReal));
+            if ind.per_level[li].denominator_source.is_some() {
+                fields.push((format!("{}_denominator", ind.def.id), OGRFieldType::OFTReal));
+                den_cols.push((ind.def.id.clone(), ii));
+            }
+            fields.push((format!("{}_period", ind.def.id), OGRFieldType::OFTString));
+        }
+        let rows = level.areas.iter().enumerate().map(|(a, area)| {
+            let mut values = vec![Value::Text(area.code.clone()), Value::Text(area.name.clone().unwrap_or_default())];
+            for ind in &snap.indicators {
+                let v = &ind.per_level[li];
+                let last = v.periods.len().checked_sub(1);
+                let k = last.map(|p| v.index(a, p));
+                values.push(Value::Real(k.and_then(|k| v.value[k])));
+                values.push(Value::Real(k.map(|k| v.numerator[k])));
+                if v.denominator_source.is_some() {
+                    values.push(Value::Real(v.denominator[a]));
+                }
+                values.push(Value::Text(last.map(|p| v.periods[p].clone()).unwrap_or_default()));
+            }
+            (Some(geo_types::Geometry::MultiPolygon(area.geometry.clone())), values)
+        });
+        write_layer(&mut ds, &level.id, Some(&snap.working_crs), OGRwkbGeometryType::wkbMultiPolygon, &fields, rows)?;
+    }
+    let fields: Vec<(String, OGRFieldType::Type)> = crate::export::csv_out::INDICATOR_CSV_HEADER
+        .split(',')
+        .map(|f| (f.to_string(), if matches!(f, "numerator" | "denominator" | "value") { OGRFieldType::OFTReal } else { OGRFieldType::OFTString }))
+        .collect();
+    let mut rows = Vec::new();
+    for ind in &snap.indicators {
+        for (li, level) in snap.levels.iter().enumerate() {
+            let v = &ind.per_level[li];
+            for (a, area) in level.areas.iter().enumerate() {
+                for (p, period) in v.periods.iter().enumerate() {
+                    let k = v.index(a, p);
+                    rows.push((
+                        None,
+                        vec![
+                            Value::Text(ind.def.id.clone()),
+                            Value::Text(level.id.clone()),
+                            Value::Text(area.code.clone()),
+                            Value::Text(area.name.clone().unwrap_or_default()),
+                            Value::Text(period.clone()),
+                            Value::Real(Some(v.numerator[k])),
+                            Value::Real(v.denominator[a]),
+                            Value::Real(v.value[k]),
+                            Value::Text(ind.def.unit.clone().unwrap_or_default()),
+                        ],
+                    ));
+                }
+            }
+        }
+    }
+    write_layer(&mut ds, "indicator_values", None, OGRwkbGeometryType::wkbNone, &fields, rows.into_iter())?;
+    Ok(())
+}

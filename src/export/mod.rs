@@ -1,0 +1,7 @@
+//! Writers: indicator tables as CSV, levels with their indicators as a GeoPackage, and
+//! the `count` table. GDAL is used here only to write (`gpkg`), never to read.
+
+pub mod csv_out;
+pub mod gpkg;
+
+pub use csv_out::{write_counts, write_indicator_csv};

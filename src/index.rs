@@ -1,0 +1,240 @@
+//! The spatial index of one area level: an `rstar` R-tree over area envelopes, whose hits
+//! are *candidates*, and a prepared polygon per area for the exact test.
+//!
+//! A [`PreparedArea`] keeps every ring edge of the area (all parts, all holes) in
+//! canonical direction (lower endpoint first) and buckets them into horizontal bands, so
+//! a point test looks at the handful of edges that cross its band instead of all
+//! hundreds. No I/O, no async: plain data in, plain data out.
+
+use geo_types::MultiPolygon;
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{AABB, RTree};
+
+/// One edge, stored with `y0 <= y1` (and `x0 <= x1` when horizontal) so that two areas
+/// sharing the edge compute bit-identical crossings.
+#[derive(Debug, Clone, Copy)]
+struct Edge {
+    x0: f64,
+    y0: f64,
+    x1: f64,
+    y1: f64,
+}
+
+/// An area ready for fast exact point-in-polygon tests.
+#[derive(Debug, Clone)]
+pub struct PreparedArea {
+    edges: Vec<Edge>,
+    min_y: f64,
+    band_height: f64,
+    /// `bands[b]` = indices into `edges` of the edges whose y-range overlaps band b.
+    band_start: Vec<u32>,
+    band_edges: Vec<u32>,
+}
+
+impl PreparedArea {
+    pub fn new(mp: &MultiPolygon<f64>) -> PreparedArea {
+        let mut edges = Vec::new();
+        for poly in &mp.0 {
+            for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
+                for w in ring.0.windows(2) {
+                    let (a, b) = (w[0], w[1]);
+                    if a.y == b.y {
+                        // Horizontal edges never count in the half-open crossing rule.
+                        continue;
+                    }
+                    let (p, q) = if (a.y, a.x) <= (b.y, b.x) { (a, b) } else { (b, a) };
+                    edges.push(Edge { x0: p.x, y0: p.y, x1: q.x, y1: q.y });
+                }
+            }
+        }
+        let min_y = edges.iter().map(|e| e.y0).fold(f64::INFINITY, f64::min);
+        let max_y = edges.iter().map(|e| e.y1).fold(f64::NEG_INFINITY, f64::max);
+        let n_bands = (edges.len() / 4).clamp(1, 4096);
+        let band_height = if max_y > min_y { (max_y - min_y) / n_bands as f64 } else { 1.0 };
+        let band_of = |y: f64| (((y - min_y) / band_height) as usize).min(n_bands - 1);
+        let mut counts = vec![0u32; n_bands + 1];
+        for e in &edges {
+            for b in band_of(e.y0)..=band_of(e.y1) {
+                counts[b + 1] += 1;
+            }
+        }
+        for b in 1..=n_bands {
+            counts[b] += counts[b - 1];
+        }
+        let mut fill = counts.clone();
+        let mut band_edges = vec![0u32; counts[n_bands] as usize];
+        for (i, e) in edges.iter().enumerate() {
+            for b in band_of(e.y0)..=band_of(e.y1) {
+                band_edges[fill[b] as usize] = i as u32;
+                fill[b] += 1;
+            }
+        }
+        PreparedArea { edges, min_y, band_height, band_start: counts, band_edges }
+    }
+
+    /// Even-odd crossing test with the half-open rule `(y0 <= y < y1)` and a strict
+    /// `x < crossing`: a point on an edge shared by two areas of a coverage is inside
+    /// exactly one of them (the one to its right; for horizontal edges, the one above).
+    #[inline]
+    pub fn contains(&self, x: f64, y: f64) -> bool {
+        if self.edges.is_empty() || !(y >= self.min_y) {
+            return false;
+        }
+        let n_bands = self.band_start.len() - 1;
+        let b = ((y - self.min_y) / self.band_height) as usize;
+        if b >= n_bands + 1 {
+            return false;
+        }
+        let b = b.min(n_bands - 1);
+        let mut inside = false;
+        for &i in &self.band_edges[self.band_start[b] as usize..self.band_start[b + 1] as usize] {
+            let e = self.edges[i as usize];
+            if e.y0 <= y && y < e.y1 {
+                let cross = e.x0 + (y - e.y0) * (e.x1 - e.x0) / (e.y1 - e.y0);
+                if x < cross {
+                    inside = !inside;
+                }
+            }
+        }
+        inside
+    }
+}
+
+pub type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
+
+/// R-tree of area envelopes plus the prepared areas, for one level.
+pub struct AreaIndex {
+    tree: RTree<Entry>,
+    prepared: Vec<PreparedArea>,
+}
+
+impl AreaIndex {
+    /// Bulk-load the index (never repeated inserts).
+    pub fn build(areas: &[MultiPolygon<f64>]) -> AreaIndex {
+        use geo::BoundingRect;
+        let entries: Vec<Entry> = areas
+            .iter()
+            .enumerate()
+            .filter_map(|(i, mp)| {
+                let r = mp.bounding_rect()?;
+                Some(GeomWithData::new(Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]), i as u32))
+            })
+            .collect();
+        let prepared = areas.iter().map(PreparedArea::new).collect();
+        AreaIndex { tree: RTree::bulk_load(entries), prepared }
+    }
+
+    pub fn len(&self) -> usize {
+        self.prepared.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prepared.is_empty()
+    }
+
+    /// The area containing (x, y): of all candidates that contain it, the one with the
+    /// lowest index (only matters where areas overlap, which a coverage never does).
+    #[inline]
+    pub fn locate(&self, x: f64, y: f64) -> Option<u32> {
+        let mut best: Option<u32> = None;
+        for hit in self.tree.locate_all_at_point(&[x, y]) {
+            let i = hit.data;
+            if best.is_some_and(|b| b < i) {
+                continue;
+            }
+            if self.prepared[i as usize].contains(x, y) {
+                best = Some(i);
+            }
+        }
+        best
+    }
+
+    /// Indices of areas whose envelope intersects the box.
+    pub fn candidates_in(&self, min: [f64; 2], max: [f64; 2]) -> impl Iterator<Item = u32> + '_ {
+        self.tree.locate_in_envelope_intersecting(&AABB::from_corners(min, max)).map(|e| e.data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::{Contains, Intersects};
+    use geo_types::{Coord, LineString, Point, Polygon};
+
+    fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> MultiPolygon<f64> {
+        MultiPolygon(vec![Polygon::new(LineString::from(vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]), vec![])])
+    }
+
+    #[test]
+    fn point_on_shared_edge_is_counted_once() {
+        let areas = vec![square(0.0, 0.0, 1.0, 1.0), square(1.0, 0.0, 2.0, 1.0), square(0.0, 1.0, 2.0, 2.0)];
+        let prepared: Vec<PreparedArea> = areas.iter().map(PreparedArea::new).collect();
+        for &(x, y) in &[(1.0, 0.5), (0.5, 1.0), (1.0, 1.0), (1.5, 1.0), (0.0, 0.5), (2.0, 2.0)] {
+            let n = prepared.iter().filter(|p| p.contains(x, y)).count();
+            assert!(n <= 1, "({x}, {y}) in {n} areas");
+        }
+        // Interior points of the coverage on shared edges: exactly one.
+        for &(x, y) in &[(1.0, 0.5), (0.5, 1.0), (1.0, 1.0), (1.5, 1.0)] {
+            assert_eq!(prepared.iter().filter(|p| p.contains(x, y)).count(), 1, "({x}, {y})");
+        }
+    }
+
+    #[test]
+    fn holes_and_multiparts() {
+        let outer = LineString::from(vec![(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0), (0.0, 0.0)]);
+        let hole = LineString::from(vec![(4.0, 4.0), (6.0, 4.0), (6.0, 6.0), (4.0, 6.0), (4.0, 4.0)]);
+        let mp = MultiPolygon(vec![
+            Polygon::new(outer, vec![hole]),
+            Polygon::new(LineString::from(vec![(20.0, 0.0), (21.0, 0.0), (21.0, 1.0), (20.0, 0.0)]), vec![]),
+        ]);
+        let p = PreparedArea::new(&mp);
+        assert!(p.contains(1.0, 1.0));
+        assert!(!p.contains(5.0, 5.0));
+        assert!(p.contains(20.9, 0.5));
+        assert!(!p.contains(15.0, 5.0));
+        assert!(!p.contains(5.0, -1.0));
+    }
+
+    /// Oracle test: random wiggly polygons, random points, against geo's `Contains`
+    /// (points exactly on boundaries are skipped by the oracle, which has no tie rule).
+    #[test]
+    fn agrees_with_geo_contains_on_random_points() {
+        let mut seed = 0x9e3779b97f4a7c15u64;
+        let mut rnd = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for _ in 0..20 {
+            let n = 50 + (rnd() * 300.0) as usize;
+            let (cx, cy) = (rnd() * 1000.0, rnd() * 1000.0);
+            let mut ring: Vec<Coord<f64>> = (0..n)
+                .map(|k| {
+                    let a = k as f64 / n as f64 * std::f64::consts::TAU;
+                    let r = 100.0 + 60.0 * rnd();
+                    Coord { x: cx + r * a.cos(), y: cy + r * a.sin() }
+                })
+                .collect();
+            ring.push(ring[0]);
+            let poly = Polygon::new(LineString(ring), vec![]);
+            let mp = MultiPolygon(vec![poly.clone()]);
+            let prepared = PreparedArea::new(&mp);
+            for _ in 0..2000 {
+                let pt = Point::new(cx + (rnd() - 0.5) * 400.0, cy + (rnd() - 0.5) * 400.0);
+                if poly.exterior().intersects(&pt) {
+                    continue;
+                }
+                assert_eq!(prepared.contains(pt.x(), pt.y()), poly.contains(&pt), "{pt:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn index_locates_and_breaks_ties_by_lowest_index() {
+        let idx = AreaIndex::build(&[square(0.0, 0.0, 1.0, 1.0), square(1.0, 0.0, 2.0, 1.0), square(0.0, 0.0, 2.0, 1.0)]);
+        assert_eq!(idx.locate(0.5, 0.5), Some(0));
+        assert_eq!(idx.locate(1.5, 0.5), Some(1));
+        assert_eq!(idx.locate(5.0, 5.0), None);
+    }
+}

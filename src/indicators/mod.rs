@@ -1,0 +1,153 @@
+//! Indicators: definitions (from the project file) and their evaluation at every level.
+//!
+//! An indicator is `numerator / denominator × scale` per area and period:
+//! - numerator: a count or weighted sum of a point layer, optionally filtered by category
+//!   and by date (`from`/`to`), split per year, quarter or month of the point date;
+//! - denominator: a statistic of the area (`aantal_inwoners`, `woningvoorraad`, any
+//!   column), its land area in km², or none.
+//!
+//! Rates at every level come from that level's own summed numerator and denominator,
+//! never from averaging the rates of smaller areas. A missing or zero denominator gives a
+//! missing value, never 0 or infinity. No I/O here: plain data in, plain data out.
+
+pub mod eval;
+pub mod stats;
+
+use crate::config::IndicatorConfig;
+use crate::model::Date;
+
+pub use eval::{LevelValues, evaluate};
+
+/// How an indicator splits time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodKind {
+    All,
+    Year,
+    Quarter,
+    Month,
+}
+
+impl PeriodKind {
+    pub fn parse(s: &str) -> Option<PeriodKind> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "all" | "none" | "" => Some(PeriodKind::All),
+            "year" | "jaar" => Some(PeriodKind::Year),
+            "quarter" | "kwartaal" => Some(PeriodKind::Quarter),
+            "month" | "maand" => Some(PeriodKind::Month),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeriodKind::All => "all",
+            PeriodKind::Year => "year",
+            PeriodKind::Quarter => "quarter",
+            PeriodKind::Month => "month",
+        }
+    }
+
+    /// A sortable key for the period a date falls in; consecutive periods differ by 1.
+    pub fn key(self, d: Date) -> i32 {
+        match self {
+            PeriodKind::All => 0,
+            PeriodKind::Year => d.year,
+            PeriodKind::Quarter => d.year * 4 + (d.quarter() as i32 - 1),
+            PeriodKind::Month => d.year * 12 + (d.month as i32 - 1),
+        }
+    }
+
+    /// The label of a period key: `2023`, `2023-Q1`, `2023-03`, `all`.
+    pub fn label(self, key: i32) -> String {
+        match self {
+            PeriodKind::All => "all".into(),
+            PeriodKind::Year => format!("{key}"),
+            PeriodKind::Quarter => format!("{}-Q{}", key.div_euclid(4), key.rem_euclid(4) + 1),
+            PeriodKind::Month => format!("{}-{:02}", key.div_euclid(12), key.rem_euclid(12) + 1),
+        }
+    }
+}
+
+/// What the denominator is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Denominator {
+    None,
+    /// Land area in km²: the CBS `oppervlakte_land_in_ha` / 100 when the level has it,
+    /// else the planar area of the polygon in the working CRS.
+    LandKm2,
+    /// A statistic by name (matched across CBS editions, see `stats::find_column`).
+    Statistic(String),
+}
+
+/// An indicator definition, validated.
+#[derive(Debug, Clone)]
+pub struct Indicator {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub points: String,
+    pub categories: Option<Vec<String>>,
+    pub weighted: bool,
+    pub denominator: Denominator,
+    pub scale: f64,
+    pub unit: Option<String>,
+    pub period: PeriodKind,
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+}
+
+impl Indicator {
+    /// From the project file (already validated by `config`).
+    pub fn from_config(c: &IndicatorConfig) -> Indicator {
+        let denominator = match c.denominator.as_deref().map(str::trim) {
+            None | Some("") | Some("none") => Denominator::None,
+            Some("land_km2") | Some("land") | Some("km2") => Denominator::LandKm2,
+            Some(s) => Denominator::Statistic(s.to_string()),
+        };
+        let date = |s: &Option<String>| s.as_deref().and_then(crate::ingest::text::parse_date);
+        Indicator {
+            id: c.id.clone(),
+            title: c.title.clone(),
+            description: c.description.clone(),
+            points: c.numerator.points.clone(),
+            categories: c.numerator.categories.clone(),
+            weighted: c.numerator.weighted,
+            denominator,
+            scale: c.scale,
+            unit: c.unit.clone(),
+            period: c.period.as_deref().and_then(PeriodKind::parse).unwrap_or(PeriodKind::All),
+            from: date(&c.from),
+            to: date(&c.to),
+        }
+    }
+
+    /// A one-line definition for people: "count of leegstand (wonen) / woningvoorraad × 100".
+    pub fn definition(&self) -> String {
+        let mut num = if self.weighted { format!("sum of weights of {}", self.points) } else { format!("count of {}", self.points) };
+        if let Some(c) = &self.categories {
+            num.push_str(&format!(" ({})", c.join(", ")));
+        }
+        let den = match &self.denominator {
+            Denominator::None => String::new(),
+            Denominator::LandKm2 => " / land area (km²)".into(),
+            Denominator::Statistic(s) => format!(" / {s}"),
+        };
+        let scale = if self.scale == 1.0 { String::new() } else { format!(" × {}", self.scale) };
+        format!("{num}{den}{scale}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn period_keys_are_consecutive_and_labelled() {
+        let d = |y, m| Date::new(y, m, 1).unwrap();
+        assert_eq!(PeriodKind::Month.key(d(2024, 1)) - PeriodKind::Month.key(d(2023, 12)), 1);
+        assert_eq!(PeriodKind::Quarter.key(d(2024, 1)) - PeriodKind::Quarter.key(d(2023, 12)), 1);
+        assert_eq!(PeriodKind::Quarter.label(PeriodKind::Quarter.key(d(2023, 11))), "2023-Q4");
+        assert_eq!(PeriodKind::Month.label(PeriodKind::Month.key(d(2023, 3))), "2023-03");
+        assert_eq!(PeriodKind::Year.label(2023), "2023");
+    }
+}

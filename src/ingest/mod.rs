@@ -1,0 +1,169 @@
+//! Ingest: the readers. This module (with `crs`) is the only user of GDAL.
+//!
+//! - [`vector`]: areas and point layers in any format OGR opens (GeoPackage, Shapefile,
+//!   GeoJSON, FlatGeobuf, ...), in any CRS GDAL knows;
+//! - [`csv_points`]: municipal registers as CSV (RD New x/y, lon/lat or any EPSG);
+//! - [`statistics`]: CBS tables (StatLine CSV with symbols, OData exports) and the
+//!   numeric attributes of the CBS GeoPackage.
+//!
+//! Everything that leaves this module is plain `geo_types` data in the working CRS
+//! (EPSG:28992 RD New by default); no GDAL handle outlives a read.
+
+pub mod csv_points;
+pub mod statistics;
+pub mod text;
+pub mod vector;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use gdal::spatial_ref::SpatialRef;
+
+use crate::crs::Reprojector;
+use crate::error::Result;
+use crate::model::{PointLayer, RejectReason};
+
+pub use text::Encoding;
+
+/// Where a point layer's coordinates are.
+#[derive(Debug, Clone)]
+pub enum Coords {
+    /// Named x/y columns in `crs` (EPSG:28992 RD New when not given).
+    XY { x: String, y: String, crs: Option<String> },
+    /// Named WGS84 longitude/latitude columns.
+    LonLat { lon: String, lat: String },
+    /// The file's own geometry (GeoPackage, GeoJSON, Shapefile), or for CSV the first
+    /// familiar column pair (`x`/`y`, `lon`/`lat`, ...), in `crs` when given.
+    Auto { crs: Option<String> },
+}
+
+impl Default for Coords {
+    fn default() -> Self {
+        Coords::Auto { crs: None }
+    }
+}
+
+/// Everything needed to read one point layer.
+#[derive(Debug, Clone, Default)]
+pub struct PointSource {
+    pub path: PathBuf,
+    pub layer: Option<String>,
+    pub coords: Coords,
+    pub date: Option<String>,
+    pub category: Option<String>,
+    pub weight: Option<String>,
+    pub delimiter: Option<u8>,
+    pub encoding: Option<Encoding>,
+}
+
+/// True for files read by the CSV reader rather than GDAL.
+pub fn is_csv(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        Some("csv" | "txt" | "tsv")
+    )
+}
+
+/// Read a point layer from CSV or any OGR vector format, into the working CRS.
+pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Result<PointLayer> {
+    if is_csv(&source.path) {
+        csv_points::read(source, working, id)
+    } else {
+        vector::read_points(source, working, id)
+    }
+}
+
+/// Reproject the points in place; those that fail are moved to the rejected rows.
+pub(crate) fn reproject_points(layer: &mut PointLayer, r: &Reprojector) {
+    if r.is_identity() {
+        return;
+    }
+    let ok = r.transform(&mut layer.xs, &mut layer.ys);
+    if ok.iter().all(|&b| b) {
+        return;
+    }
+    let keep: Vec<usize> = (0..ok.len()).filter(|&i| ok[i]).collect();
+    for i in (0..ok.len()).filter(|&i| !ok[i]) {
+        let row = layer.rows[i];
+        layer
+            .accounting
+            .reject(row, RejectReason::NotReprojectable, || format!("row {row} from {}", r.source_label));
+    }
+    fn pick<T: Copy>(v: &[T], keep: &[usize]) -> Vec<T> {
+        keep.iter().map(|&i| v[i]).collect()
+    }
+    layer.xs = pick(&layer.xs, &keep);
+    layer.ys = pick(&layer.ys, &keep);
+    layer.rows = pick(&layer.rows, &keep);
+    layer.dates = layer.dates.as_ref().map(|d| pick(d, &keep));
+    layer.category_idx = layer.category_idx.as_ref().map(|c| pick(c, &keep));
+    layer.weights = layer.weights.as_ref().map(|w| pick(w, &keep));
+}
+
+/// When most rows of a file were rejected for the same coordinate mix-up, say so once
+/// for the whole file: the fix is in the command, not in the rows.
+pub(crate) fn warn_if_mostly_swapped(acc: &mut crate::model::Accounting, path: &Path) {
+    let n = |r| acc.rejected.get(&r).copied().unwrap_or(0);
+    let half = acc.rows / 2;
+    if acc.rows > 0 && n(RejectReason::LooksSwapped) > half {
+        acc.warnings.push(format!(
+            "{}: {} of {} rows have latitude and longitude swapped: the whole file looks swapped; exchange the --lon and --lat columns",
+            path.display(),
+            n(RejectReason::LooksSwapped),
+            acc.rows
+        ));
+    }
+    if acc.rows > 0 && n(RejectReason::LooksLikeRdNotLonLat) > half {
+        acc.warnings.push(format!(
+            "{}: {} of {} rows hold RD New metres in columns declared lon/lat: use --x/--y instead of --lon/--lat",
+            path.display(),
+            n(RejectReason::LooksLikeRdNotLonLat),
+            acc.rows
+        ));
+    }
+    if acc.rows > 0 && n(RejectReason::OutsideCrsRange) > half {
+        acc.warnings.push(format!(
+            "{}: {} of {} rows lie outside the valid area of their CRS: check the CRS (--crs) and which columns hold x and y",
+            path.display(),
+            n(RejectReason::OutsideCrsRange),
+            acc.rows
+        ));
+    }
+}
+
+/// A progress bar on stderr, shown only when stderr is a terminal (never in logs or CI).
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(len: u64, message: &str, template: &str) -> Progress {
+        if !std::io::stderr().is_terminal() || len == 0 {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new(len);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar.set_message(message.to_string());
+        Progress(Some(bar))
+    }
+
+    pub fn bytes(len: u64, message: &str) -> Progress {
+        Self::new(len, message, "{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
+    }
+
+    pub fn items(len: u64, message: &str) -> Progress {
+        Self::new(len, message, "{msg} [{bar:30}] {pos}/{len} ({eta})")
+    }
+
+    pub fn set(&self, pos: u64) {
+        if let Some(b) = &self.0 {
+            b.set_position(pos);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}

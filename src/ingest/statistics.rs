@@ -1,0 +1,287 @@
+//! CBS statistics tables: Kerncijfers wijken en buurten and friends.
+//!
+//! Read as published, missing stays missing (`None`), never 0:
+//! - StatLine "CSV met statistische symbolen": UTF-8 with BOM, `;`, every field quoted,
+//!   numbers padded with spaces, `.` = missing, `x` = secret, `-` = nil (zero, as CBS
+//!   defines it), region codes padded to 10 characters;
+//! - CBS OData exports (the `TypedDataSet` as CSV, or the JSON `{"value": [...]}`):
+//!   `null`/empty = missing, codes space-padded, columns with numeric suffixes
+//!   (`AantalInwoners_5`) matched on the name without the suffix, periods `2023JJ00`,
+//!   `2023MM03`, `2023KW01`;
+//! - the CBS GeoPackage's own attributes are read by [`super::vector`] (sentinels
+//!   -99997/-99995 = missing).
+//!
+//! The region-code column and the period column are found by their content. When a
+//! table holds several periods, the configured one is used, else the latest.
+
+use std::path::{Path, PathBuf};
+
+use super::text::{self, Encoding, Num};
+use super::vector::CBS_SENTINELS;
+use crate::error::{Error, Result};
+use crate::model::{CbsKind, clean_code};
+
+#[derive(Debug, Clone, Default)]
+pub struct StatSource {
+    pub path: PathBuf,
+    /// The period to use (`2024JJ00`, `2024`); the latest when not given.
+    pub period: Option<String>,
+    /// The column with the CBS region codes; found by content when not given.
+    pub code_column: Option<String>,
+}
+
+/// One statistics table, restricted to one period: rows keyed by region code.
+#[derive(Debug, Clone, Default)]
+pub struct StatTable {
+    pub path: PathBuf,
+    pub codes: Vec<String>,
+    /// (column name as published, values aligned with `codes`)
+    pub columns: Vec<(String, Vec<Option<f64>>)>,
+    pub period: Option<String>,
+    pub periods: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+pub fn read(src: &StatSource) -> Result<StatTable> {
+    let path = src.path.as_path();
+    let raw = std::fs::read(path).map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
+    let bytes = text::strip_bom(&raw);
+    let (header, rows) = if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        read_odata_json(path, bytes)?
+    } else {
+        read_csv(path, bytes)?
+    };
+    table_from_rows(src, header, rows)
+}
+
+fn read_csv(path: &Path, bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(Error::input(path, "the file is empty: expected a CBS table with a header line"));
+    }
+    let encoding = Encoding::detect(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(text::sniff_delimiter(bytes))
+        .flexible(true)
+        .from_reader(bytes);
+    let header: Vec<String> = reader
+        .byte_headers()
+        .map_err(|e| Error::input(path, format!("cannot read the header line: {e}")))?
+        .iter()
+        .map(|h| encoding.decode(h).trim().to_string())
+        .collect();
+    let mut rows = Vec::new();
+    for (i, rec) in reader.byte_records().enumerate() {
+        let rec = rec.map_err(|e| Error::input(path, format!("row {}: not valid CSV: {e}", i + 1)))?;
+        rows.push(rec.iter().map(|f| encoding.decode(f).into_owned()).collect());
+    }
+    Ok((header, rows))
+}
+
+fn read_odata_json(path: &Path, bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let doc: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| Error::input(path, format!("not valid JSON: {e}")))?;
+    let rows = doc
+        .get("value")
+        .or_else(|| doc.pointer("/d/results"))
+        .and_then(|v| v.as_array())
+        .ok_or_else(|| Error::input(path, "expected a CBS OData export: a JSON object with a \"value\" array of rows"))?;
+    let mut header: Vec<String> = Vec::new();
+    for row in rows {
+        if let Some(obj) = row.as_object() {
+            for k in obj.keys() {
+                if !header.contains(k) {
+                    header.push(k.clone());
+                }
+            }
+        }
+    }
+    let out = rows
+        .iter()
+        .map(|row| {
+            header
+                .iter()
+                .map(|k| match row.get(k) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(serde_json::Value::Number(n)) => n.to_string(),
+                    _ => String::new(),
+                })
+                .collect()
+        })
+        .collect();
+    Ok((header, out))
+}
+
+/// A CBS cell: a number, missing (`.`, `x`, `?`, empty, a sentinel), or nil (`-` = 0).
+pub fn parse_cell(raw: &str) -> Result<Option<f64>, ()> {
+    let s = raw.trim();
+    match s {
+        "" | "." | "x" | "X" | "?" | "null" | "NULL" | "NA" => return Ok(None),
+        "-" => return Ok(Some(0.0)),
+        _ => {}
+    }
+    match text::parse_number(s.as_bytes()) {
+        Num::Value(v) if v.is_finite() && !CBS_SENTINELS.contains(&v) => Ok(Some(v)),
+        Num::Value(_) | Num::Empty => Ok(None),
+        Num::NotANumber => Err(()),
+    }
+}
+
+fn cell(r: &[String], i: usize) -> &str {
+    r.get(i).map(String::as_str).unwrap_or("")
+}
+
+fn is_period(s: &str) -> bool {
+    let s = s.trim();
+    s.len() >= 4
+        && s[..4].bytes().all(|b| b.is_ascii_digit())
+        && (s.len() == 4 || (s.len() == 8 && matches!(&s[4..6], "JJ" | "MM" | "KW" | "X0")))
+}
+
+fn table_from_rows(src: &StatSource, header: Vec<String>, rows: Vec<Vec<String>>) -> Result<StatTable> {
+    let path = src.path.as_path();
+    let listing = || header.join(", ");
+    let code_col = match &src.code_column {
+        Some(c) => header
+            .iter()
+            .position(|h| h == c || text::normalise_name(h) == text::normalise_name(c))
+            .ok_or_else(|| Error::input(path, format!("no column '{c}'; the columns are: {}", listing())))?,
+        None => {
+            let score = |i: usize| rows.iter().filter(|r| CbsKind::of(&clean_code(cell(r, i))).is_some()).count();
+            let best = (0..header.len()).max_by_key(|&i| (score(i), std::cmp::Reverse(i)));
+            match best {
+                Some(i) if score(i) * 2 > rows.len() && !rows.is_empty() => i,
+                _ => {
+                    return Err(Error::input(
+                        path,
+                        format!("no column holds CBS region codes (GM0917, WK091710, BU09171000); set code_column; the columns are: {}", listing()),
+                    ));
+                }
+            }
+        }
+    };
+    let period_col = (0..header.len()).find(|&i| {
+        i != code_col && !rows.is_empty() && rows.iter().all(|r| is_period(cell(r, i)))
+    });
+    let mut periods: Vec<String> = period_col
+        .map(|i| rows.iter().map(|r| cell(r, i).trim().to_string()).collect())
+        .unwrap_or_default();
+    periods.sort();
+    periods.dedup();
+    let period = match (&src.period, period_col) {
+        (Some(p), Some(_)) => {
+            let p = p.trim();
+            let found = periods.iter().find(|q| *q == p || q.starts_with(p) && q.ends_with("JJ00")).cloned();
+            Some(found.ok_or_else(|| Error::input(path, format!("no period '{p}' in the table; the periods are: {}", periods.join(", "))))?)
+        }
+        (None, Some(_)) => periods.iter().max_by_key(|p| period_sort_key(p)).cloned(),
+        _ => None,
+    };
+    let selected: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| match (period_col, &period) {
+            (Some(i), Some(p)) => cell(r, i).trim() == p,
+            _ => true,
+        })
+        .collect();
+
+    let mut warnings = Vec::new();
+    let mut codes = Vec::with_capacity(selected.len());
+    let mut keep = Vec::with_capacity(selected.len());
+    let mut seen = std::collections::HashSet::new();
+    for (i, r) in selected.iter().enumerate() {
+        let code = clean_code(cell(r, code_col));
+        if code.is_empty() {
+            continue;
+        }
+        if !seen.insert(code.clone()) {
+            warnings.push(format!("{}: region {code} appears more than once for one period; the first row is used", path.display()));
+            continue;
+        }
+        codes.push(code);
+        keep.push(i);
+    }
+    let mut columns = Vec::new();
+    for (ci, name) in header.iter().enumerate() {
+        if ci == code_col || Some(ci) == period_col || text::normalise_name(name) == "id" {
+            continue;
+        }
+        let mut values = Vec::with_capacity(keep.len());
+        let mut bad = 0usize;
+        for &i in &keep {
+            match parse_cell(cell(selected[i], ci)) {
+                Ok(v) => values.push(v),
+                Err(()) => {
+                    bad += 1;
+                    values.push(None);
+                }
+            }
+        }
+        // A text column (names, labels): not a statistic.
+        if bad * 2 > keep.len() || values.iter().all(Option::is_none) && bad > 0 {
+            continue;
+        }
+        if bad > 0 {
+            warnings.push(format!("{}: column '{name}': {bad} cells are not numbers and were read as missing", path.display()));
+        }
+        columns.push((name.clone(), values));
+    }
+    Ok(StatTable { path: path.to_path_buf(), codes, columns, period, periods, warnings })
+}
+
+/// Years sort before their months and quarters; `2024MM03` after `2023JJ00`.
+fn period_sort_key(p: &str) -> (u32, u32) {
+    let year = p.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0);
+    let sub = p.get(6..8).and_then(|m| m.parse().ok()).unwrap_or(0);
+    let kind = match p.get(4..6) {
+        Some("MM") => sub,
+        Some("KW") => sub * 3,
+        _ => 13,
+    };
+    (year, kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(content: &str, period: Option<&str>) -> StatTable {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, content).unwrap();
+        read(&StatSource { path, period: period.map(String::from), code_column: None }).unwrap()
+    }
+
+    #[test]
+    fn statline_csv_with_symbols_keeps_missing_missing() {
+        let t = table(
+            "\u{feff}\"Perioden\";\"Wijken en buurten\";\"Regiocode (gemeente, wijk, buurt) (code)\";\"Aantal inwoners (aantal)\";\"Woningvoorraad (aantal)\"\n\"2024\";\"Demodorp\";\"GM9999    \";\"   12345\";\"    5000\"\n\"2024\";\"Kern\";\"BU99990000\";\"       .\";\"       -\"\n",
+            None,
+        );
+        assert_eq!(t.codes, vec!["GM9999", "BU99990000"]);
+        let inw = &t.columns.iter().find(|(n, _)| n.starts_with("Aantal inwoners")).unwrap().1;
+        assert_eq!(inw, &vec![Some(12345.0), None]);
+        let won = &t.columns.iter().find(|(n, _)| n.starts_with("Woningvoorraad")).unwrap().1;
+        assert_eq!(won, &vec![Some(5000.0), Some(0.0)]);
+        assert!(t.columns.iter().all(|(n, _)| n != "Wijken en buurten"), "names are not statistics");
+    }
+
+    #[test]
+    fn odata_picks_latest_period_and_trims_codes() {
+        let t = table(
+            "ID,WijkenEnBuurten,Perioden,AantalInwoners_5\n1,GM0917    ,2023JJ00,87000\n2,GM0917    ,2024JJ00,87461\n3,WK091710  ,2024JJ00,\n",
+            None,
+        );
+        assert_eq!(t.period.as_deref(), Some("2024JJ00"));
+        assert_eq!(t.codes, vec!["GM0917", "WK091710"]);
+        assert_eq!(t.columns[0].0, "AantalInwoners_5");
+        assert_eq!(t.columns[0].1, vec![Some(87461.0), None]);
+        let t = table("WijkenEnBuurten,Perioden,A_1\nGM0917,2023JJ00,1\nGM0917,2024JJ00,2\n", Some("2023"));
+        assert_eq!(t.columns[0].1, vec![Some(1.0)]);
+    }
+
+    #[test]
+    fn months_sort_after_their_year_start() {
+        assert!(period_sort_key("2024MM03") > period_sort_key("2023JJ00"));
+        assert!(period_sort_key("2024MM03") > period_sort_key("2024MM02"));
+    }
+}

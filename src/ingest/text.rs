@@ -1,0 +1,199 @@
+//! Reading text the way Dutch municipal spreadsheets write it: UTF-8 with or without BOM
+//! or Windows-1252, `,` or `;` separated, decimal point or decimal comma, dates as
+//! `yyyy-mm-dd` or `dd-mm-jjjj`.
+
+use std::borrow::Cow;
+
+use crate::model::Date;
+
+/// The text encoding of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    Windows1252,
+}
+
+impl Encoding {
+    pub fn parse(s: &str) -> Option<Encoding> {
+        match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "utf8" => Some(Encoding::Utf8),
+            "windows1252" | "cp1252" | "latin1" | "iso88591" | "ansi" => Some(Encoding::Windows1252),
+            _ => None,
+        }
+    }
+
+    /// UTF-8 when the bytes are valid UTF-8, Windows-1252 otherwise (what Excel writes
+    /// on a Dutch Windows machine).
+    pub fn detect(bytes: &[u8]) -> Encoding {
+        if std::str::from_utf8(bytes).is_ok() {
+            Encoding::Utf8
+        } else {
+            Encoding::Windows1252
+        }
+    }
+
+    pub fn decode<'a>(self, bytes: &'a [u8]) -> Cow<'a, str> {
+        match self {
+            Encoding::Utf8 => String::from_utf8_lossy(bytes),
+            Encoding::Windows1252 => encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0,
+        }
+    }
+}
+
+/// Strip a UTF-8 byte order mark.
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// Pick the separator from the header line: the most frequent of `;`, `,`, tab and `|`
+/// outside quotes.
+pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
+    let line_end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
+    let header = &bytes[..line_end];
+    let mut counts = [(b';', 0usize), (b',', 0), (b'\t', 0), (b'|', 0)];
+    let mut in_quotes = false;
+    for &b in header {
+        if b == b'"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            for c in counts.iter_mut() {
+                if c.0 == b {
+                    c.1 += 1;
+                }
+            }
+        }
+    }
+    counts
+        .iter()
+        .max_by_key(|c| c.1)
+        .filter(|c| c.1 > 0)
+        .map_or(b',', |c| c.0)
+}
+
+/// Outcome of reading a number from a text cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Num {
+    Empty,
+    Value(f64),
+    NotANumber,
+}
+
+/// Parse a number written with a decimal point or a Dutch decimal comma, with padding
+/// spaces and optional thousands separators (`1.234,5` and `1,234.5` both read 1234.5).
+pub fn parse_number(raw: &[u8]) -> Num {
+    let s = match std::str::from_utf8(raw) {
+        Ok(s) => s.trim().trim_matches('"').trim(),
+        Err(_) => return Num::NotANumber,
+    };
+    if s.is_empty() {
+        return Num::Empty;
+    }
+    if let Ok(v) = s.parse::<f64>() {
+        return Num::Value(v);
+    }
+    let last_comma = s.rfind(',');
+    let last_dot = s.rfind('.');
+    let normalised: String = match (last_comma, last_dot) {
+        (Some(c), Some(d)) if c > d => s.replace('.', "").replace(',', "."),
+        (Some(_), Some(_)) => s.replace(',', ""),
+        (Some(_), None) if s.matches(',').count() == 1 => s.replace(',', "."),
+        _ => return Num::NotANumber,
+    };
+    normalised.parse::<f64>().map_or(Num::NotANumber, Num::Value)
+}
+
+/// Parse a date: `2023-05-17`, `2023/05/17`, `20230517`, `17-05-2023`, `17/5/2023`,
+/// `17.05.2023`, optionally followed by a time (`T10:00:00`, ` 10:00`), which is ignored.
+pub fn parse_date(raw: &str) -> Option<Date> {
+    let s = raw.trim().trim_matches('"').trim();
+    let date_part = s.split(['T', ' ']).next()?;
+    let parts: Vec<&str> = date_part.split(['-', '/', '.']).collect();
+    let num = |p: &str| p.parse::<i32>().ok();
+    match parts.as_slice() {
+        [y, m, d] if y.len() == 4 => Date::new(num(y)?, num(m)? as u8, num(d)? as u8),
+        [d, m, y] if y.len() == 4 && d.len() <= 2 => Date::new(num(y)?, num(m)? as u8, num(d)? as u8),
+        [ymd] if ymd.len() == 8 && ymd.bytes().all(|b| b.is_ascii_digit()) => Date::new(
+            num(&ymd[..4])?,
+            num(&ymd[4..6])? as u8,
+            num(&ymd[6..])? as u8,
+        ),
+        _ => None,
+    }
+}
+
+/// A field name made comparable across CBS editions and formats: lower case, a unit in
+/// parentheses dropped, an OData numeric suffix (`_5`) dropped, only letters and digits
+/// kept. `AantalInwoners_5`, `aantal_inwoners` and `"Aantal inwoners (aantal)"` all
+/// become `aantalinwoners`.
+pub fn normalise_name(name: &str) -> String {
+    let mut s = name.trim();
+    if let Some(open) = s.rfind(" (")
+        && s.ends_with(')')
+    {
+        s = &s[..open];
+    }
+    if let Some(us) = s.rfind('_')
+        && us + 1 < s.len()
+        && s[us + 1..].bytes().all(|b| b.is_ascii_digit())
+    {
+        s = &s[..us];
+    }
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_with_decimal_comma_and_padding() {
+        assert_eq!(parse_number(b"  457400"), Num::Value(457400.0));
+        assert_eq!(parse_number(b"194000,5"), Num::Value(194000.5));
+        assert_eq!(parse_number(b"\"5,94\""), Num::Value(5.94));
+        assert_eq!(parse_number(b"1.234,5"), Num::Value(1234.5));
+        assert_eq!(parse_number(b"1,234.5"), Num::Value(1234.5));
+        assert_eq!(parse_number(b"   "), Num::Empty);
+        assert_eq!(parse_number(b"abc"), Num::NotANumber);
+        assert_eq!(parse_number(b"1,2,3"), Num::NotANumber);
+        assert!(matches!(parse_number(b"NaN"), Num::Value(v) if v.is_nan()));
+        assert!(matches!(parse_number(b"inf"), Num::Value(v) if v.is_infinite()));
+    }
+
+    #[test]
+    fn dates_iso_and_dutch() {
+        let d = Date::new(2023, 5, 17);
+        assert_eq!(parse_date("2023-05-17"), d);
+        assert_eq!(parse_date("17-05-2023"), d);
+        assert_eq!(parse_date("17/5/2023"), d);
+        assert_eq!(parse_date("2023-05-17T10:00:00Z"), d);
+        assert_eq!(parse_date("20230517"), d);
+        assert_eq!(parse_date("31-02-2023"), None);
+        assert_eq!(parse_date("gisteren"), None);
+    }
+
+    #[test]
+    fn delimiter_is_sniffed_outside_quotes() {
+        assert_eq!(sniff_delimiter(b"\"a,b\";\"c\";\"d\"\n1;2;3"), b';');
+        assert_eq!(sniff_delimiter(b"x,y,datum\n"), b',');
+        assert_eq!(sniff_delimiter(b"x\ty\n"), b'\t');
+    }
+
+    #[test]
+    fn names_normalise_across_cbs_editions() {
+        assert_eq!(normalise_name("AantalInwoners_5"), "aantalinwoners");
+        assert_eq!(normalise_name("aantal_inwoners"), "aantalinwoners");
+        assert_eq!(normalise_name("Aantal inwoners (aantal)"), "aantalinwoners");
+        assert_eq!(normalise_name("Woningvoorraad_35"), "woningvoorraad");
+    }
+
+    #[test]
+    fn encodings() {
+        let cp1252 = b"Caf\xe9";
+        assert_eq!(Encoding::detect(cp1252), Encoding::Windows1252);
+        assert_eq!(Encoding::Windows1252.decode(cp1252), "Café");
+        assert_eq!(Encoding::detect("Café".as_bytes()), Encoding::Utf8);
+    }
+}

@@ -1,0 +1,477 @@
+//! Areas and point layers through GDAL/OGR: any vector format, any CRS.
+//!
+//! CBS Wijk- en Buurtkaart specifics handled here:
+//! - id and name fields are detected per edition (`buurtcode`/`BU_CODE`/`CBS-buurtcode`,
+//!   shapefile truncations like `gemeenteco`), or set explicitly;
+//! - rows with `water = 'JA'` (the 2024 GeoPackage's water part of a gemeente) are
+//!   skipped, so a code is the land area only; the land row carries the statistics;
+//! - other duplicated ids are merged into one multipolygon (first row's attributes) and
+//!   reported; invalid polygons are reported and used as they are (even-odd rule);
+//! - numeric attributes become statistics, with the CBS sentinels (-99997, -99995,
+//!   -99999999, -99999998) read as missing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use gdal::spatial_ref::SpatialRef;
+use gdal::vector::{FieldValue, LayerAccess, OGRFieldType};
+use gdal::{Dataset, DatasetOptions, GdalOpenFlags};
+use geo::{Area as _, Validation};
+use geo_types::{Coord, Geometry, MultiPolygon, Polygon};
+
+use super::csv_points::check_range;
+use super::{Coords, PointSource, Progress};
+use crate::crs::{self, Reprojector};
+use crate::error::{Error, Result};
+use crate::model::{Accounting, Area, Date, PointLayer, RejectReason, StatColumns};
+
+/// Values CBS uses for "secret" or "missing" in its GeoPackages and shapefiles.
+pub const CBS_SENTINELS: [f64; 4] = [-99997.0, -99995.0, -99_999_999.0, -99_999_998.0];
+
+const ID_FIELDS: &[&str] = &[
+    "buurtcode", "bu_code", "cbs-buurtcode", "wijkcode", "wk_code", "gemeentecode", "gemeenteco", "gm_code",
+    "statcode", "regiocode", "code", "postcode", "pc4", "pc6", "id",
+];
+const NAME_FIELDS: &[&str] = &[
+    "buurtnaam", "bu_naam", "wijknaam", "wk_naam", "gemeentenaam", "gemeentena", "gm_naam", "statnaam", "naam",
+    "name", "regionaam",
+];
+
+/// How to read one area level.
+#[derive(Debug, Clone, Default)]
+pub struct AreaSource {
+    pub path: PathBuf,
+    pub layer: Option<String>,
+    pub id_field: Option<String>,
+    pub name_field: Option<String>,
+    /// A hint for choosing fields and layers: `buurten`, `wijken`, `gemeenten`, ...
+    pub level_hint: Option<String>,
+}
+
+/// The areas of one layer, in the working CRS, with their numeric attributes.
+#[derive(Debug, Clone)]
+pub struct AreaRead {
+    pub layer: String,
+    pub id_field: String,
+    pub name_field: Option<String>,
+    pub source_crs: String,
+    pub areas: Vec<Area>,
+    pub attributes: StatColumns,
+    pub warnings: Vec<String>,
+}
+
+pub fn open(path: &Path) -> Result<Dataset> {
+    if !path.exists() {
+        return Err(Error::input(path, "file not found"));
+    }
+    let options = DatasetOptions { open_flags: GdalOpenFlags::GDAL_OF_VECTOR, ..Default::default() };
+    Dataset::open_ex(path, options).map_err(|e| {
+        Error::input(path, format!("GDAL cannot open this as a vector file (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, ...): {e}"))
+    })
+}
+
+pub fn layer_names(ds: &Dataset) -> Vec<String> {
+    ds.layers().map(|l| l.name()).collect()
+}
+
+/// Pick the layer: the named one, else the only one, else the one named like the hint.
+fn choose_layer(ds: &Dataset, path: &Path, wanted: Option<&str>, hint: Option<&str>) -> Result<String> {
+    let names = layer_names(ds);
+    let listing = || format!("the layers are: {}", if names.is_empty() { "(none)".into() } else { names.join(", ") });
+    if let Some(w) = wanted {
+        return names
+            .iter()
+            .find(|n| *n == w)
+            .or_else(|| names.iter().find(|n| n.eq_ignore_ascii_case(w)))
+            .cloned()
+            .ok_or_else(|| Error::input(path, format!("no layer '{w}'; {}", listing())));
+    }
+    if names.len() == 1 {
+        return Ok(names[0].clone());
+    }
+    if let Some(h) = hint
+        && let Some(n) = names.iter().find(|n| n.eq_ignore_ascii_case(h))
+    {
+        return Ok(n.clone());
+    }
+    Err(Error::input(path, format!("the file has {} layers: say which one; {}", names.len(), listing())))
+}
+
+fn field_names(layer: &gdal::vector::Layer) -> Vec<(String, OGRFieldType::Type)> {
+    layer.defn().fields().map(|f| (f.name(), f.field_type())).collect()
+}
+
+fn find_field(fields: &[(String, OGRFieldType::Type)], name: &str) -> Option<usize> {
+    fields
+        .iter()
+        .position(|(f, _)| f == name)
+        .or_else(|| fields.iter().position(|(f, _)| f.eq_ignore_ascii_case(name)))
+}
+
+/// The preferred field names, those matching the level hint first (`buurt` → `buurtcode`).
+fn ordered<'a>(candidates: &[&'a str], hint: Option<&str>) -> Vec<&'a str> {
+    let key = hint.map(|h| {
+        let h = h.to_ascii_lowercase();
+        if h.starts_with("buurt") || h.starts_with("bu") {
+            "bu"
+        } else if h.starts_with("wijk") || h.starts_with("wk") {
+            "w"
+        } else if h.starts_with("gemeente") || h.starts_with("gm") {
+            "g"
+        } else {
+            ""
+        }
+    });
+    let mut out: Vec<&str> = candidates.to_vec();
+    if let Some(k) = key.filter(|k| !k.is_empty()) {
+        out.sort_by_key(|c| {
+            let c = c.trim_start_matches("cbs-");
+            !(c.starts_with(k) || (k == "w" && c.starts_with("wk")) || (k == "g" && c.starts_with("gm")))
+        });
+    }
+    out
+}
+
+fn value_as_string(v: Option<FieldValue>) -> Option<String> {
+    match v? {
+        FieldValue::StringValue(s) => Some(s.trim().to_string()),
+        FieldValue::IntegerValue(i) => Some(i.to_string()),
+        FieldValue::Integer64Value(i) => Some(i.to_string()),
+        FieldValue::RealValue(r) if r.fract() == 0.0 && r.abs() < 1e15 => Some(format!("{}", r as i64)),
+        FieldValue::RealValue(r) => Some(r.to_string()),
+        FieldValue::DateValue(d) => Some(d.to_string()),
+        FieldValue::DateTimeValue(d) => Some(d.to_string()),
+        _ => None,
+    }
+}
+
+fn value_as_f64(v: Option<FieldValue>) -> Option<f64> {
+    let x = match v? {
+        FieldValue::IntegerValue(i) => i as f64,
+        FieldValue::Integer64Value(i) => i as f64,
+        FieldValue::RealValue(r) => r,
+        FieldValue::StringValue(s) => match super::text::parse_number(s.as_bytes()) {
+            super::text::Num::Value(v) => v,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    (x.is_finite() && !CBS_SENTINELS.contains(&x)).then_some(x)
+}
+
+fn is_numeric(t: OGRFieldType::Type) -> bool {
+    t == OGRFieldType::OFTInteger || t == OGRFieldType::OFTInteger64 || t == OGRFieldType::OFTReal
+}
+
+/// The layer's CRS, or the working CRS with a warning when the file declares none.
+fn layer_srs(layer: &gdal::vector::Layer, working: &SpatialRef, warnings: &mut Vec<String>, what: &str) -> Result<SpatialRef> {
+    match layer.spatial_ref() {
+        Some(mut s) => {
+            s.set_axis_mapping_strategy(gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder);
+            Ok(s)
+        }
+        None => {
+            warnings.push(format!("{what}: the layer declares no CRS; assuming the working CRS {}", crs::label(working)));
+            Ok(working.clone())
+        }
+    }
+}
+
+/// Read one area level into the working CRS.
+pub fn read_areas(src: &AreaSource, working: &SpatialRef) -> Result<AreaRead> {
+    let path = src.path.as_path();
+    let ds = open(path)?;
+    let layer_name = choose_layer(&ds, path, src.layer.as_deref(), src.level_hint.as_deref())?;
+    let mut layer = ds.layer_by_name(&layer_name)?;
+    let what = format!("{}, layer '{layer_name}'", path.display());
+    let fields = field_names(&layer);
+    let listing = || fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", ");
+    let id_idx = match &src.id_field {
+        Some(f) => find_field(&fields, f).ok_or_else(|| Error::layer(path, &layer_name, format!("no field '{f}'; the fields are: {}", listing())))?,
+        None => ordered(ID_FIELDS, src.level_hint.as_deref().or(Some(&layer_name)))
+            .iter()
+            .find_map(|c| find_field(&fields, c))
+            .ok_or_else(|| {
+                Error::layer(path, &layer_name, format!("cannot tell which field holds the area id: set id_field (--id-field); the fields are: {}", listing()))
+            })?,
+    };
+    let name_idx = match &src.name_field {
+        Some(f) => Some(find_field(&fields, f).ok_or_else(|| Error::layer(path, &layer_name, format!("no field '{f}'; the fields are: {}", listing())))?),
+        None => ordered(NAME_FIELDS, src.level_hint.as_deref().or(Some(&layer_name))).iter().find_map(|c| find_field(&fields, c)),
+    };
+    let water_idx = find_field(&fields, "water");
+    let numeric: Vec<usize> = (0..fields.len()).filter(|&i| i != id_idx && is_numeric(fields[i].1)).collect();
+
+    let mut warnings = Vec::new();
+    let srs = layer_srs(&layer, working, &mut warnings, &what)?;
+    let reprojector = Reprojector::new(&srs, working)?;
+
+    let mut areas: Vec<Area> = Vec::new();
+    let mut attrs: Vec<Vec<Option<f64>>> = vec![Vec::new(); numeric.len()];
+    let mut by_code: HashMap<String, usize> = HashMap::new();
+    let mut duplicates: BTreeMap<String, usize> = BTreeMap::new();
+    let mut no_id = 0usize;
+    let mut skipped_water = 0usize;
+    let mut not_polygon: Vec<String> = Vec::new();
+    let total = layer.feature_count();
+    let progress = Progress::items(total, &format!("reading {what}"));
+    for (n, feature) in layer.features().enumerate() {
+        if n % 1024 == 0 {
+            progress.set(n as u64);
+        }
+        if let Some(w) = water_idx
+            && value_as_string(feature.field(w)?).is_some_and(|v| v.eq_ignore_ascii_case("JA"))
+        {
+            skipped_water += 1;
+            continue;
+        }
+        let Some(code) = value_as_string(feature.field(id_idx)?).map(|c| crate::model::clean_code(&c)).filter(|c| !c.is_empty()) else {
+            no_id += 1;
+            continue;
+        };
+        let geometry = match feature.geometry().map(|g| g.to_geo()) {
+            Some(Ok(Geometry::Polygon(p))) => MultiPolygon(vec![p]),
+            Some(Ok(Geometry::MultiPolygon(mp))) => mp,
+            Some(Ok(Geometry::GeometryCollection(gc))) => MultiPolygon(
+                gc.0.into_iter()
+                    .flat_map(|g| match g {
+                        Geometry::Polygon(p) => vec![p],
+                        Geometry::MultiPolygon(mp) => mp.0,
+                        _ => vec![],
+                    })
+                    .collect(),
+            ),
+            _ => {
+                not_polygon.push(code);
+                continue;
+            }
+        };
+        let Some(geometry) = reproject_multipolygon(geometry, &reprojector) else {
+            not_polygon.push(code);
+            continue;
+        };
+        if let Some(&existing) = by_code.get(&code) {
+            *duplicates.entry(code.clone()).or_insert(1) += 1;
+            let area: &mut Area = &mut areas[existing];
+            area.geometry.0.extend(geometry.0);
+            area.geometry_km2 = area.geometry.unsigned_area() / 1e6;
+            continue;
+        }
+        let name = name_idx.and_then(|i| value_as_string(feature.field(i).ok().flatten()));
+        for (col, &fi) in numeric.iter().enumerate() {
+            attrs[col].push(value_as_f64(feature.field(fi)?));
+        }
+        by_code.insert(code.clone(), areas.len());
+        let geometry_km2 = geometry.unsigned_area() / 1e6;
+        areas.push(Area { code, name, geometry, geometry_km2 });
+    }
+    progress.finish();
+
+    if skipped_water > 0 {
+        warnings.push(format!("{what}: skipped {skipped_water} water rows (water = 'JA'); each code keeps its land part"));
+    }
+    if no_id > 0 {
+        warnings.push(format!("{what}: skipped {no_id} features with an empty '{}'", fields[id_idx].0));
+    }
+    if !not_polygon.is_empty() {
+        warnings.push(format!("{what}: skipped {} features without a usable polygon geometry: {}", not_polygon.len(), list_ids(&not_polygon)));
+    }
+    if !duplicates.is_empty() {
+        let ids: Vec<String> = duplicates.iter().map(|(c, n)| format!("{c} (×{n})")).collect();
+        warnings.push(format!(
+            "{what}: {} duplicated ids, their polygons merged into one area with the first row's attributes: {}",
+            duplicates.len(),
+            list_ids(&ids)
+        ));
+    }
+    let invalid: Vec<String> = areas.iter().filter(|a| !a.geometry.is_valid()).map(|a| a.code.clone()).collect();
+    if !invalid.is_empty() {
+        warnings.push(format!(
+            "{what}: {} invalid polygons (self-intersections, too few points, ...), used as they are with the even-odd rule: {}",
+            invalid.len(),
+            list_ids(&invalid)
+        ));
+    }
+    let mut attributes = StatColumns::default();
+    for (col, &fi) in numeric.iter().enumerate() {
+        let name = fields[fi].0.clone();
+        attributes.sources.insert(name.clone(), format!("{what}, field {name}"));
+        attributes.columns.insert(name, std::mem::take(&mut attrs[col]));
+    }
+    Ok(AreaRead {
+        layer: layer_name,
+        id_field: fields[id_idx].0.clone(),
+        name_field: name_idx.map(|i| fields[i].0.clone()),
+        source_crs: crs::label(&srs),
+        areas,
+        attributes,
+        warnings,
+    })
+}
+
+fn list_ids(ids: &[String]) -> String {
+    const SHOWN: usize = 20;
+    if ids.len() <= SHOWN {
+        ids.join(", ")
+    } else {
+        format!("{}, ... ({} more)", ids[..SHOWN].join(", "), ids.len() - SHOWN)
+    }
+}
+
+/// Reproject every vertex; drop rings with fewer than 4 points and empty polygons.
+fn reproject_multipolygon(mp: MultiPolygon<f64>, r: &Reprojector) -> Option<MultiPolygon<f64>> {
+    let ring = |ls: &geo_types::LineString<f64>| -> Option<geo_types::LineString<f64>> {
+        if ls.0.len() < 4 {
+            return None;
+        }
+        if r.is_identity() {
+            return Some(ls.clone());
+        }
+        let mut xs: Vec<f64> = ls.0.iter().map(|c| c.x).collect();
+        let mut ys: Vec<f64> = ls.0.iter().map(|c| c.y).collect();
+        let ok = r.transform(&mut xs, &mut ys);
+        ok.iter().all(|&b| b).then(|| xs.into_iter().zip(ys).map(|(x, y)| Coord { x, y }).collect())
+    };
+    let polys: Vec<Polygon<f64>> = mp
+        .0
+        .iter()
+        .filter_map(|p| {
+            let ext = ring(p.exterior())?;
+            let holes = p.interiors().iter().filter_map(ring).collect();
+            Some(Polygon::new(ext, holes))
+        })
+        .collect();
+    (!polys.is_empty()).then_some(MultiPolygon(polys))
+}
+
+/// Read a point layer with its own geometry (GeoPackage, GeoJSON, Shapefile, ...).
+pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Result<PointLayer> {
+    let path = source.path.as_path();
+    let ds = open(path)?;
+    let layer_name = choose_layer(&ds, path, source.layer.as_deref(), None)?;
+    let mut layer = ds.layer_by_name(&layer_name)?;
+    let fields = field_names(&layer);
+    let listing = || fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", ");
+    let need = |name: &Option<String>| -> Result<Option<usize>> {
+        name.as_deref()
+            .map(|n| find_field(&fields, n).ok_or_else(|| Error::layer(path, &layer_name, format!("no field '{n}'; the fields are: {}", listing()))))
+            .transpose()
+    };
+    let date_i = need(&source.date)?;
+    let cat_i = need(&source.category)?;
+    let weight_i = need(&source.weight)?;
+    let (xy_i, lonlat) = match &source.coords {
+        Coords::XY { x, y, .. } => (Some((need(&Some(x.clone()))?.unwrap_or(0), need(&Some(y.clone()))?.unwrap_or(0))), false),
+        Coords::LonLat { lon, lat } => (Some((need(&Some(lon.clone()))?.unwrap_or(0), need(&Some(lat.clone()))?.unwrap_or(0))), true),
+        Coords::Auto { .. } => (None, false),
+    };
+    let what = format!("{}, layer '{layer_name}'", path.display());
+    let mut acc = Accounting::default();
+    let srs = match &source.coords {
+        Coords::XY { crs: Some(c), .. } | Coords::Auto { crs: Some(c) } => crs::spatial_ref(c)?,
+        Coords::XY { crs: None, .. } => crs::spatial_ref(crs::RD_NEW)?,
+        Coords::LonLat { .. } => crs::spatial_ref(crs::WGS84)?,
+        Coords::Auto { crs: None } => layer_srs(&layer, working, &mut acc.warnings, &what)?,
+    };
+    let reprojector = Reprojector::new(&srs, working)?;
+    let rd = crs::spatial_ref(crs::RD_NEW)?;
+    let rd_check = Reprojector::new(&rd, &rd)?;
+    let expect_lonlat = lonlat || srs.is_geographic();
+
+    let mut out = PointLayer { id: id.to_string(), ..Default::default() };
+    let mut dates: Vec<Option<Date>> = Vec::new();
+    let mut cats: Vec<u32> = Vec::new();
+    let mut cat_lookup: HashMap<String, u32> = HashMap::new();
+    let mut weights: Vec<f64> = Vec::new();
+    let progress = Progress::items(layer.feature_count(), &format!("reading {what}"));
+    for (n, feature) in layer.features().enumerate() {
+        let row = n as u64 + 1;
+        acc.rows += 1;
+        if n % 4096 == 0 {
+            progress.set(n as u64);
+        }
+        let xy = match xy_i {
+            Some((xi, yi)) => {
+                match (value_as_f64(feature.field(xi)?), value_as_f64(feature.field(yi)?)) {
+                    (Some(x), Some(y)) => Ok((x, y)),
+                    _ => Err(RejectReason::MissingCoordinate),
+                }
+            }
+            None => match feature.geometry().map(|g| g.to_geo()) {
+                None => Err(RejectReason::NoGeometry),
+                Some(Ok(Geometry::Point(p))) => Ok((p.x(), p.y())),
+                Some(Ok(Geometry::MultiPoint(mp))) if mp.0.len() == 1 => Ok((mp.0[0].x(), mp.0[0].y())),
+                Some(Ok(_)) => Err(RejectReason::NotAPoint),
+                Some(Err(_)) => Err(RejectReason::NoGeometry),
+            },
+        };
+        let (x, y) = match xy {
+            Ok(v) => v,
+            Err(reason) => {
+                acc.reject(row, reason, || format!("feature {row} (fid {:?})", feature.fid()));
+                continue;
+            }
+        };
+        if !x.is_finite() || !y.is_finite() {
+            acc.reject(row, RejectReason::NotFinite, || format!("feature {row}: ({x}, {y})"));
+            continue;
+        }
+        if let Some(reason) = check_range(&reprojector, &rd_check, expect_lonlat, x, y) {
+            acc.reject(row, reason, || format!("feature {row}: ({x}, {y}) in {}", reprojector.source_label));
+            continue;
+        }
+        let weight = match weight_i {
+            None => 1.0,
+            Some(i) => match feature.field(i)? {
+                None => 0.0,
+                v => match value_as_f64(v) {
+                    Some(w) => w,
+                    None => {
+                        acc.reject(row, RejectReason::BadWeight, || format!("feature {row}: field {}", fields[i].0));
+                        continue;
+                    }
+                },
+            },
+        };
+        let date = match date_i {
+            None => None,
+            Some(i) => match value_as_string(feature.field(i)?) {
+                None => None,
+                Some(s) if s.trim().is_empty() => None,
+                Some(s) => match super::text::parse_date(&s) {
+                    Some(d) => Some(d),
+                    None => {
+                        acc.reject(row, RejectReason::BadDate, || format!("feature {row}: {} = '{s}'", fields[i].0));
+                        continue;
+                    }
+                },
+            },
+        };
+        if let Some(i) = cat_i {
+            let c = value_as_string(feature.field(i)?).unwrap_or_default();
+            let next = cat_lookup.len() as u32;
+            let idx = *cat_lookup.entry(c.clone()).or_insert_with(|| {
+                out.categories.push(c);
+                next
+            });
+            cats.push(idx);
+        }
+        if date_i.is_some() {
+            dates.push(date);
+        }
+        if weight_i.is_some() {
+            weights.push(weight);
+        }
+        out.xs.push(x);
+        out.ys.push(y);
+        out.rows.push(row);
+    }
+    progress.finish();
+    out.dates = date_i.map(|_| dates);
+    out.category_idx = cat_i.map(|_| cats);
+    out.weights = weight_i.map(|_| weights);
+    out.accounting = acc;
+    super::reproject_points(&mut out, &reprojector);
+    super::warn_if_mostly_swapped(&mut out.accounting, path);
+    Ok(out)
+}

@@ -1,0 +1,299 @@
+//! Domain types shared by every stage: area codes and their CBS hierarchy, areas and
+//! levels, point layers, statistics and the accounting of every input row.
+//!
+//! After ingest every geometry here is in the project's working CRS (EPSG:28992 RD New
+//! by default), so areas are in m² and distances in metres.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use geo_types::MultiPolygon;
+
+/// The kind of a CBS region code, by its prefix: `GM0917` ⊃ `WK091710` ⊃ `BU09171000`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CbsKind {
+    Gemeente,
+    Wijk,
+    Buurt,
+}
+
+impl CbsKind {
+    /// The kind of a (trimmed) CBS code, or `None` when it is not one.
+    pub fn of(code: &str) -> Option<CbsKind> {
+        let (kind, digits) = match code.get(..2)? {
+            "GM" => (CbsKind::Gemeente, 4),
+            "WK" => (CbsKind::Wijk, 6),
+            "BU" => (CbsKind::Buurt, 8),
+            _ => return None,
+        };
+        let rest = &code[2..];
+        (rest.len() == digits && rest.bytes().all(|b| b.is_ascii_digit())).then_some(kind)
+    }
+
+    pub fn level_id(self) -> &'static str {
+        match self {
+            CbsKind::Gemeente => "gemeenten",
+            CbsKind::Wijk => "wijken",
+            CbsKind::Buurt => "buurten",
+        }
+    }
+}
+
+/// The CBS code one level up: `BU09171000` → `WK091710`, `WK091710` → `GM0917`.
+pub fn cbs_parent_code(code: &str) -> Option<String> {
+    match CbsKind::of(code)? {
+        CbsKind::Buurt => Some(format!("WK{}", &code[2..8])),
+        CbsKind::Wijk => Some(format!("GM{}", &code[2..6])),
+        CbsKind::Gemeente => None,
+    }
+}
+
+/// The CBS code of `code`'s ancestor of kind `target`, when `code` nests in it.
+pub fn cbs_ancestor_code(code: &str, target: CbsKind) -> Option<String> {
+    let kind = CbsKind::of(code)?;
+    if kind == target {
+        return Some(code.to_string());
+    }
+    match (kind, target) {
+        (CbsKind::Buurt, CbsKind::Wijk) => Some(format!("WK{}", &code[2..8])),
+        (CbsKind::Buurt | CbsKind::Wijk, CbsKind::Gemeente) => Some(format!("GM{}", &code[2..6])),
+        _ => None,
+    }
+}
+
+/// Trim the space padding CBS puts on region codes (`"GM0917    "` → `GM0917`).
+pub fn clean_code(raw: &str) -> String {
+    raw.trim().trim_matches('"').trim().to_string()
+}
+
+/// One polygon area of a level (a buurt, a wijk, a postcode area, ...).
+#[derive(Debug, Clone)]
+pub struct Area {
+    pub code: String,
+    pub name: Option<String>,
+    /// In the working CRS.
+    pub geometry: MultiPolygon<f64>,
+    /// Planar area of `geometry` in km² (working CRS units are metres).
+    pub geometry_km2: f64,
+}
+
+/// A set of areas that together form one map level, e.g. all buurten.
+#[derive(Debug, Clone)]
+pub struct Level {
+    pub id: String,
+    pub title: String,
+    /// Set when every code in the level is a CBS code of this kind.
+    pub cbs_kind: Option<CbsKind>,
+    pub areas: Vec<Area>,
+    pub by_code: HashMap<String, usize>,
+    /// The level one up, when there is one (wijken for buurten).
+    pub parent: Option<String>,
+    /// For every area, the index of its parent area in the parent level.
+    pub parent_idx: Vec<Option<u32>>,
+    /// Numeric attributes per area, aligned with `areas`; null stays null.
+    pub stats: StatColumns,
+}
+
+impl Level {
+    pub fn area(&self, code: &str) -> Option<&Area> {
+        self.by_code.get(code).map(|&i| &self.areas[i])
+    }
+}
+
+/// Named numeric columns aligned with a level's areas. `None` = missing or secret.
+#[derive(Debug, Clone, Default)]
+pub struct StatColumns {
+    pub columns: BTreeMap<String, Vec<Option<f64>>>,
+    /// Where each column came from (a file and column name), for the metadata.
+    pub sources: BTreeMap<String, String>,
+}
+
+/// A calendar date as (year, month, day), validated on construction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date {
+    pub year: i32,
+    pub month: u8,
+    pub day: u8,
+}
+
+impl Date {
+    pub fn new(year: i32, month: u8, day: u8) -> Option<Date> {
+        if !(1800..=2200).contains(&year) || !(1..=12).contains(&month) || day == 0 {
+            return None;
+        }
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        (day <= days[month as usize - 1]).then_some(Date { year, month, day })
+    }
+
+    pub fn quarter(self) -> u8 {
+        (self.month - 1) / 3 + 1
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// The points of one register after ingest, as columns. Rows that could not be read
+/// are not here: they are in `accounting.rejected`.
+#[derive(Debug, Clone, Default)]
+pub struct PointLayer {
+    pub id: String,
+    /// Working-CRS coordinates.
+    pub xs: Vec<f64>,
+    pub ys: Vec<f64>,
+    /// The 1-based input row (or feature number) of each point, for messages.
+    pub rows: Vec<u64>,
+    pub dates: Option<Vec<Option<Date>>>,
+    /// Index into `categories`, per point.
+    pub category_idx: Option<Vec<u32>>,
+    pub categories: Vec<String>,
+    pub weights: Option<Vec<f64>>,
+    pub accounting: Accounting,
+}
+
+impl PointLayer {
+    pub fn len(&self) -> usize {
+        self.xs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.xs.is_empty()
+    }
+}
+
+/// Why a row was not used. Every row that is not a point is one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    MissingCoordinate,
+    NotANumber,
+    NotFinite,
+    OutsideCrsRange,
+    LooksSwapped,
+    LooksLikeRdNotLonLat,
+    NotReprojectable,
+    NoGeometry,
+    NotAPoint,
+    BadWeight,
+    BadDate,
+    MalformedRow,
+}
+
+impl RejectReason {
+    /// Stable key used in the JSON summary.
+    pub fn key(self) -> &'static str {
+        match self {
+            RejectReason::MissingCoordinate => "missing_coordinate",
+            RejectReason::NotANumber => "coordinate_not_a_number",
+            RejectReason::NotFinite => "coordinate_not_finite",
+            RejectReason::OutsideCrsRange => "outside_crs_range",
+            RejectReason::LooksSwapped => "lat_lon_swapped",
+            RejectReason::LooksLikeRdNotLonLat => "rd_coordinates_declared_as_lon_lat",
+            RejectReason::NotReprojectable => "not_reprojectable",
+            RejectReason::NoGeometry => "no_geometry",
+            RejectReason::NotAPoint => "geometry_not_a_point",
+            RejectReason::BadWeight => "weight_not_a_number",
+            RejectReason::BadDate => "date_not_readable",
+            RejectReason::MalformedRow => "malformed_row",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            RejectReason::MissingCoordinate => "a coordinate is empty",
+            RejectReason::NotANumber => "a coordinate is not a number",
+            RejectReason::NotFinite => "a coordinate is NaN or infinite",
+            RejectReason::OutsideCrsRange => "the point lies outside the valid area of its CRS",
+            RejectReason::LooksSwapped => {
+                "latitude and longitude look swapped (lat is in the lon range and vice versa)"
+            }
+            RejectReason::LooksLikeRdNotLonLat => {
+                "the values look like RD New x/y metres, but the columns were declared lon/lat"
+            }
+            RejectReason::NotReprojectable => "the point could not be reprojected",
+            RejectReason::NoGeometry => "the feature has no geometry",
+            RejectReason::NotAPoint => "the geometry is not a point",
+            RejectReason::BadWeight => "the weight is not a number",
+            RejectReason::BadDate => "the date is not readable (expected yyyy-mm-dd or dd-mm-jjjj)",
+            RejectReason::MalformedRow => "the row could not be parsed as CSV",
+        }
+    }
+}
+
+/// One rejected row, kept for the report (only the first few per reason are kept).
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    pub row: u64,
+    pub reason: RejectReason,
+    pub detail: String,
+}
+
+/// How many rows came in and where they went: `rows = joined + outside + rejected`.
+/// `joined` and `outside` are filled in by the join.
+#[derive(Debug, Clone, Default)]
+pub struct Accounting {
+    pub rows: u64,
+    pub joined: u64,
+    pub outside: u64,
+    pub rejected: BTreeMap<RejectReason, u64>,
+    /// Examples, at most [`Accounting::EXAMPLES_PER_REASON`] per reason.
+    pub examples: Vec<Rejection>,
+    pub warnings: Vec<String>,
+}
+
+impl Accounting {
+    pub const EXAMPLES_PER_REASON: u64 = 5;
+
+    pub fn reject(&mut self, row: u64, reason: RejectReason, detail: impl FnOnce() -> String) {
+        let n = self.rejected.entry(reason).or_insert(0);
+        *n += 1;
+        if *n <= Self::EXAMPLES_PER_REASON {
+            self.examples.push(Rejection {
+                row,
+                reason,
+                detail: detail(),
+            });
+        }
+    }
+
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+
+    /// The invariant every run checks: nothing went missing.
+    pub fn balances(&self) -> bool {
+        self.rows == self.joined + self.outside + self.rejected_total()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cbs_codes_nest_by_prefix() {
+        assert_eq!(CbsKind::of("BU09171000"), Some(CbsKind::Buurt));
+        assert_eq!(CbsKind::of("WK091710"), Some(CbsKind::Wijk));
+        assert_eq!(CbsKind::of("GM0917"), Some(CbsKind::Gemeente));
+        assert_eq!(CbsKind::of("GM917"), None);
+        assert_eq!(CbsKind::of("BU0917100X"), None);
+        assert_eq!(cbs_parent_code("BU09171000").as_deref(), Some("WK091710"));
+        assert_eq!(cbs_parent_code("WK091710").as_deref(), Some("GM0917"));
+        assert_eq!(
+            cbs_ancestor_code("BU09171000", CbsKind::Gemeente).as_deref(),
+            Some("GM0917")
+        );
+        assert_eq!(clean_code("\"GM0917    \""), "GM0917");
+    }
+
+    #[test]
+    fn dates_are_validated() {
+        assert!(Date::new(2024, 2, 29).is_some());
+        assert!(Date::new(2023, 2, 29).is_none());
+        assert!(Date::new(2023, 13, 1).is_none());
+        assert_eq!(Date::new(2023, 11, 5).unwrap().quarter(), 4);
+    }
+}

@@ -1,0 +1,375 @@
+//! The pipeline, run once: ingest → index → join → indicators, into an immutable
+//! [`Snapshot`] that the CLI writes out and the server shares behind an `Arc`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use geo::InteriorPoint;
+
+use crate::config::Project;
+use crate::crs;
+use crate::error::{Error, Result};
+use crate::index::AreaIndex;
+use crate::indicators::{self, Indicator, LevelValues};
+use crate::ingest::{self, Coords, Encoding, PointSource, statistics, vector};
+use crate::join::{self, NONE};
+use crate::model::{CbsKind, Level, PointLayer, StatColumns, cbs_ancestor_code};
+
+/// A point layer after the join: for every level, each point's area index (or `NONE`).
+pub struct JoinedLayer {
+    pub layer: PointLayer,
+    pub title: String,
+    pub source: PathBuf,
+    pub assigned: Vec<Vec<u32>>,
+}
+
+/// One indicator evaluated at every level (aligned with `Snapshot::levels`).
+pub struct IndicatorResult {
+    pub def: Indicator,
+    pub per_level: Vec<LevelValues>,
+}
+
+/// Everything the server and the exports need, built once and then read-only.
+pub struct Snapshot {
+    pub name: String,
+    pub description: Option<String>,
+    pub attribution: Option<String>,
+    pub project_file: PathBuf,
+    pub working_crs: String,
+    pub levels: Vec<Level>,
+    pub indexes: Vec<AreaIndex>,
+    pub points: Vec<JoinedLayer>,
+    pub indicators: Vec<IndicatorResult>,
+    pub warnings: Vec<String>,
+    /// Timings per stage, for the log and the benchmarks.
+    pub timings: Vec<(String, f64)>,
+    /// Changes whenever the inputs or the project change.
+    pub version: String,
+}
+
+impl Snapshot {
+    pub fn level_index(&self, id: &str) -> Option<usize> {
+        self.levels.iter().position(|l| l.id == id)
+    }
+
+    pub fn indicator(&self, id: &str) -> Option<&IndicatorResult> {
+        self.indicators.iter().find(|i| i.def.id == id)
+    }
+}
+
+fn timed<T>(timings: &mut Vec<(String, f64)>, name: impl Into<String>, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let t = Instant::now();
+    let out = f()?;
+    let secs = t.elapsed().as_secs_f64();
+    let name = name.into();
+    tracing::info!(stage = %name, seconds = format!("{secs:.3}"), "done");
+    timings.push((name, secs));
+    Ok(out)
+}
+
+/// Point source settings from the project file.
+pub fn point_source(project: &Project, p: &crate::config::PointsConfig) -> Result<PointSource> {
+    let coords = match (&p.x, &p.y, &p.lon, &p.lat) {
+        (Some(x), Some(y), _, _) => Coords::XY { x: x.clone(), y: y.clone(), crs: p.crs.clone() },
+        (_, _, Some(lon), Some(lat)) => Coords::LonLat { lon: lon.clone(), lat: lat.clone() },
+        _ => Coords::Auto { crs: p.crs.clone() },
+    };
+    let delimiter = match p.delimiter.as_deref() {
+        None => None,
+        Some("tab" | "\\t" | "\t") => Some(b'\t'),
+        Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
+        Some(d) => {
+            return Err(Error::Project { path: project.file.clone(), message: format!("point layer '{}': delimiter '{d}' is not one character", p.id) });
+        }
+    };
+    let encoding = match p.encoding.as_deref() {
+        None => None,
+        Some(e) => Some(Encoding::parse(e).ok_or_else(|| Error::Project {
+            path: project.file.clone(),
+            message: format!("point layer '{}': encoding '{e}' is not utf-8 or windows-1252", p.id),
+        })?),
+    };
+    Ok(PointSource {
+        path: project.resolve(&p.path),
+        layer: p.layer.clone(),
+        coords,
+        date: p.date.clone(),
+        category: p.category.clone(),
+        weight: p.weight.clone(),
+        delimiter,
+        encoding,
+    })
+}
+
+/// Run the whole pipeline for a project.
+pub fn build(project: &Project) -> Result<Snapshot> {
+    let mut timings = Vec::new();
+    let mut warnings = Vec::new();
+    let working = crs::spatial_ref(&project.crs)?;
+    if !working.is_projected() {
+        return Err(Error::Project {
+            path: project.file.clone(),
+            message: format!("crs '{}' is not a projected CRS in metres; areas per km² need one (e.g. EPSG:28992)", project.crs),
+        });
+    }
+
+    // ingest: areas
+    let mut levels = Vec::new();
+    for lc in &project.levels {
+        let src = vector::AreaSource {
+            path: project.resolve(&lc.path),
+            layer: lc.layer.clone(),
+            id_field: lc.id_field.clone(),
+            name_field: lc.name_field.clone(),
+            level_hint: Some(lc.id.clone()),
+        };
+        let read = timed(&mut timings, format!("read areas {}", lc.id), || vector::read_areas(&src, &working))?;
+        warnings.extend(read.warnings.iter().cloned());
+        if read.areas.is_empty() {
+            warnings.push(format!("level '{}': {} has no usable areas", lc.id, src.path.display()));
+        }
+        let kinds: Vec<Option<CbsKind>> = read.areas.iter().map(|a| CbsKind::of(&a.code)).collect();
+        let cbs_kind = kinds.first().copied().flatten().filter(|k| kinds.iter().all(|x| *x == Some(*k)));
+        let by_code = read.areas.iter().enumerate().map(|(i, a)| (a.code.clone(), i)).collect();
+        levels.push(Level {
+            id: lc.id.clone(),
+            title: lc.title.clone().unwrap_or_else(|| lc.id.clone()),
+            cbs_kind,
+            parent: lc.parent.clone(),
+            parent_idx: Vec::new(),
+            stats: StatColumns::default(),
+            areas: read.areas,
+            by_code,
+        });
+        let attrs = read.attributes;
+        let l = levels.last_mut().expect("just pushed");
+        l.stats = attrs;
+    }
+
+    // ingest: statistics files, matched to levels by region code
+    let mut file_stats: Vec<StatColumns> = vec![StatColumns::default(); levels.len()];
+    for sc in &project.statistics {
+        let src = statistics::StatSource { path: project.resolve(&sc.path), period: sc.period.clone(), code_column: sc.code_column.clone() };
+        let table = timed(&mut timings, format!("read statistics {}", sc.path.display()), || statistics::read(&src))?;
+        warnings.extend(table.warnings.iter().cloned());
+        let mut matched = 0usize;
+        for (li, level) in levels.iter().enumerate() {
+            let rows: Vec<Option<usize>> = level.areas.iter().map(|a| table.codes.iter().position(|c| c == &a.code)).collect();
+            let hits = rows.iter().filter(|r| r.is_some()).count();
+            if hits == 0 {
+                continue;
+            }
+            matched += hits;
+            for (name, values) in &table.columns {
+                let key = if file_stats[li].columns.contains_key(name) { format!("{name} [{}]", sc.path.display()) } else { name.clone() };
+                file_stats[li].columns.insert(key.clone(), rows.iter().map(|r| r.and_then(|i| values[i])).collect());
+                let period = table.period.as_deref().map(|p| format!(", period {p}")).unwrap_or_default();
+                file_stats[li].sources.insert(key, format!("{}, column '{name}'{period}", src.path.display()));
+            }
+        }
+        if matched == 0 {
+            warnings.push(format!("{}: none of its {} region codes matches an area of any level", src.path.display(), table.codes.len()));
+        }
+    }
+    // Statistics files come first; the areas' own attributes fill in names not taken.
+    for (level, mut fs) in levels.iter_mut().zip(file_stats) {
+        for (k, v) in std::mem::take(&mut level.stats.columns) {
+            if !fs.columns.contains_key(&k) {
+                if let Some(s) = level.stats.sources.get(&k) {
+                    fs.sources.insert(k.clone(), s.clone());
+                }
+                fs.columns.insert(k, v);
+            }
+        }
+        level.stats = fs;
+    }
+
+    // index
+    let indexes: Vec<AreaIndex> = timed(&mut timings, "index areas", || {
+        Ok(levels.iter().map(|l| AreaIndex::build(&l.areas.iter().map(|a| a.geometry.clone()).collect::<Vec<_>>())).collect())
+    })?;
+
+    // hierarchy: parent per level (config, else CBS kinds), parent area per area
+    let ids: Vec<String> = levels.iter().map(|l| l.id.clone()).collect();
+    for li in 0..levels.len() {
+        if levels[li].parent.is_none()
+            && let Some(kind) = levels[li].cbs_kind
+        {
+            let up: &[CbsKind] = match kind {
+                CbsKind::Buurt => &[CbsKind::Wijk, CbsKind::Gemeente],
+                CbsKind::Wijk => &[CbsKind::Gemeente],
+                CbsKind::Gemeente => &[],
+            };
+            levels[li].parent = up.iter().find_map(|k| levels.iter().find(|l| l.cbs_kind == Some(*k)).map(|l| l.id.clone()));
+        }
+        if let Some(p) = &levels[li].parent
+            && !ids.contains(p)
+        {
+            return Err(Error::Project { path: project.file.clone(), message: format!("level '{}': parent '{p}' is not a level", levels[li].id) });
+        }
+    }
+    let order = child_first_order(&levels).ok_or_else(|| Error::Project {
+        path: project.file.clone(),
+        message: "the levels' parents form a cycle".into(),
+    })?;
+    for li in 0..levels.len() {
+        let Some(pi) = levels[li].parent.as_ref().and_then(|p| ids.iter().position(|i| i == p)) else {
+            levels[li].parent_idx = vec![None; levels[li].areas.len()];
+            continue;
+        };
+        let parent = &levels[pi];
+        let (mut by_code, mut by_polygon, mut orphans) = (0usize, 0usize, Vec::new());
+        let parent_idx: Vec<Option<u32>> = levels[li]
+            .areas
+            .iter()
+            .map(|a| {
+                if let (Some(k), Some(_)) = (parent.cbs_kind, levels[li].cbs_kind)
+                    && let Some(&p) = cbs_ancestor_code(&a.code, k).and_then(|c| parent.by_code.get(&c))
+                {
+                    by_code += 1;
+                    return Some(p as u32);
+                }
+                let found = a.geometry.interior_point().and_then(|pt| indexes[pi].locate(pt.x(), pt.y()));
+                match found {
+                    Some(_) => by_polygon += 1,
+                    None => orphans.push(a.code.clone()),
+                }
+                found
+            })
+            .collect();
+        if !orphans.is_empty() {
+            let shown: Vec<&str> = orphans.iter().take(20).map(String::as_str).collect();
+            warnings.push(format!("level '{}': {} areas lie in no area of '{}': {}", levels[li].id, orphans.len(), parent.id, shown.join(", ")));
+        }
+        tracing::debug!(level = %levels[li].id, by_code, by_polygon, "parents");
+        levels[li].parent_idx = parent_idx;
+    }
+
+    // ingest + join: points
+    let mut points = Vec::new();
+    for pc in &project.points {
+        let source = point_source(project, pc)?;
+        let mut layer = timed(&mut timings, format!("read points {}", pc.id), || ingest::read_points(&source, &working, &pc.id))?;
+        let assigned = timed(&mut timings, format!("join points {}", pc.id), || Ok(join_hierarchy(&levels, &indexes, &order, &layer)))?;
+        // Accounting against the finest level that holds the point: joined = in some area.
+        let joined = (0..layer.len()).filter(|&i| assigned.iter().any(|a| a[i] != NONE)).count() as u64;
+        layer.accounting.joined = joined;
+        layer.accounting.outside = layer.len() as u64 - joined;
+        debug_assert!(layer.accounting.balances());
+        warnings.extend(layer.accounting.warnings.iter().cloned());
+        points.push(JoinedLayer { title: pc.title.clone().unwrap_or_else(|| pc.id.clone()), source: source.path.clone(), layer, assigned });
+    }
+
+    // indicators
+    let mut results = Vec::new();
+    timed(&mut timings, "compute indicators", || {
+        for ic in &project.indicators {
+            let def = Indicator::from_config(ic);
+            let layer = points.iter().find(|p| p.layer.id == def.points).expect("validated by config");
+            if let Some(cats) = &def.categories {
+                for c in cats {
+                    if !layer.layer.categories.contains(c) {
+                        warnings.push(format!(
+                            "indicator '{}': category '{c}' does not occur in '{}'; its categories are: {}",
+                            def.id,
+                            def.points,
+                            layer.layer.categories.join(", ")
+                        ));
+                    }
+                }
+            }
+            if def.weighted && layer.layer.weights.is_none() {
+                warnings.push(format!("indicator '{}': weighted, but point layer '{}' has no weight column; counting points", def.id, def.points));
+            }
+            let mut per_level = Vec::new();
+            for li in 0..levels.len() {
+                let values = indicators::evaluate(&def, &layer.layer, &layer.assigned[li], &levels, li)?;
+                if matches!(def.denominator, indicators::Denominator::Statistic(_)) && values.denominator_source.is_none() {
+                    warnings.push(format!("indicator '{}': level '{}' has no statistic '{}'; its values are missing", def.id, levels[li].id, ic.denominator.as_deref().unwrap_or("")));
+                }
+                per_level.push(values);
+            }
+            results.push(IndicatorResult { def, per_level });
+        }
+        Ok(())
+    })?;
+
+    let version = data_version(project);
+    Ok(Snapshot {
+        name: project.name.clone(),
+        description: project.description.clone(),
+        attribution: project.attribution.clone(),
+        project_file: project.file.clone(),
+        working_crs: crs::label(&working),
+        levels,
+        indexes,
+        points,
+        indicators: results,
+        warnings,
+        timings,
+        version,
+    })
+}
+
+/// Level indices ordered so that every level comes after all levels whose parent it is.
+fn child_first_order(levels: &[Level]) -> Option<Vec<usize>> {
+    let mut done = vec![false; levels.len()];
+    let mut order = Vec::new();
+    while order.len() < levels.len() {
+        let next = (0..levels.len()).find(|&i| {
+            !done[i] && levels.iter().enumerate().all(|(c, l)| done[c] || c == i || l.parent.as_deref() != Some(levels[i].id.as_str()))
+        })?;
+        done[next] = true;
+        order.push(next);
+    }
+    Some(order)
+}
+
+/// Assign every point to an area at every level. A level with a child level inherits the
+/// child's answer through the hierarchy (code prefix or polygon containment); the points
+/// that gives no answer for are looked up in the level's own polygons, so a gemeente
+/// without loaded buurten still gets its points.
+pub fn join_hierarchy(levels: &[Level], indexes: &[AreaIndex], order: &[usize], layer: &PointLayer) -> Vec<Vec<u32>> {
+    let mut assigned: Vec<Vec<u32>> = vec![Vec::new(); levels.len()];
+    for &li in order {
+        let child = (0..levels.len()).find(|&c| levels[c].parent.as_deref() == Some(levels[li].id.as_str()) && !assigned[c].is_empty());
+        let mut mine = match child {
+            Some(c) => assigned[c]
+                .iter()
+                .map(|&a| if a == NONE { NONE } else { levels[c].parent_idx[a as usize].unwrap_or(NONE) })
+                .collect(),
+            None => vec![NONE; layer.len()],
+        };
+        join::fill_unassigned(&indexes[li], &layer.xs, &layer.ys, &mut mine);
+        assigned[li] = mine;
+    }
+    assigned
+}
+
+/// A version string that changes when the project file or any input file changes
+/// (size and modification time), used for cache keys and `?v=` in URLs.
+fn data_version(project: &Project) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut paths: Vec<PathBuf> = vec![project.file.clone()];
+    paths.extend(project.levels.iter().map(|l| project.resolve(&l.path)));
+    paths.extend(project.statistics.iter().map(|s| project.resolve(&s.path)));
+    paths.extend(project.points.iter().map(|p| project.resolve(&p.path)));
+    for p in paths {
+        p.hash(&mut h);
+        if let Ok(m) = std::fs::metadata(&p) {
+            m.len().hash(&mut h);
+            if let Ok(t) = m.modified().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).map_err(std::io::Error::other)) {
+                t.as_nanos().hash(&mut h);
+            }
+        }
+    }
+    format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
+}
+
+/// The per-level counts of a layer, for `count`-style output.
+pub fn counts_by_code(level: &Level, assigned: &[u32], weights: Option<&[f64]>) -> HashMap<String, (u64, f64)> {
+    let (c, s) = join::count_per_area(assigned, weights, level.areas.len());
+    level.areas.iter().enumerate().map(|(i, a)| (a.code.clone(), (c[i], s[i]))).collect()
+}
