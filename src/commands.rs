@@ -100,7 +100,10 @@ fn count(a: CountArgs) -> Result<()> {
     let mut layer = ingest::read_points(&source, &working, "points")?;
     let geoms: Vec<_> = read.areas.iter().map(|x| x.geometry.clone()).collect();
     let index = AreaIndex::build(&geoms);
-    let assigned = join::locate_all(&index, &layer.xs, &layer.ys);
+    let (assigned, overlaps) = join::locate_all_checked(&index, &layer.xs, &layer.ys);
+    if let Some(w) = join::overlap_warning(&overlaps, &read.areas, &a.areas) {
+        layer.accounting.warnings.push(w);
+    }
     let (counts, sums) = join::count_per_area(&assigned, layer.weights.as_deref(), read.areas.len());
     layer.accounting.joined = counts.iter().sum();
     layer.accounting.outside = layer.len() as u64 - layer.accounting.joined;

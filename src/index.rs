@@ -136,17 +136,32 @@ impl AreaIndex {
     /// lowest index (only matters where areas overlap, which a coverage never does).
     #[inline]
     pub fn locate(&self, x: f64, y: f64) -> Option<u32> {
-        let mut best: Option<u32> = None;
+        self.locate_checked(x, y).0
+    }
+
+    /// Like [`AreaIndex::locate`], and also the second-lowest area that contains the
+    /// point, when areas overlap there (for the overlap warning).
+    #[inline]
+    pub fn locate_checked(&self, x: f64, y: f64) -> (Option<u32>, Option<u32>) {
+        let (mut best, mut second): (Option<u32>, Option<u32>) = (None, None);
         for hit in self.tree.locate_all_at_point(&[x, y]) {
             let i = hit.data;
-            if best.is_some_and(|b| b < i) {
-                continue;
-            }
             if self.prepared[i as usize].contains(x, y) {
-                best = Some(i);
+                match best {
+                    None => best = Some(i),
+                    Some(b) if i < b => {
+                        second = Some(b);
+                        best = Some(i);
+                    }
+                    Some(_) => {
+                        if second.is_none_or(|s| i < s) {
+                            second = Some(i);
+                        }
+                    }
+                }
             }
         }
-        best
+        (best, second)
     }
 
     /// Indices of areas whose envelope intersects the box.

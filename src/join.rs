@@ -5,6 +5,8 @@
 //! (see [`crate::index::PreparedArea::contains`]); where areas overlap, the one listed
 //! first wins. A point inside no area is *outside* ([`NONE`]), never dropped.
 
+use std::collections::BTreeMap;
+
 use rayon::prelude::*;
 
 use crate::index::AreaIndex;
@@ -14,18 +16,63 @@ pub const NONE: u32 = u32::MAX;
 
 /// The index of the containing area for each point, or [`NONE`].
 pub fn locate_all(index: &AreaIndex, xs: &[f64], ys: &[f64]) -> Vec<u32> {
+    locate_all_checked(index, xs, ys).0
+}
+
+/// Points that lay in more than one area: (lower, higher area index) → number of points.
+pub type Overlaps = BTreeMap<(u32, u32), u64>;
+
+/// Like [`locate_all`], and also where areas overlap (points inside two or more areas).
+pub fn locate_all_checked(index: &AreaIndex, xs: &[f64], ys: &[f64]) -> (Vec<u32>, Overlaps) {
     const CHUNK: usize = 16 * 1024;
     let mut out = vec![NONE; xs.len()];
-    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
-        let start = c * CHUNK;
-        for (k, slot) in chunk.iter_mut().enumerate() {
-            let i = start + k;
-            if let Some(a) = index.locate(xs[i], ys[i]) {
-                *slot = a;
+    let overlaps = out
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .map(|(c, chunk)| {
+            let start = c * CHUNK;
+            let mut overlaps = Overlaps::new();
+            for (k, slot) in chunk.iter_mut().enumerate() {
+                let i = start + k;
+                let (best, second) = index.locate_checked(xs[i], ys[i]);
+                if let Some(a) = best {
+                    *slot = a;
+                    if let Some(b) = second {
+                        *overlaps.entry((a, b)).or_insert(0) += 1;
+                    }
+                }
             }
-        }
-    });
-    out
+            overlaps
+        })
+        .reduce(Overlaps::new, |mut a, b| {
+            for (k, v) in b {
+                *a.entry(k).or_insert(0) += v;
+            }
+            a
+        });
+    (out, overlaps)
+}
+
+/// A warning naming the overlapping areas, when points fell in more than one area.
+pub fn overlap_warning(overlaps: &Overlaps, areas: &[crate::model::Area], what: &std::path::Path) -> Option<String> {
+    if overlaps.is_empty() {
+        return None;
+    }
+    let n: u64 = overlaps.values().sum();
+    let mut pairs: Vec<(&(u32, u32), &u64)> = overlaps.iter().collect();
+    pairs.sort_by(|a, b| b.1.cmp(a.1));
+    let shown: Vec<String> = pairs
+        .iter()
+        .take(10)
+        .map(|((a, b), k)| format!("{} & {} ({k})", areas[*a as usize].code, areas[*b as usize].code))
+        .collect();
+    Some(format!(
+        "{}: {n} points lie in more than one area (overlapping polygons, {} pairs); each was counted once, in the area listed first in the file: {}{}",
+        what.display(),
+        overlaps.len(),
+        shown.join(", "),
+        if pairs.len() > 10 { ", ..." } else { "" }
+    ))
 }
 
 /// For points not yet assigned (`NONE` in `assigned`), locate them in `index`; keep the

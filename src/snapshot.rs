@@ -251,7 +251,13 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     for pc in &project.points {
         let source = point_source(project, pc)?;
         let mut layer = timed(&mut timings, format!("read points {}", pc.id), || ingest::read_points(&source, &working, &pc.id))?;
-        let assigned = timed(&mut timings, format!("join points {}", pc.id), || Ok(join_hierarchy(&levels, &indexes, &order, &layer)))?;
+        let (assigned, overlaps) = timed(&mut timings, format!("join points {}", pc.id), || Ok(join_hierarchy(&levels, &indexes, &order, &layer)))?;
+        for (li, o) in overlaps {
+            let what = PathBuf::from(format!("points '{}' in level '{}'", pc.id, levels[li].id));
+            if let Some(w) = join::overlap_warning(&o, &levels[li].areas, &what) {
+                layer.accounting.warnings.push(w);
+            }
+        }
         // Accounting against the finest level that holds the point: joined = in some area.
         let joined = (0..layer.len()).filter(|&i| assigned.iter().any(|a| a[i] != NONE)).count() as u64;
         layer.accounting.joined = joined;
@@ -330,21 +336,28 @@ fn child_first_order(levels: &[Level]) -> Option<Vec<usize>> {
 /// child's answer through the hierarchy (code prefix or polygon containment); the points
 /// that gives no answer for are looked up in the level's own polygons, so a gemeente
 /// without loaded buurten still gets its points.
-pub fn join_hierarchy(levels: &[Level], indexes: &[AreaIndex], order: &[usize], layer: &PointLayer) -> Vec<Vec<u32>> {
+pub fn join_hierarchy(levels: &[Level], indexes: &[AreaIndex], order: &[usize], layer: &PointLayer) -> (Vec<Vec<u32>>, Vec<(usize, join::Overlaps)>) {
     let mut assigned: Vec<Vec<u32>> = vec![Vec::new(); levels.len()];
+    let mut overlaps = Vec::new();
     for &li in order {
         let child = (0..levels.len()).find(|&c| levels[c].parent.as_deref() == Some(levels[li].id.as_str()) && !assigned[c].is_empty());
-        let mut mine = match child {
-            Some(c) => assigned[c]
-                .iter()
-                .map(|&a| if a == NONE { NONE } else { levels[c].parent_idx[a as usize].unwrap_or(NONE) })
-                .collect(),
-            None => vec![NONE; layer.len()],
+        let Some(c) = child else {
+            // A finest level: every point is looked up, and overlaps are reported.
+            let (mine, o) = join::locate_all_checked(&indexes[li], &layer.xs, &layer.ys);
+            if !o.is_empty() {
+                overlaps.push((li, o));
+            }
+            assigned[li] = mine;
+            continue;
         };
+        let mut mine: Vec<u32> = assigned[c]
+            .iter()
+            .map(|&a| if a == NONE { NONE } else { levels[c].parent_idx[a as usize].unwrap_or(NONE) })
+            .collect();
         join::fill_unassigned(&indexes[li], &layer.xs, &layer.ys, &mut mine);
         assigned[li] = mine;
     }
-    assigned
+    (assigned, overlaps)
 }
 
 /// A version string that changes when the project file or any input file changes

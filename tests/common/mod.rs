@@ -1,0 +1,64 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A file in `../shared/data`, read in place. Missing: a failure under CI, else a skip.
+pub fn shared_data(rel: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel);
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("CI=true and the shared test data is missing: {}", p.display());
+    }
+    eprintln!("SKIPPED: {} is not here (set CI=true to make this a failure)", p.display());
+    None
+}
+
+pub fn demo_project() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/project.toml")
+}
+
+pub fn buurtmeter(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_buurtmeter")).args(args).output().expect("run buurtmeter")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Run GDAL's ogrinfo with the SQLite dialect and return `field = value` lines per feature.
+pub fn ogr_sql(path: &Path, sql: &str) -> Vec<Vec<(String, String)>> {
+    let out = Command::new("ogrinfo")
+        .args(["-q", "-dialect", "sqlite", "-sql", sql])
+        .arg(path)
+        .output()
+        .expect("ogrinfo (gdal-bin) must be installed");
+    assert!(out.status.success(), "ogrinfo failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut rows: Vec<Vec<(String, String)>> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("OGRFeature") {
+            rows.push(Vec::new());
+        } else if let Some((k, v)) = line.trim().split_once(" = ")
+            && let Some(row) = rows.last_mut()
+        {
+            let key = k.split_whitespace().next().unwrap_or("").to_string();
+            row.push((key, v.to_string()));
+        }
+    }
+    rows
+}
+
+/// Parse `area_id,count[,weight_sum]` into a map.
+pub fn read_counts(csv: &str) -> std::collections::BTreeMap<String, (u64, f64)> {
+    csv.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), (f[1].parse().unwrap(), f.get(2).map_or(0.0, |w| w.parse().unwrap())))
+        })
+        .collect()
+}
