@@ -64,7 +64,12 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
     /// Address and port to listen on.
-    #[arg(long, env = "BUURTMETER_BIND", default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    #[arg(
+        long,
+        env = "BUURTMETER_BIND",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
     pub bind: SocketAddr,
 }
 

@@ -26,7 +26,11 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// The accounting as JSON: `rows = joined + outside + rejected`.
 pub fn accounting_json(a: &Accounting) -> Value {
-    let by_reason: serde_json::Map<String, Value> = a.rejected.iter().map(|(r, n)| (r.key().to_string(), json!(n))).collect();
+    let by_reason: serde_json::Map<String, Value> = a
+        .rejected
+        .iter()
+        .map(|(r, n)| (r.key().to_string(), json!(n)))
+        .collect();
     let examples: Vec<Value> = a
         .examples
         .iter()
@@ -45,9 +49,19 @@ pub fn accounting_json(a: &Accounting) -> Value {
 
 /// One line for people: "1,234 rows: 1,200 joined, 30 outside all areas, 4 rejected (...)".
 pub fn accounting_line(a: &Accounting) -> String {
-    let mut s = format!("{} rows: {} joined, {} outside all areas, {} rejected", a.rows, a.joined, a.outside, a.rejected_total());
+    let mut s = format!(
+        "{} rows: {} joined, {} outside all areas, {} rejected",
+        a.rows,
+        a.joined,
+        a.outside,
+        a.rejected_total()
+    );
     if !a.rejected.is_empty() {
-        let parts: Vec<String> = a.rejected.iter().map(|(r, n)| format!("{n} {}", r.key())).collect();
+        let parts: Vec<String> = a
+            .rejected
+            .iter()
+            .map(|(r, n)| format!("{n} {}", r.key()))
+            .collect();
         s.push_str(&format!(" ({})", parts.join(", ")));
     }
     s
@@ -55,7 +69,12 @@ pub fn accounting_line(a: &Accounting) -> String {
 
 fn print_rejections(a: &Accounting) {
     for e in &a.examples {
-        eprintln!("  rejected {}: {} — {}", e.detail, e.reason.key(), e.reason.describe());
+        eprintln!(
+            "  rejected {}: {} — {}",
+            e.detail,
+            e.reason.key(),
+            e.reason.describe()
+        );
     }
 }
 
@@ -65,12 +84,23 @@ fn count(a: CountArgs) -> Result<()> {
     let srs_def = {
         let layer = match &a.areas_layer {
             Some(l) => ds.layer_by_name(l).map_err(|_| {
-                Error::input(&a.areas, format!("no layer '{l}'; the layers are: {}", vector::layer_names(&ds).join(", ")))
+                Error::input(
+                    &a.areas,
+                    format!(
+                        "no layer '{l}'; the layers are: {}",
+                        vector::layer_names(&ds).join(", ")
+                    ),
+                )
             })?,
-            None => ds.layer(0).map_err(|_| Error::input(&a.areas, "the file has no layers"))?,
+            None => ds
+                .layer(0)
+                .map_err(|_| Error::input(&a.areas, "the file has no layers"))?,
         };
         use gdal::vector::LayerAccess;
-        layer.spatial_ref().and_then(|s| s.to_wkt().ok()).unwrap_or_else(|| crs::RD_NEW.to_string())
+        layer
+            .spatial_ref()
+            .and_then(|s| s.to_wkt().ok())
+            .unwrap_or_else(|| crs::RD_NEW.to_string())
     };
     drop(ds);
     let working = crs::spatial_ref(&srs_def)?;
@@ -86,8 +116,15 @@ fn count(a: CountArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     let coords = match (&a.x, &a.y, &a.lon, &a.lat) {
-        (Some(x), Some(y), _, _) => Coords::XY { x: x.clone(), y: y.clone(), crs: a.crs.clone() },
-        (_, _, Some(lon), Some(lat)) => Coords::LonLat { lon: lon.clone(), lat: lat.clone() },
+        (Some(x), Some(y), _, _) => Coords::XY {
+            x: x.clone(),
+            y: y.clone(),
+            crs: a.crs.clone(),
+        },
+        (_, _, Some(lon), Some(lat)) => Coords::LonLat {
+            lon: lon.clone(),
+            lat: lat.clone(),
+        },
         _ => Coords::Auto { crs: a.crs.clone() },
     };
     let source = PointSource {
@@ -104,7 +141,8 @@ fn count(a: CountArgs) -> Result<()> {
     if let Some(w) = join::overlap_warning(&overlaps, &read.areas, &a.areas) {
         layer.accounting.warnings.push(w);
     }
-    let (counts, sums) = join::count_per_area(&assigned, layer.weights.as_deref(), read.areas.len());
+    let (counts, sums) =
+        join::count_per_area(&assigned, layer.weights.as_deref(), read.areas.len());
     layer.accounting.joined = counts.iter().sum();
     layer.accounting.outside = layer.len() as u64 - layer.accounting.joined;
     let acc = &layer.accounting;
@@ -172,7 +210,11 @@ pub fn snapshot_report(snap: &Snapshot) -> Value {
             v
         })
         .collect();
-    let levels: Vec<Value> = snap.levels.iter().map(|l| json!({"id": l.id, "areas": l.areas.len(), "parent": l.parent})).collect();
+    let levels: Vec<Value> = snap
+        .levels
+        .iter()
+        .map(|l| json!({"id": l.id, "areas": l.areas.len(), "parent": l.parent}))
+        .collect();
     json!({
         "project": snap.name,
         "project_file": snap.project_file.display().to_string(),
@@ -189,16 +231,36 @@ fn print_check(snap: &Snapshot) {
     eprintln!("project: {} ({})", snap.name, snap.project_file.display());
     eprintln!("working CRS: {}", snap.working_crs);
     for l in &snap.levels {
-        let parent = l.parent.as_deref().map(|p| format!(", in {p}")).unwrap_or_default();
-        eprintln!("level {}: {} areas, {} statistics{parent}", l.id, l.areas.len(), l.stats.columns.len());
+        let parent = l
+            .parent
+            .as_deref()
+            .map(|p| format!(", in {p}"))
+            .unwrap_or_default();
+        eprintln!(
+            "level {}: {} areas, {} statistics{parent}",
+            l.id,
+            l.areas.len(),
+            l.stats.columns.len()
+        );
     }
     for p in &snap.points {
-        eprintln!("points {} ({}): {}", p.layer.id, p.source.display(), accounting_line(&p.layer.accounting));
+        eprintln!(
+            "points {} ({}): {}",
+            p.layer.id,
+            p.source.display(),
+            accounting_line(&p.layer.accounting)
+        );
         print_rejections(&p.layer.accounting);
     }
     for i in &snap.indicators {
         let periods = i.per_level.first().map(|v| v.periods.len()).unwrap_or(0);
-        eprintln!("indicator {}: {} — {} ({} periods)", i.def.id, i.def.title, i.def.definition(), periods);
+        eprintln!(
+            "indicator {}: {} — {} ({} periods)",
+            i.def.id,
+            i.def.title,
+            i.def.definition(),
+            periods
+        );
     }
     if snap.warnings.is_empty() {
         eprintln!("no warnings");
@@ -243,18 +305,32 @@ fn serve(a: ServeArgs) -> Result<()> {
     let project = load_project(&a.project)?;
     let snap = snapshot::build(&project)?;
     print_check(&snap);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(a.bind)
-            .await
-            .map_err(|e| Error::Usage(format!("cannot listen on {}: {e} (choose another with --bind)", a.bind)))?;
+        let listener = tokio::net::TcpListener::bind(a.bind).await.map_err(|e| {
+            Error::Usage(format!(
+                "cannot listen on {}: {e} (choose another with --bind)",
+                a.bind
+            ))
+        })?;
         let addr = listener.local_addr()?;
         let base = format!("http://{addr}");
         let mut out = std::io::stderr().lock();
-        let _ = writeln!(out, "\nbuurtmeter is serving '{}' (data version {})", snap.name, snap.version);
+        let _ = writeln!(
+            out,
+            "\nbuurtmeter is serving '{}' (data version {})",
+            snap.name, snap.version
+        );
         let _ = writeln!(out, "  indicators:  {base}/indicators");
         if let Some(i) = snap.indicators.first() {
-            let _ = writeln!(out, "  example:     {base}/indicators/{}?level={}&format=csv", i.def.id, snap.levels.last().map_or("", |l| l.id.as_str()));
+            let _ = writeln!(
+                out,
+                "  example:     {base}/indicators/{}?level={}&format=csv",
+                i.def.id,
+                snap.levels.last().map_or("", |l| l.id.as_str())
+            );
         }
         let _ = writeln!(out, "  health:      {base}/health");
         let _ = writeln!(out, "press Ctrl-C to stop");

@@ -93,7 +93,10 @@ impl Reprojector {
         let valid = valid_bounds(source)?;
         let target_lonlat = target.area_of_use().map(|a| {
             let m = AREA_OF_USE_MARGIN_DEG;
-            Rect::new((a.west_lon_degree - m, a.south_lat_degree - m), (a.east_lon_degree + m, a.north_lat_degree + m))
+            Rect::new(
+                (a.west_lon_degree - m, a.south_lat_degree - m),
+                (a.east_lon_degree + m, a.north_lat_degree + m),
+            )
         });
         Ok(Reprojector {
             transform,
@@ -106,7 +109,9 @@ impl Reprojector {
 
     /// True when (x, y) in source coordinates lies in the source CRS's valid range.
     pub fn in_valid_range(&self, x: f64, y: f64) -> bool {
-        if self.source_is_geographic && !((-180.0..=180.0).contains(&x) && (-90.0..=90.0).contains(&y)) {
+        if self.source_is_geographic
+            && !((-180.0..=180.0).contains(&x) && (-90.0..=90.0).contains(&y))
+        {
             return false;
         }
         match &self.valid {
@@ -118,8 +123,13 @@ impl Reprojector {
     /// For lon/lat input: true when (x, y) lies outside the target CRS's area but (y, x)
     /// inside it, i.e. latitude and longitude were most likely exchanged.
     pub fn looks_swapped(&self, x: f64, y: f64) -> bool {
-        let inside = |r: &Rect<f64>, x: f64, y: f64| x >= r.min().x && x <= r.max().x && y >= r.min().y && y <= r.max().y;
-        self.source_is_geographic && self.target_lonlat.is_some_and(|r| !inside(&r, x, y) && inside(&r, y, x))
+        let inside = |r: &Rect<f64>, x: f64, y: f64| {
+            x >= r.min().x && x <= r.max().x && y >= r.min().y && y <= r.max().y
+        };
+        self.source_is_geographic
+            && self
+                .target_lonlat
+                .is_some_and(|r| !inside(&r, x, y) && inside(&r, y, x))
     }
 
     /// Transform in place. Returns, per coordinate, whether it transformed to finite values.
@@ -155,7 +165,10 @@ fn valid_bounds(srs: &SpatialRef) -> Result<Option<Rect<f64>>> {
         (area.north_lat_degree + m).min(90.0),
     ];
     if srs.is_geographic() {
-        return Ok(Some(Rect::new((lonlat[0], lonlat[1]), (lonlat[2], lonlat[3]))));
+        return Ok(Some(Rect::new(
+            (lonlat[0], lonlat[1]),
+            (lonlat[2], lonlat[3]),
+        )));
     }
     let wgs84 = spatial_ref(WGS84)?;
     let Ok(t) = CoordTransform::new(&wgs84, srs) else {
@@ -188,7 +201,10 @@ mod tests {
         let r = Reprojector::new(&rd, &rd).unwrap();
         assert!(r.is_identity());
         assert!(r.in_valid_range(194000.0, 320000.0));
-        assert!(!r.in_valid_range(5.94, 50.87), "lon/lat values are not RD metres");
+        assert!(
+            !r.in_valid_range(5.94, 50.87),
+            "lon/lat values are not RD metres"
+        );
         assert!(!r.in_valid_range(1.0e7, 320000.0));
         assert_eq!(label(&rd), "EPSG:28992");
     }

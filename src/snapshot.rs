@@ -58,7 +58,11 @@ impl Snapshot {
     }
 }
 
-fn timed<T>(timings: &mut Vec<(String, f64)>, name: impl Into<String>, f: impl FnOnce() -> Result<T>) -> Result<T> {
+fn timed<T>(
+    timings: &mut Vec<(String, f64)>,
+    name: impl Into<String>,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
     let t = Instant::now();
     let out = f()?;
     let secs = t.elapsed().as_secs_f64();
@@ -71,8 +75,15 @@ fn timed<T>(timings: &mut Vec<(String, f64)>, name: impl Into<String>, f: impl F
 /// Point source settings from the project file.
 pub fn point_source(project: &Project, p: &crate::config::PointsConfig) -> Result<PointSource> {
     let coords = match (&p.x, &p.y, &p.lon, &p.lat) {
-        (Some(x), Some(y), _, _) => Coords::XY { x: x.clone(), y: y.clone(), crs: p.crs.clone() },
-        (_, _, Some(lon), Some(lat)) => Coords::LonLat { lon: lon.clone(), lat: lat.clone() },
+        (Some(x), Some(y), _, _) => Coords::XY {
+            x: x.clone(),
+            y: y.clone(),
+            crs: p.crs.clone(),
+        },
+        (_, _, Some(lon), Some(lat)) => Coords::LonLat {
+            lon: lon.clone(),
+            lat: lat.clone(),
+        },
         _ => Coords::Auto { crs: p.crs.clone() },
     };
     let delimiter = match p.delimiter.as_deref() {
@@ -80,14 +91,23 @@ pub fn point_source(project: &Project, p: &crate::config::PointsConfig) -> Resul
         Some("tab" | "\\t" | "\t") => Some(b'\t'),
         Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
         Some(d) => {
-            return Err(Error::Project { path: project.file.clone(), message: format!("point layer '{}': delimiter '{d}' is not one character", p.id) });
+            return Err(Error::Project {
+                path: project.file.clone(),
+                message: format!(
+                    "point layer '{}': delimiter '{d}' is not one character",
+                    p.id
+                ),
+            });
         }
     };
     let encoding = match p.encoding.as_deref() {
         None => None,
         Some(e) => Some(Encoding::parse(e).ok_or_else(|| Error::Project {
             path: project.file.clone(),
-            message: format!("point layer '{}': encoding '{e}' is not utf-8 or windows-1252", p.id),
+            message: format!(
+                "point layer '{}': encoding '{e}' is not utf-8 or windows-1252",
+                p.id
+            ),
         })?),
     };
     Ok(PointSource {
@@ -110,7 +130,10 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     if !working.is_projected() {
         return Err(Error::Project {
             path: project.file.clone(),
-            message: format!("crs '{}' is not a projected CRS in metres; areas per km² need one (e.g. EPSG:28992)", project.crs),
+            message: format!(
+                "crs '{}' is not a projected CRS in metres; areas per km² need one (e.g. EPSG:28992)",
+                project.crs
+            ),
         });
     }
 
@@ -124,14 +147,29 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             name_field: lc.name_field.clone(),
             level_hint: Some(lc.id.clone()),
         };
-        let read = timed(&mut timings, format!("read areas {}", lc.id), || vector::read_areas(&src, &working))?;
+        let read = timed(&mut timings, format!("read areas {}", lc.id), || {
+            vector::read_areas(&src, &working)
+        })?;
         warnings.extend(read.warnings.iter().cloned());
         if read.areas.is_empty() {
-            warnings.push(format!("level '{}': {} has no usable areas", lc.id, src.path.display()));
+            warnings.push(format!(
+                "level '{}': {} has no usable areas",
+                lc.id,
+                src.path.display()
+            ));
         }
         let kinds: Vec<Option<CbsKind>> = read.areas.iter().map(|a| CbsKind::of(&a.code)).collect();
-        let cbs_kind = kinds.first().copied().flatten().filter(|k| kinds.iter().all(|x| *x == Some(*k)));
-        let by_code = read.areas.iter().enumerate().map(|(i, a)| (a.code.clone(), i)).collect();
+        let cbs_kind = kinds
+            .first()
+            .copied()
+            .flatten()
+            .filter(|k| kinds.iter().all(|x| *x == Some(*k)));
+        let by_code = read
+            .areas
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.code.clone(), i))
+            .collect();
         levels.push(Level {
             id: lc.id.clone(),
             title: lc.title.clone().unwrap_or_else(|| lc.id.clone()),
@@ -150,26 +188,56 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     // ingest: statistics files, matched to levels by region code
     let mut file_stats: Vec<StatColumns> = vec![StatColumns::default(); levels.len()];
     for sc in &project.statistics {
-        let src = statistics::StatSource { path: project.resolve(&sc.path), period: sc.period.clone(), code_column: sc.code_column.clone() };
-        let table = timed(&mut timings, format!("read statistics {}", sc.path.display()), || statistics::read(&src))?;
+        let src = statistics::StatSource {
+            path: project.resolve(&sc.path),
+            period: sc.period.clone(),
+            code_column: sc.code_column.clone(),
+        };
+        let table = timed(
+            &mut timings,
+            format!("read statistics {}", sc.path.display()),
+            || statistics::read(&src),
+        )?;
         warnings.extend(table.warnings.iter().cloned());
         let mut matched = 0usize;
         for (li, level) in levels.iter().enumerate() {
-            let rows: Vec<Option<usize>> = level.areas.iter().map(|a| table.codes.iter().position(|c| c == &a.code)).collect();
+            let rows: Vec<Option<usize>> = level
+                .areas
+                .iter()
+                .map(|a| table.codes.iter().position(|c| c == &a.code))
+                .collect();
             let hits = rows.iter().filter(|r| r.is_some()).count();
             if hits == 0 {
                 continue;
             }
             matched += hits;
             for (name, values) in &table.columns {
-                let key = if file_stats[li].columns.contains_key(name) { format!("{name} [{}]", sc.path.display()) } else { name.clone() };
-                file_stats[li].columns.insert(key.clone(), rows.iter().map(|r| r.and_then(|i| values[i])).collect());
-                let period = table.period.as_deref().map(|p| format!(", period {p}")).unwrap_or_default();
-                file_stats[li].sources.insert(key, format!("{}, column '{name}'{period}", src.path.display()));
+                let key = if file_stats[li].columns.contains_key(name) {
+                    format!("{name} [{}]", sc.path.display())
+                } else {
+                    name.clone()
+                };
+                file_stats[li].columns.insert(
+                    key.clone(),
+                    rows.iter().map(|r| r.and_then(|i| values[i])).collect(),
+                );
+                let period = table
+                    .period
+                    .as_deref()
+                    .map(|p| format!(", period {p}"))
+                    .unwrap_or_default();
+                file_stats[li].sources.insert(
+                    key,
+                    format!("{}, column '{name}'{period}", src.path.display()),
+                );
             }
         }
         if matched == 0 {
-            warnings.push(format!("{}: none of its {} region codes matches an area of any level", src.path.display(), table.codes.len()));
+            warnings.push(format!(
+                "{}: none of its {} region codes matches an area of any level",
+                src.path.display(),
+                table.codes.len()
+            ));
         }
     }
     // Statistics files come first; the areas' own attributes fill in names not taken.
@@ -187,7 +255,17 @@ pub fn build(project: &Project) -> Result<Snapshot> {
 
     // index
     let indexes: Vec<AreaIndex> = timed(&mut timings, "index areas", || {
-        Ok(levels.iter().map(|l| AreaIndex::build(&l.areas.iter().map(|a| a.geometry.clone()).collect::<Vec<_>>())).collect())
+        Ok(levels
+            .iter()
+            .map(|l| {
+                AreaIndex::build(
+                    &l.areas
+                        .iter()
+                        .map(|a| a.geometry.clone())
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect())
     })?;
 
     // hierarchy: parent per level (config, else CBS kinds), parent area per area
@@ -201,12 +279,20 @@ pub fn build(project: &Project) -> Result<Snapshot> {
                 CbsKind::Wijk => &[CbsKind::Gemeente],
                 CbsKind::Gemeente => &[],
             };
-            levels[li].parent = up.iter().find_map(|k| levels.iter().find(|l| l.cbs_kind == Some(*k)).map(|l| l.id.clone()));
+            levels[li].parent = up.iter().find_map(|k| {
+                levels
+                    .iter()
+                    .find(|l| l.cbs_kind == Some(*k))
+                    .map(|l| l.id.clone())
+            });
         }
         if let Some(p) = &levels[li].parent
             && !ids.contains(p)
         {
-            return Err(Error::Project { path: project.file.clone(), message: format!("level '{}': parent '{p}' is not a level", levels[li].id) });
+            return Err(Error::Project {
+                path: project.file.clone(),
+                message: format!("level '{}': parent '{p}' is not a level", levels[li].id),
+            });
         }
     }
     let order = child_first_order(&levels).ok_or_else(|| Error::Project {
@@ -214,7 +300,11 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         message: "the levels' parents form a cycle".into(),
     })?;
     for li in 0..levels.len() {
-        let Some(pi) = levels[li].parent.as_ref().and_then(|p| ids.iter().position(|i| i == p)) else {
+        let Some(pi) = levels[li]
+            .parent
+            .as_ref()
+            .and_then(|p| ids.iter().position(|i| i == p))
+        else {
             levels[li].parent_idx = vec![None; levels[li].areas.len()];
             continue;
         };
@@ -225,12 +315,16 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             .iter()
             .map(|a| {
                 if let (Some(k), Some(_)) = (parent.cbs_kind, levels[li].cbs_kind)
-                    && let Some(&p) = cbs_ancestor_code(&a.code, k).and_then(|c| parent.by_code.get(&c))
+                    && let Some(&p) =
+                        cbs_ancestor_code(&a.code, k).and_then(|c| parent.by_code.get(&c))
                 {
                     by_code += 1;
                     return Some(p as u32);
                 }
-                let found = a.geometry.interior_point().and_then(|pt| indexes[pi].locate(pt.x(), pt.y()));
+                let found = a
+                    .geometry
+                    .interior_point()
+                    .and_then(|pt| indexes[pi].locate(pt.x(), pt.y()));
                 match found {
                     Some(_) => by_polygon += 1,
                     None => orphans.push(a.code.clone()),
@@ -240,7 +334,13 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             .collect();
         if !orphans.is_empty() {
             let shown: Vec<&str> = orphans.iter().take(20).map(String::as_str).collect();
-            warnings.push(format!("level '{}': {} areas lie in no area of '{}': {}", levels[li].id, orphans.len(), parent.id, shown.join(", ")));
+            warnings.push(format!(
+                "level '{}': {} areas lie in no area of '{}': {}",
+                levels[li].id,
+                orphans.len(),
+                parent.id,
+                shown.join(", ")
+            ));
         }
         tracing::debug!(level = %levels[li].id, by_code, by_polygon, "parents");
         levels[li].parent_idx = parent_idx;
@@ -250,8 +350,12 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     let mut points = Vec::new();
     for pc in &project.points {
         let source = point_source(project, pc)?;
-        let mut layer = timed(&mut timings, format!("read points {}", pc.id), || ingest::read_points(&source, &working, &pc.id))?;
-        let (assigned, overlaps) = timed(&mut timings, format!("join points {}", pc.id), || Ok(join_hierarchy(&levels, &indexes, &order, &layer)))?;
+        let mut layer = timed(&mut timings, format!("read points {}", pc.id), || {
+            ingest::read_points(&source, &working, &pc.id)
+        })?;
+        let (assigned, overlaps) = timed(&mut timings, format!("join points {}", pc.id), || {
+            Ok(join_hierarchy(&levels, &indexes, &order, &layer))
+        })?;
         for (li, o) in overlaps {
             let what = PathBuf::from(format!("points '{}' in level '{}'", pc.id, levels[li].id));
             if let Some(w) = join::overlap_warning(&o, &levels[li].areas, &what) {
@@ -259,12 +363,19 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             }
         }
         // Accounting against the finest level that holds the point: joined = in some area.
-        let joined = (0..layer.len()).filter(|&i| assigned.iter().any(|a| a[i] != NONE)).count() as u64;
+        let joined = (0..layer.len())
+            .filter(|&i| assigned.iter().any(|a| a[i] != NONE))
+            .count() as u64;
         layer.accounting.joined = joined;
         layer.accounting.outside = layer.len() as u64 - joined;
         debug_assert!(layer.accounting.balances());
         warnings.extend(layer.accounting.warnings.iter().cloned());
-        points.push(JoinedLayer { title: pc.title.clone().unwrap_or_else(|| pc.id.clone()), source: source.path.clone(), layer, assigned });
+        points.push(JoinedLayer {
+            title: pc.title.clone().unwrap_or_else(|| pc.id.clone()),
+            source: source.path.clone(),
+            layer,
+            assigned,
+        });
     }
 
     // indicators
@@ -272,7 +383,10 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     timed(&mut timings, "compute indicators", || {
         for ic in &project.indicators {
             let def = Indicator::from_config(ic);
-            let layer = points.iter().find(|p| p.layer.id == def.points).expect("validated by config");
+            let layer = points
+                .iter()
+                .find(|p| p.layer.id == def.points)
+                .expect("validated by config");
             if let Some(cats) = &def.categories {
                 for c in cats {
                     if !layer.layer.categories.contains(c) {
@@ -290,9 +404,17 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             }
             let mut per_level = Vec::new();
             for li in 0..levels.len() {
-                let values = indicators::evaluate(&def, &layer.layer, &layer.assigned[li], &levels, li)?;
-                if matches!(def.denominator, indicators::Denominator::Statistic(_)) && values.denominator_source.is_none() {
-                    warnings.push(format!("indicator '{}': level '{}' has no statistic '{}'; its values are missing", def.id, levels[li].id, ic.denominator.as_deref().unwrap_or("")));
+                let values =
+                    indicators::evaluate(&def, &layer.layer, &layer.assigned[li], &levels, li)?;
+                if matches!(def.denominator, indicators::Denominator::Statistic(_))
+                    && values.denominator_source.is_none()
+                {
+                    warnings.push(format!(
+                        "indicator '{}': level '{}' has no statistic '{}'; its values are missing",
+                        def.id,
+                        levels[li].id,
+                        ic.denominator.as_deref().unwrap_or("")
+                    ));
                 }
                 per_level.push(values);
             }
@@ -324,7 +446,10 @@ fn child_first_order(levels: &[Level]) -> Option<Vec<usize>> {
     let mut order = Vec::new();
     while order.len() < levels.len() {
         let next = (0..levels.len()).find(|&i| {
-            !done[i] && levels.iter().enumerate().all(|(c, l)| done[c] || c == i || l.parent.as_deref() != Some(levels[i].id.as_str()))
+            !done[i]
+                && levels.iter().enumerate().all(|(c, l)| {
+                    done[c] || c == i || l.parent.as_deref() != Some(levels[i].id.as_str())
+                })
         })?;
         done[next] = true;
         order.push(next);
@@ -336,11 +461,18 @@ fn child_first_order(levels: &[Level]) -> Option<Vec<usize>> {
 /// child's answer through the hierarchy (code prefix or polygon containment); the points
 /// that gives no answer for are looked up in the level's own polygons, so a gemeente
 /// without loaded buurten still gets its points.
-pub fn join_hierarchy(levels: &[Level], indexes: &[AreaIndex], order: &[usize], layer: &PointLayer) -> (Vec<Vec<u32>>, Vec<(usize, join::Overlaps)>) {
+pub fn join_hierarchy(
+    levels: &[Level],
+    indexes: &[AreaIndex],
+    order: &[usize],
+    layer: &PointLayer,
+) -> (Vec<Vec<u32>>, Vec<(usize, join::Overlaps)>) {
     let mut assigned: Vec<Vec<u32>> = vec![Vec::new(); levels.len()];
     let mut overlaps = Vec::new();
     for &li in order {
-        let child = (0..levels.len()).find(|&c| levels[c].parent.as_deref() == Some(levels[li].id.as_str()) && !assigned[c].is_empty());
+        let child = (0..levels.len()).find(|&c| {
+            levels[c].parent.as_deref() == Some(levels[li].id.as_str()) && !assigned[c].is_empty()
+        });
         let Some(c) = child else {
             // A finest level: every point is looked up, and overlaps are reported.
             let (mine, o) = join::locate_all_checked(&indexes[li], &layer.xs, &layer.ys);
@@ -352,7 +484,13 @@ pub fn join_hierarchy(levels: &[Level], indexes: &[AreaIndex], order: &[usize], 
         };
         let mut mine: Vec<u32> = assigned[c]
             .iter()
-            .map(|&a| if a == NONE { NONE } else { levels[c].parent_idx[a as usize].unwrap_or(NONE) })
+            .map(|&a| {
+                if a == NONE {
+                    NONE
+                } else {
+                    levels[c].parent_idx[a as usize].unwrap_or(NONE)
+                }
+            })
             .collect();
         join::fill_unassigned(&indexes[li], &layer.xs, &layer.ys, &mut mine);
         assigned[li] = mine;
@@ -373,7 +511,10 @@ fn data_version(project: &Project) -> String {
         p.hash(&mut h);
         if let Ok(m) = std::fs::metadata(&p) {
             m.len().hash(&mut h);
-            if let Ok(t) = m.modified().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).map_err(std::io::Error::other)) {
+            if let Ok(t) = m.modified().and_then(|t| {
+                t.duration_since(std::time::UNIX_EPOCH)
+                    .map_err(std::io::Error::other)
+            }) {
                 t.as_nanos().hash(&mut h);
             }
         }
@@ -382,7 +523,16 @@ fn data_version(project: &Project) -> String {
 }
 
 /// The per-level counts of a layer, for `count`-style output.
-pub fn counts_by_code(level: &Level, assigned: &[u32], weights: Option<&[f64]>) -> HashMap<String, (u64, f64)> {
+pub fn counts_by_code(
+    level: &Level,
+    assigned: &[u32],
+    weights: Option<&[f64]>,
+) -> HashMap<String, (u64, f64)> {
     let (c, s) = join::count_per_area(assigned, weights, level.areas.len());
-    level.areas.iter().enumerate().map(|(i, a)| (a.code.clone(), (c[i], s[i]))).collect()
+    level
+        .areas
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.code.clone(), (c[i], s[i])))
+        .collect()
 }

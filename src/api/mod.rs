@@ -21,7 +21,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(snapshot: Snapshot) -> AppState {
-        AppState { snapshot: Arc::new(RwLock::new(Arc::new(snapshot))) }
+        AppState {
+            snapshot: Arc::new(RwLock::new(Arc::new(snapshot))),
+        }
     }
 
     /// The snapshot to answer one request from.
@@ -38,7 +40,9 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(indicators::router())
-        .fallback(|| async { ApiError::NotFound("no such path; see /indicators and /health".into()) })
+        .fallback(|| async {
+            ApiError::NotFound("no such path; see /indicators and /health".into())
+        })
         .layer(tower_http::cors::CorsLayer::permissive())
         .with_state(state)
 }
@@ -58,7 +62,10 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, d),
             ApiError::Internal(d) => {
                 tracing::error!(error = %d, "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_string(),
+                )
             }
         };
         let body = serde_json::json!({
@@ -67,13 +74,20 @@ impl IntoResponse for ApiError {
             "status": status.as_u16(),
             "detail": detail,
         });
-        (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body.to_string(),
+        )
+            .into_response()
     }
 }
 
 /// Serve until Ctrl-C or SIGTERM, finishing requests in flight.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
 }
 
 async fn shutdown_signal() {
@@ -82,7 +96,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -29,7 +29,11 @@ pub use text::Encoding;
 #[derive(Debug, Clone)]
 pub enum Coords {
     /// Named x/y columns in `crs` (EPSG:28992 RD New when not given).
-    XY { x: String, y: String, crs: Option<String> },
+    XY {
+        x: String,
+        y: String,
+        crs: Option<String>,
+    },
     /// Named WGS84 longitude/latitude columns.
     LonLat { lon: String, lat: String },
     /// The file's own geometry (GeoPackage, GeoJSON, Shapefile), or for CSV the first
@@ -59,7 +63,10 @@ pub struct PointSource {
 /// True for files read by the CSV reader rather than GDAL.
 pub fn is_csv(path: &Path) -> bool {
     matches!(
-        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("csv" | "txt" | "tsv")
     )
 }
@@ -87,7 +94,9 @@ pub(crate) fn reproject_points(layer: &mut PointLayer, r: &Reprojector) {
         let row = layer.rows[i];
         layer
             .accounting
-            .reject(row, RejectReason::NotReprojectable, || format!("row {row} from {}", r.source_label));
+            .reject(row, RejectReason::NotReprojectable, || {
+                format!("row {row} from {}", r.source_label)
+            });
     }
     fn pick<T: Copy>(v: &[T], keep: &[usize]) -> Vec<T> {
         keep.iter().map(|&i| v[i]).collect()
@@ -148,7 +157,11 @@ impl Progress {
     }
 
     pub fn bytes(len: u64, message: &str) -> Progress {
-        Self::new(len, message, "{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
+        Self::new(
+            len,
+            message,
+            "{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})",
+        )
     }
 
     pub fn items(len: u64, message: &str) -> Progress {
