@@ -34,7 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Count points in polygons (like QGIS "Count points in polygon"), with full accounting.
-    Count(CountArgs),
+    Count(Box<CountArgs>),
     /// Compute every indicator of a project and write CSV tables and a GeoPackage.
     Compute(ComputeArgs),
     /// Read everything, print the accounting of every point layer and every warning.

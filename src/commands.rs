@@ -17,7 +17,7 @@ use crate::{crs, demo, export, join};
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Count(a) => count(a),
+        Command::Count(a) => count(*a),
         Command::Compute(a) => compute(a),
         Command::Check(a) => check(a),
         Command::Serve(a) => serve(a),

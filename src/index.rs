@@ -96,12 +96,12 @@ impl PreparedArea {
     /// exactly one of them (the one to its right; for horizontal edges, the one above).
     #[inline]
     pub fn contains(&self, x: f64, y: f64) -> bool {
-        if self.edges.is_empty() || !(y >= self.min_y) {
+        if self.edges.is_empty() || y.is_nan() || y < self.min_y {
             return false;
         }
         let n_bands = self.band_start.len() - 1;
         let b = ((y - self.min_y) / self.band_height) as usize;
-        if b >= n_bands + 1 {
+        if b > n_bands {
             return false;
         }
         let b = b.min(n_bands - 1);
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn point_on_shared_edge_is_counted_once() {
-        let areas = vec![
+        let areas = [
             square(0.0, 0.0, 1.0, 1.0),
             square(1.0, 0.0, 2.0, 1.0),
             square(0.0, 1.0, 2.0, 2.0),

@@ -125,6 +125,8 @@ fn read_odata_json(path: &Path, bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<St
 }
 
 /// A CBS cell: a number, missing (`.`, `x`, `?`, empty, a sentinel), or nil (`-` = 0).
+/// `Err` when the cell is text, not a number.
+#[expect(clippy::result_unit_err, reason = "the only failure is 'this is text'")]
 pub fn parse_cell(raw: &str) -> Result<Option<f64>, ()> {
     let s = raw.trim();
     match s {
