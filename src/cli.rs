@@ -39,8 +39,31 @@ pub enum Command {
     Compute(ComputeArgs),
     /// Read everything, print the accounting of every point layer and every warning.
     Check(ProjectArgs),
-    /// Serve the indicators over HTTP.
+    /// Serve the web map, vector tiles, OGC API – Features, styles and indicators over HTTP.
     Serve(ServeArgs),
+    /// Write every level with its indicators: GeoPackage (QGIS styles embedded), CSV, GeoJSON, styles.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// GeoPackage with every level, its indicators and a QGIS style per indicator (layer_styles).
+    #[arg(long, value_name = "FILE")]
+    pub gpkg: Option<PathBuf>,
+    /// Directory for one CSV per level (long format: indicator, area, period, value).
+    #[arg(long, value_name = "DIR")]
+    pub csv: Option<PathBuf>,
+    /// Directory for one GeoJSON (CRS84) per level with the latest indicator values.
+    #[arg(long, value_name = "DIR")]
+    pub geojson: Option<PathBuf>,
+    /// Directory for a MapLibre style (.json) and a QGIS style (.qml) per indicator.
+    #[arg(long, value_name = "DIR")]
+    pub styles: Option<PathBuf>,
+    /// Base URL written into the MapLibre styles' tile sources.
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_name = "URL")]
+    pub base_url: String,
 }
 
 #[derive(Debug, Args)]
@@ -64,13 +87,14 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
     /// Address and port to listen on.
-    #[arg(
-        long,
-        env = "BUURTMETER_BIND",
-        default_value = "127.0.0.1:8080",
-        value_name = "ADDR"
-    )]
+    #[arg(long, env = "BUURTMETER_BIND", default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub bind: SocketAddr,
+    /// The URL clients use to reach the server (behind a proxy); taken from each request otherwise.
+    #[arg(long, env = "BUURTMETER_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Upper bound of the in-memory tile cache, in MB.
+    #[arg(long, env = "BUURTMETER_TILE_CACHE_MB", default_value_t = 256, value_name = "MB")]
+    pub tile_cache_mb: u64,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::api::{self, AppState};
-use crate::cli::{Cli, Command, ComputeArgs, CountArgs, ProjectArgs, ServeArgs};
+use crate::cli::{Cli, Command, ComputeArgs, CountArgs, ExportArgs, ProjectArgs, ServeArgs};
 use crate::config::Project;
 use crate::error::{Error, Result};
 use crate::index::AreaIndex;
@@ -21,16 +21,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compute(a) => compute(a),
         Command::Check(a) => check(a),
         Command::Serve(a) => serve(a),
+        Command::Export(a) => export_cmd(a),
     }
 }
 
 /// The accounting as JSON: `rows = joined + outside + rejected`.
 pub fn accounting_json(a: &Accounting) -> Value {
-    let by_reason: serde_json::Map<String, Value> = a
-        .rejected
-        .iter()
-        .map(|(r, n)| (r.key().to_string(), json!(n)))
-        .collect();
+    let by_reason: serde_json::Map<String, Value> = a.rejected.iter().map(|(r, n)| (r.key().to_string(), json!(n))).collect();
     let examples: Vec<Value> = a
         .examples
         .iter()
@@ -49,19 +46,9 @@ pub fn accounting_json(a: &Accounting) -> Value {
 
 /// One line for people: "1,234 rows: 1,200 joined, 30 outside all areas, 4 rejected (...)".
 pub fn accounting_line(a: &Accounting) -> String {
-    let mut s = format!(
-        "{} rows: {} joined, {} outside all areas, {} rejected",
-        a.rows,
-        a.joined,
-        a.outside,
-        a.rejected_total()
-    );
+    let mut s = format!("{} rows: {} joined, {} outside all areas, {} rejected", a.rows, a.joined, a.outside, a.rejected_total());
     if !a.rejected.is_empty() {
-        let parts: Vec<String> = a
-            .rejected
-            .iter()
-            .map(|(r, n)| format!("{n} {}", r.key()))
-            .collect();
+        let parts: Vec<String> = a.rejected.iter().map(|(r, n)| format!("{n} {}", r.key())).collect();
         s.push_str(&format!(" ({})", parts.join(", ")));
     }
     s
@@ -69,12 +56,7 @@ pub fn accounting_line(a: &Accounting) -> String {
 
 fn print_rejections(a: &Accounting) {
     for e in &a.examples {
-        eprintln!(
-            "  rejected {}: {} — {}",
-            e.detail,
-            e.reason.key(),
-            e.reason.describe()
-        );
+        eprintln!("  rejected {}: {} — {}", e.detail, e.reason.key(), e.reason.describe());
     }
 }
 
@@ -83,24 +65,13 @@ fn count(a: CountArgs) -> Result<()> {
     let ds = vector::open(&a.areas)?;
     let srs_def = {
         let layer = match &a.areas_layer {
-            Some(l) => ds.layer_by_name(l).map_err(|_| {
-                Error::input(
-                    &a.areas,
-                    format!(
-                        "no layer '{l}'; the layers are: {}",
-                        vector::layer_names(&ds).join(", ")
-                    ),
-                )
-            })?,
-            None => ds
-                .layer(0)
-                .map_err(|_| Error::input(&a.areas, "the file has no layers"))?,
+            Some(l) => ds
+                .layer_by_name(l)
+                .map_err(|_| Error::input(&a.areas, format!("no layer '{l}'; the layers are: {}", vector::layer_names(&ds).join(", "))))?,
+            None => ds.layer(0).map_err(|_| Error::input(&a.areas, "the file has no layers"))?,
         };
         use gdal::vector::LayerAccess;
-        layer
-            .spatial_ref()
-            .and_then(|s| s.to_wkt().ok())
-            .unwrap_or_else(|| crs::RD_NEW.to_string())
+        layer.spatial_ref().and_then(|s| s.to_wkt().ok()).unwrap_or_else(|| crs::RD_NEW.to_string())
     };
     drop(ds);
     let working = crs::spatial_ref(&srs_def)?;
@@ -116,24 +87,12 @@ fn count(a: CountArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     let coords = match (&a.x, &a.y, &a.lon, &a.lat) {
-        (Some(x), Some(y), _, _) => Coords::XY {
-            x: x.clone(),
-            y: y.clone(),
-            crs: a.crs.clone(),
-        },
-        (_, _, Some(lon), Some(lat)) => Coords::LonLat {
-            lon: lon.clone(),
-            lat: lat.clone(),
-        },
+        (Some(x), Some(y), _, _) => Coords::XY { x: x.clone(), y: y.clone(), crs: a.crs.clone() },
+        (_, _, Some(lon), Some(lat)) => Coords::LonLat { lon: lon.clone(), lat: lat.clone() },
         _ => Coords::Auto { crs: a.crs.clone() },
     };
-    let source = PointSource {
-        path: a.points.clone(),
-        layer: a.points_layer.clone(),
-        coords,
-        weight: a.weight.clone(),
-        ..Default::default()
-    };
+    let source =
+        PointSource { path: a.points.clone(), layer: a.points_layer.clone(), coords, weight: a.weight.clone(), ..Default::default() };
     let mut layer = ingest::read_points(&source, &working, "points")?;
     let geoms: Vec<_> = read.areas.iter().map(|x| x.geometry.clone()).collect();
     let index = AreaIndex::build(&geoms);
@@ -141,8 +100,7 @@ fn count(a: CountArgs) -> Result<()> {
     if let Some(w) = join::overlap_warning(&overlaps, &read.areas, &a.areas) {
         layer.accounting.warnings.push(w);
     }
-    let (counts, sums) =
-        join::count_per_area(&assigned, layer.weights.as_deref(), read.areas.len());
+    let (counts, sums) = join::count_per_area(&assigned, layer.weights.as_deref(), read.areas.len());
     layer.accounting.joined = counts.iter().sum();
     layer.accounting.outside = layer.len() as u64 - layer.accounting.joined;
     let acc = &layer.accounting;
@@ -210,11 +168,7 @@ pub fn snapshot_report(snap: &Snapshot) -> Value {
             v
         })
         .collect();
-    let levels: Vec<Value> = snap
-        .levels
-        .iter()
-        .map(|l| json!({"id": l.id, "areas": l.areas.len(), "parent": l.parent}))
-        .collect();
+    let levels: Vec<Value> = snap.levels.iter().map(|l| json!({"id": l.id, "areas": l.areas.len(), "parent": l.parent})).collect();
     json!({
         "project": snap.name,
         "project_file": snap.project_file.display().to_string(),
@@ -231,36 +185,16 @@ fn print_check(snap: &Snapshot) {
     eprintln!("project: {} ({})", snap.name, snap.project_file.display());
     eprintln!("working CRS: {}", snap.working_crs);
     for l in &snap.levels {
-        let parent = l
-            .parent
-            .as_deref()
-            .map(|p| format!(", in {p}"))
-            .unwrap_or_default();
-        eprintln!(
-            "level {}: {} areas, {} statistics{parent}",
-            l.id,
-            l.areas.len(),
-            l.stats.columns.len()
-        );
+        let parent = l.parent.as_deref().map(|p| format!(", in {p}")).unwrap_or_default();
+        eprintln!("level {}: {} areas, {} statistics{parent}", l.id, l.areas.len(), l.stats.columns.len());
     }
     for p in &snap.points {
-        eprintln!(
-            "points {} ({}): {}",
-            p.layer.id,
-            p.source.display(),
-            accounting_line(&p.layer.accounting)
-        );
+        eprintln!("points {} ({}): {}", p.layer.id, p.source.display(), accounting_line(&p.layer.accounting));
         print_rejections(&p.layer.accounting);
     }
     for i in &snap.indicators {
         let periods = i.per_level.first().map(|v| v.periods.len()).unwrap_or(0);
-        eprintln!(
-            "indicator {}: {} — {} ({} periods)",
-            i.def.id,
-            i.def.title,
-            i.def.definition(),
-            periods
-        );
+        eprintln!("indicator {}: {} — {} ({} periods)", i.def.id, i.def.title, i.def.definition(), periods);
     }
     if snap.warnings.is_empty() {
         eprintln!("no warnings");
@@ -305,37 +239,74 @@ fn serve(a: ServeArgs) -> Result<()> {
     let project = load_project(&a.project)?;
     let snap = snapshot::build(&project)?;
     print_check(&snap);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(a.bind).await.map_err(|e| {
-            Error::Usage(format!(
-                "cannot listen on {}: {e} (choose another with --bind)",
-                a.bind
-            ))
-        })?;
+        let listener = tokio::net::TcpListener::bind(a.bind)
+            .await
+            .map_err(|e| Error::Usage(format!("cannot listen on {}: {e} (choose another with --bind)", a.bind)))?;
         let addr = listener.local_addr()?;
-        let base = format!("http://{addr}");
+        let shown = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
+        let base = a.public_url.clone().map(|u| u.trim_end_matches('/').to_string()).unwrap_or_else(|| format!("http://{shown}"));
         let mut out = std::io::stderr().lock();
-        let _ = writeln!(
-            out,
-            "\nbuurtmeter is serving '{}' (data version {})",
-            snap.name, snap.version
-        );
-        let _ = writeln!(out, "  indicators:  {base}/indicators");
-        if let Some(i) = snap.indicators.first() {
-            let _ = writeln!(
-                out,
-                "  example:     {base}/indicators/{}?level={}&format=csv",
-                i.def.id,
-                snap.levels.last().map_or("", |l| l.id.as_str())
-            );
+        let _ = writeln!(out, "\nbuurtmeter is serving '{}' (data version {})", snap.name, snap.version);
+        let _ = writeln!(out, "  web map:       {base}/");
+        let _ = writeln!(out, "  OGC API:       {base}/ogc   (QGIS: Add WFS / OGC API - Features layer with this URL)");
+        let _ = writeln!(out, "  vector tiles (QGIS: Add Vector Tiles layer, XYZ, max zoom {}):", crate::tiles::grid::MAX_ZOOM);
+        for t in &snap.tiles.tilesets {
+            let _ = writeln!(out, "    {}", api::tiles::xyz_template(&base, &t.id, &snap.version));
         }
-        let _ = writeln!(out, "  health:      {base}/health");
+        let _ = writeln!(out, "  styles:        {base}/styles");
+        let _ = writeln!(out, "  indicators:    {base}/indicators");
+        let _ = writeln!(out, "  health:        {base}/health   metrics: {base}/metrics");
         let _ = writeln!(out, "press Ctrl-C to stop");
         drop(out);
-        api::serve(AppState::new(snap), listener).await?;
+        let options = api::ServerOptions { public_url: a.public_url.clone(), tile_cache_bytes: a.tile_cache_mb << 20 };
+        api::serve(AppState::with_options(snap, options), listener).await?;
         Ok(())
     })
+}
+
+fn export_cmd(a: ExportArgs) -> Result<()> {
+    if a.gpkg.is_none() && a.csv.is_none() && a.geojson.is_none() && a.styles.is_none() {
+        return Err(Error::Usage("say what to write: --gpkg FILE, --csv DIR, --geojson DIR and/or --styles DIR".into()));
+    }
+    let project = load_project(&a.project)?;
+    let snap = snapshot::build(&project)?;
+    for w in &snap.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(p) = &a.gpkg {
+        export::gpkg::write_snapshot(p, &snap)?;
+        eprintln!("wrote {} ({} levels, QGIS styles in layer_styles)", p.display(), snap.levels.len());
+    }
+    if let Some(dir) = &a.csv {
+        std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+        for (li, level) in snap.levels.iter().enumerate() {
+            let path = dir.join(format!("indicators_{}.csv", level.id));
+            let mut f = std::fs::File::create(&path).map_err(|e| Error::write(&path, e))?;
+            export::write_indicator_csv(&mut f, &snap, li)?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    if let Some(dir) = &a.geojson {
+        std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+        for li in 0..snap.levels.len() {
+            let path = dir.join(format!("{}.geojson", snap.levels[li].id));
+            std::fs::write(&path, export::geojson_out::level_collection(&snap, li).to_string()).map_err(|e| Error::write(&path, e))?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    if let Some(dir) = &a.styles {
+        std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+        for ind in &snap.indicators {
+            let json_path = dir.join(format!("{}.json", ind.def.id));
+            let style = export::styles::maplibre_style(&snap, ind, a.base_url.trim_end_matches('/'));
+            let text = serde_json::to_string_pretty(&style).map_err(|e| Error::Usage(e.to_string()))?;
+            std::fs::write(&json_path, text + "\n").map_err(|e| Error::write(&json_path, e))?;
+            let qml_path = dir.join(format!("{}.qml", ind.def.id));
+            std::fs::write(&qml_path, export::styles::qml_style(ind, 0)).map_err(|e| Error::write(&qml_path, e))?;
+            eprintln!("wrote {} and {}", json_path.display(), qml_path.display());
+        }
+    }
+    Ok(())
 }

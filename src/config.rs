@@ -101,6 +101,19 @@ pub struct PointsConfig {
     /// `utf-8` or `windows-1252`; detected when not given.
     #[serde(default)]
     pub encoding: Option<String>,
+    /// `public`: individual points may be served (tiles from zoom 14, OGC API items);
+    /// `aggregate` (the default): only counts per area and per grid cell, never a point.
+    #[serde(default)]
+    pub access: Access,
+}
+
+/// Who may see a point layer's individual points.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    Public,
+    #[default]
+    Aggregate,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -149,10 +162,8 @@ pub struct NumeratorConfig {
 
 impl Project {
     pub fn load(path: &Path) -> Result<Project> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Project {
-            path: path.to_path_buf(),
-            message: format!("cannot read: {e}"),
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::Project { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
         let mut project = Project::parse(&text, path)?;
         project.file = path.to_path_buf();
         project.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -160,45 +171,23 @@ impl Project {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Project> {
-        let project: Project = toml::from_str(text).map_err(|e| Error::Project {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let project: Project = toml::from_str(text).map_err(|e| Error::Project { path: path.to_path_buf(), message: e.to_string() })?;
         project.validate(path)?;
         Ok(project)
     }
 
     fn validate(&self, path: &Path) -> Result<()> {
-        let err = |m: String| {
-            Err(Error::Project {
-                path: path.to_path_buf(),
-                message: m,
-            })
-        };
+        let err = |m: String| Err(Error::Project { path: path.to_path_buf(), message: m });
         if self.levels.is_empty() {
             return err("no [[levels]]: at least one area level is needed".into());
         }
         let mut ids = std::collections::HashSet::new();
-        for id in self
-            .levels
-            .iter()
-            .map(|l| &l.id)
-            .chain(self.points.iter().map(|p| &p.id))
-            .chain(self.indicators.iter().map(|i| &i.id))
-        {
+        for id in self.levels.iter().map(|l| &l.id).chain(self.points.iter().map(|p| &p.id)).chain(self.indicators.iter().map(|i| &i.id)) {
             if !ids.insert(id.as_str()) {
-                return err(format!(
-                    "the id '{id}' is used twice; level, point layer and indicator ids must be unique"
-                ));
+                return err(format!("the id '{id}' is used twice; level, point layer and indicator ids must be unique"));
             }
-            if id.is_empty()
-                || !id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                return err(format!(
-                    "the id '{id}' may only hold letters, digits, '_' and '-'"
-                ));
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return err(format!("the id '{id}' may only hold letters, digits, '_' and '-'"));
             }
         }
         for l in &self.levels {
@@ -210,51 +199,32 @@ impl Project {
         }
         for ind in &self.indicators {
             if !self.points.iter().any(|p| p.id == ind.numerator.points) {
-                return err(format!(
-                    "indicator '{}': no point layer '{}'",
-                    ind.id, ind.numerator.points
-                ));
+                return err(format!("indicator '{}': no point layer '{}'", ind.id, ind.numerator.points));
             }
             if let Some(p) = &ind.period
                 && crate::indicators::PeriodKind::parse(p).is_none()
             {
-                return err(format!(
-                    "indicator '{}': period '{p}' is not one of all, year, quarter, month",
-                    ind.id
-                ));
+                return err(format!("indicator '{}': period '{p}' is not one of all, year, quarter, month", ind.id));
             }
             for d in [&ind.from, &ind.to].into_iter().flatten() {
                 if crate::ingest::text::parse_date(d).is_none() {
-                    return err(format!(
-                        "indicator '{}': '{d}' is not a date (yyyy-mm-dd)",
-                        ind.id
-                    ));
+                    return err(format!("indicator '{}': '{d}' is not a date (yyyy-mm-dd)", ind.id));
                 }
             }
             if !ind.scale.is_finite() || ind.scale == 0.0 {
-                return err(format!(
-                    "indicator '{}': scale must be a non-zero number",
-                    ind.id
-                ));
+                return err(format!("indicator '{}': scale must be a non-zero number", ind.id));
             }
         }
         for p in &self.points {
             if p.x.is_some() != p.y.is_some() || p.lon.is_some() != p.lat.is_some() {
-                return err(format!(
-                    "point layer '{}': give both x and y, or both lon and lat",
-                    p.id
-                ));
+                return err(format!("point layer '{}': give both x and y, or both lon and lat", p.id));
             }
         }
         Ok(())
     }
 
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base_dir.join(p)
-        }
+        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
     }
 }
 
@@ -264,11 +234,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors() {
-        let e = Project::parse(
-            "name='x'\n[[levels]]\nid='b'\npath='a.gpkg'\nid_feild='x'\n",
-            Path::new("p.toml"),
-        )
-        .unwrap_err();
+        let e = Project::parse("name='x'\n[[levels]]\nid='b'\npath='a.gpkg'\nid_feild='x'\n", Path::new("p.toml")).unwrap_err();
         assert!(e.to_string().contains("id_feild"), "{e}");
     }
 

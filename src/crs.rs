@@ -10,7 +10,7 @@
 //! thread during ingest, and dropped.
 
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
-use geo_types::Rect;
+use geo_types::{Coord, LineString, MultiPolygon, Polygon, Rect};
 
 use crate::error::{Error, Result};
 
@@ -24,11 +24,7 @@ pub fn spatial_ref(definition: &str) -> Result<SpatialRef> {
     let def = definition.trim();
     let parsed = if let Ok(code) = def.parse::<u32>() {
         SpatialRef::from_epsg(code)
-    } else if let Some(code) = def
-        .strip_prefix("EPSG:")
-        .or_else(|| def.strip_prefix("epsg:"))
-        .and_then(|c| c.trim().parse::<u32>().ok())
-    {
+    } else if let Some(code) = def.strip_prefix("EPSG:").or_else(|| def.strip_prefix("epsg:")).and_then(|c| c.trim().parse::<u32>().ok()) {
         SpatialRef::from_epsg(code)
     } else {
         SpatialRef::from_definition(def)
@@ -84,34 +80,23 @@ impl Reprojector {
         let transform = if same(source, target) {
             None
         } else {
-            Some(CoordTransform::new(source, target).map_err(|e| Error::Crs {
-                crs: source_label.clone(),
-                message: format!("no transform to {}: {e}", label(target)),
-            })?)
+            Some(
+                CoordTransform::new(source, target)
+                    .map_err(|e| Error::Crs { crs: source_label.clone(), message: format!("no transform to {}: {e}", label(target)) })?,
+            )
         };
         let source_is_geographic = source.is_geographic();
         let valid = valid_bounds(source)?;
         let target_lonlat = target.area_of_use().map(|a| {
             let m = AREA_OF_USE_MARGIN_DEG;
-            Rect::new(
-                (a.west_lon_degree - m, a.south_lat_degree - m),
-                (a.east_lon_degree + m, a.north_lat_degree + m),
-            )
+            Rect::new((a.west_lon_degree - m, a.south_lat_degree - m), (a.east_lon_degree + m, a.north_lat_degree + m))
         });
-        Ok(Reprojector {
-            transform,
-            valid,
-            target_lonlat,
-            source_is_geographic,
-            source_label,
-        })
+        Ok(Reprojector { transform, valid, target_lonlat, source_is_geographic, source_label })
     }
 
     /// True when (x, y) in source coordinates lies in the source CRS's valid range.
     pub fn in_valid_range(&self, x: f64, y: f64) -> bool {
-        if self.source_is_geographic
-            && !((-180.0..=180.0).contains(&x) && (-90.0..=90.0).contains(&y))
-        {
+        if self.source_is_geographic && !((-180.0..=180.0).contains(&x) && (-90.0..=90.0).contains(&y)) {
             return false;
         }
         match &self.valid {
@@ -123,13 +108,8 @@ impl Reprojector {
     /// For lon/lat input: true when (x, y) lies outside the target CRS's area but (y, x)
     /// inside it, i.e. latitude and longitude were most likely exchanged.
     pub fn looks_swapped(&self, x: f64, y: f64) -> bool {
-        let inside = |r: &Rect<f64>, x: f64, y: f64| {
-            x >= r.min().x && x <= r.max().x && y >= r.min().y && y <= r.max().y
-        };
-        self.source_is_geographic
-            && self
-                .target_lonlat
-                .is_some_and(|r| !inside(&r, x, y) && inside(&r, y, x))
+        let inside = |r: &Rect<f64>, x: f64, y: f64| x >= r.min().x && x <= r.max().x && y >= r.min().y && y <= r.max().y;
+        self.source_is_geographic && self.target_lonlat.is_some_and(|r| !inside(&r, x, y) && inside(&r, y, x))
     }
 
     /// Transform in place. Returns, per coordinate, whether it transformed to finite values.
@@ -141,15 +121,52 @@ impl Reprojector {
             // transformed, and the failed ones come back as HUGE_VAL/inf, checked below.
             let _ = t.transform_coords(xs, ys, &mut []);
         }
-        xs.iter()
-            .zip(ys.iter())
-            .map(|(x, y)| x.is_finite() && y.is_finite() && x.abs() < 1e20 && y.abs() < 1e20)
-            .collect()
+        xs.iter().zip(ys.iter()).map(|(x, y)| x.is_finite() && y.is_finite() && x.abs() < 1e20 && y.abs() < 1e20).collect()
     }
 
     pub fn is_identity(&self) -> bool {
         self.transform.is_none()
     }
+
+    /// Reproject every vertex; rings with fewer than 4 points and polygons without an
+    /// exterior are dropped; `None` when nothing is left or a vertex fails.
+    pub fn multipolygon(&self, mp: &MultiPolygon<f64>) -> Option<MultiPolygon<f64>> {
+        let ring = |ls: &LineString<f64>| -> Option<LineString<f64>> {
+            if ls.0.len() < 4 {
+                return None;
+            }
+            if self.is_identity() {
+                return Some(ls.clone());
+            }
+            let mut xs: Vec<f64> = ls.0.iter().map(|c| c.x).collect();
+            let mut ys: Vec<f64> = ls.0.iter().map(|c| c.y).collect();
+            let ok = self.transform(&mut xs, &mut ys);
+            ok.iter().all(|&b| b).then(|| xs.into_iter().zip(ys).map(|(x, y)| Coord { x, y }).collect())
+        };
+        let polys: Vec<Polygon<f64>> =
+            mp.0.iter()
+                .filter_map(|p| {
+                    let ext = ring(p.exterior())?;
+                    let holes = p.interiors().iter().filter_map(ring).collect();
+                    Some(Polygon::new(ext, holes))
+                })
+                .collect();
+        (!polys.is_empty()).then_some(MultiPolygon(polys))
+    }
+}
+
+/// Spherical (web) Mercator, EPSG:3857, from WGS84 lon/lat in degrees. Latitude is
+/// clamped to the Web Mercator range (±85.0511°).
+pub fn lonlat_to_web_mercator(lon: f64, lat: f64) -> (f64, f64) {
+    const R: f64 = 6_378_137.0;
+    let lat = lat.clamp(-85.051_128_779_806_59, 85.051_128_779_806_59);
+    (R * lon.to_radians(), R * (std::f64::consts::FRAC_PI_4 + lat.to_radians() / 2.0).tan().ln())
+}
+
+/// WGS84 lon/lat in degrees from EPSG:3857.
+pub fn web_mercator_to_lonlat(x: f64, y: f64) -> (f64, f64) {
+    const R: f64 = 6_378_137.0;
+    ((x / R).to_degrees(), (2.0 * (y / R).exp().atan() - std::f64::consts::FRAC_PI_2).to_degrees())
 }
 
 /// The CRS's area of use widened by a margin, in its own coordinates.
@@ -165,18 +182,13 @@ fn valid_bounds(srs: &SpatialRef) -> Result<Option<Rect<f64>>> {
         (area.north_lat_degree + m).min(90.0),
     ];
     if srs.is_geographic() {
-        return Ok(Some(Rect::new(
-            (lonlat[0], lonlat[1]),
-            (lonlat[2], lonlat[3]),
-        )));
+        return Ok(Some(Rect::new((lonlat[0], lonlat[1]), (lonlat[2], lonlat[3]))));
     }
     let wgs84 = spatial_ref(WGS84)?;
     let Ok(t) = CoordTransform::new(&wgs84, srs) else {
         return Ok(None);
     };
-    Ok(t.transform_bounds(&lonlat, 21)
-        .ok()
-        .map(|b| Rect::new((b[0], b[1]), (b[2], b[3]))))
+    Ok(t.transform_bounds(&lonlat, 21).ok().map(|b| Rect::new((b[0], b[1]), (b[2], b[3]))))
 }
 
 #[cfg(test)]
@@ -201,10 +213,7 @@ mod tests {
         let r = Reprojector::new(&rd, &rd).unwrap();
         assert!(r.is_identity());
         assert!(r.in_valid_range(194000.0, 320000.0));
-        assert!(
-            !r.in_valid_range(5.94, 50.87),
-            "lon/lat values are not RD metres"
-        );
+        assert!(!r.in_valid_range(5.94, 50.87), "lon/lat values are not RD metres");
         assert!(!r.in_valid_range(1.0e7, 320000.0));
         assert_eq!(label(&rd), "EPSG:28992");
     }

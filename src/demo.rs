@@ -10,18 +10,9 @@ use crate::error::{Error, Result};
 pub const FILES: &[(&str, &[u8])] = &[
     ("project.toml", include_bytes!("../data/project.toml")),
     ("demodorp.gpkg", include_bytes!("../data/demodorp.gpkg")),
-    (
-        "kerncijfers_demodorp.csv",
-        include_bytes!("../data/kerncijfers_demodorp.csv"),
-    ),
-    (
-        "leegstand_demodorp.csv",
-        include_bytes!("../data/leegstand_demodorp.csv"),
-    ),
-    (
-        "wateroverlast_demodorp.csv",
-        include_bytes!("../data/wateroverlast_demodorp.csv"),
-    ),
+    ("kerncijfers_demodorp.csv", include_bytes!("../data/kerncijfers_demodorp.csv")),
+    ("leegstand_demodorp.csv", include_bytes!("../data/leegstand_demodorp.csv")),
+    ("wateroverlast_demodorp.csv", include_bytes!("../data/wateroverlast_demodorp.csv")),
 ];
 
 /// Write the demo files (when missing or changed) and return the project file's path.
@@ -33,9 +24,7 @@ pub fn extract() -> Result<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
-    let dir = base
-        .join("buurtmeter")
-        .join(format!("demo-{:08x}", h.finish() as u32));
+    let dir = base.join("buurtmeter").join(format!("demo-{:08x}", h.finish() as u32));
     std::fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
     for (name, bytes) in FILES {
         let path = dir.join(name);

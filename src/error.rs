@@ -12,11 +12,7 @@ pub enum Error {
     Input { path: PathBuf, message: String },
 
     #[error("{path}, layer '{layer}': {message}")]
-    Layer {
-        path: PathBuf,
-        layer: String,
-        message: String,
-    },
+    Layer { path: PathBuf, layer: String, message: String },
 
     #[error("project file {path}: {message}")]
     Project { path: PathBuf, message: String },
@@ -46,28 +42,14 @@ pub enum Error {
 
 impl Error {
     pub fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Error::Input {
-            path: path.into(),
-            message: message.into(),
-        }
+        Error::Input { path: path.into(), message: message.into() }
     }
 
-    pub fn layer(
-        path: impl Into<PathBuf>,
-        layer: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Error::Layer {
-            path: path.into(),
-            layer: layer.into(),
-            message: message.into(),
-        }
+    pub fn layer(path: impl Into<PathBuf>, layer: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Layer { path: path.into(), layer: layer.into(), message: message.into() }
     }
 
     pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Write {
-            path: path.into(),
-            source,
-        }
+        Error::Write { path: path.into(), source }
     }
 }

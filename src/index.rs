@@ -42,28 +42,15 @@ impl PreparedArea {
                         // Horizontal edges never count in the half-open crossing rule.
                         continue;
                     }
-                    let (p, q) = if (a.y, a.x) <= (b.y, b.x) {
-                        (a, b)
-                    } else {
-                        (b, a)
-                    };
-                    edges.push(Edge {
-                        x0: p.x,
-                        y0: p.y,
-                        x1: q.x,
-                        y1: q.y,
-                    });
+                    let (p, q) = if (a.y, a.x) <= (b.y, b.x) { (a, b) } else { (b, a) };
+                    edges.push(Edge { x0: p.x, y0: p.y, x1: q.x, y1: q.y });
                 }
             }
         }
         let min_y = edges.iter().map(|e| e.y0).fold(f64::INFINITY, f64::min);
         let max_y = edges.iter().map(|e| e.y1).fold(f64::NEG_INFINITY, f64::max);
         let n_bands = (edges.len() / 4).clamp(1, 4096);
-        let band_height = if max_y > min_y {
-            (max_y - min_y) / n_bands as f64
-        } else {
-            1.0
-        };
+        let band_height = if max_y > min_y { (max_y - min_y) / n_bands as f64 } else { 1.0 };
         let band_of = |y: f64| (((y - min_y) / band_height) as usize).min(n_bands - 1);
         let mut counts = vec![0u32; n_bands + 1];
         for e in &edges {
@@ -82,13 +69,7 @@ impl PreparedArea {
                 fill[b] += 1;
             }
         }
-        PreparedArea {
-            edges,
-            min_y,
-            band_height,
-            band_start: counts,
-            band_edges,
-        }
+        PreparedArea { edges, min_y, band_height, band_start: counts, band_edges }
     }
 
     /// Even-odd crossing test with the half-open rule `(y0 <= y < y1)` and a strict
@@ -136,17 +117,11 @@ impl AreaIndex {
             .enumerate()
             .filter_map(|(i, mp)| {
                 let r = mp.bounding_rect()?;
-                Some(GeomWithData::new(
-                    Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
-                    i as u32,
-                ))
+                Some(GeomWithData::new(Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]), i as u32))
             })
             .collect();
         let prepared = areas.iter().map(PreparedArea::new).collect();
-        AreaIndex {
-            tree: RTree::bulk_load(entries),
-            prepared,
-        }
+        AreaIndex { tree: RTree::bulk_load(entries), prepared }
     }
 
     pub fn len(&self) -> usize {
@@ -191,9 +166,7 @@ impl AreaIndex {
 
     /// Indices of areas whose envelope intersects the box.
     pub fn candidates_in(&self, min: [f64; 2], max: [f64; 2]) -> impl Iterator<Item = u32> + '_ {
-        self.tree
-            .locate_in_envelope_intersecting(&AABB::from_corners(min, max))
-            .map(|e| e.data)
+        self.tree.locate_in_envelope_intersecting(&AABB::from_corners(min, max)).map(|e| e.data)
     }
 }
 
@@ -204,63 +177,30 @@ mod tests {
     use geo_types::{Coord, LineString, Point, Polygon};
 
     fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> MultiPolygon<f64> {
-        MultiPolygon(vec![Polygon::new(
-            LineString::from(vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]),
-            vec![],
-        )])
+        MultiPolygon(vec![Polygon::new(LineString::from(vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]), vec![])])
     }
 
     #[test]
     fn point_on_shared_edge_is_counted_once() {
-        let areas = [
-            square(0.0, 0.0, 1.0, 1.0),
-            square(1.0, 0.0, 2.0, 1.0),
-            square(0.0, 1.0, 2.0, 2.0),
-        ];
+        let areas = [square(0.0, 0.0, 1.0, 1.0), square(1.0, 0.0, 2.0, 1.0), square(0.0, 1.0, 2.0, 2.0)];
         let prepared: Vec<PreparedArea> = areas.iter().map(PreparedArea::new).collect();
-        for &(x, y) in &[
-            (1.0, 0.5),
-            (0.5, 1.0),
-            (1.0, 1.0),
-            (1.5, 1.0),
-            (0.0, 0.5),
-            (2.0, 2.0),
-        ] {
+        for &(x, y) in &[(1.0, 0.5), (0.5, 1.0), (1.0, 1.0), (1.5, 1.0), (0.0, 0.5), (2.0, 2.0)] {
             let n = prepared.iter().filter(|p| p.contains(x, y)).count();
             assert!(n <= 1, "({x}, {y}) in {n} areas");
         }
         // Interior points of the coverage on shared edges: exactly one.
         for &(x, y) in &[(1.0, 0.5), (0.5, 1.0), (1.0, 1.0), (1.5, 1.0)] {
-            assert_eq!(
-                prepared.iter().filter(|p| p.contains(x, y)).count(),
-                1,
-                "({x}, {y})"
-            );
+            assert_eq!(prepared.iter().filter(|p| p.contains(x, y)).count(), 1, "({x}, {y})");
         }
     }
 
     #[test]
     fn holes_and_multiparts() {
-        let outer = LineString::from(vec![
-            (0.0, 0.0),
-            (10.0, 0.0),
-            (10.0, 10.0),
-            (0.0, 10.0),
-            (0.0, 0.0),
-        ]);
-        let hole = LineString::from(vec![
-            (4.0, 4.0),
-            (6.0, 4.0),
-            (6.0, 6.0),
-            (4.0, 6.0),
-            (4.0, 4.0),
-        ]);
+        let outer = LineString::from(vec![(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0), (0.0, 0.0)]);
+        let hole = LineString::from(vec![(4.0, 4.0), (6.0, 4.0), (6.0, 6.0), (4.0, 6.0), (4.0, 4.0)]);
         let mp = MultiPolygon(vec![
             Polygon::new(outer, vec![hole]),
-            Polygon::new(
-                LineString::from(vec![(20.0, 0.0), (21.0, 0.0), (21.0, 1.0), (20.0, 0.0)]),
-                vec![],
-            ),
+            Polygon::new(LineString::from(vec![(20.0, 0.0), (21.0, 0.0), (21.0, 1.0), (20.0, 0.0)]), vec![]),
         ]);
         let p = PreparedArea::new(&mp);
         assert!(p.contains(1.0, 1.0));
@@ -288,10 +228,7 @@ mod tests {
                 .map(|k| {
                     let a = k as f64 / n as f64 * std::f64::consts::TAU;
                     let r = 100.0 + 60.0 * rnd();
-                    Coord {
-                        x: cx + r * a.cos(),
-                        y: cy + r * a.sin(),
-                    }
+                    Coord { x: cx + r * a.cos(), y: cy + r * a.sin() }
                 })
                 .collect();
             ring.push(ring[0]);
@@ -303,22 +240,14 @@ mod tests {
                 if poly.exterior().intersects(&pt) {
                     continue;
                 }
-                assert_eq!(
-                    prepared.contains(pt.x(), pt.y()),
-                    poly.contains(&pt),
-                    "{pt:?}"
-                );
+                assert_eq!(prepared.contains(pt.x(), pt.y()), poly.contains(&pt), "{pt:?}");
             }
         }
     }
 
     #[test]
     fn index_locates_and_breaks_ties_by_lowest_index() {
-        let idx = AreaIndex::build(&[
-            square(0.0, 0.0, 1.0, 1.0),
-            square(1.0, 0.0, 2.0, 1.0),
-            square(0.0, 0.0, 2.0, 1.0),
-        ]);
+        let idx = AreaIndex::build(&[square(0.0, 0.0, 1.0, 1.0), square(1.0, 0.0, 2.0, 1.0), square(0.0, 0.0, 2.0, 1.0)]);
         assert_eq!(idx.locate(0.5, 0.5), Some(0));
         assert_eq!(idx.locate(1.5, 0.5), Some(1));
         assert_eq!(idx.locate(5.0, 5.0), None);

@@ -54,27 +54,15 @@ pub fn locate_all_checked(index: &AreaIndex, xs: &[f64], ys: &[f64]) -> (Vec<u32
 }
 
 /// A warning naming the overlapping areas, when points fell in more than one area.
-pub fn overlap_warning(
-    overlaps: &Overlaps,
-    areas: &[crate::model::Area],
-    what: &std::path::Path,
-) -> Option<String> {
+pub fn overlap_warning(overlaps: &Overlaps, areas: &[crate::model::Area], what: &std::path::Path) -> Option<String> {
     if overlaps.is_empty() {
         return None;
     }
     let n: u64 = overlaps.values().sum();
     let mut pairs: Vec<(&(u32, u32), &u64)> = overlaps.iter().collect();
     pairs.sort_by(|a, b| b.1.cmp(a.1));
-    let shown: Vec<String> = pairs
-        .iter()
-        .take(10)
-        .map(|((a, b), k)| {
-            format!(
-                "{} & {} ({k})",
-                areas[*a as usize].code, areas[*b as usize].code
-            )
-        })
-        .collect();
+    let shown: Vec<String> =
+        pairs.iter().take(10).map(|((a, b), k)| format!("{} & {} ({k})", areas[*a as usize].code, areas[*b as usize].code)).collect();
     Some(format!(
         "{}: {n} points lie in more than one area (overlapping polygons, {} pairs); each was counted once, in the area listed first in the file: {}{}",
         what.display(),
@@ -98,11 +86,7 @@ pub fn fill_unassigned(index: &AreaIndex, xs: &[f64], ys: &[f64], assigned: &mut
 }
 
 /// Count points (and sum weights) per area. `counts.len()` = number of areas.
-pub fn count_per_area(
-    assigned: &[u32],
-    weights: Option<&[f64]>,
-    n_areas: usize,
-) -> (Vec<u64>, Vec<f64>) {
+pub fn count_per_area(assigned: &[u32], weights: Option<&[f64]>, n_areas: usize) -> (Vec<u64>, Vec<f64>) {
     let mut counts = vec![0u64; n_areas];
     let mut sums = vec![0f64; n_areas];
     for (i, &a) in assigned.iter().enumerate() {
@@ -127,13 +111,7 @@ mod tests {
             for j in 0..4 {
                 let (x0, y0) = (i as f64, j as f64);
                 areas.push(MultiPolygon(vec![Polygon::new(
-                    LineString::from(vec![
-                        (x0, y0),
-                        (x0 + 1.0, y0),
-                        (x0 + 1.0, y0 + 1.0),
-                        (x0, y0 + 1.0),
-                        (x0, y0),
-                    ]),
+                    LineString::from(vec![(x0, y0), (x0 + 1.0, y0), (x0 + 1.0, y0 + 1.0), (x0, y0 + 1.0), (x0, y0)]),
                     vec![],
                 )]));
             }

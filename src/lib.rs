@@ -11,6 +11,7 @@
 //! | [`join`] | points → areas; pure and parallel |
 //! | [`indicators`] | indicator definitions and their evaluation with polars |
 //! | [`snapshot`] | runs the pipeline into an immutable `Snapshot` |
+//! | [`tiles`] | vector tiles: grid maths, snapping/clipping, point aggregation, MVT encoding |
 //! | [`export`] | CSV and GeoPackage writers |
 //! | [`api`] | the HTTP server (axum) |
 //! | [`config`], [`cli`], [`commands`] | the project file, the command line, the subcommands |
@@ -29,5 +30,6 @@ pub mod ingest;
 pub mod join;
 pub mod model;
 pub mod snapshot;
+pub mod tiles;
 
 pub use error::{Error, Result};

@@ -122,20 +122,7 @@ impl Date {
             return None;
         }
         let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-        let days = [
-            31,
-            if leap { 29 } else { 28 },
-            31,
-            30,
-            31,
-            30,
-            31,
-            31,
-            30,
-            31,
-            30,
-            31,
-        ];
+        let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
         (day <= days[month as usize - 1]).then_some(Date { year, month, day })
     }
 
@@ -220,12 +207,8 @@ impl RejectReason {
             RejectReason::NotANumber => "a coordinate is not a number",
             RejectReason::NotFinite => "a coordinate is NaN or infinite",
             RejectReason::OutsideCrsRange => "the point lies outside the valid area of its CRS",
-            RejectReason::LooksSwapped => {
-                "latitude and longitude look swapped (lat is in the lon range and vice versa)"
-            }
-            RejectReason::LooksLikeRdNotLonLat => {
-                "the values look like RD New x/y metres, but the columns were declared lon/lat"
-            }
+            RejectReason::LooksSwapped => "latitude and longitude look swapped (lat is in the lon range and vice versa)",
+            RejectReason::LooksLikeRdNotLonLat => "the values look like RD New x/y metres, but the columns were declared lon/lat",
             RejectReason::NotReprojectable => "the point could not be reprojected",
             RejectReason::NoGeometry => "the feature has no geometry",
             RejectReason::NotAPoint => "the geometry is not a point",
@@ -264,11 +247,7 @@ impl Accounting {
         let n = self.rejected.entry(reason).or_insert(0);
         *n += 1;
         if *n <= Self::EXAMPLES_PER_REASON {
-            self.examples.push(Rejection {
-                row,
-                reason,
-                detail: detail(),
-            });
+            self.examples.push(Rejection { row, reason, detail: detail() });
         }
     }
 
@@ -295,10 +274,7 @@ mod tests {
         assert_eq!(CbsKind::of("BU0917100X"), None);
         assert_eq!(cbs_parent_code("BU09171000").as_deref(), Some("WK091710"));
         assert_eq!(cbs_parent_code("WK091710").as_deref(), Some("GM0917"));
-        assert_eq!(
-            cbs_ancestor_code("BU09171000", CbsKind::Gemeente).as_deref(),
-            Some("GM0917")
-        );
+        assert_eq!(cbs_ancestor_code("BU09171000", CbsKind::Gemeente).as_deref(), Some("GM0917"));
         assert_eq!(clean_code("\"GM0917    \""), "GM0917");
     }
 

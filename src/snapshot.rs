@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use geo::InteriorPoint;
+use geo_types::MultiPolygon;
 
-use crate::config::Project;
+use crate::config::{Access, Project};
 use crate::crs;
 use crate::error::{Error, Result};
 use crate::index::AreaIndex;
@@ -15,13 +16,17 @@ use crate::indicators::{self, Indicator, LevelValues};
 use crate::ingest::{self, Coords, Encoding, PointSource, statistics, vector};
 use crate::join::{self, NONE};
 use crate::model::{CbsKind, Level, PointLayer, StatColumns, cbs_ancestor_code};
+use crate::tiles::{self, TileData, Tileset, mvt::Prop};
 
 /// A point layer after the join: for every level, each point's area index (or `NONE`).
 pub struct JoinedLayer {
     pub layer: PointLayer,
     pub title: String,
     pub source: PathBuf,
+    pub access: Access,
     pub assigned: Vec<Vec<u32>>,
+    /// WGS84 lon/lat of every point (for OGC API and tiles).
+    pub lonlat: Vec<[f64; 2]>,
 }
 
 /// One indicator evaluated at every level (aligned with `Snapshot::levels`).
@@ -41,11 +46,16 @@ pub struct Snapshot {
     pub indexes: Vec<AreaIndex>,
     pub points: Vec<JoinedLayer>,
     pub indicators: Vec<IndicatorResult>,
+    /// Per level, every area in WGS84 lon/lat (CRS84 axis order).
+    pub wgs84: Vec<Vec<MultiPolygon<f64>>>,
+    pub tiles: TileData,
     pub warnings: Vec<String>,
     /// Timings per stage, for the log and the benchmarks.
     pub timings: Vec<(String, f64)>,
     /// Changes whenever the inputs or the project change.
     pub version: String,
+    /// `version` as a number, for cache keys.
+    pub version_hash: u64,
 }
 
 impl Snapshot {
@@ -58,11 +68,7 @@ impl Snapshot {
     }
 }
 
-fn timed<T>(
-    timings: &mut Vec<(String, f64)>,
-    name: impl Into<String>,
-    f: impl FnOnce() -> Result<T>,
-) -> Result<T> {
+fn timed<T>(timings: &mut Vec<(String, f64)>, name: impl Into<String>, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let t = Instant::now();
     let out = f()?;
     let secs = t.elapsed().as_secs_f64();
@@ -75,15 +81,8 @@ fn timed<T>(
 /// Point source settings from the project file.
 pub fn point_source(project: &Project, p: &crate::config::PointsConfig) -> Result<PointSource> {
     let coords = match (&p.x, &p.y, &p.lon, &p.lat) {
-        (Some(x), Some(y), _, _) => Coords::XY {
-            x: x.clone(),
-            y: y.clone(),
-            crs: p.crs.clone(),
-        },
-        (_, _, Some(lon), Some(lat)) => Coords::LonLat {
-            lon: lon.clone(),
-            lat: lat.clone(),
-        },
+        (Some(x), Some(y), _, _) => Coords::XY { x: x.clone(), y: y.clone(), crs: p.crs.clone() },
+        (_, _, Some(lon), Some(lat)) => Coords::LonLat { lon: lon.clone(), lat: lat.clone() },
         _ => Coords::Auto { crs: p.crs.clone() },
     };
     let delimiter = match p.delimiter.as_deref() {
@@ -93,10 +92,7 @@ pub fn point_source(project: &Project, p: &crate::config::PointsConfig) -> Resul
         Some(d) => {
             return Err(Error::Project {
                 path: project.file.clone(),
-                message: format!(
-                    "point layer '{}': delimiter '{d}' is not one character",
-                    p.id
-                ),
+                message: format!("point layer '{}': delimiter '{d}' is not one character", p.id),
             });
         }
     };
@@ -104,10 +100,7 @@ pub fn point_source(project: &Project, p: &crate::config::PointsConfig) -> Resul
         None => None,
         Some(e) => Some(Encoding::parse(e).ok_or_else(|| Error::Project {
             path: project.file.clone(),
-            message: format!(
-                "point layer '{}': encoding '{e}' is not utf-8 or windows-1252",
-                p.id
-            ),
+            message: format!("point layer '{}': encoding '{e}' is not utf-8 or windows-1252", p.id),
         })?),
     };
     Ok(PointSource {
@@ -130,10 +123,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     if !working.is_projected() {
         return Err(Error::Project {
             path: project.file.clone(),
-            message: format!(
-                "crs '{}' is not a projected CRS in metres; areas per km² need one (e.g. EPSG:28992)",
-                project.crs
-            ),
+            message: format!("crs '{}' is not a projected CRS in metres; areas per km² need one (e.g. EPSG:28992)", project.crs),
         });
     }
 
@@ -147,29 +137,14 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             name_field: lc.name_field.clone(),
             level_hint: Some(lc.id.clone()),
         };
-        let read = timed(&mut timings, format!("read areas {}", lc.id), || {
-            vector::read_areas(&src, &working)
-        })?;
+        let read = timed(&mut timings, format!("read areas {}", lc.id), || vector::read_areas(&src, &working))?;
         warnings.extend(read.warnings.iter().cloned());
         if read.areas.is_empty() {
-            warnings.push(format!(
-                "level '{}': {} has no usable areas",
-                lc.id,
-                src.path.display()
-            ));
+            warnings.push(format!("level '{}': {} has no usable areas", lc.id, src.path.display()));
         }
         let kinds: Vec<Option<CbsKind>> = read.areas.iter().map(|a| CbsKind::of(&a.code)).collect();
-        let cbs_kind = kinds
-            .first()
-            .copied()
-            .flatten()
-            .filter(|k| kinds.iter().all(|x| *x == Some(*k)));
-        let by_code = read
-            .areas
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.code.clone(), i))
-            .collect();
+        let cbs_kind = kinds.first().copied().flatten().filter(|k| kinds.iter().all(|x| *x == Some(*k)));
+        let by_code = read.areas.iter().enumerate().map(|(i, a)| (a.code.clone(), i)).collect();
         levels.push(Level {
             id: lc.id.clone(),
             title: lc.title.clone().unwrap_or_else(|| lc.id.clone()),
@@ -188,56 +163,27 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     // ingest: statistics files, matched to levels by region code
     let mut file_stats: Vec<StatColumns> = vec![StatColumns::default(); levels.len()];
     for sc in &project.statistics {
-        let src = statistics::StatSource {
-            path: project.resolve(&sc.path),
-            period: sc.period.clone(),
-            code_column: sc.code_column.clone(),
-        };
-        let table = timed(
-            &mut timings,
-            format!("read statistics {}", sc.path.display()),
-            || statistics::read(&src),
-        )?;
+        let src =
+            statistics::StatSource { path: project.resolve(&sc.path), period: sc.period.clone(), code_column: sc.code_column.clone() };
+        let table = timed(&mut timings, format!("read statistics {}", sc.path.display()), || statistics::read(&src))?;
         warnings.extend(table.warnings.iter().cloned());
         let mut matched = 0usize;
         for (li, level) in levels.iter().enumerate() {
-            let rows: Vec<Option<usize>> = level
-                .areas
-                .iter()
-                .map(|a| table.codes.iter().position(|c| c == &a.code))
-                .collect();
+            let rows: Vec<Option<usize>> = level.areas.iter().map(|a| table.codes.iter().position(|c| c == &a.code)).collect();
             let hits = rows.iter().filter(|r| r.is_some()).count();
             if hits == 0 {
                 continue;
             }
             matched += hits;
             for (name, values) in &table.columns {
-                let key = if file_stats[li].columns.contains_key(name) {
-                    format!("{name} [{}]", sc.path.display())
-                } else {
-                    name.clone()
-                };
-                file_stats[li].columns.insert(
-                    key.clone(),
-                    rows.iter().map(|r| r.and_then(|i| values[i])).collect(),
-                );
-                let period = table
-                    .period
-                    .as_deref()
-                    .map(|p| format!(", period {p}"))
-                    .unwrap_or_default();
-                file_stats[li].sources.insert(
-                    key,
-                    format!("{}, column '{name}'{period}", src.path.display()),
-                );
+                let key = if file_stats[li].columns.contains_key(name) { format!("{name} [{}]", sc.path.display()) } else { name.clone() };
+                file_stats[li].columns.insert(key.clone(), rows.iter().map(|r| r.and_then(|i| values[i])).collect());
+                let period = table.period.as_deref().map(|p| format!(", period {p}")).unwrap_or_default();
+                file_stats[li].sources.insert(key, format!("{}, column '{name}'{period}", src.path.display()));
             }
         }
         if matched == 0 {
-            warnings.push(format!(
-                "{}: none of its {} region codes matches an area of any level",
-                src.path.display(),
-                table.codes.len()
-            ));
+            warnings.push(format!("{}: none of its {} region codes matches an area of any level", src.path.display(), table.codes.len()));
         }
     }
     // Statistics files come first; the areas' own attributes fill in names not taken.
@@ -255,17 +201,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
 
     // index
     let indexes: Vec<AreaIndex> = timed(&mut timings, "index areas", || {
-        Ok(levels
-            .iter()
-            .map(|l| {
-                AreaIndex::build(
-                    &l.areas
-                        .iter()
-                        .map(|a| a.geometry.clone())
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .collect())
+        Ok(levels.iter().map(|l| AreaIndex::build(&l.areas.iter().map(|a| a.geometry.clone()).collect::<Vec<_>>())).collect())
     })?;
 
     // hierarchy: parent per level (config, else CBS kinds), parent area per area
@@ -279,12 +215,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
                 CbsKind::Wijk => &[CbsKind::Gemeente],
                 CbsKind::Gemeente => &[],
             };
-            levels[li].parent = up.iter().find_map(|k| {
-                levels
-                    .iter()
-                    .find(|l| l.cbs_kind == Some(*k))
-                    .map(|l| l.id.clone())
-            });
+            levels[li].parent = up.iter().find_map(|k| levels.iter().find(|l| l.cbs_kind == Some(*k)).map(|l| l.id.clone()));
         }
         if let Some(p) = &levels[li].parent
             && !ids.contains(p)
@@ -295,16 +226,10 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             });
         }
     }
-    let order = child_first_order(&levels).ok_or_else(|| Error::Project {
-        path: project.file.clone(),
-        message: "the levels' parents form a cycle".into(),
-    })?;
+    let order = child_first_order(&levels)
+        .ok_or_else(|| Error::Project { path: project.file.clone(), message: "the levels' parents form a cycle".into() })?;
     for li in 0..levels.len() {
-        let Some(pi) = levels[li]
-            .parent
-            .as_ref()
-            .and_then(|p| ids.iter().position(|i| i == p))
-        else {
+        let Some(pi) = levels[li].parent.as_ref().and_then(|p| ids.iter().position(|i| i == p)) else {
             levels[li].parent_idx = vec![None; levels[li].areas.len()];
             continue;
         };
@@ -315,16 +240,12 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             .iter()
             .map(|a| {
                 if let (Some(k), Some(_)) = (parent.cbs_kind, levels[li].cbs_kind)
-                    && let Some(&p) =
-                        cbs_ancestor_code(&a.code, k).and_then(|c| parent.by_code.get(&c))
+                    && let Some(&p) = cbs_ancestor_code(&a.code, k).and_then(|c| parent.by_code.get(&c))
                 {
                     by_code += 1;
                     return Some(p as u32);
                 }
-                let found = a
-                    .geometry
-                    .interior_point()
-                    .and_then(|pt| indexes[pi].locate(pt.x(), pt.y()));
+                let found = a.geometry.interior_point().and_then(|pt| indexes[pi].locate(pt.x(), pt.y()));
                 match found {
                     Some(_) => by_polygon += 1,
                     None => orphans.push(a.code.clone()),
@@ -350,12 +271,9 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     let mut points = Vec::new();
     for pc in &project.points {
         let source = point_source(project, pc)?;
-        let mut layer = timed(&mut timings, format!("read points {}", pc.id), || {
-            ingest::read_points(&source, &working, &pc.id)
-        })?;
-        let (assigned, overlaps) = timed(&mut timings, format!("join points {}", pc.id), || {
-            Ok(join_hierarchy(&levels, &indexes, &order, &layer))
-        })?;
+        let mut layer = timed(&mut timings, format!("read points {}", pc.id), || ingest::read_points(&source, &working, &pc.id))?;
+        let (assigned, overlaps) =
+            timed(&mut timings, format!("join points {}", pc.id), || Ok(join_hierarchy(&levels, &indexes, &order, &layer)))?;
         for (li, o) in overlaps {
             let what = PathBuf::from(format!("points '{}' in level '{}'", pc.id, levels[li].id));
             if let Some(w) = join::overlap_warning(&o, &levels[li].areas, &what) {
@@ -363,9 +281,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             }
         }
         // Accounting against the finest level that holds the point: joined = in some area.
-        let joined = (0..layer.len())
-            .filter(|&i| assigned.iter().any(|a| a[i] != NONE))
-            .count() as u64;
+        let joined = (0..layer.len()).filter(|&i| assigned.iter().any(|a| a[i] != NONE)).count() as u64;
         layer.accounting.joined = joined;
         layer.accounting.outside = layer.len() as u64 - joined;
         debug_assert!(layer.accounting.balances());
@@ -373,8 +289,10 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         points.push(JoinedLayer {
             title: pc.title.clone().unwrap_or_else(|| pc.id.clone()),
             source: source.path.clone(),
+            access: pc.access,
             layer,
             assigned,
+            lonlat: Vec::new(),
         });
     }
 
@@ -383,10 +301,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     timed(&mut timings, "compute indicators", || {
         for ic in &project.indicators {
             let def = Indicator::from_config(ic);
-            let layer = points
-                .iter()
-                .find(|p| p.layer.id == def.points)
-                .expect("validated by config");
+            let layer = points.iter().find(|p| p.layer.id == def.points).expect("validated by config");
             if let Some(cats) = &def.categories {
                 for c in cats {
                     if !layer.layer.categories.contains(c) {
@@ -400,15 +315,15 @@ pub fn build(project: &Project) -> Result<Snapshot> {
                 }
             }
             if def.weighted && layer.layer.weights.is_none() {
-                warnings.push(format!("indicator '{}': weighted, but point layer '{}' has no weight column; counting points", def.id, def.points));
+                warnings.push(format!(
+                    "indicator '{}': weighted, but point layer '{}' has no weight column; counting points",
+                    def.id, def.points
+                ));
             }
             let mut per_level = Vec::new();
             for li in 0..levels.len() {
-                let values =
-                    indicators::evaluate(&def, &layer.layer, &layer.assigned[li], &levels, li)?;
-                if matches!(def.denominator, indicators::Denominator::Statistic(_))
-                    && values.denominator_source.is_none()
-                {
+                let values = indicators::evaluate(&def, &layer.layer, &layer.assigned[li], &levels, li)?;
+                if matches!(def.denominator, indicators::Denominator::Statistic(_)) && values.denominator_source.is_none() {
                     warnings.push(format!(
                         "indicator '{}': level '{}' has no statistic '{}'; its values are missing",
                         def.id,
@@ -423,7 +338,10 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         Ok(())
     })?;
 
-    let version = data_version(project);
+    // serve: geometry in WGS84 and Web Mercator, tile properties
+    let (wgs84, tiles) = timed(&mut timings, "prepare tiles", || prepare_serving(&working, &levels, &mut points, &results))?;
+
+    let (version, version_hash) = data_version(project);
     Ok(Snapshot {
         name: project.name.clone(),
         description: project.description.clone(),
@@ -434,22 +352,150 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         indexes,
         points,
         indicators: results,
+        wgs84,
+        tiles,
         warnings,
         timings,
         version,
+        version_hash,
     })
 }
 
 /// Level indices ordered so that every level comes after all levels whose parent it is.
+/// The statistic names shown next to the indicators (the CBS figures behind them).
+pub fn denominator_label(ind: &Indicator) -> Option<String> {
+    match &ind.denominator {
+        indicators::Denominator::None => None,
+        indicators::Denominator::LandKm2 => Some("land_km2".into()),
+        indicators::Denominator::Statistic(s) => Some(s.clone()),
+    }
+}
+
+/// Per level and area: code, name, every indicator's latest value (`<id>`) and
+/// numerator (`<id>_n`), and the denominators behind them (by their configured name).
+pub fn area_properties(levels: &[Level], results: &[IndicatorResult]) -> Vec<Vec<Vec<(String, Prop)>>> {
+    levels.iter().enumerate().map(|(li, level)| (0..level.areas.len()).map(|a| properties_of(level, li, results, a)).collect()).collect()
+}
+
+/// The tile properties of one area (as [`area_properties`]).
+pub fn area_properties_one(snap: &Snapshot, level: usize, a: usize) -> Vec<(String, Prop)> {
+    properties_of(&snap.levels[level], level, &snap.indicators, a)
+}
+
+fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize) -> Vec<(String, Prop)> {
+    let area = &level.areas[a];
+    let mut props = vec![("code".to_string(), Prop::Str(area.code.clone()))];
+    if let Some(n) = &area.name {
+        props.push(("name".to_string(), Prop::Str(n.clone())));
+    }
+    for r in results {
+        let v = &r.per_level[li];
+        if let Some(p) = v.periods.len().checked_sub(1) {
+            let k = v.index(a, p);
+            if let Some(x) = v.value[k] {
+                props.push((r.def.id.clone(), Prop::Num(x)));
+            }
+            props.push((format!("{}_n", r.def.id), Prop::Num(v.numerator[k])));
+        }
+        if let (Some(label), Some(d)) = (denominator_label(&r.def), v.denominator[a])
+            && !props.iter().any(|(k, _)| *k == label)
+        {
+            props.push((label, Prop::Num(d)));
+        }
+    }
+    props
+}
+
+fn bounds_of(points: impl Iterator<Item = [f64; 2]>) -> [f64; 4] {
+    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    for p in points {
+        b = [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])];
+    }
+    if b[0].is_finite() { b } else { [-180.0, -85.0, 180.0, 85.0] }
+}
+
+/// Reproject areas and points to WGS84 (once, here, with GDAL) and build the tile data.
+fn prepare_serving(
+    working: &gdal::spatial_ref::SpatialRef,
+    levels: &[Level],
+    points: &mut [JoinedLayer],
+    results: &[IndicatorResult],
+) -> Result<(Vec<Vec<MultiPolygon<f64>>>, TileData)> {
+    let wgs = crs::spatial_ref(crs::WGS84)?;
+    let to_wgs = crs::Reprojector::new(working, &wgs)?;
+    let wgs84: Vec<Vec<MultiPolygon<f64>>> = levels
+        .iter()
+        .map(|l| l.areas.iter().map(|a| to_wgs.multipolygon(&a.geometry).unwrap_or_else(|| MultiPolygon(vec![]))).collect())
+        .collect();
+    let mercator: Vec<Vec<MultiPolygon<f64>>> = wgs84
+        .iter()
+        .map(|areas| {
+            areas
+                .iter()
+                .map(|mp| {
+                    use geo::MapCoords;
+                    mp.map_coords(|c| {
+                        let (x, y) = crs::lonlat_to_web_mercator(c.x, c.y);
+                        geo_types::Coord { x, y }
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let props = area_properties(levels, results);
+    let mut tilesets = Vec::new();
+    for (li, l) in levels.iter().enumerate() {
+        let mut fields: Vec<(String, &'static str)> = Vec::new();
+        for area_props in &props[li] {
+            for (k, v) in area_props {
+                if !fields.iter().any(|(f, _)| f == k) {
+                    fields.push((k.clone(), if matches!(v, Prop::Str(_)) { "String" } else { "Number" }));
+                }
+            }
+        }
+        let bounds = bounds_of(wgs84[li].iter().flat_map(|mp| mp.0.iter().flat_map(|p| p.exterior().0.iter().map(|c| [c.x, c.y]))));
+        tilesets.push(Tileset { id: l.id.clone(), title: l.title.clone(), source: tiles::Source::Level(li), bounds, fields });
+    }
+    let mut point_tiles = Vec::new();
+    for (pi, p) in points.iter_mut().enumerate() {
+        let (mut xs, mut ys) = (p.layer.xs.clone(), p.layer.ys.clone());
+        to_wgs.transform(&mut xs, &mut ys);
+        p.lonlat = xs.into_iter().zip(ys).map(|(x, y)| [x, y]).collect();
+        let merc: Vec<[f64; 2]> = p.lonlat.iter().map(|c| crs::lonlat_to_web_mercator(c[0], c[1])).map(|(x, y)| [x, y]).collect();
+        let public = p.access == Access::Public;
+        let props: tiles::PointProps = (0..p.layer.len())
+            .map(|i| {
+                if !public {
+                    return (None, None);
+                }
+                let cat = p.layer.category_idx.as_ref().map(|c| p.layer.categories[c[i] as usize].clone());
+                let date = p.layer.dates.as_ref().and_then(|d| d[i]).map(|d| d.to_string());
+                (cat, date)
+            })
+            .collect();
+        point_tiles.push((tiles::points::PointTiles::new(&merc, public), props));
+        let fields = if public {
+            vec![("category".to_string(), "String"), ("date".to_string(), "String"), ("count".to_string(), "Number")]
+        } else {
+            vec![("count".to_string(), "Number")]
+        };
+        tilesets.push(Tileset {
+            id: p.layer.id.clone(),
+            title: p.title.clone(),
+            source: tiles::Source::Points(pi),
+            bounds: bounds_of(p.lonlat.iter().copied()),
+            fields,
+        });
+    }
+    Ok((wgs84, TileData::new(tilesets, mercator, props, point_tiles)))
+}
+
 fn child_first_order(levels: &[Level]) -> Option<Vec<usize>> {
     let mut done = vec![false; levels.len()];
     let mut order = Vec::new();
     while order.len() < levels.len() {
         let next = (0..levels.len()).find(|&i| {
-            !done[i]
-                && levels.iter().enumerate().all(|(c, l)| {
-                    done[c] || c == i || l.parent.as_deref() != Some(levels[i].id.as_str())
-                })
+            !done[i] && levels.iter().enumerate().all(|(c, l)| done[c] || c == i || l.parent.as_deref() != Some(levels[i].id.as_str()))
         })?;
         done[next] = true;
         order.push(next);
@@ -470,9 +516,7 @@ pub fn join_hierarchy(
     let mut assigned: Vec<Vec<u32>> = vec![Vec::new(); levels.len()];
     let mut overlaps = Vec::new();
     for &li in order {
-        let child = (0..levels.len()).find(|&c| {
-            levels[c].parent.as_deref() == Some(levels[li].id.as_str()) && !assigned[c].is_empty()
-        });
+        let child = (0..levels.len()).find(|&c| levels[c].parent.as_deref() == Some(levels[li].id.as_str()) && !assigned[c].is_empty());
         let Some(c) = child else {
             // A finest level: every point is looked up, and overlaps are reported.
             let (mine, o) = join::locate_all_checked(&indexes[li], &layer.xs, &layer.ys);
@@ -482,16 +526,8 @@ pub fn join_hierarchy(
             assigned[li] = mine;
             continue;
         };
-        let mut mine: Vec<u32> = assigned[c]
-            .iter()
-            .map(|&a| {
-                if a == NONE {
-                    NONE
-                } else {
-                    levels[c].parent_idx[a as usize].unwrap_or(NONE)
-                }
-            })
-            .collect();
+        let mut mine: Vec<u32> =
+            assigned[c].iter().map(|&a| if a == NONE { NONE } else { levels[c].parent_idx[a as usize].unwrap_or(NONE) }).collect();
         join::fill_unassigned(&indexes[li], &layer.xs, &layer.ys, &mut mine);
         assigned[li] = mine;
     }
@@ -500,7 +536,7 @@ pub fn join_hierarchy(
 
 /// A version string that changes when the project file or any input file changes
 /// (size and modification time), used for cache keys and `?v=` in URLs.
-fn data_version(project: &Project) -> String {
+fn data_version(project: &Project) -> (String, u64) {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let mut paths: Vec<PathBuf> = vec![project.file.clone()];
@@ -511,28 +547,17 @@ fn data_version(project: &Project) -> String {
         p.hash(&mut h);
         if let Ok(m) = std::fs::metadata(&p) {
             m.len().hash(&mut h);
-            if let Ok(t) = m.modified().and_then(|t| {
-                t.duration_since(std::time::UNIX_EPOCH)
-                    .map_err(std::io::Error::other)
-            }) {
+            if let Ok(t) = m.modified().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).map_err(std::io::Error::other)) {
                 t.as_nanos().hash(&mut h);
             }
         }
     }
-    format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
+    let hash = h.finish() & 0xffff_ffff_ffff;
+    (format!("{hash:012x}"), hash)
 }
 
 /// The per-level counts of a layer, for `count`-style output.
-pub fn counts_by_code(
-    level: &Level,
-    assigned: &[u32],
-    weights: Option<&[f64]>,
-) -> HashMap<String, (u64, f64)> {
+pub fn counts_by_code(level: &Level, assigned: &[u32], weights: Option<&[f64]>) -> HashMap<String, (u64, f64)> {
     let (c, s) = join::count_per_area(assigned, weights, level.areas.len());
-    level
-        .areas
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.code.clone(), (c[i], s[i])))
-        .collect()
+    level.areas.iter().enumerate().map(|(i, a)| (a.code.clone(), (c[i], s[i]))).collect()
 }

@@ -16,32 +16,16 @@ fn snapshot() -> Snapshot {
 
 /// The vacancy CSV parsed by hand: (x, y, functie, year, m²) for rows with good values.
 fn vacancy_rows() -> Vec<(f64, f64, String, i32, f64)> {
-    let text =
-        std::fs::read_to_string(common::demo_project().with_file_name("leegstand_demodorp.csv"))
-            .unwrap();
+    let text = std::fs::read_to_string(common::demo_project().with_file_name("leegstand_demodorp.csv")).unwrap();
     text.lines()
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split(';').collect();
-            let num = |s: &str| {
-                s.replace(',', ".")
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-            };
+            let num = |s: &str| s.replace(',', ".").parse::<f64>().ok().filter(|v| v.is_finite());
             let d: Vec<i32> = f[4].split('-').filter_map(|p| p.parse().ok()).collect();
             let days_in_month = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-            let valid_date = d.len() == 3
-                && (1..=12).contains(&d[1])
-                && d[0] >= 1
-                && d[0] <= days_in_month[(d[1] - 1) as usize];
-            Some((
-                num(f[1])?,
-                num(f[2])?,
-                f[3].to_string(),
-                if valid_date { d[2] } else { return None },
-                num(f[5])?,
-            ))
+            let valid_date = d.len() == 3 && (1..=12).contains(&d[1]) && d[0] >= 1 && d[0] <= days_in_month[(d[1] - 1) as usize];
+            Some((num(f[1])?, num(f[2])?, f[3].to_string(), if valid_date { d[2] } else { return None }, num(f[5])?))
         })
         .filter(|(x, y, ..)| (0.0..300_000.0).contains(x) && (300_000.0..650_000.0).contains(y))
         .collect()
@@ -50,15 +34,7 @@ fn vacancy_rows() -> Vec<(f64, f64, String, i32, f64)> {
 #[test]
 fn every_row_is_accounted_for() {
     let snap = snapshot();
-    let by_id = |id: &str| {
-        &snap
-            .points
-            .iter()
-            .find(|p| p.layer.id == id)
-            .unwrap()
-            .layer
-            .accounting
-    };
+    let by_id = |id: &str| &snap.points.iter().find(|p| p.layer.id == id).unwrap().layer.accounting;
     let lee = by_id("leegstand");
     assert!(lee.balances());
     assert_eq!(lee.rows, 3006);
@@ -70,10 +46,7 @@ fn every_row_is_accounted_for() {
     assert_eq!(wat.outside, 5, "the reports from across the border");
     assert_eq!(wat.rejected_total(), 5, "{:?}", wat.rejected);
     let keys: Vec<&str> = wat.rejected.keys().map(|r| r.key()).collect();
-    assert!(
-        keys.contains(&"lat_lon_swapped") && keys.contains(&"rd_coordinates_declared_as_lon_lat"),
-        "{keys:?}"
-    );
+    assert!(keys.contains(&"lat_lon_swapped") && keys.contains(&"rd_coordinates_declared_as_lon_lat"), "{keys:?}");
 }
 
 #[test]
@@ -88,14 +61,7 @@ fn vacancy_counts_and_rates_match_an_independent_recount() {
     let mut layer = ds.layer_by_name("buurten").unwrap();
     let buurten: Vec<(String, geo_types::Geometry<f64>)> = layer
         .features()
-        .map(|f| {
-            (
-                f.field_as_string(f.field_index("buurtcode").unwrap())
-                    .unwrap()
-                    .unwrap(),
-                f.geometry().unwrap().to_geo().unwrap(),
-            )
-        })
+        .map(|f| (f.field_as_string(f.field_index("buurtcode").unwrap()).unwrap().unwrap(), f.geometry().unwrap().to_geo().unwrap()))
         .collect();
     let mut oracle: BTreeMap<(String, i32), f64> = BTreeMap::new();
     let mut area_sum: BTreeMap<(String, i32), f64> = BTreeMap::new();
@@ -103,11 +69,7 @@ fn vacancy_counts_and_rates_match_an_independent_recount() {
         let p = geo_types::Point::new(*x, *y);
         let inside: Vec<&String> = buurten
             .iter()
-            .filter(|(_, g)| {
-                g.bounding_rect()
-                    .is_some_and(|r| r.min().x <= *x && *x <= r.max().x)
-                    && g.contains(&p)
-            })
+            .filter(|(_, g)| g.bounding_rect().is_some_and(|r| r.min().x <= *x && *x <= r.max().x) && g.contains(&p))
             .map(|(c, _)| c)
             .collect();
         assert!(inside.len() <= 1, "buurten overlap at ({x}, {y})");
@@ -127,10 +89,7 @@ fn vacancy_counts_and_rates_match_an_independent_recount() {
     for (a, area) in level.areas.iter().enumerate() {
         for (p, period) in v.periods.iter().enumerate() {
             let k = v.index(a, p);
-            let expected = oracle
-                .get(&(area.code.clone(), period.parse().unwrap()))
-                .copied()
-                .unwrap_or(0.0);
+            let expected = oracle.get(&(area.code.clone(), period.parse().unwrap())).copied().unwrap_or(0.0);
             assert_eq!(v.numerator[k], expected, "{} {period}", area.code);
             match v.denominator[a] {
                 Some(d) if d > 0.0 => {
@@ -141,21 +100,11 @@ fn vacancy_counts_and_rates_match_an_independent_recount() {
         }
     }
     // The weighted indicator sums floor areas.
-    let w = &snap
-        .indicator("leegstand_m2_per_1000_inw")
-        .unwrap()
-        .per_level[bu];
+    let w = &snap.indicator("leegstand_m2_per_1000_inw").unwrap().per_level[bu];
     for (a, area) in level.areas.iter().enumerate() {
         for (p, period) in w.periods.iter().enumerate() {
-            let expected = area_sum
-                .get(&(area.code.clone(), period.parse().unwrap()))
-                .copied()
-                .unwrap_or(0.0);
-            assert!(
-                (w.numerator[w.index(a, p)] - expected).abs() < 1e-6,
-                "{} {period}",
-                area.code
-            );
+            let expected = area_sum.get(&(area.code.clone(), period.parse().unwrap())).copied().unwrap_or(0.0);
+            assert!((w.numerator[w.index(a, p)] - expected).abs() < 1e-6, "{} {period}", area.code);
         }
     }
 }
@@ -163,11 +112,7 @@ fn vacancy_counts_and_rates_match_an_independent_recount() {
 #[test]
 fn wijk_rates_come_from_summed_numerators_not_averaged_rates() {
     let snap = snapshot();
-    let (bu, wk, gm) = (
-        snap.level_index("buurten").unwrap(),
-        snap.level_index("wijken").unwrap(),
-        snap.level_index("gemeenten").unwrap(),
-    );
+    let (bu, wk, gm) = (snap.level_index("buurten").unwrap(), snap.level_index("wijken").unwrap(), snap.level_index("gemeenten").unwrap());
     for ind in &snap.indicators {
         let (vb, vw, vg) = (&ind.per_level[bu], &ind.per_level[wk], &ind.per_level[gm]);
         assert_eq!(vb.periods, vw.periods);
@@ -180,23 +125,14 @@ fn wijk_rates_come_from_summed_numerators_not_averaged_rates() {
                     .filter(|(_, b)| b.code[2..8] == wijk.code[2..8])
                     .map(|(b, _)| vb.numerator[vb.index(b, p)])
                     .sum();
-                assert_eq!(
-                    vw.numerator[vw.index(w, p)],
-                    sum,
-                    "{} {} {}",
-                    ind.def.id,
-                    wijk.code,
-                    vw.periods[p]
-                );
+                assert_eq!(vw.numerator[vw.index(w, p)], sum, "{} {} {}", ind.def.id, wijk.code, vw.periods[p]);
                 if let (Some(d), Some(v)) = (vw.denominator[w], vw.value[vw.index(w, p)]) {
                     assert!((v - sum / d * ind.def.scale).abs() < 1e-9);
                 }
             }
         }
         for p in 0..vg.periods.len() {
-            let total: f64 = (0..snap.levels[wk].areas.len())
-                .map(|w| vw.numerator[vw.index(w, p)])
-                .sum();
+            let total: f64 = (0..snap.levels[wk].areas.len()).map(|w| vw.numerator[vw.index(w, p)]).sum();
             assert_eq!(vg.numerator[vg.index(0, p)], total, "{}", ind.def.id);
         }
     }
@@ -207,17 +143,11 @@ fn secret_statistics_stay_missing_and_give_missing_rates() {
     let snap = snapshot();
     let bu = snap.level_index("buurten").unwrap();
     let level = &snap.levels[bu];
-    let (name, woningen) =
-        buurtmeter::indicators::stats::find_column(&level.stats, "woningvoorraad").unwrap();
+    let (name, woningen) = buurtmeter::indicators::stats::find_column(&level.stats, "woningvoorraad").unwrap();
     assert!(name.starts_with("Woningvoorraad"), "{name}");
-    let secret: Vec<usize> = (0..woningen.len())
-        .filter(|&i| woningen[i].is_none())
-        .collect();
+    let secret: Vec<usize> = (0..woningen.len()).filter(|&i| woningen[i].is_none()).collect();
     assert!(!secret.is_empty(), "the demo has '.' cells");
-    assert!(
-        woningen.iter().flatten().all(|&v| v > 0.0),
-        "'.' is never read as 0"
-    );
+    assert!(woningen.iter().flatten().all(|&v| v > 0.0), "'.' is never read as 0");
     let v = &snap.indicator("leegstand_woningen_pct").unwrap().per_level[bu];
     for &a in &secret {
         for p in 0..v.periods.len() {
@@ -231,40 +161,21 @@ fn per_km2_uses_cbs_land_area() {
     let snap = snapshot();
     let bu = snap.level_index("buurten").unwrap();
     let v = &snap.indicator("wateroverlast_km2").unwrap().per_level[bu];
-    let (_, land_ha) = buurtmeter::indicators::stats::find_column(
-        &snap.levels[bu].stats,
-        "oppervlakte_land_in_ha",
-    )
-    .unwrap();
+    let (_, land_ha) = buurtmeter::indicators::stats::find_column(&snap.levels[bu].stats, "oppervlakte_land_in_ha").unwrap();
     for a in 0..snap.levels[bu].areas.len() {
         assert_eq!(v.denominator[a], land_ha[a].map(|h| h / 100.0));
     }
-    assert!(
-        v.denominator_source
-            .as_deref()
-            .unwrap()
-            .contains("oppervlakte_land_in_ha")
-    );
+    assert!(v.denominator_source.as_deref().unwrap().contains("oppervlakte_land_in_ha"));
 }
 
 #[test]
 fn generator_reproduces_the_committed_demo_csvs() {
     let dir = tempfile::tempdir().unwrap();
-    let st = std::process::Command::new(env!("CARGO_BIN_EXE_gen_demo"))
-        .arg(dir.path())
-        .status()
-        .unwrap();
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_gen_demo")).arg(dir.path()).status().unwrap();
     assert!(st.success());
-    for f in [
-        "kerncijfers_demodorp.csv",
-        "leegstand_demodorp.csv",
-        "wateroverlast_demodorp.csv",
-    ] {
+    for f in ["kerncijfers_demodorp.csv", "leegstand_demodorp.csv", "wateroverlast_demodorp.csv"] {
         let committed = std::fs::read(common::demo_project().with_file_name(f)).unwrap();
         let fresh = std::fs::read(dir.path().join(f)).unwrap();
-        assert!(
-            committed == fresh,
-            "{f} in data/ is not what the generator writes: run `cargo run --bin gen_demo -- data/`"
-        );
+        assert!(committed == fresh, "{f} in data/ is not what the generator writes: run `cargo run --bin gen_demo -- data/`");
     }
 }

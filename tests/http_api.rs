@@ -16,16 +16,9 @@ fn state() -> AppState {
 }
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, String, String) {
-    let res = app(state.clone())
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let res = app(state.clone()).oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
     let status = res.status();
-    let ct = res
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
+    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     (status, ct, String::from_utf8(body.to_vec()).unwrap())
 }
@@ -51,10 +44,7 @@ async fn indicator_list_has_metadata() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let list = v["indicators"].as_array().unwrap();
     assert_eq!(list.len(), 6);
-    let w = list
-        .iter()
-        .find(|i| i["id"] == "wateroverlast_per_1000_inw")
-        .unwrap();
+    let w = list.iter().find(|i| i["id"] == "wateroverlast_per_1000_inw").unwrap();
     assert_eq!(w["definition"]["denominator"], "aantal_inwoners");
     assert_eq!(w["definition"]["scale"], 1000.0);
     assert_eq!(w["periods"], serde_json::json!(["2023", "2024", "2025"]));
@@ -68,11 +58,7 @@ async fn values_by_level_and_period_equal_the_snapshot() {
     let ind = snap.indicator("wateroverlast_per_1000_inw").unwrap();
     let wk = snap.level_index("wijken").unwrap();
     let v = &ind.per_level[wk];
-    let (status, _, body) = get(
-        &s,
-        "/indicators/wateroverlast_per_1000_inw?level=wijk&period=2024",
-    )
-    .await;
+    let (status, _, body) = get(&s, "/indicators/wateroverlast_per_1000_inw?level=wijk&period=2024").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["level"], "wijken");
@@ -81,53 +67,32 @@ async fn values_by_level_and_period_equal_the_snapshot() {
     let p = v.period_index("2024").unwrap();
     for (a, row) in rows.iter().enumerate() {
         assert_eq!(row["code"], snap.levels[wk].areas[a].code);
-        assert_eq!(
-            row["numerator"].as_f64().unwrap(),
-            v.numerator[v.index(a, p)]
-        );
+        assert_eq!(row["numerator"].as_f64().unwrap(), v.numerator[v.index(a, p)]);
         match (row["value"].as_f64(), v.value[v.index(a, p)]) {
             (Some(x), Some(y)) => assert!((x - y).abs() <= 1e-12 * y.abs()),
             (x, y) => assert_eq!(x, y),
         }
     }
 
-    let (status, ct, csv) = get(
-        &s,
-        "/indicators/wateroverlast_per_1000_inw?level=gemeente&format=csv",
-    )
-    .await;
+    let (status, ct, csv) = get(&s, "/indicators/wateroverlast_per_1000_inw?level=gemeente&format=csv").await;
     assert_eq!(status, StatusCode::OK);
     assert!(ct.starts_with("text/csv"));
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(
-        lines[0],
-        "indicator,level,area_code,area_name,period,numerator,denominator,value,unit"
-    );
+    assert_eq!(lines[0], "indicator,level,area_code,area_name,period,numerator,denominator,value,unit");
     assert_eq!(lines.len(), 2, "one gemeente, latest period");
-    assert!(
-        lines[1].contains(",GM9999,") && lines[1].contains(",2025,"),
-        "{}",
-        lines[1]
-    );
+    assert!(lines[1].contains(",GM9999,") && lines[1].contains(",2025,"), "{}", lines[1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn time_series_of_one_area() {
     let s = state();
-    let (status, _, body) = get(
-        &s,
-        "/indicators/water_in_huis_per_maand?level=gemeenten&area=GM9999",
-    )
-    .await;
+    let (status, _, body) = get(&s, "/indicators/water_in_huis_per_maand?level=gemeenten&area=GM9999").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     let series = json["series"].as_array().unwrap();
     assert_eq!(series.len(), 36, "36 months 2023-01..2025-12");
     assert_eq!(series[0]["period"], "2023-01");
-    let total: f64 = series
-        .iter()
-        .map(|p| p["numerator"].as_f64().unwrap())
-        .sum();
+    let total: f64 = series.iter().map(|p| p["numerator"].as_f64().unwrap()).sum();
     assert!(total > 100.0);
 }
 
@@ -136,22 +101,10 @@ async fn bad_requests_get_problem_documents_not_500s() {
     let s = state();
     for (uri, code) in [
         ("/indicators/nope", StatusCode::NOT_FOUND),
-        (
-            "/indicators/wateroverlast_km2?level=provincie",
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            "/indicators/wateroverlast_per_1000_inw?period=1999",
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            "/indicators/wateroverlast_km2?format=xml",
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            "/indicators/wateroverlast_km2?area=BU00000000",
-            StatusCode::NOT_FOUND,
-        ),
+        ("/indicators/wateroverlast_km2?level=provincie", StatusCode::BAD_REQUEST),
+        ("/indicators/wateroverlast_per_1000_inw?period=1999", StatusCode::BAD_REQUEST),
+        ("/indicators/wateroverlast_km2?format=xml", StatusCode::BAD_REQUEST),
+        ("/indicators/wateroverlast_km2?area=BU00000000", StatusCode::NOT_FOUND),
         ("/nothing/here", StatusCode::NOT_FOUND),
     ] {
         let (status, ct, body) = get(&s, uri).await;

@@ -8,17 +8,13 @@ use std::process::Command;
 use common::*;
 
 fn ogr2ogr(args: &[&str]) {
-    let st = Command::new("ogr2ogr")
-        .args(args)
-        .status()
-        .expect("ogr2ogr");
+    let st = Command::new("ogr2ogr").args(args).status().expect("ogr2ogr");
     assert!(st.success(), "ogr2ogr {args:?}");
 }
 
 #[test]
 fn geojson_and_shapefile_points_count_like_the_geopackage() {
-    let Some(gpkg) = shared_data("nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg")
-    else {
+    let Some(gpkg) = shared_data("nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg") else {
         return;
     };
     let g = gpkg.to_str().unwrap();
@@ -26,35 +22,11 @@ fn geojson_and_shapefile_points_count_like_the_geopackage() {
     let geojson = dir.path().join("grid.geojson");
     let shp = dir.path().join("grid.shp");
     // GeoJSON is written in WGS84 (as RFC 7946 wants); the Shapefile stays in RD New.
-    ogr2ogr(&[
-        "-f",
-        "GeoJSON",
-        "-t_srs",
-        "EPSG:4326",
-        geojson.to_str().unwrap(),
-        g,
-        "vierkant_100m",
-    ]);
-    ogr2ogr(&[
-        "-f",
-        "ESRI Shapefile",
-        shp.to_str().unwrap(),
-        g,
-        "vierkant_100m",
-    ]);
+    ogr2ogr(&["-f", "GeoJSON", "-t_srs", "EPSG:4326", geojson.to_str().unwrap(), g, "vierkant_100m"]);
+    ogr2ogr(&["-f", "ESRI Shapefile", shp.to_str().unwrap(), g, "vierkant_100m"]);
     let count = |points: &str, layer: Option<&str>| {
         let out = dir.path().join("c.csv");
-        let mut args = vec![
-            "count",
-            "--areas",
-            g,
-            "--areas-layer",
-            "wijken",
-            "--points",
-            points,
-            "--out",
-            out.to_str().unwrap(),
-        ];
+        let mut args = vec!["count", "--areas", g, "--areas-layer", "wijken", "--points", points, "--out", out.to_str().unwrap()];
         if let Some(l) = layer {
             args.extend(["--points-layer", l]);
         }
@@ -70,10 +42,7 @@ fn geojson_and_shapefile_points_count_like_the_geopackage() {
     assert!(total > 16_000);
     // Cell centres are 50 m from any 100 m grid line; a WGS84 round trip moves them by
     // centimetres, so the counts agree except for points within centimetres of a boundary.
-    let diff: u64 = from_gpkg
-        .iter()
-        .map(|(k, v)| v.0.abs_diff(from_geojson[k].0))
-        .sum();
+    let diff: u64 = from_gpkg.iter().map(|(k, v)| v.0.abs_diff(from_geojson[k].0)).sum();
     assert!(diff <= 4, "{diff}");
 }
 
@@ -92,11 +61,7 @@ fn duplicated_ids_and_self_intersections_are_warnings_naming_the_ids() {
     )
     .unwrap();
     let points = dir.path().join("p.csv");
-    std::fs::write(
-        &points,
-        "x;y\n50;300050\n250;300050\n650;300050\n425;300050\n9999;300050\n",
-    )
-    .unwrap();
+    std::fs::write(&points, "x;y\n50;300050\n250;300050\n650;300050\n425;300050\n9999;300050\n").unwrap();
     let summary = dir.path().join("s.json");
     let o = buurtmeter(&[
         "count",
@@ -112,19 +77,12 @@ fn duplicated_ids_and_self_intersections_are_warnings_naming_the_ids() {
     assert!(o.status.success(), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(e.contains("duplicated ids") && e.contains("A (×2)"), "{e}");
-    assert!(
-        e.contains("invalid polygons") && e.contains("BOWTIE"),
-        "{e}"
-    );
+    assert!(e.contains("invalid polygons") && e.contains("BOWTIE"), "{e}");
     let counts = read_counts(&String::from_utf8(o.stdout.clone()).unwrap());
     assert_eq!(counts["A"].0, 2, "both parts of the duplicated id count");
     assert_eq!(counts["C"].0, 1);
-    assert_eq!(
-        counts["BOWTIE"].0, 1,
-        "the left lobe of the bow tie, even-odd rule"
-    );
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(counts["BOWTIE"].0, 1, "the left lobe of the bow tie, even-odd rule");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     assert_eq!(s["rows"], 5);
     assert_eq!(s["joined"], 4);
     assert_eq!(s["outside"], 1);
@@ -174,19 +132,8 @@ numerator = {{ points = "grid", weighted = true }}
     .unwrap();
     let p = buurtmeter::config::Project::load(&project).unwrap();
     let snap = buurtmeter::snapshot::build(&p).unwrap();
-    let (pc, gm) = (
-        snap.level_index("postcodes").unwrap(),
-        snap.level_index("gemeenten").unwrap(),
-    );
-    assert!(
-        snap.levels[pc]
-            .parent_idx
-            .iter()
-            .filter(|p| p.is_some())
-            .count()
-            > 4000,
-        "postcodes found their gemeente"
-    );
+    let (pc, gm) = (snap.level_index("postcodes").unwrap(), snap.level_index("gemeenten").unwrap());
+    assert!(snap.levels[pc].parent_idx.iter().filter(|p| p.is_some()).count() > 4000, "postcodes found their gemeente");
     let ind = &snap.indicators[0];
     let (vp, vg) = (&ind.per_level[pc], &ind.per_level[gm]);
     let total_pc: f64 = vp.numerator.iter().sum();
@@ -196,33 +143,20 @@ numerator = {{ points = "grid", weighted = true }}
     let jl = &snap.points[0];
     let w = jl.layer.weights.as_ref().unwrap();
     let extra: f64 = (0..jl.layer.len())
-        .filter(|&i| {
-            jl.assigned[pc][i] == buurtmeter::join::NONE
-                && jl.assigned[gm][i] != buurtmeter::join::NONE
-        })
+        .filter(|&i| jl.assigned[pc][i] == buurtmeter::join::NONE && jl.assigned[gm][i] != buurtmeter::join::NONE)
         .map(|i| w[i])
         .sum();
     assert!(extra < 0.01 * total_pc, "{extra}");
-    assert!(
-        (total_pc + extra - total_gm).abs() < 1e-6,
-        "{total_pc} + {extra} vs {total_gm}"
-    );
+    assert!((total_pc + extra - total_gm).abs() < 1e-6, "{total_pc} + {extra} vs {total_gm}");
     // Points with a postcode inherit that postcode's gemeente.
     for i in 0..jl.layer.len() {
         let a = jl.assigned[pc][i];
         if a != buurtmeter::join::NONE {
-            assert_eq!(
-                snap.levels[pc].parent_idx[a as usize],
-                Some(jl.assigned[gm][i]).filter(|&g| g != buurtmeter::join::NONE)
-            );
+            assert_eq!(snap.levels[pc].parent_idx[a as usize], Some(jl.assigned[gm][i]).filter(|&g| g != buurtmeter::join::NONE));
         }
     }
     let rotterdam = snap.levels[gm].by_code["GM0599"];
-    assert!(
-        vg.numerator[rotterdam] > 500_000.0,
-        "Rotterdam has its inhabitants: {}",
-        vg.numerator[rotterdam]
-    );
+    assert!(vg.numerator[rotterdam] > 500_000.0, "Rotterdam has its inhabitants: {}", vg.numerator[rotterdam]);
     let acc = &snap.points[0].layer.accounting;
     assert!(acc.balances());
 }

@@ -12,11 +12,7 @@ pub(crate) fn router() -> Router<AppState> {
 
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     let snap = state.current();
-    let levels: Vec<_> = snap
-        .levels
-        .iter()
-        .map(|l| serde_json::json!({"id": l.id, "areas": l.areas.len()}))
-        .collect();
+    let levels: Vec<_> = snap.levels.iter().map(|l| serde_json::json!({"id": l.id, "areas": l.areas.len()})).collect();
     let points: Vec<_> = snap
         .points
         .iter()

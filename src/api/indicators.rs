@@ -16,9 +16,7 @@ use crate::model::CbsKind;
 use crate::snapshot::{IndicatorResult, Snapshot};
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/indicators", get(list))
-        .route("/indicators/{id}", get(values))
+    Router::new().route("/indicators", get(list)).route("/indicators/{id}", get(values))
 }
 
 fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
@@ -82,44 +80,29 @@ fn find_level(snap: &Snapshot, wanted: Option<&str>) -> Result<usize, ApiError> 
         "gemeente" | "gemeenten" => Some(CbsKind::Gemeente),
         _ => None,
     };
-    kind.and_then(|k| snap.levels.iter().position(|l| l.cbs_kind == Some(k)))
-        .ok_or_else(|| {
-            let ids: Vec<&str> = snap.levels.iter().map(|l| l.id.as_str()).collect();
-            ApiError::BadRequest(format!(
-                "unknown level '{w}'; the levels are: {}",
-                ids.join(", ")
-            ))
-        })
+    kind.and_then(|k| snap.levels.iter().position(|l| l.cbs_kind == Some(k))).ok_or_else(|| {
+        let ids: Vec<&str> = snap.levels.iter().map(|l| l.id.as_str()).collect();
+        ApiError::BadRequest(format!("unknown level '{w}'; the levels are: {}", ids.join(", ")))
+    })
 }
 
-async fn values(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<ValuesQuery>,
-) -> Result<Response, ApiError> {
+async fn values(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<ValuesQuery>) -> Result<Response, ApiError> {
     let snap = state.current();
     let ind = snap.indicator(&id).ok_or_else(|| {
         let ids: Vec<&str> = snap.indicators.iter().map(|i| i.def.id.as_str()).collect();
-        ApiError::NotFound(format!(
-            "no indicator '{id}'; the indicators are: {}",
-            ids.join(", ")
-        ))
+        ApiError::NotFound(format!("no indicator '{id}'; the indicators are: {}", ids.join(", ")))
     })?;
     let li = find_level(&snap, q.level.as_deref())?;
     let level = &snap.levels[li];
     let v = &ind.per_level[li];
     let format = q.format.as_deref().or(q.f.as_deref()).unwrap_or("json");
     if format != "json" && format != "csv" {
-        return Err(ApiError::BadRequest(format!(
-            "format '{format}' is not json or csv"
-        )));
+        return Err(ApiError::BadRequest(format!("format '{format}' is not json or csv")));
     }
 
     // Time series of one area.
     if let Some(code) = q.area.as_deref() {
-        let a = *level.by_code.get(code).ok_or_else(|| {
-            ApiError::NotFound(format!("no area '{code}' in level '{}'", level.id))
-        })?;
+        let a = *level.by_code.get(code).ok_or_else(|| ApiError::NotFound(format!("no area '{code}' in level '{}'", level.id)))?;
         if format == "csv" {
             return csv_response(&snap, ind, li, None, Some(a));
         }
@@ -142,10 +125,7 @@ async fn values(
     let period = match q.period.as_deref() {
         None | Some("latest") => v.periods.len().checked_sub(1),
         Some(p) => Some(v.period_index(p).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "no period '{p}' for indicator '{id}'; the periods are: {}",
-                v.periods.join(", ")
-            ))
+            ApiError::BadRequest(format!("no period '{p}' for indicator '{id}'; the periods are: {}", v.periods.join(", ")))
         })?),
     };
     if format == "csv" {
@@ -182,7 +162,6 @@ fn csv_response(
     let mut buf = Vec::new();
     buf.extend_from_slice(INDICATOR_CSV_HEADER.as_bytes());
     buf.push(b'\n');
-    write_indicator_rows(&mut buf, snap, ind, level, period, area)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    write_indicator_rows(&mut buf, snap, ind, level, period, area).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], buf).into_response())
 }

@@ -2,8 +2,13 @@
 //! route family owns a `router()`; [`app`] assembles them so tests can call it without a
 //! socket. Requests only read the shared [`Snapshot`].
 
+mod features;
 mod health;
 mod indicators;
+mod metrics;
+mod styles;
+pub mod tiles;
+mod web;
 
 use std::sync::{Arc, RwLock};
 
@@ -13,16 +18,58 @@ use axum::response::{IntoResponse, Response};
 
 use crate::snapshot::Snapshot;
 
-/// Shared, read-only state: the current snapshot (swappable as a whole).
+/// Tile cache key: (data version hash, tileset, z, x, y).
+pub type TileKey = (u64, u16, u8, u32, u32);
+
+/// Weighs cached tiles by their bytes.
+#[derive(Clone)]
+pub struct TileWeighter;
+
+impl quick_cache::Weighter<TileKey, tiles::CachedTile> for TileWeighter {
+    fn weight(&self, _key: &TileKey, val: &tiles::CachedTile) -> u64 {
+        val.weight()
+    }
+}
+
+/// Server settings that are not part of the project.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The URL clients reach the server at (behind a proxy); from the request otherwise.
+    pub public_url: Option<String>,
+    /// Upper bound of the in-memory tile cache.
+    pub tile_cache_bytes: u64,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions { public_url: None, tile_cache_bytes: 256 << 20 }
+    }
+}
+
+type TileCache = quick_cache::sync::Cache<TileKey, tiles::CachedTile, TileWeighter>;
+
+/// Shared, read-only state: the current snapshot (swappable as a whole), the tile cache
+/// and the metrics.
 #[derive(Clone)]
 pub struct AppState {
     snapshot: Arc<RwLock<Arc<Snapshot>>>,
+    pub(crate) tile_cache: Arc<TileCache>,
+    pub(crate) options: Arc<ServerOptions>,
+    pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
     pub fn new(snapshot: Snapshot) -> AppState {
+        AppState::with_options(snapshot, ServerOptions::default())
+    }
+
+    pub fn with_options(snapshot: Snapshot, options: ServerOptions) -> AppState {
+        let cache = TileCache::with_weighter(4096, options.tile_cache_bytes.max(1), TileWeighter);
         AppState {
             snapshot: Arc::new(RwLock::new(Arc::new(snapshot))),
+            tile_cache: Arc::new(cache),
+            options: Arc::new(options),
+            metrics: Arc::new(metrics::Metrics::default()),
         }
     }
 
@@ -38,13 +85,32 @@ impl AppState {
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     Router::new()
+        .merge(web::router())
         .merge(health::router())
+        .merge(metrics::router())
         .merge(indicators::router())
-        .fallback(|| async {
-            ApiError::NotFound("no such path; see /indicators and /health".into())
-        })
+        .merge(tiles::router())
+        .merge(features::router())
+        .merge(styles::router())
+        .fallback(|| async { ApiError::NotFound("no such path; see / (the map), /ogc, /tiles, /styles, /indicators, /health".into()) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(tower_http::cors::CorsLayer::permissive())
         .with_state(state)
+}
+
+/// The base URL of this server as the client sees it: `--public-url`, else the
+/// (forwarded) host and scheme of the request.
+pub fn base_url(headers: &axum::http::HeaderMap, state: &AppState) -> String {
+    if let Some(u) = &state.options.public_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or("").trim().to_string());
+    let scheme = get("x-forwarded-proto").filter(|s| s == "https" || s == "http").unwrap_or_else(|| "http".into());
+    let host = get("x-forwarded-host")
+        .or_else(|| get("host"))
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        .unwrap_or_else(|| "localhost".into());
+    format!("{scheme}://{host}")
 }
 
 /// An error answered as an RFC 9457 problem document.
@@ -62,10 +128,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, d),
             ApiError::Internal(d) => {
                 tracing::error!(error = %d, "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error".to_string(),
-                )
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())
             }
         };
         let body = serde_json::json!({
@@ -74,20 +137,13 @@ impl IntoResponse for ApiError {
             "status": status.as_u16(),
             "detail": detail,
         });
-        (
-            status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            body.to_string(),
-        )
-            .into_response()
+        (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
     }
 }
 
 /// Serve until Ctrl-C or SIGTERM, finishing requests in flight.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await
 }
 
 async fn shutdown_signal() {
@@ -96,8 +152,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

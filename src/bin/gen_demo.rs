@@ -83,29 +83,12 @@ impl Grid {
         for i in 0..=NX {
             for j in 0..=NY {
                 let border = i == 0 || j == 0 || i == NX || j == NY;
-                let jx = if border {
-                    0.0
-                } else {
-                    rng.range(-0.22, 0.22) * CELL_W
-                };
-                let jy = if border {
-                    0.0
-                } else {
-                    rng.range(-0.22, 0.22) * CELL_H
-                };
-                vertices.insert(
-                    (i, j),
-                    Coord {
-                        x: X0 + i as f64 * CELL_W + jx,
-                        y: Y0 + j as f64 * CELL_H + jy,
-                    },
-                );
+                let jx = if border { 0.0 } else { rng.range(-0.22, 0.22) * CELL_W };
+                let jy = if border { 0.0 } else { rng.range(-0.22, 0.22) * CELL_H };
+                vertices.insert((i, j), Coord { x: X0 + i as f64 * CELL_W + jx, y: Y0 + j as f64 * CELL_H + jy });
             }
         }
-        Grid {
-            vertices,
-            edges: HashMap::new(),
-        }
+        Grid { vertices, edges: HashMap::new() }
     }
 
     /// The polyline from a to b, the same points (reversed) from b to a.
@@ -124,28 +107,16 @@ impl Grid {
                     let l = (dx * dx + dy * dy).sqrt().max(1e-9);
                     let d = rng.range(-1.0, 1.0) * amp;
                     next.push(p);
-                    next.push(Coord {
-                        x: (p.x + q.x) / 2.0 - dy / l * d,
-                        y: (p.y + q.y) / 2.0 + dx / l * d,
-                    });
+                    next.push(Coord { x: (p.x + q.x) / 2.0 - dy / l * d, y: (p.y + q.y) / 2.0 + dx / l * d });
                 }
                 next.push(*pts.last().expect("non-empty"));
                 pts = next;
                 amp *= 0.5;
             }
             // Round to centimetres, as a real boundary file would be.
-            pts.iter()
-                .map(|c| Coord {
-                    x: (c.x * 100.0).round() / 100.0,
-                    y: (c.y * 100.0).round() / 100.0,
-                })
-                .collect()
+            pts.iter().map(|c| Coord { x: (c.x * 100.0).round() / 100.0, y: (c.y * 100.0).round() / 100.0 }).collect()
         });
-        if a <= b {
-            line.clone()
-        } else {
-            line.iter().rev().copied().collect()
-        }
+        if a <= b { line.clone() } else { line.iter().rev().copied().collect() }
     }
 
     /// The boundary of a set of cells as polygons: directed cell edges (counter-clockwise)
@@ -159,10 +130,7 @@ impl Grid {
             }
         }
         let set: std::collections::HashSet<(V, V)> = directed.iter().copied().collect();
-        let boundary: Vec<(V, V)> = directed
-            .into_iter()
-            .filter(|(a, b)| !set.contains(&(*b, *a)))
-            .collect();
+        let boundary: Vec<(V, V)> = directed.into_iter().filter(|(a, b)| !set.contains(&(*b, *a))).collect();
         let mut next: HashMap<V, V> = boundary.iter().copied().collect();
         let mut polys = Vec::new();
         while let Some((&start, _)) = next.iter().min() {
@@ -233,15 +201,10 @@ const PREFIX: [&str; 16] = [
     "Platanen",
     "Sparren",
 ];
-const SUFFIX: [&str; 8] = [
-    "hof", "dreef", "veld", "laan", "park", "hoek", "rade", "akker",
-];
+const SUFFIX: [&str; 8] = ["hof", "dreef", "veld", "laan", "park", "hoek", "rade", "akker"];
 
 fn main() {
-    let out: PathBuf = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("data"));
+    let out: PathBuf = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("data"));
     std::fs::create_dir_all(&out).expect("create output dir");
     let mut rng = Rng(SEED);
     let mut grid = Grid::new(&mut rng);
@@ -273,10 +236,7 @@ fn main() {
     let mut buurten: Vec<Buurt> = Vec::new();
     let mut per_wijk = [0usize; 12];
     let mut used_names = std::collections::HashSet::new();
-    let centre = Coord {
-        x: X0 + NX as f64 * CELL_W * 0.55,
-        y: Y0 + NY as f64 * CELL_H * 0.5,
-    };
+    let centre = Coord { x: X0 + NX as f64 * CELL_W * 0.55, y: Y0 + NY as f64 * CELL_H * 0.5 };
     for &cell in &cells {
         let w = wijk_of(cell);
         let nr = per_wijk[w];
@@ -284,50 +244,22 @@ fn main() {
         let geometry = grid.outline(&[cell], &mut rng);
         assert!(geometry.is_valid(), "buurt {cell:?} is invalid");
         let c = geometry.bounding_rect().expect("bbox").center();
-        let d = (((c.x - centre.x) / (NX as f64 * CELL_W * 0.5)).powi(2)
-            + ((c.y - centre.y) / (NY as f64 * CELL_H * 0.5)).powi(2))
-        .sqrt();
+        let d = (((c.x - centre.x) / (NX as f64 * CELL_W * 0.5)).powi(2) + ((c.y - centre.y) / (NY as f64 * CELL_H * 0.5)).powi(2)).sqrt();
         let centrality = (1.0 - d).clamp(0.0, 1.0);
         // A brook runs through the south-west: low-lying buurten flood first.
-        let low_lying = (1.0
-            - ((c.y - (Y0 + 1.6 * CELL_H + (c.x - X0) * 0.25)).abs() / (2.0 * CELL_H)))
-            .clamp(0.0, 1.0);
+        let low_lying = (1.0 - ((c.y - (Y0 + 1.6 * CELL_H + (c.x - X0) * 0.25)).abs() / (2.0 * CELL_H))).clamp(0.0, 1.0);
         let industrial = matches!(cell, (8, 3) | (9, 4) | (1, 5));
         let area_km2 = geometry.unsigned_area() / 1e6;
-        let water_share = if WIJK_NAMES[w] == "Waterkant" {
-            rng.range(0.05, 0.25)
-        } else {
-            rng.range(0.0, 0.03)
-        };
+        let water_share = if WIJK_NAMES[w] == "Waterkant" { rng.range(0.05, 0.25) } else { rng.range(0.0, 0.03) };
         let land_ha = (area_km2 * 100.0 * (1.0 - water_share)).round();
         let density = 700.0 + 4200.0 * centrality.powf(1.5) + rng.range(-300.0, 300.0);
-        let inhabitants = if industrial {
-            rng.range(10.0, 45.0).round()
-        } else {
-            (area_km2 * density).round()
-        };
-        let persons_per_dwelling = if centrality > 0.6 {
-            rng.range(1.6, 1.9)
-        } else {
-            rng.range(2.1, 2.5)
-        };
-        let dwellings = if industrial {
-            (inhabitants / 2.0).round()
-        } else {
-            (inhabitants / persons_per_dwelling).round()
-        };
+        let inhabitants = if industrial { rng.range(10.0, 45.0).round() } else { (area_km2 * density).round() };
+        let persons_per_dwelling = if centrality > 0.6 { rng.range(1.6, 1.9) } else { rng.range(2.1, 2.5) };
+        let dwellings = if industrial { (inhabitants / 2.0).round() } else { (inhabitants / persons_per_dwelling).round() };
         let name = loop {
-            let n = format!(
-                "{}{}",
-                PREFIX[(rng.next() % 16) as usize],
-                SUFFIX[(rng.next() % 8) as usize]
-            );
+            let n = format!("{}{}", PREFIX[(rng.next() % 16) as usize], SUFFIX[(rng.next() % 8) as usize]);
             if used_names.insert(n.clone()) {
-                break if industrial {
-                    format!("Bedrijventerrein {n}")
-                } else {
-                    n
-                };
+                break if industrial { format!("Bedrijventerrein {n}") } else { n };
             }
         };
         buurten.push(Buurt {
@@ -345,13 +277,8 @@ fn main() {
             industrial,
         });
     }
-    let wijk_cells: Vec<Vec<V>> = (0..12)
-        .map(|w| cells.iter().copied().filter(|&c| wijk_of(c) == w).collect())
-        .collect();
-    let wijk_geoms: Vec<MultiPolygon<f64>> = wijk_cells
-        .iter()
-        .map(|c| grid.outline(c, &mut rng))
-        .collect();
+    let wijk_cells: Vec<Vec<V>> = (0..12).map(|w| cells.iter().copied().filter(|&c| wijk_of(c) == w).collect()).collect();
+    let wijk_geoms: Vec<MultiPolygon<f64>> = wijk_cells.iter().map(|c| grid.outline(c, &mut rng)).collect();
     let gemeente_geom = grid.outline(&cells, &mut rng);
     let active_wijken: Vec<usize> = (0..12).filter(|&w| !wijk_cells[w].is_empty()).collect();
 
@@ -362,32 +289,16 @@ fn main() {
     let f = |n: &str, t| (n.to_string(), t);
     let s = OGRFieldType::OFTString;
     let r = OGRFieldType::OFTReal;
-    let sum_ha = |pred: &dyn Fn(&Buurt) -> bool| {
-        buurten
-            .iter()
-            .filter(|b| pred(b))
-            .map(|b| b.land_ha)
-            .sum::<f64>()
-    };
+    let sum_ha = |pred: &dyn Fn(&Buurt) -> bool| buurten.iter().filter(|b| pred(b)).map(|b| b.land_ha).sum::<f64>();
     gpkg::write_layer(
         &mut ds,
         "gemeenten",
         Some(crs::RD_NEW),
         OGRwkbGeometryType::wkbMultiPolygon,
-        &[
-            f("gemeentecode", s),
-            f("gemeentenaam", s),
-            f("water", s),
-            f("oppervlakte_land_in_ha", r),
-        ],
+        &[f("gemeentecode", s), f("gemeentenaam", s), f("water", s), f("oppervlakte_land_in_ha", r)],
         std::iter::once((
             Some(geo_types::Geometry::MultiPolygon(gemeente_geom)),
-            vec![
-                text(GM),
-                text(GM_NAME),
-                text("NEE"),
-                Value::Real(Some(sum_ha(&|_| true))),
-            ],
+            vec![text(GM), text(GM_NAME), text("NEE"), Value::Real(Some(sum_ha(&|_| true)))],
         )),
     )
     .expect("write gemeenten");
@@ -396,14 +307,7 @@ fn main() {
         "wijken",
         Some(crs::RD_NEW),
         OGRwkbGeometryType::wkbMultiPolygon,
-        &[
-            f("wijkcode", s),
-            f("wijknaam", s),
-            f("gemeentecode", s),
-            f("gemeentenaam", s),
-            f("water", s),
-            f("oppervlakte_land_in_ha", r),
-        ],
+        &[f("wijkcode", s), f("wijknaam", s), f("gemeentecode", s), f("gemeentenaam", s), f("water", s), f("oppervlakte_land_in_ha", r)],
         active_wijken.iter().map(|&w| {
             (
                 Some(geo_types::Geometry::MultiPolygon(wijk_geoms[w].clone())),
@@ -461,24 +365,10 @@ fn main() {
             None => "\"       .\"".to_string(),
         }
     };
-    let mut row = |name: &str,
-                   code: &str,
-                   inh: Option<f64>,
-                   hh: Option<f64>,
-                   won: Option<f64>,
-                   pct: Option<f64>| {
-        let _ = writeln!(
-            csv,
-            "\"2025\";\"{name}\";\"{code:<10}\";{};{};{};{}",
-            cell(inh, 0),
-            cell(hh, 0),
-            cell(won, 0),
-            cell(pct, 1)
-        );
+    let mut row = |name: &str, code: &str, inh: Option<f64>, hh: Option<f64>, won: Option<f64>, pct: Option<f64>| {
+        let _ = writeln!(csv, "\"2025\";\"{name}\";\"{code:<10}\";{};{};{};{}", cell(inh, 0), cell(hh, 0), cell(won, 0), cell(pct, 1));
     };
-    let tot = |pred: &dyn Fn(&Buurt) -> bool, g: &dyn Fn(&Buurt) -> f64| {
-        buurten.iter().filter(|b| pred(b)).map(g).sum::<f64>()
-    };
+    let tot = |pred: &dyn Fn(&Buurt) -> bool, g: &dyn Fn(&Buurt) -> f64| buurten.iter().filter(|b| pred(b)).map(g).sum::<f64>();
     row(
         GM_NAME,
         GM,
@@ -495,13 +385,7 @@ fn main() {
             Some(round5(tot(&inw, &|b| b.inhabitants))),
             Some(round5(tot(&inw, &|b| b.households))),
             Some(round5(tot(&inw, &|b| b.dwellings))),
-            Some(
-                (tot(&inw, &|b| b.vacancy_pct * b.dwellings)
-                    / tot(&inw, &|b| b.dwellings).max(1.0)
-                    * 10.0)
-                    .round()
-                    / 10.0,
-            ),
+            Some((tot(&inw, &|b| b.vacancy_pct * b.dwellings) / tot(&inw, &|b| b.dwellings).max(1.0) * 10.0).round() / 10.0),
         );
         for (k, b) in buurten.iter().enumerate().filter(|(_, b)| b.wijk == w) {
             // CBS keeps small numbers secret: '.' for buurten with fewer than 50 inhabitants,
@@ -520,25 +404,17 @@ fn main() {
     }
     std::fs::write(out.join("kerncijfers_demodorp.csv"), csv).expect("write kerncijfers");
 
-    let prepared: Vec<PreparedArea> = buurten
-        .iter()
-        .map(|b| PreparedArea::new(&b.geometry))
-        .collect();
+    let prepared: Vec<PreparedArea> = buurten.iter().map(|b| PreparedArea::new(&b.geometry)).collect();
     let sample_in = |k: usize, rng: &mut Rng| -> Coord<f64> {
         let bb = buurten[k].geometry.bounding_rect().expect("bbox");
         loop {
-            let p = Coord {
-                x: rng.range(bb.min().x, bb.max().x),
-                y: rng.range(bb.min().y, bb.max().y),
-            };
+            let p = Coord { x: rng.range(bb.min().x, bb.max().x), y: rng.range(bb.min().y, bb.max().y) };
             if prepared[k].contains(p.x, p.y) {
                 return p;
             }
         }
     };
-    let date_between = |rng: &mut Rng, from_day: i64, days: i64| -> (i32, u32, u32) {
-        civil(from_day + (rng.f() * days as f64) as i64)
-    };
+    let date_between = |rng: &mut Rng, from_day: i64, days: i64| -> (i32, u32, u32) { civil(from_day + (rng.f() * days as f64) as i64) };
     let start_2023 = days_from_civil(2023, 1, 1);
 
     // Vacant buildings: ';', decimal comma, RD New, dd-mm-jjjj.
@@ -577,14 +453,7 @@ fn main() {
             _ => rng.range(300.0, 6000.0),
         };
         n += 1;
-        let _ = writeln!(
-            lee,
-            "LS-{n:05};{};{};{};{d:02}-{m:02}-{y};{}",
-            comma(p.x, 1),
-            comma(p.y, 1),
-            functies[f],
-            comma(area, 0)
-        );
+        let _ = writeln!(lee, "LS-{n:05};{};{};{};{d:02}-{m:02}-{y};{}", comma(p.x, 1), comma(p.y, 1), functies[f], comma(area, 0));
     }
     // Bad rows on purpose, each with a different problem.
     lee.push_str("LS-90001;;322000,0;wonen;03-04-2024;80\n");
@@ -608,26 +477,12 @@ fn main() {
         days_from_civil(2025, 6, 22),
         days_from_civil(2025, 8, 15),
     ];
-    let soorten = [
-        "water op straat",
-        "water in kelder",
-        "verstopte put",
-        "water in woning",
-    ];
+    let soorten = ["water op straat", "water in kelder", "verstopte put", "water in woning"];
     let mut pts: Vec<(Coord<f64>, i64, usize)> = Vec::new();
     for _ in 0..1500 {
         let storm = rng.f() < 0.7;
-        let weights: Vec<f64> = buurten
-            .iter()
-            .map(|b| {
-                (b.inhabitants + 200.0)
-                    * if storm {
-                        0.2 + 4.0 * b.low_lying.powi(2)
-                    } else {
-                        1.0
-                    }
-            })
-            .collect();
+        let weights: Vec<f64> =
+            buurten.iter().map(|b| (b.inhabitants + 200.0) * if storm { 0.2 + 4.0 * b.low_lying.powi(2) } else { 1.0 }).collect();
         let k = rng.pick(&weights);
         let day = if storm {
             storms[(rng.next() % storms.len() as u64) as usize] + (rng.normal().abs() * 0.8) as i64
@@ -638,34 +493,18 @@ fn main() {
         pts.push((sample_in(k, &mut rng), day, s));
     }
     // A few reports from just across the municipal border: outside all areas.
-    let gbb = buurten
-        .iter()
-        .filter_map(|b| b.geometry.bounding_rect())
-        .fold(None::<geo_types::Rect<f64>>, |acc, r| {
-            Some(match acc {
-                None => r,
-                Some(a) => geo_types::Rect::new(
-                    Coord {
-                        x: a.min().x.min(r.min().x),
-                        y: a.min().y.min(r.min().y),
-                    },
-                    Coord {
-                        x: a.max().x.max(r.max().x),
-                        y: a.max().y.max(r.max().y),
-                    },
-                ),
-            })
-        });
+    let gbb = buurten.iter().filter_map(|b| b.geometry.bounding_rect()).fold(None::<geo_types::Rect<f64>>, |acc, r| {
+        Some(match acc {
+            None => r,
+            Some(a) => geo_types::Rect::new(
+                Coord { x: a.min().x.min(r.min().x), y: a.min().y.min(r.min().y) },
+                Coord { x: a.max().x.max(r.max().x), y: a.max().y.max(r.max().y) },
+            ),
+        })
+    });
     let gbb = gbb.expect("buurten");
     for k in 0..5 {
-        pts.push((
-            Coord {
-                x: gbb.max().x + 300.0 + 100.0 * k as f64,
-                y: gbb.min().y + 1000.0 * (k + 1) as f64,
-            },
-            storms[3],
-            0,
-        ));
+        pts.push((Coord { x: gbb.max().x + 300.0 + 100.0 * k as f64, y: gbb.min().y + 1000.0 * (k + 1) as f64 }, storms[3], 0));
     }
     let mut xs: Vec<f64> = pts.iter().map(|p| p.0.x).collect();
     let mut ys: Vec<f64> = pts.iter().map(|p| p.0.y).collect();
@@ -674,21 +513,11 @@ fn main() {
     for (i, (_, day, s)) in pts.iter().enumerate() {
         let (y, m, d) = civil(*day);
         let hour = 6 + (i * 7) % 16;
-        let _ = writeln!(
-            wo,
-            "WO-{:05},{y}-{m:02}-{d:02}T{hour:02}:{:02}:00,{},{:.7},{:.7}",
-            i + 1,
-            (i * 13) % 60,
-            soorten[*s],
-            ys[i],
-            xs[i]
-        );
+        let _ =
+            writeln!(wo, "WO-{:05},{y}-{m:02}-{d:02}T{hour:02}:{:02}:00,{},{:.7},{:.7}", i + 1, (i * 13) % 60, soorten[*s], ys[i], xs[i]);
     }
     wo.push_str("WO-90001,2024-07-12T09:00:00,water op straat,,5.94\n");
-    wo.push_str(&format!(
-        "WO-90002,2024-07-12T09:05:00,water in kelder,{:.7},{:.7}\n",
-        xs[0], ys[0]
-    )); // lat/lon swapped
+    wo.push_str(&format!("WO-90002,2024-07-12T09:05:00,water in kelder,{:.7},{:.7}\n", xs[0], ys[0])); // lat/lon swapped
     wo.push_str("WO-90003,2024-07-12T09:10:00,water op straat,320000,185000\n"); // RD metres in lat/lon columns
     wo.push_str("WO-90004,2024-07-12T09:15:00,verstopte put,n.v.t.,n.v.t.\n");
     wo.push_str("WO-90005,12-07-2024,water op straat,inf,5.94\n");

@@ -13,34 +13,17 @@ pub fn fmt_opt(v: Option<f64>) -> String {
 
 /// Shortest text that reads back to the same number.
 pub fn fmt_num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
+    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
 }
 
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
 /// `area_id,count[,weight_sum]`, one row per area, zeros included, in the layer's order.
-pub fn write_counts(
-    out: &mut dyn Write,
-    level: &Level,
-    counts: &[u64],
-    sums: Option<&[f64]>,
-) -> Result<()> {
+pub fn write_counts(out: &mut dyn Write, level: &Level, counts: &[u64], sums: Option<&[f64]>) -> Result<()> {
     let mut w = std::io::BufWriter::new(out);
-    writeln!(
-        w,
-        "area_id,count{}",
-        if sums.is_some() { ",weight_sum" } else { "" }
-    )?;
+    writeln!(w, "area_id,count{}", if sums.is_some() { ",weight_sum" } else { "" })?;
     for (i, a) in level.areas.iter().enumerate() {
         match sums {
             Some(s) => writeln!(w, "{},{},{}", csv_field(&a.code), counts[i], fmt_num(s[i]))?,
@@ -51,8 +34,7 @@ pub fn write_counts(
     Ok(())
 }
 
-pub const INDICATOR_CSV_HEADER: &str =
-    "indicator,level,area_code,area_name,period,numerator,denominator,value,unit";
+pub const INDICATOR_CSV_HEADER: &str = "indicator,level,area_code,area_name,period,numerator,denominator,value,unit";
 
 /// Long format: one row per area and period; only `period` and `area` when given.
 pub fn write_indicator_rows(

@@ -5,9 +5,7 @@
 use std::path::Path;
 
 use gdal::DriverManager;
-use gdal::vector::{
-    Feature, FieldDefn, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType, ToGdal,
-};
+use gdal::vector::{Feature, FieldDefn, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType, ToGdal};
 
 use crate::crs;
 use crate::error::{Error, Result};
@@ -32,12 +30,7 @@ pub fn write_layer(
 ) -> Result<()> {
     let srs = srs_def.map(crs::spatial_ref).transpose()?;
     let mut txn = ds.start_transaction()?;
-    let layer = txn.create_layer(LayerOptions {
-        name,
-        srs: srs.as_ref(),
-        ty,
-        options: None,
-    })?;
+    let layer = txn.create_layer(LayerOptions { name, srs: srs.as_ref(), ty, options: None })?;
     for (f, t) in fields {
         FieldDefn::new(f, *t)?.add_to_layer(&layer)?;
     }
@@ -66,19 +59,14 @@ pub fn create(path: &Path) -> Result<gdal::Dataset> {
         std::fs::remove_file(path).map_err(|e| Error::write(path, e))?;
     }
     let driver = DriverManager::get_driver_by_name("GPKG")?;
-    driver
-        .create_vector_only(path)
-        .map_err(|e| Error::input(path, format!("cannot create GeoPackage: {e}")))
+    driver.create_vector_only(path).map_err(|e| Error::input(path, format!("cannot create GeoPackage: {e}")))
 }
 
 /// Every level as a layer with its indicators, and the long table.
 pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<()> {
     let mut ds = create(path)?;
     for (li, level) in snap.levels.iter().enumerate() {
-        let mut fields = vec![
-            ("code".to_string(), OGRFieldType::OFTString),
-            ("name".to_string(), OGRFieldType::OFTString),
-        ];
+        let mut fields = vec![("code".to_string(), OGRFieldType::OFTString), ("name".to_string(), OGRFieldType::OFTString)];
         let mut den_cols: Vec<(String, usize)> = Vec::new();
         for (ii, ind) in snap.indicators.iter().enumerate() {
             fields.push((ind.def.id.clone(), OGRFieldType::OFTReal));
@@ -90,10 +78,7 @@ pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<()> {
             fields.push((format!("{}_period", ind.def.id), OGRFieldType::OFTString));
         }
         let rows = level.areas.iter().enumerate().map(|(a, area)| {
-            let mut values = vec![
-                Value::Text(area.code.clone()),
-                Value::Text(area.name.clone().unwrap_or_default()),
-            ];
+            let mut values = vec![Value::Text(area.code.clone()), Value::Text(area.name.clone().unwrap_or_default())];
             for ind in &snap.indicators {
                 let v = &ind.per_level[li];
                 let last = v.periods.len().checked_sub(1);
@@ -103,34 +88,18 @@ pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<()> {
                 if v.denominator_source.is_some() {
                     values.push(Value::Real(v.denominator[a]));
                 }
-                values.push(Value::Text(
-                    last.map(|p| v.periods[p].clone()).unwrap_or_default(),
-                ));
+                values.push(Value::Text(last.map(|p| v.periods[p].clone()).unwrap_or_default()));
             }
-            (
-                Some(geo_types::Geometry::MultiPolygon(area.geometry.clone())),
-                values,
-            )
+            (Some(geo_types::Geometry::MultiPolygon(area.geometry.clone())), values)
         });
-        write_layer(
-            &mut ds,
-            &level.id,
-            Some(&snap.working_crs),
-            OGRwkbGeometryType::wkbMultiPolygon,
-            &fields,
-            rows,
-        )?;
+        write_layer(&mut ds, &level.id, Some(&snap.working_crs), OGRwkbGeometryType::wkbMultiPolygon, &fields, rows)?;
     }
     let fields: Vec<(String, OGRFieldType::Type)> = crate::export::csv_out::INDICATOR_CSV_HEADER
         .split(',')
         .map(|f| {
             (
                 f.to_string(),
-                if matches!(f, "numerator" | "denominator" | "value") {
-                    OGRFieldType::OFTReal
-                } else {
-                    OGRFieldType::OFTString
-                },
+                if matches!(f, "numerator" | "denominator" | "value") { OGRFieldType::OFTReal } else { OGRFieldType::OFTString },
             )
         })
         .collect();
@@ -159,13 +128,6 @@ pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<()> {
             }
         }
     }
-    write_layer(
-        &mut ds,
-        "indicator_values",
-        None,
-        OGRwkbGeometryType::wkbNone,
-        &fields,
-        rows.into_iter(),
-    )?;
+    write_layer(&mut ds, "indicator_values", None, OGRwkbGeometryType::wkbNone, &fields, rows.into_iter())?;
     Ok(())
 }

@@ -1,7 +1,9 @@
-//! Writers: indicator tables as CSV, levels with their indicators as a GeoPackage, and
-//! the `count` table. GDAL is used here only to write (`gpkg`), never to read.
+//! Writers: indicator tables as CSV, levels with their indicators as a GeoPackage (with
+//! QGIS styles) and GeoJSON, MapLibre/QGIS styles, and the `count` table. GDAL is used here only to write (`gpkg`), never to read.
 
 pub mod csv_out;
+pub mod geojson_out;
 pub mod gpkg;
+pub mod styles;
 
 pub use csv_out::{write_counts, write_indicator_csv};

@@ -41,31 +41,19 @@ impl LevelValues {
 /// The rate expression: `numerator / denominator × scale`, missing when the denominator
 /// is missing or not positive.
 fn rate(numerator: Expr, denominator: Expr, scale: f64) -> Expr {
-    when(denominator.clone().gt(lit(0.0)))
-        .then(numerator / denominator * lit(scale))
-        .otherwise(lit(Null {}).cast(DataType::Float64))
+    when(denominator.clone().gt(lit(0.0))).then(numerator / denominator * lit(scale)).otherwise(lit(Null {}).cast(DataType::Float64))
 }
 
 /// The denominator of every area of the level.
-pub fn denominators(
-    ind: &Indicator,
-    levels: &[Level],
-    level: usize,
-) -> (Vec<Option<f64>>, Option<String>) {
+pub fn denominators(ind: &Indicator, levels: &[Level], level: usize) -> (Vec<Option<f64>>, Option<String>) {
     let l = &levels[level];
     match &ind.denominator {
         Denominator::None => (vec![Some(1.0); l.areas.len()], None),
         Denominator::LandKm2 => {
             let (ha, source) = stats::resolve(levels, level, "oppervlakte_land_in_ha");
             match source {
-                Some(s) => (
-                    ha.iter().map(|v| v.map(|h| h / 100.0)).collect(),
-                    Some(format!("{s} / 100")),
-                ),
-                None => (
-                    l.areas.iter().map(|a| Some(a.geometry_km2)).collect(),
-                    Some("polygon area in the working CRS".into()),
-                ),
+                Some(s) => (ha.iter().map(|v| v.map(|h| h / 100.0)).collect(), Some(format!("{s} / 100"))),
+                None => (l.areas.iter().map(|a| Some(a.geometry_km2)).collect(), Some("polygon area in the working CRS".into())),
             }
         }
         Denominator::Statistic(name) => stats::resolve(levels, level, name),
@@ -73,21 +61,10 @@ pub fn denominators(
 }
 
 /// Evaluate `ind` at `levels[level]`, given each point's area at that level.
-pub fn evaluate(
-    ind: &Indicator,
-    layer: &PointLayer,
-    assigned: &[u32],
-    levels: &[Level],
-    level: usize,
-) -> Result<LevelValues> {
+pub fn evaluate(ind: &Indicator, layer: &PointLayer, assigned: &[u32], levels: &[Level], level: usize) -> Result<LevelValues> {
     let n_areas = levels[level].areas.len();
-    let wanted: Option<Vec<bool>> = ind.categories.as_ref().map(|cats| {
-        layer
-            .categories
-            .iter()
-            .map(|c| cats.iter().any(|w| w == c))
-            .collect()
-    });
+    let wanted: Option<Vec<bool>> =
+        ind.categories.as_ref().map(|cats| layer.categories.iter().map(|c| cats.iter().any(|w| w == c)).collect());
     let needs_date = ind.period != PeriodKind::All || ind.from.is_some() || ind.to.is_some();
 
     let mut areas: Vec<u32> = Vec::new();
@@ -115,25 +92,15 @@ pub fn evaluate(
         };
         areas.push(a);
         periods.push(key);
-        weights.push(if ind.weighted {
-            layer.weights.as_ref().map_or(1.0, |w| w[i])
-        } else {
-            1.0
-        });
+        weights.push(if ind.weighted { layer.weights.as_ref().map_or(1.0, |w| w[i]) } else { 1.0 });
     }
 
     // The periods: every period from the first to the last (or from/to), gaps included.
     let period_keys: Vec<i32> = if ind.period == PeriodKind::All {
         vec![0]
     } else {
-        let lo = ind
-            .from
-            .map(|d| ind.period.key(d))
-            .or_else(|| periods.iter().copied().min());
-        let hi = ind
-            .to
-            .map(|d| ind.period.key(d))
-            .or_else(|| periods.iter().copied().max());
+        let lo = ind.from.map(|d| ind.period.key(d)).or_else(|| periods.iter().copied().min());
+        let hi = ind.to.map(|d| ind.period.key(d)).or_else(|| periods.iter().copied().max());
         match (lo, hi) {
             (Some(lo), Some(hi)) if hi >= lo => (lo..=hi).collect(),
             _ => vec![],
@@ -147,30 +114,17 @@ pub fn evaluate(
         AREA => (0..n_areas as u32).flat_map(|a| std::iter::repeat_n(a, n_p)).collect::<Vec<u32>>(),
         PERIOD => (0..n_areas).flat_map(|_| period_keys.iter().copied()).collect::<Vec<i32>>()
     )?;
-    let dens =
-        df!(AREA => (0..n_areas as u32).collect::<Vec<u32>>(), DENOMINATOR => denominator.clone())?;
-    let sum_expr = if ind.weighted {
-        col(WEIGHT).sum()
-    } else {
-        len().cast(DataType::Float64)
-    };
+    let dens = df!(AREA => (0..n_areas as u32).collect::<Vec<u32>>(), DENOMINATOR => denominator.clone())?;
+    let sum_expr = if ind.weighted { col(WEIGHT).sum() } else { len().cast(DataType::Float64) };
     let table = grid
         .lazy()
         .join(
-            points
-                .lazy()
-                .group_by([col(AREA), col(PERIOD)])
-                .agg([sum_expr.alias(NUMERATOR)]),
+            points.lazy().group_by([col(AREA), col(PERIOD)]).agg([sum_expr.alias(NUMERATOR)]),
             [col(AREA), col(PERIOD)],
             [col(AREA), col(PERIOD)],
             JoinArgs::new(JoinType::Left),
         )
-        .join(
-            dens.lazy(),
-            [col(AREA)],
-            [col(AREA)],
-            JoinArgs::new(JoinType::Left),
-        )
+        .join(dens.lazy(), [col(AREA)], [col(AREA)], JoinArgs::new(JoinType::Left))
         .with_column(col(NUMERATOR).fill_null(lit(0.0)))
         .with_column(match ind.denominator {
             Denominator::None => (col(NUMERATOR) * lit(ind.scale)).alias(VALUE),
@@ -179,21 +133,13 @@ pub fn evaluate(
         .sort([AREA, PERIOD], SortMultipleOptions::default())
         .collect()?;
 
-    let numerator: Vec<f64> = table
-        .column(NUMERATOR)?
-        .f64()?
-        .into_no_null_iter()
-        .collect();
+    let numerator: Vec<f64> = table.column(NUMERATOR)?.f64()?.into_no_null_iter().collect();
     let value: Vec<Option<f64>> = table.column(VALUE)?.f64()?.iter().collect();
     Ok(LevelValues {
         periods: period_keys.iter().map(|&k| ind.period.label(k)).collect(),
         numerator,
         value,
-        denominator: if ind.denominator == Denominator::None {
-            vec![None; n_areas]
-        } else {
-            denominator
-        },
+        denominator: if ind.denominator == Denominator::None { vec![None; n_areas] } else { denominator },
         denominator_source,
     })
 }

@@ -115,11 +115,7 @@ impl Indicator {
             denominator,
             scale: c.scale,
             unit: c.unit.clone(),
-            period: c
-                .period
-                .as_deref()
-                .and_then(PeriodKind::parse)
-                .unwrap_or(PeriodKind::All),
+            period: c.period.as_deref().and_then(PeriodKind::parse).unwrap_or(PeriodKind::All),
             from: date(&c.from),
             to: date(&c.to),
         }
@@ -127,11 +123,7 @@ impl Indicator {
 
     /// A one-line definition for people: "count of leegstand (wonen) / woningvoorraad × 100".
     pub fn definition(&self) -> String {
-        let mut num = if self.weighted {
-            format!("sum of weights of {}", self.points)
-        } else {
-            format!("count of {}", self.points)
-        };
+        let mut num = if self.weighted { format!("sum of weights of {}", self.points) } else { format!("count of {}", self.points) };
         if let Some(c) = &self.categories {
             num.push_str(&format!(" ({})", c.join(", ")));
         }
@@ -140,11 +132,7 @@ impl Indicator {
             Denominator::LandKm2 => " / land area (km²)".into(),
             Denominator::Statistic(s) => format!(" / {s}"),
         };
-        let scale = if self.scale == 1.0 {
-            String::new()
-        } else {
-            format!(" × {}", self.scale)
-        };
+        let scale = if self.scale == 1.0 { String::new() } else { format!(" × {}", self.scale) };
         format!("{num}{den}{scale}")
     }
 }
@@ -156,22 +144,10 @@ mod tests {
     #[test]
     fn period_keys_are_consecutive_and_labelled() {
         let d = |y, m| Date::new(y, m, 1).unwrap();
-        assert_eq!(
-            PeriodKind::Month.key(d(2024, 1)) - PeriodKind::Month.key(d(2023, 12)),
-            1
-        );
-        assert_eq!(
-            PeriodKind::Quarter.key(d(2024, 1)) - PeriodKind::Quarter.key(d(2023, 12)),
-            1
-        );
-        assert_eq!(
-            PeriodKind::Quarter.label(PeriodKind::Quarter.key(d(2023, 11))),
-            "2023-Q4"
-        );
-        assert_eq!(
-            PeriodKind::Month.label(PeriodKind::Month.key(d(2023, 3))),
-            "2023-03"
-        );
+        assert_eq!(PeriodKind::Month.key(d(2024, 1)) - PeriodKind::Month.key(d(2023, 12)), 1);
+        assert_eq!(PeriodKind::Quarter.key(d(2024, 1)) - PeriodKind::Quarter.key(d(2023, 12)), 1);
+        assert_eq!(PeriodKind::Quarter.label(PeriodKind::Quarter.key(d(2023, 11))), "2023-Q4");
+        assert_eq!(PeriodKind::Month.label(PeriodKind::Month.key(d(2023, 3))), "2023-03");
         assert_eq!(PeriodKind::Year.label(2023), "2023");
     }
 }

@@ -6,51 +6,15 @@ use crate::model::{Level, StatColumns};
 
 /// Other names of the same CBS statistic, normalised (see `normalise_name`).
 const ALIASES: &[(&str, &[&str])] = &[
-    (
-        "aantalinwoners",
-        &[
-            "aantinw",
-            "inwoners",
-            "bevolkingaantalinwoners",
-            "population",
-            "aantalinwoners",
-        ],
-    ),
-    (
-        "woningvoorraad",
-        &[
-            "woningen",
-            "wonenwoningvoorraad",
-            "dwellingtotal",
-            "woningvoorraad",
-        ],
-    ),
-    (
-        "oppervlaktelandinha",
-        &[
-            "oppland",
-            "oppervlakteland",
-            "oppervlaktelandha",
-            "landoppervlakte",
-        ],
-    ),
-    (
-        "aantalhuishoudens",
-        &[
-            "aanthh",
-            "huishoudens",
-            "particulierehuishoudens",
-            "huishoudenstotaal",
-        ],
-    ),
+    ("aantalinwoners", &["aantinw", "inwoners", "bevolkingaantalinwoners", "population", "aantalinwoners"]),
+    ("woningvoorraad", &["woningen", "wonenwoningvoorraad", "dwellingtotal", "woningvoorraad"]),
+    ("oppervlaktelandinha", &["oppland", "oppervlakteland", "oppervlaktelandha", "landoppervlakte"]),
+    ("aantalhuishoudens", &["aanthh", "huishoudens", "particulierehuishoudens", "huishoudenstotaal"]),
 ];
 
 /// The column in `stats` meaning `wanted`: exact name, then the same normalised name,
 /// then a known alias, then a unique column whose normalised name ends with it.
-pub fn find_column<'a>(
-    stats: &'a StatColumns,
-    wanted: &str,
-) -> Option<(&'a str, &'a [Option<f64>])> {
+pub fn find_column<'a>(stats: &'a StatColumns, wanted: &str) -> Option<(&'a str, &'a [Option<f64>])> {
     if let Some((k, v)) = stats.columns.get_key_value(wanted) {
         return Some((k.as_str(), v.as_slice()));
     }
@@ -68,10 +32,7 @@ pub fn find_column<'a>(
             }
         }
     }
-    let mut ends = stats
-        .columns
-        .iter()
-        .filter(|(k, _)| normalise_name(k).ends_with(&w));
+    let mut ends = stats.columns.iter().filter(|(k, _)| normalise_name(k).ends_with(&w));
     match (ends.next(), ends.next()) {
         (Some((k, v)), None) => Some((k.as_str(), v.as_slice())),
         _ => None,
@@ -84,12 +45,7 @@ pub fn find_column<'a>(
 pub fn resolve(levels: &[Level], level: usize, wanted: &str) -> (Vec<Option<f64>>, Option<String>) {
     let l = &levels[level];
     if let Some((name, values)) = find_column(&l.stats, wanted) {
-        let source = l
-            .stats
-            .sources
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| name.to_string());
+        let source = l.stats.sources.get(name).cloned().unwrap_or_else(|| name.to_string());
         return (values.to_vec(), Some(source));
     }
     // Sum over the children: levels whose parent is this one.
@@ -118,14 +74,7 @@ pub fn resolve(levels: &[Level], level: usize, wanted: &str) -> (Vec<Option<f64>
                 *s = None;
             }
         }
-        return (
-            sum,
-            Some(format!(
-                "sum over {} of {}",
-                child.id,
-                child_source.unwrap_or_default()
-            )),
-        );
+        return (sum, Some(format!("sum over {} of {}", child.id, child_source.unwrap_or_default())));
     }
     (vec![None; l.areas.len()], None)
 }
@@ -138,19 +87,11 @@ mod tests {
     fn finds_statistics_across_editions() {
         let mut s = StatColumns::default();
         s.columns.insert("AANT_INW".into(), vec![Some(1.0)]);
-        s.columns
-            .insert("Woningvoorraad_35".into(), vec![Some(2.0)]);
-        s.columns
-            .insert("oppervlakte_land_in_ha".into(), vec![Some(3.0)]);
+        s.columns.insert("Woningvoorraad_35".into(), vec![Some(2.0)]);
+        s.columns.insert("oppervlakte_land_in_ha".into(), vec![Some(3.0)]);
         assert_eq!(find_column(&s, "aantal_inwoners").unwrap().0, "AANT_INW");
-        assert_eq!(
-            find_column(&s, "woningvoorraad").unwrap().0,
-            "Woningvoorraad_35"
-        );
-        assert_eq!(
-            find_column(&s, "oppervlakte_land_in_ha").unwrap().0,
-            "oppervlakte_land_in_ha"
-        );
+        assert_eq!(find_column(&s, "woningvoorraad").unwrap().0, "Woningvoorraad_35");
+        assert_eq!(find_column(&s, "oppervlakte_land_in_ha").unwrap().0, "oppervlakte_land_in_ha");
         assert!(find_column(&s, "gemiddelde_woningwaarde").is_none());
     }
 }

@@ -16,28 +16,8 @@ use crate::error::{Error, Result};
 use crate::model::{Accounting, Date, PointLayer, RejectReason};
 
 /// Column names tried, in order, when the user did not name the coordinate columns.
-const X_NAMES: &[&str] = &[
-    "x",
-    "x_rd",
-    "rd_x",
-    "xcoord",
-    "x_coord",
-    "x_coordinaat",
-    "xcoordinaat",
-    "coord_x",
-    "rdx",
-];
-const Y_NAMES: &[&str] = &[
-    "y",
-    "y_rd",
-    "rd_y",
-    "ycoord",
-    "y_coord",
-    "y_coordinaat",
-    "ycoordinaat",
-    "coord_y",
-    "rdy",
-];
+const X_NAMES: &[&str] = &["x", "x_rd", "rd_x", "xcoord", "x_coord", "x_coordinaat", "xcoordinaat", "coord_x", "rdx"];
+const Y_NAMES: &[&str] = &["y", "y_rd", "rd_y", "ycoord", "y_coord", "y_coordinaat", "ycoordinaat", "coord_y", "rdy"];
 const LON_NAMES: &[&str] = &["lon", "lng", "long", "longitude", "lengtegraad"];
 const LAT_NAMES: &[&str] = &["lat", "latitude", "breedtegraad"];
 
@@ -47,55 +27,27 @@ pub fn read(source: &PointSource, working: &SpatialRef, id: &str) -> Result<Poin
     read_bytes(&raw, source, working, id)
 }
 
-pub fn read_bytes(
-    raw: &[u8],
-    source: &PointSource,
-    working: &SpatialRef,
-    id: &str,
-) -> Result<PointLayer> {
+pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &str) -> Result<PointLayer> {
     let path = source.path.as_path();
     let bytes = text::strip_bom(raw);
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(Error::input(
-            path,
-            "the file is empty: expected a header line with column names and rows of points",
-        ));
+        return Err(Error::input(path, "the file is empty: expected a header line with column names and rows of points"));
     }
     if bytes.iter().take(4096).filter(|&&b| b == 0).count() > 0 {
-        return Err(Error::input(
-            path,
-            "this is a binary file, not a CSV text file",
-        ));
+        return Err(Error::input(path, "this is a binary file, not a CSV text file"));
     }
     let encoding = source.encoding.unwrap_or_else(|| Encoding::detect(bytes));
-    let delimiter = source
-        .delimiter
-        .unwrap_or_else(|| text::sniff_delimiter(bytes));
+    let delimiter = source.delimiter.unwrap_or_else(|| text::sniff_delimiter(bytes));
 
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(bytes);
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(bytes);
     let header: Vec<String> = reader
         .byte_headers()
         .map_err(|e| Error::input(path, format!("cannot read the header line: {e}")))?
         .iter()
-        .map(|h| {
-            encoding
-                .decode(h)
-                .trim()
-                .trim_matches('"')
-                .trim()
-                .to_string()
-        })
+        .map(|h| encoding.decode(h).trim().trim_matches('"').trim().to_string())
         .collect();
     let columns = Columns::new(&header);
-    let sep = if delimiter == b'\t' {
-        "tab".to_string()
-    } else {
-        (delimiter as char).to_string()
-    };
+    let sep = if delimiter == b'\t' { "tab".to_string() } else { (delimiter as char).to_string() };
     let listing = || format!("the columns are: {} (separator '{sep}')", header.join(", "));
 
     let (xi, yi, source_crs, lonlat) = match &source.coords {
@@ -105,55 +57,25 @@ pub fn read_bytes(
             crs.clone().unwrap_or_else(|| crs::RD_NEW.into()),
             false,
         ),
-        Coords::LonLat { lon, lat } => (
-            columns.require(lon, path, &listing)?,
-            columns.require(lat, path, &listing)?,
-            crs::WGS84.into(),
-            true,
-        ),
+        Coords::LonLat { lon, lat } => {
+            (columns.require(lon, path, &listing)?, columns.require(lat, path, &listing)?, crs::WGS84.into(), true)
+        }
         Coords::Auto { crs } => {
             if let (Some(x), Some(y)) = (columns.find_any(X_NAMES), columns.find_any(Y_NAMES)) {
-                (
-                    x,
-                    y,
-                    crs.clone().unwrap_or_else(|| crs::RD_NEW.into()),
-                    false,
-                )
-            } else if let (Some(lon), Some(lat)) =
-                (columns.find_any(LON_NAMES), columns.find_any(LAT_NAMES))
-            {
-                (
-                    lon,
-                    lat,
-                    crs.clone().unwrap_or_else(|| crs::WGS84.into()),
-                    true,
-                )
+                (x, y, crs.clone().unwrap_or_else(|| crs::RD_NEW.into()), false)
+            } else if let (Some(lon), Some(lat)) = (columns.find_any(LON_NAMES), columns.find_any(LAT_NAMES)) {
+                (lon, lat, crs.clone().unwrap_or_else(|| crs::WGS84.into()), true)
             } else {
                 return Err(Error::input(
                     path,
-                    format!(
-                        "no coordinate columns found: name them with --x/--y (RD New or --crs) or --lon/--lat; {}",
-                        listing()
-                    ),
+                    format!("no coordinate columns found: name them with --x/--y (RD New or --crs) or --lon/--lat; {}", listing()),
                 ));
             }
         }
     };
-    let date_i = source
-        .date
-        .as_deref()
-        .map(|c| columns.require(c, path, &listing))
-        .transpose()?;
-    let cat_i = source
-        .category
-        .as_deref()
-        .map(|c| columns.require(c, path, &listing))
-        .transpose()?;
-    let weight_i = source
-        .weight
-        .as_deref()
-        .map(|c| columns.require(c, path, &listing))
-        .transpose()?;
+    let date_i = source.date.as_deref().map(|c| columns.require(c, path, &listing)).transpose()?;
+    let cat_i = source.category.as_deref().map(|c| columns.require(c, path, &listing)).transpose()?;
+    let weight_i = source.weight.as_deref().map(|c| columns.require(c, path, &listing)).transpose()?;
 
     let source_srs = crs::spatial_ref(&source_crs)?;
     let reprojector = Reprojector::new(&source_srs, working)?;
@@ -161,10 +83,7 @@ pub fn read_bytes(
     let rd = crs::spatial_ref(crs::RD_NEW)?;
     let rd_check = Reprojector::new(&rd, &rd)?;
 
-    let mut layer = PointLayer {
-        id: id.to_string(),
-        ..Default::default()
-    };
+    let mut layer = PointLayer { id: id.to_string(), ..Default::default() };
     let mut acc = Accounting::default();
     let mut dates: Vec<Option<Date>> = Vec::new();
     let mut cats: Vec<u32> = Vec::new();
@@ -197,28 +116,20 @@ pub fn read_bytes(
         let (x, y) = match (text::parse_number(field(xi)), text::parse_number(field(yi))) {
             (Num::Value(x), Num::Value(y)) => (x, y),
             (Num::Empty, _) | (_, Num::Empty) => {
-                acc.reject(row, RejectReason::MissingCoordinate, || {
-                    format!("row {row}: {}", coord_detail(&header, xi, yi, &record))
-                });
+                acc.reject(row, RejectReason::MissingCoordinate, || format!("row {row}: {}", coord_detail(&header, xi, yi, &record)));
                 continue;
             }
             _ => {
-                acc.reject(row, RejectReason::NotANumber, || {
-                    format!("row {row}: {}", coord_detail(&header, xi, yi, &record))
-                });
+                acc.reject(row, RejectReason::NotANumber, || format!("row {row}: {}", coord_detail(&header, xi, yi, &record)));
                 continue;
             }
         };
         if !x.is_finite() || !y.is_finite() {
-            acc.reject(row, RejectReason::NotFinite, || {
-                format!("row {row}: ({x}, {y})")
-            });
+            acc.reject(row, RejectReason::NotFinite, || format!("row {row}: ({x}, {y})"));
             continue;
         }
         if let Some(reason) = check_range(&reprojector, &rd_check, expect_lonlat, x, y) {
-            acc.reject(row, reason, || {
-                format!("row {row}: ({x}, {y}) in {}", reprojector.source_label)
-            });
+            acc.reject(row, reason, || format!("row {row}: ({x}, {y}) in {}", reprojector.source_label));
             continue;
         }
         let weight = match weight_i.map(|i| text::parse_number(field(i))) {
@@ -227,11 +138,7 @@ pub fn read_bytes(
             Some(Num::Empty) => 0.0,
             Some(_) => {
                 acc.reject(row, RejectReason::BadWeight, || {
-                    format!(
-                        "row {row}: {} = '{}'",
-                        header[weight_i.unwrap_or(0)],
-                        String::from_utf8_lossy(field(weight_i.unwrap_or(0)))
-                    )
+                    format!("row {row}: {} = '{}'", header[weight_i.unwrap_or(0)], String::from_utf8_lossy(field(weight_i.unwrap_or(0))))
                 });
                 continue;
             }
@@ -247,9 +154,7 @@ pub fn read_bytes(
                     match text::parse_date(&s) {
                         Some(d) => Some(d),
                         None => {
-                            acc.reject(row, RejectReason::BadDate, || {
-                                format!("row {row}: {} = '{}'", header[i], s.trim())
-                            });
+                            acc.reject(row, RejectReason::BadDate, || format!("row {row}: {} = '{}'", header[i], s.trim()));
                             continue;
                         }
                     }
@@ -278,10 +183,7 @@ pub fn read_bytes(
     }
     progress.finish();
     if acc.rows == 0 {
-        acc.warnings.push(format!(
-            "{}: the file has a header but no data rows",
-            path.display()
-        ));
+        acc.warnings.push(format!("{}: the file has a header but no data rows", path.display()));
     }
     if date_i.is_some() {
         layer.dates = Some(dates);
@@ -299,13 +201,7 @@ pub fn read_bytes(
 }
 
 /// Why (x, y) in the source CRS cannot be a real location, if it cannot.
-pub(super) fn check_range(
-    r: &Reprojector,
-    rd: &Reprojector,
-    expect_lonlat: bool,
-    x: f64,
-    y: f64,
-) -> Option<RejectReason> {
+pub(super) fn check_range(r: &Reprojector, rd: &Reprojector, expect_lonlat: bool, x: f64, y: f64) -> Option<RejectReason> {
     if r.in_valid_range(x, y) {
         return (expect_lonlat && r.looks_swapped(x, y)).then_some(RejectReason::LooksSwapped);
     }
@@ -321,26 +217,14 @@ pub(super) fn check_range(
 }
 
 fn trim_bytes(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
     &b[start..end]
 }
 
 fn coord_detail(header: &[String], xi: usize, yi: usize, record: &csv::ByteRecord) -> String {
     let show = |i: usize| String::from_utf8_lossy(record.get(i).unwrap_or(b"")).into_owned();
-    format!(
-        "{} = '{}', {} = '{}'",
-        header[xi],
-        show(xi),
-        header[yi],
-        show(yi)
-    )
+    format!("{} = '{}', {} = '{}'", header[xi], show(xi), header[yi], show(yi))
 }
 
 struct Columns<'a> {
@@ -353,11 +237,7 @@ impl<'a> Columns<'a> {
     }
 
     fn find(&self, name: &str) -> Option<usize> {
-        self.header.iter().position(|h| h == name).or_else(|| {
-            self.header
-                .iter()
-                .position(|h| h.eq_ignore_ascii_case(name))
-        })
+        self.header.iter().position(|h| h == name).or_else(|| self.header.iter().position(|h| h.eq_ignore_ascii_case(name)))
     }
 
     fn find_any(&self, names: &[&str]) -> Option<usize> {
@@ -365,8 +245,7 @@ impl<'a> Columns<'a> {
     }
 
     fn require(&self, name: &str, path: &Path, listing: &dyn Fn() -> String) -> Result<usize> {
-        self.find(name)
-            .ok_or_else(|| Error::input(path, format!("no column '{name}'; {}", listing())))
+        self.find(name).ok_or_else(|| Error::input(path, format!("no column '{name}'; {}", listing())))
     }
 }
 
@@ -376,11 +255,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn source(coords: Coords) -> PointSource {
-        PointSource {
-            path: PathBuf::from("test.csv"),
-            coords,
-            ..Default::default()
-        }
+        PointSource { path: PathBuf::from("test.csv"), coords, ..Default::default() }
     }
 
     fn rd() -> SpatialRef {
@@ -410,54 +285,26 @@ mod tests {
     #[test]
     fn lon_lat_is_reprojected_and_swaps_and_rd_values_are_caught() {
         let csv = "lat,lon\n50.8684838,5.9411914\n5.9411914,50.8684838\n320000,194000\n";
-        let layer = read_bytes(
-            csv.as_bytes(),
-            &source(Coords::Auto { crs: None }),
-            &rd(),
-            "t",
-        )
-        .unwrap();
+        let layer = read_bytes(csv.as_bytes(), &source(Coords::Auto { crs: None }), &rd(), "t").unwrap();
         assert_eq!(layer.len(), 1);
         assert!((layer.xs[0] - 194000.0).abs() < 1.0, "x {}", layer.xs[0]);
         assert!((layer.ys[0] - 320000.0).abs() < 1.0, "y {}", layer.ys[0]);
         assert_eq!(layer.accounting.rejected[&RejectReason::LooksSwapped], 1);
-        assert_eq!(
-            layer.accounting.rejected[&RejectReason::LooksLikeRdNotLonLat],
-            1
-        );
+        assert_eq!(layer.accounting.rejected[&RejectReason::LooksLikeRdNotLonLat], 1);
     }
 
     #[test]
     fn missing_column_lists_what_exists() {
-        let s = source(Coords::XY {
-            x: "xx".into(),
-            y: "y".into(),
-            crs: None,
-        });
-        let err = read_bytes(b"x;y\n1;2\n", &s, &rd(), "t")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("no column 'xx'") && err.contains("x, y"),
-            "{err}"
-        );
+        let s = source(Coords::XY { x: "xx".into(), y: "y".into(), crs: None });
+        let err = read_bytes(b"x;y\n1;2\n", &s, &rd(), "t").unwrap_err().to_string();
+        assert!(err.contains("no column 'xx'") && err.contains("x, y"), "{err}");
     }
 
     #[test]
     fn empty_and_binary_files_are_clear_errors() {
         let s = source(Coords::Auto { crs: None });
-        assert!(
-            read_bytes(b"", &s, &rd(), "t")
-                .unwrap_err()
-                .to_string()
-                .contains("empty")
-        );
-        assert!(
-            read_bytes(b"\x00\x01\x02\xff", &s, &rd(), "t")
-                .unwrap_err()
-                .to_string()
-                .contains("binary")
-        );
+        assert!(read_bytes(b"", &s, &rd(), "t").unwrap_err().to_string().contains("empty"));
+        assert!(read_bytes(b"\x00\x01\x02\xff", &s, &rd(), "t").unwrap_err().to_string().contains("binary"));
     }
 
     #[test]

@@ -29,11 +29,7 @@ pub use text::Encoding;
 #[derive(Debug, Clone)]
 pub enum Coords {
     /// Named x/y columns in `crs` (EPSG:28992 RD New when not given).
-    XY {
-        x: String,
-        y: String,
-        crs: Option<String>,
-    },
+    XY { x: String, y: String, crs: Option<String> },
     /// Named WGS84 longitude/latitude columns.
     LonLat { lon: String, lat: String },
     /// The file's own geometry (GeoPackage, GeoJSON, Shapefile), or for CSV the first
@@ -62,22 +58,12 @@ pub struct PointSource {
 
 /// True for files read by the CSV reader rather than GDAL.
 pub fn is_csv(path: &Path) -> bool {
-    matches!(
-        path.extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref(),
-        Some("csv" | "txt" | "tsv")
-    )
+    matches!(path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(), Some("csv" | "txt" | "tsv"))
 }
 
 /// Read a point layer from CSV or any OGR vector format, into the working CRS.
 pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Result<PointLayer> {
-    if is_csv(&source.path) {
-        csv_points::read(source, working, id)
-    } else {
-        vector::read_points(source, working, id)
-    }
+    if is_csv(&source.path) { csv_points::read(source, working, id) } else { vector::read_points(source, working, id) }
 }
 
 /// Reproject the points in place; those that fail are moved to the rejected rows.
@@ -92,11 +78,7 @@ pub(crate) fn reproject_points(layer: &mut PointLayer, r: &Reprojector) {
     let keep: Vec<usize> = (0..ok.len()).filter(|&i| ok[i]).collect();
     for i in (0..ok.len()).filter(|&i| !ok[i]) {
         let row = layer.rows[i];
-        layer
-            .accounting
-            .reject(row, RejectReason::NotReprojectable, || {
-                format!("row {row} from {}", r.source_label)
-            });
+        layer.accounting.reject(row, RejectReason::NotReprojectable, || format!("row {row} from {}", r.source_label));
     }
     fn pick<T: Copy>(v: &[T], keep: &[usize]) -> Vec<T> {
         keep.iter().map(|&i| v[i]).collect()
@@ -157,11 +139,7 @@ impl Progress {
     }
 
     pub fn bytes(len: u64, message: &str) -> Progress {
-        Self::new(
-            len,
-            message,
-            "{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})",
-        )
+        Self::new(len, message, "{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
     }
 
     pub fn items(len: u64, message: &str) -> Progress {

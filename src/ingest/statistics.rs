@@ -46,26 +46,17 @@ pub fn read(src: &StatSource) -> Result<StatTable> {
     let path = src.path.as_path();
     let raw = std::fs::read(path).map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
     let bytes = text::strip_bom(&raw);
-    let (header, rows) = if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
-        read_odata_json(path, bytes)?
-    } else {
-        read_csv(path, bytes)?
-    };
+    let (header, rows) =
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') { read_odata_json(path, bytes)? } else { read_csv(path, bytes)? };
     table_from_rows(src, header, rows)
 }
 
 fn read_csv(path: &Path, bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>)> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(Error::input(
-            path,
-            "the file is empty: expected a CBS table with a header line",
-        ));
+        return Err(Error::input(path, "the file is empty: expected a CBS table with a header line"));
     }
     let encoding = Encoding::detect(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(text::sniff_delimiter(bytes))
-        .flexible(true)
-        .from_reader(bytes);
+    let mut reader = csv::ReaderBuilder::new().delimiter(text::sniff_delimiter(bytes)).flexible(true).from_reader(bytes);
     let header: Vec<String> = reader
         .byte_headers()
         .map_err(|e| Error::input(path, format!("cannot read the header line: {e}")))?
@@ -74,30 +65,19 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>)
         .collect();
     let mut rows = Vec::new();
     for (i, rec) in reader.byte_records().enumerate() {
-        let rec =
-            rec.map_err(|e| Error::input(path, format!("row {}: not valid CSV: {e}", i + 1)))?;
-        rows.push(
-            rec.iter()
-                .map(|f| encoding.decode(f).into_owned())
-                .collect(),
-        );
+        let rec = rec.map_err(|e| Error::input(path, format!("row {}: not valid CSV: {e}", i + 1)))?;
+        rows.push(rec.iter().map(|f| encoding.decode(f).into_owned()).collect());
     }
     Ok((header, rows))
 }
 
 fn read_odata_json(path: &Path, bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>)> {
-    let doc: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| Error::input(path, format!("not valid JSON: {e}")))?;
+    let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::input(path, format!("not valid JSON: {e}")))?;
     let rows = doc
         .get("value")
         .or_else(|| doc.pointer("/d/results"))
         .and_then(|v| v.as_array())
-        .ok_or_else(|| {
-            Error::input(
-                path,
-                "expected a CBS OData export: a JSON object with a \"value\" array of rows",
-            )
-        })?;
+        .ok_or_else(|| Error::input(path, "expected a CBS OData export: a JSON object with a \"value\" array of rows"))?;
     let mut header: Vec<String> = Vec::new();
     for row in rows {
         if let Some(obj) = row.as_object() {
@@ -152,29 +132,16 @@ fn is_period(s: &str) -> bool {
         && (s.len() == 4 || (s.len() == 8 && matches!(&s[4..6], "JJ" | "MM" | "KW" | "X0")))
 }
 
-fn table_from_rows(
-    src: &StatSource,
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-) -> Result<StatTable> {
+fn table_from_rows(src: &StatSource, header: Vec<String>, rows: Vec<Vec<String>>) -> Result<StatTable> {
     let path = src.path.as_path();
     let listing = || header.join(", ");
     let code_col = match &src.code_column {
         Some(c) => header
             .iter()
             .position(|h| h == c || text::normalise_name(h) == text::normalise_name(c))
-            .ok_or_else(|| {
-                Error::input(
-                    path,
-                    format!("no column '{c}'; the columns are: {}", listing()),
-                )
-            })?,
+            .ok_or_else(|| Error::input(path, format!("no column '{c}'; the columns are: {}", listing())))?,
         None => {
-            let score = |i: usize| {
-                rows.iter()
-                    .filter(|r| CbsKind::of(&clean_code(cell(r, i))).is_some())
-                    .count()
-            };
+            let score = |i: usize| rows.iter().filter(|r| CbsKind::of(&clean_code(cell(r, i))).is_some()).count();
             let best = (0..header.len()).max_by_key(|&i| (score(i), std::cmp::Reverse(i)));
             match best {
                 Some(i) if score(i) * 2 > rows.len() && !rows.is_empty() => i,
@@ -190,29 +157,18 @@ fn table_from_rows(
             }
         }
     };
-    let period_col = (0..header.len())
-        .find(|&i| i != code_col && !rows.is_empty() && rows.iter().all(|r| is_period(cell(r, i))));
-    let mut periods: Vec<String> = period_col
-        .map(|i| rows.iter().map(|r| cell(r, i).trim().to_string()).collect())
-        .unwrap_or_default();
+    let period_col = (0..header.len()).find(|&i| i != code_col && !rows.is_empty() && rows.iter().all(|r| is_period(cell(r, i))));
+    let mut periods: Vec<String> = period_col.map(|i| rows.iter().map(|r| cell(r, i).trim().to_string()).collect()).unwrap_or_default();
     periods.sort();
     periods.dedup();
     let period = match (&src.period, period_col) {
         (Some(p), Some(_)) => {
             let p = p.trim();
-            let found = periods
-                .iter()
-                .find(|q| *q == p || q.starts_with(p) && q.ends_with("JJ00"))
-                .cloned();
-            Some(found.ok_or_else(|| {
-                Error::input(
-                    path,
-                    format!(
-                        "no period '{p}' in the table; the periods are: {}",
-                        periods.join(", ")
-                    ),
-                )
-            })?)
+            let found = periods.iter().find(|q| *q == p || q.starts_with(p) && q.ends_with("JJ00")).cloned();
+            Some(
+                found
+                    .ok_or_else(|| Error::input(path, format!("no period '{p}' in the table; the periods are: {}", periods.join(", "))))?,
+            )
         }
         (None, Some(_)) => periods.iter().max_by_key(|p| period_sort_key(p)).cloned(),
         _ => None,
@@ -235,10 +191,7 @@ fn table_from_rows(
             continue;
         }
         if !seen.insert(code.clone()) {
-            warnings.push(format!(
-                "{}: region {code} appears more than once for one period; the first row is used",
-                path.display()
-            ));
+            warnings.push(format!("{}: region {code} appears more than once for one period; the first row is used", path.display()));
             continue;
         }
         codes.push(code);
@@ -265,21 +218,11 @@ fn table_from_rows(
             continue;
         }
         if bad > 0 {
-            warnings.push(format!(
-                "{}: column '{name}': {bad} cells are not numbers and were read as missing",
-                path.display()
-            ));
+            warnings.push(format!("{}: column '{name}': {bad} cells are not numbers and were read as missing", path.display()));
         }
         columns.push((name.clone(), values));
     }
-    Ok(StatTable {
-        path: path.to_path_buf(),
-        codes,
-        columns,
-        period,
-        periods,
-        warnings,
-    })
+    Ok(StatTable { path: path.to_path_buf(), codes, columns, period, periods, warnings })
 }
 
 /// Years sort before their months and quarters; `2024MM03` after `2023JJ00`.
@@ -302,12 +245,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv");
         std::fs::write(&path, content).unwrap();
-        read(&StatSource {
-            path,
-            period: period.map(String::from),
-            code_column: None,
-        })
-        .unwrap()
+        read(&StatSource { path, period: period.map(String::from), code_column: None }).unwrap()
     }
 
     #[test]
@@ -317,24 +255,11 @@ mod tests {
             None,
         );
         assert_eq!(t.codes, vec!["GM9999", "BU99990000"]);
-        let inw = &t
-            .columns
-            .iter()
-            .find(|(n, _)| n.starts_with("Aantal inwoners"))
-            .unwrap()
-            .1;
+        let inw = &t.columns.iter().find(|(n, _)| n.starts_with("Aantal inwoners")).unwrap().1;
         assert_eq!(inw, &vec![Some(12345.0), None]);
-        let won = &t
-            .columns
-            .iter()
-            .find(|(n, _)| n.starts_with("Woningvoorraad"))
-            .unwrap()
-            .1;
+        let won = &t.columns.iter().find(|(n, _)| n.starts_with("Woningvoorraad")).unwrap().1;
         assert_eq!(won, &vec![Some(5000.0), Some(0.0)]);
-        assert!(
-            t.columns.iter().all(|(n, _)| n != "Wijken en buurten"),
-            "names are not statistics"
-        );
+        assert!(t.columns.iter().all(|(n, _)| n != "Wijken en buurten"), "names are not statistics");
     }
 
     #[test]
@@ -347,10 +272,7 @@ mod tests {
         assert_eq!(t.codes, vec!["GM0917", "WK091710"]);
         assert_eq!(t.columns[0].0, "AantalInwoners_5");
         assert_eq!(t.columns[0].1, vec![Some(87461.0), None]);
-        let t = table(
-            "WijkenEnBuurten,Perioden,A_1\nGM0917,2023JJ00,1\nGM0917,2024JJ00,2\n",
-            Some("2023"),
-        );
+        let t = table("WijkenEnBuurten,Perioden,A_1\nGM0917,2023JJ00,1\nGM0917,2024JJ00,2\n", Some("2023"));
         assert_eq!(t.columns[0].1, vec![Some(1.0)]);
     }
 

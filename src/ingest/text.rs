@@ -17,9 +17,7 @@ impl Encoding {
     pub fn parse(s: &str) -> Option<Encoding> {
         match s.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
             "utf8" => Some(Encoding::Utf8),
-            "windows1252" | "cp1252" | "latin1" | "iso88591" | "ansi" => {
-                Some(Encoding::Windows1252)
-            }
+            "windows1252" | "cp1252" | "latin1" | "iso88591" | "ansi" => Some(Encoding::Windows1252),
             _ => None,
         }
     }
@@ -27,21 +25,13 @@ impl Encoding {
     /// UTF-8 when the bytes are valid UTF-8, Windows-1252 otherwise (what Excel writes
     /// on a Dutch Windows machine).
     pub fn detect(bytes: &[u8]) -> Encoding {
-        if std::str::from_utf8(bytes).is_ok() {
-            Encoding::Utf8
-        } else {
-            Encoding::Windows1252
-        }
+        if std::str::from_utf8(bytes).is_ok() { Encoding::Utf8 } else { Encoding::Windows1252 }
     }
 
     pub fn decode<'a>(self, bytes: &'a [u8]) -> Cow<'a, str> {
         match self {
             Encoding::Utf8 => String::from_utf8_lossy(bytes),
-            Encoding::Windows1252 => {
-                encoding_rs::WINDOWS_1252
-                    .decode_without_bom_handling(bytes)
-                    .0
-            }
+            Encoding::Windows1252 => encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0,
         }
     }
 }
@@ -54,10 +44,7 @@ pub fn strip_bom(bytes: &[u8]) -> &[u8] {
 /// Pick the separator from the header line: the most frequent of `;`, `,`, tab and `|`
 /// outside quotes.
 pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
-    let line_end = bytes
-        .iter()
-        .position(|&b| b == b'\n')
-        .unwrap_or(bytes.len());
+    let line_end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
     let header = &bytes[..line_end];
     let mut counts = [(b';', 0usize), (b',', 0), (b'\t', 0), (b'|', 0)];
     let mut in_quotes = false;
@@ -72,11 +59,7 @@ pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
             }
         }
     }
-    counts
-        .iter()
-        .max_by_key(|c| c.1)
-        .filter(|c| c.1 > 0)
-        .map_or(b',', |c| c.0)
+    counts.iter().max_by_key(|c| c.1).filter(|c| c.1 > 0).map_or(b',', |c| c.0)
 }
 
 /// Outcome of reading a number from a text cell.
@@ -108,9 +91,7 @@ pub fn parse_number(raw: &[u8]) -> Num {
         (Some(_), None) if s.matches(',').count() == 1 => s.replace(',', "."),
         _ => return Num::NotANumber,
     };
-    normalised
-        .parse::<f64>()
-        .map_or(Num::NotANumber, Num::Value)
+    normalised.parse::<f64>().map_or(Num::NotANumber, Num::Value)
 }
 
 /// Parse a date: `2023-05-17`, `2023/05/17`, `20230517`, `17-05-2023`, `17/5/2023`,
@@ -122,14 +103,10 @@ pub fn parse_date(raw: &str) -> Option<Date> {
     let num = |p: &str| p.parse::<i32>().ok();
     match parts.as_slice() {
         [y, m, d] if y.len() == 4 => Date::new(num(y)?, num(m)? as u8, num(d)? as u8),
-        [d, m, y] if y.len() == 4 && d.len() <= 2 => {
-            Date::new(num(y)?, num(m)? as u8, num(d)? as u8)
+        [d, m, y] if y.len() == 4 && d.len() <= 2 => Date::new(num(y)?, num(m)? as u8, num(d)? as u8),
+        [ymd] if ymd.len() == 8 && ymd.bytes().all(|b| b.is_ascii_digit()) => {
+            Date::new(num(&ymd[..4])?, num(&ymd[4..6])? as u8, num(&ymd[6..])? as u8)
         }
-        [ymd] if ymd.len() == 8 && ymd.bytes().all(|b| b.is_ascii_digit()) => Date::new(
-            num(&ymd[..4])?,
-            num(&ymd[4..6])? as u8,
-            num(&ymd[6..])? as u8,
-        ),
         _ => None,
     }
 }
@@ -151,10 +128,7 @@ pub fn normalise_name(name: &str) -> String {
     {
         s = &s[..us];
     }
-    s.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use gdal::spatial_ref::SpatialRef;
 use gdal::vector::{FieldValue, LayerAccess, OGRFieldType};
 use gdal::{Dataset, DatasetOptions, GdalOpenFlags};
 use geo::{Area as _, Validation};
-use geo_types::{Coord, Geometry, MultiPolygon, Polygon};
+use geo_types::{Geometry, MultiPolygon};
 
 use super::csv_points::check_range;
 use super::{Coords, PointSource, Progress};
@@ -45,19 +45,8 @@ const ID_FIELDS: &[&str] = &[
     "pc6",
     "id",
 ];
-const NAME_FIELDS: &[&str] = &[
-    "buurtnaam",
-    "bu_naam",
-    "wijknaam",
-    "wk_naam",
-    "gemeentenaam",
-    "gemeentena",
-    "gm_naam",
-    "statnaam",
-    "naam",
-    "name",
-    "regionaam",
-];
+const NAME_FIELDS: &[&str] =
+    &["buurtnaam", "bu_naam", "wijknaam", "wk_naam", "gemeentenaam", "gemeentena", "gm_naam", "statnaam", "naam", "name", "regionaam"];
 
 /// How to read one area level.
 #[derive(Debug, Clone, Default)]
@@ -86,10 +75,7 @@ pub fn open(path: &Path) -> Result<Dataset> {
     if !path.exists() {
         return Err(Error::input(path, "file not found"));
     }
-    let options = DatasetOptions {
-        open_flags: GdalOpenFlags::GDAL_OF_VECTOR,
-        ..Default::default()
-    };
+    let options = DatasetOptions { open_flags: GdalOpenFlags::GDAL_OF_VECTOR, ..Default::default() };
     Dataset::open_ex(path, options).map_err(|e| {
         Error::input(path, format!("GDAL cannot open this as a vector file (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, ...): {e}"))
     })
@@ -100,23 +86,9 @@ pub fn layer_names(ds: &Dataset) -> Vec<String> {
 }
 
 /// Pick the layer: the named one, else the only one, else the one named like the hint.
-fn choose_layer(
-    ds: &Dataset,
-    path: &Path,
-    wanted: Option<&str>,
-    hint: Option<&str>,
-) -> Result<String> {
+fn choose_layer(ds: &Dataset, path: &Path, wanted: Option<&str>, hint: Option<&str>) -> Result<String> {
     let names = layer_names(ds);
-    let listing = || {
-        format!(
-            "the layers are: {}",
-            if names.is_empty() {
-                "(none)".into()
-            } else {
-                names.join(", ")
-            }
-        )
-    };
+    let listing = || format!("the layers are: {}", if names.is_empty() { "(none)".into() } else { names.join(", ") });
     if let Some(w) = wanted {
         return names
             .iter()
@@ -133,30 +105,15 @@ fn choose_layer(
     {
         return Ok(n.clone());
     }
-    Err(Error::input(
-        path,
-        format!(
-            "the file has {} layers: say which one; {}",
-            names.len(),
-            listing()
-        ),
-    ))
+    Err(Error::input(path, format!("the file has {} layers: say which one; {}", names.len(), listing())))
 }
 
 fn field_names(layer: &gdal::vector::Layer) -> Vec<(String, OGRFieldType::Type)> {
-    layer
-        .defn()
-        .fields()
-        .map(|f| (f.name(), f.field_type()))
-        .collect()
+    layer.defn().fields().map(|f| (f.name(), f.field_type())).collect()
 }
 
 fn find_field(fields: &[(String, OGRFieldType::Type)], name: &str) -> Option<usize> {
-    fields.iter().position(|(f, _)| f == name).or_else(|| {
-        fields
-            .iter()
-            .position(|(f, _)| f.eq_ignore_ascii_case(name))
-    })
+    fields.iter().position(|(f, _)| f == name).or_else(|| fields.iter().position(|(f, _)| f.eq_ignore_ascii_case(name)))
 }
 
 /// The preferred field names, those matching the level hint first (`buurt` → `buurtcode`).
@@ -177,9 +134,7 @@ fn ordered<'a>(candidates: &[&'a str], hint: Option<&str>) -> Vec<&'a str> {
     if let Some(k) = key.filter(|k| !k.is_empty()) {
         out.sort_by_key(|c| {
             let c = c.trim_start_matches("cbs-");
-            !(c.starts_with(k)
-                || (k == "w" && c.starts_with("wk"))
-                || (k == "g" && c.starts_with("gm")))
+            !(c.starts_with(k) || (k == "w" && c.starts_with("wk")) || (k == "g" && c.starts_with("gm")))
         });
     }
     out
@@ -190,9 +145,7 @@ fn value_as_string(v: Option<FieldValue>) -> Option<String> {
         FieldValue::StringValue(s) => Some(s.trim().to_string()),
         FieldValue::IntegerValue(i) => Some(i.to_string()),
         FieldValue::Integer64Value(i) => Some(i.to_string()),
-        FieldValue::RealValue(r) if r.fract() == 0.0 && r.abs() < 1e15 => {
-            Some(format!("{}", r as i64))
-        }
+        FieldValue::RealValue(r) if r.fract() == 0.0 && r.abs() < 1e15 => Some(format!("{}", r as i64)),
         FieldValue::RealValue(r) => Some(r.to_string()),
         FieldValue::DateValue(d) => Some(d.to_string()),
         FieldValue::DateTimeValue(d) => Some(d.to_string()),
@@ -219,24 +172,14 @@ fn is_numeric(t: OGRFieldType::Type) -> bool {
 }
 
 /// The layer's CRS, or the working CRS with a warning when the file declares none.
-fn layer_srs(
-    layer: &gdal::vector::Layer,
-    working: &SpatialRef,
-    warnings: &mut Vec<String>,
-    what: &str,
-) -> Result<SpatialRef> {
+fn layer_srs(layer: &gdal::vector::Layer, working: &SpatialRef, warnings: &mut Vec<String>, what: &str) -> Result<SpatialRef> {
     match layer.spatial_ref() {
         Some(mut s) => {
-            s.set_axis_mapping_strategy(
-                gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder,
-            );
+            s.set_axis_mapping_strategy(gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder);
             Ok(s)
         }
         None => {
-            warnings.push(format!(
-                "{what}: the layer declares no CRS; assuming the working CRS {}",
-                crs::label(working)
-            ));
+            warnings.push(format!("{what}: the layer declares no CRS; assuming the working CRS {}", crs::label(working)));
             Ok(working.clone())
         }
     }
@@ -250,38 +193,30 @@ pub fn read_areas(src: &AreaSource, working: &SpatialRef) -> Result<AreaRead> {
     let mut layer = ds.layer_by_name(&layer_name)?;
     let what = format!("{}, layer '{layer_name}'", path.display());
     let fields = field_names(&layer);
-    let listing = || {
-        fields
-            .iter()
-            .map(|(f, _)| f.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let listing = || fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", ");
     let id_idx = match &src.id_field {
-        Some(f) => find_field(&fields, f).ok_or_else(|| Error::layer(path, &layer_name, format!("no field '{f}'; the fields are: {}", listing())))?,
+        Some(f) => find_field(&fields, f)
+            .ok_or_else(|| Error::layer(path, &layer_name, format!("no field '{f}'; the fields are: {}", listing())))?,
         None => ordered(ID_FIELDS, src.level_hint.as_deref().or(Some(&layer_name)))
             .iter()
             .find_map(|c| find_field(&fields, c))
             .ok_or_else(|| {
-                Error::layer(path, &layer_name, format!("cannot tell which field holds the area id: set id_field (--id-field); the fields are: {}", listing()))
+                Error::layer(
+                    path,
+                    &layer_name,
+                    format!("cannot tell which field holds the area id: set id_field (--id-field); the fields are: {}", listing()),
+                )
             })?,
     };
     let name_idx = match &src.name_field {
-        Some(f) => Some(find_field(&fields, f).ok_or_else(|| {
-            Error::layer(
-                path,
-                &layer_name,
-                format!("no field '{f}'; the fields are: {}", listing()),
-            )
-        })?),
-        None => ordered(NAME_FIELDS, src.level_hint.as_deref().or(Some(&layer_name)))
-            .iter()
-            .find_map(|c| find_field(&fields, c)),
+        Some(f) => Some(
+            find_field(&fields, f)
+                .ok_or_else(|| Error::layer(path, &layer_name, format!("no field '{f}'; the fields are: {}", listing())))?,
+        ),
+        None => ordered(NAME_FIELDS, src.level_hint.as_deref().or(Some(&layer_name))).iter().find_map(|c| find_field(&fields, c)),
     };
     let water_idx = find_field(&fields, "water");
-    let numeric: Vec<usize> = (0..fields.len())
-        .filter(|&i| i != id_idx && is_numeric(fields[i].1))
-        .collect();
+    let numeric: Vec<usize> = (0..fields.len()).filter(|&i| i != id_idx && is_numeric(fields[i].1)).collect();
 
     let mut warnings = Vec::new();
     let srs = layer_srs(&layer, working, &mut warnings, &what)?;
@@ -306,10 +241,7 @@ pub fn read_areas(src: &AreaSource, working: &SpatialRef) -> Result<AreaRead> {
             skipped_water += 1;
             continue;
         }
-        let Some(code) = value_as_string(feature.field(id_idx)?)
-            .map(|c| crate::model::clean_code(&c))
-            .filter(|c| !c.is_empty())
-        else {
+        let Some(code) = value_as_string(feature.field(id_idx)?).map(|c| crate::model::clean_code(&c)).filter(|c| !c.is_empty()) else {
             no_id += 1;
             continue;
         };
@@ -330,7 +262,7 @@ pub fn read_areas(src: &AreaSource, working: &SpatialRef) -> Result<AreaRead> {
                 continue;
             }
         };
-        let Some(geometry) = reproject_multipolygon(geometry, &reprojector) else {
+        let Some(geometry) = reprojector.multipolygon(&geometry) else {
             not_polygon.push(code);
             continue;
         };
@@ -347,12 +279,7 @@ pub fn read_areas(src: &AreaSource, working: &SpatialRef) -> Result<AreaRead> {
         }
         by_code.insert(code.clone(), areas.len());
         let geometry_km2 = geometry.unsigned_area() / 1e6;
-        areas.push(Area {
-            code,
-            name,
-            geometry,
-            geometry_km2,
-        });
+        areas.push(Area { code, name, geometry, geometry_km2 });
     }
     progress.finish();
 
@@ -360,10 +287,7 @@ pub fn read_areas(src: &AreaSource, working: &SpatialRef) -> Result<AreaRead> {
         warnings.push(format!("{what}: skipped {skipped_water} water rows (water = 'JA'); each code keeps its land part"));
     }
     if no_id > 0 {
-        warnings.push(format!(
-            "{what}: skipped {no_id} features with an empty '{}'",
-            fields[id_idx].0
-        ));
+        warnings.push(format!("{what}: skipped {no_id} features with an empty '{}'", fields[id_idx].0));
     }
     if !not_polygon.is_empty() {
         warnings.push(format!(
@@ -373,21 +297,14 @@ pub fn read_areas(src: &AreaSource, working: &SpatialRef) -> Result<AreaRead> {
         ));
     }
     if !duplicates.is_empty() {
-        let ids: Vec<String> = duplicates
-            .iter()
-            .map(|(c, n)| format!("{c} (×{n})"))
-            .collect();
+        let ids: Vec<String> = duplicates.iter().map(|(c, n)| format!("{c} (×{n})")).collect();
         warnings.push(format!(
             "{what}: {} duplicated ids, their polygons merged into one area with the first row's attributes: {}",
             duplicates.len(),
             list_ids(&ids)
         ));
     }
-    let invalid: Vec<String> = areas
-        .iter()
-        .filter(|a| !a.geometry.is_valid())
-        .map(|a| a.code.clone())
-        .collect();
+    let invalid: Vec<String> = areas.iter().filter(|a| !a.geometry.is_valid()).map(|a| a.code.clone()).collect();
     if !invalid.is_empty() {
         warnings.push(format!(
             "{what}: {} invalid polygons (self-intersections, too few points, ...), used as they are with the even-odd rule: {}",
@@ -398,12 +315,8 @@ pub fn read_areas(src: &AreaSource, working: &SpatialRef) -> Result<AreaRead> {
     let mut attributes = StatColumns::default();
     for (col, &fi) in numeric.iter().enumerate() {
         let name = fields[fi].0.clone();
-        attributes
-            .sources
-            .insert(name.clone(), format!("{what}, field {name}"));
-        attributes
-            .columns
-            .insert(name, std::mem::take(&mut attrs[col]));
+        attributes.sources.insert(name.clone(), format!("{what}, field {name}"));
+        attributes.columns.insert(name, std::mem::take(&mut attrs[col]));
     }
     Ok(AreaRead {
         layer: layer_name,
@@ -418,45 +331,7 @@ pub fn read_areas(src: &AreaSource, working: &SpatialRef) -> Result<AreaRead> {
 
 fn list_ids(ids: &[String]) -> String {
     const SHOWN: usize = 20;
-    if ids.len() <= SHOWN {
-        ids.join(", ")
-    } else {
-        format!(
-            "{}, ... ({} more)",
-            ids[..SHOWN].join(", "),
-            ids.len() - SHOWN
-        )
-    }
-}
-
-/// Reproject every vertex; drop rings with fewer than 4 points and empty polygons.
-fn reproject_multipolygon(mp: MultiPolygon<f64>, r: &Reprojector) -> Option<MultiPolygon<f64>> {
-    let ring = |ls: &geo_types::LineString<f64>| -> Option<geo_types::LineString<f64>> {
-        if ls.0.len() < 4 {
-            return None;
-        }
-        if r.is_identity() {
-            return Some(ls.clone());
-        }
-        let mut xs: Vec<f64> = ls.0.iter().map(|c| c.x).collect();
-        let mut ys: Vec<f64> = ls.0.iter().map(|c| c.y).collect();
-        let ok = r.transform(&mut xs, &mut ys);
-        ok.iter().all(|&b| b).then(|| {
-            xs.into_iter()
-                .zip(ys)
-                .map(|(x, y)| Coord { x, y })
-                .collect()
-        })
-    };
-    let polys: Vec<Polygon<f64>> =
-        mp.0.iter()
-            .filter_map(|p| {
-                let ext = ring(p.exterior())?;
-                let holes = p.interiors().iter().filter_map(ring).collect();
-                Some(Polygon::new(ext, holes))
-            })
-            .collect();
-    (!polys.is_empty()).then_some(MultiPolygon(polys))
+    if ids.len() <= SHOWN { ids.join(", ") } else { format!("{}, ... ({} more)", ids[..SHOWN].join(", "), ids.len() - SHOWN) }
 }
 
 /// Read a point layer with its own geometry (GeoPackage, GeoJSON, Shapefile, ...).
@@ -466,23 +341,12 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
     let layer_name = choose_layer(&ds, path, source.layer.as_deref(), None)?;
     let mut layer = ds.layer_by_name(&layer_name)?;
     let fields = field_names(&layer);
-    let listing = || {
-        fields
-            .iter()
-            .map(|(f, _)| f.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let listing = || fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", ");
     let need = |name: &Option<String>| -> Result<Option<usize>> {
         name.as_deref()
             .map(|n| {
-                find_field(&fields, n).ok_or_else(|| {
-                    Error::layer(
-                        path,
-                        &layer_name,
-                        format!("no field '{n}'; the fields are: {}", listing()),
-                    )
-                })
+                find_field(&fields, n)
+                    .ok_or_else(|| Error::layer(path, &layer_name, format!("no field '{n}'; the fields are: {}", listing())))
             })
             .transpose()
     };
@@ -490,20 +354,8 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
     let cat_i = need(&source.category)?;
     let weight_i = need(&source.weight)?;
     let (xy_i, lonlat) = match &source.coords {
-        Coords::XY { x, y, .. } => (
-            Some((
-                need(&Some(x.clone()))?.unwrap_or(0),
-                need(&Some(y.clone()))?.unwrap_or(0),
-            )),
-            false,
-        ),
-        Coords::LonLat { lon, lat } => (
-            Some((
-                need(&Some(lon.clone()))?.unwrap_or(0),
-                need(&Some(lat.clone()))?.unwrap_or(0),
-            )),
-            true,
-        ),
+        Coords::XY { x, y, .. } => (Some((need(&Some(x.clone()))?.unwrap_or(0), need(&Some(y.clone()))?.unwrap_or(0))), false),
+        Coords::LonLat { lon, lat } => (Some((need(&Some(lon.clone()))?.unwrap_or(0), need(&Some(lat.clone()))?.unwrap_or(0))), true),
         Coords::Auto { .. } => (None, false),
     };
     let what = format!("{}, layer '{layer_name}'", path.display());
@@ -519,10 +371,7 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
     let rd_check = Reprojector::new(&rd, &rd)?;
     let expect_lonlat = lonlat || srs.is_geographic();
 
-    let mut out = PointLayer {
-        id: id.to_string(),
-        ..Default::default()
-    };
+    let mut out = PointLayer { id: id.to_string(), ..Default::default() };
     let mut dates: Vec<Option<Date>> = Vec::new();
     let mut cats: Vec<u32> = Vec::new();
     let mut cat_lookup: HashMap<String, u32> = HashMap::new();
@@ -535,21 +384,14 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
             progress.set(n as u64);
         }
         let xy = match xy_i {
-            Some((xi, yi)) => {
-                match (
-                    value_as_f64(feature.field(xi)?),
-                    value_as_f64(feature.field(yi)?),
-                ) {
-                    (Some(x), Some(y)) => Ok((x, y)),
-                    _ => Err(RejectReason::MissingCoordinate),
-                }
-            }
+            Some((xi, yi)) => match (value_as_f64(feature.field(xi)?), value_as_f64(feature.field(yi)?)) {
+                (Some(x), Some(y)) => Ok((x, y)),
+                _ => Err(RejectReason::MissingCoordinate),
+            },
             None => match feature.geometry().map(|g| g.to_geo()) {
                 None => Err(RejectReason::NoGeometry),
                 Some(Ok(Geometry::Point(p))) => Ok((p.x(), p.y())),
-                Some(Ok(Geometry::MultiPoint(mp))) if mp.0.len() == 1 => {
-                    Ok((mp.0[0].x(), mp.0[0].y()))
-                }
+                Some(Ok(Geometry::MultiPoint(mp))) if mp.0.len() == 1 => Ok((mp.0[0].x(), mp.0[0].y())),
                 Some(Ok(_)) => Err(RejectReason::NotAPoint),
                 Some(Err(_)) => Err(RejectReason::NoGeometry),
             },
@@ -557,22 +399,16 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
         let (x, y) = match xy {
             Ok(v) => v,
             Err(reason) => {
-                acc.reject(row, reason, || {
-                    format!("feature {row} (fid {:?})", feature.fid())
-                });
+                acc.reject(row, reason, || format!("feature {row} (fid {:?})", feature.fid()));
                 continue;
             }
         };
         if !x.is_finite() || !y.is_finite() {
-            acc.reject(row, RejectReason::NotFinite, || {
-                format!("feature {row}: ({x}, {y})")
-            });
+            acc.reject(row, RejectReason::NotFinite, || format!("feature {row}: ({x}, {y})"));
             continue;
         }
         if let Some(reason) = check_range(&reprojector, &rd_check, expect_lonlat, x, y) {
-            acc.reject(row, reason, || {
-                format!("feature {row}: ({x}, {y}) in {}", reprojector.source_label)
-            });
+            acc.reject(row, reason, || format!("feature {row}: ({x}, {y}) in {}", reprojector.source_label));
             continue;
         }
         let weight = match weight_i {
@@ -582,9 +418,7 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
                 v => match value_as_f64(v) {
                     Some(w) => w,
                     None => {
-                        acc.reject(row, RejectReason::BadWeight, || {
-                            format!("feature {row}: field {}", fields[i].0)
-                        });
+                        acc.reject(row, RejectReason::BadWeight, || format!("feature {row}: field {}", fields[i].0));
                         continue;
                     }
                 },
@@ -598,9 +432,7 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
                 Some(s) => match super::text::parse_date(&s) {
                     Some(d) => Some(d),
                     None => {
-                        acc.reject(row, RejectReason::BadDate, || {
-                            format!("feature {row}: {} = '{s}'", fields[i].0)
-                        });
+                        acc.reject(row, RejectReason::BadDate, || format!("feature {row}: {} = '{s}'", fields[i].0));
                         continue;
                     }
                 },

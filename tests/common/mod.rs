@@ -6,22 +6,14 @@ use std::process::{Command, Output};
 
 /// A file in `../shared/data`, read in place. Missing: a failure under CI, else a skip.
 pub fn shared_data(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel);
     if p.exists() {
         return Some(p);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!(
-            "CI=true and the shared test data is missing: {}",
-            p.display()
-        );
+        panic!("CI=true and the shared test data is missing: {}", p.display());
     }
-    eprintln!(
-        "SKIPPED: {} is not here (set CI=true to make this a failure)",
-        p.display()
-    );
+    eprintln!("SKIPPED: {} is not here (set CI=true to make this a failure)", p.display());
     None
 }
 
@@ -30,10 +22,7 @@ pub fn demo_project() -> PathBuf {
 }
 
 pub fn buurtmeter(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_buurtmeter"))
-        .args(args)
-        .output()
-        .expect("run buurtmeter")
+    Command::new(env!("CARGO_BIN_EXE_buurtmeter")).args(args).output().expect("run buurtmeter")
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -47,11 +36,7 @@ pub fn ogr_sql(path: &Path, sql: &str) -> Vec<Vec<(String, String)>> {
         .arg(path)
         .output()
         .expect("ogrinfo (gdal-bin) must be installed");
-    assert!(
-        out.status.success(),
-        "ogrinfo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ogrinfo failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     let mut rows: Vec<Vec<(String, String)>> = Vec::new();
     for line in text.lines() {
@@ -73,13 +58,7 @@ pub fn read_counts(csv: &str) -> std::collections::BTreeMap<String, (u64, f64)> 
         .skip(1)
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            (
-                f[0].to_string(),
-                (
-                    f[1].parse().unwrap(),
-                    f.get(2).map_or(0.0, |w| w.parse().unwrap()),
-                ),
-            )
+            (f[0].to_string(), (f[1].parse().unwrap(), f.get(2).map_or(0.0, |w| w.parse().unwrap())))
         })
         .collect()
 }

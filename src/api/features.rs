@@ -1,0 +1,792 @@
+//! OGC API – Features, Part 1 (core, OpenAPI 3.0, GeoJSON, HTML) and Part 2 (CRS).
+//!
+//! Collections: every area level, and every *public* point layer (aggregate-only layers
+//! are never served as points). CRSs: CRS84 (default, lon/lat), EPSG:4326 (lat/lon
+//! order!), the storage CRS (the working CRS, EPSG:28992 by default) and EPSG:3857.
+//! JSON for `Accept: application/json` (QGIS, GDAL) and `f=json`; HTML for browsers and
+//! `f=html`. `next`/`prev` links are absolute.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use geo::{BoundingRect, Intersects};
+use geo_types::{MultiPolygon, Rect};
+use serde_json::{Map, Value, json};
+
+use super::{ApiError, AppState, base_url};
+use crate::config::Access;
+use crate::model::{CbsKind, cbs_ancestor_code};
+use crate::snapshot::Snapshot;
+use crate::tiles::mvt::Prop;
+
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 10_000;
+
+const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+const EPSG4326: &str = "http://www.opengis.net/def/crs/EPSG/0/4326";
+const EPSG3857: &str = "http://www.opengis.net/def/crs/EPSG/0/3857";
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ogc", get(landing))
+        .route("/ogc/", get(landing))
+        .route("/ogc/conformance", get(conformance))
+        .route("/ogc/api", get(openapi))
+        .route("/ogc/collections", get(collections))
+        .route("/ogc/collections/{id}", get(collection))
+        .route("/ogc/collections/{id}/items", get(items))
+        .route("/ogc/collections/{id}/items/{fid}", get(item))
+}
+
+/// The output CRS of a request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Crs {
+    Crs84,
+    Epsg4326,
+    Storage,
+    WebMercator,
+}
+
+fn storage_uri(snap: &Snapshot) -> String {
+    match snap.working_crs.strip_prefix("EPSG:") {
+        Some(code) => format!("http://www.opengis.net/def/crs/EPSG/0/{code}"),
+        None => snap.working_crs.clone(),
+    }
+}
+
+fn crs_list(snap: &Snapshot) -> Vec<String> {
+    vec![CRS84.into(), EPSG4326.into(), storage_uri(snap), EPSG3857.into()]
+}
+
+fn parse_crs(snap: &Snapshot, s: &str) -> Result<Crs, ApiError> {
+    let s = s.trim().trim_start_matches('[').trim_end_matches(']');
+    if s == CRS84 || s.eq_ignore_ascii_case("CRS84") || s == "urn:ogc:def:crs:OGC:1.3:CRS84" {
+        return Ok(Crs::Crs84);
+    }
+    let code = s.rsplit(['/', ':']).next().unwrap_or("");
+    if s.contains("EPSG") {
+        match code {
+            "4326" => return Ok(Crs::Epsg4326),
+            "3857" => return Ok(Crs::WebMercator),
+            c if format!("EPSG:{c}") == snap.working_crs => return Ok(Crs::Storage),
+            _ => {}
+        }
+    }
+    Err(ApiError::BadRequest(format!("CRS '{s}' is not supported; use one of: {}", crs_list(snap).join(", "))))
+}
+
+fn crs_uri(snap: &Snapshot, c: Crs) -> String {
+    match c {
+        Crs::Crs84 => CRS84.into(),
+        Crs::Epsg4326 => EPSG4326.into(),
+        Crs::Storage => storage_uri(snap),
+        Crs::WebMercator => EPSG3857.into(),
+    }
+}
+
+/// JSON or HTML, from `f=` first, then the Accept header.
+fn wants_html(f: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError> {
+    match f {
+        Some("json") | Some("geojson") => return Ok(false),
+        Some("html") => return Ok(true),
+        Some(other) => return Err(ApiError::BadRequest(format!("f={other} is not supported; use f=json or f=html"))),
+        None => {}
+    }
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let html = accept.find("text/html");
+    let json = accept.find("json");
+    Ok(match (html, json) {
+        (Some(h), Some(j)) => h < j,
+        (Some(_), None) => true,
+        _ => false,
+    })
+}
+
+fn html_page(title: &str, body: &str) -> Response {
+    let page = format!(
+        "<!doctype html><html lang=\"nl\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem;color:#1f2a37}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccd;padding:.2rem .5rem;text-align:left}}a{{color:#0b5cad}}</style>\
+</head><body><p><a href=\"/ogc\">OGC API</a> · <a href=\"/\">kaart</a></p><h1>{t}</h1>{body}</body></html>",
+        t = esc(title)
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn json_response(v: Value, content_type: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], v.to_string()).into_response()
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct FOnly {
+    f: Option<String>,
+}
+
+async fn landing(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<FOnly>) -> Result<Response, ApiError> {
+    let snap = state.current();
+    let base = base_url(&headers, &state);
+    let o = format!("{base}/ogc");
+    let body = json!({
+        "title": format!("{} — OGC API Features", snap.name),
+        "description": snap.description,
+        "links": [
+            {"rel": "self", "type": "application/json", "title": "this document", "href": format!("{o}?f=json")},
+            {"rel": "alternate", "type": "text/html", "title": "this document as HTML", "href": format!("{o}?f=html")},
+            {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0", "title": "the API definition", "href": format!("{o}/api")},
+            {"rel": "conformance", "type": "application/json", "title": "conformance classes", "href": format!("{o}/conformance")},
+            {"rel": "data", "type": "application/json", "title": "collections", "href": format!("{o}/collections")},
+        ],
+    });
+    if wants_html(q.f.as_deref(), &headers)? {
+        let list: String = snap
+            .levels
+            .iter()
+            .map(|l| format!("<li><a href=\"{o}/collections/{id}?f=html\">{t}</a></li>", id = l.id, t = esc(&l.title)))
+            .collect();
+        return Ok(html_page(
+            &format!("{} — OGC API Features", snap.name),
+            &format!(
+                "<p>In QGIS: <i>Layer → Add WFS / OGC API – Features layer</i>, URL <code>{o}</code>.</p><ul>{list}</ul><p><a href=\"{o}/collections?f=html\">alle collecties</a> · <a href=\"{o}/api\">OpenAPI</a> · <a href=\"{o}/conformance?f=html\">conformance</a></p>"
+            ),
+        ));
+    }
+    Ok(json_response(body, "application/json"))
+}
+
+const CONFORMANCE: &[&str] = &[
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+];
+
+async fn conformance(headers: HeaderMap, Query(q): Query<FOnly>) -> Result<Response, ApiError> {
+    if wants_html(q.f.as_deref(), &headers)? {
+        let list: String = CONFORMANCE.iter().map(|c| format!("<li>{c}</li>")).collect();
+        return Ok(html_page("Conformance", &format!("<ul>{list}</ul>")));
+    }
+    Ok(json_response(json!({"conformsTo": CONFORMANCE}), "application/json"))
+}
+
+/// A collection: an area level or a public point layer.
+enum Coll {
+    Level(usize),
+    Points(usize),
+}
+
+fn find(snap: &Snapshot, id: &str) -> Result<Coll, ApiError> {
+    if let Some(l) = snap.level_index(id) {
+        return Ok(Coll::Level(l));
+    }
+    if let Some(p) = snap.points.iter().position(|p| p.layer.id == id && p.access == Access::Public) {
+        return Ok(Coll::Points(p));
+    }
+    let ids = collection_ids(snap);
+    Err(ApiError::NotFound(format!("no collection '{id}'; the collections are: {}", ids.join(", "))))
+}
+
+fn collection_ids(snap: &Snapshot) -> Vec<String> {
+    snap.levels
+        .iter()
+        .map(|l| l.id.clone())
+        .chain(snap.points.iter().filter(|p| p.access == Access::Public).map(|p| p.layer.id.clone()))
+        .collect()
+}
+
+fn collection_json(snap: &Snapshot, base: &str, id: &str) -> Value {
+    let o = format!("{base}/ogc/collections/{id}");
+    let (title, bounds, temporal) = match find(snap, id) {
+        Ok(Coll::Level(l)) => (snap.levels[l].title.clone(), snap.tiles.tilesets.iter().find(|t| t.id == id).map(|t| t.bounds), None),
+        Ok(Coll::Points(p)) => {
+            let jl = &snap.points[p];
+            let dates: Vec<String> = jl.layer.dates.iter().flatten().flatten().map(|d| d.to_string()).collect();
+            let temporal = dates
+                .iter()
+                .min()
+                .zip(dates.iter().max())
+                .map(|(a, b)| json!({"interval": [[format!("{a}T00:00:00Z"), format!("{b}T23:59:59Z")]]}));
+            (jl.title.clone(), snap.tiles.tilesets.iter().find(|t| t.id == id).map(|t| t.bounds), temporal)
+        }
+        Err(_) => (id.to_string(), None, None),
+    };
+    let mut extent = json!({"spatial": {"bbox": [bounds.unwrap_or([-180.0, -90.0, 180.0, 90.0])], "crs": CRS84}});
+    if let Some(t) = temporal {
+        extent["temporal"] = t;
+    }
+    json!({
+        "id": id,
+        "title": title,
+        "itemType": "feature",
+        "extent": extent,
+        "crs": crs_list(snap),
+        "storageCrs": storage_uri(snap),
+        "links": [
+            {"rel": "self", "type": "application/json", "href": o},
+            {"rel": "alternate", "type": "text/html", "href": format!("{o}?f=html")},
+            {"rel": "items", "type": "application/geo+json", "title": "features", "href": format!("{o}/items")},
+            {"rel": "items", "type": "text/html", "title": "features as HTML", "href": format!("{o}/items?f=html")},
+            {"rel": "describedby", "type": "application/vnd.mapbox.tile+json", "title": "vector tiles (TileJSON)", "href": format!("{base}/tiles/{id}")},
+        ],
+    })
+}
+
+async fn collections(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<FOnly>) -> Result<Response, ApiError> {
+    let snap = state.current();
+    let base = base_url(&headers, &state);
+    let ids = collection_ids(&snap);
+    if wants_html(q.f.as_deref(), &headers)? {
+        let rows: String = ids.iter().map(|id| format!("<li><a href=\"{base}/ogc/collections/{id}?f=html\">{id}</a></li>")).collect();
+        return Ok(html_page("Collecties", &format!("<ul>{rows}</ul>")));
+    }
+    let list: Vec<Value> = ids.iter().map(|id| collection_json(&snap, &base, id)).collect();
+    Ok(json_response(
+        json!({
+            "links": [{"rel": "self", "type": "application/json", "href": format!("{base}/ogc/collections")}],
+            "collections": list,
+            "crs": crs_list(&snap),
+        }),
+        "application/json",
+    ))
+}
+
+async fn collection(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<FOnly>,
+) -> Result<Response, ApiError> {
+    let snap = state.current();
+    find(&snap, &id)?;
+    let base = base_url(&headers, &state);
+    let c = collection_json(&snap, &base, &id);
+    if wants_html(q.f.as_deref(), &headers)? {
+        return Ok(html_page(
+            c["title"].as_str().unwrap_or(&id),
+            &format!(
+                "<p><a href=\"{base}/ogc/collections/{id}/items?f=html\">features</a> · <a href=\"{base}/ogc/collections/{id}/items?f=json\">GeoJSON</a></p><p>QGIS: <code>url='{base}/ogc' typename='{id}'</code></p>"
+            ),
+        ));
+    }
+    Ok(json_response(c, "application/json"))
+}
+
+/// Every area's properties: code, name, CBS parent codes, indicators (latest period) and
+/// the figures behind them — the same as in the tiles.
+fn area_props(snap: &Snapshot, level: usize, a: usize) -> Map<String, Value> {
+    let mut m = Map::new();
+    let l = &snap.levels[level];
+    let code = &l.areas[a].code;
+    if let Some(kind) = l.cbs_kind {
+        for k in [CbsKind::Gemeente, CbsKind::Wijk, CbsKind::Buurt] {
+            if k <= kind
+                && let Some(c) = cbs_ancestor_code(code, k)
+            {
+                let name = match k {
+                    CbsKind::Gemeente => "gemeentecode",
+                    CbsKind::Wijk => "wijkcode",
+                    CbsKind::Buurt => "buurtcode",
+                };
+                m.insert(name.into(), json!(c));
+            }
+        }
+    }
+    for (k, v) in crate::snapshot::area_properties_one(snap, level, a) {
+        let v = match v {
+            Prop::Str(s) => json!(s),
+            Prop::Num(x) => json!(x),
+            Prop::Int(i) => json!(i),
+        };
+        m.insert(k, v);
+    }
+    m
+}
+
+fn fmt_coord(out: &mut String, c: Crs, lon: f64, lat: f64, x: f64, y: f64) {
+    let _ = match c {
+        Crs::Crs84 => write!(out, "[{:.7},{:.7}]", lon, lat),
+        Crs::Epsg4326 => write!(out, "[{:.7},{:.7}]", lat, lon),
+        Crs::Storage => write!(out, "[{:.2},{:.2}]", x, y),
+        Crs::WebMercator => {
+            let (mx, my) = crate::crs::lonlat_to_web_mercator(lon, lat);
+            write!(out, "[{mx:.2},{my:.2}]")
+        }
+    };
+}
+
+/// A MultiPolygon as GeoJSON text in the requested CRS; `wgs` and `storage` are the same
+/// area in both spaces (same vertex order).
+fn polygon_json(c: Crs, wgs: &MultiPolygon<f64>, storage: &MultiPolygon<f64>) -> String {
+    let mut out = String::from("{\"type\":\"MultiPolygon\",\"coordinates\":[");
+    for (pi, (pw, ps)) in wgs.0.iter().zip(&storage.0).enumerate() {
+        if pi > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        for (ri, (rw, rs)) in
+            std::iter::once(pw.exterior()).chain(pw.interiors()).zip(std::iter::once(ps.exterior()).chain(ps.interiors())).enumerate()
+        {
+            if ri > 0 {
+                out.push(',');
+            }
+            out.push('[');
+            for (ci, (w, s)) in rw.0.iter().zip(&rs.0).enumerate() {
+                if ci > 0 {
+                    out.push(',');
+                }
+                fmt_coord(&mut out, c, w.x, w.y, s.x, s.y);
+            }
+            out.push(']');
+        }
+        out.push(']');
+    }
+    out.push_str("]}");
+    out
+}
+
+#[derive(Debug)]
+struct ItemsQuery {
+    f: Option<String>,
+    bbox: Option<String>,
+    bbox_crs: Option<String>,
+    crs: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+    datetime: Option<String>,
+    filters: BTreeMap<String, String>,
+}
+
+fn items_query(raw: BTreeMap<String, String>) -> ItemsQuery {
+    let mut raw = raw;
+    ItemsQuery {
+        f: raw.remove("f"),
+        bbox: raw.remove("bbox"),
+        bbox_crs: raw.remove("bbox-crs"),
+        crs: raw.remove("crs"),
+        limit: raw.remove("limit"),
+        offset: raw.remove("offset"),
+        datetime: raw.remove("datetime"),
+        filters: raw,
+    }
+}
+
+fn parse_bbox(s: &str) -> Result<[f64; 4], ApiError> {
+    let v: Result<Vec<f64>, _> = s.split(',').map(|p| p.trim().parse::<f64>()).collect();
+    let v = v.map_err(|_| ApiError::BadRequest(format!("bbox '{s}' must be 4 (or 6) comma-separated numbers")))?;
+    let b = match v.len() {
+        4 => [v[0], v[1], v[2], v[3]],
+        6 => [v[0], v[1], v[3], v[4]],
+        n => return Err(ApiError::BadRequest(format!("bbox has {n} numbers; expected 4 (minx,miny,maxx,maxy) or 6"))),
+    };
+    if b.iter().any(|x| !x.is_finite()) {
+        return Err(ApiError::BadRequest("bbox values must be finite numbers".into()));
+    }
+    Ok(b)
+}
+
+/// A date interval from `datetime` (`2024-07-12`, `2024-01-01/2024-12-31`, `../2024-12-31`).
+fn parse_datetime(s: &str) -> Result<(Option<crate::model::Date>, Option<crate::model::Date>), ApiError> {
+    let bad = || ApiError::BadRequest(format!("datetime '{s}' is not a date or an interval like 2024-01-01/2024-12-31"));
+    let one = |p: &str| -> Result<Option<crate::model::Date>, ApiError> {
+        let p = p.trim();
+        if p.is_empty() || p == ".." {
+            return Ok(None);
+        }
+        crate::ingest::text::parse_date(p.split('T').next().unwrap_or(p)).map(Some).ok_or_else(bad)
+    };
+    match s.split_once('/') {
+        Some((a, b)) => Ok((one(a)?, one(b)?)),
+        None => {
+            let d = one(s)?.ok_or_else(bad)?;
+            Ok((Some(d), Some(d)))
+        }
+    }
+}
+
+struct Page {
+    ids: Vec<usize>,
+    matched: usize,
+    limit: usize,
+    offset: usize,
+}
+
+fn paginate(q: &ItemsQuery, matched: Vec<usize>) -> Result<Page, ApiError> {
+    let limit = match &q.limit {
+        None => DEFAULT_LIMIT,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|&l| l >= 1)
+            .ok_or_else(|| ApiError::BadRequest(format!("limit '{s}' must be a whole number of at least 1")))?
+            .min(MAX_LIMIT),
+    };
+    let offset = match &q.offset {
+        None => 0,
+        Some(s) => s.parse::<usize>().map_err(|_| ApiError::BadRequest(format!("offset '{s}' must be a whole number of at least 0")))?,
+    };
+    let n = matched.len();
+    let ids = matched.into_iter().skip(offset).take(limit).collect();
+    Ok(Page { ids, matched: n, limit, offset })
+}
+
+fn query_string(q: &ItemsQuery, limit: usize, offset: usize, f: &str) -> String {
+    let mut parts = vec![format!("f={f}"), format!("limit={limit}"), format!("offset={offset}")];
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| if b.is_ascii_alphanumeric() || b"-_.~,:".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect()
+    };
+    for (k, v) in [("bbox", &q.bbox), ("bbox-crs", &q.bbox_crs), ("crs", &q.crs), ("datetime", &q.datetime)] {
+        if let Some(v) = v {
+            parts.push(format!("{k}={}", enc(v)));
+        }
+    }
+    for (k, v) in &q.filters {
+        parts.push(format!("{}={}", enc(k), enc(v)));
+    }
+    parts.join("&")
+}
+
+async fn items(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(raw): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let snap = state.current();
+    let coll = find(&snap, &id)?;
+    let q = items_query(raw);
+    let html = wants_html(q.f.as_deref(), &headers)?;
+    let out_crs = q.crs.as_deref().map(|c| parse_crs(&snap, c)).transpose()?.unwrap_or(Crs::Crs84);
+    let bbox_crs = q.bbox_crs.as_deref().map(|c| parse_crs(&snap, c)).transpose()?.unwrap_or(Crs::Crs84);
+    if q.bbox_crs.is_some() && q.bbox.is_none() {
+        return Err(ApiError::BadRequest("bbox-crs without bbox".into()));
+    }
+    let bbox = q.bbox.as_deref().map(parse_bbox).transpose()?;
+    // The bbox as a rectangle in CRS84 or in the storage CRS.
+    let (bbox_storage, bbox_wgs) = match (bbox, bbox_crs) {
+        (None, _) => (None, None),
+        (Some(b), Crs::Storage) => (Some(Rect::new((b[0], b[1]), (b[2], b[3]))), None),
+        (Some(b), Crs::Crs84) => (None, Some(Rect::new((b[0], b[1]), (b[2], b[3])))),
+        (Some(b), Crs::Epsg4326) => (None, Some(Rect::new((b[1], b[0]), (b[3], b[2])))),
+        (Some(b), Crs::WebMercator) => {
+            let (x0, y0) = crate::crs::web_mercator_to_lonlat(b[0], b[1]);
+            let (x1, y1) = crate::crs::web_mercator_to_lonlat(b[2], b[3]);
+            (None, Some(Rect::new((x0, y0), (x1, y1))))
+        }
+    };
+    let base = base_url(&headers, &state);
+    let self_url = format!("{base}/ogc/collections/{id}/items");
+
+    let (matched, features): (Vec<usize>, Box<dyn Fn(usize) -> (String, String, Map<String, Value>)>) = match coll {
+        Coll::Level(l) => {
+            if q.datetime.is_some() {
+                // Areas have no time dimension: datetime does not filter them.
+            }
+            let level = &snap.levels[l];
+            let wgs = &snap.wgs84[l];
+            let mut matched = Vec::new();
+            for a in 0..level.areas.len() {
+                if let Some(r) = bbox_storage
+                    && !(level.areas[a].geometry.bounding_rect().is_some_and(|b| b.intersects(&r))
+                        && level.areas[a].geometry.intersects(&r))
+                {
+                    continue;
+                }
+                if let Some(r) = bbox_wgs
+                    && !(wgs[a].bounding_rect().is_some_and(|b| b.intersects(&r)) && wgs[a].intersects(&r))
+                {
+                    continue;
+                }
+                if !q.filters.is_empty() {
+                    let props = area_props(&snap, l, a);
+                    let mut ok = true;
+                    for (k, v) in &q.filters {
+                        match props.get(k) {
+                            Some(Value::String(s)) => ok &= s == v,
+                            Some(Value::Number(n)) => ok &= v.parse::<f64>().ok() == n.as_f64(),
+                            Some(_) => ok = false,
+                            None if k == "code" || k == "name" => ok = false,
+                            None => {
+                                let known: Vec<String> = area_props(&snap, l, 0).keys().cloned().collect();
+                                if !level.areas.is_empty() && !known.contains(k) {
+                                    return Err(ApiError::BadRequest(format!(
+                                        "unknown parameter or property '{k}'; filterable properties: {}",
+                                        known.join(", ")
+                                    )));
+                                }
+                                ok = false;
+                            }
+                        }
+                    }
+                    if !ok {
+                        continue;
+                    }
+                }
+                matched.push(a);
+            }
+            let snap2 = snap.clone();
+            (
+                matched,
+                Box::new(move |a| {
+                    let level = &snap2.levels[l];
+                    (
+                        json!(level.areas[a].code).to_string(),
+                        polygon_json(out_crs, &snap2.wgs84[l][a], &level.areas[a].geometry),
+                        area_props(&snap2, l, a),
+                    )
+                }),
+            )
+        }
+        Coll::Points(p) => {
+            let jl = &snap.points[p];
+            let interval = q.datetime.as_deref().map(parse_datetime).transpose()?;
+            let cat_filter = q.filters.get("category").cloned();
+            if let Some(k) = q.filters.keys().find(|k| *k != "category") {
+                return Err(ApiError::BadRequest(format!("unknown parameter or property '{k}'; filterable properties: category")));
+            }
+            let mut matched = Vec::new();
+            for i in 0..jl.layer.len() {
+                let [lon, lat] = jl.lonlat[i];
+                if let Some(r) = bbox_wgs
+                    && !(lon >= r.min().x && lon <= r.max().x && lat >= r.min().y && lat <= r.max().y)
+                {
+                    continue;
+                }
+                if let Some(r) = bbox_storage {
+                    let (x, y) = (jl.layer.xs[i], jl.layer.ys[i]);
+                    if !(x >= r.min().x && x <= r.max().x && y >= r.min().y && y <= r.max().y) {
+                        continue;
+                    }
+                }
+                if let Some((from, to)) = interval {
+                    let Some(d) = jl.layer.dates.as_ref().and_then(|d| d[i]) else { continue };
+                    if from.is_some_and(|f| d < f) || to.is_some_and(|t| d > t) {
+                        continue;
+                    }
+                }
+                if let Some(c) = &cat_filter
+                    && jl.layer.category_idx.as_ref().is_none_or(|ci| &jl.layer.categories[ci[i] as usize] != c)
+                {
+                    continue;
+                }
+                matched.push(i);
+            }
+            let snap2 = snap.clone();
+            (
+                matched,
+                Box::new(move |i| {
+                    let jl = &snap2.points[p];
+                    let [lon, lat] = jl.lonlat[i];
+                    let mut g = String::from("{\"type\":\"Point\",\"coordinates\":");
+                    fmt_coord(&mut g, out_crs, lon, lat, jl.layer.xs[i], jl.layer.ys[i]);
+                    g.push('}');
+                    let mut m = Map::new();
+                    m.insert("row".into(), json!(jl.layer.rows[i]));
+                    if let Some(ci) = &jl.layer.category_idx {
+                        m.insert("category".into(), json!(jl.layer.categories[ci[i] as usize]));
+                    }
+                    if let Some(d) = jl.layer.dates.as_ref().and_then(|d| d[i]) {
+                        m.insert("date".into(), json!(d.to_string()));
+                    }
+                    if let Some(w) = &jl.layer.weights {
+                        m.insert("weight".into(), json!(w[i]));
+                    }
+                    for (li, level) in snap2.levels.iter().enumerate() {
+                        let a = jl.assigned[li][i];
+                        if a != crate::join::NONE {
+                            m.insert(level.id.clone(), json!(level.areas[a as usize].code));
+                        }
+                    }
+                    (i.to_string(), g, m)
+                }),
+            )
+        }
+    };
+    let page = paginate(&q, matched)?;
+    let mut links = vec![
+        json!({"rel": "self", "type": "application/geo+json", "href": format!("{self_url}?{}", query_string(&q, page.limit, page.offset, "json"))}),
+        json!({"rel": "alternate", "type": "text/html", "href": format!("{self_url}?{}", query_string(&q, page.limit, page.offset, "html"))}),
+        json!({"rel": "collection", "type": "application/json", "href": format!("{base}/ogc/collections/{id}")}),
+    ];
+    let fmt = if html { "html" } else { "json" };
+    if page.offset + page.limit < page.matched {
+        links.push(json!({"rel": "next", "type": if html { "text/html" } else { "application/geo+json" }, "href": format!("{self_url}?{}", query_string(&q, page.limit, page.offset + page.limit, fmt))}));
+    }
+    if page.offset > 0 {
+        links.push(json!({"rel": "prev", "type": if html { "text/html" } else { "application/geo+json" }, "href": format!("{self_url}?{}", query_string(&q, page.limit, page.offset.saturating_sub(page.limit), fmt))}));
+    }
+
+    if html {
+        let mut rows = String::new();
+        let mut header_keys: Vec<String> = Vec::new();
+        for &i in &page.ids {
+            let (fid, _, props) = features(i);
+            if header_keys.is_empty() {
+                header_keys = props.keys().cloned().collect();
+            }
+            let cells: String = header_keys
+                .iter()
+                .map(|k| {
+                    format!("<td>{}</td>", esc(&props.get(k).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default()))
+                })
+                .collect();
+            rows.push_str(&format!(
+                "<tr><td><a href=\"{self_url}/{}?f=html\">{}</a></td>{cells}</tr>",
+                fid.trim_matches('"'),
+                esc(fid.trim_matches('"'))
+            ));
+        }
+        let head: String = header_keys.iter().map(|k| format!("<th>{}</th>", esc(k))).collect();
+        let nav: String = links
+            .iter()
+            .filter(|l| l["rel"] == "next" || l["rel"] == "prev")
+            .map(|l| format!("<a href=\"{}\">{}</a> ", esc(l["href"].as_str().unwrap_or("")), l["rel"].as_str().unwrap_or("")))
+            .collect();
+        return Ok(html_page(
+            &format!("{id}: features {}–{} of {}", page.offset + 1, page.offset + page.ids.len(), page.matched),
+            &format!("<p>{nav}</p><table><tr><th>id</th>{head}</tr>{rows}</table>"),
+        ));
+    }
+
+    let mut body = String::with_capacity(64 * 1024);
+    body.push_str("{\"type\":\"FeatureCollection\",\"features\":[");
+    for (n, &i) in page.ids.iter().enumerate() {
+        if n > 0 {
+            body.push(',');
+        }
+        let (fid, geom, props) = features(i);
+        let _ = write!(body, "{{\"type\":\"Feature\",\"id\":{fid},\"geometry\":{geom},\"properties\":{}}}", Value::Object(props));
+    }
+    let _ = write!(
+        body,
+        "],\"numberMatched\":{},\"numberReturned\":{},\"timeStamp\":\"{}\",\"links\":{}}}",
+        page.matched,
+        page.ids.len(),
+        now_rfc3339(),
+        Value::Array(links)
+    );
+    let mut res = ([(header::CONTENT_TYPE, "application/geo+json")], body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("<{}>", crs_uri(&snap, out_crs))) {
+        res.headers_mut().insert("content-crs", v);
+    }
+    Ok(res)
+}
+
+async fn item(
+    State(state): State<AppState>,
+    Path((id, fid)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(raw): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let snap = state.current();
+    let coll = find(&snap, &id)?;
+    let q = items_query(raw);
+    let out_crs = q.crs.as_deref().map(|c| parse_crs(&snap, c)).transpose()?.unwrap_or(Crs::Crs84);
+    let base = base_url(&headers, &state);
+    let not_found = || ApiError::NotFound(format!("no feature '{fid}' in collection '{id}'"));
+    let (geom, props, fid_json) = match coll {
+        Coll::Level(l) => {
+            let a = *snap.levels[l].by_code.get(&fid).ok_or_else(not_found)?;
+            (polygon_json(out_crs, &snap.wgs84[l][a], &snap.levels[l].areas[a].geometry), area_props(&snap, l, a), json!(fid).to_string())
+        }
+        Coll::Points(p) => {
+            let jl = &snap.points[p];
+            let i = fid.parse::<usize>().ok().filter(|&i| i < jl.layer.len()).ok_or_else(not_found)?;
+            let [lon, lat] = jl.lonlat[i];
+            let mut g = String::from("{\"type\":\"Point\",\"coordinates\":");
+            fmt_coord(&mut g, out_crs, lon, lat, jl.layer.xs[i], jl.layer.ys[i]);
+            g.push('}');
+            let mut m = Map::new();
+            if let Some(ci) = &jl.layer.category_idx {
+                m.insert("category".into(), json!(jl.layer.categories[ci[i] as usize]));
+            }
+            if let Some(d) = jl.layer.dates.as_ref().and_then(|d| d[i]) {
+                m.insert("date".into(), json!(d.to_string()));
+            }
+            (g, m, i.to_string())
+        }
+    };
+    if wants_html(q.f.as_deref(), &headers)? {
+        let rows: String =
+            props.iter().map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v.to_string().trim_matches('"')))).collect();
+        return Ok(html_page(&format!("{id} {fid}"), &format!("<table>{rows}</table>")));
+    }
+    let links = json!([
+        {"rel": "self", "type": "application/geo+json", "href": format!("{base}/ogc/collections/{id}/items/{fid}")},
+        {"rel": "collection", "type": "application/json", "href": format!("{base}/ogc/collections/{id}")},
+    ]);
+    let body =
+        format!("{{\"type\":\"Feature\",\"id\":{fid_json},\"geometry\":{geom},\"properties\":{},\"links\":{links}}}", Value::Object(props));
+    let mut res = ([(header::CONTENT_TYPE, "application/geo+json")], body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("<{}>", crs_uri(&snap, out_crs))) {
+        res.headers_mut().insert("content-crs", v);
+    }
+    Ok(res)
+}
+
+fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // civil from days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+async fn openapi(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let snap = state.current();
+    let base = base_url(&headers, &state);
+    let ids = collection_ids(&snap);
+    let p = |name: &str| json!({"$ref": format!("#/components/parameters/{name}")});
+    let doc = json!({
+        "openapi": "3.0.3",
+        "info": {"title": format!("{} — OGC API Features", snap.name), "version": env!("CARGO_PKG_VERSION"), "description": "buurtmeter: areas with their indicators, and public point layers"},
+        "servers": [{"url": format!("{base}/ogc")}],
+        "paths": {
+            "/": {"get": {"summary": "landing page", "operationId": "getLandingPage", "parameters": [p("f")], "responses": {"200": {"description": "links"}}}},
+            "/conformance": {"get": {"summary": "conformance classes", "operationId": "getConformance", "parameters": [p("f")], "responses": {"200": {"description": "conformance"}}}},
+            "/api": {"get": {"summary": "this document", "operationId": "getApi", "responses": {"200": {"description": "OpenAPI 3.0"}}}},
+            "/collections": {"get": {"summary": "collections", "operationId": "getCollections", "parameters": [p("f")], "responses": {"200": {"description": "collections"}}}},
+            "/collections/{collectionId}": {"get": {"summary": "a collection", "operationId": "describeCollection", "parameters": [p("collectionId"), p("f")], "responses": {"200": {"description": "collection"}, "404": {"description": "not found"}}}},
+            "/collections/{collectionId}/items": {"get": {
+                "summary": "features of a collection", "operationId": "getFeatures",
+                "parameters": [p("collectionId"), p("limit"), p("offset"), p("bbox"), p("bbox-crs"), p("crs"), p("datetime"), p("f")],
+                "responses": {"200": {"description": "GeoJSON FeatureCollection", "content": {"application/geo+json": {}}}, "400": {"description": "bad request"}, "404": {"description": "not found"}}
+            }},
+            "/collections/{collectionId}/items/{featureId}": {"get": {
+                "summary": "one feature", "operationId": "getFeature",
+                "parameters": [p("collectionId"), p("featureId"), p("crs"), p("f")],
+                "responses": {"200": {"description": "GeoJSON Feature", "content": {"application/geo+json": {}}}, "404": {"description": "not found"}}
+            }},
+        },
+        "components": {"parameters": {
+            "collectionId": {"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string", "enum": ids}},
+            "featureId": {"name": "featureId", "in": "path", "required": true, "schema": {"type": "string"}},
+            "limit": {"name": "limit", "in": "query", "required": false, "style": "form", "explode": false, "description": format!("page size; values above {MAX_LIMIT} are clamped to {MAX_LIMIT}"), "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+            "offset": {"name": "offset", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "default": 0}},
+            "bbox": {"name": "bbox", "in": "query", "required": false, "style": "form", "explode": false, "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
+            "bbox-crs": {"name": "bbox-crs", "in": "query", "required": false, "schema": {"type": "string", "format": "uri", "enum": crs_list(&snap)}},
+            "crs": {"name": "crs", "in": "query", "required": false, "schema": {"type": "string", "format": "uri", "enum": crs_list(&snap)}},
+            "datetime": {"name": "datetime", "in": "query", "required": false, "schema": {"type": "string"}},
+            "f": {"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": ["json", "html"]}},
+        }},
+    });
+    ([(header::CONTENT_TYPE, "application/vnd.oai.openapi+json;version=3.0")], doc.to_string()).into_response()
+}

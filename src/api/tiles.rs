@@ -1,0 +1,161 @@
+//! `/tiles` (list), `/tiles/{tileset}` (TileJSON 3.0.0) and
+//! `/tiles/{tileset}/{z}/{x}/{y}.mvt`: empty tile → 204, `ETag` + 304, gzip only with
+//! `Content-Encoding: gzip` when the client accepts it, a bounded cache keyed by the data
+//! version, CPU work off the async workers.
+
+use std::io::Write;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState, base_url};
+use crate::tiles::grid;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/tiles", get(list)).route("/tiles/{tileset}", get(tilejson)).route("/tiles/{tileset}/{z}/{x}/{y}", get(tile))
+}
+
+/// The XYZ template of a tileset, as QGIS wants it pasted.
+pub fn xyz_template(base: &str, id: &str, version: &str) -> String {
+    format!("{base}/tiles/{id}/{{z}}/{{x}}/{{y}}.mvt?v={version}")
+}
+
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
+    let snap = state.current();
+    let base = base_url(&headers, &state);
+    let items: Vec<Value> = snap
+        .tiles
+        .tilesets
+        .iter()
+        .map(|t| {
+            json!({
+                "id": t.id,
+                "title": t.title,
+                "tilejson": format!("{base}/tiles/{}", t.id),
+                "xyz": xyz_template(&base, &t.id, &snap.version),
+                "minzoom": 0,
+                "maxzoom": grid::MAX_ZOOM,
+            })
+        })
+        .collect();
+    Json(json!({"tilesets": items}))
+}
+
+async fn tilejson(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let snap = state.current();
+    let i = snap.tiles.tileset(&id).ok_or_else(|| not_found(&snap, &id))?;
+    let t = &snap.tiles.tilesets[i];
+    let base = base_url(&headers, &state);
+    let fields: serde_json::Map<String, Value> = t.fields.iter().map(|(k, ty)| (k.clone(), json!(ty))).collect();
+    let b = t.bounds;
+    let body = json!({
+        "tilejson": "3.0.0",
+        "name": t.title,
+        "description": format!("{} — {}", snap.name, t.title),
+        "attribution": snap.attribution.clone().unwrap_or_default(),
+        "version": "1.0.0",
+        "scheme": "xyz",
+        "tiles": [xyz_template(&base, &t.id, &snap.version)],
+        "minzoom": 0,
+        "maxzoom": grid::MAX_ZOOM,
+        "bounds": b,
+        "center": [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, 11],
+        "vector_layers": [{"id": t.id, "description": t.title, "minzoom": 0, "maxzoom": grid::MAX_ZOOM, "fields": fields}],
+    });
+    Ok(([(header::CACHE_CONTROL, "public, max-age=60")], Json(body)).into_response())
+}
+
+fn not_found(snap: &crate::snapshot::Snapshot, id: &str) -> ApiError {
+    let ids: Vec<&str> = snap.tiles.tilesets.iter().map(|t| t.id.as_str()).collect();
+    ApiError::NotFound(format!("no tileset '{id}'; the tilesets are: {}", ids.join(", ")))
+}
+
+/// A cached tile: the raw bytes, their gzip, and the ETag.
+#[derive(Clone)]
+pub struct CachedTile {
+    raw: bytes::Bytes,
+    gzip: bytes::Bytes,
+    etag: String,
+}
+
+impl CachedTile {
+    pub(crate) fn weight(&self) -> u64 {
+        (self.raw.len() + self.gzip.len() + self.etag.len() + 64) as u64
+    }
+}
+
+async fn tile(
+    State(state): State<AppState>,
+    Path((id, z, x, y)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let snap = state.current();
+    let ts = snap.tiles.tileset(&id).ok_or_else(|| not_found(&snap, &id))?;
+    let y = y.strip_suffix(".mvt").or_else(|| y.strip_suffix(".pbf")).unwrap_or(&y);
+    let parse = |s: &str, what: &str| {
+        s.parse::<u32>()
+            .map_err(|_| ApiError::BadRequest(format!("{what} '{s}' is not a whole number: use /tiles/{id}/{{z}}/{{x}}/{{y}}.mvt")))
+    };
+    let (z, x, y) = (parse(&z, "z")?, parse(&x, "x")?, parse(y, "y")?);
+    if z > u32::from(grid::MAX_ZOOM) || !grid::valid(z as u8, x, y) {
+        return Err(ApiError::NotFound(format!(
+            "tile {z}/{x}/{y} is outside the pyramid (zoom 0–{}, x and y below 2^z); clients overzoom beyond {}",
+            grid::MAX_ZOOM,
+            grid::MAX_ZOOM
+        )));
+    }
+    let z = z as u8;
+    let key = (snap.version_hash, ts as u16, z, x, y);
+    let cached = match state.tile_cache.get(&key) {
+        Some(t) => t,
+        None => {
+            let snap2 = snap.clone();
+            let version = snap.version.clone();
+            let t = tokio::task::spawn_blocking(move || {
+                let raw = snap2.tiles.render(ts, z, x, y);
+                let gzip = if raw.is_empty() {
+                    Vec::new()
+                } else {
+                    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    let _ = enc.write_all(&raw);
+                    enc.finish().unwrap_or_default()
+                };
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                raw.hash(&mut h);
+                CachedTile { etag: format!("\"{version}-{:016x}\"", h.finish()), raw: raw.into(), gzip: gzip.into() }
+            })
+            .await
+            .map_err(|e| ApiError::Internal(format!("tile task: {e}")))?;
+            state.tile_cache.insert(key, t.clone());
+            t
+        }
+    };
+    let mut h = HeaderMap::new();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if let Ok(v) = HeaderValue::from_str(&cached.etag) {
+        h.insert(header::ETAG, v);
+    }
+    if cached.raw.is_empty() {
+        return Ok((StatusCode::NO_CONTENT, h).into_response());
+    }
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|e| e.trim() == cached.etag)) {
+        return Ok((StatusCode::NOT_MODIFIED, h).into_response());
+    }
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.mapbox-vector-tile"));
+    let gzip_ok = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
+    if gzip_ok {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        Ok((h, cached.gzip).into_response())
+    } else {
+        Ok((h, cached.raw).into_response())
+    }
+}

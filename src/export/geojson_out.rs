@@ -1,0 +1,32 @@
+//! GeoJSON export: one FeatureCollection per level in CRS84 (RFC 7946), with the same
+//! properties as the tiles and the OGC API (code, name, latest indicator values, the
+//! figures behind them).
+
+use geojson::{Feature, FeatureCollection, GeoJson, Geometry, JsonObject, JsonValue};
+
+use crate::snapshot::{Snapshot, area_properties_one};
+use crate::tiles::mvt::Prop;
+
+pub fn level_collection(snap: &Snapshot, level: usize) -> GeoJson {
+    let features = (0..snap.levels[level].areas.len())
+        .map(|a| {
+            let mut props = JsonObject::new();
+            for (k, v) in area_properties_one(snap, level, a) {
+                let v = match v {
+                    Prop::Str(s) => JsonValue::from(s),
+                    Prop::Num(x) => JsonValue::from(x),
+                    Prop::Int(i) => JsonValue::from(i),
+                };
+                props.insert(k, v);
+            }
+            Feature {
+                bbox: None,
+                geometry: Some(Geometry::from(&snap.wgs84[level][a])),
+                id: Some(geojson::feature::Id::String(snap.levels[level].areas[a].code.clone())),
+                properties: Some(props),
+                foreign_members: None,
+            }
+        })
+        .collect();
+    GeoJson::FeatureCollection(FeatureCollection { bbox: None, features, foreign_members: None })
+}

@@ -1,0 +1,193 @@
+//! Styles for every indicator: a MapLibre style (v8) over the tilesets, and a QGIS QML
+//! graduated style for the GeoPackage / OGC API layers. Classes are quantiles of the
+//! indicator's values over all periods at each level, so the legend stays put while the
+//! period changes. Missing values get the no-data colour (MapLibre) or no symbol (QML).
+
+use serde_json::{Value, json};
+
+use crate::snapshot::{IndicatorResult, Snapshot};
+
+/// Colours for five classes, light to dark (ColorBrewer YlOrRd, colour-blind safe).
+pub const PALETTE: [&str; 5] = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"];
+pub const NO_DATA: &str = "#d4d4d4";
+
+/// Class breaks: the upper bounds of the first four of five quantile classes, without
+/// duplicates (fewer classes when values repeat).
+pub fn quantile_breaks(values: &[f64]) -> Vec<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return Vec::new();
+    }
+    v.sort_by(f64::total_cmp);
+    let mut breaks: Vec<f64> = (1..PALETTE.len()).map(|k| v[(k * v.len() / PALETTE.len()).min(v.len() - 1)]).map(nice).collect();
+    breaks.dedup();
+    breaks.retain(|&b| b > v[0]);
+    breaks
+}
+
+/// Round a break to 2 significant digits for a readable legend.
+fn nice(x: f64) -> f64 {
+    if x == 0.0 {
+        return 0.0;
+    }
+    let m = 10f64.powf(x.abs().log10().floor() - 1.0);
+    (x / m).round() * m
+}
+
+/// The zoom from which each level is shown (finest levels at higher zooms): where its
+/// median area is about 80 px across at the data's latitude. The coarsest level shows
+/// from zoom 0.
+pub fn level_min_zooms(snap: &Snapshot) -> Vec<f64> {
+    let lat = snap.tiles.tilesets.first().map_or(52.0, |t| (t.bounds[1] + t.bounds[3]) / 2.0);
+    let mut zooms: Vec<f64> = snap
+        .levels
+        .iter()
+        .map(|l| {
+            let mut km2: Vec<f64> = l.areas.iter().map(|a| a.geometry_km2).filter(|x| *x > 0.0).collect();
+            km2.sort_by(f64::total_cmp);
+            let median = km2.get(km2.len() / 2).copied().unwrap_or(1.0);
+            let side_km = median.sqrt();
+            let px_per_km_z0 = 256.0 / (40_075.0 * lat.to_radians().cos());
+            (80.0 / (px_per_km_z0 * side_km)).log2().clamp(0.0, 16.0)
+        })
+        .collect();
+    // The coarsest level starts at 0; each finer level where it becomes legible.
+    if let Some(coarsest) = zooms.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i) {
+        zooms[coarsest] = 0.0;
+    }
+    zooms.iter().map(|z| (z * 2.0).round() / 2.0).collect()
+}
+
+/// Levels from coarse to fine with their zoom range [min, max).
+pub fn level_zoom_ranges(snap: &Snapshot) -> Vec<(usize, f64, f64)> {
+    let mins = level_min_zooms(snap);
+    let mut order: Vec<usize> = (0..snap.levels.len()).collect();
+    order.sort_by(|a, b| mins[*a].total_cmp(&mins[*b]));
+    order.iter().enumerate().map(|(k, &li)| (li, mins[li], order.get(k + 1).map_or(24.0, |&n| mins[n]))).collect()
+}
+
+/// The breaks of an indicator at one level.
+pub fn breaks_for(ind: &IndicatorResult, level: usize) -> Vec<f64> {
+    let values: Vec<f64> = ind.per_level[level].value.iter().flatten().copied().collect();
+    quantile_breaks(&values)
+}
+
+fn step_expression(property: Value, breaks: &[f64]) -> Value {
+    let mut step = vec![json!("step"), property, json!(PALETTE[0])];
+    for (i, b) in breaks.iter().enumerate() {
+        step.push(json!(b));
+        step.push(json!(PALETTE[(i + 1).min(PALETTE.len() - 1)]));
+    }
+    Value::Array(step)
+}
+
+/// A MapLibre style for an indicator, with absolute TileJSON URLs under `base`.
+pub fn maplibre_style(snap: &Snapshot, ind: &IndicatorResult, base: &str) -> Value {
+    let mut sources = serde_json::Map::new();
+    let mut layers = vec![json!({"id": "background", "type": "background", "paint": {"background-color": "#eef1f4"}})];
+    let mut legend = Vec::new();
+    for (li, min, max) in level_zoom_ranges(snap) {
+        let level = &snap.levels[li];
+        sources.insert(level.id.clone(), json!({"type": "vector", "url": format!("{base}/tiles/{}", level.id), "promoteId": null}));
+        let breaks = breaks_for(ind, li);
+        let id = &ind.def.id;
+        let color = json!(["case", ["has", id], step_expression(json!(["get", id]), &breaks), NO_DATA]);
+        layers.push(json!({
+            "id": format!("{}-fill", level.id), "type": "fill", "source": level.id, "source-layer": level.id,
+            "minzoom": min, "maxzoom": max,
+            "paint": {"fill-color": color, "fill-opacity": 0.85},
+        }));
+        layers.push(json!({
+            "id": format!("{}-line", level.id), "type": "line", "source": level.id, "source-layer": level.id,
+            "minzoom": min, "maxzoom": max,
+            "paint": {"line-color": "#ffffff", "line-width": ["interpolate", ["linear"], ["zoom"], 8, 0.4, 14, 1.5]},
+        }));
+        legend.push(json!({"level": level.id, "minzoom": min, "maxzoom": max, "breaks": breaks}));
+    }
+    let (west, south, east, north) =
+        snap.tiles.tilesets.first().map_or((3.3, 50.7, 7.3, 53.6), |t| (t.bounds[0], t.bounds[1], t.bounds[2], t.bounds[3]));
+    json!({
+        "version": 8,
+        "name": ind.def.title,
+        "metadata": {
+            "buurtmeter:indicator": ind.def.id,
+            "buurtmeter:unit": ind.def.unit,
+            "buurtmeter:palette": PALETTE,
+            "buurtmeter:no_data": NO_DATA,
+            "buurtmeter:legend": legend,
+            "buurtmeter:data_version": snap.version,
+        },
+        "center": [(west + east) / 2.0, (south + north) / 2.0],
+        "zoom": 11,
+        "sources": sources,
+        "layers": layers,
+    })
+}
+
+fn rgb(hex: &str) -> String {
+    let v = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0);
+    format!("{},{},{},255", v(1), v(3), v(5))
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn label(x: f64) -> String {
+    let s = if x.abs() >= 100.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 1.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.3}")
+    };
+    s.replace('.', ",")
+}
+
+/// A QGIS QML graduated style on the attribute named like the indicator, with the
+/// classes of `level`.
+pub fn qml_style(ind: &IndicatorResult, level: usize) -> String {
+    let breaks = breaks_for(ind, level);
+    let values: Vec<f64> = ind.per_level[level].value.iter().flatten().copied().collect();
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() { (lo, hi.max(lo)) } else { (0.0, 0.0) };
+    let mut bounds = vec![lo];
+    bounds.extend(breaks.iter().copied());
+    bounds.push(hi.max(*bounds.last().unwrap_or(&lo)));
+    let mut ranges = String::new();
+    let mut symbols = String::new();
+    for i in 0..bounds.len() - 1 {
+        let unit = ind.def.unit.as_deref().unwrap_or("");
+        ranges.push_str(&format!(
+            "      <range lower=\"{}\" upper=\"{}\" symbol=\"{i}\" label=\"{} – {} {}\" render=\"true\"/>\n",
+            bounds[i],
+            bounds[i + 1],
+            label(bounds[i]),
+            label(bounds[i + 1]),
+            xml_escape(unit)
+        ));
+        symbols.push_str(&format!(
+            "      <symbol type=\"fill\" name=\"{i}\" alpha=\"1\" clip_to_extent=\"1\" force_rhr=\"0\">\n        <layer class=\"SimpleFill\" enabled=\"1\" pass=\"0\" locked=\"0\">\n          <prop k=\"color\" v=\"{}\"/>\n          <prop k=\"outline_color\" v=\"255,255,255,255\"/>\n          <prop k=\"outline_style\" v=\"solid\"/>\n          <prop k=\"outline_width\" v=\"0.26\"/>\n          <prop k=\"outline_width_unit\" v=\"MM\"/>\n          <prop k=\"style\" v=\"solid\"/>\n        </layer>\n      </symbol>\n",
+            rgb(PALETTE[i.min(PALETTE.len() - 1)])
+        ));
+    }
+    format!(
+        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n<qgis version=\"3.22.0\" styleCategories=\"Symbology\">\n  <renderer-v2 type=\"graduatedSymbol\" attr=\"{attr}\" graduatedMethod=\"GraduatedColor\" symbollevels=\"0\" enableorderby=\"0\" forceraster=\"0\">\n    <ranges>\n{ranges}    </ranges>\n    <symbols>\n{symbols}    </symbols>\n    <classificationMethod id=\"Quantile\"/>\n  </renderer-v2>\n  <layerGeometryType>2</layerGeometryType>\n</qgis>\n",
+        attr = xml_escape(&ind.def.id)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_breaks_are_increasing_and_inside_the_data() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        let b = quantile_breaks(&v);
+        assert_eq!(b, vec![21.0, 41.0, 61.0, 81.0]);
+        assert!(quantile_breaks(&[3.0, 3.0, 3.0]).is_empty());
+        assert!(quantile_breaks(&[]).is_empty());
+    }
+}

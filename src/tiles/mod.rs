@@ -1,0 +1,97 @@
+//! Vector tiles (Mapbox Vector Tile 2.1, WebMercatorQuad): tile maths ([`grid`]), the
+//! encoder ([`mvt`]), area levels ([`polygons`]) and point layers ([`points`]).
+//! Everything here is synchronous and pure; the HTTP side (cache, ETag, gzip) is in
+//! `api::tiles`.
+
+pub mod grid;
+pub mod mvt;
+pub mod points;
+pub mod polygons;
+
+use geo_types::MultiPolygon;
+
+use mvt::{LayerBuilder, Prop};
+use points::PointTiles;
+use polygons::LevelGeometry;
+
+/// What a tileset is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// An area level (index into the snapshot's levels).
+    Level(usize),
+    /// A point layer (index into the snapshot's point layers).
+    Points(usize),
+}
+
+/// One tileset: an area level or a point layer, with the same id as its OGC collection.
+pub struct Tileset {
+    pub id: String,
+    pub title: String,
+    pub source: Source,
+    /// WGS84 bounds: west, south, east, north.
+    pub bounds: [f64; 4],
+    /// Property name → "String" or "Number", for TileJSON's `vector_layers`.
+    pub fields: Vec<(String, &'static str)>,
+}
+
+/// Properties of a point feature (category and date).
+pub type PointProps = Vec<(Option<String>, Option<String>)>;
+
+/// All tile sources of a snapshot.
+pub struct TileData {
+    pub tilesets: Vec<Tileset>,
+    levels: Vec<LevelGeometry>,
+    /// Per level, per area: the tile properties.
+    level_props: Vec<Vec<Vec<(String, Prop)>>>,
+    points: Vec<(PointTiles, PointProps)>,
+}
+
+impl TileData {
+    pub fn new(
+        tilesets: Vec<Tileset>,
+        level_mercator: Vec<Vec<MultiPolygon<f64>>>,
+        level_props: Vec<Vec<Vec<(String, Prop)>>>,
+        points: Vec<(PointTiles, PointProps)>,
+    ) -> TileData {
+        TileData { tilesets, levels: level_mercator.into_iter().map(LevelGeometry::new).collect(), level_props, points }
+    }
+
+    pub fn tileset(&self, id: &str) -> Option<usize> {
+        self.tilesets.iter().position(|t| t.id == id)
+    }
+
+    /// The encoded tile; empty when nothing lies in it.
+    pub fn render(&self, tileset: usize, z: u8, x: u32, y: u32) -> Vec<u8> {
+        let ts = &self.tilesets[tileset];
+        match ts.source {
+            Source::Level(l) => {
+                let g = &self.levels[l];
+                let mut layer = LayerBuilder::new(&ts.id);
+                for a in g.candidates(z, x, y) {
+                    let rings = g.tile_rings(z, x, y, a);
+                    if rings.is_empty() {
+                        continue;
+                    }
+                    let props: Vec<(&str, Prop)> = self.level_props[l][a as usize].iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+                    layer.polygon(u64::from(a), &props, &rings);
+                }
+                mvt::tile(vec![layer])
+            }
+            Source::Points(p) => {
+                let (tiles, props) = &self.points[p];
+                let point_props = |i: u32| -> Vec<(&'static str, Prop)> {
+                    let (cat, date) = &props[i as usize];
+                    let mut v = Vec::new();
+                    if let Some(c) = cat {
+                        v.push(("category", Prop::Str(c.clone())));
+                    }
+                    if let Some(d) = date {
+                        v.push(("date", Prop::Str(d.clone())));
+                    }
+                    v
+                };
+                mvt::tile(vec![tiles.render(&ts.id, z, x, y, &point_props)])
+            }
+        }
+    }
+}

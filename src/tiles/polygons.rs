@@ -1,0 +1,248 @@
+//! Area levels as tiles: snap to the zoom's world grid, drop repeated and exactly
+//! collinear vertices, clip to the buffered tile, orient, encode.
+//!
+//! Why neighbours never show gaps or slivers at any zoom: every vertex is snapped to the
+//! same world grid for every tile and both neighbours (they share the vertex), and a
+//! vertex is only dropped when it lies exactly on the line through its neighbours, so
+//! the covered area does not change. Simplification is exactly this snapping: at zoom
+//! z the grid is `EXTENT · 2^z` units wide, so low zooms keep few vertices.
+//!
+//! Snapped rings for zooms up to [`PRECOMPUTE_MAX_ZOOM`] are computed once per level and
+//! zoom, on first use; higher zooms snap only the areas a tile touches.
+
+use std::sync::OnceLock;
+
+use geo::BoundingRect;
+use geo_types::MultiPolygon;
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{AABB, RTree};
+
+use super::grid::{self, BUFFER, EXTENT};
+
+/// Zooms whose snapped geometry is cached for the whole level.
+pub const PRECOMPUTE_MAX_ZOOM: u8 = 10;
+
+/// One area as snapped rings at one zoom: (is_exterior, ring in world units, closed).
+type Rings = Vec<(bool, Vec<[i64; 2]>)>;
+
+/// The tileable geometry of one level.
+pub struct LevelGeometry {
+    mercator: Vec<MultiPolygon<f64>>,
+    tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
+    by_zoom: Vec<OnceLock<Vec<Rings>>>,
+}
+
+impl LevelGeometry {
+    pub fn new(mercator: Vec<MultiPolygon<f64>>) -> LevelGeometry {
+        let entries = mercator
+            .iter()
+            .enumerate()
+            .filter_map(|(i, mp)| {
+                let r = mp.bounding_rect()?;
+                Some(GeomWithData::new(Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]), i as u32))
+            })
+            .collect();
+        LevelGeometry { mercator, tree: RTree::bulk_load(entries), by_zoom: (0..=PRECOMPUTE_MAX_ZOOM).map(|_| OnceLock::new()).collect() }
+    }
+
+    /// The areas whose box touches the buffered tile.
+    pub fn candidates(&self, z: u8, x: u32, y: u32) -> Vec<u32> {
+        let b = grid::buffered_bounds(z, x, y);
+        let mut v: Vec<u32> =
+            self.tree.locate_in_envelope_intersecting(&AABB::from_corners([b[0], b[1]], [b[2], b[3]])).map(|e| e.data).collect();
+        v.sort_unstable();
+        v
+    }
+
+    fn snapped(&self, z: u8, area: u32) -> std::borrow::Cow<'_, Rings> {
+        match self.by_zoom.get(z as usize) {
+            Some(cell) => {
+                let all = cell.get_or_init(|| self.mercator.iter().map(|mp| snap_area(mp, z)).collect());
+                std::borrow::Cow::Borrowed(&all[area as usize])
+            }
+            None => std::borrow::Cow::Owned(snap_area(&self.mercator[area as usize], z)),
+        }
+    }
+
+    /// The area's rings in tile coordinates, clipped to the buffered tile; empty when
+    /// nothing of it is left.
+    pub fn tile_rings(&self, z: u8, x: u32, y: u32, area: u32) -> Vec<Vec<[i64; 2]>> {
+        let rings = self.snapped(z, area);
+        let (ox, oy) = (i64::from(x) * EXTENT, i64::from(y) * EXTENT);
+        let clip = [ox - BUFFER, oy - BUFFER, ox + EXTENT + BUFFER, oy + EXTENT + BUFFER];
+        let mut out: Vec<Vec<[i64; 2]>> = Vec::new();
+        let mut have_exterior = false;
+        for (exterior, ring) in rings.iter() {
+            if !*exterior && !have_exterior {
+                continue;
+            }
+            let clipped = clip_ring(ring, clip);
+            let Some(mut r) = clean(clipped) else {
+                if *exterior {
+                    have_exterior = false;
+                }
+                continue;
+            };
+            let a = signed_area2(&r);
+            if a == 0 {
+                if *exterior {
+                    have_exterior = false;
+                }
+                continue;
+            }
+            // Exteriors positive (clockwise on screen, y down), holes negative.
+            if (a > 0) != *exterior {
+                r.reverse();
+            }
+            for p in r.iter_mut() {
+                p[0] -= ox;
+                p[1] -= oy;
+            }
+            if *exterior {
+                have_exterior = true;
+            }
+            out.push(r);
+        }
+        out
+    }
+}
+
+/// Snap an area's rings to the world grid at zoom z.
+fn snap_area(mp: &MultiPolygon<f64>, z: u8) -> Rings {
+    let mut out = Vec::new();
+    for poly in &mp.0 {
+        let snap = |ls: &geo_types::LineString<f64>| -> Option<Vec<[i64; 2]>> {
+            let pts: Vec<[i64; 2]> =
+                ls.0.iter()
+                    .map(|c| {
+                        let (wx, wy) = grid::to_world(z, c.x, c.y);
+                        [wx.round() as i64, wy.round() as i64]
+                    })
+                    .collect();
+            clean(pts)
+        };
+        let Some(ext) = snap(poly.exterior()) else { continue };
+        out.push((true, ext));
+        for hole in poly.interiors() {
+            if let Some(h) = snap(hole) {
+                out.push((false, h));
+            }
+        }
+    }
+    out
+}
+
+/// Twice the signed area (shoelace) in y-down coordinates.
+fn signed_area2(r: &[[i64; 2]]) -> i64 {
+    r.windows(2).map(|w| w[0][0] * w[1][1] - w[1][0] * w[0][1]).sum()
+}
+
+fn cross(a: [i64; 2], b: [i64; 2], c: [i64; 2]) -> i128 {
+    (i128::from(b[0] - a[0])) * i128::from(c[1] - a[1]) - i128::from(b[1] - a[1]) * i128::from(c[0] - a[0])
+}
+
+/// Drop repeated points and points exactly on the line through their neighbours; close
+/// the ring. `None` when fewer than 3 distinct points remain.
+fn clean(pts: Vec<[i64; 2]>) -> Option<Vec<[i64; 2]>> {
+    let mut out: Vec<[i64; 2]> = Vec::with_capacity(pts.len());
+    for p in pts {
+        if out.last() == Some(&p) {
+            continue;
+        }
+        while out.len() >= 2 && cross(out[out.len() - 2], out[out.len() - 1], p) == 0 {
+            out.pop();
+        }
+        out.push(p);
+    }
+    if out.len() > 1 && out.first() == out.last() {
+        out.pop();
+    }
+    // The closing corner: the first point may sit on the line last → second.
+    while out.len() >= 3 && cross(out[out.len() - 1], out[0], out[1]) == 0 {
+        out.remove(0);
+    }
+    while out.len() >= 3 && cross(out[out.len() - 2], out[out.len() - 1], out[0]) == 0 {
+        out.pop();
+    }
+    if out.len() < 3 {
+        return None;
+    }
+    out.push(out[0]);
+    Some(out)
+}
+
+/// Sutherland–Hodgman against an axis-aligned box; intersections computed with the
+/// segment's endpoints in a canonical order, so both neighbours get the same point.
+fn clip_ring(ring: &[[i64; 2]], clip: [i64; 4]) -> Vec<[i64; 2]> {
+    let (min_x, min_y, max_x, max_y) = (clip[0], clip[1], clip[2], clip[3]);
+    // Fast path: ring entirely inside.
+    if ring.iter().all(|p| p[0] >= min_x && p[0] <= max_x && p[1] >= min_y && p[1] <= max_y) {
+        return ring.to_vec();
+    }
+    let mut pts: Vec<[i64; 2]> = ring[..ring.len().saturating_sub(1)].to_vec();
+    for edge in 0..4 {
+        if pts.is_empty() {
+            break;
+        }
+        let inside = |p: [i64; 2]| match edge {
+            0 => p[0] >= min_x,
+            1 => p[0] <= max_x,
+            2 => p[1] >= min_y,
+            _ => p[1] <= max_y,
+        };
+        let cut = |a: [i64; 2], b: [i64; 2]| -> [i64; 2] {
+            let (a, b) = if a <= b { (a, b) } else { (b, a) };
+            let (ax, ay, bx, by) = (a[0] as f64, a[1] as f64, b[0] as f64, b[1] as f64);
+            match edge {
+                0 | 1 => {
+                    let x = if edge == 0 { min_x } else { max_x };
+                    let t = (x as f64 - ax) / (bx - ax);
+                    [x, (ay + t * (by - ay)).round() as i64]
+                }
+                _ => {
+                    let y = if edge == 2 { min_y } else { max_y };
+                    let t = (y as f64 - ay) / (by - ay);
+                    [(ax + t * (bx - ax)).round() as i64, y]
+                }
+            }
+        };
+        let mut next = Vec::with_capacity(pts.len() + 4);
+        for i in 0..pts.len() {
+            let cur = pts[i];
+            let prev = pts[(i + pts.len() - 1) % pts.len()];
+            match (inside(prev), inside(cur)) {
+                (true, true) => next.push(cur),
+                (true, false) => next.push(cut(prev, cur)),
+                (false, true) => {
+                    next.push(cut(prev, cur));
+                    next.push(cur);
+                }
+                (false, false) => {}
+            }
+        }
+        pts = next;
+    }
+    if let Some(&first) = pts.first() {
+        pts.push(first);
+    }
+    pts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_drops_repeats_and_collinear_points() {
+        let r = clean(vec![[0, 0], [5, 0], [10, 0], [10, 0], [10, 10], [0, 10], [0, 5], [0, 0]]).unwrap();
+        assert_eq!(r, vec![[10, 0], [10, 10], [0, 10], [0, 0], [10, 0]]);
+        assert!(clean(vec![[0, 0], [5, 0], [10, 0], [0, 0]]).is_none(), "degenerate ring dropped");
+    }
+
+    #[test]
+    fn clipping_keeps_the_inside() {
+        let ring = vec![[-100, -100], [100, -100], [100, 100], [-100, 100], [-100, -100]];
+        let c = clean(clip_ring(&ring, [0, 0, 50, 50])).unwrap();
+        assert_eq!(signed_area2(&c).abs(), 2 * 50 * 50);
+    }
+}

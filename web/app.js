@@ -1,0 +1,163 @@
+// buurtmeter web map: a choropleth of the selected indicator over the tilesets,
+// levels switching with the zoom (gemeente → wijk → buurt), a period slider driven by
+// the indicator API (feature-state), hover and click details, search by name.
+/* global maplibregl */
+(function () {
+  'use strict';
+  const $ = (id) => document.getElementById(id);
+  const fmt = (x, unit) => x === null || x === undefined ? '—'
+    : Number(x).toLocaleString('nl-NL', { maximumFractionDigits: Math.abs(x) >= 100 ? 0 : 2 }) + (unit ? ' ' + unit : '');
+  const state = { indicators: [], ind: null, style: null, period: null, values: {}, names: [], hovered: null };
+
+  const map = new maplibregl.Map({
+    container: 'map',
+    style: { version: 8, sources: {}, layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#eef1f4' } }] },
+    center: [5.9, 50.9],
+    zoom: 10,
+    attributionControl: { compact: false },
+    hash: true,
+  });
+  window.map = map;
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
+  map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
+
+  function levels() { return (state.style && state.style.metadata['buurtmeter:legend']) || []; }
+
+  function currentLevel() {
+    const z = map.getZoom();
+    return levels().find((l) => z >= l.minzoom && z < l.maxzoom) || levels()[levels().length - 1];
+  }
+
+  function colorExpr(breaks) {
+    const pal = state.style.metadata['buurtmeter:palette'];
+    const step = ['step', ['feature-state', 'v'], pal[0]];
+    breaks.forEach((b, i) => { step.push(b, pal[Math.min(i + 1, pal.length - 1)]); });
+    return ['case', ['==', ['typeof', ['feature-state', 'v']], 'number'], step, state.style.metadata['buurtmeter:no_data']];
+  }
+
+  async function loadIndicator(id, fit) {
+    state.ind = state.indicators.find((i) => i.id === id);
+    const style = await (await fetch('/styles/' + encodeURIComponent(id) + '.json')).json();
+    state.style = style;
+    for (const l of levels()) {
+      const fill = style.layers.find((x) => x.id === l.level + '-fill');
+      fill.paint['fill-color'] = colorExpr(l.breaks);
+      const line = style.layers.find((x) => x.id === l.level + '-line');
+      line.paint['line-color'] = ['case', ['boolean', ['feature-state', 'hover'], false], '#123c69', '#ffffff'];
+      line.paint['line-width'] = ['case', ['boolean', ['feature-state', 'hover'], false], 3, ['interpolate', ['linear'], ['zoom'], 8, 0.4, 14, 1.5]];
+    }
+    const view = fit ? null : { center: map.getCenter(), zoom: map.getZoom() };
+    map.setStyle(style);
+    if (fit && !location.hash) { map.jumpTo({ center: style.center, zoom: style.zoom }); }
+    else if (view) { map.jumpTo(view); }
+    $('description').textContent = state.ind.description || state.ind.title;
+    $('definition').textContent = 'Definitie: ' + state.ind.definition.text + (state.ind.unit ? ' (' + state.ind.unit + ')' : '');
+    const periods = state.ind.periods;
+    $('period').max = Math.max(periods.length - 1, 0);
+    $('period').value = Math.max(periods.length - 1, 0);
+    $('period').disabled = periods.length <= 1;
+    $('links').innerHTML = '<a href="/indicators/' + id + '?level=' + levels()[levels().length - 1].level + '&format=csv">CSV</a>'
+      + '<a href="/styles/' + id + '.qml">QGIS-stijl</a><a href="/styles/' + id + '.json">MapLibre-stijl</a>';
+    map.once('styledata', () => setPeriod(periods[periods.length - 1] || null));
+    renderLegend();
+  }
+
+  async function setPeriod(period) {
+    state.period = period;
+    $('period-label').textContent = period === 'all' ? 'hele periode' : (period || '—');
+    const id = state.ind.id;
+    const names = [];
+    await Promise.all(levels().map(async (l) => {
+      const q = '/indicators/' + encodeURIComponent(id) + '?level=' + l.level + (period ? '&period=' + encodeURIComponent(period) : '');
+      const data = await (await fetch(q)).json();
+      state.values[l.level] = data.values;
+      data.values.forEach((row, i) => {
+        map.setFeatureState({ source: l.level, sourceLayer: l.level, id: i }, { v: row.value });
+        if (row.name) names.push({ name: row.name, code: row.code, level: l.level });
+      });
+    }));
+    state.names = names;
+    $('area-names').innerHTML = names.map((n) => '<option value="' + n.name.replace(/"/g, '&quot;') + '">' + n.code + '</option>').join('');
+    map.triggerRepaint();
+  }
+
+  function renderLegend() {
+    const l = currentLevel();
+    if (!l) { return; }
+    const pal = state.style.metadata['buurtmeter:palette'];
+    const unit = state.ind.unit || '';
+    const b = l.breaks;
+    const items = [];
+    for (let i = 0; i <= b.length; i += 1) {
+      const lo = i === 0 ? null : b[i - 1];
+      const hi = i < b.length ? b[i] : null;
+      const label = lo === null ? '< ' + fmt(hi) : hi === null ? '≥ ' + fmt(lo) : fmt(lo) + ' – ' + fmt(hi);
+      items.push('<div class="item"><span class="swatch" style="background:' + pal[Math.min(i, pal.length - 1)] + '"></span>' + label + ' ' + unit + '</div>');
+    }
+    items.push('<div class="item"><span class="swatch" style="background:' + state.style.metadata['buurtmeter:no_data'] + '"></span>geen gegevens / geheim</div>');
+    $('legend').innerHTML = items.join('');
+    $('level-label').textContent = l.level;
+  }
+
+  function describe(f) {
+    const l = f.source;
+    const row = (state.values[l] || [])[f.id];
+    if (!row) { return ''; }
+    const unit = state.ind.unit || '';
+    const den = state.ind.definition.denominator;
+    return '<h3>' + (row.name || row.code) + '</h3><div class="muted">' + row.code + ' · ' + l + ' · ' + ($('period-label').textContent) + '</div>'
+      + '<table><tr><td>' + state.ind.title + '</td><td class="v"><strong>' + fmt(row.value, unit) + '</strong></td></tr>'
+      + '<tr><td>teller (' + state.ind.definition.numerator.points + ')</td><td class="v">' + fmt(row.numerator) + '</td></tr>'
+      + (den ? '<tr><td>noemer (' + den + ')</td><td class="v">' + fmt(row.denominator) + '</td></tr>' : '')
+      + '</table>';
+  }
+
+  function fillLayers() { return levels().map((l) => l.level + '-fill'); }
+
+  map.on('mousemove', (e) => {
+    if (!state.style) { return; }
+    const f = map.queryRenderedFeatures(e.point, { layers: fillLayers() })[0];
+    if (state.hovered) { map.setFeatureState(state.hovered, { hover: false }); state.hovered = null; }
+    if (f) {
+      state.hovered = { source: f.source, sourceLayer: f.sourceLayer, id: f.id };
+      map.setFeatureState(state.hovered, { hover: true });
+      $('info').innerHTML = describe(f);
+      map.getCanvas().style.cursor = 'pointer';
+    } else {
+      map.getCanvas().style.cursor = '';
+    }
+  });
+  map.on('click', (e) => {
+    const f = state.style && map.queryRenderedFeatures(e.point, { layers: fillLayers() })[0];
+    if (f) { new maplibregl.Popup({ maxWidth: '320px' }).setLngLat(e.lngLat).setHTML(describe(f)).addTo(map); }
+  });
+  map.on('zoomend', renderLegend);
+  map.on('error', (e) => { console.error('map error', e && e.error ? e.error.message : e); });
+
+  $('indicator').addEventListener('change', (e) => loadIndicator(e.target.value, false));
+  $('period').addEventListener('input', (e) => setPeriod(state.ind.periods[Number(e.target.value)]));
+  $('search').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const q = $('search-input').value.trim().toLowerCase();
+    const hit = state.names.find((n) => n.name.toLowerCase() === q || n.code.toLowerCase() === q)
+      || state.names.find((n) => n.name.toLowerCase().includes(q));
+    if (!hit) { $('info').textContent = 'Geen gebied gevonden voor "' + q + '".'; return; }
+    const feature = await (await fetch('/ogc/collections/' + hit.level + '/items/' + encodeURIComponent(hit.code) + '?f=json')).json();
+    const b = [180, 90, -180, -90];
+    feature.geometry.coordinates.flat(2).forEach(([x, y]) => { b[0] = Math.min(b[0], x); b[1] = Math.min(b[1], y); b[2] = Math.max(b[2], x); b[3] = Math.max(b[3], y); });
+    const lvl = levels().find((l) => l.level === hit.level);
+    map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 60, minZoom: lvl ? lvl.minzoom : 0, maxZoom: lvl ? Math.max(lvl.minzoom, Math.min(lvl.maxzoom - 0.01, 16)) : 16 });
+  });
+
+  (async function init() {
+    const list = await (await fetch('/indicators')).json();
+    state.indicators = list.indicators;
+    $('project').textContent = list.project;
+    document.title = list.project + ' — buurtmeter';
+    $('indicator').innerHTML = state.indicators.map((i) => '<option value="' + i.id + '">' + i.title + '</option>').join('');
+    const attribution = (state.indicators[0] && state.indicators[0].source.attribution) || '';
+    $('attribution').textContent = attribution;
+    if (state.indicators.length) { await loadIndicator(state.indicators[0].id, true); }
+    map.once('idle', () => { window.buurtmeterReady = true; });
+  })().catch((err) => { console.error(err); $('info').textContent = 'Kon de gegevens niet laden: ' + err; });
+}());
