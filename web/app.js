@@ -9,6 +9,7 @@
     : Number(x).toLocaleString('nl-NL', { maximumFractionDigits: Math.abs(x) >= 100 ? 0 : 2 }) + (unit ? ' ' + unit : '');
   const state = { indicators: [], ind: null, style: null, period: null, values: {}, names: [], hovered: null };
 
+  const startedWithView = location.hash.length > 1;
   const map = new maplibregl.Map({
     container: 'map',
     style: { version: 8, sources: {}, layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#eef1f4' } }] },
@@ -44,11 +45,17 @@
       fill.paint['fill-color'] = colorExpr(l.breaks);
       const line = style.layers.find((x) => x.id === l.level + '-line');
       line.paint['line-color'] = ['case', ['boolean', ['feature-state', 'hover'], false], '#123c69', '#ffffff'];
-      line.paint['line-width'] = ['case', ['boolean', ['feature-state', 'hover'], false], 3, ['interpolate', ['linear'], ['zoom'], 8, 0.4, 14, 1.5]];
+      const hover = ['boolean', ['feature-state', 'hover'], false];
+      line.paint['line-width'] = ['interpolate', ['linear'], ['zoom'], 8, ['case', hover, 2.5, 0.4], 14, ['case', hover, 4, 1.5]];
     }
     const view = fit ? null : { center: map.getCenter(), zoom: map.getZoom() };
+    delete style.center;
+    delete style.zoom;
     map.setStyle(style);
-    if (fit && !location.hash) { map.jumpTo({ center: style.center, zoom: style.zoom }); }
+    if (fit && !startedWithView) {
+      const b = style.metadata['buurtmeter:bounds'];
+      map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 30, duration: 0 });
+    }
     else if (view) { map.jumpTo(view); }
     $('description').textContent = state.ind.description || state.ind.title;
     $('definition').textContent = 'Definitie: ' + state.ind.definition.text + (state.ind.unit ? ' (' + state.ind.unit + ')' : '');
@@ -121,6 +128,7 @@
     if (f) {
       state.hovered = { source: f.source, sourceLayer: f.sourceLayer, id: f.id };
       map.setFeatureState(state.hovered, { hover: true });
+      $('info').classList.remove('muted');
       $('info').innerHTML = describe(f);
       map.getCanvas().style.cursor = 'pointer';
     } else {

@@ -104,6 +104,14 @@ pub fn maplibre_style(snap: &Snapshot, ind: &IndicatorResult, base: &str) -> Val
         }));
         legend.push(json!({"level": level.id, "minzoom": min, "maxzoom": max, "breaks": breaks}));
     }
+    // The coarsest level's outline on top at every zoom, for orientation.
+    if let Some(&(coarsest, _, _)) = level_zoom_ranges(snap).first() {
+        let id = &snap.levels[coarsest].id;
+        layers.push(json!({
+            "id": format!("{id}-outline"), "type": "line", "source": id, "source-layer": id,
+            "paint": {"line-color": "#123c69", "line-width": ["interpolate", ["linear"], ["zoom"], 6, 0.8, 14, 2.5]},
+        }));
+    }
     let (west, south, east, north) =
         snap.tiles.tilesets.first().map_or((3.3, 50.7, 7.3, 53.6), |t| (t.bounds[0], t.bounds[1], t.bounds[2], t.bounds[3]));
     json!({
@@ -116,6 +124,7 @@ pub fn maplibre_style(snap: &Snapshot, ind: &IndicatorResult, base: &str) -> Val
             "buurtmeter:no_data": NO_DATA,
             "buurtmeter:legend": legend,
             "buurtmeter:data_version": snap.version,
+            "buurtmeter:bounds": [west, south, east, north],
         },
         "center": [(west + east) / 2.0, (south + north) / 2.0],
         "zoom": 11,

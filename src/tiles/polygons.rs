@@ -235,7 +235,7 @@ mod tests {
     #[test]
     fn clean_drops_repeats_and_collinear_points() {
         let r = clean(vec![[0, 0], [5, 0], [10, 0], [10, 0], [10, 10], [0, 10], [0, 5], [0, 0]]).unwrap();
-        assert_eq!(r, vec![[10, 0], [10, 10], [0, 10], [0, 0], [10, 0]]);
+        assert_eq!(r, vec![[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]]);
         assert!(clean(vec![[0, 0], [5, 0], [10, 0], [0, 0]]).is_none(), "degenerate ring dropped");
     }
 

@@ -62,3 +62,69 @@ pub fn read_counts(csv: &str) -> std::collections::BTreeMap<String, (u64, f64)> 
         })
         .collect()
 }
+
+/// A `buurtmeter serve` process on a free port, killed on drop.
+pub struct Server {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl Server {
+    pub fn start(args: &[&str]) -> Server {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_buurtmeter"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start buurtmeter serve");
+        let stderr = child.stderr.take().unwrap();
+        let mut base = None;
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if let Some(rest) = line.trim().strip_prefix("web map:") {
+                base = Some(rest.trim().trim_end_matches('/').to_string());
+            }
+            let done = line.starts_with("press Ctrl-C");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        let base = base.unwrap_or_else(|| panic!("server did not start:\n{}", seen.join("\n")));
+        Server { child, base }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let out =
+            Command::new("curl").args(["-s", "-o", "-", "-w", "\n%{http_code}", &format!("{}{path}", self.base)]).output().expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.parse().unwrap_or(0), body.to_string())
+    }
+
+    pub fn get_bytes(&self, path: &str, file: &Path) -> u16 {
+        let out = Command::new("curl")
+            .args(["-s", "-o"])
+            .arg(file)
+            .args(["-w", "%{http_code}", &format!("{}{path}", self.base)])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// ogrinfo with arguments; (success, stdout + stderr).
+pub fn ogrinfo(args: &[&str]) -> (bool, String) {
+    let out = Command::new("ogrinfo").args(args).output().expect("ogrinfo (gdal-bin) must be installed");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}

@@ -1,0 +1,52 @@
+// Loads the buurtmeter web map in headless Chromium (Debian's, via playwright-core from
+// web/node_modules), checks that it renders features without console errors, moves the
+// period slider, switches the indicator, and saves a screenshot.
+// Usage: node tests/browser/webmap.cjs BASE_URL SCREENSHOT.png
+'use strict';
+const path = require('path');
+const { chromium } = require(path.join(__dirname, '..', '..', 'web', 'node_modules', 'playwright-core'));
+
+(async () => {
+  const [base, shot] = process.argv.slice(2);
+  const errors = [];
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.on('console', (m) => { if (m.type() === 'error') errors.push('console: ' + m.text()); });
+  page.on('pageerror', (e) => errors.push('page: ' + e.message));
+  page.on('requestfailed', (r) => errors.push('request failed: ' + r.url()));
+  page.on('response', (r) => { if (r.status() >= 400) errors.push('HTTP ' + r.status() + ': ' + r.url()); });
+  const result = { errors };
+  try {
+    await page.goto(base + '/', { waitUntil: 'load' });
+    await page.waitForFunction(() => window.buurtmeterReady === true, null, { timeout: 60000 });
+    result.zoom = await page.evaluate(() => window.map.getZoom());
+    result.hasMap = await page.evaluate(() => typeof window.map === 'object' && typeof window.map.getZoom === 'function');
+    result.features = await page.evaluate(() => window.map.queryRenderedFeatures().length);
+    result.layers = await page.evaluate(() => window.map.getStyle().layers.map((l) => l.id));
+    result.legend = await page.evaluate(() => document.querySelectorAll('#legend .item').length);
+    // Period slider to the first period, then switch the indicator.
+    await page.evaluate(() => { const s = document.getElementById('period'); s.value = 0; s.dispatchEvent(new Event('input')); });
+    await page.waitForTimeout(500);
+    result.periodLabel = await page.evaluate(() => document.getElementById('period-label').textContent);
+    const options = await page.evaluate(() => Array.from(document.querySelectorAll('#indicator option')).map((o) => o.value));
+    result.indicators = options.length;
+    await page.selectOption('#indicator', options[options.length > 3 ? 3 : 0]);
+    await page.waitForTimeout(500);
+    await page.waitForFunction(() => window.map.loaded() && window.map.areTilesLoaded(), null, { timeout: 30000 });
+    result.featuresAfterSwitch = await page.evaluate(() => window.map.queryRenderedFeatures().length);
+    // Hover the centre of the map: the info panel describes an area.
+    const box = await page.locator('#map').boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.waitForTimeout(300);
+    result.info = await page.evaluate(() => document.getElementById('info').textContent);
+    await page.screenshot({ path: shot });
+  } catch (e) {
+    errors.push('test: ' + e.message);
+  }
+  await browser.close();
+  console.log(JSON.stringify(result));
+})();
