@@ -18,16 +18,21 @@ pub enum CbsKind {
 }
 
 impl CbsKind {
-    /// The kind of a (trimmed) CBS code, or `None` when it is not one.
+    /// The kind of a (trimmed) CBS code, or `None` when it is not one. The gemeente part
+    /// is four digits; the wijk and buurt parts are two characters each, usually digits,
+    /// but letters in some gemeenten (Amsterdam: `WK0363AA`, `BU0363AA01`).
     pub fn of(code: &str) -> Option<CbsKind> {
-        let (kind, digits) = match code.get(..2)? {
+        let (kind, len) = match code.get(..2)? {
             "GM" => (CbsKind::Gemeente, 4),
             "WK" => (CbsKind::Wijk, 6),
             "BU" => (CbsKind::Buurt, 8),
             _ => return None,
         };
-        let rest = &code[2..];
-        (rest.len() == digits && rest.bytes().all(|b| b.is_ascii_digit())).then_some(kind)
+        let rest = code[2..].as_bytes();
+        let ok = rest.len() == len
+            && rest[..4].iter().all(u8::is_ascii_digit)
+            && rest[4..].iter().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
+        ok.then_some(kind)
     }
 
     pub fn level_id(self) -> &'static str {
@@ -271,7 +276,10 @@ mod tests {
         assert_eq!(CbsKind::of("WK091710"), Some(CbsKind::Wijk));
         assert_eq!(CbsKind::of("GM0917"), Some(CbsKind::Gemeente));
         assert_eq!(CbsKind::of("GM917"), None);
-        assert_eq!(CbsKind::of("BU0917100X"), None);
+        assert_eq!(CbsKind::of("BU0917100x"), None);
+        assert_eq!(CbsKind::of("WK0363AA"), Some(CbsKind::Wijk), "Amsterdam's wijk codes have letters");
+        assert_eq!(CbsKind::of("BU0363AA01"), Some(CbsKind::Buurt));
+        assert_eq!(cbs_parent_code("BU0363AA01").as_deref(), Some("WK0363AA"));
         assert_eq!(cbs_parent_code("BU09171000").as_deref(), Some("WK091710"));
         assert_eq!(cbs_parent_code("WK091710").as_deref(), Some("GM0917"));
         assert_eq!(cbs_ancestor_code("BU09171000", CbsKind::Gemeente).as_deref(), Some("GM0917"));

@@ -145,6 +145,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         let kinds: Vec<Option<CbsKind>> = read.areas.iter().map(|a| CbsKind::of(&a.code)).collect();
         let cbs_kind = kinds.first().copied().flatten().filter(|k| kinds.iter().all(|x| *x == Some(*k)));
         let by_code = read.areas.iter().enumerate().map(|(i, a)| (a.code.clone(), i)).collect();
+        tracing::info!(level = %lc.id, layer = %read.layer, id_field = %read.id_field, name_field = ?read.name_field, cbs = ?cbs_kind, crs = %read.source_crs, "areas");
         levels.push(Level {
             id: lc.id.clone(),
             title: lc.title.clone().unwrap_or_else(|| lc.id.clone()),

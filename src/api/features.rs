@@ -24,6 +24,9 @@ use crate::model::{CbsKind, cbs_ancestor_code};
 use crate::snapshot::Snapshot;
 use crate::tiles::mvt::Prop;
 
+/// Renders feature `i` of a collection: (id as JSON, geometry as GeoJSON, properties).
+type FeatureFn = Box<dyn Fn(usize) -> (String, String, Map<String, Value>)>;
+
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 10_000;
 
@@ -486,7 +489,7 @@ async fn items(
     let base = base_url(&headers, &state);
     let self_url = format!("{base}/ogc/collections/{id}/items");
 
-    let (matched, features): (Vec<usize>, Box<dyn Fn(usize) -> (String, String, Map<String, Value>)>) = match coll {
+    let (matched, features): (Vec<usize>, FeatureFn) = match coll {
         Coll::Level(l) => {
             if q.datetime.is_some() {
                 // Areas have no time dimension: datetime does not filter them.

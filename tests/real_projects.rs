@@ -1,0 +1,70 @@
+//! The example project on real CBS data (`examples/rijnmond.toml`, reading
+//! `../shared/data` in place): built, checked against published facts, and served to
+//! GDAL's OAPIF driver.
+
+mod common;
+
+use std::path::Path;
+
+use buurtmeter::config::Project;
+use buurtmeter::snapshot;
+use common::*;
+
+fn project() -> Option<Project> {
+    shared_data("nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg")?;
+    shared_data("bag_points/sdcspatial_bag_locations.gpkg")?;
+    Some(Project::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rijnmond.toml")).unwrap())
+}
+
+#[test]
+fn rijnmond_project_matches_published_cbs_figures() {
+    let Some(p) = project() else { return };
+    let snap = snapshot::build(&p).unwrap();
+    let (bu, wk, gm) = (snap.level_index("buurten").unwrap(), snap.level_index("wijken").unwrap(), snap.level_index("gemeenten").unwrap());
+    assert_eq!(snap.levels[bu].areas.len(), 625);
+    assert_eq!(snap.levels[wk].areas.len(), 969);
+    assert_eq!(snap.levels[gm].areas.len(), 342);
+    assert_eq!(snap.levels[bu].parent.as_deref(), Some("wijken"));
+    assert_eq!(snap.levels[wk].parent.as_deref(), Some("gemeenten"));
+    for jl in &snap.points {
+        assert!(jl.layer.accounting.balances(), "{}", jl.layer.id);
+    }
+    // SOURCES.md gives Σ grid aantal_inwoners inside the buurten as 1,296,425: that sum
+    // (an ST_Intersects join) counts the 150 cells in overlapping buurten twice. Counting
+    // every cell once, as buurtmeter does, GDAL's SQL gives 1,287,555
+    // (SELECT sum(aantal_inwoners) FROM vierkant_100m WHERE fid IN (… ST_Intersects …)).
+    let inw = snap.indicator("inwoners_per_km2").unwrap();
+    let total: f64 = inw.per_level[bu].numerator.iter().sum();
+    assert_eq!(total, 1_287_555.0, "grid inhabitants inside the Rijnmond buurten, each cell once");
+    // Rotterdam: the gemeente's own CBS figure is the denominator (woningvoorraad), and
+    // its numerator is at least the sum over its wijken (points outside wijken polygons
+    // are still found in the gemeente polygon).
+    let rdam = snap.levels[gm].by_code["GM0599"];
+    let nb = snap.indicator("niet_bewoond_pct").unwrap();
+    let den = nb.per_level[gm].denominator[rdam].unwrap();
+    assert!(den > 300_000.0, "Rotterdam woningvoorraad {den}");
+    let wijk_sum: f64 = snap.levels[wk]
+        .areas
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.code.starts_with("WK0599"))
+        .map(|(i, _)| nb.per_level[wk].numerator[i])
+        .sum();
+    let gm_num = nb.per_level[gm].numerator[rdam];
+    assert!(gm_num >= wijk_sum && gm_num > 0.0);
+    let rate = nb.per_level[gm].value[rdam].unwrap();
+    assert!((rate - gm_num / den * 100.0).abs() < 1e-9);
+    // Missing CBS cells stay missing: some buurten have no woningvoorraad, so no rate.
+    assert!(nb.per_level[bu].value.iter().any(Option::is_none));
+}
+
+#[test]
+fn rijnmond_buurten_read_completely_through_gdal_oapif() {
+    let Some(_) = project() else { return };
+    let server = Server::start(&["--project", Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rijnmond.toml").to_str().unwrap()]);
+    let url = format!("OAPIF:{}/ogc", server.base);
+    let (ok, out) = ogrinfo(&["-ro", "-al", "-q", "-oo", "PAGE_SIZE=200", &url, "buurten"]);
+    assert!(ok, "{}", &out[..out.len().min(2000)]);
+    let n = out.lines().filter(|l| l.trim().starts_with("code (String) = ")).count();
+    assert_eq!(n, 625, "every buurt read through the pages");
+}
