@@ -114,3 +114,38 @@ async fn bad_requests_get_problem_documents_not_500s() {
         assert!(!v["detail"].as_str().unwrap().is_empty());
     }
 }
+
+#[test]
+fn export_writes_a_styled_geopackage_geojson_and_the_shipped_styles() {
+    let dir = tempfile::tempdir().unwrap();
+    let gpkg = dir.path().join("demo.gpkg");
+    let o = common::buurtmeter(&[
+        "export",
+        "--gpkg",
+        gpkg.to_str().unwrap(),
+        "--geojson",
+        dir.path().join("geojson").to_str().unwrap(),
+        "--csv",
+        dir.path().join("csv").to_str().unwrap(),
+        "--styles",
+        dir.path().join("styles").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let rows = common::ogr_sql(
+        &gpkg,
+        "SELECT f_table_name, styleName, useAsDefault, instr(styleQML, 'graduatedSymbol') > 0 AS graduated FROM layer_styles",
+    );
+    assert_eq!(rows.len(), 3 * 6, "a style per level and indicator");
+    assert!(rows.iter().all(|r| r.iter().any(|(k, v)| k == "graduated" && v == "1")), "{rows:?}");
+    let defaults = rows.iter().filter(|r| r.iter().any(|(k, v)| k == "useAsDefault" && v == "1")).count();
+    assert_eq!(defaults, 3, "one default style per level");
+    let fc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("geojson/buurten.geojson")).unwrap()).unwrap();
+    assert_eq!(fc["features"].as_array().unwrap().len(), 68);
+    // The styles shipped in styles/ are what the demo project produces.
+    for entry in std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("styles")).unwrap() {
+        let p = entry.unwrap().path();
+        let fresh = std::fs::read_to_string(dir.path().join("styles").join(p.file_name().unwrap())).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), fresh, "{} is stale: run `buurtmeter export --styles styles/`", p.display());
+    }
+}

@@ -129,5 +129,48 @@ pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<()> {
         }
     }
     write_layer(&mut ds, "indicator_values", None, OGRwkbGeometryType::wkbNone, &fields, rows.into_iter())?;
-    Ok(())
+    write_layer_styles(&mut ds, snap)
+}
+
+/// QGIS's `layer_styles` table: a graduated style per level and indicator, the first
+/// indicator as each level's default, so QGIS opens the layers styled.
+fn write_layer_styles(ds: &mut gdal::Dataset, snap: &Snapshot) -> Result<()> {
+    let text = |n: &str| (n.to_string(), OGRFieldType::OFTString);
+    let fields = vec![
+        text("f_table_catalog"),
+        text("f_table_schema"),
+        text("f_table_name"),
+        text("f_geometry_column"),
+        text("styleName"),
+        text("styleQML"),
+        text("styleSLD"),
+        ("useAsDefault".to_string(), OGRFieldType::OFTInteger64),
+        text("description"),
+        text("owner"),
+        text("ui"),
+        text("update_time"),
+    ];
+    let mut rows = Vec::new();
+    for (li, level) in snap.levels.iter().enumerate() {
+        for (ii, ind) in snap.indicators.iter().enumerate() {
+            rows.push((
+                None,
+                vec![
+                    Value::Text(String::new()),
+                    Value::Text(String::new()),
+                    Value::Text(level.id.clone()),
+                    Value::Text("geom".into()),
+                    Value::Text(ind.def.title.clone()),
+                    Value::Text(crate::export::styles::qml_style(ind, li)),
+                    Value::Text(String::new()),
+                    Value::Int(i64::from(ii == 0)),
+                    Value::Text(ind.def.definition()),
+                    Value::Text("buurtmeter".into()),
+                    Value::Text(String::new()),
+                    Value::Text(String::new()),
+                ],
+            ));
+        }
+    }
+    write_layer(ds, "layer_styles", None, OGRwkbGeometryType::wkbNone, &fields, rows.into_iter())
 }

@@ -1,0 +1,66 @@
+<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<qgis version="3.22.0" styleCategories="Symbology">
+  <renderer-v2 type="graduatedSymbol" attr="leegstand_woningen_pct" graduatedMethod="GraduatedColor" symbollevels="0" enableorderby="0" forceraster="0">
+    <ranges>
+      <range lower="0" upper="0.7000000000000001" symbol="0" label="0,000 – 0,700 %" render="true"/>
+      <range lower="0.7000000000000001" upper="0.97" symbol="1" label="0,700 – 0,970 %" render="true"/>
+      <range lower="0.97" upper="1.3" symbol="2" label="0,970 – 1,3 %" render="true"/>
+      <range lower="1.3" upper="1.8" symbol="3" label="1,3 – 1,8 %" render="true"/>
+      <range lower="1.8" upper="6.3768115942028984" symbol="4" label="1,8 – 6,4 %" render="true"/>
+    </ranges>
+    <symbols>
+      <symbol type="fill" name="0" alpha="1" clip_to_extent="1" force_rhr="0">
+        <layer class="SimpleFill" enabled="1" pass="0" locked="0">
+          <prop k="color" v="255,255,178,255"/>
+          <prop k="outline_color" v="255,255,255,255"/>
+          <prop k="outline_style" v="solid"/>
+          <prop k="outline_width" v="0.26"/>
+          <prop k="outline_width_unit" v="MM"/>
+          <prop k="style" v="solid"/>
+        </layer>
+      </symbol>
+      <symbol type="fill" name="1" alpha="1" clip_to_extent="1" force_rhr="0">
+        <layer class="SimpleFill" enabled="1" pass="0" locked="0">
+          <prop k="color" v="254,204,92,255"/>
+          <prop k="outline_color" v="255,255,255,255"/>
+          <prop k="outline_style" v="solid"/>
+          <prop k="outline_width" v="0.26"/>
+          <prop k="outline_width_unit" v="MM"/>
+          <prop k="style" v="solid"/>
+        </layer>
+      </symbol>
+      <symbol type="fill" name="2" alpha="1" clip_to_extent="1" force_rhr="0">
+        <layer class="SimpleFill" enabled="1" pass="0" locked="0">
+          <prop k="color" v="253,141,60,255"/>
+          <prop k="outline_color" v="255,255,255,255"/>
+          <prop k="outline_style" v="solid"/>
+          <prop k="outline_width" v="0.26"/>
+          <prop k="outline_width_unit" v="MM"/>
+          <prop k="style" v="solid"/>
+        </layer>
+      </symbol>
+      <symbol type="fill" name="3" alpha="1" clip_to_extent="1" force_rhr="0">
+        <layer class="SimpleFill" enabled="1" pass="0" locked="0">
+          <prop k="color" v="240,59,32,255"/>
+          <prop k="outline_color" v="255,255,255,255"/>
+          <prop k="outline_style" v="solid"/>
+          <prop k="outline_width" v="0.26"/>
+          <prop k="outline_width_unit" v="MM"/>
+          <prop k="style" v="solid"/>
+        </layer>
+      </symbol>
+      <symbol type="fill" name="4" alpha="1" clip_to_extent="1" force_rhr="0">
+        <layer class="SimpleFill" enabled="1" pass="0" locked="0">
+          <prop k="color" v="189,0,38,255"/>
+          <prop k="outline_color" v="255,255,255,255"/>
+          <prop k="outline_style" v="solid"/>
+          <prop k="outline_width" v="0.26"/>
+          <prop k="outline_width_unit" v="MM"/>
+          <prop k="style" v="solid"/>
+        </layer>
+      </symbol>
+    </symbols>
+    <classificationMethod id="Quantile"/>
+  </renderer-v2>
+  <layerGeometryType>2</layerGeometryType>
+</qgis>
