@@ -105,6 +105,48 @@ pub struct PointsConfig {
     /// `aggregate` (the default): only counts per area and per grid cell, never a point.
     #[serde(default)]
     pub access: Access,
+    /// Disclosure control: counts above 0 and below this are secret.
+    #[serde(default)]
+    pub min_count: Option<f64>,
+    /// Disclosure control: counts are rounded to a multiple of this (CBS: 5 or 10).
+    #[serde(default)]
+    pub round_to: Option<f64>,
+    /// Disclosure control: no rate for areas whose denominator is below this.
+    #[serde(default)]
+    pub min_denominator: Option<f64>,
+}
+
+impl PointsConfig {
+    pub fn disclosure(&self) -> Disclosure {
+        Disclosure { min_count: self.min_count, round_to: self.round_to, min_denominator: self.min_denominator }
+    }
+}
+
+/// Statistical disclosure control, the way CBS does it. Set on a point layer (applies to
+/// all its indicators and grid cells) and/or on an indicator (overrides the layer).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Disclosure {
+    /// Counts (or weighted sums) above 0 and below this are secret.
+    pub min_count: Option<f64>,
+    /// Counts are rounded to a multiple of this (CBS: 5 or 10); rates use the rounded count.
+    pub round_to: Option<f64>,
+    /// No rate for areas whose denominator is below this (e.g. 50 inhabitants).
+    pub min_denominator: Option<f64>,
+}
+
+impl Disclosure {
+    /// `self` where set, else `base`.
+    pub fn or(self, base: Disclosure) -> Disclosure {
+        Disclosure {
+            min_count: self.min_count.or(base.min_count),
+            round_to: self.round_to.or(base.round_to),
+            min_denominator: self.min_denominator.or(base.min_denominator),
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.min_count.is_some() || self.round_to.is_some() || self.min_denominator.is_some()
+    }
 }
 
 /// Who may see a point layer's individual points.
@@ -141,6 +183,22 @@ pub struct IndicatorConfig {
     /// Only points dated on or before this day (`yyyy-mm-dd`).
     #[serde(default)]
     pub to: Option<String>,
+    /// Disclosure control: counts above 0 and below this are secret.
+    #[serde(default)]
+    pub min_count: Option<f64>,
+    /// Disclosure control: counts are rounded to a multiple of this (CBS: 5 or 10).
+    #[serde(default)]
+    pub round_to: Option<f64>,
+    /// Disclosure control: no rate for areas whose denominator is below this.
+    #[serde(default)]
+    pub min_denominator: Option<f64>,
+}
+
+impl IndicatorConfig {
+    /// This indicator's disclosure rules: its own where set, else its point layer's.
+    pub fn disclosure(&self, layer: &PointsConfig) -> Disclosure {
+        Disclosure { min_count: self.min_count, round_to: self.round_to, min_denominator: self.min_denominator }.or(layer.disclosure())
+    }
 }
 
 fn one() -> f64 {
@@ -211,11 +269,21 @@ impl Project {
                     return err(format!("indicator '{}': '{d}' is not a date (yyyy-mm-dd)", ind.id));
                 }
             }
+            for (what, v) in [("min_count", ind.min_count), ("round_to", ind.round_to), ("min_denominator", ind.min_denominator)] {
+                if v.is_some_and(|x| !x.is_finite() || x <= 0.0) {
+                    return err(format!("indicator '{}': {what} must be a positive number", ind.id));
+                }
+            }
             if !ind.scale.is_finite() || ind.scale == 0.0 {
                 return err(format!("indicator '{}': scale must be a non-zero number", ind.id));
             }
         }
         for p in &self.points {
+            for (what, v) in [("min_count", p.min_count), ("round_to", p.round_to), ("min_denominator", p.min_denominator)] {
+                if v.is_some_and(|x| !x.is_finite() || x <= 0.0) {
+                    return err(format!("point layer '{}': {what} must be a positive number", p.id));
+                }
+            }
             if p.x.is_some() != p.y.is_some() || p.lon.is_some() != p.lat.is_some() {
                 return err(format!("point layer '{}': give both x and y, or both lon and lat", p.id));
             }

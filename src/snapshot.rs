@@ -24,6 +24,8 @@ pub struct JoinedLayer {
     pub title: String,
     pub source: PathBuf,
     pub access: Access,
+    /// The layer's disclosure rules (also applied to grid cells in tiles).
+    pub disclosure: crate::config::Disclosure,
     pub assigned: Vec<Vec<u32>>,
     /// WGS84 lon/lat of every point (for OGC API and tiles).
     pub lonlat: Vec<[f64; 2]>,
@@ -291,6 +293,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             title: pc.title.clone().unwrap_or_else(|| pc.id.clone()),
             source: source.path.clone(),
             access: pc.access,
+            disclosure: pc.disclosure(),
             layer,
             assigned,
             lonlat: Vec::new(),
@@ -301,7 +304,8 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     let mut results = Vec::new();
     timed(&mut timings, "compute indicators", || {
         for ic in &project.indicators {
-            let def = Indicator::from_config(ic);
+            let layer_config = project.points.iter().find(|p| p.id == ic.numerator.points).expect("validated by config");
+            let def = Indicator::from_config(ic, layer_config);
             let layer = points.iter().find(|p| p.layer.id == def.points).expect("validated by config");
             if let Some(cats) = &def.categories {
                 for c in cats {
@@ -334,6 +338,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
                 }
                 per_level.push(values);
             }
+            indicators::sdc::apply(&def.disclosure, &levels, &mut per_level);
             results.push(IndicatorResult { def, per_level });
         }
         Ok(())
@@ -396,7 +401,12 @@ fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize
             if let Some(x) = v.value[k] {
                 props.push((r.def.id.clone(), Prop::Num(x)));
             }
-            props.push((format!("{}_n", r.def.id), Prop::Num(v.numerator[k])));
+            if let Some(n) = v.numerator[k] {
+                props.push((format!("{}_n", r.def.id), Prop::Num(n)));
+            }
+            if let Some(why) = v.suppressed[k] {
+                props.push((format!("{}_suppressed", r.def.id), Prop::Str(why.key().into())));
+            }
         }
         if let (Some(label), Some(d)) = (denominator_label(&r.def), v.denominator[a])
             && !props.iter().any(|(k, _)| *k == label)
@@ -474,12 +484,14 @@ fn prepare_serving(
                 (cat, date)
             })
             .collect();
-        point_tiles.push((tiles::points::PointTiles::new(&merc, public), props));
-        let fields = if public {
-            vec![("category".to_string(), "String"), ("date".to_string(), "String"), ("count".to_string(), "Number")]
-        } else {
-            vec![("count".to_string(), "Number")]
-        };
+        let mut pt = tiles::points::PointTiles::new(&merc, public);
+        pt.min_count = p.disclosure.min_count;
+        pt.round_to = p.disclosure.round_to;
+        point_tiles.push((pt, props));
+        let mut fields = vec![("count".to_string(), "Number"), ("suppressed".to_string(), "String")];
+        if public {
+            fields.extend([("category".to_string(), "String"), ("date".to_string(), "String")]);
+        }
         tilesets.push(Tileset {
             id: p.layer.id.clone(),
             title: p.title.clone(),

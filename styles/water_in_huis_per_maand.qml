@@ -2,7 +2,7 @@
 <qgis version="3.22.0" styleCategories="Symbology">
   <renderer-v2 type="graduatedSymbol" attr="water_in_huis_per_maand" graduatedMethod="GraduatedColor" symbollevels="0" enableorderby="0" forceraster="0">
     <ranges>
-      <range lower="0" upper="12" symbol="0" label="0,000 – 12,0 meldingen" render="true"/>
+      <range lower="0" upper="10" symbol="0" label="0,000 – 10,0 meldingen" render="true"/>
     </ranges>
     <symbols>
       <symbol type="fill" name="0" alpha="1" clip_to_extent="1" force_rhr="0">

@@ -2,11 +2,11 @@
 <qgis version="3.22.0" styleCategories="Symbology">
   <renderer-v2 type="graduatedSymbol" attr="wateroverlast_per_1000_inw" graduatedMethod="GraduatedColor" symbollevels="0" enableorderby="0" forceraster="0">
     <ranges>
-      <range lower="0" upper="1.5" symbol="0" label="0,000 – 1,5 per 1.000 inwoners" render="true"/>
-      <range lower="1.5" upper="2.6" symbol="1" label="1,5 – 2,6 per 1.000 inwoners" render="true"/>
-      <range lower="2.6" upper="4.3" symbol="2" label="2,6 – 4,3 per 1.000 inwoners" render="true"/>
-      <range lower="4.3" upper="7.6000000000000005" symbol="3" label="4,3 – 7,6 per 1.000 inwoners" render="true"/>
-      <range lower="7.6000000000000005" upper="200" symbol="4" label="7,6 – 200 per 1.000 inwoners" render="true"/>
+      <range lower="0" upper="2.5" symbol="0" label="0,000 – 2,5 per 1.000 inwoners" render="true"/>
+      <range lower="2.5" upper="3.8000000000000003" symbol="1" label="2,5 – 3,8 per 1.000 inwoners" render="true"/>
+      <range lower="3.8000000000000003" upper="5.300000000000001" symbol="2" label="3,8 – 5,3 per 1.000 inwoners" render="true"/>
+      <range lower="5.300000000000001" upper="8.4" symbol="3" label="5,3 – 8,4 per 1.000 inwoners" render="true"/>
+      <range lower="8.4" upper="23.91304347826087" symbol="4" label="8,4 – 23,9 per 1.000 inwoners" render="true"/>
     </ranges>
     <symbols>
       <symbol type="fill" name="0" alpha="1" clip_to_extent="1" force_rhr="0">

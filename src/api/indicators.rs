@@ -45,6 +45,7 @@ fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
             "scale": d.scale,
         },
         "period": d.period.as_str(),
+        "disclosure": {"min_count": d.disclosure.min_count, "round_to": d.disclosure.round_to, "min_denominator": d.disclosure.min_denominator},
         "periods": ind.per_level.first().map(|v| v.periods.clone()).unwrap_or_default(),
         "source": {"points": layer.map(|l| l.source.display().to_string()), "points_title": layer.map(|l| l.title.clone()), "attribution": snap.attribution},
         "levels": levels,
@@ -109,7 +110,7 @@ async fn values(State(state): State<AppState>, Path(id): Path<String>, Query(q):
         let series: Vec<Value> = (0..v.periods.len())
             .map(|p| {
                 let k = v.index(a, p);
-                json!({"period": v.periods[p], "numerator": v.numerator[k], "value": v.value[k]})
+                json!({"period": v.periods[p], "numerator": v.numerator[k], "value": v.value[k], "suppressed": v.suppressed[k].map(|s| s.key())})
             })
             .collect();
         let area = &level.areas[a];
@@ -139,7 +140,7 @@ async fn values(State(state): State<AppState>, Path(id): Path<String>, Query(q):
             .enumerate()
             .map(|(a, area)| {
                 let k = v.index(a, p);
-                json!({"code": area.code, "name": area.name, "numerator": v.numerator[k], "denominator": v.denominator[a], "value": v.value[k]})
+                json!({"code": area.code, "name": area.name, "numerator": v.numerator[k], "denominator": v.denominator[a], "value": v.value[k], "suppressed": v.suppressed[k].map(|s| s.key())})
             })
             .collect(),
     };

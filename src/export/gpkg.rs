@@ -76,6 +76,7 @@ pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<()> {
                 den_cols.push((ind.def.id.clone(), ii));
             }
             fields.push((format!("{}_period", ind.def.id), OGRFieldType::OFTString));
+            fields.push((format!("{}_suppressed", ind.def.id), OGRFieldType::OFTString));
         }
         let rows = level.areas.iter().enumerate().map(|(a, area)| {
             let mut values = vec![Value::Text(area.code.clone()), Value::Text(area.name.clone().unwrap_or_default())];
@@ -84,11 +85,12 @@ pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<()> {
                 let last = v.periods.len().checked_sub(1);
                 let k = last.map(|p| v.index(a, p));
                 values.push(Value::Real(k.and_then(|k| v.value[k])));
-                values.push(Value::Real(k.map(|k| v.numerator[k])));
+                values.push(Value::Real(k.and_then(|k| v.numerator[k])));
                 if v.denominator_source.is_some() {
                     values.push(Value::Real(v.denominator[a]));
                 }
                 values.push(Value::Text(last.map(|p| v.periods[p].clone()).unwrap_or_default()));
+                values.push(Value::Text(k.and_then(|k| v.suppressed[k]).map_or("", |s| s.key()).to_string()));
             }
             (Some(geo_types::Geometry::MultiPolygon(area.geometry.clone())), values)
         });
@@ -118,10 +120,11 @@ pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<()> {
                             Value::Text(area.code.clone()),
                             Value::Text(area.name.clone().unwrap_or_default()),
                             Value::Text(period.clone()),
-                            Value::Real(Some(v.numerator[k])),
+                            Value::Real(v.numerator[k]),
                             Value::Real(v.denominator[a]),
                             Value::Real(v.value[k]),
                             Value::Text(ind.def.unit.clone().unwrap_or_default()),
+                            Value::Text(v.suppressed[k].map_or("", |s| s.key()).to_string()),
                         ],
                     ));
                 }

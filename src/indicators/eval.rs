@@ -17,12 +17,14 @@ const DENOMINATOR: &str = "denominator";
 const VALUE: &str = "value";
 
 /// The values of one indicator at one level. Vectors indexed `area * periods.len() + p`
-/// except `denominator`, which is per area.
+/// except `denominator`, which is per area. After disclosure control (`sdc`), a secret
+/// cell has no numerator and no value, and `suppressed` says why.
 #[derive(Debug, Clone)]
 pub struct LevelValues {
     pub periods: Vec<String>,
-    pub numerator: Vec<f64>,
+    pub numerator: Vec<Option<f64>>,
     pub value: Vec<Option<f64>>,
+    pub suppressed: Vec<Option<super::sdc::Suppression>>,
     pub denominator: Vec<Option<f64>>,
     /// Where the denominator came from (file and column, or "sum over ...").
     pub denominator_source: Option<String>,
@@ -35,6 +37,13 @@ impl LevelValues {
 
     pub fn period_index(&self, label: &str) -> Option<usize> {
         self.periods.iter().position(|p| p == label)
+    }
+
+    /// Make cell `k` secret.
+    pub fn suppress(&mut self, k: usize, why: super::sdc::Suppression) {
+        self.numerator[k] = None;
+        self.value[k] = None;
+        self.suppressed[k] = Some(why);
     }
 }
 
@@ -133,10 +142,11 @@ pub fn evaluate(ind: &Indicator, layer: &PointLayer, assigned: &[u32], levels: &
         .sort([AREA, PERIOD], SortMultipleOptions::default())
         .collect()?;
 
-    let numerator: Vec<f64> = table.column(NUMERATOR)?.f64()?.into_no_null_iter().collect();
+    let numerator: Vec<Option<f64>> = table.column(NUMERATOR)?.f64()?.iter().collect();
     let value: Vec<Option<f64>> = table.column(VALUE)?.f64()?.iter().collect();
     Ok(LevelValues {
         periods: period_keys.iter().map(|&k| ind.period.label(k)).collect(),
+        suppressed: vec![None; numerator.len()],
         numerator,
         value,
         denominator: if ind.denominator == Denominator::None { vec![None; n_areas] } else { denominator },

@@ -11,6 +11,7 @@
 //! missing value, never 0 or infinity. No I/O here: plain data in, plain data out.
 
 pub mod eval;
+pub mod sdc;
 pub mod stats;
 
 use crate::config::IndicatorConfig;
@@ -94,11 +95,13 @@ pub struct Indicator {
     pub period: PeriodKind,
     pub from: Option<Date>,
     pub to: Option<Date>,
+    /// Disclosure control (its own rules, else its point layer's).
+    pub disclosure: crate::config::Disclosure,
 }
 
 impl Indicator {
     /// From the project file (already validated by `config`).
-    pub fn from_config(c: &IndicatorConfig) -> Indicator {
+    pub fn from_config(c: &IndicatorConfig, layer: &crate::config::PointsConfig) -> Indicator {
         let denominator = match c.denominator.as_deref().map(str::trim) {
             None | Some("") | Some("none") => Denominator::None,
             Some("land_km2") | Some("land") | Some("km2") => Denominator::LandKm2,
@@ -118,6 +121,7 @@ impl Indicator {
             period: c.period.as_deref().and_then(PeriodKind::parse).unwrap_or(PeriodKind::All),
             from: date(&c.from),
             to: date(&c.to),
+            disclosure: c.disclosure(layer),
         }
     }
 

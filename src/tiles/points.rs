@@ -35,6 +35,10 @@ fn morton(x: u32, y: u32) -> u64 {
 
 /// One point layer, ready for tiles.
 pub struct PointTiles {
+    /// Cells with a count above 0 and below this show no count (disclosure control).
+    pub min_count: Option<f64>,
+    /// Cell counts are rounded to a multiple of this.
+    pub round_to: Option<f64>,
     keys: Vec<u64>,
     /// World coordinates at zoom 16, in key order.
     world: Vec<[u32; 2]>,
@@ -58,6 +62,8 @@ impl PointTiles {
             .collect();
         items.sort_unstable_by_key(|t| (t.0, t.2));
         PointTiles {
+            min_count: None,
+            round_to: None,
             keys: items.iter().map(|t| t.0).collect(),
             world: items.iter().map(|t| t.1).collect(),
             index: items.iter().map(|t| t.2).collect(),
@@ -110,7 +116,13 @@ impl PointTiles {
             let n = (end - k) as f64;
             let at = [(sx / n).round() as i64, (sy / n).round() as i64];
             let at = [at[0].clamp(0, EXTENT - 1), at[1].clamp(0, EXTENT - 1)];
-            layer.points(cell, &[("count", Prop::Int((end - k) as i64))], &[at]);
+            let count = (end - k) as f64;
+            if self.min_count.is_some_and(|m| count < m) {
+                layer.points(cell, &[("suppressed", Prop::Str("small_count".into()))], &[at]);
+            } else {
+                let shown = self.round_to.map_or(count, |r| crate::indicators::sdc::round_to(count, r));
+                layer.points(cell, &[("count", Prop::Int(shown as i64))], &[at]);
+            }
             k = end;
         }
         layer

@@ -1,0 +1,130 @@
+//! Statistical disclosure control, the way CBS does it, applied to an indicator's values
+//! at every level before anything is served or written.
+//!
+//! Per area and period:
+//! 1. **primary suppression**: a numerator above 0 and below `min_count` is secret;
+//! 2. **rounding**: numerators are rounded to a multiple of `round_to`, and the rate is
+//!    scaled with them (a published rate × a published denominator must not give back the
+//!    exact count);
+//! 3. **minimum denominator**: no rate where the denominator is below `min_denominator`;
+//! 4. **secondary suppression**: when exactly one area among the children of a parent
+//!    (the buurten of a wijk, the wijken of a gemeente) is secret, its count would follow
+//!    from the parent's total minus its siblings; so the sibling with the smallest count
+//!    is made secret too. When a parent has a single child and that child is secret, the
+//!    parent is secret as well (it would equal the child). Applied from the finest level
+//!    up, until nothing changes.
+//!
+//! A secret cell has no numerator and no value, and says why (`suppressed`). Zero counts
+//! stay visible (CBS publishes 0).
+
+use super::eval::LevelValues;
+use crate::config::Disclosure;
+use crate::model::Level;
+
+/// Why a value is not shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suppression {
+    SmallCount,
+    SmallDenominator,
+    Secondary,
+}
+
+impl Suppression {
+    pub fn key(self) -> &'static str {
+        match self {
+            Suppression::SmallCount => "small_count",
+            Suppression::SmallDenominator => "small_denominator",
+            Suppression::Secondary => "secondary",
+        }
+    }
+}
+
+/// Round to a multiple of `step`, halves away from zero (CBS rounding).
+pub fn round_to(v: f64, step: f64) -> f64 {
+    (v / step).round() * step
+}
+
+/// Apply the rules to every level's values (aligned with `levels`).
+pub fn apply(rules: &Disclosure, levels: &[Level], per_level: &mut [LevelValues]) {
+    if !rules.is_active() {
+        return;
+    }
+    // Raw numerators, for choosing the smallest sibling.
+    let raw: Vec<Vec<f64>> = per_level.iter().map(|v| v.numerator.iter().map(|n| n.unwrap_or(0.0)).collect()).collect();
+    for v in per_level.iter_mut() {
+        for k in 0..v.numerator.len() {
+            let Some(n) = v.numerator[k] else { continue };
+            if rules.min_count.is_some_and(|m| n > 0.0 && n < m) {
+                v.suppress(k, Suppression::SmallCount);
+                continue;
+            }
+            if let Some(step) = rules.round_to {
+                let r = round_to(n, step);
+                if r != n {
+                    v.numerator[k] = Some(r);
+                    v.value[k] = if n != 0.0 { v.value[k].map(|x| x * r / n) } else { v.value[k] };
+                }
+            }
+            let a = k / v.periods.len().max(1);
+            if let (Some(m), Some(d)) = (rules.min_denominator, v.denominator[a])
+                && d < m
+            {
+                v.value[k] = None;
+                v.suppressed[k] = Some(Suppression::SmallDenominator);
+            }
+        }
+    }
+    // Secondary suppression, finest level first, repeated until stable.
+    loop {
+        let mut changed = false;
+        for (li, level) in levels.iter().enumerate() {
+            let Some(pi) = level.parent.as_ref().and_then(|p| levels.iter().position(|l| &l.id == p)) else { continue };
+            let n_parent = levels[pi].areas.len();
+            let n_p = per_level[li].periods.len();
+            let mut children: Vec<Vec<usize>> = vec![Vec::new(); n_parent];
+            for (a, parent) in level.parent_idx.iter().enumerate() {
+                if let Some(p) = parent {
+                    children[*p as usize].push(a);
+                }
+            }
+            for (parent, kids) in children.iter().enumerate() {
+                for p in 0..n_p {
+                    let secret = |a: usize| per_level[li].numerator[a * n_p + p].is_none();
+                    let hidden: Vec<usize> = kids.iter().copied().filter(|&a| secret(a)).collect();
+                    let parent_k = parent * n_p + p;
+                    let parent_visible = per_level[pi].numerator.get(parent_k).is_some_and(Option::is_some);
+                    if hidden.len() == 1 && parent_visible {
+                        if kids.len() == 1 {
+                            per_level[pi].suppress(parent_k, Suppression::Secondary);
+                        } else {
+                            let smallest = kids
+                                .iter()
+                                .copied()
+                                .filter(|&a| !secret(a))
+                                .min_by(|&a, &b| raw[li][a * n_p + p].total_cmp(&raw[li][b * n_p + p]).then(a.cmp(&b)));
+                            if let Some(s) = smallest {
+                                per_level[li].suppress(s * n_p + p, Suppression::Secondary);
+                            }
+                        }
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cbs_rounding() {
+        assert_eq!(round_to(12.0, 5.0), 10.0);
+        assert_eq!(round_to(12.5, 5.0), 15.0);
+        assert_eq!(round_to(2.0, 5.0), 0.0);
+    }
+}
