@@ -194,7 +194,10 @@ fn tiles_decode_in_gdal_without_gaps_with_true_counts_and_api_values() {
             }
         }
         // Secret cells hold 1 or 2 points each: visible counts plus those add up to all.
-        assert!(total + suppressed_cells <= n_points && n_points <= total + 2 * suppressed_cells, "zoom {z}: {total} + {suppressed_cells} secret cells vs {n_points}");
+        assert!(
+            total + suppressed_cells <= n_points && n_points <= total + 2 * suppressed_cells,
+            "zoom {z}: {total} + {suppressed_cells} secret cells vs {n_points}"
+        );
     }
     // The public vacancy layer has no disclosure rules: its counts add up exactly.
     let lee = health["points"].as_array().unwrap().iter().find(|p| p["id"] == "leegstand").unwrap();

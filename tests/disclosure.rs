@@ -1,0 +1,245 @@
+//! Disclosure control on the demo project: the rules hold at every level, and no secret
+//! value (nor a raw point of an aggregate-only layer) escapes through any channel:
+//! indicator API (JSON, CSV), tiles (decoded by GDAL), OGC API, CSV/GeoPackage/GeoJSON
+//! exports.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use buurtmeter::config::Project;
+use buurtmeter::snapshot::{self, Snapshot};
+use common::*;
+
+fn snapshot() -> Snapshot {
+    snapshot::build(&Project::load(&demo_project()).unwrap()).unwrap()
+}
+
+/// Secret cells of every SDC indicator: (indicator, level, code, period) → reason.
+fn secrets(snap: &Snapshot) -> BTreeMap<(String, String, String, String), String> {
+    let mut out = BTreeMap::new();
+    for ind in snap.indicators.iter().filter(|i| i.def.disclosure.is_active()) {
+        for (li, level) in snap.levels.iter().enumerate() {
+            let v = &ind.per_level[li];
+            for (a, area) in level.areas.iter().enumerate() {
+                for (p, period) in v.periods.iter().enumerate() {
+                    if let Some(why) = v.suppressed[v.index(a, p)] {
+                        out.insert((ind.def.id.clone(), level.id.clone(), area.code.clone(), period.clone()), why.key().to_string());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn rules_hold_at_every_level() {
+    let snap = snapshot();
+    let mut n_primary = 0;
+    let mut n_secondary = 0;
+    for ind in snap.indicators.iter().filter(|i| i.def.disclosure.is_active()) {
+        let d = ind.def.disclosure;
+        for (li, level) in snap.levels.iter().enumerate() {
+            let v = &ind.per_level[li];
+            for k in 0..v.numerator.len() {
+                match (v.numerator[k], v.suppressed[k]) {
+                    (Some(n), None) => {
+                        assert!(d.min_count.is_none_or(|m| n == 0.0 || n >= m), "{} {}: visible count {n}", ind.def.id, level.id);
+                        if let Some(r) = d.round_to {
+                            assert_eq!(n % r, 0.0, "{}: {n} not rounded to {r}", ind.def.id);
+                        }
+                    }
+                    (Some(_), Some(why)) => assert_eq!(why.key(), "small_denominator"),
+                    (None, Some(why)) => {
+                        assert!(v.value[k].is_none());
+                        match why.key() {
+                            "small_count" => n_primary += 1,
+                            "secondary" => n_secondary += 1,
+                            other => panic!("{other}"),
+                        }
+                    }
+                    (None, None) => panic!("a missing numerator without a reason"),
+                }
+                if let (Some(m), Some(_)) = (d.min_denominator, v.value[k]) {
+                    assert!(v.denominator[k / v.periods.len()].unwrap() >= m);
+                }
+            }
+            // Secondary suppression: no parent with exactly one secret child.
+            if let Some(pi) = level.parent.as_ref().and_then(|p| snap.level_index(p)) {
+                let vp = &ind.per_level[pi];
+                for parent in 0..snap.levels[pi].areas.len() {
+                    for p in 0..v.periods.len() {
+                        let kids: Vec<usize> = (0..level.areas.len()).filter(|&a| level.parent_idx[a] == Some(parent as u32)).collect();
+                        let hidden = kids.iter().filter(|&&a| v.numerator[v.index(a, p)].is_none()).count();
+                        if vp.numerator[vp.index(parent, p)].is_some() {
+                            assert_ne!(
+                                hidden, 1,
+                                "{} {}: one secret child of {} in {}",
+                                ind.def.id, level.id, snap.levels[pi].areas[parent].code, v.periods[p]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(n_primary > 0 && n_secondary > 0, "the demo exercises both: {n_primary} primary, {n_secondary} secondary");
+}
+
+#[test]
+fn no_secret_value_escapes_through_any_channel() {
+    let snap = snapshot();
+    let secret = secrets(&snap);
+    assert!(!secret.is_empty());
+    let server = Server::start(&[]);
+
+    // Indicator API, JSON and CSV, every level and period.
+    for ind in snap.indicators.iter().filter(|i| i.def.disclosure.is_active()) {
+        for level in &snap.levels {
+            for period in &ind.per_level[0].periods {
+                let (_, body) = server.get(&format!("/indicators/{}?level={}&period={period}", ind.def.id, level.id));
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                for row in v["values"].as_array().unwrap() {
+                    let key = (ind.def.id.clone(), level.id.clone(), row["code"].as_str().unwrap().to_string(), period.clone());
+                    if let Some(why) = secret.get(&key) {
+                        assert_eq!(row["suppressed"].as_str(), Some(why.as_str()), "{key:?}");
+                        assert!(row["value"].is_null(), "{key:?}");
+                        if why != "small_denominator" {
+                            assert!(row["numerator"].is_null(), "{key:?}");
+                        }
+                    }
+                }
+            }
+            let (_, csv) = server.get(&format!("/indicators/{}?level={}&format=csv", ind.def.id, level.id));
+            check_csv_rows(&csv, &secret);
+        }
+    }
+
+    // Exports: CSV (long), GeoPackage (long table and level layers), GeoJSON.
+    let dir = tempfile::tempdir().unwrap();
+    let gpkg = dir.path().join("e.gpkg");
+    let o = buurtmeter(&[
+        "export",
+        "--gpkg",
+        gpkg.to_str().unwrap(),
+        "--csv",
+        dir.path().join("csv").to_str().unwrap(),
+        "--geojson",
+        dir.path().join("gj").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for level in &snap.levels {
+        check_csv_rows(&std::fs::read_to_string(dir.path().join(format!("csv/indicators_{}.csv", level.id))).unwrap(), &secret);
+    }
+    let rows = ogr_sql(
+        &gpkg,
+        "SELECT indicator, level, area_code, period, numerator, value, suppressed FROM indicator_values WHERE suppressed != ''",
+    );
+    assert_eq!(rows.len(), secret.len(), "every secret cell is marked in the GeoPackage");
+    for r in &rows {
+        let get = |k: &str| r.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str()).unwrap_or("");
+        assert!(get("value") == "(null)" || get("value").is_empty(), "{r:?}");
+        if get("suppressed") != "small_denominator" {
+            assert!(get("numerator") == "(null)" || get("numerator").is_empty(), "{r:?}");
+        }
+    }
+
+    // Latest-period channels: tiles, OGC API items, GeoJSON export, GeoPackage level layers.
+    for ind in snap.indicators.iter().filter(|i| i.def.disclosure.is_active()) {
+        let latest = ind.per_level[0].periods.last().unwrap().clone();
+        for level in &snap.levels {
+            let (_, items) = server.get(&format!("/ogc/collections/{}/items?limit=1000&f=json", level.id));
+            let items: serde_json::Value = serde_json::from_str(&items).unwrap();
+            let gj: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(dir.path().join(format!("gj/{}.geojson", level.id))).unwrap()).unwrap();
+            for fc in [&items, &gj] {
+                for f in fc["features"].as_array().unwrap() {
+                    let code = f["properties"]["code"].as_str().unwrap().to_string();
+                    if let Some(why) = secret.get(&(ind.def.id.clone(), level.id.clone(), code.clone(), latest.clone())) {
+                        let props = &f["properties"];
+                        assert!(props.get(&ind.def.id).is_none(), "{code}: value shown");
+                        if why != "small_denominator" {
+                            assert!(props.get(format!("{}_n", ind.def.id)).is_none(), "{code}: count shown");
+                        }
+                        assert_eq!(props[format!("{}_suppressed", ind.def.id)].as_str(), Some(why.as_str()));
+                    }
+                }
+            }
+        }
+    }
+
+    // Tiles at every zoom for the buurten: decode with GDAL and check.
+    let (_, tj) = server.get("/tiles/buurten");
+    let tj: serde_json::Value = serde_json::from_str(&tj).unwrap();
+    let b: Vec<f64> = tj["bounds"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let tile = |lon: f64, lat: f64, z: u8| {
+        let n = f64::from(1u32 << z);
+        let x = ((lon + 180.0) / 360.0 * n).floor() as u32;
+        let y = ((1.0 - (lat.to_radians().tan() + 1.0 / lat.to_radians().cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor() as u32;
+        (x, y)
+    };
+    let mut checked = 0;
+    for z in [10u8, 13] {
+        let (x0, y0) = tile(b[0], b[3], z);
+        let (x1, y1) = tile(b[2], b[1], z);
+        for x in x0..=x1 {
+            for y in y0..=y1 {
+                let f = dir.path().join(format!("{z}-{x}-{y}.mvt"));
+                if server.get_bytes(&format!("/tiles/buurten/{z}/{x}/{y}.mvt"), &f) != 200 {
+                    continue;
+                }
+                let out = std::process::Command::new("ogrinfo").args(["-q", "-al"]).arg(&f).output().unwrap();
+                let text = String::from_utf8_lossy(&out.stdout);
+                for feature in text.split("OGRFeature(").skip(1) {
+                    let field = |k: &str| {
+                        feature.lines().find_map(|l| {
+                            l.trim().strip_prefix(&format!("{k} ")).and_then(|r| r.split_once(" = ")).map(|(_, v)| v.to_string())
+                        })
+                    };
+                    let code = field("code").unwrap();
+                    for ind in snap.indicators.iter().filter(|i| i.def.disclosure.is_active()) {
+                        let latest = ind.per_level[0].periods.last().unwrap().clone();
+                        if let Some(why) = secret.get(&(ind.def.id.clone(), "buurten".into(), code.clone(), latest)) {
+                            let v = field(&ind.def.id);
+                            assert!(
+                                v.is_none() || v.as_deref() == Some("(null)") || v.as_deref() == Some(""),
+                                "tile shows {}={v:?} for {code}",
+                                ind.def.id
+                            );
+                            assert_eq!(field(&format!("{}_suppressed", ind.def.id)).as_deref(), Some(why.as_str()));
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 0, "secret cells were seen in tiles");
+
+    // Raw points of the aggregate-only layer never leave: no collection, no point attributes.
+    assert_eq!(server.get("/ogc/collections/wateroverlast/items").0, 404);
+    assert_eq!(server.get("/ogc/collections/wateroverlast").0, 404);
+}
+
+fn check_csv_rows(csv: &str, secret: &BTreeMap<(String, String, String, String), String>) {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    for line in lines {
+        // area names have no commas in the demo
+        let f: Vec<&str> = line.split(',').collect();
+        let key =
+            (f[col("indicator")].to_string(), f[col("level")].to_string(), f[col("area_code")].to_string(), f[col("period")].to_string());
+        match secret.get(&key) {
+            Some(why) => {
+                assert_eq!(f[col("suppressed")], why, "{line}");
+                assert_eq!(f[col("value")], "", "{line}");
+                if why != "small_denominator" {
+                    assert_eq!(f[col("numerator")], "", "{line}");
+                }
+            }
+            None => assert_eq!(f[col("suppressed")], "", "{line}"),
+        }
+    }
+}
