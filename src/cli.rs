@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// Upper bound of the in-memory tile cache, in MB.
     #[arg(long, env = "BUURTMETER_TILE_CACHE_MB", default_value_t = 256, value_name = "MB")]
     pub tile_cache_mb: u64,
+    /// Seconds between checks of the input files for changes (hot reload); 0 = never.
+    /// SIGHUP and POST /admin/reload (with BUURTMETER_ADMIN_TOKEN) always reload.
+    #[arg(long, env = "BUURTMETER_WATCH_SECONDS", default_value_t = 2.0, value_name = "S")]
+    pub watch_seconds: f64,
 }
 
 #[derive(Debug, Args)]

@@ -261,7 +261,13 @@ fn serve(a: ServeArgs) -> Result<()> {
         let _ = writeln!(out, "press Ctrl-C to stop");
         drop(out);
         let options = api::ServerOptions { public_url: a.public_url.clone(), tile_cache_bytes: a.tile_cache_mb << 20 };
-        api::serve(AppState::with_options(snap, options), listener).await?;
+        let admin = std::env::var("BUURTMETER_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).map(|t| api::reload::sha256_hex(&t));
+        let state = AppState::with_options(snap, options).with_reloader(api::reload::Reloader::new(project.file.clone(), admin));
+        if a.watch_seconds > 0.0 {
+            tokio::spawn(api::reload::watch(state.clone(), std::time::Duration::from_secs_f64(a.watch_seconds)));
+        }
+        tokio::spawn(api::reload::on_sighup(state.clone()));
+        api::serve(state, listener).await?;
         Ok(())
     })
 }

@@ -549,7 +549,7 @@ pub fn join_hierarchy(
 
 /// A version string that changes when the project file or any input file changes
 /// (size and modification time), used for cache keys and `?v=` in URLs.
-fn data_version(project: &Project) -> (String, u64) {
+pub fn data_version(project: &Project) -> (String, u64) {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let mut paths: Vec<PathBuf> = vec![project.file.clone()];

@@ -21,8 +21,24 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
             serde_json::json!({"id": p.layer.id, "rows": a.rows, "joined": a.joined, "outside": a.outside, "rejected": a.rejected_total()})
         })
         .collect();
+    let reload = state.reloader.as_ref().map(|r| {
+        let s = r.status();
+        serde_json::json!({
+            "project_file": r.project_file.display().to_string(),
+            "reloads": s.reloads,
+            "failures": s.failures,
+            "last_error": s.last_error,
+            "last_attempt_unix": s.last_attempt_unix,
+            "last_success_unix": s.last_success_unix,
+        })
+    });
+    let status = match &reload {
+        Some(r) if !r["last_error"].is_null() => "degraded",
+        _ => "ok",
+    };
     Json(serde_json::json!({
-        "status": "ok",
+        "status": status,
+        "reload": reload,
         "project": snap.name,
         "data_version": snap.version,
         "levels": levels,

@@ -6,6 +6,7 @@ mod features;
 mod health;
 mod indicators;
 mod metrics;
+pub mod reload;
 mod styles;
 pub mod tiles;
 mod web;
@@ -56,6 +57,7 @@ pub struct AppState {
     pub(crate) tile_cache: Arc<TileCache>,
     pub(crate) options: Arc<ServerOptions>,
     pub(crate) metrics: Arc<metrics::Metrics>,
+    pub(crate) reloader: Option<Arc<reload::Reloader>>,
 }
 
 impl AppState {
@@ -70,6 +72,22 @@ impl AppState {
             tile_cache: Arc::new(cache),
             options: Arc::new(options),
             metrics: Arc::new(metrics::Metrics::default()),
+            reloader: None,
+        }
+    }
+
+    /// Enable hot reload of this project file.
+    pub fn with_reloader(mut self, reloader: reload::Reloader) -> AppState {
+        self.reloader = Some(Arc::new(reloader));
+        self
+    }
+
+    /// Replace the snapshot atomically; requests in flight keep the one they hold.
+    pub fn swap(&self, snapshot: Snapshot) {
+        let new = Arc::new(snapshot);
+        match self.snapshot.write() {
+            Ok(mut g) => *g = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
         }
     }
 
@@ -92,8 +110,11 @@ pub fn app(state: AppState) -> Router {
         .merge(tiles::router())
         .merge(features::router())
         .merge(styles::router())
+        .merge(reload::router())
         .fallback(|| async { ApiError::NotFound("no such path; see / (the map), /ogc, /tiles, /styles, /indicators, /health".into()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, std::time::Duration::from_secs(30)))
         .layer(tower_http::cors::CorsLayer::permissive())
         .with_state(state)
 }
@@ -118,6 +139,10 @@ pub fn base_url(headers: &axum::http::HeaderMap, state: &AppState) -> String {
 pub enum ApiError {
     NotFound(String),
     BadRequest(String),
+    /// No credentials: 401, and no hint of what is behind it.
+    Unauthorized,
+    /// Wrong credentials: 403, and no hint of what is behind it.
+    Forbidden,
     Internal(String),
 }
 
@@ -126,6 +151,8 @@ impl IntoResponse for ApiError {
         let (status, detail) = match self {
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, d),
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, d),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "an API key is required (Authorization: Bearer <key>)".to_string()),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "this key is not valid here".to_string()),
             ApiError::Internal(d) => {
                 tracing::error!(error = %d, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())

@@ -63,6 +63,29 @@ pub fn read_counts(csv: &str) -> std::collections::BTreeMap<String, (u64, f64)> 
         .collect()
 }
 
+/// Read the server's start-up message for its base URL, then keep draining its stderr
+/// in the background (a closed pipe would make later log writes fail).
+pub fn read_startup(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut base = None;
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.trim().strip_prefix("web map:") {
+            base = Some(rest.trim().trim_end_matches('/').to_string());
+        }
+        let done = line.starts_with("press Ctrl-C");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    base.unwrap_or_else(|| panic!("server did not start:\n{}", seen.join("\n")))
+}
+
 /// A `buurtmeter serve` process on a free port, killed on drop.
 pub struct Server {
     child: std::process::Child,
@@ -71,7 +94,6 @@ pub struct Server {
 
 impl Server {
     pub fn start(args: &[&str]) -> Server {
-        use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_buurtmeter"))
             .args(["serve", "--bind", "127.0.0.1:0"])
             .args(args)
@@ -79,21 +101,7 @@ impl Server {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start buurtmeter serve");
-        let stderr = child.stderr.take().unwrap();
-        let mut base = None;
-        let mut seen = Vec::new();
-        for line in std::io::BufReader::new(stderr).lines() {
-            let line = line.unwrap();
-            if let Some(rest) = line.trim().strip_prefix("web map:") {
-                base = Some(rest.trim().trim_end_matches('/').to_string());
-            }
-            let done = line.starts_with("press Ctrl-C");
-            seen.push(line);
-            if done {
-                break;
-            }
-        }
-        let base = base.unwrap_or_else(|| panic!("server did not start:\n{}", seen.join("\n")));
+        let base = read_startup(&mut child);
         Server { child, base }
     }
 
@@ -127,4 +135,18 @@ impl Drop for Server {
 pub fn ogrinfo(args: &[&str]) -> (bool, String) {
     let out = Command::new("ogrinfo").args(args).output().expect("ogrinfo (gdal-bin) must be installed");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// A minimal HTTP/1.1 GET over a fresh connection: (status, body). For load loops.
+pub fn http_get(base: &str, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let hostport = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(hostport)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n")?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(buf.len());
+    let status = std::str::from_utf8(&buf[..head_end.min(12)]).ok().and_then(|h| h.get(9..12)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    Ok((status, buf[(head_end + 4).min(buf.len())..].to_vec()))
 }

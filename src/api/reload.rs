@@ -1,0 +1,158 @@
+//! Hot reload: when an input file or the project file changes (polled), on SIGHUP, or on
+//! an authenticated `POST /admin/reload`, the snapshot is rebuilt in the background and
+//! swapped in atomically. Requests in flight finish on the snapshot they started with.
+//! A reload that fails keeps the old snapshot serving and reports why on `/health` and
+//! in the log; the data version (and so tile caches and TileJSON URLs) only moves on
+//! success.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::{ApiError, AppState};
+use crate::config::Project;
+use crate::snapshot;
+
+/// What the reloader knows: where the project is and how the last attempt went.
+#[derive(Debug)]
+pub struct Reloader {
+    pub project_file: PathBuf,
+    /// Hex SHA-256 of the admin token (from `BUURTMETER_ADMIN_TOKEN`), if any.
+    pub admin_token_sha256: Option<String>,
+    pub status: Mutex<ReloadStatus>,
+    /// Serialises rebuilds.
+    busy: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReloadStatus {
+    pub reloads: u64,
+    pub failures: u64,
+    pub last_error: Option<String>,
+    pub last_attempt_unix: Option<u64>,
+    pub last_success_unix: Option<u64>,
+}
+
+impl Reloader {
+    pub fn new(project_file: PathBuf, admin_token_sha256: Option<String>) -> Reloader {
+        Reloader { project_file, admin_token_sha256, status: Mutex::new(ReloadStatus::default()), busy: tokio::sync::Mutex::new(()) }
+    }
+
+    pub fn status(&self) -> ReloadStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Rebuild and swap. The build runs on its own OS thread (GDAL and polars block), never
+/// on an async worker. Returns the new data version, or why it failed.
+pub async fn reload(state: &AppState, why: &str) -> Result<String, String> {
+    let Some(r) = state.reloader.clone() else { return Err("reload is not enabled".into()) };
+    let _guard = r.busy.lock().await;
+    let started = Instant::now();
+    let file = r.project_file.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let result = Project::load(&file).and_then(|p| snapshot::build(&p)).map_err(|e| e.to_string());
+        let _ = tx.send(result);
+    });
+    let result = rx.await.unwrap_or_else(|_| Err("the rebuild thread died".into()));
+    let mut status = r.status.lock().map_err(|_| "status lock poisoned".to_string())?;
+    status.last_attempt_unix = Some(now_unix());
+    match result {
+        Ok(snap) => {
+            let version = snap.version.clone();
+            state.swap(snap);
+            status.reloads += 1;
+            status.last_error = None;
+            status.last_success_unix = Some(now_unix());
+            tracing::warn!(%why, %version, seconds = started.elapsed().as_secs_f64(), "reloaded");
+            Ok(version)
+        }
+        Err(e) => {
+            status.failures += 1;
+            status.last_error = Some(e.clone());
+            tracing::error!(%why, error = %e, "reload failed; still serving the previous data");
+            Err(e)
+        }
+    }
+}
+
+/// Poll the inputs' size and modification time; reload when they change (and settle).
+pub async fn watch(state: AppState, every: Duration) {
+    let Some(r) = state.reloader.clone() else { return };
+    let mut last_seen = Project::load(&r.project_file).map(|p| snapshot::data_version(&p).0).unwrap_or_default();
+    let mut attempted_for = String::new();
+    loop {
+        tokio::time::sleep(every).await;
+        let seen = match Project::load(&r.project_file) {
+            Ok(p) => snapshot::data_version(&p).0,
+            Err(e) => format!("unreadable project: {e}"),
+        };
+        if seen != last_seen {
+            // Wait one more round so a file being written settles.
+            last_seen = seen;
+            continue;
+        }
+        if seen != state.current().version && seen != attempted_for {
+            attempted_for = seen.clone();
+            let _ = reload(&state, "an input file changed").await;
+        }
+    }
+}
+
+/// Reload on SIGHUP.
+pub async fn on_sighup(state: AppState) {
+    #[cfg(unix)]
+    {
+        let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        while s.recv().await.is_some() {
+            let _ = reload(&state, "SIGHUP").await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = state;
+}
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/admin/reload", post(admin_reload))
+}
+
+/// Hex SHA-256 of a secret.
+pub fn sha256_hex(secret: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn admin_reload(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let Some(r) = state.reloader.clone() else { return Err(ApiError::NotFound("no such path".into())) };
+    let Some(expected) = &r.admin_token_sha256 else { return Err(ApiError::NotFound("no such path".into())) };
+    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    if token.is_empty() {
+        return Err(ApiError::Unauthorized);
+    }
+    if !constant_time_eq(sha256_hex(token).as_bytes(), expected.as_bytes()) {
+        return Err(ApiError::Forbidden);
+    }
+    match reload(&state, "admin request").await {
+        Ok(version) => Ok(Json(json!({"status": "reloaded", "data_version": version})).into_response()),
+        Err(e) => {
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"status": "failed", "error": e, "data_version": state.current().version})))
+                .into_response())
+        }
+    }
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
