@@ -28,7 +28,7 @@ impl CbsKind {
             "BU" => (CbsKind::Buurt, 8),
             _ => return None,
         };
-        let rest = code[2..].as_bytes();
+        let rest = &code.as_bytes()[2..];
         let ok = rest.len() == len
             && rest[..4].iter().all(u8::is_ascii_digit)
             && rest[4..].iter().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());

@@ -1,0 +1,94 @@
+//! Malformed and hostile requests: every one answers 4xx with a problem document, never
+//! 5xx, and nothing outside the served files is reachable.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn malformed_requests_get_4xx_problems_never_5xx() {
+    let server = Server::start(&[]);
+    let cases: &[(&str, u16)] = &[
+        // tiles: out of range, not numbers, unknown tileset, traversal
+        ("/tiles/buurten/17/0/0.mvt", 404),
+        ("/tiles/buurten/3/8/0.mvt", 404),
+        ("/tiles/buurten/3/0/8.mvt", 404),
+        ("/tiles/buurten/-1/0/0.mvt", 400),
+        ("/tiles/buurten/x/0/0.mvt", 400),
+        ("/tiles/buurten/99999999999999999999/0/0.mvt", 400),
+        ("/tiles/buurten/1/0/0.png", 400),
+        ("/tiles/nope/1/0/0.mvt", 404),
+        ("/tiles/nope", 404),
+        ("/tiles/..%2f..%2fetc%2fpasswd", 404),
+        // OGC API
+        ("/ogc/collections/buurten/items?bbox=1,2,3", 400),
+        ("/ogc/collections/buurten/items?bbox=a,b,c,d", 400),
+        ("/ogc/collections/buurten/items?bbox=1,2,3,4,5", 400),
+        ("/ogc/collections/buurten/items?bbox=nan,1,2,3", 400),
+        ("/ogc/collections/buurten/items?limit=0", 400),
+        ("/ogc/collections/buurten/items?limit=-5", 400),
+        ("/ogc/collections/buurten/items?limit=abc", 400),
+        ("/ogc/collections/buurten/items?offset=-1", 400),
+        ("/ogc/collections/buurten/items?crs=EPSG:9999", 400),
+        ("/ogc/collections/buurten/items?bbox-crs=http://www.opengis.net/def/crs/EPSG/0/4326", 400),
+        ("/ogc/collections/buurten/items?f=xml", 400),
+        ("/ogc/collections/buurten/items?nosuchproperty=1", 400),
+        ("/ogc/collections/leegstand/items?datetime=yesterday", 400),
+        ("/ogc/collections/nope", 404),
+        ("/ogc/collections/nope/items", 404),
+        ("/ogc/collections/buurten/items/NOPE", 404),
+        ("/ogc/collections/leegstand/items/999999999", 404),
+        ("/ogc/collections/leegstand/items/-1", 404),
+        // indicators and styles
+        ("/indicators/nope", 404),
+        ("/indicators/wateroverlast_km2?level=%00", 400),
+        ("/indicators/wateroverlast_km2?period=%27%3B%20drop", 400),
+        ("/styles/nope.json", 404),
+        ("/styles/..%2f..%2fCargo.toml", 404),
+        ("/styles/../Cargo.toml", 404),
+        ("/styles/wateroverlast_km2.exe", 404),
+        ("/static/..%2f..%2fCargo.toml", 404),
+        ("/static/%2e%2e/Cargo.toml", 404),
+        ("/static/../../Cargo.toml", 404),
+        ("/../../etc/passwd", 404),
+        ("/%2e%2e/%2e%2e/etc/passwd", 404),
+    ];
+    let mut failures = Vec::new();
+    for (path, expected) in cases {
+        let (code, body) = http_get(&server.base, path).map(|(c, b)| (c, String::from_utf8_lossy(&b).into_owned())).unwrap();
+        if code != *expected {
+            failures.push(format!("{path}: {code} (expected {expected}): {body}"));
+            continue;
+        }
+        let v: Result<serde_json::Value, _> = serde_json::from_str(&body);
+        match v {
+            Ok(v) if v["status"] == *expected && v["detail"].is_string() => {}
+            _ => failures.push(format!("{path}: not a problem document: {body}")),
+        }
+        assert!(!body.contains("root:"), "{path} leaked a file");
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // limit beyond the maximum is clamped (as documented in the OpenAPI document).
+    let (code, body) = http_get(&server.base, "/ogc/collections/buurten/items?limit=999999&f=json").unwrap();
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["numberReturned"], 68);
+
+    // A request body to a GET-only API, and a huge body: refused, not served.
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--data-binary", "@-", &format!("{}/indicators", server.base)])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            let _ = c.stdin.take().unwrap().write_all(&vec![b'x'; 1 << 20]);
+            c.wait_with_output()
+        })
+        .unwrap();
+    let code = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(code.starts_with('4'), "POST with 1 MB body: {code}");
+    // The server is still there.
+    assert_eq!(http_get(&server.base, "/health").unwrap().0, 200);
+}
