@@ -237,8 +237,12 @@ fn compute(a: ComputeArgs) -> Result<()> {
 
 fn serve(a: ServeArgs) -> Result<()> {
     let project = load_project(&a.project)?;
+    let api_key_hashes = api::load_api_key_hashes()?;
     let snap = snapshot::build(&project)?;
     print_check(&snap);
+    if snap.points.iter().any(|p| p.access == crate::config::Access::Restricted) && api_key_hashes.is_empty() {
+        eprintln!("warning: the project has restricted layers but no API keys are set (BUURTMETER_API_KEYS_FILE): nobody can see them");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(a.bind)
@@ -260,7 +264,7 @@ fn serve(a: ServeArgs) -> Result<()> {
         let _ = writeln!(out, "  health:        {base}/health   metrics: {base}/metrics");
         let _ = writeln!(out, "press Ctrl-C to stop");
         drop(out);
-        let options = api::ServerOptions { public_url: a.public_url.clone(), tile_cache_bytes: a.tile_cache_mb << 20 };
+        let options = api::ServerOptions { public_url: a.public_url.clone(), tile_cache_bytes: a.tile_cache_mb << 20, api_key_hashes };
         let admin = std::env::var("BUURTMETER_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).map(|t| api::reload::sha256_hex(&t));
         let state = AppState::with_options(snap, options).with_reloader(api::reload::Reloader::new(project.file.clone(), admin));
         if a.watch_seconds > 0.0 {

@@ -102,7 +102,8 @@ pub struct PointsConfig {
     #[serde(default)]
     pub encoding: Option<String>,
     /// `public`: individual points may be served (tiles from zoom 14, OGC API items);
-    /// `aggregate` (the default): only counts per area and per grid cell, never a point.
+    /// `aggregate` (the default): only counts per area and per grid cell, never a point;
+    /// `restricted`: aggregates, and only to clients with an API key.
     #[serde(default)]
     pub access: Access,
     /// Disclosure control: counts above 0 and below this are secret.
@@ -156,6 +157,9 @@ pub enum Access {
     Public,
     #[default]
     Aggregate,
+    /// Aggregates only, and only with an API key: the layer's tiles and its indicators
+    /// need a key, and its indicators are left out of the public area layers.
+    Restricted,
 }
 
 #[derive(Debug, Clone, Deserialize)]

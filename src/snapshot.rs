@@ -35,6 +35,8 @@ pub struct JoinedLayer {
 pub struct IndicatorResult {
     pub def: Indicator,
     pub per_level: Vec<LevelValues>,
+    /// Built on a restricted point layer: served only with an API key.
+    pub restricted: bool,
 }
 
 /// Everything the server and the exports need, built once and then read-only.
@@ -339,7 +341,8 @@ pub fn build(project: &Project) -> Result<Snapshot> {
                 per_level.push(values);
             }
             indicators::sdc::apply(&def.disclosure, &levels, &mut per_level);
-            results.push(IndicatorResult { def, per_level });
+            let restricted = layer_config.access == Access::Restricted;
+            results.push(IndicatorResult { def, per_level, restricted });
         }
         Ok(())
     })?;
@@ -394,7 +397,8 @@ fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize
     if let Some(n) = &area.name {
         props.push(("name".to_string(), Prop::Str(n.clone())));
     }
-    for r in results {
+    // Restricted indicators never go into the public area layers (tiles, OGC API, GeoJSON).
+    for r in results.iter().filter(|r| !r.restricted) {
         let v = &r.per_level[li];
         if let Some(p) = v.periods.len().checked_sub(1) {
             let k = v.index(a, p);
@@ -465,7 +469,14 @@ fn prepare_serving(
             }
         }
         let bounds = bounds_of(wgs84[li].iter().flat_map(|mp| mp.0.iter().flat_map(|p| p.exterior().0.iter().map(|c| [c.x, c.y]))));
-        tilesets.push(Tileset { id: l.id.clone(), title: l.title.clone(), source: tiles::Source::Level(li), bounds, fields });
+        tilesets.push(Tileset {
+            restricted: false,
+            id: l.id.clone(),
+            title: l.title.clone(),
+            source: tiles::Source::Level(li),
+            bounds,
+            fields,
+        });
     }
     let mut point_tiles = Vec::new();
     for (pi, p) in points.iter_mut().enumerate() {
@@ -493,6 +504,7 @@ fn prepare_serving(
             fields.extend([("category".to_string(), "String"), ("date".to_string(), "String")]);
         }
         tilesets.push(Tileset {
+            restricted: p.access == Access::Restricted,
             id: p.layer.id.clone(),
             title: p.title.clone(),
             source: tiles::Source::Points(pi),

@@ -16,6 +16,7 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     let points: Vec<_> = snap
         .points
         .iter()
+        .filter(|p| p.access != crate::config::Access::Restricted)
         .map(|p| {
             let a = &p.layer.accounting;
             serde_json::json!({"id": p.layer.id, "rows": a.rows, "joined": a.joined, "outside": a.outside, "rejected": a.rejected_total()})

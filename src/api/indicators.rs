@@ -1,8 +1,8 @@
 //! `/indicators` (list with metadata) and `/indicators/{id}` (values per area for one
 //! level and period, or one area's time series), as JSON or CSV.
 
-use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -53,10 +53,12 @@ fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
     })
 }
 
-async fn list(State(state): State<AppState>) -> Json<Value> {
+async fn list(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let snap = state.current();
-    let items: Vec<Value> = snap.indicators.iter().map(|i| metadata(&snap, i)).collect();
-    Json(json!({"project": snap.name, "data_version": snap.version, "indicators": items}))
+    let keyed = super::has_valid_key(&state, &headers, query.as_deref())?;
+    let items: Vec<Value> = snap.indicators.iter().filter(|i| keyed || !i.restricted).map(|i| metadata(&snap, i)).collect();
+    let body = Json(json!({"project": snap.name, "data_version": snap.version, "indicators": items}));
+    Ok(if keyed { ([(header::CACHE_CONTROL, "private")], body).into_response() } else { body.into_response() })
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,13 +89,31 @@ fn find_level(snap: &Snapshot, wanted: Option<&str>) -> Result<usize, ApiError> 
     })
 }
 
-async fn values(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<ValuesQuery>) -> Result<Response, ApiError> {
+async fn values(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ValuesQuery>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let snap = state.current();
-    let ind = snap.indicator(&id).ok_or_else(|| {
-        let ids: Vec<&str> = snap.indicators.iter().map(|i| i.def.id.as_str()).collect();
+    let ind = snap.indicator(&id);
+    if ind.is_some_and(|i| i.restricted) {
+        super::require_key(&state, &headers, query.as_deref())?;
+        let mut res = values_of(&snap, ind.expect("checked"), &q).await?;
+        res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("private"));
+        return Ok(res);
+    }
+    let ind = ind.ok_or_else(|| {
+        let ids: Vec<&str> = snap.indicators.iter().filter(|i| !i.restricted).map(|i| i.def.id.as_str()).collect();
         ApiError::NotFound(format!("no indicator '{id}'; the indicators are: {}", ids.join(", ")))
     })?;
-    let li = find_level(&snap, q.level.as_deref())?;
+    values_of(&snap, ind, &q).await
+}
+
+async fn values_of(snap: &Snapshot, ind: &IndicatorResult, q: &ValuesQuery) -> Result<Response, ApiError> {
+    let id = &ind.def.id;
+    let li = find_level(snap, q.level.as_deref())?;
     let level = &snap.levels[li];
     let v = &ind.per_level[li];
     let format = q.format.as_deref().or(q.f.as_deref()).unwrap_or("json");
@@ -105,7 +125,7 @@ async fn values(State(state): State<AppState>, Path(id): Path<String>, Query(q):
     if let Some(code) = q.area.as_deref() {
         let a = *level.by_code.get(code).ok_or_else(|| ApiError::NotFound(format!("no area '{code}' in level '{}'", level.id)))?;
         if format == "csv" {
-            return csv_response(&snap, ind, li, None, Some(a));
+            return csv_response(snap, ind, li, None, Some(a));
         }
         let series: Vec<Value> = (0..v.periods.len())
             .map(|p| {
@@ -115,7 +135,7 @@ async fn values(State(state): State<AppState>, Path(id): Path<String>, Query(q):
             .collect();
         let area = &level.areas[a];
         return Ok(Json(json!({
-            "indicator": metadata(&snap, ind),
+            "indicator": metadata(snap, ind),
             "level": level.id,
             "area": {"code": area.code, "name": area.name, "denominator": v.denominator[a]},
             "series": series,
@@ -130,7 +150,7 @@ async fn values(State(state): State<AppState>, Path(id): Path<String>, Query(q):
         })?),
     };
     if format == "csv" {
-        return csv_response(&snap, ind, li, period, None);
+        return csv_response(snap, ind, li, period, None);
     }
     let rows: Vec<Value> = match period {
         None => Vec::new(),
@@ -145,7 +165,7 @@ async fn values(State(state): State<AppState>, Path(id): Path<String>, Query(q):
             .collect(),
     };
     Ok(Json(json!({
-        "indicator": metadata(&snap, ind),
+        "indicator": metadata(snap, ind),
         "level": level.id,
         "period": period.map(|p| v.periods[p].clone()),
         "values": rows,

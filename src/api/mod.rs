@@ -39,12 +39,72 @@ pub struct ServerOptions {
     pub public_url: Option<String>,
     /// Upper bound of the in-memory tile cache.
     pub tile_cache_bytes: u64,
+    /// SHA-256 (hex) of the API keys that open restricted layers. Keys themselves are
+    /// never held: see [`load_api_key_hashes`].
+    pub api_key_hashes: Vec<String>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { public_url: None, tile_cache_bytes: 256 << 20 }
+        ServerOptions { public_url: None, tile_cache_bytes: 256 << 20, api_key_hashes: Vec::new() }
     }
+}
+
+/// API key hashes from `BUURTMETER_API_KEYS_FILE` (one SHA-256 hex per line, `#`
+/// comments) and `BUURTMETER_API_KEYS` (comma-separated hashes), kept outside the
+/// project. Make a hash with `printf %s 'the key' | sha256sum`.
+pub fn load_api_key_hashes() -> crate::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut add = |h: &str, origin: &str| -> crate::Result<()> {
+        let h = h.trim().to_ascii_lowercase();
+        if h.is_empty() || h.starts_with('#') {
+            return Ok(());
+        }
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(crate::Error::Usage(format!("{origin}: '{h}' is not a SHA-256 hex hash (printf %s 'key' | sha256sum)")));
+        }
+        out.push(h);
+        Ok(())
+    };
+    if let Ok(path) = std::env::var("BUURTMETER_API_KEYS_FILE") {
+        let text = std::fs::read_to_string(&path).map_err(|e| crate::Error::input(&path, format!("cannot read the API key file: {e}")))?;
+        for line in text.lines() {
+            add(line.split_whitespace().next().unwrap_or(""), &path)?;
+        }
+    }
+    if let Ok(list) = std::env::var("BUURTMETER_API_KEYS") {
+        for h in list.split(',') {
+            add(h, "BUURTMETER_API_KEYS")?;
+        }
+    }
+    Ok(out)
+}
+
+/// The API key a request carries: `Authorization: Bearer`, `X-API-Key`, or `?api_key=`.
+fn request_key(headers: &axum::http::HeaderMap, query: Option<&str>) -> Option<String> {
+    if let Some(k) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) {
+        return Some(k.trim().to_string());
+    }
+    if let Some(k) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(k.trim().to_string());
+    }
+    query?.split('&').find_map(|kv| kv.strip_prefix("api_key=")).map(|k| k.to_string())
+}
+
+/// `Ok(true)` with a valid key, `Ok(false)` without one; `Err(Forbidden)` for a wrong one.
+pub(crate) fn has_valid_key(state: &AppState, headers: &axum::http::HeaderMap, query: Option<&str>) -> Result<bool, ApiError> {
+    let Some(key) = request_key(headers, query) else { return Ok(false) };
+    let hash = reload::sha256_hex(&key);
+    if state.options.api_key_hashes.iter().any(|h| reload::constant_time_eq(h.as_bytes(), hash.as_bytes())) {
+        Ok(true)
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// For restricted resources: a valid key, or 401 (none) / 403 (wrong), with no hint.
+pub(crate) fn require_key(state: &AppState, headers: &axum::http::HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
+    if has_valid_key(state, headers, query)? { Ok(()) } else { Err(ApiError::Unauthorized) }
 }
 
 type TileCache = quick_cache::sync::Cache<TileKey, tiles::CachedTile, TileWeighter>;

@@ -22,6 +22,7 @@ async fn list(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> 
     let items: Vec<Value> = snap
         .indicators
         .iter()
+        .filter(|i| !i.restricted)
         .map(|i| json!({"id": i.def.id, "title": i.def.title, "maplibre": format!("{base}/styles/{}.json", i.def.id), "qml": format!("{base}/styles/{}.qml", i.def.id)}))
         .collect();
     Json(json!({"styles": items}))
@@ -42,8 +43,8 @@ async fn style(
     let snap = state.current();
     let (id, ext) =
         file.rsplit_once('.').ok_or_else(|| ApiError::NotFound(format!("no style '{file}': use /styles/{{id}}.json or .qml")))?;
-    let ind = snap.indicator(id).ok_or_else(|| {
-        let ids: Vec<&str> = snap.indicators.iter().map(|i| i.def.id.as_str()).collect();
+    let ind = snap.indicator(id).filter(|i| !i.restricted).ok_or_else(|| {
+        let ids: Vec<&str> = snap.indicators.iter().filter(|i| !i.restricted).map(|i| i.def.id.as_str()).collect();
         ApiError::NotFound(format!("no style '{id}'; the styles are: {}", ids.join(", ")))
     })?;
     match ext {

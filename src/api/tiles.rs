@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -24,13 +24,15 @@ pub fn xyz_template(base: &str, id: &str, version: &str) -> String {
     format!("{base}/tiles/{id}/{{z}}/{{x}}/{{y}}.mvt?v={version}")
 }
 
-async fn list(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
+async fn list(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
     let snap = state.current();
     let base = base_url(&headers, &state);
+    let keyed = super::has_valid_key(&state, &headers, query.as_deref())?;
     let items: Vec<Value> = snap
         .tiles
         .tilesets
         .iter()
+        .filter(|t| keyed || !t.restricted)
         .map(|t| {
             json!({
                 "id": t.id,
@@ -42,13 +44,21 @@ async fn list(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> 
             })
         })
         .collect();
-    Json(json!({"tilesets": items}))
+    Ok(Json(json!({"tilesets": items})))
 }
 
-async fn tilejson(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn tilejson(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let snap = state.current();
     let i = snap.tiles.tileset(&id).ok_or_else(|| not_found(&snap, &id))?;
     let t = &snap.tiles.tilesets[i];
+    if t.restricted {
+        super::require_key(&state, &headers, query.as_deref())?;
+    }
     let base = base_url(&headers, &state);
     let fields: serde_json::Map<String, Value> = t.fields.iter().map(|(k, ty)| (k.clone(), json!(ty))).collect();
     let b = t.bounds;
@@ -66,11 +76,11 @@ async fn tilejson(State(state): State<AppState>, Path(id): Path<String>, headers
         "center": [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, 11],
         "vector_layers": [{"id": t.id, "description": t.title, "minzoom": 0, "maxzoom": grid::MAX_ZOOM, "fields": fields}],
     });
-    Ok(([(header::CACHE_CONTROL, "public, max-age=60")], Json(body)).into_response())
+    Ok(([(header::CACHE_CONTROL, if t.restricted { "private" } else { "public, max-age=60" })], Json(body)).into_response())
 }
 
 fn not_found(snap: &crate::snapshot::Snapshot, id: &str) -> ApiError {
-    let ids: Vec<&str> = snap.tiles.tilesets.iter().map(|t| t.id.as_str()).collect();
+    let ids: Vec<&str> = snap.tiles.tilesets.iter().filter(|t| !t.restricted).map(|t| t.id.as_str()).collect();
     ApiError::NotFound(format!("no tileset '{id}'; the tilesets are: {}", ids.join(", ")))
 }
 
@@ -92,9 +102,14 @@ async fn tile(
     State(state): State<AppState>,
     Path((id, z, x, y)): Path<(String, String, String, String)>,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let snap = state.current();
     let ts = snap.tiles.tileset(&id).ok_or_else(|| not_found(&snap, &id))?;
+    let restricted = snap.tiles.tilesets[ts].restricted;
+    if restricted {
+        super::require_key(&state, &headers, query.as_deref())?;
+    }
     let y = y.strip_suffix(".mvt").or_else(|| y.strip_suffix(".pbf")).unwrap_or(&y);
     let parse = |s: &str, what: &str| {
         s.parse::<u32>()
@@ -136,7 +151,7 @@ async fn tile(
         }
     };
     let mut h = HeaderMap::new();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(if restricted { "private" } else { "public, max-age=300" }));
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     if let Ok(v) = HeaderValue::from_str(&cached.etag) {
         h.insert(header::ETAG, v);

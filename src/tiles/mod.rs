@@ -25,6 +25,8 @@ pub enum Source {
 
 /// One tileset: an area level or a point layer, with the same id as its OGC collection.
 pub struct Tileset {
+    /// Served only with an API key (a restricted point layer).
+    pub restricted: bool,
     pub id: String,
     pub title: String,
     pub source: Source,
