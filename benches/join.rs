@@ -25,7 +25,8 @@ fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
 }
 
 fn main() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg");
     if !path.exists() {
         eprintln!("no ../shared/data: nothing to measure");
         return;
@@ -52,21 +53,33 @@ fn main() {
 
     let threads = rayon::current_num_threads();
     let (t_par, assigned) = best_of(3, || join::locate_all(&index, &xs, &ys));
-    let (t_one, _) = best_of(3, || rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool").install(|| join::locate_all(&index, &xs, &ys)));
+    let (t_one, _) =
+        best_of(3, || rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool").install(|| join::locate_all(&index, &xs, &ys)));
     // The straightforward way: R-tree candidates, then geo's Contains, on 1/10 of the points.
     let m = n / 10;
     let tree = rstar::RTree::bulk_load(
         geoms
             .iter()
             .enumerate()
-            .filter_map(|(i, g)| g.bounding_rect().map(|r| rstar::primitives::GeomWithData::new(rstar::primitives::Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]), i)))
+            .filter_map(|(i, g)| {
+                g.bounding_rect().map(|r| {
+                    rstar::primitives::GeomWithData::new(
+                        rstar::primitives::Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+                        i,
+                    )
+                })
+            })
             .collect(),
     );
     let (t_geo, geo_assigned) = best_of(1, || {
         (0..m)
             .map(|i| {
                 let p = geo_types::Point::new(xs[i], ys[i]);
-                tree.locate_all_at_point(&[xs[i], ys[i]]).map(|e| e.data).filter(|&a| geoms[a].contains(&p)).min().map_or(join::NONE, |a| a as u32)
+                tree.locate_all_at_point(&[xs[i], ys[i]])
+                    .map(|e| e.data)
+                    .filter(|&a| geoms[a].contains(&p))
+                    .min()
+                    .map_or(join::NONE, |a| a as u32)
             })
             .collect::<Vec<u32>>()
     });
@@ -76,5 +89,10 @@ fn main() {
     println!("{n} uniform points over the Rijnmond bbox, {joined} inside a buurt");
     println!("parallel ({threads} threads): {:.3} s = {:.1} M points/s", t_par, n as f64 / t_par / 1e6);
     println!("one thread:                  {:.3} s = {:.1} M points/s", t_one, n as f64 / t_one / 1e6);
-    println!("geo Contains (one thread):   {:.3} s for {m} = {:.2} M points/s; banded index is {:.1}x faster; {agree}/{m} identical", t_geo, m as f64 / t_geo / 1e6, (t_geo / m as f64) / (t_one / n as f64));
+    println!(
+        "geo Contains (one thread):   {:.3} s for {m} = {:.2} M points/s; banded index is {:.1}x faster; {agree}/{m} identical",
+        t_geo,
+        m as f64 / t_geo / 1e6,
+        (t_geo / m as f64) / (t_one / n as f64)
+    );
 }
