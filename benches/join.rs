@@ -25,14 +25,26 @@ fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
 }
 
 fn main() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg");
-    if !path.exists() {
-        eprintln!("no ../shared/data: nothing to measure");
-        return;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cases = [
+        ("Rijnmond buurten 2024 (real, simplified)", root.join("../shared/data/nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg"), "buurten", None),
+        ("all Dutch wijken 2022 (real)", root.join("../shared/data/nl_wijken_2022_tmap/nl_wijken_gemeenten_2022_tmap.gpkg"), "wijken", Some("code")),
+        ("demo buurten (synthetic, 256 vertices each)", root.join("data/demodorp.gpkg"), "buurten", None),
+    ];
+    for (name, path, layer, id) in cases {
+        if !path.exists() {
+            eprintln!("{}: missing, skipped", path.display());
+            continue;
+        }
+        println!("\n== {name}");
+        bench(&path, layer, id);
     }
+}
+
+fn bench(path: &std::path::Path, layer: &str, id: Option<&str>) {
     let rd = crs::spatial_ref(crs::RD_NEW).expect("RD");
-    let areas = read_areas(&AreaSource { path, layer: Some("buurten".into()), ..Default::default() }, &rd).expect("buurten");
+    let src = AreaSource { path: path.to_path_buf(), layer: Some(layer.into()), id_field: id.map(String::from), ..Default::default() };
+    let areas = read_areas(&src, &rd).expect("areas");
     let geoms: Vec<_> = areas.areas.iter().map(|a| a.geometry.clone()).collect();
     let vertices: usize = geoms.iter().map(|g| g.0.iter().map(|p| p.exterior().0.len()).sum::<usize>()).sum();
     let (t_index, index) = best_of(3, || AreaIndex::build(&geoms));
@@ -85,8 +97,8 @@ fn main() {
     });
     let agree = (0..m).filter(|&i| assigned[i] == geo_assigned[i]).count();
     let joined = assigned.iter().filter(|&&a| a != join::NONE).count();
-    println!("buurten: {} areas, {vertices} vertices; index built in {:.1} ms", geoms.len(), t_index * 1e3);
-    println!("{n} uniform points over the Rijnmond bbox, {joined} inside a buurt");
+    println!("{} areas, {vertices} vertices; index built in {:.1} ms", geoms.len(), t_index * 1e3);
+    println!("{n} uniform points over the bbox, {joined} inside an area");
     println!("parallel ({threads} threads): {:.3} s = {:.1} M points/s", t_par, n as f64 / t_par / 1e6);
     println!("one thread:                  {:.3} s = {:.1} M points/s", t_one, n as f64 / t_one / 1e6);
     println!(
