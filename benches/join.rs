@@ -27,8 +27,18 @@ fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let cases = [
-        ("Rijnmond buurten 2024 (real, simplified)", root.join("../shared/data/nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg"), "buurten", None),
-        ("all Dutch wijken 2022 (real)", root.join("../shared/data/nl_wijken_2022_tmap/nl_wijken_gemeenten_2022_tmap.gpkg"), "wijken", Some("code")),
+        (
+            "Rijnmond buurten 2024 (real, simplified)",
+            root.join("../shared/data/nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg"),
+            "buurten",
+            None,
+        ),
+        (
+            "all Dutch wijken 2022 (real)",
+            root.join("../shared/data/nl_wijken_2022_tmap/nl_wijken_gemeenten_2022_tmap.gpkg"),
+            "wijken",
+            Some("code"),
+        ),
         ("demo buurten (synthetic, 256 vertices each)", root.join("data/demodorp.gpkg"), "buurten", None),
     ];
     for (name, path, layer, id) in cases {

@@ -87,9 +87,9 @@ impl Reprojector {
         };
         let source_is_geographic = source.is_geographic();
         let valid = valid_bounds(source)?;
-        let target_lonlat = target.area_of_use().map(|a| {
+        let target_lonlat = area_of_use(target).map(|a| {
             let m = AREA_OF_USE_MARGIN_DEG;
-            Rect::new((a.west_lon_degree - m, a.south_lat_degree - m), (a.east_lon_degree + m, a.north_lat_degree + m))
+            Rect::new((a[0] - m, a[1] - m), (a[2] + m, a[3] + m))
         });
         Ok(Reprojector { transform, valid, target_lonlat, source_is_geographic, source_label })
     }
@@ -169,18 +169,25 @@ pub fn web_mercator_to_lonlat(x: f64, y: f64) -> (f64, f64) {
     ((x / R).to_degrees(), (2.0 * (y / R).exp().atan() - std::f64::consts::FRAC_PI_2).to_degrees())
 }
 
+/// The area of use, also for a CRS given as WKT without one (identified by EPSG code).
+/// West, south, east, north in degrees.
+fn area_of_use(srs: &SpatialRef) -> Option<[f64; 4]> {
+    let a = srs.area_of_use().or_else(|| {
+        let mut copy = srs.clone();
+        copy.auto_identify_epsg().ok()?;
+        let code = copy.auth_code().ok()?;
+        SpatialRef::from_epsg(code as u32).ok()?.area_of_use()
+    })?;
+    Some([a.west_lon_degree, a.south_lat_degree, a.east_lon_degree, a.north_lat_degree])
+}
+
 /// The CRS's area of use widened by a margin, in its own coordinates.
 fn valid_bounds(srs: &SpatialRef) -> Result<Option<Rect<f64>>> {
-    let Some(area) = srs.area_of_use() else {
+    let Some(area) = area_of_use(srs) else {
         return Ok(None);
     };
     let m = AREA_OF_USE_MARGIN_DEG;
-    let lonlat = [
-        (area.west_lon_degree - m).max(-180.0),
-        (area.south_lat_degree - m).max(-90.0),
-        (area.east_lon_degree + m).min(180.0),
-        (area.north_lat_degree + m).min(90.0),
-    ];
+    let lonlat = [(area[0] - m).max(-180.0), (area[1] - m).max(-90.0), (area[2] + m).min(180.0), (area[3] + m).min(90.0)];
     if srs.is_geographic() {
         return Ok(Some(Rect::new((lonlat[0], lonlat[1]), (lonlat[2], lonlat[3]))));
     }

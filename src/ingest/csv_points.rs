@@ -87,7 +87,7 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
     let mut acc = Accounting::default();
     let mut dates: Vec<Option<Date>> = Vec::new();
     let mut cats: Vec<u32> = Vec::new();
-    let mut cat_lookup: HashMap<Vec<u8>, u32> = HashMap::new();
+    let mut cat_lookup: HashMap<String, u32> = HashMap::new();
     let mut weights: Vec<f64> = Vec::new();
     let mut record = csv::ByteRecord::new();
     let progress = Progress::bytes(bytes.len() as u64, &format!("reading {}", path.display()));
@@ -162,13 +162,17 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
             }
         };
         if let Some(i) = cat_i {
-            let raw = field(i);
-            let key = trim_bytes(raw);
-            let next = cat_lookup.len() as u32;
-            let idx = *cat_lookup.entry(key.to_vec()).or_insert_with(|| {
-                layer.categories.push(encoding.decode(key).into_owned());
-                next
-            });
+            // Keyed by the decoded text: the same word in UTF-8 and Windows-1252 is one category.
+            let text = encoding.decode(trim_bytes(field(i)));
+            let idx = match cat_lookup.get(text.as_ref()) {
+                Some(&idx) => idx,
+                None => {
+                    let idx = cat_lookup.len() as u32;
+                    cat_lookup.insert(text.to_string(), idx);
+                    layer.categories.push(text.into_owned());
+                    idx
+                }
+            };
             cats.push(idx);
         }
         if date_i.is_some() {

@@ -28,10 +28,16 @@ impl Encoding {
         if std::str::from_utf8(bytes).is_ok() { Encoding::Utf8 } else { Encoding::Windows1252 }
     }
 
+    /// Decode one field. In a Windows-1252 file, a field that is valid UTF-8 is read as
+    /// UTF-8: files pasted together from two sources mix both, and a Windows-1252 accent
+    /// is almost never valid UTF-8.
     pub fn decode<'a>(self, bytes: &'a [u8]) -> Cow<'a, str> {
         match self {
             Encoding::Utf8 => String::from_utf8_lossy(bytes),
-            Encoding::Windows1252 => encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0,
+            Encoding::Windows1252 => match std::str::from_utf8(bytes) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0,
+            },
         }
     }
 }
@@ -182,5 +188,7 @@ mod tests {
         assert_eq!(Encoding::detect(cp1252), Encoding::Windows1252);
         assert_eq!(Encoding::Windows1252.decode(cp1252), "Café");
         assert_eq!(Encoding::detect("Café".as_bytes()), Encoding::Utf8);
+        // A file that mixes both: each field decodes right.
+        assert_eq!(Encoding::Windows1252.decode("Café".as_bytes()), "Café");
     }
 }

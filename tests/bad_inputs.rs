@@ -1,0 +1,144 @@
+//! A corpus of bad input files, each through `buurtmeter count`: a clear message that
+//! names the file (and the row or field where it applies), never a panic, and when the
+//! file can be read at all, every row accounted for as joined, outside or rejected.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn demo_areas() -> PathBuf {
+    demo_project().with_file_name("demodorp.gpkg")
+}
+
+/// Run count; returns (success, stderr, summary JSON if written).
+fn count(areas: &Path, layer: &str, points: &Path, extra: &[&str]) -> (bool, String, Option<serde_json::Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("s.json");
+    let mut args = vec![
+        "count",
+        "--areas",
+        areas.to_str().unwrap(),
+        "--areas-layer",
+        layer,
+        "--points",
+        points.to_str().unwrap(),
+        "--summary",
+        summary.to_str().unwrap(),
+        "--out",
+        dir.path().join("c.csv").to_str().unwrap().to_string().leak(),
+    ];
+    args.extend_from_slice(extra);
+    let o = buurtmeter(&args);
+    let e = stderr(&o);
+    assert!(!e.contains("panicked"), "panic on {}: {e}", points.display());
+    let s = std::fs::read_to_string(&summary).ok().map(|t| serde_json::from_str(&t).unwrap());
+    (o.status.success(), e, s)
+}
+
+fn balanced(s: &serde_json::Value) -> bool {
+    let n = |k: &str| s[k].as_u64().unwrap();
+    n("rows") == n("joined") + n("outside") + n("rejected")
+}
+
+#[test]
+fn every_bad_point_file_gets_a_clear_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let areas = demo_areas();
+
+    // Files that cannot be read: an error naming the file and saying what was expected.
+    for (file, expect) in [
+        (f("empty.csv", b""), "empty"),
+        (f("binary.csv", &[0u8, 159, 146, 150, 0, 1, 2, 255, 0, 0]), "binary"),
+        (f("garbage.csv", b"lorem ipsum dolor\nsit amet\n"), "no coordinate columns"),
+        (f("not_a.gpkg", b"SQLite format 2 -- not really"), "GDAL cannot open"),
+        (f("truncated.gpkg", &std::fs::read(&areas).unwrap()[..4096]), "truncated.gpkg"),
+    ] {
+        let (ok, e, _) = count(&areas, "buurten", &file, &[]);
+        assert!(!ok, "{}: should fail", file.display());
+        assert!(e.contains(file.file_name().unwrap().to_str().unwrap()), "{}: message does not name the file: {e}", file.display());
+        assert!(e.contains(expect), "{}: expected '{expect}' in: {e}", file.display());
+    }
+
+    // Files that can be read: every row accounted for, reasons named.
+    let header_only = f("header_only.csv", b"x;y\n");
+    let (ok, e, s) = count(&areas, "buurten", &header_only, &[]);
+    assert!(ok, "{e}");
+    let s = s.unwrap();
+    assert_eq!(s["rows"], 0);
+    assert!(e.contains("no data rows"), "{e}");
+
+    let weird = f("nan_inf_empty.csv", b"x;y\nNaN;320000\n186000;inf\n;\n186000;-inf\n186000;320000\n");
+    let (ok, _, s) = count(&areas, "buurten", &weird, &[]);
+    let s = s.unwrap();
+    assert!(ok && balanced(&s));
+    assert_eq!(s["rows"], 5);
+    assert_eq!(s["rejected_by_reason"]["coordinate_not_finite"], 3);
+    assert_eq!(s["rejected_by_reason"]["missing_coordinate"], 1);
+
+    let mut long = b"x;y;opmerking\n186000;320000;".to_vec();
+    long.extend(std::iter::repeat_n(b'a', 10 << 20));
+    long.extend_from_slice(b"\n186100;320100;kort\n");
+    let long = f("long_line.csv", &long);
+    let (ok, e, s) = count(&areas, "buurten", &long, &[]);
+    let s = s.unwrap();
+    assert!(ok && balanced(&s), "{e}");
+    assert_eq!(s["rows"], 2, "a 10 MB line is one row");
+
+    // RD metres declared as lon/lat, and a whole file with lat/lon swapped: one warning
+    // for the file, every row rejected with its reason.
+    let rd_as_lonlat = f("rd_as_lonlat.csv", b"lon,lat\n186000,320000\n186100,320100\n");
+    let (ok, e, s) = count(&areas, "buurten", &rd_as_lonlat, &["--lon", "lon", "--lat", "lat"]);
+    let s = s.unwrap();
+    assert!(ok && balanced(&s));
+    assert_eq!(s["rejected_by_reason"]["rd_coordinates_declared_as_lon_lat"], 2);
+    assert!(e.contains("use --x/--y instead of --lon/--lat"), "{e}");
+    let swapped = f("swapped.csv", b"lon,lat\n50.87,5.83\n50.88,5.84\n50.86,5.82\n");
+    let (ok, e, s) = count(&areas, "buurten", &swapped, &["--lon", "lon", "--lat", "lat"]);
+    let s = s.unwrap();
+    assert!(ok && balanced(&s));
+    assert_eq!(s["rejected_by_reason"]["lat_lon_swapped"], 3);
+    assert!(e.contains("the whole file looks swapped"), "{e}");
+
+    // Mixed encodings: UTF-8 and Windows-1252 rows in one file, both read.
+    let mut mixed = "x;y;soort\n186000;320000;café\n".as_bytes().to_vec();
+    mixed.extend_from_slice(b"186100;320100;caf\xe9\n");
+    let mixed = f("mixed.csv", &mixed);
+    let (ok, _, s) = count(&areas, "buurten", &mixed, &[]);
+    assert!(ok && balanced(&s.unwrap()));
+    let rd = buurtmeter::crs::spatial_ref(buurtmeter::crs::RD_NEW).unwrap();
+    let src = buurtmeter::ingest::PointSource { path: mixed.clone(), category: Some("soort".into()), ..Default::default() };
+    let layer = buurtmeter::ingest::read_points(&src, &rd, "m").unwrap();
+    assert_eq!(layer.categories, vec!["café"], "both rows decode to the same category");
+
+    // Broken quoting: the row is rejected as malformed, the rest is read.
+    let quotes = f("quotes.csv", b"x;y;naam\n186000;320000;\"open\n186100;320100;ok\n");
+    let (ok, e, s) = count(&areas, "buurten", &quotes, &[]);
+    assert!(ok, "{e}");
+    assert!(balanced(&s.unwrap()));
+}
+
+#[test]
+fn bad_area_files_say_what_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let points = dir.path().join("p.csv");
+    std::fs::write(&points, "x;y\n186000;320000\n").unwrap();
+    let areas = demo_areas();
+    let (ok, e, _) = count(&areas, "buurtjes", &points, &[]);
+    assert!(!ok && e.contains("no layer 'buurtjes'") && e.contains("buurten, wijken") || e.contains("gemeenten"), "{e}");
+    let (ok, e, _) = count(&areas, "buurten", &points, &["--id-field", "bu_code"]);
+    assert!(!ok && e.contains("no field 'bu_code'") && e.contains("buurtcode"), "{e}");
+    let empty = dir.path().join("empty.gpkg");
+    std::fs::write(&empty, b"").unwrap();
+    let (ok, e, _) = count(&empty, "buurten", &points, &[]);
+    assert!(!ok && e.contains("empty.gpkg"), "{e}");
+    let missing = dir.path().join("nope.gpkg");
+    let (ok, e, _) = count(&missing, "buurten", &points, &[]);
+    assert!(!ok && e.contains("file not found"), "{e}");
+}
