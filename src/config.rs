@@ -200,8 +200,12 @@ pub struct IndicatorConfig {
 
 impl IndicatorConfig {
     /// This indicator's disclosure rules: its own where set, else its point layer's.
-    pub fn disclosure(&self, layer: &PointsConfig) -> Disclosure {
-        Disclosure { min_count: self.min_count, round_to: self.round_to, min_denominator: self.min_denominator }.or(layer.disclosure())
+    pub fn disclosure(&self, layer: Option<&PointsConfig>) -> Disclosure {
+        let own = Disclosure { min_count: self.min_count, round_to: self.round_to, min_denominator: self.min_denominator };
+        match layer {
+            Some(l) => own.or(l.disclosure()),
+            None => own,
+        }
     }
 }
 
@@ -212,8 +216,12 @@ fn one() -> f64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NumeratorConfig {
-    /// The point layer id.
-    pub points: String,
+    /// The point layer id (a count or weighted sum of its points)...
+    #[serde(default)]
+    pub points: Option<String>,
+    /// ...or a statistic of the areas (a CBS figure: `Bijstandsuitkering`, ...).
+    #[serde(default)]
+    pub statistic: Option<String>,
     /// Only these categories (exact match); all when absent.
     #[serde(default)]
     pub categories: Option<Vec<String>>,
@@ -260,8 +268,17 @@ impl Project {
             }
         }
         for ind in &self.indicators {
-            if !self.points.iter().any(|p| p.id == ind.numerator.points) {
-                return err(format!("indicator '{}': no point layer '{}'", ind.id, ind.numerator.points));
+            match (&ind.numerator.points, &ind.numerator.statistic) {
+                (Some(p), None) if !self.points.iter().any(|l| &l.id == p) => {
+                    return err(format!("indicator '{}': no point layer '{p}'", ind.id));
+                }
+                (Some(_), None) | (None, Some(_)) => {}
+                _ => {
+                    return err(format!(
+                        "indicator '{}': the numerator needs either points = \"<layer>\" or statistic = \"<name>\"",
+                        ind.id
+                    ));
+                }
             }
             if let Some(p) = &ind.period
                 && crate::indicators::PeriodKind::parse(p).is_none()

@@ -306,30 +306,33 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     let mut results = Vec::new();
     timed(&mut timings, "compute indicators", || {
         for ic in &project.indicators {
-            let layer_config = project.points.iter().find(|p| p.id == ic.numerator.points).expect("validated by config");
+            let layer_config = ic.numerator.points.as_ref().and_then(|id| project.points.iter().find(|p| &p.id == id));
             let def = Indicator::from_config(ic, layer_config);
-            let layer = points.iter().find(|p| p.layer.id == def.points).expect("validated by config");
-            if let Some(cats) = &def.categories {
-                for c in cats {
+            let layer = def.points.as_ref().and_then(|id| points.iter().find(|p| &p.layer.id == id));
+            if let Some(layer) = layer {
+                for c in def.categories.iter().flatten() {
                     if !layer.layer.categories.contains(c) {
                         warnings.push(format!(
                             "indicator '{}': category '{c}' does not occur in '{}'; its categories are: {}",
                             def.id,
-                            def.points,
+                            layer.layer.id,
                             layer.layer.categories.join(", ")
                         ));
                     }
                 }
-            }
-            if def.weighted && layer.layer.weights.is_none() {
-                warnings.push(format!(
-                    "indicator '{}': weighted, but point layer '{}' has no weight column; counting points",
-                    def.id, def.points
-                ));
+                if def.weighted && layer.layer.weights.is_none() {
+                    warnings.push(format!(
+                        "indicator '{}': weighted, but point layer '{}' has no weight column; counting points",
+                        def.id, layer.layer.id
+                    ));
+                }
             }
             let mut per_level = Vec::new();
             for li in 0..levels.len() {
-                let values = indicators::evaluate(&def, &layer.layer, &layer.assigned[li], &levels, li)?;
+                let values = match layer {
+                    Some(layer) => indicators::evaluate(&def, &layer.layer, &layer.assigned[li], &levels, li)?,
+                    None => indicators::evaluate_statistic(&def, &levels, li)?,
+                };
                 if matches!(def.denominator, indicators::Denominator::Statistic(_)) && values.denominator_source.is_none() {
                     warnings.push(format!(
                         "indicator '{}': level '{}' has no statistic '{}'; its values are missing",
@@ -341,7 +344,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
                 per_level.push(values);
             }
             indicators::sdc::apply(&def.disclosure, &levels, &mut per_level);
-            let restricted = layer_config.access == Access::Restricted;
+            let restricted = layer_config.is_some_and(|l| l.access == Access::Restricted);
             results.push(IndicatorResult { def, per_level, restricted });
         }
         Ok(())

@@ -68,3 +68,43 @@ fn rijnmond_buurten_read_completely_through_gdal_oapif() {
     let n = out.lines().filter(|l| l.trim().starts_with("code (String) = ")).count();
     assert_eq!(n, 625, "every buurt read through the pages");
 }
+
+#[test]
+fn heerlen_project_divides_cbs_odata_figures_of_the_latest_quarter() {
+    let Some(csv) = shared_data("heerlen_cbs_uitkeringen_2013_2024/heerlen_uitkeringen_wijk_buurt_2013_2024.csv") else { return };
+    shared_data("heerlen_buurten_2023/heerlen_buurten_2023.gpkg").unwrap();
+    let p = Project::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/heerlen.toml")).unwrap();
+    let snap = snapshot::build(&p).unwrap();
+    let bu = snap.level_index("buurten").unwrap();
+    assert_eq!(snap.levels[bu].areas.len(), 57);
+    assert_eq!(snap.levels[bu].parent.as_deref(), Some("wijken"));
+    // The raw export, parsed here: the 2024MM03 rows by trimmed code.
+    let text = std::fs::read_to_string(csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let mut checked = 0;
+    let ind = snap.indicator("bijstand_per_1000").unwrap();
+    let v = &ind.per_level[bu];
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        if f[col("Perioden")] != "2024MM03" {
+            continue;
+        }
+        let code = f[col("WijkenEnBuurten")].trim();
+        let Some(&a) = snap.levels[bu].by_code.get(code) else { continue };
+        let num = f[col("Bijstandsuitkering_6")].parse::<f64>().ok();
+        let den = f[col("InwonersVanaf15Jaar_13")].parse::<f64>().ok();
+        assert_eq!(v.numerator[a], num, "{code}");
+        let expected = match (num, den) {
+            (Some(n), Some(d)) if d > 0.0 => Some(n / d * 1000.0),
+            _ => None,
+        };
+        match (v.value[a], expected) {
+            (Some(x), Some(y)) => assert!((x - y).abs() < 1e-9, "{code}"),
+            (x, y) => assert_eq!(x, y, "{code}: missing stays missing"),
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 57, "every Heerlen buurt checked against the raw export");
+}

@@ -114,7 +114,7 @@
     const den = state.ind.definition.denominator;
     return '<h3>' + (row.name || row.code) + '</h3><div class="muted">' + row.code + ' · ' + l + ' · ' + ($('period-label').textContent) + '</div>'
       + '<table><tr><td>' + state.ind.title + '</td><td class="v"><strong>' + fmt(row.value, unit) + '</strong></td></tr>'
-      + '<tr><td>teller (' + state.ind.definition.numerator.points + ')</td><td class="v">' + fmt(row.numerator) + '</td></tr>'
+      + '<tr><td>teller (' + (state.ind.definition.numerator.points || state.ind.definition.numerator.statistic) + ')</td><td class="v">' + fmt(row.numerator) + '</td></tr>'
       + (den ? '<tr><td>noemer (' + den + ')</td><td class="v">' + fmt(row.denominator) + '</td></tr>' : '')
       + '</table>';
   }

@@ -26,7 +26,7 @@ fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
         Denominator::LandKm2 => json!("land_km2"),
         Denominator::Statistic(s) => json!(s),
     };
-    let layer = snap.points.iter().find(|p| p.layer.id == d.points);
+    let layer = d.points.as_ref().and_then(|id| snap.points.iter().find(|p| &p.layer.id == id));
     let levels: Vec<Value> = snap
         .levels
         .iter()
@@ -40,7 +40,7 @@ fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
         "unit": d.unit,
         "definition": {
             "text": d.definition(),
-            "numerator": {"points": d.points, "categories": d.categories, "weighted": d.weighted, "from": d.from.map(|x| x.to_string()), "to": d.to.map(|x| x.to_string())},
+            "numerator": {"points": d.points, "statistic": d.statistic, "categories": d.categories, "weighted": d.weighted, "from": d.from.map(|x| x.to_string()), "to": d.to.map(|x| x.to_string())},
             "denominator": denominator,
             "scale": d.scale,
         },

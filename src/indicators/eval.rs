@@ -153,3 +153,28 @@ pub fn evaluate(ind: &Indicator, layer: &PointLayer, assigned: &[u32], levels: &
         denominator_source,
     })
 }
+
+/// Evaluate an indicator whose numerator is a statistic of the areas (one period, `all`):
+/// `statistic / denominator × scale`, missing where either is missing.
+pub fn evaluate_statistic(ind: &Indicator, levels: &[Level], level: usize) -> Result<LevelValues> {
+    let name = ind.statistic.as_deref().unwrap_or("");
+    let (numerator, _) = stats::resolve(levels, level, name);
+    let (denominator, denominator_source) = denominators(ind, levels, level);
+    let n_areas = levels[level].areas.len();
+    let table = df!(AREA => (0..n_areas as u32).collect::<Vec<u32>>(), NUMERATOR => numerator.clone(), DENOMINATOR => denominator.clone())?
+        .lazy()
+        .with_column(match ind.denominator {
+            Denominator::None => (col(NUMERATOR) * lit(ind.scale)).alias(VALUE),
+            _ => rate(col(NUMERATOR), col(DENOMINATOR), ind.scale).alias(VALUE),
+        })
+        .collect()?;
+    let value: Vec<Option<f64>> = table.column(VALUE)?.f64()?.iter().collect();
+    Ok(LevelValues {
+        periods: vec![PeriodKind::All.label(0)],
+        suppressed: vec![None; n_areas],
+        numerator,
+        value,
+        denominator: if ind.denominator == Denominator::None { vec![None; n_areas] } else { denominator },
+        denominator_source,
+    })
+}

@@ -17,7 +17,7 @@ pub mod stats;
 use crate::config::IndicatorConfig;
 use crate::model::Date;
 
-pub use eval::{LevelValues, evaluate};
+pub use eval::{LevelValues, evaluate, evaluate_statistic};
 
 /// How an indicator splits time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +86,10 @@ pub struct Indicator {
     pub id: String,
     pub title: String,
     pub description: Option<String>,
-    pub points: String,
+    /// The point layer counted, or `None` for a statistic numerator.
+    pub points: Option<String>,
+    /// A statistic as numerator (instead of points).
+    pub statistic: Option<String>,
     pub categories: Option<Vec<String>>,
     pub weighted: bool,
     pub denominator: Denominator,
@@ -101,7 +104,7 @@ pub struct Indicator {
 
 impl Indicator {
     /// From the project file (already validated by `config`).
-    pub fn from_config(c: &IndicatorConfig, layer: &crate::config::PointsConfig) -> Indicator {
+    pub fn from_config(c: &IndicatorConfig, layer: Option<&crate::config::PointsConfig>) -> Indicator {
         let denominator = match c.denominator.as_deref().map(str::trim) {
             None | Some("") | Some("none") => Denominator::None,
             Some("land_km2") | Some("land") | Some("km2") => Denominator::LandKm2,
@@ -113,6 +116,7 @@ impl Indicator {
             title: c.title.clone(),
             description: c.description.clone(),
             points: c.numerator.points.clone(),
+            statistic: c.numerator.statistic.clone(),
             categories: c.numerator.categories.clone(),
             weighted: c.numerator.weighted,
             denominator,
@@ -127,7 +131,12 @@ impl Indicator {
 
     /// A one-line definition for people: "count of leegstand (wonen) / woningvoorraad × 100".
     pub fn definition(&self) -> String {
-        let mut num = if self.weighted { format!("sum of weights of {}", self.points) } else { format!("count of {}", self.points) };
+        let points = self.points.as_deref().unwrap_or("");
+        let mut num = match (&self.statistic, self.weighted) {
+            (Some(s), _) => format!("statistic {s}"),
+            (None, true) => format!("sum of weights of {points}"),
+            (None, false) => format!("count of {points}"),
+        };
         if let Some(c) = &self.categories {
             num.push_str(&format!(" ({})", c.join(", ")));
         }
