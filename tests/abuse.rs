@@ -92,3 +92,30 @@ fn malformed_requests_get_4xx_problems_never_5xx() {
     // The server is still there.
     assert_eq!(http_get(&server.base, "/health").unwrap().0, 200);
 }
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_then_stops() {
+    let Some(_) = shared_data("nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg") else { return };
+    let project = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rijnmond.toml");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_buurtmeter"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--watch-seconds", "0", "--project", project.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = read_startup(&mut child);
+    // A heavy request (every Zuid-Holland wijk in RD New), then SIGTERM while it runs.
+    let handle = {
+        let base = base.clone();
+        std::thread::spawn(move || http_get(&base, "/ogc/collections/wijken/items?limit=10000&crs=http://www.opengis.net/def/crs/EPSG/0/28992"))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let st = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let (code, body) = handle.join().unwrap().expect("the request in flight is answered");
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("a complete JSON body");
+    assert_eq!(v["numberReturned"], 969);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "clean exit after SIGTERM: {status}");
+    assert!(http_get(&base, "/health").is_err(), "no longer listening");
+}
