@@ -106,7 +106,9 @@ fn sigterm_finishes_the_request_in_flight_then_stops() {
     // A heavy request (every Zuid-Holland wijk in RD New), then SIGTERM while it runs.
     let handle = {
         let base = base.clone();
-        std::thread::spawn(move || http_get(&base, "/ogc/collections/wijken/items?limit=10000&crs=http://www.opengis.net/def/crs/EPSG/0/28992"))
+        std::thread::spawn(move || {
+            http_get(&base, "/ogc/collections/wijken/items?limit=10000&crs=http://www.opengis.net/def/crs/EPSG/0/28992")
+        })
     };
     std::thread::sleep(std::time::Duration::from_millis(150));
     let st = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();

@@ -587,28 +587,7 @@ async fn items(
             (
                 matched,
                 Box::new(move |i| {
-                    let jl = &snap2.points[p];
-                    let [lon, lat] = jl.lonlat[i];
-                    let mut g = String::from("{\"type\":\"Point\",\"coordinates\":");
-                    fmt_coord(&mut g, out_crs, lon, lat, jl.layer.xs[i], jl.layer.ys[i]);
-                    g.push('}');
-                    let mut m = Map::new();
-                    m.insert("row".into(), json!(jl.layer.rows[i]));
-                    if let Some(ci) = &jl.layer.category_idx {
-                        m.insert("category".into(), json!(jl.layer.categories[ci[i] as usize]));
-                    }
-                    if let Some(d) = jl.layer.dates.as_ref().and_then(|d| d[i]) {
-                        m.insert("date".into(), json!(d.to_string()));
-                    }
-                    if let Some(w) = &jl.layer.weights {
-                        m.insert("weight".into(), json!(w[i]));
-                    }
-                    for (li, level) in snap2.levels.iter().enumerate() {
-                        let a = jl.assigned[li][i];
-                        if a != crate::join::NONE {
-                            m.insert(level.id.clone(), json!(level.areas[a as usize].code));
-                        }
-                    }
+                    let (g, m) = point_feature(&snap2, p, i, out_crs);
                     (i.to_string(), g, m)
                 }),
             )
@@ -704,17 +683,7 @@ async fn item(
         Coll::Points(p) => {
             let jl = &snap.points[p];
             let i = fid.parse::<usize>().ok().filter(|&i| i < jl.layer.len()).ok_or_else(not_found)?;
-            let [lon, lat] = jl.lonlat[i];
-            let mut g = String::from("{\"type\":\"Point\",\"coordinates\":");
-            fmt_coord(&mut g, out_crs, lon, lat, jl.layer.xs[i], jl.layer.ys[i]);
-            g.push('}');
-            let mut m = Map::new();
-            if let Some(ci) = &jl.layer.category_idx {
-                m.insert("category".into(), json!(jl.layer.categories[ci[i] as usize]));
-            }
-            if let Some(d) = jl.layer.dates.as_ref().and_then(|d| d[i]) {
-                m.insert("date".into(), json!(d.to_string()));
-            }
+            let (g, m) = point_feature(&snap, p, i, out_crs);
             (g, m, i.to_string())
         }
     };
@@ -734,6 +703,34 @@ async fn item(
         res.headers_mut().insert("content-crs", v);
     }
     Ok(res)
+}
+
+/// A point of a public layer as GeoJSON geometry text and properties: its input row,
+/// category, date, weight and the code of the area it lies in at every level.
+fn point_feature(snap: &Snapshot, p: usize, i: usize, out_crs: Crs) -> (String, Map<String, Value>) {
+    let jl = &snap.points[p];
+    let [lon, lat] = jl.lonlat[i];
+    let mut g = String::from("{\"type\":\"Point\",\"coordinates\":");
+    fmt_coord(&mut g, out_crs, lon, lat, jl.layer.xs[i], jl.layer.ys[i]);
+    g.push('}');
+    let mut m = Map::new();
+    m.insert("row".into(), json!(jl.layer.rows[i]));
+    if let Some(ci) = &jl.layer.category_idx {
+        m.insert("category".into(), json!(jl.layer.categories[ci[i] as usize]));
+    }
+    if let Some(d) = jl.layer.dates.as_ref().and_then(|d| d[i]) {
+        m.insert("date".into(), json!(d.to_string()));
+    }
+    if let Some(w) = &jl.layer.weights {
+        m.insert("weight".into(), json!(w[i]));
+    }
+    for (li, level) in snap.levels.iter().enumerate() {
+        let a = jl.assigned[li][i];
+        if a != crate::join::NONE {
+            m.insert(level.id.clone(), json!(level.areas[a as usize].code));
+        }
+    }
+    (g, m)
 }
 
 fn now_rfc3339() -> String {
