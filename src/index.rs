@@ -108,20 +108,26 @@ pub struct AreaIndex {
     prepared: Vec<PreparedArea>,
 }
 
+/// An R-tree of the areas' envelopes, each tagged with the area's index; bulk-loaded.
+/// Used for the join (working CRS) and for tiles (Web Mercator).
+pub fn envelope_tree(areas: &[MultiPolygon<f64>]) -> RTree<Entry> {
+    use geo::BoundingRect;
+    let entries: Vec<Entry> = areas
+        .iter()
+        .enumerate()
+        .filter_map(|(i, mp)| {
+            let r = mp.bounding_rect()?;
+            Some(GeomWithData::new(Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]), i as u32))
+        })
+        .collect();
+    RTree::bulk_load(entries)
+}
+
 impl AreaIndex {
     /// Bulk-load the index (never repeated inserts).
     pub fn build(areas: &[MultiPolygon<f64>]) -> AreaIndex {
-        use geo::BoundingRect;
-        let entries: Vec<Entry> = areas
-            .iter()
-            .enumerate()
-            .filter_map(|(i, mp)| {
-                let r = mp.bounding_rect()?;
-                Some(GeomWithData::new(Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]), i as u32))
-            })
-            .collect();
         let prepared = areas.iter().map(PreparedArea::new).collect();
-        AreaIndex { tree: RTree::bulk_load(entries), prepared }
+        AreaIndex { tree: envelope_tree(areas), prepared }
     }
 
     pub fn len(&self) -> usize {

@@ -12,9 +12,7 @@
 
 use std::sync::OnceLock;
 
-use geo::BoundingRect;
 use geo_types::MultiPolygon;
-use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 
 use super::grid::{self, BUFFER, EXTENT};
@@ -28,21 +26,14 @@ type Rings = Vec<(bool, Vec<[i64; 2]>)>;
 /// The tileable geometry of one level.
 pub struct LevelGeometry {
     mercator: Vec<MultiPolygon<f64>>,
-    tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
+    tree: RTree<crate::index::Entry>,
     by_zoom: Vec<OnceLock<Vec<Rings>>>,
 }
 
 impl LevelGeometry {
     pub fn new(mercator: Vec<MultiPolygon<f64>>) -> LevelGeometry {
-        let entries = mercator
-            .iter()
-            .enumerate()
-            .filter_map(|(i, mp)| {
-                let r = mp.bounding_rect()?;
-                Some(GeomWithData::new(Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]), i as u32))
-            })
-            .collect();
-        LevelGeometry { mercator, tree: RTree::bulk_load(entries), by_zoom: (0..=PRECOMPUTE_MAX_ZOOM).map(|_| OnceLock::new()).collect() }
+        let tree = crate::index::envelope_tree(&mercator);
+        LevelGeometry { mercator, tree, by_zoom: (0..=PRECOMPUTE_MAX_ZOOM).map(|_| OnceLock::new()).collect() }
     }
 
     /// The areas whose box touches the buffered tile.
