@@ -94,8 +94,7 @@ fn count(a: CountArgs) -> Result<()> {
     let source =
         PointSource { path: a.points.clone(), layer: a.points_layer.clone(), coords, weight: a.weight.clone(), ..Default::default() };
     let mut layer = ingest::read_points(&source, &working, "points")?;
-    let geoms: Vec<_> = read.areas.iter().map(|x| x.geometry.clone()).collect();
-    let index = AreaIndex::build(&geoms);
+    let index = AreaIndex::build(read.areas.iter().map(|x| &x.geometry));
     let (assigned, overlaps) = join::locate_all_checked(&index, &layer.xs, &layer.ys);
     if let Some(w) = join::overlap_warning(&overlaps, &read.areas, &a.areas) {
         layer.accounting.warnings.push(w);

@@ -110,10 +110,10 @@ pub struct AreaIndex {
 
 /// An R-tree of the areas' envelopes, each tagged with the area's index; bulk-loaded.
 /// Used for the join (working CRS) and for tiles (Web Mercator).
-pub fn envelope_tree(areas: &[MultiPolygon<f64>]) -> RTree<Entry> {
+pub fn envelope_tree<'a>(areas: impl IntoIterator<Item = &'a MultiPolygon<f64>>) -> RTree<Entry> {
     use geo::BoundingRect;
     let entries: Vec<Entry> = areas
-        .iter()
+        .into_iter()
         .enumerate()
         .filter_map(|(i, mp)| {
             let r = mp.bounding_rect()?;
@@ -125,8 +125,8 @@ pub fn envelope_tree(areas: &[MultiPolygon<f64>]) -> RTree<Entry> {
 
 impl AreaIndex {
     /// Bulk-load the index (never repeated inserts).
-    pub fn build(areas: &[MultiPolygon<f64>]) -> AreaIndex {
-        let prepared = areas.iter().map(PreparedArea::new).collect();
+    pub fn build<'a>(areas: impl IntoIterator<Item = &'a MultiPolygon<f64>> + Clone) -> AreaIndex {
+        let prepared = areas.clone().into_iter().map(PreparedArea::new).collect();
         AreaIndex { tree: envelope_tree(areas), prepared }
     }
 

@@ -173,8 +173,9 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         let table = timed(&mut timings, format!("read statistics {}", sc.path.display()), || statistics::read(&src))?;
         warnings.extend(table.warnings.iter().cloned());
         let mut matched = 0usize;
+        let row_of: HashMap<&str, usize> = table.codes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
         for (li, level) in levels.iter().enumerate() {
-            let rows: Vec<Option<usize>> = level.areas.iter().map(|a| table.codes.iter().position(|c| c == &a.code)).collect();
+            let rows: Vec<Option<usize>> = level.areas.iter().map(|a| row_of.get(a.code.as_str()).copied()).collect();
             let hits = rows.iter().filter(|r| r.is_some()).count();
             if hits == 0 {
                 continue;
@@ -205,9 +206,8 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     }
 
     // index
-    let indexes: Vec<AreaIndex> = timed(&mut timings, "index areas", || {
-        Ok(levels.iter().map(|l| AreaIndex::build(&l.areas.iter().map(|a| a.geometry.clone()).collect::<Vec<_>>())).collect())
-    })?;
+    let indexes: Vec<AreaIndex> =
+        timed(&mut timings, "index areas", || Ok(levels.iter().map(|l| AreaIndex::build(l.areas.iter().map(|a| &a.geometry))).collect()))?;
 
     // hierarchy: parent per level (config, else CBS kinds), parent area per area
     let ids: Vec<String> = levels.iter().map(|l| l.id.clone()).collect();
