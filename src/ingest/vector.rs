@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use gdal::spatial_ref::SpatialRef;
 use gdal::vector::{FieldValue, LayerAccess, OGRFieldType};
 use gdal::{Dataset, DatasetOptions, GdalOpenFlags};
-use geo::{Area as _, Validation};
+use geo::Area as _;
 use geo_types::{Geometry, MultiPolygon};
 
 use super::csv_points::check_range;
@@ -229,6 +229,7 @@ pub fn read_areas(src: &AreaSource, working: &SpatialRef) -> Result<AreaRead> {
     let mut no_id = 0usize;
     let mut skipped_water = 0usize;
     let mut not_polygon: Vec<String> = Vec::new();
+    let mut invalid: Vec<String> = Vec::new();
     let total = layer.feature_count();
     let progress = Progress::items(total, &format!("reading {what}"));
     for (n, feature) in layer.features().enumerate() {
@@ -245,6 +246,10 @@ pub fn read_areas(src: &AreaSource, working: &SpatialRef) -> Result<AreaRead> {
             no_id += 1;
             continue;
         };
+        // Validity by GEOS through GDAL (a sweep, fast on many-vertex polygons).
+        if feature.geometry().is_some_and(|g| !g.is_valid()) {
+            invalid.push(code.clone());
+        }
         let geometry = match feature.geometry().map(|g| g.to_geo()) {
             Some(Ok(Geometry::Polygon(p))) => MultiPolygon(vec![p]),
             Some(Ok(Geometry::MultiPolygon(mp))) => mp,
@@ -304,7 +309,8 @@ pub fn read_areas(src: &AreaSource, working: &SpatialRef) -> Result<AreaRead> {
             list_ids(&ids)
         ));
     }
-    let invalid: Vec<String> = areas.iter().filter(|a| !a.geometry.is_valid()).map(|a| a.code.clone()).collect();
+    invalid.sort();
+    invalid.dedup();
     if !invalid.is_empty() {
         warnings.push(format!(
             "{what}: {} invalid polygons (self-intersections, too few points, ...), used as they are with the even-odd rule: {}",
