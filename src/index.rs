@@ -8,7 +8,7 @@
 
 use geo_types::MultiPolygon;
 use rstar::primitives::{GeomWithData, Rectangle};
-use rstar::{AABB, RTree};
+use rstar::RTree;
 
 /// One edge, stored with `y0 <= y1` (and `x0 <= x1` when horizontal) so that two areas
 /// sharing the edge compute bit-identical crossings.
@@ -168,11 +168,6 @@ impl AreaIndex {
             }
         }
         (best, second)
-    }
-
-    /// Indices of areas whose envelope intersects the box.
-    pub fn candidates_in(&self, min: [f64; 2], max: [f64; 2]) -> impl Iterator<Item = u32> + '_ {
-        self.tree.locate_in_envelope_intersecting(&AABB::from_corners(min, max)).map(|e| e.data)
     }
 }
 

@@ -34,14 +34,6 @@ impl CbsKind {
             && rest[4..].iter().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
         ok.then_some(kind)
     }
-
-    pub fn level_id(self) -> &'static str {
-        match self {
-            CbsKind::Gemeente => "gemeenten",
-            CbsKind::Wijk => "wijken",
-            CbsKind::Buurt => "buurten",
-        }
-    }
 }
 
 /// The CBS code one level up: `BU09171000` → `WK091710`, `WK091710` → `GM0917`.
@@ -97,12 +89,6 @@ pub struct Level {
     pub parent_idx: Vec<Option<u32>>,
     /// Numeric attributes per area, aligned with `areas`; null stays null.
     pub stats: StatColumns,
-}
-
-impl Level {
-    pub fn area(&self, code: &str) -> Option<&Area> {
-        self.by_code.get(code).map(|&i| &self.areas[i])
-    }
 }
 
 /// Named numeric columns aligned with a level's areas. `None` = missing or secret.
