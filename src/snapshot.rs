@@ -389,11 +389,6 @@ pub fn area_properties(levels: &[Level], results: &[IndicatorResult]) -> Vec<Vec
     levels.iter().enumerate().map(|(li, level)| (0..level.areas.len()).map(|a| properties_of(level, li, results, a)).collect()).collect()
 }
 
-/// The tile properties of one area (as [`area_properties`]).
-pub fn area_properties_one(snap: &Snapshot, level: usize, a: usize) -> Vec<(String, Prop)> {
-    properties_of(&snap.levels[level], level, &snap.indicators, a)
-}
-
 fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize) -> Vec<(String, Prop)> {
     let area = &level.areas[a];
     let mut props = vec![("code".to_string(), Prop::Str(area.code.clone()))];
@@ -488,11 +483,9 @@ fn prepare_serving(
         p.lonlat = xs.into_iter().zip(ys).map(|(x, y)| [x, y]).collect();
         let merc: Vec<[f64; 2]> = p.lonlat.iter().map(|c| crs::lonlat_to_web_mercator(c[0], c[1])).map(|(x, y)| [x, y]).collect();
         let public = p.access == Access::Public;
-        let props: tiles::PointProps = (0..p.layer.len())
+        // Point attributes only where points are served one by one (public layers).
+        let props: tiles::PointProps = (0..if public { p.layer.len() } else { 0 })
             .map(|i| {
-                if !public {
-                    return (None, None);
-                }
                 let cat = p.layer.category_idx.as_ref().map(|c| p.layer.categories[c[i] as usize].clone());
                 let date = p.layer.dates.as_ref().and_then(|d| d[i]).map(|d| d.to_string());
                 (cat, date)
@@ -582,10 +575,4 @@ pub fn data_version(project: &Project) -> (String, u64) {
     }
     let hash = h.finish() & 0xffff_ffff_ffff;
     (format!("{hash:012x}"), hash)
-}
-
-/// The per-level counts of a layer, for `count`-style output.
-pub fn counts_by_code(level: &Level, assigned: &[u32], weights: Option<&[f64]>) -> HashMap<String, (u64, f64)> {
-    let (c, s) = join::count_per_area(assigned, weights, level.areas.len());
-    level.areas.iter().enumerate().map(|(i, a)| (a.code.clone(), (c[i], s[i]))).collect()
 }

@@ -22,7 +22,6 @@ use super::{ApiError, AppState, base_url};
 use crate::config::Access;
 use crate::model::{CbsKind, cbs_ancestor_code};
 use crate::snapshot::Snapshot;
-use crate::tiles::mvt::Prop;
 
 /// Renders feature `i` of a collection: (id as JSON, geometry as GeoJSON, properties).
 type FeatureFn = Box<dyn Fn(usize) -> (String, String, Map<String, Value>)>;
@@ -302,13 +301,8 @@ fn area_props(snap: &Snapshot, level: usize, a: usize) -> Map<String, Value> {
             }
         }
     }
-    for (k, v) in crate::snapshot::area_properties_one(snap, level, a) {
-        let v = match v {
-            Prop::Str(s) => json!(s),
-            Prop::Num(x) => json!(x),
-            Prop::Int(i) => json!(i),
-        };
-        m.insert(k, v);
+    for (k, v) in snap.tiles.area_props(level, a) {
+        m.insert(k.clone(), v.to_json());
     }
     m
 }

@@ -2,22 +2,16 @@
 //! properties as the tiles and the OGC API (code, name, latest indicator values, the
 //! figures behind them).
 
-use geojson::{Feature, FeatureCollection, GeoJson, Geometry, JsonObject, JsonValue};
+use geojson::{Feature, FeatureCollection, GeoJson, Geometry, JsonObject};
 
-use crate::snapshot::{Snapshot, area_properties_one};
-use crate::tiles::mvt::Prop;
+use crate::snapshot::Snapshot;
 
 pub fn level_collection(snap: &Snapshot, level: usize) -> GeoJson {
     let features = (0..snap.levels[level].areas.len())
         .map(|a| {
             let mut props = JsonObject::new();
-            for (k, v) in area_properties_one(snap, level, a) {
-                let v = match v {
-                    Prop::Str(s) => JsonValue::from(s),
-                    Prop::Num(x) => JsonValue::from(x),
-                    Prop::Int(i) => JsonValue::from(i),
-                };
-                props.insert(k, v);
+            for (k, v) in snap.tiles.area_props(level, a) {
+                props.insert(k.clone(), v.to_json());
             }
             Feature {
                 bbox: None,

@@ -36,7 +36,8 @@ pub struct Tileset {
     pub fields: Vec<(String, &'static str)>,
 }
 
-/// Properties of a point feature (category and date).
+/// Properties of a point feature (category and date); empty for layers whose points are
+/// never served one by one.
 pub type PointProps = Vec<(Option<String>, Option<String>)>;
 
 /// All tile sources of a snapshot.
@@ -56,6 +57,12 @@ impl TileData {
         points: Vec<(PointTiles, PointProps)>,
     ) -> TileData {
         TileData { tilesets, levels: level_mercator.into_iter().map(LevelGeometry::new).collect(), level_props, points }
+    }
+
+    /// The properties of area `a` of level `level`: the same in tiles, OGC API and
+    /// GeoJSON, computed once per snapshot.
+    pub fn area_props(&self, level: usize, a: usize) -> &[(String, Prop)] {
+        &self.level_props[level][a]
     }
 
     pub fn tileset(&self, id: &str) -> Option<usize> {
@@ -82,8 +89,8 @@ impl TileData {
             Source::Points(p) => {
                 let (tiles, props) = &self.points[p];
                 let point_props = |i: u32| -> Vec<(&'static str, Prop)> {
-                    let (cat, date) = &props[i as usize];
                     let mut v = Vec::new();
+                    let Some((cat, date)) = props.get(i as usize) else { return v };
                     if let Some(c) = cat {
                         v.push(("category", Prop::Str(c.clone())));
                     }
