@@ -54,7 +54,7 @@ fn main() {
 fn bench(path: &std::path::Path, layer: &str, id: Option<&str>) {
     let rd = crs::spatial_ref(crs::RD_NEW).expect("RD");
     let src = AreaSource { path: path.to_path_buf(), layer: Some(layer.into()), id_field: id.map(String::from), ..Default::default() };
-    let areas = read_areas(&src, &rd).expect("areas");
+    let areas = read_areas(&src, Some(&rd)).expect("areas");
     let geoms: Vec<_> = areas.areas.iter().map(|a| a.geometry.clone()).collect();
     let vertices: usize = geoms.iter().map(|g| g.0.iter().map(|p| p.exterior().0.len()).sum::<usize>()).sum();
     let (t_index, index) = best_of(3, || AreaIndex::build(&geoms));

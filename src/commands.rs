@@ -61,20 +61,6 @@ fn print_rejections(a: &Accounting) {
 }
 
 fn count(a: CountArgs) -> Result<()> {
-    // Work in the areas' own CRS (any CRS works for point-in-polygon); RD New if none.
-    let ds = vector::open(&a.areas)?;
-    let srs_def = {
-        let layer = match &a.areas_layer {
-            Some(l) => ds
-                .layer_by_name(l)
-                .map_err(|_| Error::input(&a.areas, format!("no layer '{l}'; the layers are: {}", vector::layer_names(&ds).join(", "))))?,
-            None => ds.layer(0).map_err(|_| Error::input(&a.areas, "the file has no layers"))?,
-        };
-        use gdal::vector::LayerAccess;
-        layer.spatial_ref().and_then(|s| s.to_wkt().ok()).unwrap_or_else(|| crs::RD_NEW.to_string())
-    };
-    drop(ds);
-    let working = crs::spatial_ref(&srs_def)?;
     let area_src = vector::AreaSource {
         path: a.areas.clone(),
         layer: a.areas_layer.clone(),
@@ -82,7 +68,9 @@ fn count(a: CountArgs) -> Result<()> {
         name_field: None,
         level_hint: None,
     };
-    let read = vector::read_areas(&area_src, &working)?;
+    // Work in the areas' own CRS (any CRS works for point-in-polygon); RD New if none.
+    let read = vector::read_areas(&area_src, None)?;
+    let working = crs::spatial_ref(&read.working_wkt)?;
     for w in &read.warnings {
         eprintln!("warning: {w}");
     }

@@ -7,8 +7,8 @@
 //! hundreds. No I/O, no async: plain data in, plain data out.
 
 use geo_types::MultiPolygon;
-use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::RTree;
+use rstar::primitives::{GeomWithData, Rectangle};
 
 /// One edge, stored with `y0 <= y1` (and `x0 <= x1` when horizontal) so that two areas
 /// sharing the edge compute bit-identical crossings.

@@ -141,7 +141,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             name_field: lc.name_field.clone(),
             level_hint: Some(lc.id.clone()),
         };
-        let read = timed(&mut timings, format!("read areas {}", lc.id), || vector::read_areas(&src, &working))?;
+        let read = timed(&mut timings, format!("read areas {}", lc.id), || vector::read_areas(&src, Some(&working)))?;
         warnings.extend(read.warnings.iter().cloned());
         if read.areas.is_empty() {
             warnings.push(format!("level '{}': {} has no usable areas", lc.id, src.path.display()));

@@ -46,7 +46,7 @@ fn cbs_2024_geopackage_land_rows_and_sentinels() {
         return;
     };
     let rd = crs::spatial_ref(crs::RD_NEW).unwrap();
-    let g = read_areas(&AreaSource { path: path.clone(), layer: Some("gemeenten".into()), ..Default::default() }, &rd).unwrap();
+    let g = read_areas(&AreaSource { path: path.clone(), layer: Some("gemeenten".into()), ..Default::default() }, Some(&rd)).unwrap();
     assert_eq!(g.id_field, "gemeentecode");
     assert_eq!(g.areas.len(), 342, "423 rows minus 81 water rows");
     assert!(g.warnings.iter().any(|w| w.contains("81 water rows")), "{:?}", g.warnings);
@@ -55,8 +55,11 @@ fn cbs_2024_geopackage_land_rows_and_sentinels() {
     assert_eq!(g.attributes.columns["aantal_inwoners"][heerlen], Some(87461.0));
     assert_eq!(g.attributes.columns["woningvoorraad"][heerlen], Some(46697.0));
 
-    let b = read_areas(&AreaSource { path, layer: Some("buurten".into()), level_hint: Some("buurten".into()), ..Default::default() }, &rd)
-        .unwrap();
+    let b = read_areas(
+        &AreaSource { path, layer: Some("buurten".into()), level_hint: Some("buurten".into()), ..Default::default() },
+        Some(&rd),
+    )
+    .unwrap();
     assert_eq!(b.id_field, "buurtcode");
     assert_eq!(b.areas.len(), 625);
     for (name, col) in &b.attributes.columns {
@@ -72,9 +75,11 @@ fn postcode_areas_with_an_invalid_polygon_are_reported_by_id() {
         return;
     };
     let rd = crs::spatial_ref(crs::RD_NEW).unwrap();
-    let p =
-        read_areas(&AreaSource { path, layer: Some("postcodes4".into()), id_field: Some("postcode".into()), ..Default::default() }, &rd)
-            .unwrap();
+    let p = read_areas(
+        &AreaSource { path, layer: Some("postcodes4".into()), id_field: Some("postcode".into()), ..Default::default() },
+        Some(&rd),
+    )
+    .unwrap();
     assert!(p.areas.len() >= 4067);
     assert!(p.areas.iter().any(|a| a.code == "6411"), "real postcodes read as integers");
     assert!(p.warnings.iter().any(|w| w.contains("5028")), "{:?}", p.warnings);

@@ -66,6 +66,8 @@ pub struct AreaRead {
     pub id_field: String,
     pub name_field: Option<String>,
     pub source_crs: String,
+    /// The CRS the areas are in now (WKT).
+    pub working_wkt: String,
     pub areas: Vec<Area>,
     pub attributes: StatColumns,
     pub warnings: Vec<String>,
@@ -185,8 +187,9 @@ fn layer_srs(layer: &gdal::vector::Layer, working: &SpatialRef, warnings: &mut V
     }
 }
 
-/// Read one area level into the working CRS.
-pub fn read_areas(src: &AreaSource, working: &SpatialRef) -> Result<AreaRead> {
+/// Read one area level into the working CRS; with `None`, keep the layer's own CRS
+/// (RD New when it declares none), which `AreaRead::working_wkt` then names.
+pub fn read_areas(src: &AreaSource, working: Option<&SpatialRef>) -> Result<AreaRead> {
     let path = src.path.as_path();
     let ds = open(path)?;
     let layer_name = choose_layer(&ds, path, src.layer.as_deref(), src.level_hint.as_deref())?;
@@ -219,7 +222,9 @@ pub fn read_areas(src: &AreaSource, working: &SpatialRef) -> Result<AreaRead> {
     let numeric: Vec<usize> = (0..fields.len()).filter(|&i| i != id_idx && is_numeric(fields[i].1)).collect();
 
     let mut warnings = Vec::new();
-    let srs = layer_srs(&layer, working, &mut warnings, &what)?;
+    let rd = crs::spatial_ref(crs::RD_NEW)?;
+    let srs = layer_srs(&layer, working.unwrap_or(&rd), &mut warnings, &what)?;
+    let working = working.unwrap_or(&srs);
     let reprojector = Reprojector::new(&srs, working)?;
 
     let mut areas: Vec<Area> = Vec::new();
@@ -329,6 +334,7 @@ pub fn read_areas(src: &AreaSource, working: &SpatialRef) -> Result<AreaRead> {
         id_field: fields[id_idx].0.clone(),
         name_field: name_idx.map(|i| fields[i].0.clone()),
         source_crs: crs::label(&srs),
+        working_wkt: working.to_wkt()?,
         areas,
         attributes,
         warnings,
