@@ -12,6 +12,7 @@ fn main() -> std::process::ExitCode {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("buurtmeter={default_level}")));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    buurtmeter::ingest::route_gdal_messages_to_log();
     match buurtmeter::commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

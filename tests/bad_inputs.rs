@@ -138,6 +138,11 @@ fn bad_area_files_say_what_exists() {
     std::fs::write(&empty, b"").unwrap();
     let (ok, e, _) = count(&empty, "buurten", &points, &[]);
     assert!(!ok && e.contains("empty.gpkg"), "{e}");
+    // RD New coordinates in a GeoJSON without a crs member (so WGS84): said, with the ids.
+    let rd_geojson = dir.path().join("rd.geojson");
+    std::fs::write(&rd_geojson, r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"A"},"geometry":{"type":"Polygon","coordinates":[[[185000,320000],[186000,320000],[186000,321000],[185000,320000]]]}}]}"#).unwrap();
+    let (ok, e, _) = count(&rd_geojson, "rd", &points, &["--id-field", "code"]);
+    assert!(ok && e.contains("outside the valid area of the layer's CRS") && e.contains(" A"), "{e}");
     let missing = dir.path().join("nope.gpkg");
     let (ok, e, _) = count(&missing, "buurten", &points, &[]);
     assert!(!ok && e.contains("file not found"), "{e}");

@@ -78,6 +78,7 @@ fn duplicated_ids_and_self_intersections_are_warnings_naming_the_ids() {
     let e = stderr(&o);
     assert!(e.contains("duplicated ids") && e.contains("A (×2)"), "{e}");
     assert!(e.contains("invalid polygons") && e.contains("BOWTIE"), "{e}");
+    assert!(!e.contains("Warning 1:"), "GDAL's raw messages stay in the log: {e}");
     let counts = read_counts(&String::from_utf8(o.stdout.clone()).unwrap());
     assert_eq!(counts["A"].0, 2, "both parts of the duplicated id count");
     assert_eq!(counts["C"].0, 1);

@@ -56,6 +56,13 @@ pub struct PointSource {
     pub encoding: Option<Encoding>,
 }
 
+/// Send GDAL's own messages (one per invalid polygon, laundered field names, ...) to the
+/// log at debug level instead of stderr: buurtmeter reports what matters itself, naming
+/// the file and the ids. `-vv` shows them.
+pub fn route_gdal_messages_to_log() {
+    gdal::config::set_error_handler(|class, code, msg| tracing::debug!(target: "gdal", ?class, code, "{msg}"));
+}
+
 /// True for files read by the CSV reader rather than GDAL.
 pub fn is_csv(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(), Some("csv" | "txt" | "tsv"))

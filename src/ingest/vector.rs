@@ -235,6 +235,7 @@ pub fn read_areas(src: &AreaSource, working: Option<&SpatialRef>) -> Result<Area
     let mut skipped_water = 0usize;
     let mut not_polygon: Vec<String> = Vec::new();
     let mut invalid: Vec<String> = Vec::new();
+    let mut out_of_range: Vec<String> = Vec::new();
     let total = layer.feature_count();
     let progress = Progress::items(total, &format!("reading {what}"));
     for (n, feature) in layer.features().enumerate() {
@@ -272,6 +273,11 @@ pub fn read_areas(src: &AreaSource, working: Option<&SpatialRef>) -> Result<Area
                 continue;
             }
         };
+        if let Some(c) = geometry.0.first().and_then(|p| p.exterior().0.first())
+            && !reprojector.in_valid_range(c.x, c.y)
+        {
+            out_of_range.push(code.clone());
+        }
         let Some(geometry) = reprojector.multipolygon(&geometry) else {
             not_polygon.push(code);
             continue;
@@ -304,6 +310,14 @@ pub fn read_areas(src: &AreaSource, working: Option<&SpatialRef>) -> Result<Area
             "{what}: skipped {} features without a usable polygon geometry: {}",
             not_polygon.len(),
             list_ids(&not_polygon)
+        ));
+    }
+    if !out_of_range.is_empty() {
+        warnings.push(format!(
+            "{what}: {} areas lie outside the valid area of the layer's CRS ({}): is the CRS right? (GeoJSON without a crs member is WGS84) {}",
+            out_of_range.len(),
+            reprojector.source_label,
+            list_ids(&out_of_range)
         ));
     }
     if !duplicates.is_empty() {
