@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use geo::InteriorPoint;
+use geo::{InteriorPoint, MapCoords};
+use rayon::prelude::*;
 use geo_types::MultiPolygon;
 
 use crate::config::{Access, Project};
@@ -427,6 +428,73 @@ fn bounds_of(points: impl Iterator<Item = [f64; 2]>) -> [f64; 4] {
     if b[0].is_finite() { b } else { [-180.0, -85.0, 180.0, 85.0] }
 }
 
+/// Working CRS → WGS84 for everything served. The exact transform (GDAL/PROJ, one
+/// thread) is approximated on a grid over the extent of all areas and points when that
+/// stays within 1e-7 degrees (about a centimetre) everywhere; then all cores transform.
+struct ServingTransform {
+    exact: crs::Reprojector,
+    grid: Option<crs::GridTransform>,
+}
+
+/// About a centimetre, in degrees.
+const SERVING_TOLERANCE_DEG: f64 = 1e-7;
+
+impl ServingTransform {
+    fn new(exact: crs::Reprojector, levels: &[Level], points: &[JoinedLayer]) -> ServingTransform {
+        use geo::BoundingRect;
+        let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+        let mut add = |x0: f64, y0: f64, x1: f64, y1: f64| b = [b[0].min(x0), b[1].min(y0), b[2].max(x1), b[3].max(y1)];
+        for r in levels.iter().flat_map(|l| &l.areas).filter_map(|a| a.geometry.bounding_rect()) {
+            add(r.min().x, r.min().y, r.max().x, r.max().y);
+        }
+        for p in points {
+            let (x0, x1) = p.layer.xs.par_iter().fold(|| (f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x))).reduce(
+                || (f64::INFINITY, f64::NEG_INFINITY),
+                |a, c| (a.0.min(c.0), a.1.max(c.1)),
+            );
+            let (y0, y1) = p.layer.ys.par_iter().fold(|| (f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &y| (lo.min(y), hi.max(y))).reduce(
+                || (f64::INFINITY, f64::NEG_INFINITY),
+                |a, c| (a.0.min(c.0), a.1.max(c.1)),
+            );
+            add(x0, y0, x1, y1);
+        }
+        let grid = (b[0] <= b[2] && b[1] <= b[3])
+            .then(|| crs::GridTransform::new(&exact, geo_types::Rect::new((b[0], b[1]), (b[2], b[3])), SERVING_TOLERANCE_DEG))
+            .flatten();
+        match &grid {
+            Some(g) => tracing::debug!(max_error_deg = g.max_error, "serving transform: grid approximation"),
+            None => tracing::debug!("serving transform: exact (identity, or no grid within the tolerance)"),
+        }
+        ServingTransform { exact, grid }
+    }
+
+    fn multipolygons(&self, areas: &[crate::model::Area]) -> Vec<MultiPolygon<f64>> {
+        let empty = || MultiPolygon(vec![]);
+        match &self.grid {
+            Some(g) => areas
+                .par_iter()
+                .map(|a| {
+                    a.geometry
+                        .try_map_coords(|c| g.apply(c.x, c.y).map(|(x, y)| geo_types::Coord { x, y }).ok_or(()))
+                        .unwrap_or_else(|()| empty())
+                })
+                .collect(),
+            None => areas.iter().map(|a| self.exact.multipolygon(&a.geometry).unwrap_or_else(empty)).collect(),
+        }
+    }
+
+    fn points(&self, xs: &[f64], ys: &[f64]) -> Vec<[f64; 2]> {
+        match &self.grid {
+            Some(g) => xs.par_iter().zip(ys).map(|(&x, &y)| g.apply(x, y).map_or([f64::NAN, f64::NAN], |(x, y)| [x, y])).collect(),
+            None => {
+                let (mut xs, mut ys) = (xs.to_vec(), ys.to_vec());
+                self.exact.transform(&mut xs, &mut ys);
+                xs.into_iter().zip(ys).map(|(x, y)| [x, y]).collect()
+            }
+        }
+    }
+}
+
 /// Reproject areas and points to WGS84 (once, here, with GDAL) and build the tile data.
 fn prepare_serving(
     working: &gdal::spatial_ref::SpatialRef,
@@ -436,25 +504,23 @@ fn prepare_serving(
 ) -> Result<(Vec<Vec<MultiPolygon<f64>>>, TileData)> {
     let wgs = crs::spatial_ref(crs::WGS84)?;
     let to_wgs = crs::Reprojector::new(working, &wgs)?;
-    let wgs84: Vec<Vec<MultiPolygon<f64>>> = levels
+    let to_wgs = ServingTransform::new(to_wgs, levels, points);
+    let (wgs84, mercator): (Vec<Vec<MultiPolygon<f64>>>, Vec<Vec<MultiPolygon<f64>>>) = levels
         .iter()
-        .map(|l| l.areas.iter().map(|a| to_wgs.multipolygon(&a.geometry).unwrap_or_else(|| MultiPolygon(vec![]))).collect())
-        .collect();
-    let mercator: Vec<Vec<MultiPolygon<f64>>> = wgs84
-        .iter()
-        .map(|areas| {
-            areas
-                .iter()
+        .map(|l| {
+            let wgs84: Vec<MultiPolygon<f64>> = to_wgs.multipolygons(&l.areas);
+            let mercator = wgs84
+                .par_iter()
                 .map(|mp| {
-                    use geo::MapCoords;
                     mp.map_coords(|c| {
                         let (x, y) = crs::lonlat_to_web_mercator(c.x, c.y);
                         geo_types::Coord { x, y }
                     })
                 })
-                .collect()
+                .collect();
+            (wgs84, mercator)
         })
-        .collect();
+        .unzip();
     let props = area_properties(levels, results);
     let mut tilesets = Vec::new();
     for (li, l) in levels.iter().enumerate() {
@@ -478,19 +544,19 @@ fn prepare_serving(
     }
     let mut point_tiles = Vec::new();
     for (pi, p) in points.iter_mut().enumerate() {
-        let (mut xs, mut ys) = (p.layer.xs.clone(), p.layer.ys.clone());
-        to_wgs.transform(&mut xs, &mut ys);
-        p.lonlat = xs.into_iter().zip(ys).map(|(x, y)| [x, y]).collect();
-        let merc: Vec<[f64; 2]> = p.lonlat.iter().map(|c| crs::lonlat_to_web_mercator(c[0], c[1])).map(|(x, y)| [x, y]).collect();
+        p.lonlat = to_wgs.points(&p.layer.xs, &p.layer.ys);
+        let merc: Vec<[f64; 2]> = p.lonlat.par_iter().map(|c| crs::lonlat_to_web_mercator(c[0], c[1])).map(|(x, y)| [x, y]).collect();
         let public = p.access == Access::Public;
         // Point attributes only where points are served one by one (public layers).
-        let props: tiles::PointProps = (0..if public { p.layer.len() } else { 0 })
-            .map(|i| {
-                let cat = p.layer.category_idx.as_ref().map(|c| p.layer.categories[c[i] as usize].clone());
-                let date = p.layer.dates.as_ref().and_then(|d| d[i]).map(|d| d.to_string());
-                (cat, date)
-            })
-            .collect();
+        let props = if public {
+            tiles::PointProps {
+                categories: p.layer.categories.clone(),
+                category_idx: p.layer.category_idx.clone(),
+                dates: p.layer.dates.clone(),
+            }
+        } else {
+            tiles::PointProps::default()
+        };
         let mut pt = tiles::points::PointTiles::new(&merc, public);
         pt.min_count = p.disclosure.min_count;
         pt.round_to = p.disclosure.round_to;

@@ -36,9 +36,27 @@ pub struct Tileset {
     pub fields: Vec<(String, &'static str)>,
 }
 
-/// Properties of a point feature (category and date); empty for layers whose points are
-/// never served one by one.
-pub type PointProps = Vec<(Option<String>, Option<String>)>;
+/// Properties of point features (category and date), in the layer's columns; empty for
+/// layers whose points are never served one by one.
+#[derive(Default)]
+pub struct PointProps {
+    pub categories: Vec<String>,
+    pub category_idx: Option<Vec<u32>>,
+    pub dates: Option<Vec<Option<crate::model::Date>>>,
+}
+
+impl PointProps {
+    fn of(&self, i: usize) -> Vec<(&'static str, Prop)> {
+        let mut v = Vec::new();
+        if let Some(c) = self.category_idx.as_ref().and_then(|c| c.get(i)).and_then(|&c| self.categories.get(c as usize)) {
+            v.push(("category", Prop::Str(c.clone())));
+        }
+        if let Some(d) = self.dates.as_ref().and_then(|d| d.get(i).copied().flatten()) {
+            v.push(("date", Prop::Str(d.to_string())));
+        }
+        v
+    }
+}
 
 /// All tile sources of a snapshot.
 pub struct TileData {
@@ -88,17 +106,7 @@ impl TileData {
             }
             Source::Points(p) => {
                 let (tiles, props) = &self.points[p];
-                let point_props = |i: u32| -> Vec<(&'static str, Prop)> {
-                    let mut v = Vec::new();
-                    let Some((cat, date)) = props.get(i as usize) else { return v };
-                    if let Some(c) = cat {
-                        v.push(("category", Prop::Str(c.clone())));
-                    }
-                    if let Some(d) = date {
-                        v.push(("date", Prop::Str(d.clone())));
-                    }
-                    v
-                };
+                let point_props = |i: u32| props.of(i as usize);
                 mvt::tile(vec![tiles.render(&ts.id, z, x, y, &point_props)])
             }
         }

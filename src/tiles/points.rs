@@ -51,8 +51,9 @@ impl PointTiles {
     /// From EPSG:3857 coordinates.
     pub fn new(mercator: &[[f64; 2]], public: bool) -> PointTiles {
         let max = (1u64 << BITS) as f64 - 1.0;
+        use rayon::prelude::*;
         let mut items: Vec<(u64, [u32; 2], u32)> = mercator
-            .iter()
+            .par_iter()
             .enumerate()
             .map(|(i, p)| {
                 let (wx, wy) = grid::to_world(grid::MAX_ZOOM, p[0], p[1]);
@@ -60,13 +61,13 @@ impl PointTiles {
                 (morton(wx, wy), [wx, wy], i as u32)
             })
             .collect();
-        items.sort_unstable_by_key(|t| (t.0, t.2));
+        items.par_sort_unstable_by_key(|t| (t.0, t.2));
         PointTiles {
             min_count: None,
             round_to: None,
-            keys: items.iter().map(|t| t.0).collect(),
-            world: items.iter().map(|t| t.1).collect(),
-            index: items.iter().map(|t| t.2).collect(),
+            keys: items.par_iter().map(|t| t.0).collect(),
+            world: items.par_iter().map(|t| t.1).collect(),
+            index: items.par_iter().map(|t| t.2).collect(),
             public,
         }
     }
