@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::index::AreaIndex;
 use crate::ingest::{self, Coords, PointSource, vector};
 use crate::model::Accounting;
-use crate::snapshot::{self, Snapshot};
+use crate::snapshot::{self, Snapshot, timed};
 use crate::{crs, demo, export, join};
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -69,7 +69,8 @@ fn count(a: CountArgs) -> Result<()> {
         level_hint: None,
     };
     // Work in the areas' own CRS (any CRS works for point-in-polygon); RD New if none.
-    let read = vector::read_areas(&area_src, None)?;
+    let mut timings = Vec::new();
+    let read = timed(&mut timings, "read areas", || vector::read_areas(&area_src, None))?;
     let working = crs::spatial_ref(&read.working_wkt)?;
     for w in &read.warnings {
         eprintln!("warning: {w}");
@@ -81,9 +82,9 @@ fn count(a: CountArgs) -> Result<()> {
     };
     let source =
         PointSource { path: a.points.clone(), layer: a.points_layer.clone(), coords, weight: a.weight.clone(), ..Default::default() };
-    let mut layer = ingest::read_points(&source, &working, "points")?;
-    let index = AreaIndex::build(read.areas.iter().map(|x| &x.geometry));
-    let (assigned, overlaps) = join::locate_all_checked(&index, &layer.xs, &layer.ys);
+    let mut layer = timed(&mut timings, "read points", || ingest::read_points(&source, &working, "points"))?;
+    let index = timed(&mut timings, "index areas", || Ok(AreaIndex::build(read.areas.iter().map(|x| &x.geometry))))?;
+    let (assigned, overlaps) = timed(&mut timings, "join", || Ok(join::locate_all_checked(&index, &layer.xs, &layer.ys)))?;
     if let Some(w) = join::overlap_warning(&overlaps, &read.areas, &a.areas) {
         layer.accounting.warnings.push(w);
     }

@@ -23,17 +23,21 @@ pub fn locate_all(index: &AreaIndex, xs: &[f64], ys: &[f64]) -> Vec<u32> {
 pub type Overlaps = BTreeMap<(u32, u32), u64>;
 
 /// Like [`locate_all`], and also where areas overlap (points inside two or more areas).
+///
+/// Points are looked up in spatial order (see [`spatial_order`]), not file order: a run
+/// of neighbouring points hits the same few areas, whose edges then stay in cache. At
+/// national scale (14,500 areas, 120 MB of edges) that is what bounds the speed.
 pub fn locate_all_checked(index: &AreaIndex, xs: &[f64], ys: &[f64]) -> (Vec<u32>, Overlaps) {
     const CHUNK: usize = 16 * 1024;
-    let mut out = vec![NONE; xs.len()];
-    let overlaps = out
+    let order = spatial_order(xs, ys);
+    let mut sorted = vec![NONE; xs.len()];
+    let overlaps = sorted
         .par_chunks_mut(CHUNK)
-        .enumerate()
-        .map(|(c, chunk)| {
-            let start = c * CHUNK;
+        .zip(order.par_chunks(CHUNK))
+        .map(|(chunk, idx)| {
             let mut overlaps = Overlaps::new();
-            for (k, slot) in chunk.iter_mut().enumerate() {
-                let i = start + k;
+            for (slot, &i) in chunk.iter_mut().zip(idx) {
+                let i = i as usize;
                 let (best, second) = index.locate_checked(xs[i], ys[i]);
                 if let Some(a) = best {
                     *slot = a;
@@ -50,7 +54,57 @@ pub fn locate_all_checked(index: &AreaIndex, xs: &[f64], ys: &[f64]) -> (Vec<u32
             }
             a
         });
+    let mut out = vec![NONE; xs.len()];
+    for (&i, &a) in order.iter().zip(&sorted) {
+        out[i as usize] = a;
+    }
     (out, overlaps)
+}
+
+/// The points' indices ordered by cell of a 1024 × 1024 grid over their extent, cells in
+/// Morton (Z-order) sequence: a counting sort, two passes, no comparison sort. Points with
+/// a non-finite coordinate go last.
+pub fn spatial_order(xs: &[f64], ys: &[f64]) -> Vec<u32> {
+    const BITS: u32 = 10;
+    let side = f64::from(1u32 << BITS);
+    let fin = |v: &&f64| v.is_finite();
+    let (x0, x1) = xs.iter().filter(fin).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let (y0, y1) = ys.iter().filter(fin).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let (sx, sy) = (side / (x1 - x0).max(f64::MIN_POSITIVE), side / (y1 - y0).max(f64::MIN_POSITIVE));
+    let n_cells = 1usize << (2 * BITS);
+    let cell = |i: usize| -> usize {
+        let (x, y) = (xs[i], ys[i]);
+        if !(x.is_finite() && y.is_finite()) {
+            return n_cells;
+        }
+        let cx = (((x - x0) * sx) as u32).min((1 << BITS) - 1);
+        let cy = (((y - y0) * sy) as u32).min((1 << BITS) - 1);
+        interleave(cx) | (interleave(cy) << 1)
+    };
+    let cells: Vec<u32> = (0..xs.len()).into_par_iter().map(|i| cell(i) as u32).collect();
+    let mut start = vec![0u32; n_cells + 2];
+    for &c in &cells {
+        start[c as usize + 1] += 1;
+    }
+    for c in 1..start.len() {
+        start[c] += start[c - 1];
+    }
+    let mut order = vec![0u32; xs.len()];
+    for (i, &c) in cells.iter().enumerate() {
+        order[start[c as usize] as usize] = i as u32;
+        start[c as usize] += 1;
+    }
+    order
+}
+
+/// Spread the low 10 bits of `v` to the even bit positions.
+fn interleave(v: u32) -> usize {
+    let mut x = v as usize & 0x3ff;
+    x = (x | (x << 8)) & 0x00ff_00ff;
+    x = (x | (x << 4)) & 0x0f0f_0f0f;
+    x = (x | (x << 2)) & 0x3333_3333;
+    x = (x | (x << 1)) & 0x5555_5555;
+    x
 }
 
 /// A warning naming the overlapping areas, when points fell in more than one area.

@@ -73,7 +73,7 @@ impl Snapshot {
     }
 }
 
-fn timed<T>(timings: &mut Vec<(String, f64)>, name: impl Into<String>, f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub fn timed<T>(timings: &mut Vec<(String, f64)>, name: impl Into<String>, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let t = Instant::now();
     let out = f()?;
     let secs = t.elapsed().as_secs_f64();

@@ -1,8 +1,9 @@
-//! Evaluating one indicator at one level with polars: the points that pass the filters
-//! are grouped per (area, period), joined onto the full area × period grid (so empty
-//! areas get 0, not a missing row), joined with the denominator, and turned into a rate.
+//! Evaluating one indicator at one level: the points that pass the filters are summed
+//! per (area, period) onto the full area × period grid (so empty areas get 0, not a
+//! missing row); polars joins that table with the denominator and turns it into a rate.
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use super::{Denominator, Indicator, PeriodKind, stats};
 use crate::error::Result;
@@ -11,7 +12,6 @@ use crate::model::{Level, PointLayer};
 
 const AREA: &str = "area";
 const PERIOD: &str = "period";
-const WEIGHT: &str = "weight";
 const NUMERATOR: &str = "numerator";
 const DENOMINATOR: &str = "denominator";
 const VALUE: &str = "value";
@@ -76,40 +76,33 @@ pub fn evaluate(ind: &Indicator, layer: &PointLayer, assigned: &[u32], levels: &
         ind.categories.as_ref().map(|cats| layer.categories.iter().map(|c| cats.iter().any(|w| w == c)).collect());
     let needs_date = ind.period != PeriodKind::All || ind.from.is_some() || ind.to.is_some();
 
-    let mut areas: Vec<u32> = Vec::new();
-    let mut periods: Vec<i32> = Vec::new();
-    let mut weights: Vec<f64> = Vec::new();
-    for (i, &a) in assigned.iter().enumerate() {
-        if a == NONE {
-            continue;
+    // A point's period key, or None when it does not count (outside, filtered out).
+    let key_of = |i: usize| -> Option<i32> {
+        if assigned[i] == NONE {
+            return None;
         }
         if let (Some(w), Some(ci)) = (&wanted, &layer.category_idx)
             && !w[ci[i] as usize]
         {
-            continue;
+            return None;
         }
-        let key = if needs_date {
-            let Some(d) = layer.dates.as_ref().and_then(|d| d[i]) else {
-                continue;
-            };
-            if ind.from.is_some_and(|f| d < f) || ind.to.is_some_and(|t| d > t) {
-                continue;
-            }
-            ind.period.key(d)
-        } else {
-            0
-        };
-        areas.push(a);
-        periods.push(key);
-        weights.push(if ind.weighted { layer.weights.as_ref().map_or(1.0, |w| w[i]) } else { 1.0 });
-    }
+        if !needs_date {
+            return Some(0);
+        }
+        let d = layer.dates.as_ref().and_then(|d| d[i])?;
+        if ind.from.is_some_and(|f| d < f) || ind.to.is_some_and(|t| d > t) {
+            return None;
+        }
+        Some(ind.period.key(d))
+    };
 
     // The periods: every period from the first to the last (or from/to), gaps included.
     let period_keys: Vec<i32> = if ind.period == PeriodKind::All {
         vec![0]
     } else {
-        let lo = ind.from.map(|d| ind.period.key(d)).or_else(|| periods.iter().copied().min());
-        let hi = ind.to.map(|d| ind.period.key(d)).or_else(|| periods.iter().copied().max());
+        let seen = || (0..assigned.len()).into_par_iter().filter_map(key_of);
+        let lo = ind.from.map(|d| ind.period.key(d)).or_else(|| seen().min());
+        let hi = ind.to.map(|d| ind.period.key(d)).or_else(|| seen().max());
         match (lo, hi) {
             (Some(lo), Some(hi)) if hi >= lo => (lo..=hi).collect(),
             _ => vec![],
@@ -117,24 +110,43 @@ pub fn evaluate(ind: &Indicator, layer: &PointLayer, assigned: &[u32], levels: &
     };
     let (denominator, denominator_source) = denominators(ind, levels, level);
 
+    // The numerator per (area, period): area and period are dense indices, so this is a
+    // histogram over the points, summed per chunk on all cores; polars takes over on the
+    // small area × period table.
     let n_p = period_keys.len();
-    let points = df!(AREA => areas, PERIOD => periods, WEIGHT => weights)?;
+    let first = period_keys.first().copied().unwrap_or(0);
+    let cells = n_areas * n_p;
+    let chunk = assigned.len().div_ceil(2 * rayon::current_num_threads()).max(1 << 16);
+    let partial: Vec<Vec<f64>> = (0..assigned.len())
+        .into_par_iter()
+        .step_by(chunk)
+        .map(|start| {
+            let mut acc = vec![0.0; cells];
+            for i in start..(start + chunk).min(assigned.len()) {
+                let Some(k) = key_of(i) else { continue };
+                let p = (k - first) as usize;
+                if k >= first && p < n_p {
+                    acc[assigned[i] as usize * n_p + p] += if ind.weighted { layer.weights.as_ref().map_or(1.0, |w| w[i]) } else { 1.0 };
+                }
+            }
+            acc
+        })
+        .collect();
+    // Added in chunk order, so weighted sums come out the same on every run.
+    let mut sums = vec![0.0; cells];
+    for acc in partial {
+        sums.iter_mut().zip(acc).for_each(|(x, y)| *x += y);
+    }
+
     let grid = df!(
         AREA => (0..n_areas as u32).flat_map(|a| std::iter::repeat_n(a, n_p)).collect::<Vec<u32>>(),
-        PERIOD => (0..n_areas).flat_map(|_| period_keys.iter().copied()).collect::<Vec<i32>>()
+        PERIOD => (0..n_areas).flat_map(|_| period_keys.iter().copied()).collect::<Vec<i32>>(),
+        NUMERATOR => sums
     )?;
     let dens = df!(AREA => (0..n_areas as u32).collect::<Vec<u32>>(), DENOMINATOR => denominator.clone())?;
-    let sum_expr = if ind.weighted { col(WEIGHT).sum() } else { len().cast(DataType::Float64) };
     let table = grid
         .lazy()
-        .join(
-            points.lazy().group_by([col(AREA), col(PERIOD)]).agg([sum_expr.alias(NUMERATOR)]),
-            [col(AREA), col(PERIOD)],
-            [col(AREA), col(PERIOD)],
-            JoinArgs::new(JoinType::Left),
-        )
         .join(dens.lazy(), [col(AREA)], [col(AREA)], JoinArgs::new(JoinType::Left))
-        .with_column(col(NUMERATOR).fill_null(lit(0.0)))
         .with_column(match ind.denominator {
             Denominator::None => (col(NUMERATOR) * lit(ind.scale)).alias(VALUE),
             _ => rate(col(NUMERATOR), col(DENOMINATOR), ind.scale).alias(VALUE),
