@@ -73,8 +73,10 @@ impl PreparedArea {
     }
 
     /// Even-odd crossing test with the half-open rule `(y0 <= y < y1)` and a strict
-    /// `x < crossing`: a point on an edge shared by two areas of a coverage is inside
-    /// exactly one of them (the one to its right; for horizontal edges, the one above).
+    /// "edge to the right of the point", decided with an exact orientation predicate
+    /// (no rounded crossing point): a point on an edge shared by two areas of a coverage
+    /// is inside exactly one of them (the one to its right; for horizontal edges, the one
+    /// above), and a point off an edge by any distance is on the side it is on.
     #[inline]
     pub fn contains(&self, x: f64, y: f64) -> bool {
         if self.edges.is_empty() || y.is_nan() || y < self.min_y {
@@ -89,11 +91,17 @@ impl PreparedArea {
         let mut inside = false;
         for &i in &self.band_edges[self.band_start[b] as usize..self.band_start[b + 1] as usize] {
             let e = self.edges[i as usize];
-            if e.y0 <= y && y < e.y1 {
-                let cross = e.x0 + (y - e.y0) * (e.x1 - e.x0) / (e.y1 - e.y0);
-                if x < cross {
-                    inside = !inside;
-                }
+            // Strictly left of the upward edge, decided exactly (adaptive-precision
+            // orientation): a point 1e-11 m inside an area is inside, not rounded across.
+            if e.y0 <= y
+                && y < e.y1
+                && robust::orient2d(
+                    robust::Coord { x: e.x0, y: e.y0 },
+                    robust::Coord { x: e.x1, y: e.y1 },
+                    robust::Coord { x, y },
+                ) > 0.0
+            {
+                inside = !inside;
             }
         }
         inside
@@ -193,6 +201,24 @@ mod tests {
         for &(x, y) in &[(1.0, 0.5), (0.5, 1.0), (1.0, 1.0), (1.5, 1.0)] {
             assert_eq!(prepared.iter().filter(|p| p.contains(x, y)).count(), 1, "({x}, {y})");
         }
+    }
+
+    /// Found on the real wijken 2022: a point 5.8e-12 m off a shared edge, which a rounded
+    /// crossing point put on the wrong side. Exact side by integer arithmetic: every
+    /// coordinate here is above 2^17, so times 2^35 it is an exact integer.
+    #[test]
+    fn point_a_hair_off_a_shared_edge_is_on_its_own_side() {
+        let (p, q) = ((201323.0, 322442.0), (201983.0, 321947.0));
+        let pt = (201651.6, 322195.55);
+        let fixed = |v: f64| (v * 2f64.powi(35)) as i128;
+        let (lo, hi) = (q, p);
+        let exact = (fixed(hi.0) - fixed(lo.0)) * (fixed(pt.1) - fixed(lo.1)) - (fixed(hi.1) - fixed(lo.1)) * (fixed(pt.0) - fixed(lo.0));
+        assert_ne!(exact, 0, "the point is off the edge");
+        let tri = |c: (f64, f64)| MultiPolygon(vec![Polygon::new(LineString::from(vec![p, q, c, p]), vec![])]);
+        let (west, east) = (PreparedArea::new(&tri((200000.0, 322200.0))), PreparedArea::new(&tri((203000.0, 322200.0))));
+        // exact > 0: left of the upward edge, i.e. west.
+        assert_eq!(west.contains(pt.0, pt.1), exact > 0);
+        assert_eq!(east.contains(pt.0, pt.1), exact < 0);
     }
 
     #[test]
