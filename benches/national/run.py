@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
-"""National scale: count-points-in-polygon against DuckDB spatial on the synthetic
-national buurten (generate.py), and buurtmeter's start-up with all of it loaded.
+"""National scale: count-points-in-polygon against DuckDB spatial, GeoPandas, SedonaDB and
+PostGIS (see ../peers/count_points.py; each skipped with a message when missing) on the
+synthetic national buurten (generate.py), and buurtmeter's start-up with all of it loaded.
+
+GeoPandas is skipped above BM_GEOPANDAS_MAX points (default 10,000,000; at 10M it takes
+about a minute and 4.4 GB). Every tool runs once (repeat=1).
 
 Usage: python3 benches/national/run.py DATA_DIR     (after generate.py DATA_DIR N)
 """
+import json
 import os
 import re
 import subprocess
@@ -70,15 +75,24 @@ def main():
     cp.GPKG = os.path.join(data, "national.gpkg")
     pts = os.path.join(data, "points.csv")
     n = sum(1 for _ in open(pts)) - 1
-    row = {"case": "national synthetic", "points": n}
+    row = {"case": "national synthetic", "points": n, "load_avg_1m_before": round(os.getloadavg()[0], 2)}
     results = {}
-    for name, f in [("buurtmeter", cp.run_buurtmeter), ("duckdb_spatial", cp.run_duckdb)]:
-        secs, counts = cp.timed(f, pts, os.path.join(data, f"{name}.csv"), repeat=1)
-        row[name + "_s"] = round(secs, 2)
-        results[name] = counts
-    row["duckdb_identical"] = results["duckdb_spatial"] == results["buurtmeter"]
-    row["duckdb_over_buurtmeter"] = round(row["duckdb_spatial_s"] / row["buurtmeter_s"], 2)
-    print(row, flush=True)
+    with cp.postgis_server() as postgis_up:
+        peers = cp.available_peers(postgis_up)
+        gp_max = int(os.environ.get("BM_GEOPANDAS_MAX", 10_000_000))
+        if n > gp_max and any(name == "geopandas" for name, _ in peers):
+            print(f"skip geopandas: {n} points > BM_GEOPANDAS_MAX={gp_max}", file=sys.stderr, flush=True)
+            peers = [(name, f) for name, f in peers if name != "geopandas"]
+        for name, f in [("buurtmeter", cp.run_buurtmeter)] + peers:
+            secs, counts = cp.timed(f, pts, os.path.join(data, f"{name}.csv"), repeat=1)
+            row[name + "_s"] = round(secs, 2)
+            results[name] = counts
+    row["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
+    for name, _ in peers:
+        if not cp.compare(row, name, results[name], results["buurtmeter"]):
+            cp.explain_diff(name, pts, results[name], results["buurtmeter"])
+        row[name + "_over_buurtmeter"] = round(row[name + "_s"] / row["buurtmeter_s"], 2)
+    print(json.dumps(row), flush=True)
     ready, rss, hwm, stages = startup(data)
     print({"startup_s": round(ready, 2), "rss_mb": rss // 1024, "peak_rss_mb": hwm // 1024})
     for s, secs in stages:
