@@ -61,24 +61,25 @@ pub fn locate_all_checked(index: &AreaIndex, xs: &[f64], ys: &[f64]) -> (Vec<u32
     (out, overlaps)
 }
 
-/// The points' indices ordered by cell of a 1024 × 1024 grid over their extent, cells in
-/// Morton (Z-order) sequence: a counting sort, two passes, no comparison sort. Points with
-/// a non-finite coordinate go last.
+/// The points' indices ordered by cell of a grid over their extent (up to 1024 × 1024
+/// cells, about four points per cell for fewer points), cells in Morton (Z-order)
+/// sequence: a counting sort, two passes, no comparison sort. Points with a non-finite
+/// coordinate go last.
 pub fn spatial_order(xs: &[f64], ys: &[f64]) -> Vec<u32> {
-    const BITS: u32 = 10;
-    let side = f64::from(1u32 << BITS);
+    let bits: u32 = ((usize::BITS - (xs.len() / 4).leading_zeros()) / 2).clamp(2, 10);
+    let side = f64::from(1u32 << bits);
     let fin = |v: &&f64| v.is_finite();
     let (x0, x1) = xs.iter().filter(fin).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
     let (y0, y1) = ys.iter().filter(fin).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
     let (sx, sy) = (side / (x1 - x0).max(f64::MIN_POSITIVE), side / (y1 - y0).max(f64::MIN_POSITIVE));
-    let n_cells = 1usize << (2 * BITS);
+    let n_cells = 1usize << (2 * bits);
     let cell = |i: usize| -> usize {
         let (x, y) = (xs[i], ys[i]);
         if !(x.is_finite() && y.is_finite()) {
             return n_cells;
         }
-        let cx = (((x - x0) * sx) as u32).min((1 << BITS) - 1);
-        let cy = (((y - y0) * sy) as u32).min((1 << BITS) - 1);
+        let cx = (((x - x0) * sx) as u32).min((1 << bits) - 1);
+        let cy = (((y - y0) * sy) as u32).min((1 << bits) - 1);
         interleave(cx) | (interleave(cy) << 1)
     };
     let cells: Vec<u32> = (0..xs.len()).into_par_iter().map(|i| cell(i) as u32).collect();
@@ -156,6 +157,31 @@ pub fn count_per_area(assigned: &[u32], weights: Option<&[f64]>, n_areas: usize)
 mod tests {
     use super::*;
     use geo_types::{LineString, MultiPolygon, Polygon};
+
+    #[test]
+    fn spatial_order_is_a_permutation_grouping_neighbours() {
+        for n in [0usize, 1, 7, 1000, 100_000] {
+            let xs: Vec<f64> = (0..n).map(|i| ((i * 7919) % 1000) as f64).collect();
+            let mut ys: Vec<f64> = (0..n).map(|i| ((i * 104_729) % 997) as f64).collect();
+            if n > 1 {
+                ys[0] = f64::NAN;
+            }
+            let order = spatial_order(&xs, &ys);
+            let mut seen = order.clone();
+            seen.sort_unstable();
+            assert!(seen.iter().enumerate().all(|(k, &i)| k == i as usize), "n = {n}: not a permutation");
+            if n > 1 {
+                assert_eq!(order[n - 1], 0, "a non-finite point goes last");
+            }
+            if n >= 1000 {
+                // Consecutive points in the order are close: far closer than in file order.
+                let step = |a: usize, b: usize| (xs[a] - xs[b]).abs() + (ys[a] - ys[b]).abs();
+                let sorted: f64 = order[..n - 1].windows(2).map(|w| step(w[0] as usize, w[1] as usize)).sum();
+                let file: f64 = (1..n - 1).map(|i| step(i, i + 1)).sum();
+                assert!(sorted * 3.0 < file, "n = {n}: {sorted} vs {file}");
+            }
+        }
+    }
 
     /// A 4×4 grid of unit squares; points on a lattice that hits every edge and corner.
     #[test]
