@@ -98,6 +98,11 @@ impl CachedTile {
     }
 }
 
+/// Tiles smaller than this are not compressed (like nginx's `gzip_min_length`).
+const GZIP_MIN_BYTES: usize = 1024;
+/// From this zoom on, area tiles are rendered on the async worker itself.
+const INLINE_RENDER_MIN_ZOOM: u8 = 13;
+
 async fn tile(
     State(state): State<AppState>,
     Path((id, z, x, y)): Path<(String, String, String, String)>,
@@ -130,9 +135,11 @@ async fn tile(
         None => {
             let snap2 = snap.clone();
             let version = snap.version.clone();
-            let t = tokio::task::spawn_blocking(move || {
+            let make = move || {
                 let raw = snap2.tiles.render(ts, z, x, y);
-                let gzip = if raw.is_empty() {
+                // Small tiles go out as they are: gzip saves next to nothing on them and
+                // setting up the compressor cost more than rendering (perf, z14).
+                let gzip = if raw.len() < GZIP_MIN_BYTES {
                     Vec::new()
                 } else {
                     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -143,9 +150,16 @@ async fn tile(
                 let mut h = std::collections::hash_map::DefaultHasher::new();
                 raw.hash(&mut h);
                 CachedTile { etag: format!("\"{version}-{:016x}\"", h.finish()), raw: raw.into(), gzip: gzip.into() }
-            })
-            .await
-            .map_err(|e| ApiError::Internal(format!("tile task: {e}")))?;
+            };
+            // Area tiles from zoom 13 on hold a few clipped polygons and render in tens of
+            // microseconds: on the worker, as a hop to the blocking pool costs as much.
+            // Everything else (low zooms, point layers) may take milliseconds: off it.
+            let cheap = z >= INLINE_RENDER_MIN_ZOOM && matches!(snap.tiles.tilesets[ts].source, crate::tiles::Source::Level(_));
+            let t = if cheap {
+                make()
+            } else {
+                tokio::task::spawn_blocking(make).await.map_err(|e| ApiError::Internal(format!("tile task: {e}")))?
+            };
             state.tile_cache.insert(key, t.clone());
             t
         }
@@ -167,7 +181,7 @@ async fn tile(
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
-    if gzip_ok {
+    if gzip_ok && !cached.gzip.is_empty() {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         Ok((h, cached.gzip).into_response())
     } else {
