@@ -121,3 +121,56 @@ fn sigterm_finishes_the_request_in_flight_then_stops() {
     assert!(status.success(), "clean exit after SIGTERM: {status}");
     assert!(http_get(&base, "/health").is_err(), "no longer listening");
 }
+
+/// One request with `extra` header lines over a fresh connection: the status line's code
+/// (0 when the server closed without answering). Write errors are ignored: the server may
+/// answer and close before it has read everything.
+fn get_with_headers(base: &str, extra: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let hostport = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(hostport).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let mut req = format!("GET /health HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n").into_bytes();
+    req.extend_from_slice(extra);
+    req.extend_from_slice(b"\r\n");
+    let _ = s.write_all(&req);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    std::str::from_utf8(&buf[..buf.len().min(12)]).ok().and_then(|h| h.get(9..12)).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+/// The request-head limits are hyper's HTTP/1 defaults (`axum::serve` sets none): at most
+/// 100 header fields including Host, a head of at most 8 KiB + 400 KiB (hyper's read
+/// buffer), a header name under 64 KiB. Beyond them: 431 Request Header Fields Too Large
+/// and the connection closed, nothing reaches the application, and the server carries on.
+#[test]
+fn oversized_request_heads_get_431_and_the_server_carries_on() {
+    let server = Server::start(&[]);
+    let base = &server.base;
+    let value = |n: usize| [b"X-Fill: ".as_slice(), &vec![b'a'; n], b"\r\n"].concat();
+    let fields = |n: usize| (0..n).flat_map(|i| format!("X-H{i}: v\r\n").into_bytes()).collect::<Vec<u8>>();
+
+    // Within the limits: answered normally (a 100 KB cookie or token header is allowed).
+    assert_eq!(get_with_headers(base, &value(100_000)), 200, "one 100 KB header");
+    assert_eq!(get_with_headers(base, &value(400_000)), 200, "one 400 KB header");
+    assert_eq!(get_with_headers(base, &fields(98)), 200, "100 header fields (98 + Host + Connection)");
+
+    // Beyond them: 431.
+    for (what, extra) in [
+        ("one 500 KB header", value(500_000)),
+        ("one 4 MB header", value(4 << 20)),
+        ("101 header fields", fields(99)),
+        ("10000 header fields", fields(10_000)),
+        (
+            "5000 header fields of 100 bytes (550 KB)",
+            (0..5000).flat_map(|i| format!("X-H{i}: {}\r\n", "v".repeat(100)).into_bytes()).collect(),
+        ),
+        ("a 70 KB header name", [b"X-".as_slice(), &vec![b'n'; 70_000], b": v\r\n"].concat()),
+    ] {
+        assert_eq!(get_with_headers(base, &extra), 431, "{what}");
+    }
+
+    // Still serving, on new connections.
+    assert_eq!(http_get(base, "/health").unwrap().0, 200);
+    assert_eq!(http_get(base, "/ogc/collections/buurten/items?limit=1").unwrap().0, 200);
+}

@@ -47,25 +47,26 @@ pub(crate) fn router() -> Router<AppState> {
 
 /// The output CRS of a request.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Crs {
+pub enum Crs {
     Crs84,
     Epsg4326,
     Storage,
     WebMercator,
 }
 
-fn storage_uri(snap: &Snapshot) -> String {
-    match snap.working_crs.strip_prefix("EPSG:") {
+fn storage_uri(working_crs: &str) -> String {
+    match working_crs.strip_prefix("EPSG:") {
         Some(code) => format!("http://www.opengis.net/def/crs/EPSG/0/{code}"),
-        None => snap.working_crs.clone(),
+        None => working_crs.to_string(),
     }
 }
 
-fn crs_list(snap: &Snapshot) -> Vec<String> {
-    vec![CRS84.into(), EPSG4326.into(), storage_uri(snap), EPSG3857.into()]
+fn crs_list(working_crs: &str) -> Vec<String> {
+    vec![CRS84.into(), EPSG4326.into(), storage_uri(working_crs), EPSG3857.into()]
 }
 
-fn parse_crs(snap: &Snapshot, s: &str) -> Result<Crs, ApiError> {
+/// The `crs` / `bbox-crs` parameter, for a server whose storage CRS is `working_crs`.
+pub fn parse_crs(working_crs: &str, s: &str) -> Result<Crs, ApiError> {
     let s = s.trim().trim_start_matches('[').trim_end_matches(']');
     if s == CRS84 || s.eq_ignore_ascii_case("CRS84") || s == "urn:ogc:def:crs:OGC:1.3:CRS84" {
         return Ok(Crs::Crs84);
@@ -75,18 +76,18 @@ fn parse_crs(snap: &Snapshot, s: &str) -> Result<Crs, ApiError> {
         match code {
             "4326" => return Ok(Crs::Epsg4326),
             "3857" => return Ok(Crs::WebMercator),
-            c if format!("EPSG:{c}") == snap.working_crs => return Ok(Crs::Storage),
+            c if format!("EPSG:{c}") == working_crs => return Ok(Crs::Storage),
             _ => {}
         }
     }
-    Err(ApiError::BadRequest(format!("CRS '{s}' is not supported; use one of: {}", crs_list(snap).join(", "))))
+    Err(ApiError::BadRequest(format!("CRS '{s}' is not supported; use one of: {}", crs_list(working_crs).join(", "))))
 }
 
 fn crs_uri(snap: &Snapshot, c: Crs) -> String {
     match c {
         Crs::Crs84 => CRS84.into(),
         Crs::Epsg4326 => EPSG4326.into(),
-        Crs::Storage => storage_uri(snap),
+        Crs::Storage => storage_uri(&snap.working_crs),
         Crs::WebMercator => EPSG3857.into(),
     }
 }
@@ -229,8 +230,8 @@ fn collection_json(snap: &Snapshot, base: &str, id: &str) -> Value {
         "title": title,
         "itemType": "feature",
         "extent": extent,
-        "crs": crs_list(snap),
-        "storageCrs": storage_uri(snap),
+        "crs": crs_list(&snap.working_crs),
+        "storageCrs": storage_uri(&snap.working_crs),
         "links": [
             {"rel": "self", "type": "application/json", "href": o},
             {"rel": "alternate", "type": "text/html", "href": format!("{o}?f=html")},
@@ -254,7 +255,7 @@ async fn collections(State(state): State<AppState>, headers: HeaderMap, Query(q)
         json!({
             "links": [{"rel": "self", "type": "application/json", "href": format!("{base}/ogc/collections")}],
             "collections": list,
-            "crs": crs_list(&snap),
+            "crs": crs_list(&snap.working_crs),
         }),
         "application/json",
     ))
@@ -375,7 +376,7 @@ fn items_query(raw: BTreeMap<String, String>) -> ItemsQuery {
     }
 }
 
-fn parse_bbox(s: &str) -> Result<[f64; 4], ApiError> {
+pub fn parse_bbox(s: &str) -> Result<[f64; 4], ApiError> {
     let v: Result<Vec<f64>, _> = s.split(',').map(|p| p.trim().parse::<f64>()).collect();
     let v = v.map_err(|_| ApiError::BadRequest(format!("bbox '{s}' must be 4 (or 6) comma-separated numbers")))?;
     let b = match v.len() {
@@ -390,7 +391,7 @@ fn parse_bbox(s: &str) -> Result<[f64; 4], ApiError> {
 }
 
 /// A date interval from `datetime` (`2024-07-12`, `2024-01-01/2024-12-31`, `../2024-12-31`).
-fn parse_datetime(s: &str) -> Result<(Option<crate::model::Date>, Option<crate::model::Date>), ApiError> {
+pub fn parse_datetime(s: &str) -> Result<(Option<crate::model::Date>, Option<crate::model::Date>), ApiError> {
     let bad = || ApiError::BadRequest(format!("datetime '{s}' is not a date or an interval like 2024-01-01/2024-12-31"));
     let one = |p: &str| -> Result<Option<crate::model::Date>, ApiError> {
         let p = p.trim();
@@ -415,20 +416,23 @@ struct Page {
     offset: usize,
 }
 
+/// The `limit` parameter: at least 1, clamped to [`MAX_LIMIT`].
+pub fn parse_limit(s: &str) -> Result<usize, ApiError> {
+    Ok(s.parse::<usize>()
+        .ok()
+        .filter(|&l| l >= 1)
+        .ok_or_else(|| ApiError::BadRequest(format!("limit '{s}' must be a whole number of at least 1")))?
+        .min(MAX_LIMIT))
+}
+
+/// The `offset` parameter.
+pub fn parse_offset(s: &str) -> Result<usize, ApiError> {
+    s.parse::<usize>().map_err(|_| ApiError::BadRequest(format!("offset '{s}' must be a whole number of at least 0")))
+}
+
 fn paginate(q: &ItemsQuery, matched: Vec<usize>) -> Result<Page, ApiError> {
-    let limit = match &q.limit {
-        None => DEFAULT_LIMIT,
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|&l| l >= 1)
-            .ok_or_else(|| ApiError::BadRequest(format!("limit '{s}' must be a whole number of at least 1")))?
-            .min(MAX_LIMIT),
-    };
-    let offset = match &q.offset {
-        None => 0,
-        Some(s) => s.parse::<usize>().map_err(|_| ApiError::BadRequest(format!("offset '{s}' must be a whole number of at least 0")))?,
-    };
+    let limit = q.limit.as_deref().map(parse_limit).transpose()?.unwrap_or(DEFAULT_LIMIT);
+    let offset = q.offset.as_deref().map(parse_offset).transpose()?.unwrap_or(0);
     let n = matched.len();
     let ids = matched.into_iter().skip(offset).take(limit).collect();
     Ok(Page { ids, matched: n, limit, offset })
@@ -462,8 +466,8 @@ async fn items(
     let coll = find(&snap, &id)?;
     let q = items_query(raw);
     let html = wants_html(q.f.as_deref(), &headers)?;
-    let out_crs = q.crs.as_deref().map(|c| parse_crs(&snap, c)).transpose()?.unwrap_or(Crs::Crs84);
-    let bbox_crs = q.bbox_crs.as_deref().map(|c| parse_crs(&snap, c)).transpose()?.unwrap_or(Crs::Crs84);
+    let out_crs = q.crs.as_deref().map(|c| parse_crs(&snap.working_crs, c)).transpose()?.unwrap_or(Crs::Crs84);
+    let bbox_crs = q.bbox_crs.as_deref().map(|c| parse_crs(&snap.working_crs, c)).transpose()?.unwrap_or(Crs::Crs84);
     if q.bbox_crs.is_some() && q.bbox.is_none() {
         return Err(ApiError::BadRequest("bbox-crs without bbox".into()));
     }
@@ -666,7 +670,7 @@ async fn item(
     let snap = state.current();
     let coll = find(&snap, &id)?;
     let q = items_query(raw);
-    let out_crs = q.crs.as_deref().map(|c| parse_crs(&snap, c)).transpose()?.unwrap_or(Crs::Crs84);
+    let out_crs = q.crs.as_deref().map(|c| parse_crs(&snap.working_crs, c)).transpose()?.unwrap_or(Crs::Crs84);
     let base = base_url(&headers, &state);
     let not_found = || ApiError::NotFound(format!("no feature '{fid}' in collection '{id}'"));
     let (geom, props, fid_json) = match coll {
@@ -776,8 +780,8 @@ async fn openapi(State(state): State<AppState>, headers: HeaderMap) -> Response 
             "limit": {"name": "limit", "in": "query", "required": false, "style": "form", "explode": false, "description": format!("page size; values above {MAX_LIMIT} are clamped to {MAX_LIMIT}"), "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
             "offset": {"name": "offset", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "default": 0}},
             "bbox": {"name": "bbox", "in": "query", "required": false, "style": "form", "explode": false, "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
-            "bbox-crs": {"name": "bbox-crs", "in": "query", "required": false, "schema": {"type": "string", "format": "uri", "enum": crs_list(&snap)}},
-            "crs": {"name": "crs", "in": "query", "required": false, "schema": {"type": "string", "format": "uri", "enum": crs_list(&snap)}},
+            "bbox-crs": {"name": "bbox-crs", "in": "query", "required": false, "schema": {"type": "string", "format": "uri", "enum": crs_list(&snap.working_crs)}},
+            "crs": {"name": "crs", "in": "query", "required": false, "schema": {"type": "string", "format": "uri", "enum": crs_list(&snap.working_crs)}},
             "datetime": {"name": "datetime", "in": "query", "required": false, "schema": {"type": "string"}},
             "f": {"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": ["json", "html"]}},
         }},

@@ -11,6 +11,12 @@ mod styles;
 pub mod tiles;
 mod web;
 
+/// The OGC API query parameters' parsers: pure functions of the text (and the storage
+/// CRS), public for the fuzz targets and their corpus replay test.
+pub mod query {
+    pub use super::features::{Crs, MAX_LIMIT, parse_bbox, parse_crs, parse_datetime, parse_limit, parse_offset};
+}
+
 use std::sync::{Arc, RwLock};
 
 use axum::Router;

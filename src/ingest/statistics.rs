@@ -45,7 +45,13 @@ pub struct StatTable {
 pub fn read(src: &StatSource) -> Result<StatTable> {
     let path = src.path.as_path();
     let raw = std::fs::read(path).map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
-    let bytes = text::strip_bom(&raw);
+    read_bytes(&raw, src)
+}
+
+/// [`read`] on bytes already in memory; messages name `src.path`.
+pub fn read_bytes(raw: &[u8], src: &StatSource) -> Result<StatTable> {
+    let path = src.path.as_path();
+    let bytes = text::strip_bom(raw);
     let (header, rows) =
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') { read_odata_json(path, bytes)? } else { read_csv(path, bytes)? };
     table_from_rows(src, header, rows)
@@ -125,11 +131,12 @@ fn cell(r: &[String], i: usize) -> &str {
     r.get(i).map(String::as_str).unwrap_or("")
 }
 
+/// On bytes: a cell like `202é` must not be sliced inside a character.
 fn is_period(s: &str) -> bool {
-    let s = s.trim();
+    let s = s.trim().as_bytes();
     s.len() >= 4
-        && s[..4].bytes().all(|b| b.is_ascii_digit())
-        && (s.len() == 4 || (s.len() == 8 && matches!(&s[4..6], "JJ" | "MM" | "KW" | "X0")))
+        && s[..4].iter().all(u8::is_ascii_digit)
+        && (s.len() == 4 || (s.len() == 8 && matches!(&s[4..6], b"JJ" | b"MM" | b"KW" | b"X0")))
 }
 
 fn table_from_rows(src: &StatSource, header: Vec<String>, rows: Vec<Vec<String>>) -> Result<StatTable> {
@@ -274,6 +281,13 @@ mod tests {
         assert_eq!(t.columns[0].1, vec![Some(87461.0), None]);
         let t = table("WijkenEnBuurten,Perioden,A_1\nGM0917,2023JJ00,1\nGM0917,2024JJ00,2\n", Some("2023"));
         assert_eq!(t.columns[0].1, vec![Some(1.0)]);
+    }
+
+    #[test]
+    fn a_non_ascii_cell_is_not_a_period_and_no_panic() {
+        // Found by cargo fuzz (fuzz/corpus/statistics/crash-is-period-char-boundary*).
+        assert!(!is_period("202é") && !is_period("Café") && !is_period("2024aéb"));
+        assert!(is_period(" 2024 ") && is_period("2024MM03") && !is_period("2024XX03"));
     }
 
     #[test]

@@ -107,11 +107,13 @@ pub fn parse_date(raw: &str) -> Option<Date> {
     let date_part = s.split(['T', ' ']).next()?;
     let parts: Vec<&str> = date_part.split(['-', '/', '.']).collect();
     let num = |p: &str| p.parse::<i32>().ok();
+    // Month and day must fit a u8 before the calendar check (257 must not wrap to 1).
+    let small = |p: &str| p.parse::<u8>().ok();
     match parts.as_slice() {
-        [y, m, d] if y.len() == 4 => Date::new(num(y)?, num(m)? as u8, num(d)? as u8),
-        [d, m, y] if y.len() == 4 && d.len() <= 2 => Date::new(num(y)?, num(m)? as u8, num(d)? as u8),
+        [y, m, d] if y.len() == 4 => Date::new(num(y)?, small(m)?, small(d)?),
+        [d, m, y] if y.len() == 4 && d.len() <= 2 => Date::new(num(y)?, small(m)?, small(d)?),
         [ymd] if ymd.len() == 8 && ymd.bytes().all(|b| b.is_ascii_digit()) => {
-            Date::new(num(&ymd[..4])?, num(&ymd[4..6])? as u8, num(&ymd[6..])? as u8)
+            Date::new(num(&ymd[..4])?, small(&ymd[4..6])?, small(&ymd[6..])?)
         }
         _ => None,
     }
@@ -190,5 +192,13 @@ mod tests {
         assert_eq!(Encoding::detect("Café".as_bytes()), Encoding::Utf8);
         // A file that mixes both: each field decodes right.
         assert_eq!(Encoding::Windows1252.decode("Café".as_bytes()), "Café");
+    }
+
+    #[test]
+    fn months_and_days_beyond_255_do_not_wrap() {
+        assert_eq!(parse_date("2024-257-01"), None);
+        assert_eq!(parse_date("2024-01-257"), None);
+        assert_eq!(parse_date("01-257-2024"), None);
+        assert_eq!(parse_date("2024-01-31"), Date::new(2024, 1, 31));
     }
 }
