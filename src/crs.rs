@@ -201,7 +201,8 @@ impl GridTransform {
             if !exact.transform(&mut xs, &mut ys).iter().all(|&ok| ok) {
                 return None;
             }
-            let mut grid = GridTransform { x0, y0, dx, dy, n, nodes: xs.into_iter().zip(ys).map(|(x, y)| [x, y]).collect(), max_error: 0.0 };
+            let mut grid =
+                GridTransform { x0, y0, dx, dy, n, nodes: xs.into_iter().zip(ys).map(|(x, y)| [x, y]).collect(), max_error: 0.0 };
             // Check points: the centre and the two edge midpoints of every cell.
             let (mut cx, mut cy) = (Vec::with_capacity(3 * cells * cells), Vec::with_capacity(3 * cells * cells));
             for j in 0..cells {
@@ -338,7 +339,8 @@ mod tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 11) as f64 / (1u64 << 53) as f64
         };
-        let (mut xs, mut ys): (Vec<f64>, Vec<f64>) = (0..5000).map(|_| (10_000.0 + rnd() * 270_000.0, 300_000.0 + rnd() * 325_000.0)).unzip();
+        let (mut xs, mut ys): (Vec<f64>, Vec<f64>) =
+            (0..5000).map(|_| (10_000.0 + rnd() * 270_000.0, 300_000.0 + rnd() * 325_000.0)).unzip();
         let approx: Vec<(f64, f64)> = xs.iter().zip(&ys).map(|(&x, &y)| grid.apply(x, y).unwrap()).collect();
         exact.transform(&mut xs, &mut ys);
         for (k, (ax, ay)) in approx.iter().enumerate() {

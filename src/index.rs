@@ -97,11 +97,7 @@ impl PreparedArea {
             // orientation): a point 1e-11 m inside an area is inside, not rounded across.
             if e.y0 <= y
                 && y < e.y1
-                && robust::orient2d(
-                    robust::Coord { x: e.x0, y: e.y0 },
-                    robust::Coord { x: e.x1, y: e.y1 },
-                    robust::Coord { x, y },
-                ) > 0.0
+                && robust::orient2d(robust::Coord { x: e.x0, y: e.y0 }, robust::Coord { x: e.x1, y: e.y1 }, robust::Coord { x, y }) > 0.0
             {
                 inside = !inside;
             }
@@ -127,9 +123,8 @@ pub struct AreaIndex {
 /// An R-tree of the areas' envelopes, each tagged with the area's index; bulk-loaded.
 /// Used for window queries (tiles, in Web Mercator).
 pub fn envelope_tree<'a>(areas: impl IntoIterator<Item = &'a MultiPolygon<f64>>) -> RTree<Entry> {
-    let entries: Vec<Entry> = envelopes(areas)
-        .map(|(i, r)| GeomWithData::new(Rectangle::from_corners([r[0], r[1]], [r[2], r[3]]), i))
-        .collect();
+    let entries: Vec<Entry> =
+        envelopes(areas).map(|(i, r)| GeomWithData::new(Rectangle::from_corners([r[0], r[1]], [r[2], r[3]]), i)).collect();
     RTree::bulk_load(entries)
 }
 

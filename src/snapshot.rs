@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use geo::{InteriorPoint, MapCoords};
-use rayon::prelude::*;
 use geo_types::MultiPolygon;
+use rayon::prelude::*;
 
 use crate::config::{Access, Project};
 use crate::crs;
@@ -448,14 +448,18 @@ impl ServingTransform {
             add(r.min().x, r.min().y, r.max().x, r.max().y);
         }
         for p in points {
-            let (x0, x1) = p.layer.xs.par_iter().fold(|| (f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x))).reduce(
-                || (f64::INFINITY, f64::NEG_INFINITY),
-                |a, c| (a.0.min(c.0), a.1.max(c.1)),
-            );
-            let (y0, y1) = p.layer.ys.par_iter().fold(|| (f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &y| (lo.min(y), hi.max(y))).reduce(
-                || (f64::INFINITY, f64::NEG_INFINITY),
-                |a, c| (a.0.min(c.0), a.1.max(c.1)),
-            );
+            let (x0, x1) = p
+                .layer
+                .xs
+                .par_iter()
+                .fold(|| (f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+                .reduce(|| (f64::INFINITY, f64::NEG_INFINITY), |a, c| (a.0.min(c.0), a.1.max(c.1)));
+            let (y0, y1) = p
+                .layer
+                .ys
+                .par_iter()
+                .fold(|| (f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &y| (lo.min(y), hi.max(y)))
+                .reduce(|| (f64::INFINITY, f64::NEG_INFINITY), |a, c| (a.0.min(c.0), a.1.max(c.1)));
             add(x0, y0, x1, y1);
         }
         let grid = (b[0] <= b[2] && b[1] <= b[3])
