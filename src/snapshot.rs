@@ -509,7 +509,9 @@ fn prepare_serving(
     let wgs = crs::spatial_ref(crs::WGS84)?;
     let to_wgs = crs::Reprojector::new(working, &wgs)?;
     let to_wgs = ServingTransform::new(to_wgs, levels, points);
-    let (wgs84, mercator): (Vec<Vec<MultiPolygon<f64>>>, Vec<Vec<MultiPolygon<f64>>>) = levels
+    /// Per level, per area.
+    type Geometries = Vec<Vec<MultiPolygon<f64>>>;
+    let (wgs84, mercator): (Geometries, Geometries) = levels
         .iter()
         .map(|l| {
             let wgs84: Vec<MultiPolygon<f64>> = to_wgs.multipolygons(&l.areas);
