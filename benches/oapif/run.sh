@@ -19,8 +19,9 @@
 # values (benches/tiles/load_pg.sh).
 #
 # Needs: a release build (target/release/buurtmeter or $BUURTMETER), the national data
-# (benches/national/generate.py + run.py: DATA_DIR/national.toml), gdal-bin, curl, Debian's
-# postgresql + postgis. PostGIS: BM_PG_DIR/BM_PG_PORT (default /tmp/bm-pg-tiles 55434, shared
+# (benches/national/generate.py + run.py: DATA_DIR/national.toml), gdal-bin, curl, bc, Debian's
+# postgresql + postgis. Before each timed read it waits (up to 120 s) for the shared machine
+# to be at most 25% busy, and prints how busy it was. PostGIS: BM_PG_DIR/BM_PG_PORT (default /tmp/bm-pg-tiles 55434, shared
 # with benches/tiles/run.py; a running cluster is reused and left running, otherwise it is
 # started and stopped). Stops everything it started on exit.
 set -euo pipefail
@@ -47,6 +48,7 @@ trap 'exit 130' INT TERM
 if ! pg_isready -q -h 127.0.0.1 -p "$pgport"; then
   bash benches/peers/pg.sh start "$pgdir" "$pgport" >/dev/null; pg_started=1
 fi
+binfo="binary built $(date -d @"$(stat -c %Y "$bin")" '+%Y-%m-%d %H:%M:%S'), worktree $(git rev-parse --short HEAD)$([ -n "$(git status --porcelain --untracked-files=no)" ] && echo +changes)"
 "$bin" serve --project "$data/national.toml" --bind "127.0.0.1:$port" --watch-seconds 0 >"$work/serve.log" 2>&1 &
 pid=$!
 t0=$(date +%s)
@@ -128,16 +130,17 @@ rm -f "$work/page0.json" "$work/page1.json"
 
 pages=$(( (r1 - r0) / repeat ))
 bm_best=$(printf '%s\n' "${best[oapif_default_page]}" "${best[oapif_page_1000]}" "${best[oapif_page_10000]}" | sort -g | head -1)
-ratio() { echo "scale=2; $1 / $2" | bc; }
+ratio() { printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; }
 echo "== OGC API - Features full read: national buurten ($expected features) into a GeoPackage, $(date '+%Y-%m-%d %H:%M'), $(nproc) cores (shared)"
-echo "  $(ogrinfo --version); $(psql "$conn" -Atc 'SELECT postgis_full_version()' | cut -d' ' -f1-2); PostgreSQL $(psql "$conn" -Atc 'SHOW server_version' | cut -d' ' -f1); $("$bin" --version)"
+echo "  $(ogrinfo --version); $(psql "$conn" -Atc 'SELECT postgis_full_version()' | cut -d' ' -f1-2); PostgreSQL $(psql "$conn" -Atc 'SHOW server_version' | cut -d' ' -f1)"
+echo "  $("$bin" --version) ($binfo; data version $(curl -sf "http://127.0.0.1:$port/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data_version"])'))"
 printf '  %-44s %7.2f s  (%s requests per read)\n' "buurtmeter, OAPIF, GDAL default page size" "${best[oapif_default_page]}" "$pages"
 printf '  %-44s %7.2f s\n' "buurtmeter, OAPIF, PAGE_SIZE=1000" "${best[oapif_page_1000]}"
 printf '  %-44s %7.2f s\n' "buurtmeter, OAPIF, PAGE_SIZE=10000" "${best[oapif_page_10000]}"
 printf '  %-44s %7.2f s\n' "PostGIS, ogr2ogr PG: (EPSG:28992, native)" "${best[postgis_native]}"
 printf '  %-44s %7.2f s\n' "PostGIS, ogr2ogr PG: -t_srs OGC:CRS84" "${best[postgis_crs84]}"
 printf '  %-44s %7.2f s  (%s MB GeoJSON)\n' "buurtmeter pages with curl only (limit=1000)" "$curl_s" "$((bytes / 1048576))"
-printf '  %-44s %7.2f s  (%s features)\n' "GDAL GeoJSON files -> GPKG (no HTTP, no OAPIF)" "$files_s" "$n"
+printf '  %-44s %7.2f s  (%s features)\n' "GDAL, the same GeoJSON from files (no HTTP)" "$files_s" "$n"
 echo "  machine busy with other work before the timed runs: at most ${max_busy}% (waits for <= 25%, up to 120 s)"
 echo "  ratio OAPIF(default page)/PostGIS native: $(ratio "${best[oapif_default_page]}" "${best[postgis_native]}")x;" \
      "best OAPIF/PostGIS native: $(ratio "$bm_best" "${best[postgis_native]}")x;" \

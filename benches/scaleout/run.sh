@@ -48,6 +48,7 @@ wait_ready() {  # PORT PID
     sleep 0.5
   done
 }
+binfo="binary built $(date -d @"$(stat -c %Y "$bin")" '+%Y-%m-%d %H:%M:%S'), worktree $(git rev-parse --short HEAD)$([ -n "$(git status --porcelain --untracked-files=no)" ] && echo +changes)"
 start_replica $p1; r1=$rpid
 start_replica $p2; r2=$rpid
 wait_ready $p1 $r1; wait_ready $p2 $r2
@@ -92,7 +93,7 @@ pids+=("$!")
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$plb/health" >/dev/null && break; sleep 0.1; done
 
 echo "== scale-out: 2 buurtmeter replicas behind nginx on loopback, $(date '+%Y-%m-%d %H:%M'), $(nproc) cores (shared, load average $(cut -d' ' -f1 /proc/loadavg))"
-echo "  $("$bin" --version); $(nginx -v 2>&1 | sed 's/.*: //'); wrk -t2 -c$conns -d${secs}s, tile walk over 1,000 z12-z14 tiles, warm caches"
+echo "  $("$bin" --version) ($binfo); $(nginx -v 2>&1 | sed 's/.*: //'); wrk -t2 -c$conns -d${secs}s, tile walk over 1,000 z12-z14 tiles, warm caches"
 # Same snapshot on both replicas; byte-identical tiles and ETags; the tile list; warm-up.
 python3 - "$p1" "$p2" "$plb" "$work" <<'PY'
 import hashlib, http.client, json, math, random, sys
@@ -152,14 +153,16 @@ wait_quiet() {
 served() {  # PORT: requests the replica has answered (its own /metrics), not counting these /metrics calls
   curl -sf "http://127.0.0.1:$1/metrics" | awk '/^buurtmeter_http_requests_total/ && !/route="\/metrics"/ {s += $NF} END {print s + 0}'
 }
+slug() { echo "$1" | tr -c 'A-Za-z0-9\n' '_'; }
 run() {  # LABEL PORT SECONDS
   wait_quiet
-  wrk -t2 -c"$conns" -d"$3s" --timeout 30s --latency -s "$work/walk.lua" "http://127.0.0.1:$2" -- "$work/paths.txt" > "$work/wrk-$1.txt"
+  local f; f="$work/wrk-$(slug "$1").txt"
+  wrk -t2 -c"$conns" -d"$3s" --timeout 30s --latency -s "$work/walk.lua" "http://127.0.0.1:$2" -- "$work/paths.txt" > "$f"
   local rps p50 p99 non2xx sock
-  rps=$(sed -n 's/^Requests\/sec:[[:space:]]*//p' "$work/wrk-$1.txt")
-  p50=$(awk '$1 == "50%" {print $2}' "$work/wrk-$1.txt"); p99=$(awk '$1 == "99%" {print $2}' "$work/wrk-$1.txt")
-  non2xx=$(sed -n 's/^[[:space:]]*Non-2xx or 3xx responses: //p' "$work/wrk-$1.txt"); non2xx=${non2xx:-0}
-  sock=$(sed -n 's/^[[:space:]]*Socket errors: //p' "$work/wrk-$1.txt"); sock=${sock:-none}
+  rps=$(sed -n 's/^Requests\/sec:[[:space:]]*//p' "$f")
+  p50=$(awk '$1 == "50%" {print $2}' "$f"); p99=$(awk '$1 == "99%" {print $2}' "$f")
+  non2xx=$(sed -n 's/^[[:space:]]*Non-2xx or 3xx responses: //p' "$f"); non2xx=${non2xx:-0}
+  sock=$(sed -n 's/^[[:space:]]*Socket errors: //p' "$f"); sock=${sock:-none}
   printf '  %-34s %9s req/s  p50 %-8s p99 %-8s non-2xx %s, socket errors %s\n' "$1" "$rps" "$p50" "$p99" "$non2xx" "$sock"
 }
 
@@ -173,6 +176,9 @@ c1=$(served $p1); c2=$(served $p2)
 echo "  through nginx, served by replica $p1: $((c1 - b1)), replica $p2: $((c2 - b2)) (their /metrics);" \
      "nginx log: $(awk '{n[$1]++} END {for (u in n) printf "%s %d  ", u, n[u]}' "$work/logs/nginx-access.log")"
 echo "  direct run, served by replica $p1: $((b1 - a1)), replica $p2: $((b2 - a2))"
+rps_of() { sed -n 's/^Requests\/sec:[[:space:]]*//p' "$work/wrk-$(slug "$1").txt"; }
+echo "  through nginx / direct: $(printf '%.2f' "$(echo "scale=4; $(rps_of "through nginx (2 replicas)") / $(rps_of "direct, replica $p1")" | bc)")x" \
+     "(same 2 cores for wrk, nginx and both replicas: the balancer's cost, not a capacity gain)"
 kill "$r2"; wait "$r2" 2>/dev/null || true
 : > "$work/logs/nginx-access.log"
 half=$(( secs / 2 > 0 ? secs / 2 : 1 ))
