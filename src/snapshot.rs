@@ -627,9 +627,47 @@ pub fn join_hierarchy(
     (assigned, overlaps)
 }
 
-/// A version string that changes when the project file or any input file changes
-/// (size and modification time), used for cache keys and `?v=` in URLs.
+/// The project's data version: a hash of the project file's text and of the bytes of
+/// every input file, with paths as the project names them. It depends on content only, so
+/// a fresh checkout, a fresh demo extraction and a replica on another machine get the same
+/// version (and the same tile URLs) from the same files.
 pub fn data_version(project: &Project) -> (String, u64) {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut feed = |label: &str, path: &std::path::Path| {
+        h.update(label.as_bytes());
+        h.update(&[0]);
+        match std::fs::File::open(path) {
+            Ok(mut f) => {
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    match std::io::Read::read(&mut f, &mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => h.update(&buf[..n]),
+                        Err(_) => {
+                            h.update(b"unreadable");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(_) => h.update(b"missing"),
+        }
+    };
+    feed("project", &project.file);
+    let inputs = project.levels.iter().map(|l| &l.path).chain(project.statistics.iter().map(|s| &s.path)).chain(project.points.iter().map(|p| &p.path));
+    let mut seen = std::collections::HashSet::new();
+    for rel in inputs {
+        if seen.insert(rel.clone()) {
+            feed(&rel.to_string_lossy(), &project.resolve(rel));
+        }
+    }
+    let hash = h.digest() & 0xffff_ffff_ffff;
+    (format!("{hash:012x}"), hash)
+}
+
+/// A cheap fingerprint of the inputs (sizes and modification times) for the file watcher:
+/// when it changes and settles, the server rebuilds and the content decides the version.
+pub fn inputs_fingerprint(project: &Project) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let mut paths: Vec<PathBuf> = vec![project.file.clone()];
@@ -645,6 +683,5 @@ pub fn data_version(project: &Project) -> (String, u64) {
             }
         }
     }
-    let hash = h.finish() & 0xffff_ffff_ffff;
-    (format!("{hash:012x}"), hash)
+    h.finish()
 }

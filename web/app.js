@@ -29,11 +29,21 @@
     return levels().find((l) => z >= l.minzoom && z < l.maxzoom) || levels()[levels().length - 1];
   }
 
+  // The fill of an area: a class colour for a value, the protected colour for a cell
+  // withheld by disclosure control, the no-data colour otherwise. With no breaks (one
+  // distinct value, or none) one colour: MapLibre rejects a `step` without stops.
   function colorExpr(breaks) {
-    const pal = state.style.metadata['buurtmeter:palette'];
-    const step = ['step', ['feature-state', 'v'], pal[0]];
-    breaks.forEach((b, i) => { step.push(b, pal[Math.min(i + 1, pal.length - 1)]); });
-    return ['case', ['==', ['typeof', ['feature-state', 'v']], 'number'], step, state.style.metadata['buurtmeter:no_data']];
+    const md = state.style.metadata;
+    const pal = md['buurtmeter:palette'];
+    let classes = pal[Math.floor(pal.length / 2)];
+    if (breaks.length) {
+      classes = ['step', ['feature-state', 'v'], pal[0]];
+      breaks.forEach((b, i) => { classes.push(b, pal[Math.min(i + 1, pal.length - 1)]); });
+    }
+    return ['case',
+      ['==', ['typeof', ['feature-state', 'v']], 'number'], classes,
+      ['boolean', ['feature-state', 'protected'], false], md['buurtmeter:protected'] || md['buurtmeter:no_data'],
+      md['buurtmeter:no_data']];
   }
 
   async function loadIndicator(id, fit) {
@@ -63,6 +73,7 @@
     $('period').max = Math.max(periods.length - 1, 0);
     $('period').value = Math.max(periods.length - 1, 0);
     $('period').disabled = periods.length <= 1;
+    renderTicks(periods);
     $('links').innerHTML = '<a href="/indicators/' + id + '?level=' + levels()[levels().length - 1].level + '&format=csv">CSV</a>'
       + '<a href="/styles/' + id + '.qml">QGIS-stijl</a><a href="/styles/' + id + '.json">MapLibre-stijl</a>';
     map.once('styledata', () => setPeriod(periods[periods.length - 1] || null));
@@ -71,7 +82,7 @@
 
   async function setPeriod(period) {
     state.period = period;
-    $('period-label').textContent = period === 'all' ? 'hele periode' : (period || '—');
+    $('period-label').textContent = periodLabel(period);
     const id = state.ind.id;
     const names = [];
     await Promise.all(levels().map(async (l) => {
@@ -79,13 +90,37 @@
       const data = await (await fetch(q)).json();
       state.values[l.level] = data.values;
       data.values.forEach((row, i) => {
-        map.setFeatureState({ source: l.level, sourceLayer: l.level, id: i }, { v: row.value });
+        map.setFeatureState({ source: l.level, sourceLayer: l.level, id: i }, { v: row.value, protected: !!row.suppressed });
         if (row.name) names.push({ name: row.name, code: row.code, level: l.level });
       });
     }));
     state.names = names;
     $('area-names').innerHTML = names.map((n) => '<option value="' + n.name.replace(/"/g, '&quot;') + '">' + n.code + '</option>').join('');
     map.triggerRepaint();
+    renderLegend();
+  }
+
+  // `2023` → 2023, `2023-Q2` → 2e kwartaal 2023, `2023-03` → maart 2023, `all` → hele periode.
+  const MONTHS = ['januari', 'februari', 'maart', 'april', 'mei', 'juni', 'juli', 'augustus', 'september', 'oktober', 'november', 'december'];
+  function periodLabel(p) {
+    if (!p) { return '—'; }
+    if (p === 'all') { return 'hele periode'; }
+    let m = /^(\d{4})-Q(\d)$/.exec(p);
+    if (m) { return m[2] + 'e kwartaal ' + m[1]; }
+    m = /^(\d{4})-(\d{2})$/.exec(p);
+    if (m) { return MONTHS[Number(m[2]) - 1] + ' ' + m[1]; }
+    return p;
+  }
+
+  // Year ticks under the period slider: the first period of every year (at most ~8 shown).
+  function renderTicks(periods) {
+    const ticks = $('period-ticks');
+    if (periods.length <= 1) { ticks.innerHTML = ''; return; }
+    const years = [];
+    periods.forEach((p, i) => { const y = String(p).slice(0, 4); if (!years.length || years[years.length - 1].y !== y) { years.push({ y, i }); } });
+    const every = Math.ceil(years.length / 8);
+    ticks.innerHTML = years.filter((_, k) => k % every === 0)
+      .map((t) => '<span style="left:' + (100 * t.i / (periods.length - 1)) + '%">' + t.y + '</span>').join('');
   }
 
   function renderLegend() {
@@ -95,13 +130,21 @@
     const unit = state.ind.unit || '';
     const b = l.breaks;
     const items = [];
-    for (let i = 0; i <= b.length; i += 1) {
+    if (!b.length) {
+      const vals = (state.values[l.level] || []).map((r) => r.value).filter((x) => typeof x === 'number');
+      if (vals.length) {
+        items.push('<div class="item"><span class="swatch" style="background:' + pal[Math.floor(pal.length / 2)] + '"></span>' + fmt(vals[0]) + ' ' + unit + ' (overal dezelfde waarde)</div>');
+      }
+    }
+    for (let i = 0; b.length && i <= b.length; i += 1) {
       const lo = i === 0 ? null : b[i - 1];
       const hi = i < b.length ? b[i] : null;
       const label = lo === null ? '< ' + fmt(hi) : hi === null ? '≥ ' + fmt(lo) : fmt(lo) + ' – ' + fmt(hi);
       items.push('<div class="item"><span class="swatch" style="background:' + pal[Math.min(i, pal.length - 1)] + '"></span>' + label + ' ' + unit + '</div>');
     }
-    items.push('<div class="item"><span class="swatch" style="background:' + state.style.metadata['buurtmeter:no_data'] + '"></span>geen gegevens / geheim</div>');
+    const md = state.style.metadata;
+    items.push('<div class="item"><span class="swatch" style="background:' + (md['buurtmeter:protected'] || md['buurtmeter:no_data']) + '"></span>afgeschermd (te weinig waarnemingen)</div>');
+    items.push('<div class="item"><span class="swatch" style="background:' + md['buurtmeter:no_data'] + '"></span>geen gegevens</div>');
     $('legend').innerHTML = items.join('');
     $('level-label').textContent = l.level;
   }

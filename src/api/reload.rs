@@ -89,23 +89,26 @@ pub async fn reload(state: &AppState, why: &str) -> Result<String, String> {
 }
 
 /// Poll the inputs' size and modification time; reload when they change (and settle).
+/// The rebuilt snapshot's version comes from the content, so touching a file without
+/// changing it reloads but keeps the version (and every cached tile URL).
 pub async fn watch(state: AppState, every: Duration) {
     let Some(r) = state.reloader.clone() else { return };
-    let mut last_seen = Project::load(&r.project_file).map(|p| snapshot::data_version(&p).0).unwrap_or_default();
-    let mut attempted_for = String::new();
+    let fingerprint = |file: &std::path::Path| match Project::load(file) {
+        Ok(p) => snapshot::inputs_fingerprint(&p),
+        Err(_) => 0,
+    };
+    let mut loaded = fingerprint(&r.project_file);
+    let mut last_seen = loaded;
     loop {
         tokio::time::sleep(every).await;
-        let seen = match Project::load(&r.project_file) {
-            Ok(p) => snapshot::data_version(&p).0,
-            Err(e) => format!("unreadable project: {e}"),
-        };
+        let seen = fingerprint(&r.project_file);
         if seen != last_seen {
             // Wait one more round so a file being written settles.
             last_seen = seen;
             continue;
         }
-        if seen != state.current().version && seen != attempted_for {
-            attempted_for = seen.clone();
+        if seen != loaded {
+            loaded = seen;
             let _ = reload(&state, "an input file changed").await;
         }
     }

@@ -10,19 +10,33 @@ use crate::snapshot::{IndicatorResult, Snapshot};
 /// Colours for five classes, light to dark (ColorBrewer YlOrRd, colour-blind safe).
 pub const PALETTE: [&str; 5] = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"];
 pub const NO_DATA: &str = "#d4d4d4";
+/// Cells withheld by disclosure control: darker than "no data", so the two read apart.
+pub const PROTECTED: &str = "#8c96a0";
 
-/// Class breaks: the upper bounds of the first four of five quantile classes, without
-/// duplicates (fewer classes when values repeat).
+/// Class breaks: the lower bounds of classes 2..=5 (a value equal to a break belongs to
+/// the class above it, as in MapLibre's `step`). Quantiles of the values, rounded to two
+/// significant digits; strictly increasing and above the smallest value, so the style is
+/// valid by construction. Few distinct values get one class each (none for a single
+/// value, one break for two); when most values are equal (a level where nearly every
+/// area has 0) the quantiles of the distinct values are used, so a handful of non-zero
+/// areas still stand out.
 pub fn quantile_breaks(values: &[f64]) -> Vec<f64> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return Vec::new();
-    }
     v.sort_by(f64::total_cmp);
-    let mut breaks: Vec<f64> = (1..PALETTE.len()).map(|k| v[(k * v.len() / PALETTE.len()).min(v.len() - 1)]).map(nice).collect();
-    breaks.dedup();
-    breaks.retain(|&b| b > v[0]);
-    breaks
+    let mut distinct = v.clone();
+    distinct.dedup();
+    if distinct.len() <= PALETTE.len() {
+        return distinct.into_iter().skip(1).collect();
+    }
+    let of = |sorted: &[f64]| -> Vec<f64> {
+        let mut b: Vec<f64> =
+            (1..PALETTE.len()).map(|k| sorted[(k * sorted.len() / PALETTE.len()).min(sorted.len() - 1)]).map(nice).collect();
+        b.dedup();
+        b.retain(|&x| x > sorted[0]);
+        b
+    };
+    let breaks = of(&v);
+    if breaks.len() >= 2 { breaks } else { of(&distinct) }
 }
 
 /// Round a break to 2 significant digits for a readable legend.
@@ -72,7 +86,12 @@ pub fn breaks_for(ind: &IndicatorResult, level: usize) -> Vec<f64> {
     quantile_breaks(&values)
 }
 
+/// The colour of a value: a `step` over the breaks, or one colour when there are none
+/// (MapLibre rejects a `step` without stops, and one invalid layer blanks the whole map).
 fn step_expression(property: Value, breaks: &[f64]) -> Value {
+    if breaks.is_empty() {
+        return json!(PALETTE[PALETTE.len() / 2]);
+    }
     let mut step = vec![json!("step"), property, json!(PALETTE[0])];
     for (i, b) in breaks.iter().enumerate() {
         step.push(json!(b));
@@ -91,7 +110,7 @@ pub fn maplibre_style(snap: &Snapshot, ind: &IndicatorResult, base: &str) -> Val
         sources.insert(level.id.clone(), json!({"type": "vector", "url": format!("{base}/tiles/{}", level.id), "promoteId": null}));
         let breaks = breaks_for(ind, li);
         let id = &ind.def.id;
-        let color = json!(["case", ["has", id], step_expression(json!(["get", id]), &breaks), NO_DATA]);
+        let color = json!(["case", ["has", id], step_expression(json!(["get", id]), &breaks), ["has", format!("{id}_suppressed")], PROTECTED, NO_DATA]);
         layers.push(json!({
             "id": format!("{}-fill", level.id), "type": "fill", "source": level.id, "source-layer": level.id,
             "minzoom": min, "maxzoom": max,
@@ -122,6 +141,7 @@ pub fn maplibre_style(snap: &Snapshot, ind: &IndicatorResult, base: &str) -> Val
             "buurtmeter:unit": ind.def.unit,
             "buurtmeter:palette": PALETTE,
             "buurtmeter:no_data": NO_DATA,
+            "buurtmeter:protected": PROTECTED,
             "buurtmeter:legend": legend,
             "buurtmeter:data_version": snap.version,
             "buurtmeter:bounds": [west, south, east, north],
@@ -198,5 +218,22 @@ mod tests {
         assert_eq!(b, vec![21.0, 41.0, 61.0, 81.0]);
         assert!(quantile_breaks(&[3.0, 3.0, 3.0]).is_empty());
         assert!(quantile_breaks(&[]).is_empty());
+        assert!(quantile_breaks(&[f64::NAN]).is_empty());
+    }
+
+    #[test]
+    fn few_distinct_values_get_a_class_each() {
+        assert_eq!(quantile_breaks(&[0.0, 0.0, 0.0, 7.0]), vec![7.0]);
+        assert_eq!(quantile_breaks(&[0.0, 1.0, 2.0, 0.0, 2.0]), vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn mostly_zero_levels_still_have_classes() {
+        // 95 areas with 0, five with a value: the quantiles of the values are all 0.
+        let mut v = vec![0.0; 95];
+        v.extend([0.4, 1.3, 2.2, 5.1, 9.7, 12.0]);
+        let b = quantile_breaks(&v);
+        assert!(b.len() >= 2, "{b:?}");
+        assert!(b.windows(2).all(|w| w[0] < w[1]) && b[0] > 0.0, "{b:?}");
     }
 }

@@ -129,24 +129,70 @@ impl Indicator {
         }
     }
 
-    /// A one-line definition for people: "count of leegstand (wonen) / woningvoorraad × 100".
+    /// A one-line definition for people, in Dutch like the rest of the interface:
+    /// "aantal leegstand (wonen) / woningvoorraad × 100".
     pub fn definition(&self) -> String {
         let points = self.points.as_deref().unwrap_or("");
         let mut num = match (&self.statistic, self.weighted) {
-            (Some(s), _) => format!("statistic {s}"),
-            (None, true) => format!("sum of weights of {points}"),
-            (None, false) => format!("count of {points}"),
+            (Some(s), _) => human_name(s),
+            (None, true) => format!("som van de gewichten van {points}"),
+            (None, false) => format!("aantal {points}"),
         };
         if let Some(c) = &self.categories {
             num.push_str(&format!(" ({})", c.join(", ")));
         }
         let den = match &self.denominator {
             Denominator::None => String::new(),
-            Denominator::LandKm2 => " / land area (km²)".into(),
-            Denominator::Statistic(s) => format!(" / {s}"),
+            Denominator::LandKm2 => " / landoppervlakte (km²)".into(),
+            Denominator::Statistic(s) => format!(" / {}", human_name(s)),
         };
-        let scale = if self.scale == 1.0 { String::new() } else { format!(" × {}", self.scale) };
+        let scale = if self.scale == 1.0 { String::new() } else { format!(" × {}", dutch_number(self.scale)) };
         format!("{num}{den}{scale}")
+    }
+}
+
+/// A statistic's column name as words: `aantal_inwoners` → "aantal inwoners",
+/// `InwonersVanaf15Jaar_13` → "inwoners vanaf 15 jaar" (the OData suffix dropped).
+pub fn human_name(column: &str) -> String {
+    let base = match column.rsplit_once('_') {
+        Some((head, tail)) if !head.is_empty() && tail.chars().all(|c| c.is_ascii_digit()) => head,
+        _ => column,
+    };
+    let mut out = String::new();
+    let mut prev: Option<char> = None;
+    for c in base.chars() {
+        let boundary = match prev {
+            Some(p) => (c.is_uppercase() && (p.is_lowercase() || p.is_ascii_digit())) || (c.is_ascii_digit() && p.is_alphabetic()),
+            None => false,
+        };
+        if c == '_' {
+            out.push(' ');
+        } else {
+            if boundary {
+                out.push(' ');
+            }
+            out.extend(c.to_lowercase());
+        }
+        prev = Some(c);
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// 1000 → "1.000", 0.5 → "0,5": numbers as a Dutch reader writes them.
+pub fn dutch_number(x: f64) -> String {
+    let s = if x.fract() == 0.0 && x.abs() < 1e15 { format!("{x:.0}") } else { format!("{x}") };
+    let (int, frac) = s.split_once('.').map_or((s.as_str(), None), |(i, f)| (i, Some(f)));
+    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push('.');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{grouped},{f}"),
+        None => format!("{sign}{grouped}"),
     }
 }
 
@@ -162,5 +208,16 @@ mod tests {
         assert_eq!(PeriodKind::Quarter.label(PeriodKind::Quarter.key(d(2023, 11))), "2023-Q4");
         assert_eq!(PeriodKind::Month.label(PeriodKind::Month.key(d(2023, 3))), "2023-03");
         assert_eq!(PeriodKind::Year.label(2023), "2023");
+    }
+
+    #[test]
+    fn definitions_read_as_dutch() {
+        assert_eq!(human_name("aantal_inwoners"), "aantal inwoners");
+        assert_eq!(human_name("InwonersVanaf15Jaar_13"), "inwoners vanaf 15 jaar");
+        assert_eq!(human_name("Bijstandsuitkering_6"), "bijstandsuitkering");
+        assert_eq!(dutch_number(1000.0), "1.000");
+        assert_eq!(dutch_number(100.0), "100");
+        assert_eq!(dutch_number(0.5), "0,5");
+        assert_eq!(dutch_number(1234567.0), "1.234.567");
     }
 }
