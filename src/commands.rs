@@ -153,6 +153,7 @@ pub fn snapshot_report(snap: &Snapshot) -> Value {
             let mut v = accounting_json(&p.layer.accounting);
             v["id"] = json!(p.layer.id);
             v["source"] = json!(p.source.display().to_string());
+            v["per_level"] = per_level_json(snap, p);
             v
         })
         .collect();
@@ -169,6 +170,12 @@ pub fn snapshot_report(snap: &Snapshot) -> Value {
     })
 }
 
+/// Per level: the points in one of its areas and those outside all of them.
+fn per_level_json(snap: &Snapshot, p: &crate::snapshot::JoinedLayer) -> Value {
+    let points = p.layer.len() as u64;
+    snap.levels.iter().zip(&p.joined_per_level).map(|(l, &j)| json!({"level": l.id, "joined": j, "outside": points - j})).collect()
+}
+
 fn print_check(snap: &Snapshot) {
     eprintln!("project: {} ({})", snap.name, snap.project_file.display());
     eprintln!("working CRS: {}", snap.working_crs);
@@ -178,6 +185,8 @@ fn print_check(snap: &Snapshot) {
     }
     for p in &snap.points {
         eprintln!("points {} ({}): {}", p.layer.id, p.source.display(), accounting_line(&p.layer.accounting));
+        let per_level: Vec<String> = snap.levels.iter().zip(&p.joined_per_level).map(|(l, j)| format!("{j} in {}", l.id)).collect();
+        eprintln!("  per level: {}", per_level.join(", "));
         print_rejections(&p.layer.accounting);
     }
     for i in &snap.indicators {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::region::Region;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +21,10 @@ pub struct Project {
     /// The working CRS; must be projected in metres.
     #[serde(default = "default_crs")]
     pub crs: String,
+    /// The project's region: every level is limited to it unless the level sets its own
+    /// `within`. CBS codes (`["GM0917"]`) or `"extent"` (the finest level's areas).
+    #[serde(default)]
+    pub region: Option<Region>,
     #[serde(default, rename = "levels")]
     pub levels: Vec<LevelConfig>,
     #[serde(default, rename = "statistics")]
@@ -58,6 +63,16 @@ pub struct LevelConfig {
     /// The level one up; for CBS levels found from the codes when not given.
     #[serde(default)]
     pub parent: Option<String>,
+    /// Keep only the areas of this region (overrides the project's `region`).
+    #[serde(default)]
+    pub within: Option<Region>,
+}
+
+impl LevelConfig {
+    /// The region this level is limited to, if any.
+    pub fn region<'a>(&'a self, project: &'a Project) -> Option<&'a Region> {
+        self.within.as_ref().or(project.region.as_ref())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -258,6 +273,21 @@ impl Project {
             }
             if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
                 return err(format!("the id '{id}' may only hold letters, digits, '_' and '-'"));
+            }
+        }
+        for (key, r) in
+            self.levels.iter().map(|l| (format!("levels '{}': within", l.id), &l.within)).chain([("region".to_string(), &self.region)])
+        {
+            match r {
+                Some(Region::Keyword(k)) if k != "extent" => {
+                    return err(format!(
+                        "{key} = '{k}': give a list of area codes (within = [\"GM0917\"]) or \"extent\" (the areas that hold the first level's areas)"
+                    ));
+                }
+                Some(Region::Codes(c)) if c.is_empty() || c.iter().any(|c| c.trim().is_empty()) => {
+                    return err(format!("{key}: the list of area codes is empty or holds an empty code"));
+                }
+                _ => {}
             }
         }
         for l in &self.levels {

@@ -29,6 +29,7 @@ pub mod indicators;
 pub mod ingest;
 pub mod join;
 pub mod model;
+pub mod region;
 pub mod snapshot;
 pub mod tiles;
 

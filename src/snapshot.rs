@@ -28,6 +28,8 @@ pub struct JoinedLayer {
     /// The layer's disclosure rules (also applied to grid cells in tiles).
     pub disclosure: crate::config::Disclosure,
     pub assigned: Vec<Vec<u32>>,
+    /// Per level: how many points lie in one of its areas (the rest are outside it).
+    pub joined_per_level: Vec<u64>,
     /// WGS84 lon/lat of every point (for OGC API and tiles).
     pub lonlat: Vec<[f64; 2]>,
 }
@@ -133,7 +135,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     }
 
     // ingest: areas
-    let mut levels = Vec::new();
+    let mut levels: Vec<Level> = Vec::new();
     for lc in &project.levels {
         let src = vector::AreaSource {
             path: project.resolve(&lc.path),
@@ -142,8 +144,28 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             name_field: lc.name_field.clone(),
             level_hint: Some(lc.id.clone()),
         };
-        let read = timed(&mut timings, format!("read areas {}", lc.id), || vector::read_areas(&src, Some(&working)))?;
+        let mut read = timed(&mut timings, format!("read areas {}", lc.id), || vector::read_areas(&src, Some(&working)))?;
         warnings.extend(read.warnings.iter().cloned());
+        if let Some(region) = lc.region(project) {
+            let finest: Vec<geo_types::Point<f64>> = match levels.first() {
+                Some(l) if region.is_extent() => l.areas.iter().filter_map(|a| a.geometry.interior_point()).collect(),
+                _ => Vec::new(),
+            };
+            // The finest level defines the extent; it is not limited by it.
+            if !(region.is_extent() && levels.is_empty()) {
+                let keep = crate::region::keep_mask(&read.areas, region, &finest);
+                let before = read.areas.len();
+                crate::region::retain(&mut read.areas, &mut read.attributes, &keep);
+                tracing::info!(level = %lc.id, kept = read.areas.len(), of = before, "areas in the region");
+                if read.areas.is_empty() {
+                    warnings.push(format!(
+                        "level '{}': none of the {before} areas of {} lies in the region {region:?}",
+                        lc.id,
+                        src.path.display()
+                    ));
+                }
+            }
+        }
         if read.areas.is_empty() {
             warnings.push(format!("level '{}': {} has no usable areas", lc.id, src.path.display()));
         }
@@ -291,6 +313,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         layer.accounting.joined = joined;
         layer.accounting.outside = layer.len() as u64 - joined;
         debug_assert!(layer.accounting.balances());
+        let joined_per_level: Vec<u64> = assigned.iter().map(|a| a.par_iter().filter(|&&x| x != NONE).count() as u64).collect();
         warnings.extend(layer.accounting.warnings.iter().cloned());
         points.push(JoinedLayer {
             title: pc.title.clone().unwrap_or_else(|| pc.id.clone()),
@@ -299,6 +322,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             disclosure: pc.disclosure(),
             layer,
             assigned,
+            joined_per_level,
             lonlat: Vec::new(),
         });
     }
@@ -654,7 +678,12 @@ pub fn data_version(project: &Project) -> (String, u64) {
         }
     };
     feed("project", &project.file);
-    let inputs = project.levels.iter().map(|l| &l.path).chain(project.statistics.iter().map(|s| &s.path)).chain(project.points.iter().map(|p| &p.path));
+    let inputs = project
+        .levels
+        .iter()
+        .map(|l| &l.path)
+        .chain(project.statistics.iter().map(|s| &s.path))
+        .chain(project.points.iter().map(|p| &p.path));
     let mut seen = std::collections::HashSet::new();
     for rel in inputs {
         if seen.insert(rel.clone()) {

@@ -19,7 +19,13 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
         .filter(|p| p.access != crate::config::Access::Restricted)
         .map(|p| {
             let a = &p.layer.accounting;
-            serde_json::json!({"id": p.layer.id, "rows": a.rows, "joined": a.joined, "outside": a.outside, "rejected": a.rejected_total()})
+            let per_level: Vec<_> = snap
+                .levels
+                .iter()
+                .zip(&p.joined_per_level)
+                .map(|(l, &j)| serde_json::json!({"level": l.id, "joined": j, "outside": p.layer.len() as u64 - j}))
+                .collect();
+            serde_json::json!({"id": p.layer.id, "rows": a.rows, "joined": a.joined, "outside": a.outside, "rejected": a.rejected_total(), "per_level": per_level})
         })
         .collect();
     let reload = state.reloader.as_ref().map(|r| {

@@ -42,6 +42,16 @@ fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
             "text": d.definition(),
             "numerator": {"points": d.points, "statistic": d.statistic, "categories": d.categories, "weighted": d.weighted, "from": d.from.map(|x| x.to_string()), "to": d.to.map(|x| x.to_string())},
             "denominator": denominator,
+            "numerator_label": match (&d.statistic, layer) {
+                (Some(s), _) => crate::indicators::human_name(s),
+                (None, Some(l)) => l.title.clone(),
+                (None, None) => String::new(),
+            },
+            "denominator_label": match &d.denominator {
+                Denominator::None => Value::Null,
+                Denominator::LandKm2 => json!("landoppervlakte (km²)"),
+                Denominator::Statistic(s) => json!(crate::indicators::human_name(s)),
+            },
             "scale": d.scale,
         },
         "period": d.period.as_str(),

@@ -49,7 +49,8 @@ fn nice(x: f64) -> f64 {
 }
 
 /// The zoom from which each level is shown (finest levels at higher zooms): where its
-/// median area is about 80 px across at the data's latitude. The coarsest level shows
+/// median area is about 32 px across at the data's latitude (small enough that a
+/// municipal project opens on its wijken or buurten, not on one gemeente). The coarsest level shows
 /// from zoom 0.
 pub fn level_min_zooms(snap: &Snapshot) -> Vec<f64> {
     let lat = snap.tiles.tilesets.first().map_or(52.0, |t| (t.bounds[1] + t.bounds[3]) / 2.0);
@@ -62,7 +63,7 @@ pub fn level_min_zooms(snap: &Snapshot) -> Vec<f64> {
             let median = km2.get(km2.len() / 2).copied().unwrap_or(1.0);
             let side_km = median.sqrt();
             let px_per_km_z0 = 256.0 / (40_075.0 * lat.to_radians().cos());
-            (80.0 / (px_per_km_z0 * side_km)).log2().clamp(0.0, 16.0)
+            (32.0 / (px_per_km_z0 * side_km)).log2().clamp(0.0, 16.0)
         })
         .collect();
     // The coarsest level starts at 0; each finer level where it becomes legible.
@@ -110,7 +111,14 @@ pub fn maplibre_style(snap: &Snapshot, ind: &IndicatorResult, base: &str) -> Val
         sources.insert(level.id.clone(), json!({"type": "vector", "url": format!("{base}/tiles/{}", level.id), "promoteId": null}));
         let breaks = breaks_for(ind, li);
         let id = &ind.def.id;
-        let color = json!(["case", ["has", id], step_expression(json!(["get", id]), &breaks), ["has", format!("{id}_suppressed")], PROTECTED, NO_DATA]);
+        let color = json!([
+            "case",
+            ["has", id],
+            step_expression(json!(["get", id]), &breaks),
+            ["has", format!("{id}_suppressed")],
+            PROTECTED,
+            NO_DATA
+        ]);
         layers.push(json!({
             "id": format!("{}-fill", level.id), "type": "fill", "source": level.id, "source-layer": level.id,
             "minzoom": min, "maxzoom": max,

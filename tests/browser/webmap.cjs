@@ -44,6 +44,19 @@ const { chromium } = require(path.join(__dirname, '..', '..', 'web', 'node_modul
     await page.waitForTimeout(300);
     result.info = await page.evaluate(() => document.getElementById('info').textContent);
     await page.screenshot({ path: shot });
+    // Every level at a zoom inside its range: how many of its areas are drawn there.
+    result.perLevel = await page.evaluate(async () => {
+      const legend = window.map.getStyle().metadata['buurtmeter:legend'];
+      const b = window.map.getStyle().metadata['buurtmeter:bounds'];
+      const out = {};
+      for (const l of legend) {
+        const z = Math.min(Math.max(l.minzoom + 0.5, (l.minzoom + Math.min(l.maxzoom, 16)) / 2), 16);
+        window.map.jumpTo({ center: [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2], zoom: z });
+        await new Promise((resolve) => { if (window.map.loaded() && window.map.areTilesLoaded()) { window.map.once('idle', resolve); window.map.triggerRepaint(); } else { window.map.once('idle', resolve); } });
+        out[l.level] = window.map.queryRenderedFeatures({ layers: [l.level + '-fill'] }).length;
+      }
+      return out;
+    });
   } catch (e) {
     errors.push('test: ' + e.message);
   }

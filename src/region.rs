@@ -1,0 +1,85 @@
+//! The project's own region: which areas of a level belong to it. A municipal project
+//! often takes its coarser levels from national files (all 3,340 wijken, all gemeenten);
+//! `region` / `within` keep the areas of the region, so points near the border are
+//! *outside* instead of counted in the neighbours, and the map shows the region only.
+//!
+//! Two ways to say what the region is:
+//! - CBS codes (`["GM0917"]`): an area belongs when its code nests in one of them
+//!   (`WK091710` and `BU09171000` nest in `GM0917`); other codes match by prefix;
+//! - `"extent"`: an area of a coarser level belongs when it holds the interior point of
+//!   at least one area of the finest level (the first `[[levels]]`).
+
+use geo::{BoundingRect, Intersects};
+use geo_types::Point;
+use serde::Deserialize;
+
+use crate::model::{Area, CbsKind, StatColumns};
+
+/// What a level is limited to (`region` in the project, `within` on a level).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Region {
+    /// Area codes the region consists of (CBS codes nest, other codes match by prefix).
+    Codes(Vec<String>),
+    /// `"extent"`: the areas that hold an area of the finest level.
+    Keyword(String),
+}
+
+impl Region {
+    /// The keyword form, when valid.
+    pub fn is_extent(&self) -> bool {
+        matches!(self, Region::Keyword(k) if k == "extent")
+    }
+}
+
+/// Does `code` lie in the region given by `codes`?
+pub fn code_in(code: &str, codes: &[String]) -> bool {
+    codes.iter().any(|r| match (CbsKind::of(code), CbsKind::of(r)) {
+        (Some(_), Some(_)) => code[2..].starts_with(&r[2..]),
+        _ => code.starts_with(r.as_str()),
+    })
+}
+
+/// Which areas of a level to keep: by code, or those holding one of `finest_points`.
+pub fn keep_mask(areas: &[Area], region: &Region, finest_points: &[Point<f64>]) -> Vec<bool> {
+    match region {
+        Region::Codes(codes) => areas.iter().map(|a| code_in(&a.code, codes)).collect(),
+        Region::Keyword(_) => areas
+            .iter()
+            .map(|a| {
+                let Some(r) = a.geometry.bounding_rect() else { return false };
+                finest_points.iter().any(|p| r.intersects(p) && a.geometry.intersects(p))
+            })
+            .collect(),
+    }
+}
+
+/// Drop the areas not in `keep`, with their attribute rows.
+pub fn retain(areas: &mut Vec<Area>, stats: &mut StatColumns, keep: &[bool]) {
+    let mut it = keep.iter();
+    areas.retain(|_| *it.next().unwrap_or(&true));
+    for values in stats.columns.values_mut() {
+        let mut it = keep.iter();
+        values.retain(|_| *it.next().unwrap_or(&true));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cbs_codes_nest_and_others_match_by_prefix() {
+        let r = vec!["GM0917".to_string()];
+        assert!(code_in("GM0917", &r));
+        assert!(code_in("WK091710", &r));
+        assert!(code_in("BU09171000", &r));
+        assert!(!code_in("GM0918", &r));
+        assert!(!code_in("WK091810", &r));
+        assert!(!code_in("GM09170", &r), "not a CBS code, and no prefix of it either");
+        let w = vec!["WK091710".to_string()];
+        assert!(code_in("BU09171003", &w));
+        assert!(!code_in("GM0917", &w), "the gemeente does not lie inside one of its wijken");
+        assert!(code_in("3011AB", &["30".to_string()]));
+    }
+}

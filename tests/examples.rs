@@ -1,0 +1,116 @@
+//! Every project in `examples/` (real CBS and BAG data read in place from `../shared/data`)
+//! and the built-in demo, as a user meets them: `check` succeeds and accounts for every
+//! level, the exported MapLibre styles pass MapLibre's own validator, and the web map
+//! renders each project in headless Chromium, every level at its own zoom, without a
+//! console error. A new file in `examples/` is covered without touching this test.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use buurtmeter::config::Project;
+use common::*;
+
+/// The demo and every example project whose data is here (a missing file fails under CI).
+fn projects() -> Vec<(String, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = vec![("demo".to_string(), demo_project())];
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "examples/ holds no project");
+    'project: for f in files {
+        let p = Project::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let inputs = p.levels.iter().map(|l| &l.path).chain(p.statistics.iter().map(|s| &s.path)).chain(p.points.iter().map(|x| &x.path));
+        for rel in inputs {
+            let path = p.resolve(rel);
+            let Ok(inside) = path.canonicalize() else {
+                // Reports the missing file: a failure under CI, a skip otherwise.
+                let shared = rel.to_string_lossy().replace("../../shared/data/", "");
+                if shared_data(&shared).is_none() {
+                    continue 'project;
+                }
+                panic!("{}: {} is missing", f.display(), path.display());
+            };
+            assert!(inside.exists());
+        }
+        out.push((f.file_stem().unwrap().to_string_lossy().into_owned(), f));
+    }
+    out
+}
+
+#[test]
+fn every_project_checks_with_accounting_per_level() {
+    for (name, path) in projects() {
+        let out = buurtmeter(&["check", "--project", path.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert!(out.status.success(), "{name}: check failed:\n{err}");
+        let p = Project::load(&path).unwrap();
+        for l in &p.levels {
+            assert!(err.contains(&format!("level {}: ", l.id)), "{name}: no line for level {}:\n{err}", l.id);
+        }
+        for pts in &p.points {
+            let line = err.lines().skip_while(|l| !l.starts_with(&format!("points {} ", pts.id))).nth(1).unwrap_or("");
+            assert!(line.trim_start().starts_with("per level:"), "{name}: no per-level accounting for {}:\n{err}", pts.id);
+        }
+        assert!(!err.contains("lies in the region"), "{name}: a level lost all its areas to the region:\n{err}");
+    }
+}
+
+#[test]
+fn every_style_passes_maplibre_style_validation() {
+    let validator = Path::new(env!("CARGO_MANIFEST_DIR")).join("web/node_modules/.bin/gl-style-validate");
+    assert!(validator.exists(), "run sh .ci/setup (npm ci in web/) for MapLibre's gl-style-validate");
+    for (name, path) in projects() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = buurtmeter(&["export", "--project", path.to_str().unwrap(), "--styles", dir.path().to_str().unwrap()]);
+        assert!(out.status.success(), "{name}: export failed: {}", stderr(&out));
+        let mut n = 0;
+        for e in std::fs::read_dir(dir.path()).unwrap() {
+            let f = e.unwrap().path();
+            if f.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let v = Command::new(&validator).arg(&f).output().expect("node");
+            let text = format!("{}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
+            assert!(v.status.success() && text.trim().is_empty(), "{name}: {} is not a valid MapLibre style:\n{text}", f.display());
+            n += 1;
+        }
+        assert!(n > 0, "{name}: no styles written");
+        eprintln!("{name}: {n} styles valid");
+    }
+}
+
+#[test]
+fn every_project_renders_in_headless_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !Path::new("/usr/bin/chromium").exists() || !root.join("web/node_modules/playwright-core").exists() {
+        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+            panic!("CI and Chromium or playwright-core is missing: run sh .ci/setup test");
+        }
+        eprintln!("SKIPPED: no Chromium or playwright-core (sh .ci/setup test installs them)");
+        return;
+    }
+    for (name, path) in projects() {
+        let server = Server::start(&["--project", path.to_str().unwrap()]);
+        let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("webmap-{name}.png"));
+        let out = Command::new("node").arg(root.join("tests/browser/webmap.cjs")).arg(&server.base).arg(&shot).output().expect("node");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout.lines().last().unwrap_or_else(|| panic!("{name}: no output: {}", String::from_utf8_lossy(&out.stderr)));
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(r["errors"].as_array().map(Vec::len), Some(0), "{name}: {r}");
+        assert!(r["features"].as_u64().unwrap_or(0) > 0, "{name}: nothing rendered: {r}");
+        assert!(r["legend"].as_u64().unwrap_or(0) >= 2, "{name}: {r}");
+        let p = Project::load(&path).unwrap();
+        for l in &p.levels {
+            let n = r["perLevel"][&l.id].as_u64().unwrap_or(0);
+            assert!(n > 0, "{name}: level {} drew no area at its own zoom: {r}", l.id);
+        }
+        assert!(shot.exists());
+        eprintln!("{name}: screenshot {} ({r})", shot.display());
+    }
+}
