@@ -41,6 +41,8 @@ pub fn accounting_json(a: &Accounting) -> Value {
         "rejected_by_reason": by_reason,
         "rejected_examples": examples,
         "warnings": a.warnings,
+        "notes": a.notes,
+        "duplicate_rows": a.duplicate_rows,
     })
 }
 
@@ -55,6 +57,9 @@ pub fn accounting_line(a: &Accounting) -> String {
 }
 
 fn print_rejections(a: &Accounting) {
+    for n in &a.notes {
+        eprintln!("  {n}");
+    }
     for e in &a.examples {
         eprintln!("  rejected {}: {} — {}", e.detail, e.reason.key(), e.reason.describe());
     }
@@ -75,11 +80,7 @@ fn count(a: CountArgs) -> Result<()> {
     for w in &read.warnings {
         eprintln!("warning: {w}");
     }
-    let coords = match (&a.x, &a.y, &a.lon, &a.lat) {
-        (Some(x), Some(y), _, _) => Coords::XY { x: x.clone(), y: y.clone(), crs: a.crs.clone() },
-        (_, _, Some(lon), Some(lat)) => Coords::LonLat { lon: lon.clone(), lat: lat.clone() },
-        _ => Coords::Auto { crs: a.crs.clone() },
-    };
+    let coords = Coords::from_columns(&a.x, &a.y, &a.lon, &a.lat, &a.crs);
     let source =
         PointSource { path: a.points.clone(), layer: a.points_layer.clone(), coords, weight: a.weight.clone(), ..Default::default() };
     let mut layer = timed(&mut timings, "read points", || ingest::read_points(&source, &working, "points"))?;

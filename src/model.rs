@@ -63,6 +63,36 @@ pub fn clean_code(raw: &str) -> String {
     raw.trim().trim_matches('"').trim().to_string()
 }
 
+/// How categories are compared: `Water in kelder `, `water  in kelder` and
+/// `WATER IN KELDER` are one category (trimmed, inner spaces collapsed, lower case).
+pub fn category_key(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+/// Category values as read, each under its [`category_key`]; the first spelling seen is
+/// the one shown.
+#[derive(Debug, Default)]
+pub struct CategoryIndex {
+    exact: HashMap<String, u32>,
+    by_key: HashMap<String, u32>,
+}
+
+impl CategoryIndex {
+    /// The category index of `text`, adding a category to `names` when it is new.
+    pub fn index(&mut self, text: &str, names: &mut Vec<String>) -> u32 {
+        if let Some(&i) = self.exact.get(text) {
+            return i;
+        }
+        let key = category_key(text);
+        let i = *self.by_key.entry(key).or_insert_with(|| {
+            names.push(text.trim().to_string());
+            names.len() as u32 - 1
+        });
+        self.exact.insert(text.to_string(), i);
+        i
+    }
+}
+
 /// One polygon area of a level (a buurt, a wijk, a postcode area, ...).
 #[derive(Debug, Clone)]
 pub struct Area {
@@ -171,6 +201,7 @@ pub enum RejectReason {
     BadWeight,
     BadDate,
     MalformedRow,
+    XySwapped,
 }
 
 impl RejectReason {
@@ -189,6 +220,7 @@ impl RejectReason {
             RejectReason::BadWeight => "weight_not_a_number",
             RejectReason::BadDate => "date_not_readable",
             RejectReason::MalformedRow => "malformed_row",
+            RejectReason::XySwapped => "x_y_swapped",
         }
     }
 
@@ -206,6 +238,7 @@ impl RejectReason {
             RejectReason::BadWeight => "the weight is not a number",
             RejectReason::BadDate => "the date is not readable (expected yyyy-mm-dd or dd-mm-jjjj)",
             RejectReason::MalformedRow => "the row could not be parsed as CSV",
+            RejectReason::XySwapped => "x and y look swapped (the point lies in the CRS's area with x and y exchanged)",
         }
     }
 }
@@ -229,6 +262,11 @@ pub struct Accounting {
     /// Examples, at most [`Accounting::EXAMPLES_PER_REASON`] per reason.
     pub examples: Vec<Rejection>,
     pub warnings: Vec<String>,
+    /// Rows that are exact copies of an earlier row (counted as points all the same).
+    pub duplicate_rows: u64,
+    /// What the reader decided and why (which columns, which CRS): printed with the
+    /// accounting, so a person can see how their file was read.
+    pub notes: Vec<String>,
 }
 
 impl Accounting {

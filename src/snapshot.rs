@@ -87,11 +87,7 @@ pub fn timed<T>(timings: &mut Vec<(String, f64)>, name: impl Into<String>, f: im
 
 /// Point source settings from the project file.
 pub fn point_source(project: &Project, p: &crate::config::PointsConfig) -> Result<PointSource> {
-    let coords = match (&p.x, &p.y, &p.lon, &p.lat) {
-        (Some(x), Some(y), _, _) => Coords::XY { x: x.clone(), y: y.clone(), crs: p.crs.clone() },
-        (_, _, Some(lon), Some(lat)) => Coords::LonLat { lon: lon.clone(), lat: lat.clone() },
-        _ => Coords::Auto { crs: p.crs.clone() },
-    };
+    let coords = Coords::from_columns(&p.x, &p.y, &p.lon, &p.lat, &p.crs);
     let delimiter = match p.delimiter.as_deref() {
         None => None,
         Some("tab" | "\\t" | "\t") => Some(b'\t'),
@@ -336,9 +332,10 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             let layer = def.points.as_ref().and_then(|id| points.iter().find(|p| &p.layer.id == id));
             if let Some(layer) = layer {
                 for c in def.categories.iter().flatten() {
-                    if !layer.layer.categories.contains(c) {
+                    let key = crate::model::category_key(c);
+                    if !layer.layer.categories.iter().any(|x| crate::model::category_key(x) == key) {
                         warnings.push(format!(
-                            "indicator '{}': category '{c}' does not occur in '{}'; its categories are: {}",
+                            "indicator '{}': category '{c}' does not occur in '{}' (compared without case and extra spaces); its categories are: {}",
                             def.id,
                             layer.layer.id,
                             layer.layer.categories.join(", ")
@@ -375,6 +372,8 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         Ok(())
     })?;
 
+    warnings.extend(layer_filter_warnings(project, &points));
+
     // serve: geometry in WGS84 and Web Mercator, tile properties
     let (wgs84, tiles) = timed(&mut timings, "prepare tiles", || prepare_serving(&working, &levels, &mut points, &results))?;
 
@@ -396,6 +395,66 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         version,
         version_hash,
     })
+}
+
+/// What the indicators of a point layer leave out without a word otherwise: categories in
+/// the file that no category filter takes (when the layer's indicators filter at all),
+/// and undated points, which per-period and from/to indicators cannot place.
+fn layer_filter_warnings(project: &Project, points: &[JoinedLayer]) -> Vec<String> {
+    use crate::model::category_key;
+    let mut out = Vec::new();
+    for jl in points {
+        let l = &jl.layer;
+        let on_layer: Vec<&crate::config::IndicatorConfig> =
+            project.indicators.iter().filter(|i| i.numerator.points.as_deref() == Some(l.id.as_str())).collect();
+        let filters: Vec<String> = on_layer.iter().flat_map(|i| i.numerator.categories.iter().flatten()).map(|c| category_key(c)).collect();
+        let unfiltered = on_layer.iter().any(|i| i.numerator.categories.is_none());
+        if let Some(idx) = &l.category_idx
+            && !filters.is_empty()
+            && !unfiltered
+        {
+            let mut counts = vec![0u64; l.categories.len()];
+            idx.iter().for_each(|&c| counts[c as usize] += 1);
+            let missed: Vec<String> = l
+                .categories
+                .iter()
+                .zip(&counts)
+                .filter(|(c, n)| **n > 0 && !filters.contains(&category_key(c)))
+                .map(|(c, n)| format!("'{c}' ({n})"))
+                .collect();
+            if !missed.is_empty() {
+                let total: u64 =
+                    l.categories.iter().zip(&counts).filter(|(c, _)| !filters.contains(&category_key(c))).map(|(_, n)| n).sum();
+                out.push(format!(
+                    "points '{}': {total} points have a category that no indicator's filter takes, so they are in no indicator: {}",
+                    l.id,
+                    missed.join(", ")
+                ));
+            }
+        }
+        let dated: Vec<&str> = on_layer
+            .iter()
+            .filter(|i| i.period.as_deref().is_some_and(|p| !matches!(p.trim(), "" | "all" | "none")) || i.from.is_some() || i.to.is_some())
+            .map(|i| i.id.as_str())
+            .collect();
+        if let Some(dates) = &l.dates
+            && !dated.is_empty()
+        {
+            let undated: Vec<u64> = dates.iter().zip(&l.rows).filter(|(d, _)| d.is_none()).map(|(_, r)| *r).collect();
+            if !undated.is_empty() {
+                let shown: Vec<String> = undated.iter().take(10).map(u64::to_string).collect();
+                out.push(format!(
+                    "points '{}': {} points have no date (rows {}{}); they count in indicators over the whole period, but not in {}",
+                    l.id,
+                    undated.len(),
+                    shown.join(", "),
+                    if undated.len() > 10 { ", ..." } else { "" },
+                    dated.join(", ")
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Level indices ordered so that every level comes after all levels whose parent it is.

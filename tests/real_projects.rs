@@ -21,21 +21,39 @@ fn rijnmond_project_matches_published_cbs_figures() {
     let Some(p) = project() else { return };
     let snap = snapshot::build(&p).unwrap();
     let (bu, wk, gm) = (snap.level_index("buurten").unwrap(), snap.level_index("wijken").unwrap(), snap.level_index("gemeenten").unwrap());
-    assert_eq!(snap.levels[bu].areas.len(), 625);
-    assert_eq!(snap.levels[wk].areas.len(), 969);
-    assert_eq!(snap.levels[gm].areas.len(), 342);
+    // The buurten level is the NPRZ region; the wijken and gemeenten (Zuid-Holland and the
+    // whole country in the file) are limited to it by `region = "extent"`: exactly the
+    // wijken and gemeenten the buurten's CBS codes nest in (an independent route, by code).
+    let gpkg = shared_data("nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg").unwrap();
+    let n_buurten = ogr_sql(&gpkg, "SELECT count(*) AS n FROM buurten")[0][0].1.parse::<usize>().unwrap();
+    assert_eq!(snap.levels[bu].areas.len(), n_buurten);
+    let codes = |li: usize| snap.levels[li].areas.iter().map(|a| a.code.clone()).collect::<std::collections::BTreeSet<_>>();
+    let up =
+        |li: usize, n: usize| snap.levels[li].areas.iter().map(|a| a.code[2..2 + n].to_string()).collect::<std::collections::BTreeSet<_>>();
+    let strip =
+        |s: std::collections::BTreeSet<String>| s.into_iter().map(|c| c[2..].to_string()).collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(strip(codes(wk)), up(bu, 6), "the wijken kept are those of the buurten");
+    assert_eq!(strip(codes(gm)), up(bu, 4), "the gemeenten kept are those of the buurten");
+    assert!(snap.levels[wk].areas.len() < 969, "fewer than the file's Zuid-Holland wijken");
     assert_eq!(snap.levels[bu].parent.as_deref(), Some("wijken"));
     assert_eq!(snap.levels[wk].parent.as_deref(), Some("gemeenten"));
     for jl in &snap.points {
         assert!(jl.layer.accounting.balances(), "{}", jl.layer.id);
     }
-    // SOURCES.md gives Σ grid aantal_inwoners inside the buurten as 1,296,425: that sum
-    // (an ST_Intersects join) counts the 150 cells in overlapping buurten twice. Counting
-    // every cell once, as buurtmeter does, GDAL's SQL gives 1,287,555
-    // (SELECT sum(aantal_inwoners) FROM vierkant_100m WHERE fid IN (… ST_Intersects …)).
+    // Σ grid aantal_inwoners inside the buurten, every cell once, against GDAL's SQL
+    // (SpatiaLite's ST_Intersects; SOURCES.md's 1,296,425 counts the 150 cells in
+    // overlapping buurten twice, a plain join does).
+    let oracle = ogr_sql(
+        &gpkg,
+        "SELECT sum(v.aantal_inwoners) AS s, count(*) AS n FROM vierkant_100m v WHERE v.fid IN \
+         (SELECT v2.fid FROM vierkant_100m v2, buurten b WHERE ST_Intersects(v2.geom, b.geom))",
+    );
+    let field = |k: &str| oracle[0].iter().find(|(n, _)| n == k).unwrap().1.parse::<f64>().unwrap();
     let inw = snap.indicator("inwoners_per_km2").unwrap();
     let total: f64 = inw.per_level[bu].numerator.iter().flatten().sum();
-    assert_eq!(total, 1_287_555.0, "grid inhabitants inside the Rijnmond buurten, each cell once");
+    assert_eq!(total, field("s"), "grid inhabitants inside the Rijnmond buurten, each cell once");
+    let cells = snap.points.iter().find(|p| p.layer.id == "vierkant_inwoners").unwrap();
+    assert_eq!(cells.joined_per_level[bu] as f64, field("n"), "grid cells in a buurt");
     // Rotterdam: the gemeente's own CBS figure is the denominator (woningvoorraad), and
     // its numerator is at least the sum over its wijken (points outside wijken polygons
     // are still found in the gemeente polygon).
@@ -78,6 +96,13 @@ fn heerlen_project_divides_cbs_odata_figures_of_the_latest_quarter() {
     let bu = snap.level_index("buurten").unwrap();
     assert_eq!(snap.levels[bu].areas.len(), 57);
     assert_eq!(snap.levels[bu].parent.as_deref(), Some("wijken"));
+    // `region = ["GM0917"]`: of the national wijken and gemeenten, Heerlen's only (GDAL's
+    // SQL on the same files as the oracle).
+    let wijken = shared_data("nl_wijken_2022_tmap/nl_wijken_gemeenten_2022_tmap.gpkg").unwrap();
+    let n = ogr_sql(&wijken, "SELECT count(*) AS n FROM wijken WHERE code LIKE 'WK0917%'")[0][0].1.parse::<usize>().unwrap();
+    assert_eq!(snap.levels[snap.level_index("wijken").unwrap()].areas.len(), n);
+    let gm = &snap.levels[snap.level_index("gemeenten").unwrap()];
+    assert_eq!(gm.areas.iter().map(|a| a.code.as_str()).collect::<Vec<_>>(), vec!["GM0917"]);
     // The raw export, parsed here: the 2024MM03 rows by trimmed code.
     let text = std::fs::read_to_string(csv).unwrap();
     let mut lines = text.lines();

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::{Denominator, Indicator, PeriodKind, stats};
 use crate::error::Result;
 use crate::join::NONE;
-use crate::model::{Level, PointLayer};
+use crate::model::{Level, PointLayer, category_key};
 
 const AREA: &str = "area";
 const PERIOD: &str = "period";
@@ -72,15 +72,15 @@ pub fn denominators(ind: &Indicator, levels: &[Level], level: usize) -> (Vec<Opt
 /// Evaluate `ind` at `levels[level]`, given each point's area at that level.
 pub fn evaluate(ind: &Indicator, layer: &PointLayer, assigned: &[u32], levels: &[Level], level: usize) -> Result<LevelValues> {
     let n_areas = levels[level].areas.len();
-    let wanted: Option<Vec<bool>> =
-        ind.categories.as_ref().map(|cats| layer.categories.iter().map(|c| cats.iter().any(|w| w == c)).collect());
+    let wanted: Option<Vec<bool>> = ind.categories.as_ref().map(|cats| {
+        let keys: Vec<String> = cats.iter().map(|w| category_key(w)).collect();
+        layer.categories.iter().map(|c| keys.contains(&category_key(c))).collect()
+    });
     let needs_date = ind.period != PeriodKind::All || ind.from.is_some() || ind.to.is_some();
 
-    // A point's period key, or None when it does not count (outside, filtered out).
-    let key_of = |i: usize| -> Option<i32> {
-        if assigned[i] == NONE {
-            return None;
-        }
+    // A point's period key, or None when it is filtered out, wherever it lies: the time
+    // axis comes from all of the layer's points, so every level has the same periods.
+    let key_any = |i: usize| -> Option<i32> {
         if let (Some(w), Some(ci)) = (&wanted, &layer.category_idx)
             && !w[ci[i] as usize]
         {
@@ -95,12 +95,14 @@ pub fn evaluate(ind: &Indicator, layer: &PointLayer, assigned: &[u32], levels: &
         }
         Some(ind.period.key(d))
     };
+    // ... and None as well when the point lies in no area of this level.
+    let key_of = |i: usize| -> Option<i32> { if assigned[i] == NONE { None } else { key_any(i) } };
 
     // The periods: every period from the first to the last (or from/to), gaps included.
     let period_keys: Vec<i32> = if ind.period == PeriodKind::All {
         vec![0]
     } else {
-        let seen = || (0..assigned.len()).into_par_iter().filter_map(key_of);
+        let seen = || (0..assigned.len()).into_par_iter().filter_map(key_any);
         let lo = ind.from.map(|d| ind.period.key(d)).or_else(|| seen().min());
         let hi = ind.to.map(|d| ind.period.key(d)).or_else(|| seen().max());
         match (lo, hi) {

@@ -16,10 +16,64 @@ use crate::error::{Error, Result};
 use crate::model::{Accounting, Date, PointLayer, RejectReason};
 
 /// Column names tried, in order, when the user did not name the coordinate columns.
-const X_NAMES: &[&str] = &["x", "x_rd", "rd_x", "xcoord", "x_coord", "x_coordinaat", "xcoordinaat", "coord_x", "rdx"];
-const Y_NAMES: &[&str] = &["y", "y_rd", "rd_y", "ycoord", "y_coord", "y_coordinaat", "ycoordinaat", "coord_y", "rdy"];
-const LON_NAMES: &[&str] = &["lon", "lng", "long", "longitude", "lengtegraad"];
-const LAT_NAMES: &[&str] = &["lat", "latitude", "breedtegraad"];
+/// Compared after [`normalise`]: case, accents, spaces and punctuation do not matter, so
+/// `X-coördinaat`, `x_coordinaat` and `X Coordinaat` are all `xcoordinaat`.
+const X_NAMES: &[&str] = &[
+    "x",
+    "xrd",
+    "rdx",
+    "xcoord",
+    "xcoordinaat",
+    "xcoordinate",
+    "coordx",
+    "coordinaatx",
+    "rdxcoordinaat",
+    "xcoördinaat",
+    "easting",
+    "oostwaarde",
+];
+const Y_NAMES: &[&str] = &[
+    "y",
+    "yrd",
+    "rdy",
+    "ycoord",
+    "ycoordinaat",
+    "ycoordinate",
+    "coordy",
+    "coordinaaty",
+    "rdycoordinaat",
+    "ycoördinaat",
+    "northing",
+    "noordwaarde",
+];
+const LON_NAMES: &[&str] =
+    &["lon", "lng", "long", "longitude", "lengtegraad", "lengte", "wgs84lon", "lonwgs84", "gpslon", "gpslengtegraad"];
+const LAT_NAMES: &[&str] = &["lat", "latitude", "breedtegraad", "breedte", "wgs84lat", "latwgs84", "gpslat", "gpsbreedtegraad"];
+
+/// A column name for matching: lower case, accents dropped, only letters and digits.
+pub fn normalise(name: &str) -> String {
+    name.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'à' | 'á' | 'â' | 'ä' => 'a',
+            'è' | 'é' | 'ê' | 'ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'ò' | 'ó' | 'ô' | 'ö' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            c => c,
+        })
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect()
+}
+
+/// One pair of coordinate columns and how to read it.
+struct Pair {
+    x: usize,
+    y: usize,
+    lonlat: bool,
+    reprojector: Reprojector,
+    expect_lonlat: bool,
+}
 
 pub fn read(source: &PointSource, working: &SpatialRef, id: &str) -> Result<PointLayer> {
     let path = source.path.as_path();
@@ -50,44 +104,34 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
     let sep = if delimiter == b'\t' { "tab".to_string() } else { (delimiter as char).to_string() };
     let listing = || format!("the columns are: {} (separator '{sep}')", header.join(", "));
 
-    let (xi, yi, source_crs, lonlat) = match &source.coords {
-        Coords::XY { x, y, crs } => (
-            columns.require(x, path, &listing)?,
-            columns.require(y, path, &listing)?,
-            crs.clone().unwrap_or_else(|| crs::RD_NEW.into()),
-            false,
-        ),
-        Coords::LonLat { lon, lat } => {
-            (columns.require(lon, path, &listing)?, columns.require(lat, path, &listing)?, crs::WGS84.into(), true)
-        }
-        Coords::Auto { crs } => {
-            if let (Some(x), Some(y)) = (columns.find_any(X_NAMES), columns.find_any(Y_NAMES)) {
-                (x, y, crs.clone().unwrap_or_else(|| crs::RD_NEW.into()), false)
-            } else if let (Some(lon), Some(lat)) = (columns.find_any(LON_NAMES), columns.find_any(LAT_NAMES)) {
-                (lon, lat, crs.clone().unwrap_or_else(|| crs::WGS84.into()), true)
-            } else {
-                return Err(Error::input(
-                    path,
-                    format!("no coordinate columns found: name them with --x/--y (RD New or --crs) or --lon/--lat; {}", listing()),
-                ));
-            }
-        }
-    };
+    let pairs = coordinate_pairs(&source.coords, &columns, &header, path, &listing, working)?;
     let date_i = source.date.as_deref().map(|c| columns.require(c, path, &listing)).transpose()?;
     let cat_i = source.category.as_deref().map(|c| columns.require(c, path, &listing)).transpose()?;
     let weight_i = source.weight.as_deref().map(|c| columns.require(c, path, &listing)).transpose()?;
-
-    let source_srs = crs::spatial_ref(&source_crs)?;
-    let reprojector = Reprojector::new(&source_srs, working)?;
-    let expect_lonlat = lonlat || source_srs.is_geographic();
     let rd = crs::spatial_ref(crs::RD_NEW)?;
     let rd_check = Reprojector::new(&rd, &rd)?;
 
     let mut layer = PointLayer { id: id.to_string(), ..Default::default() };
     let mut acc = Accounting::default();
+    acc.notes.extend(pairs.iter().map(|p| {
+        format!(
+            "coordinates: '{}' and '{}' as {} ({})",
+            header[p.x],
+            header[p.y],
+            if p.lonlat { "longitude/latitude" } else { "x/y" },
+            p.reprojector.source_label
+        )
+    }));
+    if pairs.len() > 1 {
+        acc.notes.push("each row uses the first of these pairs that is filled in".into());
+    }
+    let mut pair_of: Vec<u8> = Vec::new();
+    let mut used = vec![0u64; pairs.len()];
     let mut dates: Vec<Option<Date>> = Vec::new();
     let mut cats: Vec<u32> = Vec::new();
-    let mut cat_lookup: HashMap<String, u32> = HashMap::new();
+    let mut cat_lookup = crate::model::CategoryIndex::default();
+    // One hash per data row, to find rows that are exact copies of an earlier one.
+    let mut row_hashes: Vec<u64> = Vec::new();
     let mut weights: Vec<f64> = Vec::new();
     let mut record = csv::ByteRecord::new();
     let progress = Progress::bytes(bytes.len() as u64, &format!("reading {}", path.display()));
@@ -100,6 +144,7 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
                 // A broken quote or invalid record: account for it and carry on.
                 row += 1;
                 acc.rows += 1;
+                row_hashes.push(row ^ 0x9e37_79b9_7f4a_7c15);
                 acc.reject(row, RejectReason::MalformedRow, || e.to_string());
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     break;
@@ -109,18 +154,30 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
         }
         row += 1;
         acc.rows += 1;
+        row_hashes.push(record_hash(&record));
         if row % 65536 == 0 {
             progress.set(record.position().map_or(0, |p| p.byte()));
         }
         let field = |i: usize| record.get(i).unwrap_or(b"");
-        let (x, y) = match (text::parse_number(field(xi)), text::parse_number(field(yi))) {
+        let filled = |i: usize| !trim_bytes(field(i)).is_empty();
+        let Some(pi) = pairs.iter().position(|p| filled(p.x) && filled(p.y)) else {
+            acc.reject(row, RejectReason::MissingCoordinate, || {
+                let shown: Vec<String> = pairs.iter().map(|p| coord_detail(&header, p.x, p.y, &record)).collect();
+                format!("row {row}: {}", shown.join("; "))
+            });
+            continue;
+        };
+        let pair = &pairs[pi];
+        let (x, y) = match (text::parse_number(field(pair.x)), text::parse_number(field(pair.y))) {
             (Num::Value(x), Num::Value(y)) => (x, y),
             (Num::Empty, _) | (_, Num::Empty) => {
-                acc.reject(row, RejectReason::MissingCoordinate, || format!("row {row}: {}", coord_detail(&header, xi, yi, &record)));
+                acc.reject(row, RejectReason::MissingCoordinate, || {
+                    format!("row {row}: {}", coord_detail(&header, pair.x, pair.y, &record))
+                });
                 continue;
             }
             _ => {
-                acc.reject(row, RejectReason::NotANumber, || format!("row {row}: {}", coord_detail(&header, xi, yi, &record)));
+                acc.reject(row, RejectReason::NotANumber, || format!("row {row}: {}", coord_detail(&header, pair.x, pair.y, &record)));
                 continue;
             }
         };
@@ -128,8 +185,8 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
             acc.reject(row, RejectReason::NotFinite, || format!("row {row}: ({x}, {y})"));
             continue;
         }
-        if let Some(reason) = check_range(&reprojector, &rd_check, expect_lonlat, x, y) {
-            acc.reject(row, reason, || format!("row {row}: ({x}, {y}) in {}", reprojector.source_label));
+        if let Some(reason) = check_range(&pair.reprojector, &rd_check, pair.expect_lonlat, x, y) {
+            acc.reject(row, reason, || format!("row {row}: ({x}, {y}) in {}", pair.reprojector.source_label));
             continue;
         }
         let weight = match weight_i.map(|i| text::parse_number(field(i))) {
@@ -164,16 +221,7 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
         if let Some(i) = cat_i {
             // Keyed by the decoded text: the same word in UTF-8 and Windows-1252 is one category.
             let text = encoding.decode(trim_bytes(field(i)));
-            let idx = match cat_lookup.get(text.as_ref()) {
-                Some(&idx) => idx,
-                None => {
-                    let idx = cat_lookup.len() as u32;
-                    cat_lookup.insert(text.to_string(), idx);
-                    layer.categories.push(text.into_owned());
-                    idx
-                }
-            };
-            cats.push(idx);
+            cats.push(cat_lookup.index(&text, &mut layer.categories));
         }
         if date_i.is_some() {
             dates.push(date);
@@ -184,6 +232,8 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
         layer.xs.push(x);
         layer.ys.push(y);
         layer.rows.push(row);
+        pair_of.push(pi as u8);
+        used[pi] += 1;
     }
     progress.finish();
     if acc.rows == 0 {
@@ -198,10 +248,60 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
     if weight_i.is_some() {
         layer.weights = Some(weights);
     }
+    duplicate_rows(&row_hashes, &mut acc, path);
+    if pairs.len() > 1 {
+        let per: Vec<String> = pairs.iter().zip(&used).map(|(p, n)| format!("{n} rows from '{}'/'{}'", header[p.x], header[p.y])).collect();
+        acc.notes.push(per.join(", "));
+    }
     layer.accounting = acc;
-    super::reproject_points(&mut layer, &reprojector);
+    let reprojectors: Vec<Reprojector> = pairs.into_iter().map(|p| p.reprojector).collect();
+    super::reproject_by_pair(&mut layer, &pair_of, &reprojectors);
     super::warn_if_mostly_swapped(&mut layer.accounting, path);
     Ok(layer)
+}
+
+fn record_hash(record: &csv::ByteRecord) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for f in record.iter() {
+        h.update(trim_bytes(f));
+        h.update(&[0x1f]);
+    }
+    h.digest()
+}
+
+/// Count the rows that are exact copies of an earlier row (all fields equal, ignoring
+/// blanks around them) and warn with examples: double entries are counted twice.
+fn duplicate_rows(hashes: &[u64], acc: &mut Accounting, path: &Path) {
+    use rayon::prelude::*;
+    let mut sorted = hashes.to_vec();
+    sorted.par_sort_unstable();
+    let repeated: std::collections::HashSet<u64> = sorted.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+    if repeated.is_empty() {
+        return;
+    }
+    let mut first: HashMap<u64, u64> = HashMap::new();
+    let mut examples = Vec::new();
+    for (i, h) in hashes.iter().enumerate().filter(|(_, h)| repeated.contains(h)) {
+        let row = i as u64 + 1;
+        match first.get(h) {
+            Some(&f) => {
+                acc.duplicate_rows += 1;
+                if examples.len() < 10 {
+                    examples.push(format!("row {row} = row {f}"));
+                }
+            }
+            None => {
+                first.insert(*h, row);
+            }
+        }
+    }
+    acc.warnings.push(format!(
+        "{}: {} rows are exact copies of an earlier row ({}{}); each copy is counted as a point of its own: remove double entries if they are not separate reports",
+        path.display(),
+        acc.duplicate_rows,
+        examples.join(", "),
+        if acc.duplicate_rows as usize > examples.len() { ", ..." } else { "" }
+    ));
 }
 
 /// Why (x, y) in the source CRS cannot be a real location, if it cannot.
@@ -216,8 +316,58 @@ pub(super) fn check_range(r: &Reprojector, rd: &Reprojector, expect_lonlat: bool
         if r.in_valid_range(y, x) {
             return Some(RejectReason::LooksSwapped);
         }
+    } else if r.in_valid_range(y, x) {
+        return Some(RejectReason::XySwapped);
     }
     Some(RejectReason::OutsideCrsRange)
+}
+
+/// The coordinate column pairs of a CSV: the ones named, or those found by name. When a
+/// file has both an x/y and a lon/lat pair, both are used, row by row.
+fn coordinate_pairs(
+    coords: &Coords,
+    columns: &Columns,
+    header: &[String],
+    path: &Path,
+    listing: &dyn Fn() -> String,
+    working: &SpatialRef,
+) -> Result<Vec<Pair>> {
+    let make = |x: usize, y: usize, lonlat: bool, crs_name: &str| -> Result<Pair> {
+        let srs = crs::spatial_ref(crs_name)?;
+        let reprojector = Reprojector::new(&srs, working)?;
+        Ok(Pair { x, y, lonlat, expect_lonlat: lonlat || srs.is_geographic(), reprojector })
+    };
+    let rd_or = |c: &Option<String>| c.clone().unwrap_or_else(|| crs::RD_NEW.into());
+    let pairs = match coords {
+        Coords::XY { x, y, crs } => vec![make(columns.require(x, path, listing)?, columns.require(y, path, listing)?, false, &rd_or(crs))?],
+        Coords::LonLat { lon, lat } => {
+            vec![make(columns.require(lon, path, listing)?, columns.require(lat, path, listing)?, true, crs::WGS84)?]
+        }
+        Coords::Both { x, y, crs, lon, lat } => vec![
+            make(columns.require(x, path, listing)?, columns.require(y, path, listing)?, false, &rd_or(crs))?,
+            make(columns.require(lon, path, listing)?, columns.require(lat, path, listing)?, true, crs::WGS84)?,
+        ],
+        Coords::Auto { crs } => {
+            let xy = columns.find_any(X_NAMES).zip(columns.find_any(Y_NAMES));
+            let ll = columns.find_any(LON_NAMES).zip(columns.find_any(LAT_NAMES));
+            match (xy, ll) {
+                (Some((x, y)), Some((lon, lat))) => vec![make(x, y, false, &rd_or(crs))?, make(lon, lat, true, crs::WGS84)?],
+                (Some((x, y)), None) => vec![make(x, y, false, &rd_or(crs))?],
+                (None, Some((lon, lat))) => vec![make(lon, lat, true, crs.as_deref().unwrap_or(crs::WGS84))?],
+                (None, None) => {
+                    return Err(Error::input(
+                        path,
+                        format!(
+                            "no coordinate columns found: name them with --x/--y (RD New, or --crs) and/or --lon/--lat; known names are X-coördinaat/Y-coördinaat, x/y, RD_X/RD_Y, Breedtegraad/Lengtegraad, lat/lon, ...; {}",
+                            listing()
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    let _ = header;
+    Ok(pairs)
 }
 
 fn trim_bytes(b: &[u8]) -> &[u8] {
@@ -240,12 +390,18 @@ impl<'a> Columns<'a> {
         Columns { header }
     }
 
+    /// Exactly, then ignoring case, then ignoring accents, spaces and punctuation.
     fn find(&self, name: &str) -> Option<usize> {
-        self.header.iter().position(|h| h == name).or_else(|| self.header.iter().position(|h| h.eq_ignore_ascii_case(name)))
+        let n = normalise(name);
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .or_else(|| self.header.iter().position(|h| h.eq_ignore_ascii_case(name)))
+            .or_else(|| self.header.iter().position(|h| !n.is_empty() && normalise(h) == n))
     }
 
     fn find_any(&self, names: &[&str]) -> Option<usize> {
-        names.iter().find_map(|n| self.find(n))
+        names.iter().find_map(|n| self.header.iter().position(|h| normalise(h) == normalise(n)))
     }
 
     fn require(&self, name: &str, path: &Path, listing: &dyn Fn() -> String) -> Result<usize> {

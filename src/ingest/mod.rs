@@ -32,9 +32,32 @@ pub enum Coords {
     XY { x: String, y: String, crs: Option<String> },
     /// Named WGS84 longitude/latitude columns.
     LonLat { lon: String, lat: String },
+    /// Both (CSV only): each row uses the pair that is filled in, x/y first. Exports
+    /// where most rows have RD coordinates and app reports have lon/lat look like this.
+    Both { x: String, y: String, crs: Option<String>, lon: String, lat: String },
     /// The file's own geometry (GeoPackage, GeoJSON, Shapefile), or for CSV the first
     /// familiar column pair (`x`/`y`, `lon`/`lat`, ...), in `crs` when given.
     Auto { crs: Option<String> },
+}
+
+impl Coords {
+    /// From the command line or the project file: the pairs that were named.
+    pub fn from_columns(
+        x: &Option<String>,
+        y: &Option<String>,
+        lon: &Option<String>,
+        lat: &Option<String>,
+        crs: &Option<String>,
+    ) -> Coords {
+        match (x, y, lon, lat) {
+            (Some(x), Some(y), Some(lon), Some(lat)) => {
+                Coords::Both { x: x.clone(), y: y.clone(), crs: crs.clone(), lon: lon.clone(), lat: lat.clone() }
+            }
+            (Some(x), Some(y), _, _) => Coords::XY { x: x.clone(), y: y.clone(), crs: crs.clone() },
+            (_, _, Some(lon), Some(lat)) => Coords::LonLat { lon: lon.clone(), lat: lat.clone() },
+            _ => Coords::Auto { crs: crs.clone() },
+        }
+    }
 }
 
 impl Default for Coords {
@@ -79,13 +102,42 @@ pub(crate) fn reproject_points(layer: &mut PointLayer, r: &Reprojector) {
         return;
     }
     let ok = r.transform(&mut layer.xs, &mut layer.ys);
+    drop_failed(layer, &ok, &r.source_label);
+}
+
+/// Reproject points whose coordinates came from different column pairs (RD x/y for some
+/// rows, lon/lat for others): `pair_of[i]` is the reprojector of point `i`.
+pub(crate) fn reproject_by_pair(layer: &mut PointLayer, pair_of: &[u8], rs: &[Reprojector]) {
+    if rs.len() == 1 {
+        return reproject_points(layer, &rs[0]);
+    }
+    let mut ok = vec![true; layer.len()];
+    for (p, r) in rs.iter().enumerate() {
+        if r.is_identity() {
+            continue;
+        }
+        let idx: Vec<usize> = (0..layer.len()).filter(|&i| pair_of[i] as usize == p).collect();
+        let mut xs: Vec<f64> = idx.iter().map(|&i| layer.xs[i]).collect();
+        let mut ys: Vec<f64> = idx.iter().map(|&i| layer.ys[i]).collect();
+        let good = r.transform(&mut xs, &mut ys);
+        for (k, &i) in idx.iter().enumerate() {
+            layer.xs[i] = xs[k];
+            layer.ys[i] = ys[k];
+            ok[i] = good[k];
+        }
+    }
+    let label: Vec<&str> = rs.iter().map(|r| r.source_label.as_str()).collect();
+    drop_failed(layer, &ok, &label.join(" or "));
+}
+
+fn drop_failed(layer: &mut PointLayer, ok: &[bool], from: &str) {
     if ok.iter().all(|&b| b) {
         return;
     }
     let keep: Vec<usize> = (0..ok.len()).filter(|&i| ok[i]).collect();
     for i in (0..ok.len()).filter(|&i| !ok[i]) {
         let row = layer.rows[i];
-        layer.accounting.reject(row, RejectReason::NotReprojectable, || format!("row {row} from {}", r.source_label));
+        layer.accounting.reject(row, RejectReason::NotReprojectable, || format!("row {row} from {from}"));
     }
     fn pick<T: Copy>(v: &[T], keep: &[usize]) -> Vec<T> {
         keep.iter().map(|&i| v[i]).collect()
@@ -116,6 +168,14 @@ pub(crate) fn warn_if_mostly_swapped(acc: &mut crate::model::Accounting, path: &
             "{}: {} of {} rows hold RD New metres in columns declared lon/lat: use --x/--y instead of --lon/--lat",
             path.display(),
             n(RejectReason::LooksLikeRdNotLonLat),
+            acc.rows
+        ));
+    }
+    if acc.rows > 0 && n(RejectReason::XySwapped) > half {
+        acc.warnings.push(format!(
+            "{}: {} of {} rows have x and y swapped: the whole file looks swapped; exchange the --x and --y columns",
+            path.display(),
+            n(RejectReason::XySwapped),
             acc.rows
         ));
     }

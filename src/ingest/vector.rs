@@ -383,12 +383,18 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
         Coords::XY { x, y, .. } => (Some((need(&Some(x.clone()))?.unwrap_or(0), need(&Some(y.clone()))?.unwrap_or(0))), false),
         Coords::LonLat { lon, lat } => (Some((need(&Some(lon.clone()))?.unwrap_or(0), need(&Some(lat.clone()))?.unwrap_or(0))), true),
         Coords::Auto { .. } => (None, false),
+        Coords::Both { .. } => {
+            return Err(Error::input(
+                path,
+                "x/y and lon/lat together are for CSV files; a GeoPackage, GeoJSON or Shapefile has its own geometry, or name one pair",
+            ));
+        }
     };
     let what = format!("{}, layer '{layer_name}'", path.display());
     let mut acc = Accounting::default();
     let srs = match &source.coords {
-        Coords::XY { crs: Some(c), .. } | Coords::Auto { crs: Some(c) } => crs::spatial_ref(c)?,
-        Coords::XY { crs: None, .. } => crs::spatial_ref(crs::RD_NEW)?,
+        Coords::XY { crs: Some(c), .. } | Coords::Both { crs: Some(c), .. } | Coords::Auto { crs: Some(c) } => crs::spatial_ref(c)?,
+        Coords::XY { crs: None, .. } | Coords::Both { crs: None, .. } => crs::spatial_ref(crs::RD_NEW)?,
         Coords::LonLat { .. } => crs::spatial_ref(crs::WGS84)?,
         Coords::Auto { crs: None } => layer_srs(&layer, working, &mut acc.warnings, &what)?,
     };
@@ -400,7 +406,7 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
     let mut out = PointLayer { id: id.to_string(), ..Default::default() };
     let mut dates: Vec<Option<Date>> = Vec::new();
     let mut cats: Vec<u32> = Vec::new();
-    let mut cat_lookup: HashMap<String, u32> = HashMap::new();
+    let mut cat_lookup = crate::model::CategoryIndex::default();
     let mut weights: Vec<f64> = Vec::new();
     let progress = Progress::items(layer.feature_count(), &format!("reading {what}"));
     for (n, feature) in layer.features().enumerate() {
@@ -466,12 +472,7 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
         };
         if let Some(i) = cat_i {
             let c = value_as_string(feature.field(i)?).unwrap_or_default();
-            let next = cat_lookup.len() as u32;
-            let idx = *cat_lookup.entry(c.clone()).or_insert_with(|| {
-                out.categories.push(c);
-                next
-            });
-            cats.push(idx);
+            cats.push(cat_lookup.index(&c, &mut out.categories));
         }
         if date_i.is_some() {
             dates.push(date);
