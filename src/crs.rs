@@ -64,6 +64,9 @@ pub struct Reprojector {
     transform: Option<CoordTransform>,
     /// The source CRS's area of use (with a margin), in source coordinates.
     valid: Option<Rect<f64>>,
+    /// The source CRS's area of use without the margin, in source coordinates, for the
+    /// x/y swap check of projected coordinates.
+    strict: Option<Rect<f64>>,
     /// The target CRS's area of use (with a margin) in lon/lat, for the swap check.
     target_lonlat: Option<Rect<f64>>,
     pub source_is_geographic: bool,
@@ -86,12 +89,13 @@ impl Reprojector {
             )
         };
         let source_is_geographic = source.is_geographic();
-        let valid = valid_bounds(source)?;
+        let valid = valid_bounds(source, AREA_OF_USE_MARGIN_DEG)?;
+        let strict = if source_is_geographic { None } else { valid_bounds(source, 0.0)? };
         let target_lonlat = area_of_use(target).map(|a| {
             let m = AREA_OF_USE_MARGIN_DEG;
             Rect::new((a[0] - m, a[1] - m), (a[2] + m, a[3] + m))
         });
-        Ok(Reprojector { transform, valid, target_lonlat, source_is_geographic, source_label })
+        Ok(Reprojector { transform, valid, strict, target_lonlat, source_is_geographic, source_label })
     }
 
     /// True when (x, y) in source coordinates lies in the source CRS's valid range.
@@ -110,6 +114,15 @@ impl Reprojector {
     pub fn looks_swapped(&self, x: f64, y: f64) -> bool {
         let inside = |r: &Rect<f64>, x: f64, y: f64| x >= r.min().x && x <= r.max().x && y >= r.min().y && y <= r.max().y;
         self.source_is_geographic && self.target_lonlat.is_some_and(|r| !inside(&r, x, y) && inside(&r, y, x))
+    }
+
+    /// For projected input: true when (x, y) lies outside the source CRS's area of use but
+    /// (y, x) inside it. RD New x is below 300 km and y above 289 km, so an exchanged pair
+    /// lands south-east of the country, in the margin kept for Aachen and Liège, and
+    /// would otherwise be counted as a point across the border.
+    pub fn looks_xy_swapped(&self, x: f64, y: f64) -> bool {
+        let inside = |r: &Rect<f64>, x: f64, y: f64| x >= r.min().x && x <= r.max().x && y >= r.min().y && y <= r.max().y;
+        !self.source_is_geographic && self.strict.is_some_and(|r| !inside(&r, x, y) && inside(&r, y, x))
     }
 
     /// Transform in place. Returns, per coordinate, whether it transformed to finite values.
@@ -275,11 +288,10 @@ fn area_of_use(srs: &SpatialRef) -> Option<[f64; 4]> {
 }
 
 /// The CRS's area of use widened by a margin, in its own coordinates.
-fn valid_bounds(srs: &SpatialRef) -> Result<Option<Rect<f64>>> {
+fn valid_bounds(srs: &SpatialRef, m: f64) -> Result<Option<Rect<f64>>> {
     let Some(area) = area_of_use(srs) else {
         return Ok(None);
     };
-    let m = AREA_OF_USE_MARGIN_DEG;
     let lonlat = [(area[0] - m).max(-180.0), (area[1] - m).max(-90.0), (area[2] + m).min(180.0), (area[3] + m).min(90.0)];
     if srs.is_geographic() {
         return Ok(Some(Rect::new((lonlat[0], lonlat[1]), (lonlat[2], lonlat[3]))));

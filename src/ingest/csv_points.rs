@@ -307,7 +307,10 @@ fn duplicate_rows(hashes: &[u64], acc: &mut Accounting, path: &Path) {
 /// Why (x, y) in the source CRS cannot be a real location, if it cannot.
 pub(super) fn check_range(r: &Reprojector, rd: &Reprojector, expect_lonlat: bool, x: f64, y: f64) -> Option<RejectReason> {
     if r.in_valid_range(x, y) {
-        return (expect_lonlat && r.looks_swapped(x, y)).then_some(RejectReason::LooksSwapped);
+        if expect_lonlat {
+            return r.looks_swapped(x, y).then_some(RejectReason::LooksSwapped);
+        }
+        return r.looks_xy_swapped(x, y).then_some(RejectReason::XySwapped);
     }
     if expect_lonlat {
         if rd.in_valid_range(x, y) {
