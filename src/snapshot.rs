@@ -366,6 +366,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
                 per_level.push(values);
             }
             indicators::sdc::apply(&def.disclosure, &levels, &mut per_level);
+            warnings.extend(rate_warnings(&def, &levels, &mut per_level));
             let restricted = layer_config.is_some_and(|l| l.access == Access::Restricted);
             results.push(IndicatorResult { def, per_level, restricted });
         }
@@ -395,6 +396,46 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         version,
         version_hash,
     })
+}
+
+/// Honest rates: the default minimum denominator (when the project sets none) and what
+/// looks wrong in the values that remain (a share above 100 %).
+fn rate_warnings(def: &Indicator, levels: &[Level], per_level: &mut [LevelValues]) -> Vec<String> {
+    let mut out = Vec::new();
+    if def.disclosure.min_denominator.is_none()
+        && let Some((min, what)) = indicators::default_min_denominator(&def.denominator)
+    {
+        let withheld = indicators::withhold_small_denominators(per_level, min);
+        let parts: Vec<String> = levels.iter().zip(&withheld).filter(|(_, n)| **n > 0).map(|(l, n)| format!("{n} {}", l.id)).collect();
+        if !parts.is_empty() {
+            out.push(format!(
+                "indicator '{}': no value where the denominator is below {min} {what} ({}); set min_denominator on the indicator to change this",
+                def.id,
+                parts.join(", ")
+            ));
+        }
+    }
+    let share = def.scale == 100.0 || def.unit.as_deref().is_some_and(|u| u.trim().starts_with('%'));
+    if share {
+        for (l, v) in levels.iter().zip(per_level.iter()) {
+            let over: Vec<&str> = (0..l.areas.len())
+                .filter(|&a| (0..v.periods.len()).any(|p| v.value[v.index(a, p)].is_some_and(|x| x > 100.0)))
+                .map(|a| l.areas[a].code.as_str())
+                .collect();
+            if !over.is_empty() {
+                let shown: Vec<&str> = over.iter().take(10).copied().collect();
+                out.push(format!(
+                    "indicator '{}': {} areas of '{}' have a percentage above 100 % (numerator larger than denominator: different sources or years?): {}{}",
+                    def.id,
+                    over.len(),
+                    l.id,
+                    shown.join(", "),
+                    if over.len() > 10 { ", ..." } else { "" }
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// What the indicators of a point layer leave out without a word otherwise: categories in

@@ -2,11 +2,11 @@
 <qgis version="3.22.0" styleCategories="Symbology">
   <renderer-v2 type="graduatedSymbol" attr="leegstand_m2_per_1000_inw" graduatedMethod="GraduatedColor" symbollevels="0" enableorderby="0" forceraster="0">
     <ranges>
-      <range lower="116.52173913043478" upper="960" symbol="0" label="117 – 960 m² per 1.000 inwoners" render="true"/>
-      <range lower="960" upper="1900" symbol="1" label="960 – 1900 m² per 1.000 inwoners" render="true"/>
-      <range lower="1900" upper="3000" symbol="2" label="1900 – 3000 m² per 1.000 inwoners" render="true"/>
-      <range lower="3000" upper="4500" symbol="3" label="3000 – 4500 m² per 1.000 inwoners" render="true"/>
-      <range lower="4500" upper="3807200" symbol="4" label="4500 – 3807200 m² per 1.000 inwoners" render="true"/>
+      <range lower="116.52173913043478" upper="940" symbol="0" label="117 – 940 m² per 1.000 inwoners" render="true"/>
+      <range lower="940" upper="1700" symbol="1" label="940 – 1700 m² per 1.000 inwoners" render="true"/>
+      <range lower="1700" upper="2800" symbol="2" label="1700 – 2800 m² per 1.000 inwoners" render="true"/>
+      <range lower="2800" upper="4300" symbol="3" label="2800 – 4300 m² per 1.000 inwoners" render="true"/>
+      <range lower="4300" upper="15796.005706134094" symbol="4" label="4300 – 15796 m² per 1.000 inwoners" render="true"/>
     </ranges>
     <symbols>
       <symbol type="fill" name="0" alpha="1" clip_to_extent="1" force_rhr="0">

@@ -90,7 +90,7 @@
       const data = await (await fetch(q)).json();
       state.values[l.level] = data.values;
       data.values.forEach((row, i) => {
-        map.setFeatureState({ source: l.level, sourceLayer: l.level, id: i }, { v: row.value, protected: !!row.suppressed });
+        map.setFeatureState({ source: l.level, sourceLayer: l.level, id: i }, { v: row.value, protected: !!row.suppressed && row.suppressed !== 'small_denominator' });
         if (row.name) names.push({ name: row.name, code: row.code, level: l.level });
       });
     }));
@@ -156,8 +156,8 @@
     const unit = state.ind.unit || '';
     const den = state.ind.definition.denominator;
     return '<h3>' + (row.name || row.code) + '</h3><div class="muted">' + row.code + ' · ' + l + ' · ' + ($('period-label').textContent) + '</div>'
-      + '<table><tr><td>' + state.ind.title + '</td><td class="v"><strong>' + (row.suppressed && row.value === null ? 'afgeschermd' : fmt(row.value, unit)) + '</strong></td></tr>'
-      + '<tr><td>teller: ' + state.ind.definition.numerator_label + '</td><td class="v">' + (row.suppressed ? 'afgeschermd' : fmt(row.numerator)) + '</td></tr>'
+      + '<table><tr><td>' + state.ind.title + '</td><td class="v"><strong>' + (row.suppressed === 'small_denominator' ? 'niet berekend (noemer te klein)' : row.suppressed && row.value === null ? 'afgeschermd' : fmt(row.value, unit)) + '</strong></td></tr>'
+      + '<tr><td>teller: ' + state.ind.definition.numerator_label + '</td><td class="v">' + (row.numerator === null && row.suppressed ? 'afgeschermd' : fmt(row.numerator)) + '</td></tr>'
       + (den ? '<tr><td>noemer: ' + state.ind.definition.denominator_label + '</td><td class="v">' + fmt(row.denominator) + '</td></tr>' : '')
       + '</table>';
   }

@@ -151,6 +151,50 @@ impl Indicator {
     }
 }
 
+/// The smallest denominator a rate is shown for when the project sets no
+/// `min_denominator`: a rate on a handful of people or dwellings is noise that dominates
+/// the map (5 inhabitants → 1,400 per 1,000; 6 vacant units on 2 dwellings → 300 %).
+/// Like CBS, which publishes no relative figures for its smallest buurten: 50 for rates
+/// per inhabitant (one event moves the rate by at most 20 per 1,000), 20 for shares of
+/// the dwellings or households (one dwelling moves it by at most 5 points). `None` for
+/// counts and densities.
+pub fn default_min_denominator(d: &Denominator) -> Option<(f64, &'static str)> {
+    let Denominator::Statistic(name) = d else { return None };
+    let n = name.to_lowercase();
+    if ["inwoner", "bevolking", "personen", "aant_inw", "inw"].iter().any(|k| n.contains(k)) {
+        Some((50.0, "inwoners"))
+    } else if ["woning", "huishoud"].iter().any(|k| n.contains(k)) {
+        Some((20.0, "woningen of huishoudens"))
+    } else {
+        None
+    }
+}
+
+/// Withhold the rates of areas whose denominator is below `min`; the count stays (it is
+/// not secret, only too small a base for a rate). Returns how many areas, per level.
+pub fn withhold_small_denominators(per_level: &mut [LevelValues], min: f64) -> Vec<usize> {
+    per_level
+        .iter_mut()
+        .map(|v| {
+            let n_p = v.periods.len();
+            let mut areas = 0;
+            for a in 0..v.denominator.len() {
+                if v.denominator[a].is_some_and(|d| d < min) {
+                    areas += 1;
+                    for p in 0..n_p {
+                        let k = a * n_p + p;
+                        if v.value[k].is_some() {
+                            v.value[k] = None;
+                            v.suppressed[k] = Some(sdc::Suppression::SmallDenominator);
+                        }
+                    }
+                }
+            }
+            areas
+        })
+        .collect()
+}
+
 /// A statistic's column name as words: `aantal_inwoners` → "aantal inwoners",
 /// `InwonersVanaf15Jaar_13` → "inwoners vanaf 15 jaar" (the OData suffix dropped).
 pub fn human_name(column: &str) -> String {
