@@ -51,8 +51,15 @@
     const style = await (await fetch('/styles/' + encodeURIComponent(id) + '.json')).json();
     state.style = style;
     for (const l of levels()) {
-      const fill = style.layers.find((x) => x.id === l.level + '-fill');
-      fill.paint['fill-color'] = colorExpr(l.breaks);
+      // The style's per-class layers (what QGIS reads) become one layer coloured from
+      // feature-state, so the period slider can recolour without new tiles.
+      const at = style.layers.findIndex((x) => x.id.startsWith(l.level + '-fill-'));
+      const first = style.layers[at];
+      style.layers = style.layers.filter((x) => !x.id.startsWith(l.level + '-fill-'));
+      style.layers.splice(at, 0, {
+        id: l.level + '-fill', type: 'fill', source: first.source, 'source-layer': first['source-layer'],
+        minzoom: first.minzoom, maxzoom: first.maxzoom, paint: { 'fill-color': colorExpr(l.breaks), 'fill-opacity': 0.85 },
+      });
       const line = style.layers.find((x) => x.id === l.level + '-line');
       line.paint['line-color'] = ['case', ['boolean', ['feature-state', 'hover'], false], '#123c69', '#ffffff'];
       const hover = ['boolean', ['feature-state', 'hover'], false];

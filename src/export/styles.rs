@@ -87,18 +87,38 @@ pub fn breaks_for(ind: &IndicatorResult, level: usize) -> Vec<f64> {
     quantile_breaks(&values)
 }
 
-/// The colour of a value: a `step` over the breaks, or one colour when there are none
-/// (MapLibre rejects a `step` without stops, and one invalid layer blanks the whole map).
-fn step_expression(property: Value, breaks: &[f64]) -> Value {
+/// The fill layers of one level: one per class, each with a filter on the value and a
+/// plain colour, plus one for protected and one for missing values. Filters with
+/// comparisons are what QGIS's style converter (3.22 and later) reads, where a `step` or
+/// `case` colour expression is skipped; MapLibre draws the same thing.
+fn class_layers(id: &str, level: &str, breaks: &[f64], min: f64, max: f64) -> Vec<Value> {
+    let layer = |suffix: String, filter: Value, color: &str| {
+        json!({
+            "id": format!("{level}-fill-{suffix}"), "type": "fill", "source": level, "source-layer": level,
+            "minzoom": min, "maxzoom": max, "filter": filter,
+            "paint": {"fill-color": color, "fill-opacity": 0.85},
+        })
+    };
+    let suppressed = format!("{id}_suppressed");
+    let mut out = vec![
+        layer("protected".into(), json!(["all", ["!has", id], ["has", suppressed]]), PROTECTED),
+        layer("nodata".into(), json!(["all", ["!has", id], ["!has", suppressed]]), NO_DATA),
+    ];
     if breaks.is_empty() {
-        return json!(PALETTE[PALETTE.len() / 2]);
+        out.push(layer("0".into(), json!(["has", id]), PALETTE[PALETTE.len() / 2]));
+        return out;
     }
-    let mut step = vec![json!("step"), property, json!(PALETTE[0])];
-    for (i, b) in breaks.iter().enumerate() {
-        step.push(json!(b));
-        step.push(json!(PALETTE[(i + 1).min(PALETTE.len() - 1)]));
+    for k in 0..=breaks.len() {
+        let mut all = vec![json!("all"), json!(["has", id])];
+        if k > 0 {
+            all.push(json!([">=", ["get", id], breaks[k - 1]]));
+        }
+        if k < breaks.len() {
+            all.push(json!(["<", ["get", id], breaks[k]]));
+        }
+        out.push(layer(k.to_string(), Value::Array(all), PALETTE[k.min(PALETTE.len() - 1)]));
     }
-    Value::Array(step)
+    out
 }
 
 /// A MapLibre style for an indicator, with absolute TileJSON URLs under `base`.
@@ -110,20 +130,7 @@ pub fn maplibre_style(snap: &Snapshot, ind: &IndicatorResult, base: &str) -> Val
         let level = &snap.levels[li];
         sources.insert(level.id.clone(), json!({"type": "vector", "url": format!("{base}/tiles/{}", level.id), "promoteId": null}));
         let breaks = breaks_for(ind, li);
-        let id = &ind.def.id;
-        let color = json!([
-            "case",
-            ["has", id],
-            step_expression(json!(["get", id]), &breaks),
-            ["has", format!("{id}_suppressed")],
-            PROTECTED,
-            NO_DATA
-        ]);
-        layers.push(json!({
-            "id": format!("{}-fill", level.id), "type": "fill", "source": level.id, "source-layer": level.id,
-            "minzoom": min, "maxzoom": max,
-            "paint": {"fill-color": color, "fill-opacity": 0.85},
-        }));
+        layers.extend(class_layers(&ind.def.id, &level.id, &breaks, min, max));
         layers.push(json!({
             "id": format!("{}-line", level.id), "type": "line", "source": level.id, "source-layer": level.id,
             "minzoom": min, "maxzoom": max,
