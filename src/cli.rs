@@ -55,6 +55,9 @@ pub struct ExportArgs {
     /// Directory for one CSV per level (long format: indicator, area, period, value).
     #[arg(long, value_name = "DIR")]
     pub csv: Option<PathBuf>,
+    /// Write the CSVs the way Dutch Excel opens them: ';' between fields, decimal comma.
+    #[arg(long, requires = "csv")]
+    pub excel_nl: bool,
     /// Directory for one GeoJSON (CRS84) per level with the latest indicator values.
     #[arg(long, value_name = "DIR")]
     pub geojson: Option<PathBuf>,

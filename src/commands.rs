@@ -291,8 +291,12 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
         for (li, level) in snap.levels.iter().enumerate() {
             let path = dir.join(format!("indicators_{}.csv", level.id));
-            let mut f = std::fs::File::create(&path).map_err(|e| Error::write(&path, e))?;
-            export::write_indicator_csv(&mut f, &snap, li)?;
+            let mut buf = Vec::new();
+            export::write_indicator_csv(&mut buf, &snap, li)?;
+            if a.excel_nl {
+                buf = export::csv_out::to_dutch_excel(&buf);
+            }
+            std::fs::write(&path, buf).map_err(|e| Error::write(&path, e))?;
             eprintln!("wrote {}", path.display());
         }
     }

@@ -150,3 +150,31 @@ fn export_writes_a_styled_geopackage_geojson_and_the_shipped_styles() {
         assert_eq!(std::fs::read_to_string(&p).unwrap(), fresh, "{} is stale: run `buurtmeter export --styles styles/`", p.display());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indicator_csv_for_dutch_excel_has_the_same_values() {
+    let s = state();
+    let (status, _, plain) = get(&s, "/indicators/leegstand_woningen_pct?level=buurten&format=csv").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, nl) = get(&s, "/indicators/leegstand_woningen_pct?level=buurten&format=csv-nl").await;
+    assert_eq!(status, StatusCode::OK);
+    let nl = nl.strip_prefix('\u{feff}').expect("a byte order mark for Excel");
+    let a: Vec<&str> = plain.lines().collect();
+    let b: Vec<&str> = nl.lines().collect();
+    assert_eq!(a.len(), b.len());
+    let mut decimals = 0;
+    for (x, y) in a.iter().zip(&b).skip(1) {
+        let xs: Vec<&str> = x.split(',').collect();
+        let ys: Vec<&str> = y.split(';').collect();
+        assert_eq!(xs.len(), ys.len(), "{x} / {y}");
+        for (u, v) in xs.iter().zip(&ys) {
+            if u.parse::<f64>().is_ok() && u.contains('.') {
+                assert_eq!(v.replace(',', ".").parse::<f64>().unwrap(), u.parse::<f64>().unwrap());
+                decimals += 1;
+            } else {
+                assert_eq!(u, v);
+            }
+        }
+    }
+    assert!(decimals > 0, "some values have decimals");
+}

@@ -81,7 +81,7 @@
     $('period').value = Math.max(periods.length - 1, 0);
     $('period').disabled = periods.length <= 1;
     renderTicks(periods);
-    $('links').innerHTML = '<a href="/indicators/' + id + '?level=' + levels()[levels().length - 1].level + '&format=csv">CSV</a>'
+    $('links').innerHTML = '<a href="/indicators/' + id + '?level=' + levels()[levels().length - 1].level + '&format=csv">CSV</a><a href="/indicators/' + id + '?level=' + levels()[levels().length - 1].level + '&format=csv-nl">CSV (Excel NL)</a>'
       + '<a href="/styles/' + id + '.qml">QGIS-stijl</a><a href="/styles/' + id + '.json">MapLibre-stijl</a>';
     map.once('styledata', () => setPeriod(periods[periods.length - 1] || null));
     renderLegend();

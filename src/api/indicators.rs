@@ -127,15 +127,15 @@ async fn values_of(snap: &Snapshot, ind: &IndicatorResult, q: &ValuesQuery) -> R
     let level = &snap.levels[li];
     let v = &ind.per_level[li];
     let format = q.format.as_deref().or(q.f.as_deref()).unwrap_or("json");
-    if format != "json" && format != "csv" {
-        return Err(ApiError::BadRequest(format!("format '{format}' is not json or csv")));
+    if !matches!(format, "json" | "csv" | "csv-nl") {
+        return Err(ApiError::BadRequest(format!("format '{format}' is not json, csv or csv-nl (Dutch Excel: ';' and decimal comma)")));
     }
 
     // Time series of one area.
     if let Some(code) = q.area.as_deref() {
         let a = *level.by_code.get(code).ok_or_else(|| ApiError::NotFound(format!("no area '{code}' in level '{}'", level.id)))?;
-        if format == "csv" {
-            return csv_response(snap, ind, li, None, Some(a));
+        if format != "json" {
+            return csv_response(snap, ind, li, None, Some(a), format == "csv-nl");
         }
         let series: Vec<Value> = (0..v.periods.len())
             .map(|p| {
@@ -159,8 +159,8 @@ async fn values_of(snap: &Snapshot, ind: &IndicatorResult, q: &ValuesQuery) -> R
             ApiError::BadRequest(format!("no period '{p}' for indicator '{id}'; the periods are: {}", v.periods.join(", ")))
         })?),
     };
-    if format == "csv" {
-        return csv_response(snap, ind, li, period, None);
+    if format != "json" {
+        return csv_response(snap, ind, li, period, None, format == "csv-nl");
     }
     let rows: Vec<Value> = match period {
         None => Vec::new(),
@@ -189,10 +189,14 @@ fn csv_response(
     level: usize,
     period: Option<usize>,
     area: Option<usize>,
+    dutch: bool,
 ) -> Result<Response, ApiError> {
     let mut buf = Vec::new();
     buf.extend_from_slice(INDICATOR_CSV_HEADER.as_bytes());
     buf.push(b'\n');
     write_indicator_rows(&mut buf, snap, ind, level, period, area).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if dutch {
+        buf = crate::export::csv_out::to_dutch_excel(&buf);
+    }
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], buf).into_response())
 }

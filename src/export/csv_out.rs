@@ -77,6 +77,21 @@ pub fn write_indicator_rows(
     Ok(())
 }
 
+/// The same CSV the way Dutch Excel opens it by double-click: `;` between fields, a
+/// decimal comma in numbers, and a UTF-8 byte order mark (so `ë` stays `ë`).
+pub fn to_dutch_excel(csv_text: &[u8]) -> Vec<u8> {
+    let mut out = b"\xEF\xBB\xBF".to_vec();
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(csv_text);
+    let mut writer = csv::WriterBuilder::new().delimiter(b';').flexible(true).terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    for record in reader.records().flatten() {
+        let fields: Vec<String> =
+            record.iter().map(|f| if f.contains('.') && f.parse::<f64>().is_ok() { f.replace('.', ",") } else { f.to_string() }).collect();
+        let _ = writer.write_record(&fields);
+    }
+    out.extend(writer.into_inner().unwrap_or_default());
+    out
+}
+
 /// All indicators of one level, long format.
 pub fn write_indicator_csv(out: &mut dyn Write, snap: &Snapshot, level: usize) -> Result<()> {
     let mut w = std::io::BufWriter::new(out);
@@ -86,4 +101,16 @@ pub fn write_indicator_csv(out: &mut dyn Write, snap: &Snapshot, level: usize) -
     }
     w.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dutch_excel_dialect_uses_semicolons_and_decimal_commas() {
+        let nl = to_dutch_excel(b"indicator,area_name,period,value\nx,\"Heer, Noord\",2023-03,12.5\nx,St. Pieter,2024,3\n");
+        let text = String::from_utf8(nl).unwrap();
+        assert_eq!(text, "\u{feff}indicator;area_name;period;value\r\nx;Heer, Noord;2023-03;12,5\r\nx;St. Pieter;2024;3\r\n");
+    }
 }
