@@ -192,7 +192,8 @@ fn print_check(snap: &Snapshot) {
     }
     for i in &snap.indicators {
         let periods = i.per_level.first().map(|v| v.periods.len()).unwrap_or(0);
-        eprintln!("indicator {}: {} — {} ({} periods)", i.def.id, i.def.title, i.def.definition(), periods);
+        let periods = if periods == 1 { "1 period".to_string() } else { format!("{periods} periods") };
+        eprintln!("indicator {}: {} — {} ({periods})", i.def.id, i.def.title, i.def.definition());
     }
     if snap.warnings.is_empty() {
         eprintln!("no warnings");

@@ -431,7 +431,10 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
         let (x, y) = match xy {
             Ok(v) => v,
             Err(reason) => {
-                acc.reject(row, reason, || format!("feature {row} (fid {:?})", feature.fid()));
+                acc.reject(row, reason, || match feature.fid() {
+                    Some(fid) if fid != row => format!("feature {row} (fid {fid})"),
+                    _ => format!("feature {row}"),
+                });
                 continue;
             }
         };
