@@ -18,6 +18,10 @@ pub struct Project {
     /// Attribution shown with every output (e.g. "Bron: CBS, gemeente Heerlen").
     #[serde(default)]
     pub attribution: Option<String>,
+    /// An optional background map for the web map (an XYZ raster URL template), used
+    /// when the browser can reach it; the map works without it.
+    #[serde(default)]
+    pub basemap: Option<Basemap>,
     /// The working CRS; must be projected in metres.
     #[serde(default = "default_crs")]
     pub crs: String,
@@ -39,6 +43,16 @@ pub struct Project {
     /// The project file itself (set on load).
     #[serde(skip)]
     pub file: PathBuf,
+}
+
+/// A background map: `url` with `{z}`, `{x}` and `{y}` (PDOK's BRT-Achtergrondkaart:
+/// `https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{z}/{x}/{y}.png`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Basemap {
+    pub url: String,
+    #[serde(default)]
+    pub attribution: Option<String>,
 }
 
 fn default_crs() -> String {
@@ -289,6 +303,15 @@ impl Project {
                 }
                 _ => {}
             }
+        }
+        if let Some(b) = &self.basemap
+            && (!(b.url.starts_with("https://") || b.url.starts_with("http://"))
+                || !["{z}", "{x}", "{y}"].iter().all(|k| b.url.contains(k)))
+        {
+            return err(format!(
+                "basemap.url '{}': expected an http(s) URL template with {{z}}, {{x}} and {{y}}, e.g. https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{{z}}/{{x}}/{{y}}.png",
+                b.url
+            ));
         }
         for l in &self.levels {
             if let Some(p) = &l.parent

@@ -98,13 +98,22 @@ fn every_project_renders_in_headless_chromium() {
     for (name, path) in projects() {
         let server = Server::start(&["--project", path.to_str().unwrap()]);
         let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("webmap-{name}.png"));
-        let out = Command::new("node").arg(root.join("tests/browser/webmap.cjs")).arg(&server.base).arg(&shot).output().expect("node");
+        let basemap_host =
+            Project::load(&path).unwrap().basemap.map(|b| b.url.split('/').nth(2).unwrap_or("").to_string()).unwrap_or_default();
+        let out = Command::new("node")
+            .arg(root.join("tests/browser/webmap.cjs"))
+            .arg(&server.base)
+            .arg(&shot)
+            .env("BASEMAP_HOST", &basemap_host)
+            .output()
+            .expect("node");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let line = stdout.lines().last().unwrap_or_else(|| panic!("{name}: no output: {}", String::from_utf8_lossy(&out.stderr)));
         let r: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(r["errors"].as_array().map(Vec::len), Some(0), "{name}: {r}");
         assert!(r["features"].as_u64().unwrap_or(0) > 0, "{name}: nothing rendered: {r}");
         assert!(r["legend"].as_u64().unwrap_or(0) >= 2, "{name}: {r}");
+        assert!(r["labels"].as_u64().unwrap_or(0) > 0, "{name}: no area names on the map: {r}");
         let p = Project::load(&path).unwrap();
         for l in &p.levels {
             let n = r["perLevel"][&l.id].as_u64().unwrap_or(0);

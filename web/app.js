@@ -7,7 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const fmt = (x, unit) => x === null || x === undefined ? '—'
     : Number(x).toLocaleString('nl-NL', { maximumFractionDigits: Math.abs(x) >= 100 ? 0 : 2 }) + (unit ? ' ' + unit : '');
-  const state = { indicators: [], ind: null, style: null, period: null, values: {}, names: [], hovered: null };
+  const state = { indicators: [], ind: null, style: null, period: null, values: {}, names: [], hovered: null, labels: {}, markers: [], basemap: null };
 
   const startedWithView = location.hash.length > 1;
   const map = new maplibregl.Map({
@@ -83,7 +83,11 @@
     renderTicks(periods);
     $('links').innerHTML = '<a href="/indicators/' + id + '?level=' + levels()[levels().length - 1].level + '&format=csv">CSV</a><a href="/indicators/' + id + '?level=' + levels()[levels().length - 1].level + '&format=csv-nl">CSV (Excel NL)</a>'
       + '<a href="/styles/' + id + '.qml">QGIS-stijl</a><a href="/styles/' + id + '.json">MapLibre-stijl</a>';
-    map.once('styledata', () => setPeriod(periods[periods.length - 1] || null));
+    map.once('styledata', () => {
+      setPeriod(periods[periods.length - 1] || null);
+      addBasemap();
+      renderLabels();
+    });
     renderLegend();
   }
 
@@ -128,6 +132,65 @@
     const every = Math.ceil(years.length / 8);
     ticks.innerHTML = years.filter((_, k) => k % every === 0)
       .map((t) => '<span style="left:' + (100 * t.i / (periods.length - 1)) + '%">' + t.y + '</span>').join('');
+  }
+
+  // Area names on the map, offline: the largest areas of the shown level whose label
+  // point is in view (at most 80), as HTML markers; positions from /labels/{level}.
+  async function renderLabels() {
+    const l = currentLevel();
+    if (!l) { return; }
+    if (!state.labels[l.level]) {
+      state.labels[l.level] = (await (await fetch('/labels/' + encodeURIComponent(l.level))).json()).labels;
+    }
+    const b = map.getBounds();
+    // Largest first; a label that would overlap one already placed is left out.
+    const placed = [];
+    const shown = state.labels[l.level].filter((x) => b.contains([x.lon, x.lat]))
+      .sort((a, c) => c.km2 - a.km2)
+      .filter((x) => {
+        if (placed.length >= 80) { return false; }
+        const p = map.project([x.lon, x.lat]);
+        const w = 6.5 * x.name.length + 6;
+        const box = [p.x - w / 2, p.y - 9, p.x + w / 2, p.y + 9];
+        if (placed.some((q) => box[0] < q[2] && box[2] > q[0] && box[1] < q[3] && box[3] > q[1])) { return false; }
+        placed.push(box);
+        return true;
+      });
+    state.markers.forEach((m) => m.remove());
+    state.markers = shown.map((x) => {
+      const el = document.createElement('div');
+      el.className = 'area-label';
+      el.textContent = x.name;
+      return new maplibregl.Marker({ element: el }).setLngLat([x.lon, x.lat]).addTo(map);
+    });
+  }
+
+  // The background map of the project (PDOK's BRT-Achtergrondkaart, say), when the
+  // browser can reach it: one tile is tried first, so an offline map stays clean.
+  async function addBasemap() {
+    const bm = state.style && state.style.metadata['buurtmeter:basemap'];
+    if (!bm || !bm.url) { return; }
+    if (state.basemap === null) {
+      const c = map.getCenter();
+      const z = Math.max(0, Math.min(16, Math.round(map.getZoom())));
+      const n = 2 ** z;
+      const x = Math.floor((c.lng + 180) / 360 * n);
+      const y = Math.floor((1 - Math.log(Math.tan(c.lat * Math.PI / 180) + 1 / Math.cos(c.lat * Math.PI / 180)) / Math.PI) / 2 * n);
+      const url = bm.url.replace('{z}', z).replace('{x}', x).replace('{y}', y);
+      state.basemap = await new Promise((resolve) => {
+        const img = new Image();
+        const timer = setTimeout(() => resolve(false), 4000);
+        img.onload = () => { clearTimeout(timer); resolve(true); };
+        img.onerror = () => { clearTimeout(timer); resolve(false); };
+        img.src = url;
+      });
+      if (!state.basemap) { $('attribution').textContent += ' (achtergrondkaart niet bereikbaar)'; }
+    }
+    if (!state.basemap || map.getSource('basemap')) { return; }
+    map.addSource('basemap', { type: 'raster', tiles: [bm.url], tileSize: 256, attribution: bm.attribution || '' });
+    const firstData = map.getStyle().layers.find((x) => x.id !== 'background');
+    map.addLayer({ id: 'basemap', type: 'raster', source: 'basemap', paint: { 'raster-opacity': 0.9 } }, firstData && firstData.id);
+    levels().forEach((l) => map.setPaintProperty(l.level + '-fill', 'fill-opacity', 0.7));
   }
 
   function renderLegend() {
@@ -190,6 +253,7 @@
     if (f) { new maplibregl.Popup({ maxWidth: '320px' }).setLngLat(e.lngLat).setHTML(describe(f)).addTo(map); }
   });
   map.on('zoomend', renderLegend);
+  map.on('moveend', () => { if (state.style) { renderLabels(); } });
   map.on('error', (e) => { console.error('map error', e && e.error ? e.error.message : e); });
 
   $('indicator').addEventListener('change', (e) => loadIndicator(e.target.value, false));

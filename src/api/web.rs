@@ -10,6 +10,26 @@ use axum::routing::get;
 
 use super::{ApiError, AppState};
 
+/// Label positions for the web map: per area of a level its code, name, a point inside
+/// it (lon/lat) and its size, so the map can name the largest areas in view. Levels are
+/// public; this says nothing the OGC API does not.
+async fn labels(axum::extract::State(state): axum::extract::State<AppState>, Path(level): Path<String>) -> Result<Response, ApiError> {
+    use geo::InteriorPoint;
+    let snap = state.current();
+    let li = snap.level_index(&level).ok_or_else(|| ApiError::NotFound(format!("no level '{level}'")))?;
+    let rows: Vec<serde_json::Value> = snap.levels[li]
+        .areas
+        .iter()
+        .zip(&snap.wgs84[li])
+        .filter_map(|(a, g)| {
+            let p = g.interior_point()?;
+            let round = |x: f64| (x * 1e6).round() / 1e6;
+            Some(serde_json::json!({"code": a.code, "name": a.name.as_deref().unwrap_or(&a.code), "lon": round(p.x()), "lat": round(p.y()), "km2": (a.geometry_km2 * 1e3).round() / 1e3}))
+        })
+        .collect();
+    Ok(([(header::CACHE_CONTROL, "public, max-age=300")], axum::Json(serde_json::json!({"level": level, "labels": rows}))).into_response())
+}
+
 const INDEX: &str = include_str!("../../web/index.html");
 const APP_JS: &str = include_str!("../../web/app.js");
 const APP_CSS: &str = include_str!("../../web/app.css");
@@ -17,7 +37,7 @@ const MAPLIBRE_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/maplibre-gl
 const MAPLIBRE_CSS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/maplibre-gl.css"));
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/", get(index)).route("/static/{file}", get(asset))
+    Router::new().route("/", get(index)).route("/static/{file}", get(asset)).route("/labels/{level}", get(labels))
 }
 
 async fn index() -> Response {

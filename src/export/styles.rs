@@ -160,6 +160,7 @@ pub fn maplibre_style(snap: &Snapshot, ind: &IndicatorResult, base: &str) -> Val
             "buurtmeter:legend": legend,
             "buurtmeter:data_version": snap.version,
             "buurtmeter:bounds": [west, south, east, north],
+            "buurtmeter:basemap": snap.basemap,
         },
         "center": [(west + east) / 2.0, (south + north) / 2.0],
         "zoom": 11,
