@@ -510,8 +510,11 @@ pub fn denominator_label(ind: &Indicator) -> Option<String> {
     }
 }
 
-/// Per level and area: code, name, every indicator's latest value (`<id>`) and
-/// numerator (`<id>_n`), and the denominators behind them (by their configured name).
+/// Per level and area: code, name, the CBS codes it nests in, every public indicator's
+/// latest value (`<id>`), numerator (`<id>_n`), protection (`<id>_suppressed`) and period
+/// (`<id>_period`, when there is more than one), and the denominators behind them (by
+/// their configured name). The one set of field names for tiles, OGC API, GeoJSON and the
+/// GeoPackage's level layers.
 pub fn area_properties(levels: &[Level], results: &[IndicatorResult]) -> Vec<Vec<Vec<(String, Prop)>>> {
     levels.iter().enumerate().map(|(li, level)| (0..level.areas.len()).map(|a| properties_of(level, li, results, a)).collect()).collect()
 }
@@ -521,6 +524,17 @@ fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize
     let mut props = vec![("code".to_string(), Prop::Str(area.code.clone()))];
     if let Some(n) = &area.name {
         props.push(("name".to_string(), Prop::Str(n.clone())));
+    }
+    // The CBS codes the area nests in (a buurt's wijkcode and gemeentecode), so a user can
+    // filter or join on them in QGIS, whatever channel the layer came through.
+    if let Some(kind) = level.cbs_kind {
+        for (k, field) in [(CbsKind::Gemeente, "gemeentecode"), (CbsKind::Wijk, "wijkcode")] {
+            if k < kind
+                && let Some(c) = cbs_ancestor_code(&area.code, k)
+            {
+                props.push((field.to_string(), Prop::Str(c)));
+            }
+        }
     }
     // Restricted indicators never go into the public area layers (tiles, OGC API, GeoJSON).
     for r in results.iter().filter(|r| !r.restricted) {
@@ -535,6 +549,9 @@ fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize
             }
             if let Some(why) = v.suppressed[k] {
                 props.push((format!("{}_suppressed", r.def.id), Prop::Str(why.key().into())));
+            }
+            if v.periods.len() > 1 {
+                props.push((format!("{}_period", r.def.id), Prop::Str(v.periods[p].clone())));
             }
         }
         if let (Some(label), Some(d)) = (denominator_label(&r.def), v.denominator[a])

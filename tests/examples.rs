@@ -160,3 +160,39 @@ fn every_style_converts_in_qgis_without_skipped_expressions() {
         }
     }
 }
+
+#[test]
+fn every_channel_carries_the_same_fields() {
+    for (name, path) in projects() {
+        let server = Server::start(&["--project", path.to_str().unwrap()]);
+        let dir = tempfile::tempdir().unwrap();
+        let gpkg = dir.path().join("e.gpkg");
+        let out = buurtmeter(&["export", "--project", path.to_str().unwrap(), "--gpkg", gpkg.to_str().unwrap()]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        for l in Project::load(&path).unwrap().levels {
+            // Tiles: the TileJSON's field list.
+            let (_, tj) = server.get(&format!("/tiles/{}", l.id));
+            let tj: serde_json::Value = serde_json::from_str(&tj).unwrap();
+            let tile_fields: std::collections::BTreeSet<String> =
+                tj["vector_layers"][0]["fields"].as_object().unwrap().keys().cloned().collect();
+            // OGC API: the union of the items' property names.
+            let (_, items) = server.get(&format!("/ogc/collections/{}/items?limit=10000&f=json", l.id));
+            let items: serde_json::Value = serde_json::from_str(&items).unwrap();
+            let ogc_fields: std::collections::BTreeSet<String> = items["features"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|f| f["properties"].as_object().unwrap().keys().cloned().collect::<Vec<_>>())
+                .collect();
+            // GeoPackage: the level layer's fields, as GDAL lists them.
+            let (ok, info) = ogrinfo(&["-so", gpkg.to_str().unwrap(), &l.id]);
+            assert!(ok, "{info}");
+            let gpkg_fields: std::collections::BTreeSet<String> = info
+                .lines()
+                .filter_map(|line| line.split_once(": ").filter(|(_, t)| t.starts_with("String") || t.starts_with("Real")).map(|(k, _)| k.to_string()))
+                .collect();
+            assert_eq!(tile_fields, ogc_fields, "{name} {}: tiles vs OGC API", l.id);
+            assert_eq!(tile_fields, gpkg_fields, "{name} {}: tiles vs GeoPackage", l.id);
+        }
+    }
+}

@@ -20,7 +20,6 @@ use serde_json::{Map, Value, json};
 
 use super::{ApiError, AppState, base_url};
 use crate::config::Access;
-use crate::model::{CbsKind, cbs_ancestor_code};
 use crate::snapshot::Snapshot;
 
 /// Renders feature `i` of a collection: (id as JSON, geometry as GeoJSON, properties).
@@ -282,26 +281,9 @@ async fn collection(
     Ok(json_response(c, "application/json"))
 }
 
-/// Every area's properties: code, name, CBS parent codes, indicators (latest period) and
-/// the figures behind them — the same as in the tiles.
+/// Every area's properties: the tiles' own (`snapshot::area_properties`).
 fn area_props(snap: &Snapshot, level: usize, a: usize) -> Map<String, Value> {
     let mut m = Map::new();
-    let l = &snap.levels[level];
-    let code = &l.areas[a].code;
-    if let Some(kind) = l.cbs_kind {
-        for k in [CbsKind::Gemeente, CbsKind::Wijk, CbsKind::Buurt] {
-            if k <= kind
-                && let Some(c) = cbs_ancestor_code(code, k)
-            {
-                let name = match k {
-                    CbsKind::Gemeente => "gemeentecode",
-                    CbsKind::Wijk => "wijkcode",
-                    CbsKind::Buurt => "buurtcode",
-                };
-                m.insert(name.into(), json!(c));
-            }
-        }
-    }
     for (k, v) in snap.tiles.area_props(level, a) {
         m.insert(k.clone(), v.to_json());
     }

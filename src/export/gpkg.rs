@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::tiles::mvt::Prop;
 use gdal::DriverManager;
 use gdal::vector::{Feature, FieldDefn, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType, ToGdal};
 
@@ -65,33 +66,28 @@ pub fn create(path: &Path) -> Result<gdal::Dataset> {
 /// Every level as a layer with its indicators, and the long table.
 pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<()> {
     let mut ds = create(path)?;
+    // The level layers carry the same fields as the tiles and the OGC API.
     for (li, level) in snap.levels.iter().enumerate() {
-        let mut fields = vec![("code".to_string(), OGRFieldType::OFTString), ("name".to_string(), OGRFieldType::OFTString)];
-        let mut den_cols: Vec<(String, usize)> = Vec::new();
-        for (ii, ind) in snap.indicators.iter().enumerate() {
-            fields.push((ind.def.id.clone(), OGRFieldType::OFTReal));
-            fields.push((format!("{}_numerator", ind.def.id), OGRFieldType::OFTReal));
-            if ind.per_level[li].denominator_source.is_some() {
-                fields.push((format!("{}_denominator", ind.def.id), OGRFieldType::OFTReal));
-                den_cols.push((ind.def.id.clone(), ii));
+        let mut fields: Vec<(String, OGRFieldType::Type)> = Vec::new();
+        for a in 0..level.areas.len() {
+            for (k, v) in snap.tiles.area_props(li, a) {
+                if !fields.iter().any(|(f, _)| f == k) {
+                    fields.push((k.clone(), if matches!(v, Prop::Str(_)) { OGRFieldType::OFTString } else { OGRFieldType::OFTReal }));
+                }
             }
-            fields.push((format!("{}_period", ind.def.id), OGRFieldType::OFTString));
-            fields.push((format!("{}_suppressed", ind.def.id), OGRFieldType::OFTString));
         }
         let rows = level.areas.iter().enumerate().map(|(a, area)| {
-            let mut values = vec![Value::Text(area.code.clone()), Value::Text(area.name.clone().unwrap_or_default())];
-            for ind in &snap.indicators {
-                let v = &ind.per_level[li];
-                let last = v.periods.len().checked_sub(1);
-                let k = last.map(|p| v.index(a, p));
-                values.push(Value::Real(k.and_then(|k| v.value[k])));
-                values.push(Value::Real(k.and_then(|k| v.numerator[k])));
-                if v.denominator_source.is_some() {
-                    values.push(Value::Real(v.denominator[a]));
-                }
-                values.push(Value::Text(last.map(|p| v.periods[p].clone()).unwrap_or_default()));
-                values.push(Value::Text(k.and_then(|k| v.suppressed[k]).map_or("", |s| s.key()).to_string()));
-            }
+            let props = snap.tiles.area_props(li, a);
+            let values = fields
+                .iter()
+                .map(|(f, t)| match props.iter().find(|(k, _)| k == f).map(|(_, v)| v) {
+                    Some(Prop::Str(s)) => Value::Text(s.clone()),
+                    Some(Prop::Num(x)) => Value::Real(Some(*x)),
+                    Some(Prop::Int(x)) => Value::Real(Some(*x as f64)),
+                    None if *t == OGRFieldType::OFTString => Value::Text(String::new()),
+                    None => Value::Real(None),
+                })
+                .collect();
             (Some(geo_types::Geometry::MultiPolygon(area.geometry.clone())), values)
         });
         write_layer(&mut ds, &level.id, Some(&snap.working_crs), OGRwkbGeometryType::wkbMultiPolygon, &fields, rows)?;
