@@ -265,3 +265,12 @@ fn counts_go_to_stdout_with_zeros_and_weights() {
     let e = stderr(&o);
     assert!(e.contains("3 rows: 1 joined, 1 outside all areas, 1 rejected"), "{e}");
 }
+
+#[test]
+fn verbose_logs_into_a_pipe_have_no_colour_codes() {
+    let out = buurtmeter(&["-v", "check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("INFO"), "{err}");
+    assert!(!err.contains('\u{1b}'), "escape codes in a pipe: {err}");
+}
