@@ -189,7 +189,9 @@ fn every_channel_carries_the_same_fields() {
             assert!(ok, "{info}");
             let gpkg_fields: std::collections::BTreeSet<String> = info
                 .lines()
-                .filter_map(|line| line.split_once(": ").filter(|(_, t)| t.starts_with("String") || t.starts_with("Real")).map(|(k, _)| k.to_string()))
+                .filter_map(|line| {
+                    line.split_once(": ").filter(|(_, t)| t.starts_with("String") || t.starts_with("Real")).map(|(k, _)| k.to_string())
+                })
                 .collect();
             assert_eq!(tile_fields, ogc_fields, "{name} {}: tiles vs OGC API", l.id);
             assert_eq!(tile_fields, gpkg_fields, "{name} {}: tiles vs GeoPackage", l.id);

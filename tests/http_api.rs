@@ -178,3 +178,62 @@ async fn indicator_csv_for_dutch_excel_has_the_same_values() {
     }
     assert!(decimals > 0, "some values have decimals");
 }
+
+// Regressions from the code review (issue 10): each failed on the old code.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_offset_is_an_empty_page_not_an_overflow() {
+    let s = state();
+    let (status, _, body) = get(&s, "/ogc/collections/buurten/items?offset=18446744073709551615&limit=10").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["numberReturned"], 0);
+    assert!(!v["links"].as_array().unwrap().iter().any(|l| l["rel"] == "next"), "no next page past the end: {v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_datetime_on_an_area_collection_is_a_400() {
+    let s = state();
+    assert_eq!(get(&s, "/ogc/collections/buurten/items?datetime=2024-13-45").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(get(&s, "/ogc/collections/buurten/items?datetime=2024-01-01/2024-12-31").await.0, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filtering_on_a_property_the_first_area_lacks_works() {
+    let s = state();
+    let snap = s.current();
+    // A property some areas have and the first does not (a protected cell's reason, say).
+    let first: Vec<&String> = snap.tiles.area_props(0, 0).iter().map(|(k, _)| k).collect();
+    let (key, value) = (1..snap.levels[0].areas.len())
+        .flat_map(|a| snap.tiles.area_props(0, a).iter())
+        .find(|(k, v)| !first.contains(&k) && matches!(v, buurtmeter::tiles::mvt::Prop::Str(_)))
+        .map(|(k, v)| (k.clone(), v.to_json().as_str().unwrap().to_string()))
+        .expect("the demo has a property missing on its first buurt");
+    let level = &snap.levels[0].id;
+    let (status, _, body) = get(&s, &format!("/ogc/collections/{level}/items?{key}={value}&f=json")).await;
+    assert_eq!(status, StatusCode::OK, "{key}={value}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["numberMatched"].as_u64().unwrap() >= 1, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_in_the_query_are_percent_decoded() {
+    use sha2::Digest;
+    let text = std::fs::read_to_string(common::demo_project())
+        .unwrap()
+        .replace("path = \"", &format!("path = \"{}/", common::demo_project().parent().unwrap().display()))
+        .replace("access = \"aggregate\"", "access = \"restricted\"");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, text).unwrap();
+    let snap = buurtmeter::snapshot::build(&Project::load(&path).unwrap()).unwrap();
+    let restricted = snap.indicators.iter().find(|i| i.restricted).expect("a restricted indicator").def.id.clone();
+    let key = "a+b/c=d&e";
+    let hash: String = sha2::Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let opts = buurtmeter::api::ServerOptions { api_key_hashes: vec![hash], ..Default::default() };
+    let s = AppState::with_options(snap, opts);
+    let encoded: String =
+        key.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+    let (status, _, body) = get(&s, &format!("/indicators/{restricted}?api_key={encoded}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -471,8 +471,10 @@ async fn items(
 
     let (matched, features): (Vec<usize>, FeatureFn) = match coll {
         Coll::Level(l) => {
-            if q.datetime.is_some() {
-                // Areas have no time dimension: datetime does not filter them.
+            // Areas have no time dimension: a valid datetime does not filter them, a
+            // malformed one is a 400 as on every other collection.
+            if let Some(d) = q.datetime.as_deref() {
+                parse_datetime(d)?;
             }
             let level = &snap.levels[l];
             let wgs = &snap.wgs84[l];
@@ -499,7 +501,12 @@ async fn items(
                             Some(_) => ok = false,
                             None if k == "code" || k == "name" => ok = false,
                             None => {
-                                let known: Vec<String> = area_props(&snap, l, 0).keys().cloned().collect();
+                                // Known when any area has it (a missing value is not an unknown name).
+                                let mut known: Vec<String> = (0..level.areas.len())
+                                    .flat_map(|x| snap.tiles.area_props(l, x).iter().map(|(k, _)| k.clone()))
+                                    .collect();
+                                known.sort();
+                                known.dedup();
                                 if !level.areas.is_empty() && !known.contains(k) {
                                     return Err(ApiError::BadRequest(format!(
                                         "unknown parameter or property '{k}'; filterable properties: {}",
@@ -580,8 +587,8 @@ async fn items(
         json!({"rel": "collection", "type": "application/json", "href": format!("{base}/ogc/collections/{id}")}),
     ];
     let fmt = if html { "html" } else { "json" };
-    if page.offset + page.limit < page.matched {
-        links.push(json!({"rel": "next", "type": if html { "text/html" } else { "application/geo+json" }, "href": format!("{self_url}?{}", query_string(&q, page.limit, page.offset + page.limit, fmt))}));
+    if page.offset.saturating_add(page.limit) < page.matched {
+        links.push(json!({"rel": "next", "type": if html { "text/html" } else { "application/geo+json" }, "href": format!("{self_url}?{}", query_string(&q, page.limit, page.offset.saturating_add(page.limit), fmt))}));
     }
     if page.offset > 0 {
         links.push(json!({"rel": "prev", "type": if html { "text/html" } else { "application/geo+json" }, "href": format!("{self_url}?{}", query_string(&q, page.limit, page.offset.saturating_sub(page.limit), fmt))}));
@@ -614,7 +621,7 @@ async fn items(
             .map(|l| format!("<a href=\"{}\">{}</a> ", esc(l["href"].as_str().unwrap_or("")), l["rel"].as_str().unwrap_or("")))
             .collect();
         return Ok(html_page(
-            &format!("{id}: features {}–{} of {}", page.offset + 1, page.offset + page.ids.len(), page.matched),
+            &format!("{id}: features {}–{} of {}", page.offset.saturating_add(1), page.offset.saturating_add(page.ids.len()), page.matched),
             &format!("<p>{nav}</p><table><tr><th>id</th>{head}</tr>{rows}</table>"),
         ));
     }

@@ -94,7 +94,8 @@ fn request_key(headers: &axum::http::HeaderMap, query: Option<&str>) -> Option<S
     if let Some(k) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(k.trim().to_string());
     }
-    query?.split('&').find_map(|kv| kv.strip_prefix("api_key=")).map(|k| k.to_string())
+    // Percent-decoded, as every client encodes it (`%2B` is `+`).
+    form_urlencoded::parse(query?.as_bytes()).find(|(k, _)| k == "api_key").map(|(_, v)| v.into_owned())
 }
 
 /// `Ok(true)` with a valid key, `Ok(false)` without one; `Err(Forbidden)` for a wrong one.
