@@ -563,6 +563,17 @@ fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize
     props
 }
 
+/// Bounds snapped outward to a grid of `step` degrees (0.05° is 3–6 km): the extent of an
+/// aggregate-only layer must not give away its outermost records.
+fn snap_outward(b: [f64; 4], step: f64) -> [f64; 4] {
+    [
+        ((b[0] / step).floor() * step).max(-180.0),
+        ((b[1] / step).floor() * step).max(-85.0),
+        ((b[2] / step).ceil() * step).min(180.0),
+        ((b[3] / step).ceil() * step).min(85.0),
+    ]
+}
+
 fn bounds_of(points: impl Iterator<Item = [f64; 2]>) -> [f64; 4] {
     let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
     for p in points {
@@ -719,7 +730,7 @@ fn prepare_serving(
             id: p.layer.id.clone(),
             title: p.title.clone(),
             source: tiles::Source::Points(pi),
-            bounds: bounds_of(p.lonlat.iter().copied()),
+            bounds: if public { bounds_of(p.lonlat.iter().copied()) } else { snap_outward(bounds_of(p.lonlat.iter().copied()), 0.05) },
             fields,
         });
     }

@@ -115,7 +115,17 @@ impl PointTiles {
                 end += 1;
             }
             let n = (end - k) as f64;
-            let at = [(sx / n).round() as i64, (sy / n).round() as i64];
+            let at = if self.public {
+                // Public points may be seen one by one anyway: the cell's mean position.
+                [(sx / n).round() as i64, (sy / n).round() as i64]
+            } else {
+                // Aggregate-only: the cell's fixed centre, never a position derived from
+                // the records (a cell with one point would sit on it).
+                let s = BITS - cell_zoom.min(BITS);
+                let w = self.world[k];
+                let centre = |v: u32| ((v >> s) << s) + ((1u32 << s) >> 1);
+                local([centre(w[0]), centre(w[1])])
+            };
             let at = [at[0].clamp(0, EXTENT - 1), at[1].clamp(0, EXTENT - 1)];
             let count = (end - k) as f64;
             if self.min_count.is_some_and(|m| count < m) {
