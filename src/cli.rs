@@ -64,6 +64,10 @@ pub struct ExportArgs {
     /// Directory for a MapLibre style (.json) and a QGIS style (.qml) per indicator.
     #[arg(long, value_name = "DIR")]
     pub styles: Option<PathBuf>,
+    /// Also write the indicators of restricted point layers (left out by default: a file
+    /// cannot check an API key).
+    #[arg(long)]
+    pub include_restricted: bool,
     /// Base URL written into the MapLibre styles' tile sources.
     #[arg(long, default_value = "http://127.0.0.1:8080", value_name = "URL")]
     pub base_url: String,

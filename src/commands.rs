@@ -280,9 +280,15 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
         return Err(Error::Usage("say what to write: --gpkg FILE, --csv DIR, --geojson DIR and/or --styles DIR".into()));
     }
     let project = load_project(&a.project)?;
-    let snap = snapshot::build(&project)?;
+    let mut snap = snapshot::build(&project)?;
     for w in &snap.warnings {
         eprintln!("warning: {w}");
+    }
+    // Files travel: restricted indicators stay out unless asked for by name of the flag.
+    let restricted: Vec<String> = snap.indicators.iter().filter(|i| i.restricted).map(|i| i.def.id.clone()).collect();
+    if !restricted.is_empty() && !a.include_restricted {
+        snap.indicators.retain(|i| !i.restricted);
+        eprintln!("left out (restricted layers; --include-restricted writes them): {}", restricted.join(", "));
     }
     if let Some(p) = &a.gpkg {
         export::gpkg::write_snapshot(p, &snap)?;

@@ -62,7 +62,7 @@ pub struct Snapshot {
     pub timings: Vec<(String, f64)>,
     /// Changes whenever the inputs or the project change.
     pub version: String,
-    /// `version` as a number, for cache keys.
+    /// A hash of every input, restricted ones included: the tile cache key.
     pub version_hash: u64,
 }
 
@@ -296,7 +296,18 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     let mut points = Vec::new();
     for pc in &project.points {
         let source = point_source(project, pc)?;
-        let mut layer = timed(&mut timings, format!("read points {}", pc.id), || ingest::read_points(&source, &working, &pc.id))?;
+        let read = timed(&mut timings, format!("read points {}", pc.id), || ingest::read_points(&source, &working, &pc.id));
+        let mut layer = match read {
+            Ok(l) => l,
+            // A restricted layer that cannot be read is left out (the operator sees why, in
+            // the log and on the admin /health); the public data is served as always.
+            Err(e) if pc.access == Access::Restricted => {
+                tracing::error!(layer = %pc.id, error = %e, "restricted point layer left out");
+                warnings.push(format!("restricted point layer '{}' left out: {e}", pc.id));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let (assigned, overlaps) =
             timed(&mut timings, format!("join points {}", pc.id), || Ok(join_hierarchy(&levels, &indexes, &order, &layer)))?;
         for (li, o) in overlaps {
@@ -331,6 +342,9 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             let layer_config = ic.numerator.points.as_ref().and_then(|id| project.points.iter().find(|p| &p.id == id));
             let def = Indicator::from_config(ic, layer_config);
             let layer = def.points.as_ref().and_then(|id| points.iter().find(|p| &p.layer.id == id));
+            if def.points.is_some() && layer.is_none() {
+                continue; // its (restricted) layer was left out above
+            }
             if let Some(layer) = layer {
                 for c in def.categories.iter().flatten() {
                     let key = crate::model::category_key(c);
@@ -786,28 +800,36 @@ pub fn join_hierarchy(
 /// a fresh checkout, a fresh demo extraction and a replica on another machine get the same
 /// version (and the same tile URLs) from the same files.
 pub fn data_version(project: &Project) -> (String, u64) {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let mut feed = |label: &str, path: &std::path::Path| {
-        h.update(label.as_bytes());
-        h.update(&[0]);
+    use xxhash_rust::xxh3::Xxh3;
+    // `public` is the version everyone sees (tile URLs, /health); it leaves out the files
+    // of restricted layers, so it reads the same whether such a file exists, changed or
+    // is broken. `all` covers every input and keys the tile cache.
+    let (mut public, mut all) = (Xxh3::new(), Xxh3::new());
+    let feed = |hs: &mut [&mut Xxh3], label: &str, path: &std::path::Path| {
+        for h in hs.iter_mut() {
+            h.update(label.as_bytes());
+            h.update(&[0]);
+        }
         match std::fs::File::open(path) {
             Ok(mut f) => {
                 let mut buf = vec![0u8; 1 << 20];
                 loop {
                     match std::io::Read::read(&mut f, &mut buf) {
                         Ok(0) => break,
-                        Ok(n) => h.update(&buf[..n]),
+                        Ok(n) => hs.iter_mut().for_each(|h| h.update(&buf[..n])),
                         Err(_) => {
-                            h.update(b"unreadable");
+                            hs.iter_mut().for_each(|h| h.update(b"unreadable"));
                             break;
                         }
                     }
                 }
             }
-            Err(_) => h.update(b"missing"),
+            Err(_) => hs.iter_mut().for_each(|h| h.update(b"missing")),
         }
     };
-    feed("project", &project.file);
+    feed(&mut [&mut public, &mut all], "project", &project.file);
+    let restricted: std::collections::HashSet<&PathBuf> =
+        project.points.iter().filter(|p| p.access == Access::Restricted).map(|p| &p.path).collect();
     let inputs = project
         .levels
         .iter()
@@ -817,11 +839,16 @@ pub fn data_version(project: &Project) -> (String, u64) {
     let mut seen = std::collections::HashSet::new();
     for rel in inputs {
         if seen.insert(rel.clone()) {
-            feed(&rel.to_string_lossy(), &project.resolve(rel));
+            let path = project.resolve(rel);
+            if restricted.contains(rel) {
+                feed(&mut [&mut all], &rel.to_string_lossy(), &path);
+            } else {
+                feed(&mut [&mut public, &mut all], &rel.to_string_lossy(), &path);
+            }
         }
     }
-    let hash = h.digest() & 0xffff_ffff_ffff;
-    (format!("{hash:012x}"), hash)
+    let hash = public.digest() & 0xffff_ffff_ffff;
+    (format!("{hash:012x}"), all.digest())
 }
 
 /// A cheap fingerprint of the inputs (sizes and modification times) for the file watcher:

@@ -10,8 +10,13 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// /health as the operator sees it (with the admin token: reload status and errors).
 fn health(server: &Server) -> serde_json::Value {
-    serde_json::from_str(&server.get("/health").1).unwrap()
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-H", "Authorization: Bearer ops-token", &format!("{}/health", server.base)])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -31,7 +36,10 @@ fn reload_under_load_loses_no_request_and_a_broken_file_never_takes_the_server_d
         std::fs::copy(data.join(f), dir.path().join(f)).unwrap();
     }
     let project = dir.path().join("project.toml");
-    let server = Server::start(&["--project", project.to_str().unwrap(), "--watch-seconds", "0.3"]);
+    let server = Server::start_with_env(
+        &["--project", project.to_str().unwrap(), "--watch-seconds", "0.3"],
+        &[("BUURTMETER_ADMIN_TOKEN", "ops-token")],
+    );
     let h0 = health(&server);
     let v0 = h0["data_version"].as_str().unwrap().to_string();
     let lee0 = h0["points"].as_array().unwrap().iter().find(|p| p["id"] == "leegstand").unwrap()["rows"].as_u64().unwrap();
@@ -93,6 +101,9 @@ fn reload_under_load_loses_no_request_and_a_broken_file_never_takes_the_server_d
     assert_eq!(h2["status"], "degraded");
     assert_eq!(h2["data_version"].as_str(), Some(v1.as_str()), "still the last good data");
     assert!(h2["reload"]["last_error"].as_str().unwrap().contains("demodorp.gpkg"), "{h2}");
+    // The public /health says nothing about inputs: no path, no error, no "degraded".
+    let (_, public) = server.get("/health");
+    assert!(!public.contains("demodorp.gpkg") && !public.contains("degraded") && !public.contains("reload"), "{public}");
     std::thread::sleep(Duration::from_millis(500));
 
     stop.store(true, Ordering::Relaxed);

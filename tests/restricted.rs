@@ -49,13 +49,22 @@ fn restricted_layers_need_a_key_and_leave_no_trace_without_one() {
     assert!(!tiles.contains("wateroverlast"));
     let (_, health) = server.get("/health");
     assert!(!health.contains("wateroverlast"));
-    for path in ["/indicators/wateroverlast_per_1000_inw?level=wijk", "/tiles/wateroverlast", "/tiles/wateroverlast/12/2114/1373.mvt"] {
-        let (status, head) = curl(&format!("{b}{path}"), &[]);
-        assert_eq!(status, "401", "{path}: {head}");
+    // A restricted id answers exactly as an unknown id (status and body, but for the id
+    // itself, which the message repeats): no name oracle.
+    for (path, id) in [
+        ("/indicators/wateroverlast_per_1000_inw?level=wijk", "wateroverlast_per_1000_inw"),
+        ("/tiles/wateroverlast", "wateroverlast"),
+        ("/tiles/wateroverlast/12/2114/1373.mvt", "wateroverlast"),
+    ] {
+        let unknown_path = path.replace(id, "zzz_onbekend");
+        let (status, body) = server.get(path);
+        let (status_unknown, body_unknown) = server.get(&unknown_path);
+        assert_eq!(status, 404, "{path}");
+        assert_eq!((status, body.replace(id, "zzz_onbekend")), (status_unknown, body_unknown), "{path} vs {unknown_path}");
+        // A wrong key is refused before any id is looked at: the same for both.
         let (status, _) = curl(&format!("{b}{path}"), &["Authorization: Bearer wrong-key"]);
-        assert_eq!(status, "403", "{path}");
-        let (_, body) = server.get(path);
-        assert!(!body.contains("numerator") && !body.contains("GM9999"), "{path}: {body}");
+        let (status_unknown, _) = curl(&format!("{b}{unknown_path}"), &["Authorization: Bearer wrong-key"]);
+        assert_eq!((status.as_str(), status_unknown.as_str()), ("403", "403"), "{path}");
     }
     // The public area layers carry no restricted indicator.
     let (_, items) = server.get("/ogc/collections/buurten/items?limit=5&f=json");
@@ -73,7 +82,51 @@ fn restricted_layers_need_a_key_and_leave_no_trace_without_one() {
         assert_eq!(status, "200", "{path}: {head}");
         assert!(head.contains("cache-control: private"), "{path}: {head}");
     }
-    let (status, head) = curl(&format!("{b}/indicators?api_key=partner-key-123"), &[]);
-    assert_eq!(status, "200");
-    assert!(head.contains("cache-control: private"));
+    for path in ["/indicators?api_key=partner-key-123", "/tiles?api_key=partner-key-123"] {
+        let (status, head) = curl(&format!("{b}{path}"), &[]);
+        assert_eq!(status, "200", "{path}");
+        assert!(head.contains("cache-control: private"), "{path}: {head}");
+    }
+
+    // `export` leaves restricted indicators out unless asked.
+    let out = dir.path().join("csv");
+    let o = buurtmeter(&["export", "--project", project.to_str().unwrap(), "--csv", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let all: String = std::fs::read_dir(&out).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+    assert!(all.contains("leegstand") && !all.contains("wateroverlast"), "restricted indicator exported");
+    let o = buurtmeter(&["export", "--project", project.to_str().unwrap(), "--csv", out.to_str().unwrap(), "--include-restricted"]);
+    assert!(o.status.success());
+    let all: String = std::fs::read_dir(&out).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+    assert!(all.contains("wateroverlast"), "--include-restricted writes them");
+}
+
+/// The public /health and /metrics read the same whether the restricted file is there,
+/// broken or absent.
+#[test]
+fn public_health_does_not_depend_on_the_restricted_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = demo_project().parent().unwrap().to_path_buf();
+    for f in ["demodorp.gpkg", "kerncijfers_demodorp.csv", "leegstand_demodorp.csv", "wateroverlast_demodorp.csv"] {
+        std::fs::copy(data.join(f), dir.path().join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(demo_project()).unwrap().replace("access = \"aggregate\"", "access = \"restricted\"");
+    let project = dir.path().join("p.toml");
+    std::fs::write(&project, text).unwrap();
+    let restricted_file = dir.path().join("wateroverlast_demodorp.csv");
+    let snapshot_of = |label: &str| {
+        let server = Server::start(&["--project", project.to_str().unwrap(), "--watch-seconds", "0"]);
+        let (status, health) = server.get("/health");
+        assert_eq!(status, 200, "{label}");
+        let metrics: String =
+            server.get("/metrics").1.lines().filter(|l| !l.contains("duration") && !l.contains("requests_total")).collect();
+        (health, metrics)
+    };
+    let present = snapshot_of("present");
+    std::fs::write(&restricted_file, b"x;y\nkapot;\"\n").unwrap();
+    let broken = snapshot_of("broken");
+    std::fs::remove_file(&restricted_file).unwrap();
+    let absent = snapshot_of("absent");
+    assert_eq!(present, broken, "broken restricted file visible on the public /health or /metrics");
+    assert_eq!(present, absent, "absent restricted file visible on the public /health or /metrics");
+    assert!(!present.0.contains("wateroverlast"), "{}", present.0);
 }

@@ -1,22 +1,37 @@
-//! `/health`: liveness plus what is loaded.
+//! `/health`: liveness plus what is loaded. Without the admin token it counts and names
+//! public things only and says nothing about inputs (no paths, no reload errors), so it
+//! reads the same whether a restricted file exists, is broken or is absent. With
+//! `Authorization: Bearer <BUURTMETER_ADMIN_TOKEN>` it adds the reload status, its last
+//! error, the warnings and the restricted layers.
 
 use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
 use super::AppState;
+use crate::config::Access;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/health", get(health))
 }
 
-async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+/// True when the request carries the admin token.
+pub(crate) fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(expected) = state.reloader.as_ref().and_then(|r| r.admin_token_sha256.as_ref()) else { return false };
+    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    !token.is_empty() && super::reload::constant_time_eq(super::reload::sha256_hex(token).as_bytes(), expected.as_bytes())
+}
+
+async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let snap = state.current();
+    let admin = is_admin(&state, &headers);
     let levels: Vec<_> = snap.levels.iter().map(|l| serde_json::json!({"id": l.id, "areas": l.areas.len()})).collect();
     let points: Vec<_> = snap
         .points
         .iter()
-        .filter(|p| p.access != crate::config::Access::Restricted)
+        .filter(|p| admin || p.access != Access::Restricted)
         .map(|p| {
             let a = &p.layer.accounting;
             let per_level: Vec<_> = snap
@@ -28,29 +43,32 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
             serde_json::json!({"id": p.layer.id, "rows": a.rows, "joined": a.joined, "outside": a.outside, "rejected": a.rejected_total(), "per_level": per_level})
         })
         .collect();
-    let reload = state.reloader.as_ref().map(|r| {
-        let s = r.status();
-        serde_json::json!({
-            "project_file": r.project_file.display().to_string(),
-            "reloads": s.reloads,
-            "failures": s.failures,
-            "last_error": s.last_error,
-            "last_attempt_unix": s.last_attempt_unix,
-            "last_success_unix": s.last_success_unix,
-        })
-    });
-    let status = match &reload {
-        Some(r) if !r["last_error"].is_null() => "degraded",
-        _ => "ok",
-    };
-    Json(serde_json::json!({
-        "status": status,
-        "reload": reload,
+    let mut body = serde_json::json!({
+        "status": "ok",
         "project": snap.name,
         "data_version": snap.version,
         "levels": levels,
         "points": points,
-        "indicators": snap.indicators.len(),
-        "warnings": snap.warnings.len(),
-    }))
+        "indicators": snap.indicators.iter().filter(|i| admin || !i.restricted).count(),
+    });
+    if admin {
+        let reload = state.reloader.as_ref().map(|r| {
+            let s = r.status();
+            serde_json::json!({
+                "project_file": r.project_file.display().to_string(),
+                "reloads": s.reloads,
+                "failures": s.failures,
+                "last_error": s.last_error,
+                "last_attempt_unix": s.last_attempt_unix,
+                "last_success_unix": s.last_success_unix,
+            })
+        });
+        if reload.as_ref().is_some_and(|r| !r["last_error"].is_null()) {
+            body["status"] = "degraded".into();
+        }
+        body["reload"] = reload.unwrap_or_default();
+        body["warnings"] = snap.warnings.clone().into();
+        return ([(header::CACHE_CONTROL, "private, no-store")], Json(body)).into_response();
+    }
+    ([(header::CACHE_CONTROL, "no-store"), (header::VARY, "Authorization")], Json(body)).into_response()
 }

@@ -107,17 +107,17 @@ async fn values(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let snap = state.current();
-    let ind = snap.indicator(&id);
-    if ind.is_some_and(|i| i.restricted) {
-        super::require_key(&state, &headers, query.as_deref())?;
-        let mut res = values_of(&snap, ind.expect("checked"), &q).await?;
-        res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("private"));
-        return Ok(res);
-    }
-    let ind = ind.ok_or_else(|| {
+    // Without a valid key a restricted indicator does not exist: the same 404 as an unknown id.
+    let keyed = super::has_valid_key(&state, &headers, query.as_deref())?;
+    let ind = snap.indicator(&id).filter(|i| keyed || !i.restricted).ok_or_else(|| {
         let ids: Vec<&str> = snap.indicators.iter().filter(|i| !i.restricted).map(|i| i.def.id.as_str()).collect();
         ApiError::NotFound(format!("no indicator '{id}'; the indicators are: {}", ids.join(", ")))
     })?;
+    if ind.restricted {
+        let mut res = values_of(&snap, ind, &q).await?;
+        res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("private"));
+        return Ok(res);
+    }
     values_of(&snap, ind, &q).await
 }
 

@@ -109,11 +109,6 @@ pub(crate) fn has_valid_key(state: &AppState, headers: &axum::http::HeaderMap, q
     }
 }
 
-/// For restricted resources: a valid key, or 401 (none) / 403 (wrong), with no hint.
-pub(crate) fn require_key(state: &AppState, headers: &axum::http::HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
-    if has_valid_key(state, headers, query)? { Ok(()) } else { Err(ApiError::Unauthorized) }
-}
-
 type TileCache = quick_cache::sync::Cache<TileKey, tiles::CachedTile, TileWeighter>;
 
 /// Shared, read-only state: the current snapshot (swappable as a whole), the tile cache

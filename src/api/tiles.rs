@@ -24,7 +24,7 @@ pub fn xyz_template(base: &str, id: &str, version: &str) -> String {
     format!("{base}/tiles/{id}/{{z}}/{{x}}/{{y}}.mvt?v={version}")
 }
 
-async fn list(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
+async fn list(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let snap = state.current();
     let base = base_url(&headers, &state);
     let keyed = super::has_valid_key(&state, &headers, query.as_deref())?;
@@ -44,7 +44,9 @@ async fn list(State(state): State<AppState>, headers: HeaderMap, RawQuery(query)
             })
         })
         .collect();
-    Ok(Json(json!({"tilesets": items})))
+    let body = Json(json!({"tilesets": items}));
+    // What a key sees must not land in a shared cache.
+    Ok(if keyed { ([(header::CACHE_CONTROL, "private")], body).into_response() } else { body.into_response() })
 }
 
 async fn tilejson(
@@ -54,11 +56,10 @@ async fn tilejson(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let snap = state.current();
-    let i = snap.tiles.tileset(&id).ok_or_else(|| not_found(&snap, &id))?;
+    // Without a valid key a restricted tileset does not exist: the same 404 as an unknown id.
+    let keyed = super::has_valid_key(&state, &headers, query.as_deref())?;
+    let i = snap.tiles.tileset(&id).filter(|&i| keyed || !snap.tiles.tilesets[i].restricted).ok_or_else(|| not_found(&snap, &id))?;
     let t = &snap.tiles.tilesets[i];
-    if t.restricted {
-        super::require_key(&state, &headers, query.as_deref())?;
-    }
     let base = base_url(&headers, &state);
     let fields: serde_json::Map<String, Value> = t.fields.iter().map(|(k, ty)| (k.clone(), json!(ty))).collect();
     let b = t.bounds;
@@ -110,11 +111,9 @@ async fn tile(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let snap = state.current();
-    let ts = snap.tiles.tileset(&id).ok_or_else(|| not_found(&snap, &id))?;
+    let keyed = super::has_valid_key(&state, &headers, query.as_deref())?;
+    let ts = snap.tiles.tileset(&id).filter(|&i| keyed || !snap.tiles.tilesets[i].restricted).ok_or_else(|| not_found(&snap, &id))?;
     let restricted = snap.tiles.tilesets[ts].restricted;
-    if restricted {
-        super::require_key(&state, &headers, query.as_deref())?;
-    }
     let y = y.strip_suffix(".mvt").or_else(|| y.strip_suffix(".pbf")).unwrap_or(&y);
     let parse = |s: &str, what: &str| {
         s.parse::<u32>()
