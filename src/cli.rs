@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// The URL clients use to reach the server (behind a proxy); taken from each request otherwise.
     #[arg(long, env = "BUURTMETER_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+    /// Take the host and scheme for links from X-Forwarded-Host/-Proto (only behind a
+    /// proxy that sets them; ignored otherwise, and when --public-url is given).
+    #[arg(long, env = "BUURTMETER_TRUST_FORWARDED_HEADERS")]
+    pub trust_forwarded_headers: bool,
     /// Upper bound of the in-memory tile cache, in MB.
     #[arg(long, env = "BUURTMETER_TILE_CACHE_MB", default_value_t = 256, value_name = "MB")]
     pub tile_cache_mb: u64,

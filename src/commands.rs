@@ -263,7 +263,12 @@ fn serve(a: ServeArgs) -> Result<()> {
         let _ = writeln!(out, "  health:        {base}/health   metrics: {base}/metrics");
         let _ = writeln!(out, "press Ctrl-C to stop");
         drop(out);
-        let options = api::ServerOptions { public_url: a.public_url.clone(), tile_cache_bytes: a.tile_cache_mb << 20, api_key_hashes };
+        let options = api::ServerOptions {
+            public_url: a.public_url.clone(),
+            tile_cache_bytes: a.tile_cache_mb << 20,
+            api_key_hashes,
+            trust_forwarded_headers: a.trust_forwarded_headers,
+        };
         let admin = std::env::var("BUURTMETER_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).map(|t| api::reload::sha256_hex(&t));
         let state = AppState::with_options(snap, options).with_reloader(api::reload::Reloader::new(project.file.clone(), admin));
         if a.watch_seconds > 0.0 {

@@ -237,3 +237,27 @@ async fn api_keys_in_the_query_are_percent_decoded() {
     let (status, _, body) = get(&s, &format!("/indicators/{restricted}?api_key={encoded}")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_headers_are_ignored_unless_trusted() {
+    let ask = |s: AppState| async move {
+        let req = Request::get("/tiles/buurten")
+            .header("host", "kaart.local:8080")
+            .header("x-forwarded-host", "evil.example")
+            .body(Body::empty())
+            .unwrap();
+        let res = app(s).oneshot(req).await.unwrap();
+        let vary: Vec<String> = res.headers().get_all("vary").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (String::from_utf8(body.to_vec()).unwrap(), vary.join(", "))
+    };
+    let (body, vary) = ask(state()).await;
+    assert!(!body.contains("evil.example") && body.contains("http://kaart.local:8080/tiles/buurten/"), "{body}");
+    assert!(vary.contains("Host"), "responses that embed the Host say so: {vary}");
+    let project = Project::load(&common::demo_project()).unwrap();
+    let opts = buurtmeter::api::ServerOptions { trust_forwarded_headers: true, ..Default::default() };
+    let trusted = AppState::with_options(buurtmeter::snapshot::build(&project).unwrap(), opts);
+    let (body, vary) = ask(trusted).await;
+    assert!(body.contains("http://evil.example/tiles/buurten/"), "{body}");
+    assert!(vary.contains("X-Forwarded-Host"), "{vary}");
+}

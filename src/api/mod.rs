@@ -48,11 +48,14 @@ pub struct ServerOptions {
     /// SHA-256 (hex) of the API keys that open restricted layers. Keys themselves are
     /// never held: see [`load_api_key_hashes`].
     pub api_key_hashes: Vec<String>,
+    /// Use `X-Forwarded-Host`/`X-Forwarded-Proto` for links (only behind a proxy that sets
+    /// them; otherwise any client could write its own host into cacheable responses).
+    pub trust_forwarded_headers: bool,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { public_url: None, tile_cache_bytes: 256 << 20, api_key_hashes: Vec::new() }
+        ServerOptions { public_url: None, tile_cache_bytes: 256 << 20, api_key_hashes: Vec::new(), trust_forwarded_headers: false }
     }
 }
 
@@ -174,6 +177,7 @@ pub fn app(state: AppState) -> Router {
         .merge(styles::router())
         .merge(reload::router())
         .fallback(|| async { ApiError::NotFound("no such path; see / (the map), /ogc, /tiles, /styles, /indicators, /health".into()) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), vary_on_host))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, std::time::Duration::from_secs(30)))
@@ -188,12 +192,29 @@ pub fn base_url(headers: &axum::http::HeaderMap, state: &AppState) -> String {
         return u.trim_end_matches('/').to_string();
     }
     let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or("").trim().to_string());
-    let scheme = get("x-forwarded-proto").filter(|s| s == "https" || s == "http").unwrap_or_else(|| "http".into());
+    let trust = state.options.trust_forwarded_headers;
+    let scheme = get("x-forwarded-proto").filter(|s| trust && (s == "https" || s == "http")).unwrap_or_else(|| "http".into());
     let host = get("x-forwarded-host")
+        .filter(|_| trust)
         .or_else(|| get("host"))
         .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
         .unwrap_or_else(|| "localhost".into());
     format!("{scheme}://{host}")
+}
+
+/// Responses embed the base URL (from the Host header, or the forwarded headers when they
+/// are trusted) unless `--public-url` fixes it: say so to caches with `Vary`.
+async fn vary_on_host(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut res = next.run(req).await;
+    if state.options.public_url.is_none() {
+        let v = if state.options.trust_forwarded_headers { "Host, X-Forwarded-Host, X-Forwarded-Proto" } else { "Host" };
+        res.headers_mut().append(header::VARY, axum::http::HeaderValue::from_static(v));
+    }
+    res
 }
 
 /// An error answered as an RFC 9457 problem document.
