@@ -43,6 +43,10 @@ pub struct Project {
     /// The project file itself (set on load).
     #[serde(skip)]
     pub file: PathBuf,
+    /// The built-in demo (synthetic data): its cell-key secret is a fixed, public one, so
+    /// the demo looks the same on every machine. Real projects never get this.
+    #[serde(skip)]
+    pub is_builtin_demo: bool,
 }
 
 /// A background map: `url` with `{z}`, `{x}` and `{y}` (PDOK's BRT-Achtergrondkaart:
@@ -124,6 +128,10 @@ pub struct PointsConfig {
     pub category: Option<String>,
     #[serde(default)]
     pub weight: Option<String>,
+    /// The column that identifies a record (a report or case number). Used for the
+    /// cell-key method's record keys; without it a record is identified by its row.
+    #[serde(default)]
+    pub id_column: Option<String>,
     /// `;`, `,`, `tab`; detected when not given.
     #[serde(default)]
     pub delimiter: Option<String>,

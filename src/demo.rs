@@ -34,3 +34,19 @@ pub fn extract() -> Result<PathBuf> {
     }
     Ok(dir.join("project.toml"))
 }
+
+/// True when `project` is the demo byte for byte (its project file and every input are
+/// the embedded files): synthetic data, which may use the demo's public cell-key secret.
+pub fn is_demo(project: &crate::config::Project) -> bool {
+    let same = |path: &std::path::Path| {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
+        FILES.iter().any(|(n, bytes)| *n == name && std::fs::read(path).ok().as_deref() == Some(*bytes))
+    };
+    let inputs = project
+        .levels
+        .iter()
+        .map(|l| &l.path)
+        .chain(project.statistics.iter().map(|s| &s.path))
+        .chain(project.points.iter().map(|p| &p.path));
+    same(&project.file) && inputs.into_iter().all(|p| same(&project.resolve(p)))
+}

@@ -173,6 +173,8 @@ pub struct PointLayer {
     pub category_idx: Option<Vec<u32>>,
     pub categories: Vec<String>,
     pub weights: Option<Vec<f64>>,
+    /// A stable identity per point (a hash of its id column or row), when asked for.
+    pub identity: Option<Vec<u64>>,
     pub accounting: Accounting,
 }
 

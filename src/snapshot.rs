@@ -28,6 +28,10 @@ pub struct JoinedLayer {
     /// The layer's disclosure rules (also applied to grid cells in tiles).
     pub disclosure: crate::config::Disclosure,
     pub assigned: Vec<Vec<u32>>,
+    /// Protected layers (cell-key method): the perturbation table and every record's key.
+    /// Never published.
+    pub ptable: Option<indicators::ckm::PTable>,
+    pub record_keys: Option<Vec<u64>>,
     /// Per level: how many points lie in one of its areas (the rest are outside it).
     pub joined_per_level: Vec<u64>,
     /// WGS84 lon/lat of every point (for OGC API and tiles).
@@ -116,7 +120,26 @@ pub fn point_source(project: &Project, p: &crate::config::PointsConfig) -> Resul
         weight: p.weight.clone(),
         delimiter,
         encoding,
+        identities: layer_protection(project, p).is_some(),
+        id_column: p.id_column.clone(),
     })
+}
+
+/// The cell-key parameters of a point layer, when anything published about it is to be
+/// protected: its own `min_count`/`round_to`, or those of any indicator on it (all
+/// indicators on one layer are linked tables of the same records, so they are protected
+/// as one, with the strictest `min_count`).
+pub fn layer_protection(project: &Project, p: &crate::config::PointsConfig) -> Option<indicators::ckm::CkmParams> {
+    let on_layer = project.indicators.iter().filter(|i| i.numerator.points.as_deref() == Some(p.id.as_str()));
+    let mut min_count = p.min_count;
+    let mut any = p.min_count.is_some() || p.round_to.is_some();
+    for i in on_layer {
+        any |= i.min_count.is_some() || i.round_to.is_some();
+        if let Some(m) = i.min_count {
+            min_count = Some(min_count.map_or(m, |x: f64| x.max(m)));
+        }
+    }
+    any.then(|| indicators::ckm::CkmParams::for_min_count(min_count))
 }
 
 /// Run the whole pipeline for a project.
@@ -294,6 +317,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
 
     // ingest + join: points
     let mut points = Vec::new();
+    let mut sdc_secret: Option<[u8; 16]> = None;
     for pc in &project.points {
         let source = point_source(project, pc)?;
         let read = timed(&mut timings, format!("read points {}", pc.id), || ingest::read_points(&source, &working, &pc.id));
@@ -322,12 +346,32 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         layer.accounting.outside = layer.len() as u64 - joined;
         debug_assert!(layer.accounting.balances());
         let joined_per_level: Vec<u64> = assigned.iter().map(|a| a.par_iter().filter(|&&x| x != NONE).count() as u64).collect();
+        let protection = layer_protection(project, pc);
+        let record_keys = match (protection, layer.identity.take()) {
+            (Some(_), Some(ids)) => {
+                let secret = match sdc_secret {
+                    Some(s) => s,
+                    None => {
+                        let (s, from) = indicators::ckm::secret(project.is_builtin_demo || crate::demo::is_demo(project)).map_err(|e| {
+                            Error::Usage(format!("cannot read or create the cell-key secret: {e}; set BUURTMETER_SDC_SECRET"))
+                        })?;
+                        tracing::info!("cell-key record keys under {from}");
+                        sdc_secret = Some(s);
+                        s
+                    }
+                };
+                Some(ids.par_iter().map(|&id| indicators::ckm::record_key(&secret, &pc.id, id)).collect::<Vec<u64>>())
+            }
+            _ => None,
+        };
         warnings.extend(layer.accounting.warnings.iter().cloned());
         points.push(JoinedLayer {
             title: pc.title.clone().unwrap_or_else(|| pc.id.clone()),
             source: source.path.clone(),
             access: pc.access,
             disclosure: pc.disclosure(),
+            ptable: protection.map(indicators::ckm::PTable::new),
+            record_keys,
             layer,
             assigned,
             joined_per_level,
@@ -367,7 +411,9 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             let mut per_level = Vec::new();
             for li in 0..levels.len() {
                 let values = match layer {
-                    Some(layer) => indicators::evaluate(&def, &layer.layer, &layer.assigned[li], &levels, li)?,
+                    Some(layer) => {
+                        indicators::evaluate(&def, &layer.layer, &layer.assigned[li], layer.record_keys.as_deref(), &levels, li)?
+                    }
                     None => indicators::evaluate_statistic(&def, &levels, li)?,
                 };
                 if matches!(def.denominator, indicators::Denominator::Statistic(_)) && values.denominator_source.is_none() {
@@ -380,7 +426,10 @@ pub fn build(project: &Project) -> Result<Snapshot> {
                 }
                 per_level.push(values);
             }
-            indicators::sdc::apply(&def.disclosure, &levels, &mut per_level);
+            match layer.and_then(|l| l.ptable.as_ref()) {
+                Some(table) => indicators::sdc::apply_cell_key(table, &def, &mut per_level),
+                None => indicators::sdc::apply(&def.disclosure, &levels, &mut per_level),
+            }
             warnings.extend(rate_warnings(&def, &levels, &mut per_level));
             let restricted = layer_config.is_some_and(|l| l.access == Access::Restricted);
             results.push(IndicatorResult { def, per_level, restricted });
@@ -734,6 +783,9 @@ fn prepare_serving(
         let mut pt = tiles::points::PointTiles::new(&merc, public);
         pt.min_count = p.disclosure.min_count;
         pt.round_to = p.disclosure.round_to;
+        if let (Some(table), Some(keys)) = (&p.ptable, &p.record_keys) {
+            pt = pt.with_cell_keys(table.clone(), keys);
+        }
         point_tiles.push((pt, props));
         let mut fields = vec![("count".to_string(), "Number"), ("suppressed".to_string(), "String")];
         if public {

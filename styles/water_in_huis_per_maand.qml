@@ -2,9 +2,11 @@
 <qgis version="3.22.0" styleCategories="Symbology">
   <renderer-v2 type="graduatedSymbol" attr="water_in_huis_per_maand" graduatedMethod="GraduatedColor" symbollevels="0" enableorderby="0" forceraster="0">
     <ranges>
-      <range lower="0" upper="5" symbol="0" label="0,000 – 5,0 meldingen" render="true"/>
-      <range lower="5" upper="10" symbol="1" label="5,0 – 10,0 meldingen" render="true"/>
-      <range lower="10" upper="10" symbol="2" label="10,0 – 10,0 meldingen" render="true"/>
+      <range lower="0" upper="4" symbol="0" label="0,000 – 4,0 meldingen" render="true"/>
+      <range lower="4" upper="6" symbol="1" label="4,0 – 6,0 meldingen" render="true"/>
+      <range lower="6" upper="9" symbol="2" label="6,0 – 9,0 meldingen" render="true"/>
+      <range lower="9" upper="11" symbol="3" label="9,0 – 11,0 meldingen" render="true"/>
+      <range lower="11" upper="12" symbol="4" label="11,0 – 12,0 meldingen" render="true"/>
     </ranges>
     <symbols>
       <symbol type="fill" name="0" alpha="1" clip_to_extent="1" force_rhr="0">
@@ -30,6 +32,26 @@
       <symbol type="fill" name="2" alpha="1" clip_to_extent="1" force_rhr="0">
         <layer class="SimpleFill" enabled="1" pass="0" locked="0">
           <prop k="color" v="253,141,60,255"/>
+          <prop k="outline_color" v="255,255,255,255"/>
+          <prop k="outline_style" v="solid"/>
+          <prop k="outline_width" v="0.26"/>
+          <prop k="outline_width_unit" v="MM"/>
+          <prop k="style" v="solid"/>
+        </layer>
+      </symbol>
+      <symbol type="fill" name="3" alpha="1" clip_to_extent="1" force_rhr="0">
+        <layer class="SimpleFill" enabled="1" pass="0" locked="0">
+          <prop k="color" v="240,59,32,255"/>
+          <prop k="outline_color" v="255,255,255,255"/>
+          <prop k="outline_style" v="solid"/>
+          <prop k="outline_width" v="0.26"/>
+          <prop k="outline_width_unit" v="MM"/>
+          <prop k="style" v="solid"/>
+        </layer>
+      </symbol>
+      <symbol type="fill" name="4" alpha="1" clip_to_extent="1" force_rhr="0">
+        <layer class="SimpleFill" enabled="1" pass="0" locked="0">
+          <prop k="color" v="189,0,38,255"/>
           <prop k="outline_color" v="255,255,255,255"/>
           <prop k="outline_style" v="solid"/>
           <prop k="outline_width" v="0.26"/>

@@ -2,11 +2,10 @@
 <qgis version="3.22.0" styleCategories="Symbology">
   <renderer-v2 type="graduatedSymbol" attr="wateroverlast_per_1000_inw" graduatedMethod="GraduatedColor" symbollevels="0" enableorderby="0" forceraster="0">
     <ranges>
-      <range lower="0" upper="2.5" symbol="0" label="0,000 – 2,5 per 1.000 inwoners" render="true"/>
-      <range lower="2.5" upper="3.8000000000000003" symbol="1" label="2,5 – 3,8 per 1.000 inwoners" render="true"/>
-      <range lower="3.8000000000000003" upper="5.300000000000001" symbol="2" label="3,8 – 5,3 per 1.000 inwoners" render="true"/>
-      <range lower="5.300000000000001" upper="8.4" symbol="3" label="5,3 – 8,4 per 1.000 inwoners" render="true"/>
-      <range lower="8.4" upper="23.91304347826087" symbol="4" label="8,4 – 23,9 per 1.000 inwoners" render="true"/>
+      <range lower="0" upper="2.8000000000000003" symbol="0" label="0,000 – 2,8 per 1.000 inwoners" render="true"/>
+      <range lower="2.8000000000000003" upper="4.9" symbol="1" label="2,8 – 4,9 per 1.000 inwoners" render="true"/>
+      <range lower="4.9" upper="7.9" symbol="2" label="4,9 – 7,9 per 1.000 inwoners" render="true"/>
+      <range lower="7.9" upper="25" symbol="3" label="7,9 – 25,0 per 1.000 inwoners" render="true"/>
     </ranges>
     <symbols>
       <symbol type="fill" name="0" alpha="1" clip_to_extent="1" force_rhr="0">
@@ -42,16 +41,6 @@
       <symbol type="fill" name="3" alpha="1" clip_to_extent="1" force_rhr="0">
         <layer class="SimpleFill" enabled="1" pass="0" locked="0">
           <prop k="color" v="240,59,32,255"/>
-          <prop k="outline_color" v="255,255,255,255"/>
-          <prop k="outline_style" v="solid"/>
-          <prop k="outline_width" v="0.26"/>
-          <prop k="outline_width_unit" v="MM"/>
-          <prop k="style" v="solid"/>
-        </layer>
-      </symbol>
-      <symbol type="fill" name="4" alpha="1" clip_to_extent="1" force_rhr="0">
-        <layer class="SimpleFill" enabled="1" pass="0" locked="0">
-          <prop k="color" v="189,0,38,255"/>
           <prop k="outline_color" v="255,255,255,255"/>
           <prop k="outline_style" v="solid"/>
           <prop k="outline_width" v="0.26"/>

@@ -170,34 +170,27 @@ fn tiles_decode_in_gdal_without_gaps_with_true_counts_and_api_values() {
     for z in [6u8, 9, 12] {
         let (x0, y0) = lonlat_to_tile(pb[0], pb[3], z);
         let (x1, y1) = lonlat_to_tile(pb[2], pb[1], z);
-        let mut total = 0u64;
-        let mut suppressed_cells = 0u64;
+        let (mut total, mut cells) = (0u64, 0u64);
         for x in x0..=x1 {
             for y in y0..=y1 {
                 let f = dir.path().join(format!("w-{z}-{x}-{y}.mvt"));
                 if server.get_bytes(&format!("/tiles/wateroverlast/{z}/{x}/{y}.mvt"), &f) == 200 {
                     for (props, _) in decode(&f, "wateroverlast") {
                         assert!(!props.contains_key("category"), "aggregate-only: no point attributes");
-                        match props.get("count") {
-                            Some(c) => {
-                                let c = c.parse::<u64>().unwrap();
-                                assert!(c >= 3, "min_count = 3: a visible cell count of {c}");
-                                total += c;
-                            }
-                            None => {
-                                assert_eq!(props["suppressed"], "small_count");
-                                suppressed_cells += 1;
-                            }
-                        }
+                        let c =
+                            props.get("count").expect("every cell of a protected layer shows its perturbed count").parse::<u64>().unwrap();
+                        assert!(c >= 3, "min_count = 3: no published count of 1 or 2, got {c}");
+                        total += c;
+                        cells += 1;
                     }
                 }
             }
         }
-        // Secret cells hold 1 or 2 points each: visible counts plus those add up to all.
-        assert!(
-            total + suppressed_cells <= n_points && n_points <= total + 2 * suppressed_cells,
-            "zoom {z}: {total} + {suppressed_cells} secret cells vs {n_points}"
-        );
+        // Cell-key noise: each cell within a few of its true count, and unbiased, so the
+        // total stays close to the number of points (parts need not add up exactly).
+        assert!(cells > 0);
+        assert!(total.abs_diff(n_points) <= 4 * cells, "zoom {z}: {total} in {cells} cells vs {n_points} points");
+        assert!((total as f64 - n_points as f64).abs() < 0.25 * n_points as f64, "zoom {z}: {total} vs {n_points}");
     }
     // The public vacancy layer has no disclosure rules: its counts add up exactly.
     let lee = health["points"].as_array().unwrap().iter().find(|p| p["id"] == "leegstand").unwrap();

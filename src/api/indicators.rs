@@ -55,9 +55,19 @@ fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
             "scale": d.scale,
         },
         "period": d.period.as_str(),
-        "disclosure": {"min_count": d.disclosure.min_count, "round_to": d.disclosure.round_to, "min_denominator": d.disclosure.min_denominator},
+        "disclosure": match layer.and_then(|l| l.ptable.as_ref()) {
+            Some(t) => json!({
+                "method": "cell-key",
+                "variance": t.params.variance,
+                "smallest_published_count": t.params.js + 1,
+                "min_denominator": d.disclosure.min_denominator,
+                "note": "Counts are perturbed with the cell-key method: every published count differs from the true count by a small random amount, the same whenever the same records are counted. Parts need not add up to totals; do not sum published values. Rates are computed from the published counts. No published count lies between 1 and smallest_published_count − 1. Cells marked 'protected' are withheld.",
+            }),
+            None => json!({"min_count": d.disclosure.min_count, "round_to": d.disclosure.round_to, "min_denominator": d.disclosure.min_denominator}),
+        },
         "periods": ind.per_level.first().map(|v| v.periods.clone()).unwrap_or_default(),
-        "source": {"points": layer.map(|l| l.source.display().to_string()), "points_title": layer.map(|l| l.title.clone()), "attribution": snap.attribution},
+        // No file paths on a public endpoint: the layer's title says what was counted.
+        "source": {"points": layer.map(|l| l.layer.id.clone()), "points_title": layer.map(|l| l.title.clone()), "attribution": snap.attribution},
         "levels": levels,
         "links": [{"rel": "self", "href": format!("/indicators/{}", d.id)}],
     })

@@ -28,6 +28,17 @@ pub struct LevelValues {
     pub denominator: Vec<Option<f64>>,
     /// Where the denominator came from (file and column, or "sum over ...").
     pub denominator_source: Option<String>,
+    /// For protected layers, per cell: the cell key (wrapping sum of the record keys), the
+    /// number of records and the largest single weight. Never published.
+    pub protection: Option<CellKeys>,
+}
+
+/// What the cell-key method needs of every cell (indexed like `numerator`).
+#[derive(Debug, Clone, Default)]
+pub struct CellKeys {
+    pub key: Vec<u64>,
+    pub records: Vec<u64>,
+    pub largest: Vec<f64>,
 }
 
 impl LevelValues {
@@ -70,7 +81,14 @@ pub fn denominators(ind: &Indicator, levels: &[Level], level: usize) -> (Vec<Opt
 }
 
 /// Evaluate `ind` at `levels[level]`, given each point's area at that level.
-pub fn evaluate(ind: &Indicator, layer: &PointLayer, assigned: &[u32], levels: &[Level], level: usize) -> Result<LevelValues> {
+pub fn evaluate(
+    ind: &Indicator,
+    layer: &PointLayer,
+    assigned: &[u32],
+    record_keys: Option<&[u64]>,
+    levels: &[Level],
+    level: usize,
+) -> Result<LevelValues> {
     let n_areas = levels[level].areas.len();
     let wanted: Option<Vec<bool>> = ind.categories.as_ref().map(|cats| {
         let keys: Vec<String> = cats.iter().map(|w| category_key(w)).collect();
@@ -140,6 +158,37 @@ pub fn evaluate(ind: &Indicator, layer: &PointLayer, assigned: &[u32], levels: &
         sums.iter_mut().zip(acc).for_each(|(x, y)| *x += y);
     }
 
+    let protection = record_keys.map(|keys| {
+        let weight = |i: usize| if ind.weighted { layer.weights.as_ref().map_or(1.0, |w| w[i]) } else { 1.0 };
+        let partial: Vec<CellKeys> = (0..assigned.len())
+            .into_par_iter()
+            .step_by(chunk)
+            .map(|start| {
+                let mut c = CellKeys { key: vec![0; cells], records: vec![0; cells], largest: vec![0.0; cells] };
+                for i in start..(start + chunk).min(assigned.len()) {
+                    let Some(k) = key_of(i) else { continue };
+                    let p = (k - first) as usize;
+                    if k >= first && p < n_p {
+                        let cell = assigned[i] as usize * n_p + p;
+                        c.key[cell] = c.key[cell].wrapping_add(keys[i]);
+                        c.records[cell] += 1;
+                        c.largest[cell] = c.largest[cell].max(weight(i).abs());
+                    }
+                }
+                c
+            })
+            .collect();
+        let mut all = CellKeys { key: vec![0; cells], records: vec![0; cells], largest: vec![0.0; cells] };
+        for c in partial {
+            for k in 0..cells {
+                all.key[k] = all.key[k].wrapping_add(c.key[k]);
+                all.records[k] += c.records[k];
+                all.largest[k] = all.largest[k].max(c.largest[k]);
+            }
+        }
+        all
+    });
+
     let grid = df!(
         AREA => (0..n_areas as u32).flat_map(|a| std::iter::repeat_n(a, n_p)).collect::<Vec<u32>>(),
         PERIOD => (0..n_areas).flat_map(|_| period_keys.iter().copied()).collect::<Vec<i32>>(),
@@ -165,6 +214,7 @@ pub fn evaluate(ind: &Indicator, layer: &PointLayer, assigned: &[u32], levels: &
         value,
         denominator: if ind.denominator == Denominator::None { vec![None; n_areas] } else { denominator },
         denominator_source,
+        protection,
     })
 }
 
@@ -190,5 +240,6 @@ pub fn evaluate_statistic(ind: &Indicator, levels: &[Level], level: usize) -> Re
         value,
         denominator: if ind.denominator == Denominator::None { vec![None; n_areas] } else { denominator },
         denominator_source,
+        protection: None,
     })
 }

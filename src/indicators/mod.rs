@@ -10,6 +10,7 @@
 //! never from averaging the rates of smaller areas. A missing or zero denominator gives a
 //! missing value, never 0 or infinity. No I/O here: plain data in, plain data out.
 
+pub mod ckm;
 pub mod eval;
 pub mod sdc;
 pub mod stats;

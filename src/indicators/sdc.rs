@@ -27,6 +27,9 @@ pub enum Suppression {
     SmallCount,
     SmallDenominator,
     Secondary,
+    /// Withheld on a protected layer (cell-key method): one public word, whichever rule
+    /// (too few contributors, one dominant contributor, too small a denominator).
+    Protected,
 }
 
 impl Suppression {
@@ -35,6 +38,52 @@ impl Suppression {
             Suppression::SmallCount => "small_count",
             Suppression::SmallDenominator => "small_denominator",
             Suppression::Secondary => "secondary",
+            Suppression::Protected => "protected",
+        }
+    }
+}
+
+/// A weighted sum is withheld when one record makes up more than this share of it.
+pub const DOMINANCE_SHARE: f64 = 0.8;
+/// The noise on a weighted sum: this share of its largest contribution per unit of the
+/// count table's deviation.
+pub const MAGNITUDE_NOISE: f64 = 0.1;
+
+/// The cell-key method on one indicator of a protected layer, at every level: counts are
+/// perturbed through the table with the cell's key; weighted sums need more than `js`
+/// records and no record over [`DOMINANCE_SHARE`] of the sum, and get noise in proportion
+/// to their largest contribution; rates come from the published numerator; a numerator
+/// whose denominator is below `min_denominator` is withheld with its rate.
+pub fn apply_cell_key(table: &super::ckm::PTable, ind: &super::Indicator, per_level: &mut [LevelValues]) {
+    for v in per_level.iter_mut() {
+        let Some(cells) = v.protection.take() else { continue };
+        let n_p = v.periods.len().max(1);
+        for k in 0..v.numerator.len() {
+            let Some(n) = v.numerator[k] else { continue };
+            let d = v.denominator[k / n_p];
+            let records = cells.records[k];
+            let published = if ind.weighted {
+                let dominated = cells.largest[k] > DOMINANCE_SHARE * n.abs();
+                if records > 0 && (records <= u64::from(table.params.js) || dominated) {
+                    None
+                } else {
+                    let dev = table.perturb(records, cells.key[k]) as f64 - records as f64;
+                    Some((n + MAGNITUDE_NOISE * cells.largest[k] * dev).round())
+                }
+            } else {
+                Some(table.perturb(n.round().max(0.0) as u64, cells.key[k]) as f64)
+            };
+            let small_base = ind.disclosure.min_denominator.is_some_and(|m| d.is_some_and(|d| d < m));
+            match published {
+                Some(x) if !small_base => {
+                    v.numerator[k] = Some(x);
+                    v.value[k] = match ind.denominator {
+                        super::Denominator::None => Some(x * ind.scale),
+                        _ => d.filter(|d| *d > 0.0).map(|d| x / d * ind.scale),
+                    };
+                }
+                _ => v.suppress(k, Suppression::Protected),
+            }
         }
     }
 }

@@ -108,6 +108,8 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
     let date_i = source.date.as_deref().map(|c| columns.require(c, path, &listing)).transpose()?;
     let cat_i = source.category.as_deref().map(|c| columns.require(c, path, &listing)).transpose()?;
     let weight_i = source.weight.as_deref().map(|c| columns.require(c, path, &listing)).transpose()?;
+    let id_i = source.id_column.as_deref().map(|c| columns.require(c, path, &listing)).transpose()?;
+    let mut identity: Vec<u64> = Vec::new();
     let rd = crs::spatial_ref(crs::RD_NEW)?;
     let rd_check = Reprojector::new(&rd, &rd)?;
 
@@ -229,6 +231,12 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
         if weight_i.is_some() {
             weights.push(weight);
         }
+        if source.identities {
+            identity.push(match id_i {
+                Some(i) => xxhash_rust::xxh3::xxh3_64(trim_bytes(field(i))),
+                None => row_hashes.last().copied().unwrap_or(row),
+            });
+        }
         layer.xs.push(x);
         layer.ys.push(y);
         layer.rows.push(row);
@@ -252,6 +260,9 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
     if pairs.len() > 1 {
         let per: Vec<String> = pairs.iter().zip(&used).map(|(p, n)| format!("{n} rows from '{}'/'{}'", header[p.x], header[p.y])).collect();
         acc.notes.push(per.join(", "));
+    }
+    if source.identities {
+        layer.identity = Some(identity);
     }
     layer.accounting = acc;
     let reprojectors: Vec<Reprojector> = pairs.into_iter().map(|p| p.reprojector).collect();

@@ -77,6 +77,11 @@ pub struct PointSource {
     pub weight: Option<String>,
     pub delimiter: Option<u8>,
     pub encoding: Option<Encoding>,
+    /// Keep a stable identity per record (for the cell-key method's record keys).
+    pub identities: bool,
+    /// The column that identifies a record (a report number); without it the record's
+    /// identity is its row content (CSV) or feature id.
+    pub id_column: Option<String>,
 }
 
 /// Send GDAL's own messages (one per invalid polygon, laundered field names, ...) to the
@@ -148,6 +153,7 @@ fn drop_failed(layer: &mut PointLayer, ok: &[bool], from: &str) {
     layer.dates = layer.dates.as_ref().map(|d| pick(d, &keep));
     layer.category_idx = layer.category_idx.as_ref().map(|c| pick(c, &keep));
     layer.weights = layer.weights.as_ref().map(|w| pick(w, &keep));
+    layer.identity = layer.identity.as_ref().map(|w| pick(w, &keep));
 }
 
 /// When most rows of a file were rejected for the same coordinate mix-up, say so once

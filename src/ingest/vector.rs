@@ -379,6 +379,8 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
     let date_i = need(&source.date)?;
     let cat_i = need(&source.category)?;
     let weight_i = need(&source.weight)?;
+    let id_i = need(&source.id_column)?;
+    let mut identity: Vec<u64> = Vec::new();
     let (xy_i, lonlat) = match &source.coords {
         Coords::XY { x, y, .. } => (Some((need(&Some(x.clone()))?.unwrap_or(0), need(&Some(y.clone()))?.unwrap_or(0))), false),
         Coords::LonLat { lon, lat } => (Some((need(&Some(lon.clone()))?.unwrap_or(0), need(&Some(lat.clone()))?.unwrap_or(0))), true),
@@ -483,11 +485,19 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
         if weight_i.is_some() {
             weights.push(weight);
         }
+        if source.identities {
+            let id = match id_i {
+                Some(i) => xxhash_rust::xxh3::xxh3_64(value_as_string(feature.field(i)?).unwrap_or_default().trim().as_bytes()),
+                None => feature.fid().unwrap_or(row),
+            };
+            identity.push(id);
+        }
         out.xs.push(x);
         out.ys.push(y);
         out.rows.push(row);
     }
     progress.finish();
+    out.identity = source.identities.then_some(identity);
     out.dates = date_i.map(|_| dates);
     out.category_idx = cat_i.map(|_| cats);
     out.weights = weight_i.map(|_| weights);

@@ -39,6 +39,9 @@ pub struct PointTiles {
     pub min_count: Option<f64>,
     /// Cell counts are rounded to a multiple of this.
     pub round_to: Option<f64>,
+    /// Protected layers: the cell-key table and the record keys in key order; cell counts
+    /// are perturbed like every other published count of the layer (and zero cells left out).
+    ckm: Option<(crate::indicators::ckm::PTable, Vec<u64>)>,
     keys: Vec<u64>,
     /// World coordinates at zoom 16, in key order.
     world: Vec<[u32; 2]>,
@@ -65,11 +68,19 @@ impl PointTiles {
         PointTiles {
             min_count: None,
             round_to: None,
+            ckm: None,
             keys: items.par_iter().map(|t| t.0).collect(),
             world: items.par_iter().map(|t| t.1).collect(),
             index: items.par_iter().map(|t| t.2).collect(),
             public,
         }
+    }
+
+    /// Protect the cell counts with the cell-key method: `record_keys` in the layer's order.
+    pub fn with_cell_keys(mut self, table: crate::indicators::ckm::PTable, record_keys: &[u64]) -> PointTiles {
+        let sorted = self.index.iter().map(|&i| record_keys[i as usize]).collect();
+        self.ckm = Some((table, sorted));
+        self
     }
 
     /// The run of sorted points inside tile (z, x, y).
@@ -128,7 +139,15 @@ impl PointTiles {
             };
             let at = [at[0].clamp(0, EXTENT - 1), at[1].clamp(0, EXTENT - 1)];
             let count = (end - k) as f64;
-            if self.min_count.is_some_and(|m| count < m) {
+            if let Some((table, keys)) = &self.ckm {
+                // The cell key of exactly these records: the same value as any area or
+                // cell at another zoom holding the same records.
+                let ck = keys[k..end].iter().fold(0u64, |a, &x| a.wrapping_add(x));
+                let shown = table.perturb(end as u64 - k as u64, ck);
+                if shown > 0 {
+                    layer.points(cell, &[("count", Prop::Int(shown as i64))], &[at]);
+                }
+            } else if self.min_count.is_some_and(|m| count < m) {
                 layer.points(cell, &[("suppressed", Prop::Str("small_count".into()))], &[at]);
             } else {
                 let shown = self.round_to.map_or(count, |r| crate::indicators::sdc::round_to(count, r));
