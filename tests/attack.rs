@@ -1,0 +1,346 @@
+//! The attack suite: an attacker who knows the method and all its parameters (the
+//! perturbation table, D included) fetches every public response about a protected layer
+//! (every indicator, level and period, through the indicator API), writes down what each
+//! published count allows for the true count, adds every linking equation that holds
+//! (parents are the sums of their children; a year is the sum of its quarters and months;
+//! a period range is the sum of its years), and propagates the intervals until nothing
+//! changes. No cell whose true count is 1 … min_count − 1 may come out pinned to its value.
+//!
+//! Run on the demo and on a project built to be hard: many small counts, one layer with
+//! all, year, quarter and month indicators, each category and all together, a weighted
+//! indicator with one dominant contributor, areas with tiny denominators, and a
+//! restricted layer next to it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use buurtmeter::config::Project;
+use buurtmeter::indicators::ckm::PTable;
+use buurtmeter::snapshot::{self, Snapshot};
+use common::*;
+
+const UNBOUNDED: i64 = 1_000_000_000;
+
+/// What a published count allows for the true count, by the table's support.
+fn support(table: &PTable, published: i64) -> (i64, i64) {
+    let d = i64::from(table.params.max_deviation);
+    let ok: Vec<i64> = ((published - d).max(0)..=published + d).filter(|&i| table_allows(table, i as u64, published as u64)).collect();
+    (*ok.first().unwrap_or(&0), *ok.last().unwrap_or(&UNBOUNDED))
+}
+
+fn table_allows(table: &PTable, i: u64, j: u64) -> bool {
+    let imax = table.imax();
+    let (row, shift) = if i <= imax { (&table.rows[i as usize], 0) } else { (table.rows.last().unwrap(), i - imax) };
+    row.targets.iter().zip(&row.probabilities).any(|(&t, &p)| t + shift == j && p > 0.0)
+}
+
+struct Attack {
+    truth: Vec<i64>,
+    lo: Vec<i64>,
+    hi: Vec<i64>,
+    eqs: Vec<(usize, Vec<usize>)>,
+}
+
+impl Attack {
+    fn var(&mut self, truth: i64, (lo, hi): (i64, i64)) -> usize {
+        assert!(lo <= truth && truth <= hi, "a published value excludes its own truth: {truth} not in {lo}..{hi}");
+        self.truth.push(truth);
+        self.lo.push(lo);
+        self.hi.push(hi);
+        self.truth.len() - 1
+    }
+
+    /// Add `total = Σ parts` when it holds for the true values (the attacker's assumption
+    /// that happens to be right: generous to the attacker).
+    fn eq(&mut self, total: usize, parts: Vec<usize>) {
+        if !parts.is_empty() && self.truth[total] == parts.iter().map(|&p| self.truth[p]).sum::<i64>() {
+            self.eqs.push((total, parts));
+        }
+    }
+
+    fn propagate(&mut self) {
+        let cap = |x: i64| x.min(UNBOUNDED);
+        for _ in 0..1000 {
+            let mut changed = false;
+            for (t, parts) in &self.eqs {
+                let slo: i64 = parts.iter().map(|&p| self.lo[p]).sum();
+                let shi: i64 = cap(parts.iter().fold(0i64, |a, &p| a.saturating_add(self.hi[p])));
+                if slo > self.lo[*t] {
+                    self.lo[*t] = slo;
+                    changed = true;
+                }
+                if shi < self.hi[*t] {
+                    self.hi[*t] = shi;
+                    changed = true;
+                }
+                for &p in parts {
+                    let others_lo: i64 = parts.iter().filter(|&&q| q != p).map(|&q| self.lo[q]).sum();
+                    let others_hi: i64 = cap(parts.iter().filter(|&&q| q != p).fold(0i64, |a, &q| a.saturating_add(self.hi[q])));
+                    let lo = if others_hi >= UNBOUNDED { 0 } else { self.lo[*t] - others_hi };
+                    let hi = if self.hi[*t] >= UNBOUNDED { UNBOUNDED } else { self.hi[*t] - others_lo };
+                    if lo > self.lo[p] {
+                        self.lo[p] = lo;
+                        changed = true;
+                    }
+                    if hi < self.hi[p] {
+                        self.hi[p] = hi;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                return;
+            }
+        }
+    }
+}
+
+/// The period a finer period lies in: `2024-03` in `2024-Q1`, `2024`, `all`.
+fn contains(coarse: &str, fine: &str) -> bool {
+    if coarse == "all" || coarse == fine {
+        return true;
+    }
+    if let Some((y, q)) = coarse.split_once("-Q") {
+        return fine
+            .split_once('-')
+            .is_some_and(|(fy, m)| fy == y && m.parse::<u32>().is_ok_and(|m| (m - 1) / 3 + 1 == q.parse::<u32>().unwrap_or(0)));
+    }
+    coarse.len() == 4 && fine.starts_with(coarse) && fine.len() > 4
+}
+
+/// Every public response about the protected layer, attacked. Returns (small cells tried,
+/// pinned to their true value, all cells, pinned at all).
+fn attack(project_path: &Path, env: &[(&str, &str)]) -> (usize, usize, usize, usize) {
+    let project = Project::load(project_path).unwrap();
+    let snap: Snapshot = snapshot::build(&project).unwrap();
+    let server = Server::start_with_env(&["--project", project_path.to_str().unwrap(), "--watch-seconds", "0"], env);
+    let layer =
+        snap.points.iter().find(|p| p.ptable.is_some() && p.access != buurtmeter::config::Access::Restricted).expect("a protected layer");
+    let table = layer.ptable.as_ref().unwrap();
+    let js = i64::from(table.params.js);
+    let mut a = Attack { truth: vec![], lo: vec![], hi: vec![], eqs: vec![] };
+    // (indicator, level, area, period) → variable
+    let mut cell: BTreeMap<(String, usize, usize, String), usize> = BTreeMap::new();
+    let counts: Vec<_> = snap.indicators.iter().filter(|i| i.def.points.as_ref() == Some(&layer.layer.id) && !i.def.weighted).collect();
+    for ind in &counts {
+        for (li, level) in snap.levels.iter().enumerate() {
+            let truth = buurtmeter::indicators::evaluate(&ind.def, &layer.layer, &layer.assigned[li], None, &snap.levels, li).unwrap();
+            // Public: the indicator API, CSV, every period of the level.
+            let mut rows: Vec<String> = Vec::new();
+            let mut head: Vec<String> = Vec::new();
+            for period in &truth.periods {
+                let (status, csv) = server.get(&format!("/indicators/{}?level={}&period={period}&format=csv", ind.def.id, level.id));
+                assert_eq!(status, 200, "{csv}");
+                let mut lines = csv.lines();
+                head = lines.next().unwrap().split(',').map(str::to_string).collect();
+                rows.extend(lines.map(str::to_string));
+            }
+            let col = |n: &str| head.iter().position(|h| h == n).unwrap();
+            for line in &rows {
+                let f: Vec<&str> = line.split(',').collect();
+                let (code, period) = (f[col("area_code")], f[col("period")]);
+                let area = level.by_code[code];
+                let p = truth.period_index(period).unwrap();
+                let t = truth.numerator[truth.index(area, p)].unwrap() as i64;
+                let bounds = match f[col("numerator")].parse::<f64>() {
+                    Ok(n) => support(table, n as i64),
+                    Err(_) => (0, UNBOUNDED),
+                };
+                // The rate adds nothing: it must be the published count over the denominator.
+                let v = a.var(t, bounds);
+                cell.insert((ind.def.id.clone(), li, area, period.to_string()), v);
+            }
+        }
+    }
+    // Parents are the sums of their children.
+    for ind in &counts {
+        for (li, level) in snap.levels.iter().enumerate() {
+            let Some(pi) = level.parent.as_ref().and_then(|p| snap.level_index(p)) else { continue };
+            let periods: Vec<String> = ind.per_level[li].periods.clone();
+            for parent in 0..snap.levels[pi].areas.len() {
+                for period in &periods {
+                    let kids: Vec<usize> = (0..level.areas.len())
+                        .filter(|&c| level.parent_idx[c] == Some(parent as u32))
+                        .filter_map(|c| cell.get(&(ind.def.id.clone(), li, c, period.clone())).copied())
+                        .collect();
+                    if let Some(&t) = cell.get(&(ind.def.id.clone(), pi, parent, period.clone())) {
+                        a.eq(t, kids);
+                    }
+                }
+            }
+        }
+    }
+    // Coarser periods are sums of finer ones, between indicators with the same filter.
+    for coarse in &counts {
+        for fine in &counts {
+            if coarse.def.id == fine.def.id || coarse.def.categories != fine.def.categories || coarse.def.period == fine.def.period {
+                continue;
+            }
+            for li in 0..snap.levels.len() {
+                for cp in &coarse.per_level[li].periods {
+                    let fps: Vec<&String> = fine.per_level[li].periods.iter().filter(|fp| contains(cp, fp)).collect();
+                    if fps.is_empty() {
+                        continue;
+                    }
+                    for area in 0..snap.levels[li].areas.len() {
+                        let parts: Vec<usize> =
+                            fps.iter().filter_map(|fp| cell.get(&(fine.def.id.clone(), li, area, (*fp).clone())).copied()).collect();
+                        if let Some(&t) = cell.get(&(coarse.def.id.clone(), li, area, cp.clone())) {
+                            a.eq(t, parts);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // The same attack against plain suppression (exact values, small counts withheld):
+    // it must recover small counts, or the attack itself is too weak to mean anything.
+    let mut naive = Attack { truth: a.truth.clone(), lo: vec![], hi: vec![], eqs: a.eqs.clone() };
+    for &t in &a.truth {
+        let (lo, hi) = if (1..=js).contains(&t) { (0, UNBOUNDED) } else { (t, t) };
+        naive.lo.push(lo);
+        naive.hi.push(hi);
+    }
+    naive.propagate();
+    let naive_recovered = (0..naive.truth.len()).filter(|&v| (1..=js).contains(&naive.truth[v]) && naive.lo[v] == naive.hi[v]).count();
+    eprintln!("{}: against plain suppression the same attack pins {naive_recovered} small counts", project.name);
+    assert!(naive_recovered > 0, "the attack recovers nothing even from plain suppression: it tests nothing");
+
+    let before: Vec<(i64, i64)> = a.lo.iter().copied().zip(a.hi.iter().copied()).collect();
+    a.propagate();
+    let mut tried = 0;
+    let mut recovered = 0;
+    let mut pinned = 0;
+    for v in 0..a.truth.len() {
+        assert!(a.lo[v] <= a.truth[v] && a.truth[v] <= a.hi[v], "propagation lost the truth: the constraints are wrong");
+        let small = (1..=js).contains(&a.truth[v]);
+        tried += usize::from(small);
+        if a.lo[v] == a.hi[v] {
+            pinned += 1;
+            if small {
+                recovered += 1;
+                eprintln!("pinned: true {} from published interval {:?}", a.truth[v], before[v]);
+            }
+        }
+    }
+    eprintln!(
+        "{}: {} equations, {} cells, {tried} with a true count in 1..={js}, {recovered} of them pinned; {pinned} cells pinned in all (zeros and exact values)",
+        project.name,
+        a.eqs.len(),
+        a.truth.len()
+    );
+    (tried, recovered, a.truth.len(), pinned)
+}
+
+#[test]
+fn the_attack_recovers_no_small_count_of_the_demo() {
+    let (tried, recovered, cells, _) = attack(&demo_project(), &[]);
+    assert!(cells > 1000 && tried > 100, "the attack had something to try: {cells} cells, {tried} small");
+    assert_eq!(recovered, 0, "small counts pinned to their true value");
+}
+
+/// A project made to be hard for the protection.
+fn hard_project(dir: &Path) -> std::path::PathBuf {
+    let data = demo_project().parent().unwrap().to_path_buf();
+    for f in ["demodorp.gpkg", "kerncijfers_demodorp.csv", "wateroverlast_demodorp.csv"] {
+        std::fs::copy(data.join(f), dir.join(f)).unwrap();
+    }
+    // Few reports (many counts of 1 and 2), three categories, two years, one large weight.
+    let mut rows = vec!["id;x;y;datum;soort;liters".to_string()];
+    let mut seed = 11u64;
+    let mut rnd = || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let cats = ["kelder", "straat", "tuin"];
+    for i in 0..450 {
+        let (x, y) = (188_500.0 + rnd() * 9_000.0, 318_000.0 + rnd() * 9_000.0);
+        let date = format!("{}-{:02}-{:02}", 2023 + (i % 2), 1 + (rnd() * 12.0) as u32 % 12, 1 + (rnd() * 27.0) as u32);
+        let liters = if i == 7 { 100_000.0 } else { 10.0 + (rnd() * 50.0).round() };
+        rows.push(format!("M{i:04};{x:.1};{y:.1};{date};{};{liters}", cats[i % 3]));
+    }
+    std::fs::write(dir.join("meldingen.csv"), rows.join("\n") + "\n").unwrap();
+    let mut toml = String::from(
+        r#"name = "Aanvalsproject"
+[[levels]]
+id = "buurten"
+path = "demodorp.gpkg"
+layer = "buurten"
+[[levels]]
+id = "wijken"
+path = "demodorp.gpkg"
+layer = "wijken"
+[[statistics]]
+path = "kerncijfers_demodorp.csv"
+[[points]]
+id = "meldingen"
+path = "meldingen.csv"
+x = "x"
+y = "y"
+date = "datum"
+category = "soort"
+weight = "liters"
+id_column = "id"
+min_count = 3
+[[points]]
+id = "partner"
+path = "wateroverlast_demodorp.csv"
+lon = "lon"
+lat = "lat"
+access = "restricted"
+min_count = 5
+"#,
+    );
+    let mut n = 0;
+    for period in ["all", "year", "quarter", "month"] {
+        for cats in [None, Some("kelder"), Some("straat"), Some("tuin")] {
+            n += 1;
+            let filter = cats.map(|c| format!(", categories = [\"{c}\"]")).unwrap_or_default();
+            toml.push_str(&format!(
+                "[[indicators]]\nid = \"i{n}\"\ntitle = \"{period} {}\"\nnumerator = {{ points = \"meldingen\"{filter} }}\nperiod = \"{period}\"\n",
+                cats.unwrap_or("alle")
+            ));
+        }
+    }
+    toml.push_str("[[indicators]]\nid = \"rate\"\ntitle = \"per 1000\"\nnumerator = { points = \"meldingen\" }\ndenominator = \"aantal_inwoners\"\nscale = 1000\nperiod = \"year\"\nmin_denominator = 50\n");
+    toml.push_str(
+        "[[indicators]]\nid = \"liters\"\ntitle = \"liters\"\nnumerator = { points = \"meldingen\", weighted = true }\nperiod = \"year\"\n",
+    );
+    toml.push_str("[[indicators]]\nid = \"partner_n\"\ntitle = \"partner\"\nnumerator = { points = \"partner\" }\nperiod = \"year\"\n");
+    let p = dir.join("aanval.toml");
+    std::fs::write(&p, toml).unwrap();
+    p
+}
+
+#[test]
+fn the_attack_recovers_no_small_count_of_a_hard_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = hard_project(dir.path());
+    let env = [("BUURTMETER_SDC_SECRET", "attack-suite-secret")];
+    let (tried, recovered, cells, _) = attack(&p, &env);
+    assert!(cells > 5000 && tried > 300, "the attack had something to try: {cells} cells, {tried} small");
+    assert_eq!(recovered, 0, "small counts pinned to their true value");
+
+    // The dominant contributor's sum is never published; the restricted layer is absent.
+    let project = Project::load(&p).unwrap();
+    let snap = snapshot::build(&project).unwrap();
+    let liters = snap.indicator("liters").unwrap();
+    for n in liters.per_level.iter().flat_map(|v| v.numerator.iter().flatten()) {
+        assert!(*n < 80_000.0, "a sum dominated by one record published: {n}");
+    }
+    let dominated = liters.per_level.iter().flat_map(|v| v.suppressed.iter()).filter(|s| s.is_some_and(|s| s.key() == "protected")).count();
+    assert!(dominated > 0, "cells with the dominant contributor are withheld");
+    let server = Server::start_with_env(&["--project", p.to_str().unwrap(), "--watch-seconds", "0"], &env);
+    for level in ["buurten", "wijken"] {
+        let (_, csv) = server.get(&format!("/indicators/liters?level={level}&format=csv"));
+        for line in csv.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            if let Ok(x) = f[5].parse::<f64>() {
+                assert!(x < 80_000.0, "a sum dominated by one record published: {line}");
+            }
+        }
+    }
+    assert_eq!(server.get("/indicators/partner_n").0, 404);
+}
