@@ -54,6 +54,30 @@ pub fn keep_mask(areas: &[Area], region: &Region, finest_points: &[Point<f64>]) 
     }
 }
 
+/// The areas left out of the region that lie around it (their envelope meets the region's
+/// envelope grown by half its size on every side): drawn on the map as context, so the
+/// region does not float in an empty page. Never counted, never given values.
+pub fn context_areas(areas: &[Area], keep: &[bool]) -> Vec<Area> {
+    let mut b: Option<geo::Rect<f64>> = None;
+    for r in areas.iter().zip(keep).filter(|(_, k)| **k).filter_map(|(a, _)| a.geometry.bounding_rect()) {
+        b = Some(match b {
+            None => r,
+            Some(x) => {
+                geo::Rect::new((x.min().x.min(r.min().x), x.min().y.min(r.min().y)), (x.max().x.max(r.max().x), x.max().y.max(r.max().y)))
+            }
+        });
+    }
+    let Some(b) = b else { return Vec::new() };
+    let (dx, dy) = (b.width() / 2.0, b.height() / 2.0);
+    let grown = geo::Rect::new((b.min().x - dx, b.min().y - dy), (b.max().x + dx, b.max().y + dy));
+    areas
+        .iter()
+        .zip(keep)
+        .filter(|(a, k)| !**k && a.geometry.bounding_rect().is_some_and(|r| r.intersects(&grown)))
+        .map(|(a, _)| a.clone())
+        .collect()
+}
+
 /// Drop the areas not in `keep`, with their attribute rows.
 pub fn retain(areas: &mut Vec<Area>, stats: &mut StatColumns, keep: &[bool]) {
     let mut it = keep.iter();

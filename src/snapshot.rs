@@ -52,6 +52,8 @@ pub struct Snapshot {
     pub description: Option<String>,
     pub attribution: Option<String>,
     pub basemap: Option<crate::config::Basemap>,
+    /// Areas around the region (left out by `region`), in WGS84: drawn as context only.
+    pub context: Vec<(String, Option<String>, MultiPolygon<f64>)>,
     pub project_file: PathBuf,
     pub working_crs: String,
     pub levels: Vec<Level>,
@@ -156,6 +158,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
 
     // ingest: areas
     let mut levels: Vec<Level> = Vec::new();
+    let mut context: Vec<crate::model::Area> = Vec::new();
     for lc in &project.levels {
         let src = vector::AreaSource {
             path: project.resolve(&lc.path),
@@ -175,6 +178,8 @@ pub fn build(project: &Project) -> Result<Snapshot> {
             if !(region.is_extent() && levels.is_empty()) {
                 let keep = crate::region::keep_mask(&read.areas, region, &finest);
                 let before = read.areas.len();
+                // The coarsest limited level's neighbours become the map's context.
+                context = crate::region::context_areas(&read.areas, &keep);
                 crate::region::retain(&mut read.areas, &mut read.attributes, &keep);
                 tracing::info!(level = %lc.id, kept = read.areas.len(), of = before, "areas in the region");
                 if read.areas.is_empty() {
@@ -448,6 +453,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         description: project.description.clone(),
         attribution: project.attribution.clone(),
         basemap: project.basemap.clone(),
+        context: context_wgs84(&working, context)?,
         project_file: project.file.clone(),
         working_crs: crs::label(&working),
         levels,
@@ -461,6 +467,29 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         version,
         version_hash,
     })
+}
+
+/// The context areas in WGS84 (few: PROJ directly).
+fn context_wgs84(
+    working: &gdal::spatial_ref::SpatialRef,
+    areas: Vec<crate::model::Area>,
+) -> Result<Vec<(String, Option<String>, MultiPolygon<f64>)>> {
+    if areas.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wgs = crs::spatial_ref(crs::WGS84)?;
+    let r = crs::Reprojector::new(working, &wgs)?;
+    Ok(areas
+        .into_iter()
+        .map(|a| {
+            let g = a.geometry.map_coords(|c| {
+                let (mut x, mut y) = (vec![c.x], vec![c.y]);
+                r.transform(&mut x, &mut y);
+                geo_types::Coord { x: x[0], y: y[0] }
+            });
+            (a.code, a.name, g)
+        })
+        .collect())
 }
 
 /// Honest rates: the default minimum denominator (when the project sets none) and what

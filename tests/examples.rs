@@ -120,6 +120,19 @@ fn every_project_renders_in_headless_chromium() {
             assert!(n > 0, "{name}: level {} drew no area at its own zoom: {r}", l.id);
         }
         assert!(shot.exists());
+        // A project limited to a region has its surroundings as grey context, never as
+        // one of its own areas.
+        let (_, ctx) = server.get("/context.geojson");
+        let ctx: serde_json::Value = serde_json::from_str(&ctx).unwrap();
+        let ctx_codes: Vec<String> =
+            ctx["features"].as_array().unwrap().iter().map(|f| f["properties"]["code"].as_str().unwrap().to_string()).collect();
+        if p.region.is_some() || p.levels.iter().any(|l| l.within.is_some()) {
+            assert!(!ctx_codes.is_empty(), "{name}: no context around the region");
+            let (_, items) = server.get(&format!("/ogc/collections/{}/items?limit=10000&f=json", p.levels.last().unwrap().id));
+            for c in &ctx_codes {
+                assert!(!items.contains(&format!("\"code\":\"{c}\"")), "{name}: context area {c} is also a project area");
+            }
+        }
         eprintln!("{name}: screenshot {} ({r})", shot.display());
     }
 }

@@ -85,6 +85,7 @@
       + '<a href="/styles/' + id + '.qml">QGIS-stijl</a><a href="/styles/' + id + '.json">MapLibre-stijl</a>';
     map.once('styledata', () => {
       setPeriod(periods[periods.length - 1] || null);
+      addContext();
       addBasemap();
       renderLabels();
     });
@@ -162,6 +163,26 @@
       el.className = 'area-label';
       el.textContent = x.name;
       return new maplibregl.Marker({ element: el }).setLngLat([x.lon, x.lat]).addTo(map);
+    });
+  }
+
+  // The areas around the region (neighbouring gemeenten, say), grey and unlabelled by
+  // value: they are not part of the project, so they get no colour and no legend entry.
+  async function addContext() {
+    if (state.context === undefined) {
+      state.context = await (await fetch('/context.geojson')).json();
+    }
+    if (!state.context.features.length || map.getSource('context')) { return; }
+    map.addSource('context', { type: 'geojson', data: state.context });
+    const firstData = map.getStyle().layers.find((x) => x.id !== 'background' && x.id !== 'basemap');
+    map.addLayer({ id: 'context-fill', type: 'fill', source: 'context', paint: { 'fill-color': '#dfe3e8', 'fill-opacity': 0.8 } }, firstData && firstData.id);
+    map.addLayer({ id: 'context-line', type: 'line', source: 'context', paint: { 'line-color': '#9aa5b1', 'line-width': 1 } }, firstData && firstData.id);
+    if (state.contextMarkers) { return; }
+    state.contextMarkers = state.context.features.filter((f) => f.properties.label).map((f) => {
+      const el = document.createElement('div');
+      el.className = 'area-label context-label';
+      el.textContent = f.properties.name;
+      return new maplibregl.Marker({ element: el }).setLngLat(f.properties.label).addTo(map);
     });
   }
 

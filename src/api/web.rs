@@ -10,6 +10,30 @@ use axum::routing::get;
 
 use super::{ApiError, AppState};
 
+/// The areas around the project's region (see `region::context_areas`) as GeoJSON, with
+/// a label point each: drawn grey under the data, so the region has surroundings.
+async fn context(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    use geo::InteriorPoint;
+    let snap = state.current();
+    let features: Vec<serde_json::Value> = snap
+        .context
+        .iter()
+        .map(|(code, name, g)| {
+            let label = g.interior_point().map(|p| [p.x(), p.y()]);
+            serde_json::json!({
+                "type": "Feature",
+                "properties": {"code": code, "name": name.as_deref().unwrap_or(code), "label": label},
+                "geometry": geojson::Geometry::new(geojson::GeometryValue::from(g)),
+            })
+        })
+        .collect();
+    (
+        [(header::CONTENT_TYPE, "application/geo+json"), (header::CACHE_CONTROL, "public, max-age=300")],
+        serde_json::json!({"type": "FeatureCollection", "features": features}).to_string(),
+    )
+        .into_response()
+}
+
 /// Label positions for the web map: per area of a level its code, name, a point inside
 /// it (lon/lat) and its size, so the map can name the largest areas in view. Levels are
 /// public; this says nothing the OGC API does not.
@@ -37,7 +61,11 @@ const MAPLIBRE_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/maplibre-gl
 const MAPLIBRE_CSS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/maplibre-gl.css"));
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/", get(index)).route("/static/{file}", get(asset)).route("/labels/{level}", get(labels))
+    Router::new()
+        .route("/", get(index))
+        .route("/static/{file}", get(asset))
+        .route("/labels/{level}", get(labels))
+        .route("/context.geojson", get(context))
 }
 
 async fn index() -> Response {
