@@ -195,6 +195,13 @@ fn attack(project_path: &Path, env: &[(&str, &str)]) -> (usize, usize, usize, us
             }
         }
     }
+    // Grid cells of the layer's tiles at three zooms (cells 1/64 of a tile: cell zooms 16,
+    // 17 and 18), decoded by GDAL: every published cell, and for every published cell the
+    // four cells it splits into at the next zoom (absent = published 0), with
+    // cell = Σ its four children.
+    let grid_vars = grid_cells(&mut a, &server, layer, table);
+    eprintln!("{}: {grid_vars} grid cells from the tiles", project.name);
+
     // The same attack against plain suppression (exact values, small counts withheld):
     // it must recover small counts, or the attack itself is too weak to mean anything.
     let mut naive = Attack { truth: a.truth.clone(), lo: vec![], hi: vec![], eqs: a.eqs.clone() };
@@ -232,6 +239,56 @@ fn attack(project_path: &Path, env: &[(&str, &str)]) -> (usize, usize, usize, us
         a.truth.len()
     );
     (tried, recovered, a.truth.len(), pinned)
+}
+
+/// World cell (x, y) at cell zoom `c` of EPSG:3857 metres (28-bit world grid, as the tiles).
+fn world_cell(mx: f64, my: f64, c: u32) -> (u32, u32) {
+    let (wx, wy) = buurtmeter::tiles::grid::to_world(buurtmeter::tiles::grid::MAX_ZOOM, mx, my);
+    let max = ((1u64 << 28) - 1) as f64;
+    let (wx, wy) = (wx.floor().clamp(0.0, max) as u32, wy.floor().clamp(0.0, max) as u32);
+    (wx >> (28 - c), wy >> (28 - c))
+}
+
+fn grid_cells(a: &mut Attack, server: &Server, layer: &buurtmeter::snapshot::JoinedLayer, table: &PTable) -> usize {
+    use gdal::vector::LayerAccess;
+    let merc: Vec<(f64, f64)> = layer.lonlat.iter().map(|p| buurtmeter::crs::lonlat_to_web_mercator(p[0], p[1])).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut vars: BTreeMap<(u32, u32, u32), usize> = BTreeMap::new();
+    let mut published: BTreeMap<(u32, u32, u32), i64> = BTreeMap::new();
+    let zooms = [10u32, 11, 12];
+    for &z in &zooms {
+        let c = z + 6;
+        let tiles: std::collections::BTreeSet<(u32, u32)> = merc.iter().map(|&(x, y)| world_cell(x, y, z)).collect();
+        for (x, y) in tiles {
+            let d = dir.path().join(z.to_string()).join(x.to_string());
+            std::fs::create_dir_all(&d).unwrap();
+            let f = d.join(format!("{y}.mvt"));
+            if server.get_bytes(&format!("/tiles/{}/{z}/{x}/{y}.mvt", layer.layer.id), &f) != 200
+                || std::fs::metadata(&f).map_or(0, |m| m.len()) == 0
+            {
+                continue;
+            }
+            let ds = gdal::Dataset::open(&f).unwrap();
+            let mut l = ds.layer_by_name(&layer.layer.id).unwrap();
+            for feat in l.features() {
+                let (mx, my, _) = feat.geometry().unwrap().get_point(0);
+                let i = feat.field_index("count").expect("a protected cell shows its count");
+                let n = feat.field_as_integer64(i).ok().flatten().expect("a protected cell shows its count");
+                published.insert((c, world_cell(mx, my, c).0, world_cell(mx, my, c).1), n);
+            }
+        }
+    }
+    let truth = |c: u32, x: u32, y: u32| merc.iter().filter(|&&(mx, my)| world_cell(mx, my, c) == (x, y)).count() as i64;
+    let mut var_of = |a: &mut Attack, key: (u32, u32, u32)| -> usize {
+        *vars.entry(key).or_insert_with(|| a.var(truth(key.0, key.1, key.2), support(table, *published.get(&key).unwrap_or(&0))))
+    };
+    let parents: Vec<(u32, u32, u32)> = published.keys().copied().filter(|k| k.0 < zooms[zooms.len() - 1] + 6).collect();
+    for (c, x, y) in parents {
+        let t = var_of(a, (c, x, y));
+        let kids: Vec<usize> = [(0, 0), (1, 0), (0, 1), (1, 1)].iter().map(|(dx, dy)| var_of(a, (c + 1, 2 * x + dx, 2 * y + dy))).collect();
+        a.eq(t, kids);
+    }
+    vars.len()
 }
 
 #[test]
