@@ -238,7 +238,7 @@ fn compute(a: ComputeArgs) -> Result<()> {
 
 fn serve(a: ServeArgs) -> Result<()> {
     let project = load_project(&a.project)?;
-    let api_key_hashes = api::load_api_key_hashes()?;
+    let (api_key_hashes, exact_keys) = api::load_api_key_hashes()?;
     let snap = snapshot::build(&project)?;
     print_check(&snap);
     if snap.points.iter().any(|p| p.access == crate::config::Access::Restricted) && api_key_hashes.is_empty() {
@@ -270,6 +270,7 @@ fn serve(a: ServeArgs) -> Result<()> {
             tile_cache_bytes: a.tile_cache_mb << 20,
             api_key_hashes,
             trust_forwarded_headers: a.trust_forwarded_headers,
+            exact_keys,
         };
         let admin = std::env::var("BUURTMETER_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).map(|t| api::reload::sha256_hex(&t));
         let state = AppState::with_options(snap, options).with_reloader({

@@ -44,6 +44,8 @@ pub struct IndicatorResult {
     pub per_level: Vec<LevelValues>,
     /// Built on a restricted point layer: served only with an API key.
     pub restricted: bool,
+    /// On a protected layer: the exact values, for API keys with the `exact` role only.
+    pub exact: Option<Vec<LevelValues>>,
 }
 
 /// Everything the server and the exports need, built once and then read-only.
@@ -431,13 +433,17 @@ pub fn build(project: &Project) -> Result<Snapshot> {
                 }
                 per_level.push(values);
             }
+            let mut exact = None;
             match layer.and_then(|l| l.ptable.as_ref()) {
-                Some(table) => indicators::sdc::apply_cell_key(table, &def, &mut per_level),
+                Some(table) => {
+                    exact = Some(per_level.iter().map(|v| LevelValues { protection: None, ..v.clone() }).collect::<Vec<_>>());
+                    indicators::sdc::apply_cell_key(table, &def, &mut per_level)
+                }
                 None => indicators::sdc::apply(&def.disclosure, &levels, &mut per_level),
             }
             warnings.extend(rate_warnings(&def, &levels, &mut per_level));
             let restricted = layer_config.is_some_and(|l| l.access == Access::Restricted);
-            results.push(IndicatorResult { def, per_level, restricted });
+            results.push(IndicatorResult { def, per_level, restricted, exact });
         }
         Ok(())
     })?;

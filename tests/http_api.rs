@@ -261,3 +261,52 @@ async fn forwarded_headers_are_ignored_unless_trusted() {
     assert!(body.contains("http://evil.example/tiles/buurten/"), "{body}");
     assert!(vary.contains("X-Forwarded-Host"), "{vary}");
 }
+
+/// Roles: an `exact` key sees the exact counts of a protected layer, a `protected` key
+/// the same protected values as the public (and both answers are private).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_and_protected_keys_see_what_their_role_allows() {
+    let hash = |k: &str| -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(k.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let project = Project::load(&common::demo_project()).unwrap();
+    let snap = buurtmeter::snapshot::build(&project).unwrap();
+    let layer = snap.points.iter().find(|p| p.ptable.is_some()).unwrap();
+    let ind = snap.indicators.iter().find(|i| i.def.points.as_ref() == Some(&layer.layer.id) && !i.def.weighted).unwrap();
+    let id = ind.def.id.clone();
+    let period = ind.per_level[0].periods.last().unwrap().clone();
+    let truth = buurtmeter::indicators::evaluate(&ind.def, &layer.layer, &layer.assigned[0], None, &snap.levels, 0).unwrap();
+    let p = truth.period_index(&period).unwrap();
+    let opts = buurtmeter::api::ServerOptions {
+        api_key_hashes: vec![hash("partner"), hash("analist")],
+        exact_keys: vec![(hash("analist"), vec![layer.layer.id.clone()])],
+        ..Default::default()
+    };
+    let s = AppState::with_options(snap, opts);
+    let level = s.current().levels[0].id.clone();
+    let ask = |key: Option<&'static str>| {
+        let s = s.clone();
+        let uri = format!("/indicators/{id}?level={level}&period={period}");
+        async move {
+            let mut req = Request::get(uri);
+            if let Some(k) = key {
+                req = req.header("x-api-key", k);
+            }
+            let res = app(s).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let private = res.headers().get("cache-control").is_some_and(|v| v.to_str().unwrap().contains("private"));
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let n: Vec<Option<f64>> = v["values"].as_array().unwrap().iter().map(|r| r["numerator"].as_f64()).collect();
+            (n, private)
+        }
+    };
+    let (public, _) = ask(None).await;
+    let (partner, partner_private) = ask(Some("partner")).await;
+    let (analist, analist_private) = ask(Some("analist")).await;
+    let exact: Vec<Option<f64>> = (0..public.len()).map(|a| truth.numerator[truth.index(a, p)]).collect();
+    assert_eq!(partner, public, "a protected key sees the public values");
+    assert_eq!(analist, exact, "an exact key sees the true counts");
+    assert_ne!(public, exact, "the public values are perturbed");
+    assert!(partner_private && analist_private);
+}

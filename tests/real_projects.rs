@@ -134,3 +134,47 @@ fn heerlen_project_divides_cbs_odata_figures_of_the_latest_quarter() {
     }
     assert_eq!(checked, 57, "every Heerlen buurt checked against the raw export");
 }
+
+/// The cell-key method on real points: the Rijnmond example with its BAG enterprise
+/// locations protected (`min_count = 3`): every published count keeps the method's
+/// promises, and the utility cost is printed (share of counts changed, mean absolute
+/// deviation).
+#[test]
+fn cell_key_method_on_real_bag_points() {
+    let Some(_) = project() else { return };
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rijnmond.toml");
+    let text = std::fs::read_to_string(&example)
+        .unwrap()
+        .replace("layer = \"enterprises\"", "layer = \"enterprises\"\nmin_count = 3")
+        .replace("../../shared/data", &format!("{}/../shared/data", env!("CARGO_MANIFEST_DIR")));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rijnmond_protected.toml");
+    std::fs::write(&path, text).unwrap();
+    let snap = snapshot::build(&Project::load(&path).unwrap()).unwrap();
+    let layer = snap.points.iter().find(|p| p.layer.id == "bedrijven").unwrap();
+    let table = layer.ptable.as_ref().expect("protected");
+    let ind = snap.indicator("bedrijven_per_1000_inw").unwrap();
+    let (mut cells, mut changed, mut dev, mut nonzero) = (0u64, 0u64, 0u64, 0u64);
+    for li in 0..snap.levels.len() {
+        let truth = buurtmeter::indicators::evaluate(&ind.def, &layer.layer, &layer.assigned[li], None, &snap.levels, li).unwrap();
+        for (k, n) in ind.per_level[li].numerator.iter().enumerate() {
+            let Some(n) = n else { continue };
+            let t = truth.numerator[k].unwrap() as u64;
+            let n = *n as u64;
+            assert!(n == 0 || n > u64::from(table.params.js), "published {n}");
+            assert!(n.abs_diff(t) <= u64::from(table.params.max_deviation));
+            cells += 1;
+            nonzero += u64::from(t > 0);
+            changed += u64::from(n != t);
+            dev += n.abs_diff(t);
+        }
+    }
+    eprintln!(
+        "Rijnmond, BAG locations protected: {cells} counts ({nonzero} not zero), {changed} changed ({:.1} % of all, {:.1} % of the non-zero), mean absolute deviation {:.3} ({:.3} over the non-zero)",
+        100.0 * changed as f64 / cells as f64,
+        100.0 * changed as f64 / nonzero.max(1) as f64,
+        dev as f64 / cells as f64,
+        dev as f64 / nonzero.max(1) as f64
+    );
+    assert!(cells > 500 && changed > 0);
+}

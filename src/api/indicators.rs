@@ -123,7 +123,16 @@ async fn values(
         let ids: Vec<&str> = snap.indicators.iter().filter(|i| !i.restricted).map(|i| i.def.id.as_str()).collect();
         ApiError::NotFound(format!("no indicator '{id}'; the indicators are: {}", ids.join(", ")))
     })?;
-    if ind.restricted {
+    // Internal analysts with an `exact` key see the exact values of a protected layer.
+    let layer_id = ind.def.points.as_deref().unwrap_or("");
+    if let Some(exact) = ind.exact.as_ref().filter(|_| super::sees_exact(&state, &headers, query.as_deref(), layer_id)) {
+        let exact_ind = IndicatorResult { def: ind.def.clone(), per_level: exact.clone(), restricted: ind.restricted, exact: None };
+        let mut res = values_of(&snap, &exact_ind, &q).await?;
+        res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("private"));
+        res.headers_mut().insert("x-buurtmeter-values", axum::http::HeaderValue::from_static("exact"));
+        return Ok(res);
+    }
+    if ind.restricted || keyed {
         let mut res = values_of(&snap, ind, &q).await?;
         res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("private"));
         return Ok(res);

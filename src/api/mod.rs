@@ -51,20 +51,36 @@ pub struct ServerOptions {
     /// Use `X-Forwarded-Host`/`X-Forwarded-Proto` for links (only behind a proxy that sets
     /// them; otherwise any client could write its own host into cacheable responses).
     pub trust_forwarded_headers: bool,
+    /// Keys (SHA-256 hex) that see the exact values of protected layers, with the layers
+    /// they may (empty: all). Every other key sees the protected values, like the public.
+    pub exact_keys: Vec<(String, Vec<String>)>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { public_url: None, tile_cache_bytes: 256 << 20, api_key_hashes: Vec::new(), trust_forwarded_headers: false }
+        ServerOptions {
+            public_url: None,
+            tile_cache_bytes: 256 << 20,
+            api_key_hashes: Vec::new(),
+            trust_forwarded_headers: false,
+            exact_keys: Vec::new(),
+        }
     }
 }
 
 /// API key hashes from `BUURTMETER_API_KEYS_FILE` (one SHA-256 hex per line, `#`
 /// comments) and `BUURTMETER_API_KEYS` (comma-separated hashes), kept outside the
-/// project. Make a hash with `printf %s 'the key' | sha256sum`.
-pub fn load_api_key_hashes() -> crate::Result<Vec<String>> {
+/// project. Make a hash with `printf %s 'the key' | sha256sum`. In the file, a role may
+/// follow the hash: `protected` (the default: the same protected values as the public,
+/// plus restricted layers) or `exact` / `exact:layer1,layer2` (internal analysts: the
+/// exact values of protected layers, all or the ones named). Returns every key's hash
+/// and the exact keys with their layers.
+pub type ApiKeys = (Vec<String>, Vec<(String, Vec<String>)>);
+
+pub fn load_api_key_hashes() -> crate::Result<ApiKeys> {
     let mut out = Vec::new();
-    let mut add = |h: &str, origin: &str| -> crate::Result<()> {
+    let mut exact = Vec::new();
+    let mut add = |h: &str, role: Option<&str>, origin: &str| -> crate::Result<()> {
         let h = h.trim().to_ascii_lowercase();
         if h.is_empty() || h.starts_with('#') {
             return Ok(());
@@ -72,21 +88,43 @@ pub fn load_api_key_hashes() -> crate::Result<Vec<String>> {
         if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(crate::Error::Usage(format!("{origin}: '{h}' is not a SHA-256 hex hash (printf %s 'key' | sha256sum)")));
         }
+        match role.map(str::trim) {
+            None | Some("protected") => {}
+            Some("exact") => exact.push((h.clone(), Vec::new())),
+            Some(r) if r.starts_with("exact:") => {
+                exact.push((h.clone(), r["exact:".len()..].split(',').map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()))
+            }
+            Some(r) => {
+                return Err(crate::Error::Usage(format!("{origin}: role '{r}' is not 'protected', 'exact' or 'exact:<layer>,<layer>'")));
+            }
+        }
         out.push(h);
         Ok(())
     };
     if let Ok(path) = std::env::var("BUURTMETER_API_KEYS_FILE") {
         let text = std::fs::read_to_string(&path).map_err(|e| crate::Error::input(&path, format!("cannot read the API key file: {e}")))?;
         for line in text.lines() {
-            add(line.split_whitespace().next().unwrap_or(""), &path)?;
+            let mut words = line.split_whitespace();
+            let hash = words.next().unwrap_or("");
+            let role = words.next().filter(|w| !w.starts_with('#'));
+            add(hash, role, &path)?;
         }
     }
     if let Ok(list) = std::env::var("BUURTMETER_API_KEYS") {
         for h in list.split(',') {
-            add(h, "BUURTMETER_API_KEYS")?;
+            add(h, None, "BUURTMETER_API_KEYS")?;
         }
     }
-    Ok(out)
+    Ok((out, exact))
+}
+
+/// True when the request's key may see the exact values of point layer `layer`.
+pub(crate) fn sees_exact(state: &AppState, headers: &axum::http::HeaderMap, query: Option<&str>, layer: &str) -> bool {
+    let Some(key) = request_key(headers, query) else { return false };
+    let hash = reload::sha256_hex(&key);
+    state.options.exact_keys.iter().any(|(h, layers)| {
+        reload::constant_time_eq(h.as_bytes(), hash.as_bytes()) && (layers.is_empty() || layers.iter().any(|l| l == layer))
+    })
 }
 
 /// The API key a request carries: `Authorization: Bearer`, `X-API-Key`, or `?api_key=`.
