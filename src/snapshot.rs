@@ -389,7 +389,8 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     // indicators
     let mut results = Vec::new();
     timed(&mut timings, "compute indicators", || {
-        for ic in &project.indicators {
+        for (ii, ic) in project.indicators.iter().enumerate() {
+            check_statistic_names(project, ii, &levels)?;
             let layer_config = ic.numerator.points.as_ref().and_then(|id| project.points.iter().find(|p| &p.id == id));
             let def = Indicator::from_config(ic, layer_config);
             let layer = def.points.as_ref().and_then(|id| points.iter().find(|p| &p.layer.id == id));
@@ -496,6 +497,41 @@ fn context_wgs84(
             (a.code, a.name, g)
         })
         .collect())
+}
+
+/// A statistic named in an indicator (denominator or numerator) must exist at some level;
+/// otherwise the project has a typo, and the error says where and what was probably meant:
+/// `indicators[3].denominator: 'woningvoorad' is not a statistic of any level; did you
+/// mean 'woningvoorraad'?`
+fn check_statistic_names(project: &Project, ii: usize, levels: &[Level]) -> Result<()> {
+    let ic = &project.indicators[ii];
+    let named = [
+        ("denominator", ic.denominator.as_deref().filter(|d| !matches!(d.trim(), "" | "none" | "land_km2" | "land" | "km2"))),
+        ("numerator.statistic", ic.numerator.statistic.as_deref()),
+    ];
+    for (key, name) in named {
+        let Some(name) = name else { continue };
+        if levels.iter().any(|l| indicators::stats::find_column(&l.stats, name).is_some()) {
+            continue;
+        }
+        let mut known: Vec<&str> = levels.iter().flat_map(|l| l.stats.columns.keys().map(String::as_str)).collect();
+        known.sort_unstable();
+        known.dedup();
+        let best = known
+            .iter()
+            .map(|k| (strsim::jaro_winkler(&name.to_lowercase(), &k.to_lowercase()), *k))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .filter(|(score, _)| *score > 0.8);
+        let hint = match best {
+            Some((_, k)) => format!("; did you mean '{k}'?"),
+            None => format!("; the statistics are: {}", known.iter().take(30).copied().collect::<Vec<_>>().join(", ")),
+        };
+        return Err(Error::Project {
+            path: project.file.clone(),
+            message: format!("indicators[{ii}].{key} (indicator '{}'): '{name}' is not a statistic of any level{hint}", ic.id),
+        });
+    }
+    Ok(())
 }
 
 /// Honest rates: the default minimum denominator (when the project sets none) and what

@@ -147,3 +147,21 @@ fn bad_area_files_say_what_exists() {
     let (ok, e, _) = count(&missing, "buurten", &points, &[]);
     assert!(!ok && e.contains("file not found"), "{e}");
 }
+
+#[test]
+fn a_misspelt_statistic_is_an_error_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = demo_project().parent().unwrap().to_path_buf();
+    let text = std::fs::read_to_string(demo_project()).unwrap().replace("path = \"", &format!("path = \"{}/", data.display())).replacen(
+        "denominator = \"woningvoorraad\"",
+        "denominator = \"woningvoorad\"",
+        1,
+    );
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, text).unwrap();
+    let out = buurtmeter(&["check", "--project", p.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("indicators[0].denominator") && err.contains("'woningvoorad' is not a statistic of any level"), "{err}");
+    assert!(err.to_lowercase().contains("did you mean 'woningvoorraad"), "{err}");
+}
