@@ -180,3 +180,73 @@ fn generator_reproduces_the_committed_demo_csvs() {
         assert!(committed == fresh, "{f} in data/ is not what the generator writes: run `cargo run --bin gen_demo -- data/`");
     }
 }
+
+/// One time axis per indicator: every level has the same periods, so parent and child
+/// cells line up (before, each level took its periods from its own points).
+#[test]
+fn every_level_has_the_same_periods() {
+    let snap = snapshot();
+    for ind in &snap.indicators {
+        for v in &ind.per_level[1..] {
+            assert_eq!(v.periods, ind.per_level[0].periods, "{}", ind.def.id);
+        }
+    }
+    // A project whose coarser level reaches beyond the finest one's points still gets
+    // the same axis: checked on the demo by limiting the buurten to one wijk.
+    let mut p = Project::load(&common::demo_project()).unwrap();
+    let first_wijk = snap.levels[snap.level_index("wijken").unwrap()].areas[0].code.clone();
+    p.levels[0].within = Some(buurtmeter::region::Region::Codes(vec![first_wijk]));
+    let small = buurtmeter::snapshot::build(&p).unwrap();
+    for ind in &small.indicators {
+        for v in &ind.per_level[1..] {
+            assert_eq!(v.periods, ind.per_level[0].periods, "{} with one wijk's buurten", ind.def.id);
+        }
+    }
+}
+
+/// `land_km2` without CBS's land area falls back to the polygon's planar area.
+#[test]
+fn land_km2_falls_back_to_the_polygon_area() {
+    let snap = snapshot();
+    let ind = snap.indicators.iter().find(|i| i.def.denominator == buurtmeter::indicators::Denominator::LandKm2).unwrap();
+    for (li, level) in snap.levels.iter().enumerate() {
+        let v = &ind.per_level[li];
+        let source = v.denominator_source.clone().unwrap_or_default();
+        if source.contains("polygon area") {
+            for (a, area) in level.areas.iter().enumerate() {
+                assert_eq!(v.denominator[a], Some(area.geometry_km2), "{}: {}", level.id, area.code);
+            }
+        } else {
+            assert!(source.contains("/ 100"), "CBS hectares / 100: {source}");
+        }
+    }
+    // Without the CBS figure (a layer with only its codes, no statistics file): the
+    // polygon's planar area, checked against SpatiaLite's ST_Area through GDAL.
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::demo_project().parent().unwrap().to_path_buf();
+    let bare = dir.path().join("bare.gpkg");
+    let ok = std::process::Command::new("ogr2ogr")
+        .args(["-f", "GPKG", bare.to_str().unwrap(), data.join("demodorp.gpkg").to_str().unwrap(), "buurten", "-select", "buurtcode"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let toml = format!(
+        "name = 'bare'\n[[levels]]\nid = 'buurten'\npath = '{}'\n[[points]]\nid = 'l'\npath = '{}'\nx = 'x'\ny = 'y'\naccess = 'public'\n[[indicators]]\nid = 'd'\ntitle = 'd'\nnumerator = {{ points = 'l' }}\ndenominator = 'land_km2'\n",
+        bare.display(),
+        data.join("leegstand_demodorp.csv").display()
+    );
+    let pf = dir.path().join("bare.toml");
+    std::fs::write(&pf, toml).unwrap();
+    let snap = buurtmeter::snapshot::build(&Project::load(&pf).unwrap()).unwrap();
+    let v = &snap.indicator("d").unwrap().per_level[0];
+    assert!(v.denominator_source.as_deref().unwrap().contains("polygon area"), "{:?}", v.denominator_source);
+    let rows = common::ogr_sql(&bare, "SELECT buurtcode, ST_Area(geom) / 1e6 AS km2 FROM buurten");
+    assert_eq!(rows.len(), snap.levels[0].areas.len());
+    for r in rows {
+        let code = &r[0].1;
+        let km2: f64 = r[1].1.parse().unwrap();
+        let a = snap.levels[0].by_code[code];
+        let ours = v.denominator[a].unwrap();
+        assert!((ours - km2).abs() < 1e-9 * km2.max(1.0), "{code}: {ours} vs GDAL {km2}");
+    }
+}
