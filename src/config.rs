@@ -373,6 +373,11 @@ impl Project {
         Ok(())
     }
 
+    /// Every input file as the project names it (levels, statistics, point layers).
+    pub fn input_paths(&self) -> impl Iterator<Item = &PathBuf> {
+        self.levels.iter().map(|l| &l.path).chain(self.statistics.iter().map(|s| &s.path)).chain(self.points.iter().map(|p| &p.path))
+    }
+
     pub fn resolve(&self, p: &Path) -> PathBuf {
         if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
     }

@@ -42,11 +42,6 @@ pub fn is_demo(project: &crate::config::Project) -> bool {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
         FILES.iter().any(|(n, bytes)| *n == name && std::fs::read(path).ok().as_deref() == Some(*bytes))
     };
-    let inputs = project
-        .levels
-        .iter()
-        .map(|l| &l.path)
-        .chain(project.statistics.iter().map(|s| &s.path))
-        .chain(project.points.iter().map(|p| &p.path));
+    let inputs = project.input_paths();
     same(&project.file) && inputs.into_iter().all(|p| same(&project.resolve(p)))
 }

@@ -953,12 +953,7 @@ pub fn data_version(project: &Project) -> (String, u64) {
     feed(&mut [&mut public, &mut all], "project", &project.file);
     let restricted: std::collections::HashSet<&PathBuf> =
         project.points.iter().filter(|p| p.access == Access::Restricted).map(|p| &p.path).collect();
-    let inputs = project
-        .levels
-        .iter()
-        .map(|l| &l.path)
-        .chain(project.statistics.iter().map(|s| &s.path))
-        .chain(project.points.iter().map(|p| &p.path));
+    let inputs = project.input_paths();
     let mut seen = std::collections::HashSet::new();
     for rel in inputs {
         if seen.insert(rel.clone()) {
@@ -980,9 +975,7 @@ pub fn inputs_fingerprint(project: &Project) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let mut paths: Vec<PathBuf> = vec![project.file.clone()];
-    paths.extend(project.levels.iter().map(|l| project.resolve(&l.path)));
-    paths.extend(project.statistics.iter().map(|s| project.resolve(&s.path)));
-    paths.extend(project.points.iter().map(|p| project.resolve(&p.path)));
+    paths.extend(project.input_paths().map(|p| project.resolve(p)));
     for p in paths {
         p.hash(&mut h);
         if let Ok(m) = std::fs::metadata(&p) {

@@ -25,8 +25,7 @@ fn projects() -> Vec<(String, PathBuf)> {
     assert!(!files.is_empty(), "examples/ holds no project");
     'project: for f in files {
         let p = Project::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        let inputs = p.levels.iter().map(|l| &l.path).chain(p.statistics.iter().map(|s| &s.path)).chain(p.points.iter().map(|x| &x.path));
-        for rel in inputs {
+        for rel in p.input_paths() {
             let path = p.resolve(rel);
             let Ok(inside) = path.canonicalize() else {
                 // Reports the missing file: a failure under CI, a skip otherwise.

@@ -159,39 +159,20 @@ fn drop_failed(layer: &mut PointLayer, ok: &[bool], from: &str) {
 /// When most rows of a file were rejected for the same coordinate mix-up, say so once
 /// for the whole file: the fix is in the command, not in the rows.
 pub(crate) fn warn_if_mostly_swapped(acc: &mut crate::model::Accounting, path: &Path) {
-    let n = |r| acc.rejected.get(&r).copied().unwrap_or(0);
-    let half = acc.rows / 2;
-    if acc.rows > 0 && n(RejectReason::LooksSwapped) > half {
-        acc.warnings.push(format!(
-            "{}: {} of {} rows have latitude and longitude swapped: the whole file looks swapped; exchange the --lon and --lat columns",
-            path.display(),
-            n(RejectReason::LooksSwapped),
-            acc.rows
-        ));
-    }
-    if acc.rows > 0 && n(RejectReason::LooksLikeRdNotLonLat) > half {
-        acc.warnings.push(format!(
-            "{}: {} of {} rows hold RD New metres in columns declared lon/lat: use --x/--y instead of --lon/--lat",
-            path.display(),
-            n(RejectReason::LooksLikeRdNotLonLat),
-            acc.rows
-        ));
-    }
-    if acc.rows > 0 && n(RejectReason::XySwapped) > half {
-        acc.warnings.push(format!(
-            "{}: {} of {} rows have x and y swapped: the whole file looks swapped; exchange the --x and --y columns",
-            path.display(),
-            n(RejectReason::XySwapped),
-            acc.rows
-        ));
-    }
-    if acc.rows > 0 && n(RejectReason::OutsideCrsRange) > half {
-        acc.warnings.push(format!(
-            "{}: {} of {} rows lie outside the valid area of their CRS: check the CRS (--crs) and which columns hold x and y",
-            path.display(),
-            n(RejectReason::OutsideCrsRange),
-            acc.rows
-        ));
+    const WHOLE_FILE: [(RejectReason, &str); 4] = [
+        (
+            RejectReason::LooksSwapped,
+            "have latitude and longitude swapped: the whole file looks swapped; exchange the --lon and --lat columns",
+        ),
+        (RejectReason::LooksLikeRdNotLonLat, "hold RD New metres in columns declared lon/lat: use --x/--y instead of --lon/--lat"),
+        (RejectReason::XySwapped, "have x and y swapped: the whole file looks swapped; exchange the --x and --y columns"),
+        (RejectReason::OutsideCrsRange, "lie outside the valid area of their CRS: check the CRS (--crs) and which columns hold x and y"),
+    ];
+    for (reason, what) in WHOLE_FILE {
+        let n = acc.rejected.get(&reason).copied().unwrap_or(0);
+        if acc.rows > 0 && n > acc.rows / 2 {
+            acc.warnings.push(format!("{}: {n} of {} rows {what}", path.display(), acc.rows));
+        }
     }
 }
 
