@@ -148,6 +148,11 @@ pub fn layer_protection(project: &Project, p: &crate::config::PointsConfig) -> O
 
 /// Run the whole pipeline for a project.
 pub fn build(project: &Project) -> Result<Snapshot> {
+    // The data version reads every input once more: on its own thread, alongside the rest.
+    let version = {
+        let project = project.clone();
+        std::thread::spawn(move || data_version(&project))
+    };
     let mut timings = Vec::new();
     let mut warnings = Vec::new();
     let working = crs::spatial_ref(&project.crs)?;
@@ -454,7 +459,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     // serve: geometry in WGS84 and Web Mercator, tile properties
     let (wgs84, tiles) = timed(&mut timings, "prepare tiles", || prepare_serving(&working, &levels, &mut points, &results))?;
 
-    let (version, version_hash) = data_version(project);
+    let (version, version_hash) = version.join().unwrap_or_else(|_| ("unknown".into(), 0));
     Ok(Snapshot {
         name: project.name.clone(),
         description: project.description.clone(),

@@ -137,57 +137,45 @@ pub fn evaluate(
     let first = period_keys.first().copied().unwrap_or(0);
     let cells = n_areas * n_p;
     let chunk = assigned.len().div_ceil(2 * rayon::current_num_threads()).max(1 << 16);
-    let partial: Vec<Vec<f64>> = (0..assigned.len())
+    // One pass over the points per chunk: the sums, and for protected layers the cell
+    // keys, record counts and largest weights next to them.
+    let weight = |i: usize| if ind.weighted { layer.weights.as_ref().map_or(1.0, |w| w[i]) } else { 1.0 };
+    let partial: Vec<(Vec<f64>, Option<CellKeys>)> = (0..assigned.len())
         .into_par_iter()
         .step_by(chunk)
         .map(|start| {
             let mut acc = vec![0.0; cells];
+            let mut keyed = record_keys.map(|_| CellKeys { key: vec![0; cells], records: vec![0; cells], largest: vec![0.0; cells] });
             for i in start..(start + chunk).min(assigned.len()) {
                 let Some(k) = key_of(i) else { continue };
                 let p = (k - first) as usize;
                 if k >= first && p < n_p {
-                    acc[assigned[i] as usize * n_p + p] += if ind.weighted { layer.weights.as_ref().map_or(1.0, |w| w[i]) } else { 1.0 };
+                    let cell = assigned[i] as usize * n_p + p;
+                    let w = weight(i);
+                    acc[cell] += w;
+                    if let (Some(c), Some(keys)) = (keyed.as_mut(), record_keys) {
+                        c.key[cell] = c.key[cell].wrapping_add(keys[i]);
+                        c.records[cell] += 1;
+                        c.largest[cell] = c.largest[cell].max(w.abs());
+                    }
                 }
             }
-            acc
+            (acc, keyed)
         })
         .collect();
     // Added in chunk order, so weighted sums come out the same on every run.
     let mut sums = vec![0.0; cells];
-    for acc in partial {
+    let mut protection = record_keys.map(|_| CellKeys { key: vec![0; cells], records: vec![0; cells], largest: vec![0.0; cells] });
+    for (acc, keyed) in partial {
         sums.iter_mut().zip(acc).for_each(|(x, y)| *x += y);
-    }
-
-    let protection = record_keys.map(|keys| {
-        let weight = |i: usize| if ind.weighted { layer.weights.as_ref().map_or(1.0, |w| w[i]) } else { 1.0 };
-        let partial: Vec<CellKeys> = (0..assigned.len())
-            .into_par_iter()
-            .step_by(chunk)
-            .map(|start| {
-                let mut c = CellKeys { key: vec![0; cells], records: vec![0; cells], largest: vec![0.0; cells] };
-                for i in start..(start + chunk).min(assigned.len()) {
-                    let Some(k) = key_of(i) else { continue };
-                    let p = (k - first) as usize;
-                    if k >= first && p < n_p {
-                        let cell = assigned[i] as usize * n_p + p;
-                        c.key[cell] = c.key[cell].wrapping_add(keys[i]);
-                        c.records[cell] += 1;
-                        c.largest[cell] = c.largest[cell].max(weight(i).abs());
-                    }
-                }
-                c
-            })
-            .collect();
-        let mut all = CellKeys { key: vec![0; cells], records: vec![0; cells], largest: vec![0.0; cells] };
-        for c in partial {
+        if let (Some(all), Some(c)) = (protection.as_mut(), keyed) {
             for k in 0..cells {
                 all.key[k] = all.key[k].wrapping_add(c.key[k]);
                 all.records[k] += c.records[k];
                 all.largest[k] = all.largest[k].max(c.largest[k]);
             }
         }
-        all
-    });
+    }
 
     let grid = df!(
         AREA => (0..n_areas as u32).flat_map(|a| std::iter::repeat_n(a, n_p)).collect::<Vec<u32>>(),
