@@ -2,10 +2,10 @@
 <qgis version="3.22.0" styleCategories="Symbology">
   <renderer-v2 type="graduatedSymbol" attr="wateroverlast_per_1000_inw" graduatedMethod="GraduatedColor" symbollevels="0" enableorderby="0" forceraster="0">
     <ranges>
-      <range lower="0" upper="2.8000000000000003" symbol="0" label="0,000 – 2,8 per 1.000 inwoners" render="true"/>
-      <range lower="2.8000000000000003" upper="4.9" symbol="1" label="2,8 – 4,9 per 1.000 inwoners" render="true"/>
-      <range lower="4.9" upper="7.9" symbol="2" label="4,9 – 7,9 per 1.000 inwoners" render="true"/>
-      <range lower="7.9" upper="25" symbol="3" label="7,9 – 25,0 per 1.000 inwoners" render="true"/>
+      <range lower="0" upper="2.6" symbol="0" label="0,000 – 2,6 per 1.000 inwoners" render="true"/>
+      <range lower="2.6" upper="4.4" symbol="1" label="2,6 – 4,4 per 1.000 inwoners" render="true"/>
+      <range lower="4.4" upper="7.5" symbol="2" label="4,4 – 7,5 per 1.000 inwoners" render="true"/>
+      <range lower="7.5" upper="22.727272727272727" symbol="3" label="7,5 – 22,7 per 1.000 inwoners" render="true"/>
     </ranges>
     <symbols>
       <symbol type="fill" name="0" alpha="1" clip_to_extent="1" force_rhr="0">
