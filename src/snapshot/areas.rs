@@ -1,0 +1,134 @@
+//! The areas stage: every level read (in the working CRS), limited to the project's
+//! region, with its statistics from the project's statistics files and its own attributes.
+
+use std::collections::HashMap;
+
+use gdal::spatial_ref::SpatialRef;
+use geo::InteriorPoint;
+
+use super::{Log, timed};
+use crate::config::{LevelConfig, Project};
+use crate::error::Result;
+use crate::ingest::{statistics, vector};
+use crate::model::{Area, CbsKind, Level, StatColumns};
+
+/// Read every level, finest first. Returns the levels and the context areas around the
+/// region (the coarsest limited level's neighbours).
+pub(super) fn read_levels(project: &Project, working: &SpatialRef, log: &mut Log) -> Result<(Vec<Level>, Vec<Area>)> {
+    let mut levels: Vec<Level> = Vec::new();
+    let mut context = Vec::new();
+    for lc in &project.levels {
+        let (level, around) = read_level(project, lc, working, levels.first(), log)?;
+        if let Some(around) = around {
+            context = around;
+        }
+        levels.push(level);
+    }
+    attach_statistics(project, &mut levels, log)?;
+    Ok((levels, context))
+}
+
+fn read_level(
+    project: &Project,
+    lc: &LevelConfig,
+    working: &SpatialRef,
+    finest: Option<&Level>,
+    log: &mut Log,
+) -> Result<(Level, Option<Vec<Area>>)> {
+    let src = vector::AreaSource {
+        path: project.resolve(&lc.path),
+        layer: lc.layer.clone(),
+        id_field: lc.id_field.clone(),
+        name_field: lc.name_field.clone(),
+        level_hint: Some(lc.id.clone()),
+    };
+    let mut read = timed(&mut log.timings, format!("read areas {}", lc.id), || vector::read_areas(&src, Some(working)))?;
+    log.warnings.extend(read.warnings.iter().cloned());
+    let mut context = None;
+    if let Some(region) = lc.region(project) {
+        let finest_points: Vec<geo_types::Point<f64>> = match finest {
+            Some(l) if region.is_extent() => l.areas.iter().filter_map(|a| a.geometry.interior_point()).collect(),
+            _ => Vec::new(),
+        };
+        // The finest level defines the extent; it is not limited by it.
+        if !(region.is_extent() && finest.is_none()) {
+            let keep = crate::region::keep_mask(&read.areas, region, &finest_points);
+            let before = read.areas.len();
+            context = Some(crate::region::context_areas(&read.areas, &keep));
+            crate::region::retain(&mut read.areas, &mut read.attributes, &keep);
+            tracing::info!(level = %lc.id, kept = read.areas.len(), of = before, "areas in the region");
+            if read.areas.is_empty() {
+                log.warnings.push(format!(
+                    "level '{}': none of the {before} areas of {} lies in the region {region:?}",
+                    lc.id,
+                    src.path.display()
+                ));
+            }
+        }
+    }
+    if read.areas.is_empty() {
+        log.warnings.push(format!("level '{}': {} has no usable areas", lc.id, src.path.display()));
+    }
+    let kinds: Vec<Option<CbsKind>> = read.areas.iter().map(|a| CbsKind::of(&a.code)).collect();
+    let cbs_kind = kinds.first().copied().flatten().filter(|k| kinds.iter().all(|x| *x == Some(*k)));
+    let by_code = read.areas.iter().enumerate().map(|(i, a)| (a.code.clone(), i)).collect();
+    tracing::info!(level = %lc.id, layer = %read.layer, id_field = %read.id_field, name_field = ?read.name_field, cbs = ?cbs_kind, crs = %read.source_crs, "areas");
+    let level = Level {
+        id: lc.id.clone(),
+        title: lc.title.clone().unwrap_or_else(|| lc.id.clone()),
+        cbs_kind,
+        parent: lc.parent.clone(),
+        parent_idx: Vec::new(),
+        stats: read.attributes,
+        areas: read.areas,
+        by_code,
+    };
+    Ok((level, context))
+}
+
+/// The statistics files, matched to levels by region code. They come first; the areas'
+/// own attributes fill in the names not taken.
+fn attach_statistics(project: &Project, levels: &mut [Level], log: &mut Log) -> Result<()> {
+    let mut file_stats: Vec<StatColumns> = vec![StatColumns::default(); levels.len()];
+    for sc in &project.statistics {
+        let src =
+            statistics::StatSource { path: project.resolve(&sc.path), period: sc.period.clone(), code_column: sc.code_column.clone() };
+        let table = timed(&mut log.timings, format!("read statistics {}", sc.path.display()), || statistics::read(&src))?;
+        log.warnings.extend(table.warnings.iter().cloned());
+        let mut matched = 0usize;
+        let row_of: HashMap<&str, usize> = table.codes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+        for (li, level) in levels.iter().enumerate() {
+            let rows: Vec<Option<usize>> = level.areas.iter().map(|a| row_of.get(a.code.as_str()).copied()).collect();
+            let hits = rows.iter().filter(|r| r.is_some()).count();
+            if hits == 0 {
+                continue;
+            }
+            matched += hits;
+            for (name, values) in &table.columns {
+                let key = if file_stats[li].columns.contains_key(name) { format!("{name} [{}]", sc.path.display()) } else { name.clone() };
+                file_stats[li].columns.insert(key.clone(), rows.iter().map(|r| r.and_then(|i| values[i])).collect());
+                let period = table.period.as_deref().map(|p| format!(", period {p}")).unwrap_or_default();
+                file_stats[li].sources.insert(key, format!("{}, column '{name}'{period}", src.path.display()));
+            }
+        }
+        if matched == 0 {
+            log.warnings.push(format!(
+                "{}: none of its {} region codes matches an area of any level",
+                src.path.display(),
+                table.codes.len()
+            ));
+        }
+    }
+    for (level, mut fs) in levels.iter_mut().zip(file_stats) {
+        for (k, v) in std::mem::take(&mut level.stats.columns) {
+            if !fs.columns.contains_key(&k) {
+                if let Some(s) = level.stats.sources.get(&k) {
+                    fs.sources.insert(k.clone(), s.clone());
+                }
+                fs.columns.insert(k, v);
+            }
+        }
+        level.stats = fs;
+    }
+    Ok(())
+}

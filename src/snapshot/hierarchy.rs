@@ -1,0 +1,129 @@
+//! The hierarchy stage: each level's parent level (from the project, else from the CBS
+//! code kinds), each area's parent area (by code, else by polygon), and the assignment of
+//! every point to an area at every level.
+
+use geo::InteriorPoint;
+
+use super::Log;
+use crate::config::Project;
+use crate::error::{Error, Result};
+use crate::index::AreaIndex;
+use crate::join::{self, NONE};
+use crate::model::{CbsKind, Level, PointLayer, cbs_ancestor_code};
+
+/// Link every level to its parent level and every area to its parent area. Returns the
+/// levels in child-first order (for the join).
+pub(super) fn link(project: &Project, levels: &mut [Level], indexes: &[AreaIndex], log: &mut Log) -> Result<Vec<usize>> {
+    let ids: Vec<String> = levels.iter().map(|l| l.id.clone()).collect();
+    for li in 0..levels.len() {
+        if levels[li].parent.is_none()
+            && let Some(kind) = levels[li].cbs_kind
+        {
+            let up: &[CbsKind] = match kind {
+                CbsKind::Buurt => &[CbsKind::Wijk, CbsKind::Gemeente],
+                CbsKind::Wijk => &[CbsKind::Gemeente],
+                CbsKind::Gemeente => &[],
+            };
+            levels[li].parent = up.iter().find_map(|k| levels.iter().find(|l| l.cbs_kind == Some(*k)).map(|l| l.id.clone()));
+        }
+        if let Some(p) = &levels[li].parent
+            && !ids.contains(p)
+        {
+            return Err(Error::Project {
+                path: project.file.clone(),
+                message: format!("level '{}': parent '{p}' is not a level", levels[li].id),
+            });
+        }
+    }
+    let order = child_first_order(levels)
+        .ok_or_else(|| Error::Project { path: project.file.clone(), message: "the levels' parents form a cycle".into() })?;
+    for li in 0..levels.len() {
+        levels[li].parent_idx = match levels[li].parent.as_ref().and_then(|p| ids.iter().position(|i| i == p)) {
+            Some(pi) => parent_areas(levels, li, pi, &indexes[pi], log),
+            None => vec![None; levels[li].areas.len()],
+        };
+    }
+    Ok(order)
+}
+
+/// The parent area of every area of level `li` in level `pi`: by CBS code, else the
+/// parent polygon holding the area's interior point; orphans are named in a warning.
+fn parent_areas(levels: &[Level], li: usize, pi: usize, parent_index: &AreaIndex, log: &mut Log) -> Vec<Option<u32>> {
+    let parent = &levels[pi];
+    let (mut by_code, mut by_polygon, mut orphans) = (0usize, 0usize, Vec::new());
+    let parent_idx: Vec<Option<u32>> = levels[li]
+        .areas
+        .iter()
+        .map(|a| {
+            if let (Some(k), Some(_)) = (parent.cbs_kind, levels[li].cbs_kind)
+                && let Some(&p) = cbs_ancestor_code(&a.code, k).and_then(|c| parent.by_code.get(&c))
+            {
+                by_code += 1;
+                return Some(p as u32);
+            }
+            let found = a.geometry.interior_point().and_then(|pt| parent_index.locate(pt.x(), pt.y()));
+            match found {
+                Some(_) => by_polygon += 1,
+                None => orphans.push(a.code.clone()),
+            }
+            found
+        })
+        .collect();
+    if !orphans.is_empty() {
+        let shown: Vec<&str> = orphans.iter().take(20).map(String::as_str).collect();
+        log.warnings.push(format!(
+            "level '{}': {} areas lie in no area of '{}': {}",
+            levels[li].id,
+            orphans.len(),
+            parent.id,
+            shown.join(", ")
+        ));
+    }
+    tracing::debug!(level = %levels[li].id, by_code, by_polygon, "parents");
+    parent_idx
+}
+
+/// Level indices ordered so that every level comes after all levels whose parent it is.
+fn child_first_order(levels: &[Level]) -> Option<Vec<usize>> {
+    let mut done = vec![false; levels.len()];
+    let mut order = Vec::new();
+    while order.len() < levels.len() {
+        let next = (0..levels.len()).find(|&i| {
+            !done[i] && levels.iter().enumerate().all(|(c, l)| done[c] || c == i || l.parent.as_deref() != Some(levels[i].id.as_str()))
+        })?;
+        done[next] = true;
+        order.push(next);
+    }
+    Some(order)
+}
+
+/// Assign every point to an area at every level. A level with a child level inherits the
+/// child's answer through the hierarchy (code prefix or polygon containment); the points
+/// that gives no answer for are looked up in the level's own polygons, so a gemeente
+/// without loaded buurten still gets its points.
+pub fn join_hierarchy(
+    levels: &[Level],
+    indexes: &[AreaIndex],
+    order: &[usize],
+    layer: &PointLayer,
+) -> (Vec<Vec<u32>>, Vec<(usize, join::Overlaps)>) {
+    let mut assigned: Vec<Vec<u32>> = vec![Vec::new(); levels.len()];
+    let mut overlaps = Vec::new();
+    for &li in order {
+        let child = (0..levels.len()).find(|&c| levels[c].parent.as_deref() == Some(levels[li].id.as_str()) && !assigned[c].is_empty());
+        let Some(c) = child else {
+            // A finest level: every point is looked up, and overlaps are reported.
+            let (mine, o) = join::locate_all_checked(&indexes[li], &layer.xs, &layer.ys);
+            if !o.is_empty() {
+                overlaps.push((li, o));
+            }
+            assigned[li] = mine;
+            continue;
+        };
+        let mut mine: Vec<u32> =
+            assigned[c].iter().map(|&a| if a == NONE { NONE } else { levels[c].parent_idx[a as usize].unwrap_or(NONE) }).collect();
+        join::fill_unassigned(&indexes[li], &layer.xs, &layer.ys, &mut mine);
+        assigned[li] = mine;
+    }
+    (assigned, overlaps)
+}

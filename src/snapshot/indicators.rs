@@ -1,0 +1,227 @@
+//! The indicators stage: every indicator at every level, disclosure control applied
+//! (the cell-key method on protected layers), and the warnings about what the indicators
+//! leave out or cannot compute.
+
+use super::{IndicatorResult, JoinedLayer, Log, timed};
+use crate::config::{Access, IndicatorConfig, Project};
+use crate::error::{Error, Result};
+use crate::indicators::{self, Indicator, LevelValues};
+use crate::model::Level;
+
+pub(super) fn compute(project: &Project, levels: &[Level], points: &[JoinedLayer], log: &mut Log) -> Result<Vec<IndicatorResult>> {
+    let mut warnings = Vec::new();
+    let results = timed(&mut log.timings, "compute indicators", || {
+        let mut results = Vec::new();
+        for (ii, ic) in project.indicators.iter().enumerate() {
+            check_statistic_names(project, ii, levels)?;
+            if let Some(r) = compute_one(project, ic, levels, points, &mut warnings)? {
+                results.push(r);
+            }
+        }
+        Ok(results)
+    })?;
+    log.warnings.extend(warnings);
+    log.warnings.extend(layer_filter_warnings(project, points));
+    Ok(results)
+}
+
+/// One indicator at every level; `None` when its (restricted) layer was left out.
+fn compute_one(
+    project: &Project,
+    ic: &IndicatorConfig,
+    levels: &[Level],
+    points: &[JoinedLayer],
+    warnings: &mut Vec<String>,
+) -> Result<Option<IndicatorResult>> {
+    let layer_config = ic.numerator.points.as_ref().and_then(|id| project.points.iter().find(|p| &p.id == id));
+    let def = Indicator::from_config(ic, layer_config);
+    let layer = def.points.as_ref().and_then(|id| points.iter().find(|p| &p.layer.id == id));
+    if def.points.is_some() && layer.is_none() {
+        return Ok(None);
+    }
+    if let Some(layer) = layer {
+        warnings.extend(layer_warnings(&def, layer));
+    }
+    let mut per_level = Vec::new();
+    for li in 0..levels.len() {
+        let values = match layer {
+            Some(layer) => indicators::evaluate(&def, &layer.layer, &layer.assigned[li], layer.record_keys.as_deref(), levels, li)?,
+            None => indicators::evaluate_statistic(&def, levels, li)?,
+        };
+        if matches!(def.denominator, indicators::Denominator::Statistic(_)) && values.denominator_source.is_none() {
+            warnings.push(format!(
+                "indicator '{}': level '{}' has no statistic '{}'; its values are missing",
+                def.id,
+                levels[li].id,
+                ic.denominator.as_deref().unwrap_or("")
+            ));
+        }
+        per_level.push(values);
+    }
+    let mut exact = None;
+    match layer.and_then(|l| l.ptable.as_ref()) {
+        Some(table) => {
+            exact = Some(per_level.iter().map(|v| LevelValues { protection: None, ..v.clone() }).collect::<Vec<_>>());
+            indicators::sdc::apply_cell_key(table, &def, &mut per_level)
+        }
+        None => indicators::sdc::apply(&def.disclosure, levels, &mut per_level),
+    }
+    warnings.extend(rate_warnings(&def, levels, &mut per_level));
+    let restricted = layer_config.is_some_and(|l| l.access == Access::Restricted);
+    Ok(Some(IndicatorResult { def, per_level, restricted, exact }))
+}
+
+/// Category filter values that match nothing in the layer, and weights that are missing.
+fn layer_warnings(def: &Indicator, layer: &JoinedLayer) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in def.categories.iter().flatten() {
+        let key = crate::model::category_key(c);
+        if !layer.layer.categories.iter().any(|x| crate::model::category_key(x) == key) {
+            out.push(format!(
+                "indicator '{}': category '{c}' does not occur in '{}' (compared without case and extra spaces); its categories are: {}",
+                def.id,
+                layer.layer.id,
+                layer.layer.categories.join(", ")
+            ));
+        }
+    }
+    if def.weighted && layer.layer.weights.is_none() {
+        out.push(format!("indicator '{}': weighted, but point layer '{}' has no weight column; counting points", def.id, layer.layer.id));
+    }
+    out
+}
+
+/// A statistic named in an indicator (denominator or numerator) must exist at some level;
+/// otherwise the project has a typo, and the error says where and what was probably meant:
+/// `indicators[3].denominator: 'woningvoorad' is not a statistic of any level; did you
+/// mean 'woningvoorraad'?`
+fn check_statistic_names(project: &Project, ii: usize, levels: &[Level]) -> Result<()> {
+    let ic = &project.indicators[ii];
+    let named = [
+        ("denominator", ic.denominator.as_deref().filter(|d| !matches!(d.trim(), "" | "none" | "land_km2" | "land" | "km2"))),
+        ("numerator.statistic", ic.numerator.statistic.as_deref()),
+    ];
+    for (key, name) in named {
+        let Some(name) = name else { continue };
+        if levels.iter().any(|l| indicators::stats::find_column(&l.stats, name).is_some()) {
+            continue;
+        }
+        let mut known: Vec<&str> = levels.iter().flat_map(|l| l.stats.columns.keys().map(String::as_str)).collect();
+        known.sort_unstable();
+        known.dedup();
+        let best = known
+            .iter()
+            .map(|k| (strsim::jaro_winkler(&name.to_lowercase(), &k.to_lowercase()), *k))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .filter(|(score, _)| *score > 0.8);
+        let hint = match best {
+            Some((_, k)) => format!("; did you mean '{k}'?"),
+            None => format!("; the statistics are: {}", known.iter().take(30).copied().collect::<Vec<_>>().join(", ")),
+        };
+        return Err(Error::Project {
+            path: project.file.clone(),
+            message: format!("indicators[{ii}].{key} (indicator '{}'): '{name}' is not a statistic of any level{hint}", ic.id),
+        });
+    }
+    Ok(())
+}
+
+/// Honest rates: the default minimum denominator (when the project sets none) and what
+/// looks wrong in the values that remain (a share above 100 %).
+fn rate_warnings(def: &Indicator, levels: &[Level], per_level: &mut [LevelValues]) -> Vec<String> {
+    let mut out = Vec::new();
+    if def.disclosure.min_denominator.is_none()
+        && let Some((min, what)) = indicators::default_min_denominator(&def.denominator)
+    {
+        let withheld = indicators::withhold_small_denominators(per_level, min);
+        let parts: Vec<String> = levels.iter().zip(&withheld).filter(|(_, n)| **n > 0).map(|(l, n)| format!("{n} {}", l.id)).collect();
+        if !parts.is_empty() {
+            out.push(format!(
+                "indicator '{}': no value where the denominator is below {min} {what} ({}); set min_denominator on the indicator to change this",
+                def.id,
+                parts.join(", ")
+            ));
+        }
+    }
+    let share = def.scale == 100.0 || def.unit.as_deref().is_some_and(|u| u.trim().starts_with('%'));
+    if share {
+        for (l, v) in levels.iter().zip(per_level.iter()) {
+            let over: Vec<&str> = (0..l.areas.len())
+                .filter(|&a| (0..v.periods.len()).any(|p| v.value[v.index(a, p)].is_some_and(|x| x > 100.0)))
+                .map(|a| l.areas[a].code.as_str())
+                .collect();
+            if !over.is_empty() {
+                let shown: Vec<&str> = over.iter().take(10).copied().collect();
+                out.push(format!(
+                    "indicator '{}': {} areas of '{}' have a percentage above 100 % (numerator larger than denominator: different sources or years?): {}{}",
+                    def.id,
+                    over.len(),
+                    l.id,
+                    shown.join(", "),
+                    if over.len() > 10 { ", ..." } else { "" }
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// What the indicators of a point layer leave out without a word otherwise: categories in
+/// the file that no category filter takes (when the layer's indicators filter at all),
+/// and undated points, which per-period and from/to indicators cannot place.
+fn layer_filter_warnings(project: &Project, points: &[JoinedLayer]) -> Vec<String> {
+    use crate::model::category_key;
+    let mut out = Vec::new();
+    for jl in points {
+        let l = &jl.layer;
+        let on_layer: Vec<&crate::config::IndicatorConfig> =
+            project.indicators.iter().filter(|i| i.numerator.points.as_deref() == Some(l.id.as_str())).collect();
+        let filters: Vec<String> = on_layer.iter().flat_map(|i| i.numerator.categories.iter().flatten()).map(|c| category_key(c)).collect();
+        let unfiltered = on_layer.iter().any(|i| i.numerator.categories.is_none());
+        if let Some(idx) = &l.category_idx
+            && !filters.is_empty()
+            && !unfiltered
+        {
+            let mut counts = vec![0u64; l.categories.len()];
+            idx.iter().for_each(|&c| counts[c as usize] += 1);
+            let missed: Vec<String> = l
+                .categories
+                .iter()
+                .zip(&counts)
+                .filter(|(c, n)| **n > 0 && !filters.contains(&category_key(c)))
+                .map(|(c, n)| format!("'{c}' ({n})"))
+                .collect();
+            if !missed.is_empty() {
+                let total: u64 =
+                    l.categories.iter().zip(&counts).filter(|(c, _)| !filters.contains(&category_key(c))).map(|(_, n)| n).sum();
+                out.push(format!(
+                    "points '{}': {total} points have a category that no indicator's filter takes, so they are in no indicator: {}",
+                    l.id,
+                    missed.join(", ")
+                ));
+            }
+        }
+        let dated: Vec<&str> = on_layer
+            .iter()
+            .filter(|i| i.period.as_deref().is_some_and(|p| !matches!(p.trim(), "" | "all" | "none")) || i.from.is_some() || i.to.is_some())
+            .map(|i| i.id.as_str())
+            .collect();
+        if let Some(dates) = &l.dates
+            && !dated.is_empty()
+        {
+            let undated: Vec<u64> = dates.iter().zip(&l.rows).filter(|(d, _)| d.is_none()).map(|(_, r)| *r).collect();
+            if !undated.is_empty() {
+                let shown: Vec<String> = undated.iter().take(10).map(u64::to_string).collect();
+                out.push(format!(
+                    "points '{}': {} points have no date (rows {}{}); they count in indicators over the whole period, but not in {}",
+                    l.id,
+                    undated.len(),
+                    shown.join(", "),
+                    if undated.len() > 10 { ", ..." } else { "" },
+                    dated.join(", ")
+                ));
+            }
+        }
+    }
+    out
+}

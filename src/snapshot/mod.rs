@@ -1,0 +1,171 @@
+//! The pipeline, run once: areas → hierarchy → points (read and joined) → indicators →
+//! serving data, into an immutable [`Snapshot`] that the CLI writes out and the server
+//! shares behind an `Arc`. Each stage is a module with plain data in and out; `build` is
+//! their composition.
+//!
+//! - [`areas`]: levels read, limited to the region, with their statistics;
+//! - [`hierarchy`]: parent levels and parent areas, and the join at every level;
+//! - [`points`]: point layers read, joined, accounted for, keyed when protected;
+//! - [`indicators`]: every indicator at every level, with disclosure control;
+//! - [`serving`]: WGS84 and Web Mercator geometry, shared properties, tilesets;
+//! - [`version`]: the data version (content) and the watcher's fingerprint.
+
+mod areas;
+mod hierarchy;
+mod indicators;
+mod points;
+mod serving;
+mod version;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use geo_types::MultiPolygon;
+
+use crate::config::{Access, Project};
+use crate::crs;
+use crate::error::{Error, Result};
+use crate::index::AreaIndex;
+use crate::indicators::{Indicator, LevelValues};
+use crate::model::{Level, PointLayer};
+use crate::tiles::TileData;
+
+pub use hierarchy::join_hierarchy;
+pub use points::{layer_protection, point_source};
+pub use serving::{area_properties, denominator_label};
+pub use version::{data_version, inputs_fingerprint};
+
+/// A point layer after the join: for every level, each point's area index (or `NONE`).
+pub struct JoinedLayer {
+    pub layer: PointLayer,
+    pub title: String,
+    pub source: PathBuf,
+    pub access: Access,
+    /// The layer's disclosure rules (also applied to grid cells in tiles).
+    pub disclosure: crate::config::Disclosure,
+    pub assigned: Vec<Vec<u32>>,
+    /// Protected layers (cell-key method): the perturbation table and every record's key.
+    /// Never published.
+    pub ptable: Option<crate::indicators::ckm::PTable>,
+    pub record_keys: Option<Vec<u64>>,
+    /// Per level: how many points lie in one of its areas (the rest are outside it).
+    pub joined_per_level: Vec<u64>,
+    /// WGS84 lon/lat of every point (for OGC API and tiles).
+    pub lonlat: Vec<[f64; 2]>,
+}
+
+/// One indicator evaluated at every level (aligned with `Snapshot::levels`).
+pub struct IndicatorResult {
+    pub def: Indicator,
+    pub per_level: Vec<LevelValues>,
+    /// Built on a restricted point layer: served only with an API key.
+    pub restricted: bool,
+    /// On a protected layer: the exact values, for API keys with the `exact` role only.
+    pub exact: Option<Vec<LevelValues>>,
+}
+
+/// Everything the server and the exports need, built once and then read-only.
+pub struct Snapshot {
+    pub name: String,
+    pub description: Option<String>,
+    pub attribution: Option<String>,
+    pub basemap: Option<crate::config::Basemap>,
+    /// Areas around the region (left out by `region`), in WGS84: drawn as context only.
+    pub context: Vec<ContextArea>,
+    pub project_file: PathBuf,
+    pub working_crs: String,
+    pub levels: Vec<Level>,
+    pub indexes: Vec<AreaIndex>,
+    pub points: Vec<JoinedLayer>,
+    pub indicators: Vec<IndicatorResult>,
+    /// Per level, every area in WGS84 lon/lat (CRS84 axis order).
+    pub wgs84: Vec<Vec<MultiPolygon<f64>>>,
+    pub tiles: TileData,
+    pub warnings: Vec<String>,
+    /// Timings per stage, for the log and the benchmarks.
+    pub timings: Vec<(String, f64)>,
+    /// Changes whenever the inputs or the project change.
+    pub version: String,
+    /// A hash of every input, restricted ones included: the tile cache key.
+    pub version_hash: u64,
+}
+
+impl Snapshot {
+    pub fn level_index(&self, id: &str) -> Option<usize> {
+        self.levels.iter().position(|l| l.id == id)
+    }
+
+    pub fn indicator(&self, id: &str) -> Option<&IndicatorResult> {
+        self.indicators.iter().find(|i| i.def.id == id)
+    }
+}
+
+pub fn timed<T>(timings: &mut Vec<(String, f64)>, name: impl Into<String>, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let t = Instant::now();
+    let out = f()?;
+    let secs = t.elapsed().as_secs_f64();
+    let name = name.into();
+    tracing::info!(stage = %name, seconds = format!("{secs:.3}"), "done");
+    timings.push((name, secs));
+    Ok(out)
+}
+
+/// An area around the region: code, name, WGS84 geometry (drawn as context only).
+pub type ContextArea = (String, Option<String>, MultiPolygon<f64>);
+
+/// What the stages share while a snapshot is built: the stage timings and the warnings.
+#[derive(Default)]
+pub(crate) struct Log {
+    pub timings: Vec<(String, f64)>,
+    pub warnings: Vec<String>,
+}
+
+/// Run the whole pipeline for a project.
+pub fn build(project: &Project) -> Result<Snapshot> {
+    // The data version reads every input once more: on its own thread, alongside the rest.
+    let version = {
+        let project = project.clone();
+        std::thread::spawn(move || data_version(&project))
+    };
+    let mut log = Log::default();
+    let working = crs::spatial_ref(&project.crs)?;
+    if !working.is_projected() {
+        return Err(Error::Project {
+            path: project.file.clone(),
+            message: format!("crs '{}' is not a projected CRS in metres; areas per km² need one (e.g. EPSG:28992)", project.crs),
+        });
+    }
+    let (mut levels, context) = areas::read_levels(project, &working, &mut log)?;
+    let indexes: Vec<AreaIndex> = timed(&mut log.timings, "index areas", || {
+        Ok(levels.iter().map(|l| AreaIndex::build(l.areas.iter().map(|a| &a.geometry))).collect())
+    })?;
+    let order = hierarchy::link(project, &mut levels, &indexes, &mut log)?;
+    let mut joined = Vec::new();
+    let mut secret = None;
+    let areas = points::Areas { levels: &levels, indexes: &indexes, order: &order };
+    for pc in &project.points {
+        joined.extend(points::read_and_join(project, pc, &working, &areas, &mut secret, &mut log)?);
+    }
+    let results = indicators::compute(project, &levels, &joined, &mut log)?;
+    let (wgs84, tiles) = timed(&mut log.timings, "prepare tiles", || serving::prepare_serving(&working, &levels, &mut joined, &results))?;
+    let (version, version_hash) = version.join().unwrap_or_else(|_| ("unknown".into(), 0));
+    Ok(Snapshot {
+        name: project.name.clone(),
+        description: project.description.clone(),
+        attribution: project.attribution.clone(),
+        basemap: project.basemap.clone(),
+        context: serving::context_wgs84(&working, context)?,
+        project_file: project.file.clone(),
+        working_crs: crs::label(&working),
+        levels,
+        indexes,
+        points: joined,
+        indicators: results,
+        wgs84,
+        tiles,
+        warnings: log.warnings,
+        timings: log.timings,
+        version,
+        version_hash,
+    })
+}

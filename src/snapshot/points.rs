@@ -1,0 +1,146 @@
+//! The points stage: every point layer read, joined at every level, accounted for, and,
+//! for a protected layer, given its cell-key record keys.
+
+use std::path::PathBuf;
+
+use gdal::spatial_ref::SpatialRef;
+use rayon::prelude::*;
+
+use super::{JoinedLayer, Log, timed};
+use crate::config::{Access, PointsConfig, Project};
+use crate::error::{Error, Result};
+use crate::index::AreaIndex;
+use crate::indicators;
+use crate::ingest::{self, Coords, Encoding, PointSource};
+use crate::join::{self, NONE};
+use crate::model::Level;
+
+/// The join's inputs: the levels, their indexes and the child-first order.
+pub(super) struct Areas<'a> {
+    pub levels: &'a [Level],
+    pub indexes: &'a [AreaIndex],
+    pub order: &'a [usize],
+}
+
+/// Read and join one point layer. `None` for a restricted layer that cannot be read: it
+/// is left out (the operator sees why, in the log and on the admin /health), and the
+/// public data is served as always.
+pub(super) fn read_and_join(
+    project: &Project,
+    pc: &PointsConfig,
+    working: &SpatialRef,
+    areas: &Areas,
+    secret: &mut Option<[u8; 16]>,
+    log: &mut Log,
+) -> Result<Option<JoinedLayer>> {
+    let source = point_source(project, pc)?;
+    let mut layer = match timed(&mut log.timings, format!("read points {}", pc.id), || ingest::read_points(&source, working, &pc.id)) {
+        Ok(l) => l,
+        Err(e) if pc.access == Access::Restricted => {
+            tracing::error!(layer = %pc.id, error = %e, "restricted point layer left out");
+            log.warnings.push(format!("restricted point layer '{}' left out: {e}", pc.id));
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let (assigned, overlaps) = timed(&mut log.timings, format!("join points {}", pc.id), || {
+        Ok(super::hierarchy::join_hierarchy(areas.levels, areas.indexes, areas.order, &layer))
+    })?;
+    for (li, o) in overlaps {
+        let what = PathBuf::from(format!("points '{}' in level '{}'", pc.id, areas.levels[li].id));
+        if let Some(w) = join::overlap_warning(&o, &areas.levels[li].areas, &what) {
+            layer.accounting.warnings.push(w);
+        }
+    }
+    // Accounting against the finest level that holds the point: joined = in some area.
+    let joined = (0..layer.len()).filter(|&i| assigned.iter().any(|a| a[i] != NONE)).count() as u64;
+    layer.accounting.joined = joined;
+    layer.accounting.outside = layer.len() as u64 - joined;
+    debug_assert!(layer.accounting.balances());
+    let joined_per_level: Vec<u64> = assigned.iter().map(|a| a.par_iter().filter(|&&x| x != NONE).count() as u64).collect();
+    let protection = layer_protection(project, pc);
+    let record_keys = match (protection, layer.identity.take()) {
+        (Some(_), Some(ids)) => Some(record_keys(project, &pc.id, &ids, secret)?),
+        _ => None,
+    };
+    log.warnings.extend(layer.accounting.warnings.iter().cloned());
+    Ok(Some(JoinedLayer {
+        title: pc.title.clone().unwrap_or_else(|| pc.id.clone()),
+        source: source.path.clone(),
+        access: pc.access,
+        disclosure: pc.disclosure(),
+        ptable: protection.map(indicators::ckm::PTable::new),
+        record_keys,
+        layer,
+        assigned,
+        joined_per_level,
+        lonlat: Vec::new(),
+    }))
+}
+
+/// The cell-key record keys of a layer's points, under the secret (read once per build).
+fn record_keys(project: &Project, layer: &str, ids: &[u64], secret: &mut Option<[u8; 16]>) -> Result<Vec<u64>> {
+    let key = match *secret {
+        Some(s) => s,
+        None => {
+            let (s, from) = indicators::ckm::secret(project.is_builtin_demo || crate::demo::is_demo(project))
+                .map_err(|e| Error::Usage(format!("cannot read or create the cell-key secret: {e}; set BUURTMETER_SDC_SECRET")))?;
+            tracing::info!("cell-key record keys under {from}");
+            *secret = Some(s);
+            s
+        }
+    };
+    Ok(ids.par_iter().map(|&id| indicators::ckm::record_key(&key, layer, id)).collect())
+}
+
+/// Point source settings from the project file.
+pub fn point_source(project: &Project, p: &PointsConfig) -> Result<PointSource> {
+    let coords = Coords::from_columns(&p.x, &p.y, &p.lon, &p.lat, &p.crs);
+    let delimiter = match p.delimiter.as_deref() {
+        None => None,
+        Some("tab" | "\\t" | "\t") => Some(b'\t'),
+        Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
+        Some(d) => {
+            return Err(Error::Project {
+                path: project.file.clone(),
+                message: format!("point layer '{}': delimiter '{d}' is not one character", p.id),
+            });
+        }
+    };
+    let encoding = match p.encoding.as_deref() {
+        None => None,
+        Some(e) => Some(Encoding::parse(e).ok_or_else(|| Error::Project {
+            path: project.file.clone(),
+            message: format!("point layer '{}': encoding '{e}' is not utf-8 or windows-1252", p.id),
+        })?),
+    };
+    Ok(PointSource {
+        path: project.resolve(&p.path),
+        layer: p.layer.clone(),
+        coords,
+        date: p.date.clone(),
+        category: p.category.clone(),
+        weight: p.weight.clone(),
+        delimiter,
+        encoding,
+        identities: layer_protection(project, p).is_some(),
+        id_column: p.id_column.clone(),
+    })
+}
+
+/// The cell-key parameters of a point layer, when anything published about it is to be
+/// protected: its own `min_count`/`round_to`, or those of any indicator on it (all
+/// indicators on one layer are linked tables of the same records, so they are protected
+/// as one, with the strictest `min_count`).
+pub fn layer_protection(project: &Project, p: &PointsConfig) -> Option<indicators::ckm::CkmParams> {
+    let on_layer = project.indicators.iter().filter(|i| i.numerator.points.as_deref() == Some(p.id.as_str()));
+    let mut min_count = p.min_count;
+    let mut any = p.min_count.is_some() || p.round_to.is_some();
+    for i in on_layer {
+        any |= i.min_count.is_some() || i.round_to.is_some();
+        if let Some(m) = i.min_count {
+            min_count = Some(min_count.map_or(m, |x: f64| x.max(m)));
+        }
+    }
+    any.then(|| indicators::ckm::CkmParams::for_min_count(min_count))
+}

@@ -1,0 +1,273 @@
+//! The serving stage: every area and point in WGS84 and Web Mercator, the properties the
+//! tiles, the OGC API and the GeoPackage share, and the tilesets.
+
+use geo::MapCoords;
+use geo_types::MultiPolygon;
+use rayon::prelude::*;
+
+use super::{IndicatorResult, JoinedLayer};
+use crate::config::Access;
+use crate::crs;
+use crate::error::Result;
+use crate::indicators::{self, Indicator};
+use crate::model::{CbsKind, Level, cbs_ancestor_code};
+use crate::tiles::{self, TileData, Tileset, mvt::Prop};
+
+/// The statistic names shown next to the indicators (the CBS figures behind them).
+pub fn denominator_label(ind: &Indicator) -> Option<String> {
+    match &ind.denominator {
+        indicators::Denominator::None => None,
+        indicators::Denominator::LandKm2 => Some("land_km2".into()),
+        indicators::Denominator::Statistic(s) => Some(s.clone()),
+    }
+}
+
+/// Per level and area: code, name, the CBS codes it nests in, every public indicator's
+/// latest value (`<id>`), numerator (`<id>_n`), protection (`<id>_suppressed`) and period
+/// (`<id>_period`, when there is more than one), and the denominators behind them (by
+/// their configured name). The one set of field names for tiles, OGC API, GeoJSON and the
+/// GeoPackage's level layers.
+pub fn area_properties(levels: &[Level], results: &[IndicatorResult]) -> Vec<Vec<Vec<(String, Prop)>>> {
+    levels.iter().enumerate().map(|(li, level)| (0..level.areas.len()).map(|a| properties_of(level, li, results, a)).collect()).collect()
+}
+
+fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize) -> Vec<(String, Prop)> {
+    let area = &level.areas[a];
+    let mut props = vec![("code".to_string(), Prop::Str(area.code.clone()))];
+    if let Some(n) = &area.name {
+        props.push(("name".to_string(), Prop::Str(n.clone())));
+    }
+    // The CBS codes the area nests in (a buurt's wijkcode and gemeentecode), so a user can
+    // filter or join on them in QGIS, whatever channel the layer came through.
+    if let Some(kind) = level.cbs_kind {
+        for (k, field) in [(CbsKind::Gemeente, "gemeentecode"), (CbsKind::Wijk, "wijkcode")] {
+            if k < kind
+                && let Some(c) = cbs_ancestor_code(&area.code, k)
+            {
+                props.push((field.to_string(), Prop::Str(c)));
+            }
+        }
+    }
+    // Restricted indicators never go into the public area layers (tiles, OGC API, GeoJSON).
+    for r in results.iter().filter(|r| !r.restricted) {
+        let v = &r.per_level[li];
+        if let Some(p) = v.periods.len().checked_sub(1) {
+            let k = v.index(a, p);
+            if let Some(x) = v.value[k] {
+                props.push((r.def.id.clone(), Prop::Num(x)));
+            }
+            if let Some(n) = v.numerator[k] {
+                props.push((format!("{}_n", r.def.id), Prop::Num(n)));
+            }
+            if let Some(why) = v.suppressed[k] {
+                props.push((format!("{}_suppressed", r.def.id), Prop::Str(why.key().into())));
+            }
+            if v.periods.len() > 1 {
+                props.push((format!("{}_period", r.def.id), Prop::Str(v.periods[p].clone())));
+            }
+        }
+        if let (Some(label), Some(d)) = (denominator_label(&r.def), v.denominator[a])
+            && !props.iter().any(|(k, _)| *k == label)
+        {
+            props.push((label, Prop::Num(d)));
+        }
+    }
+    props
+}
+
+/// Bounds snapped outward to a grid of `step` degrees (0.05° is 3–6 km): the extent of an
+/// aggregate-only layer must not give away its outermost records.
+fn snap_outward(b: [f64; 4], step: f64) -> [f64; 4] {
+    [
+        ((b[0] / step).floor() * step).max(-180.0),
+        ((b[1] / step).floor() * step).max(-85.0),
+        ((b[2] / step).ceil() * step).min(180.0),
+        ((b[3] / step).ceil() * step).min(85.0),
+    ]
+}
+
+fn bounds_of(points: impl Iterator<Item = [f64; 2]>) -> [f64; 4] {
+    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    for p in points {
+        b = [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])];
+    }
+    if b[0].is_finite() { b } else { [-180.0, -85.0, 180.0, 85.0] }
+}
+
+/// Working CRS → WGS84 for everything served. The exact transform (GDAL/PROJ, one
+/// thread) is approximated on a grid over the extent of all areas and points when that
+/// stays within 1e-7 degrees (about a centimetre) everywhere; then all cores transform.
+struct ServingTransform {
+    exact: crs::Reprojector,
+    grid: Option<crs::GridTransform>,
+}
+
+/// About a centimetre, in degrees.
+const SERVING_TOLERANCE_DEG: f64 = 1e-7;
+
+impl ServingTransform {
+    fn new(exact: crs::Reprojector, levels: &[Level], points: &[JoinedLayer]) -> ServingTransform {
+        use geo::BoundingRect;
+        let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+        let mut add = |x0: f64, y0: f64, x1: f64, y1: f64| b = [b[0].min(x0), b[1].min(y0), b[2].max(x1), b[3].max(y1)];
+        for r in levels.iter().flat_map(|l| &l.areas).filter_map(|a| a.geometry.bounding_rect()) {
+            add(r.min().x, r.min().y, r.max().x, r.max().y);
+        }
+        for p in points {
+            let (x0, x1) = p
+                .layer
+                .xs
+                .par_iter()
+                .fold(|| (f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+                .reduce(|| (f64::INFINITY, f64::NEG_INFINITY), |a, c| (a.0.min(c.0), a.1.max(c.1)));
+            let (y0, y1) = p
+                .layer
+                .ys
+                .par_iter()
+                .fold(|| (f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &y| (lo.min(y), hi.max(y)))
+                .reduce(|| (f64::INFINITY, f64::NEG_INFINITY), |a, c| (a.0.min(c.0), a.1.max(c.1)));
+            add(x0, y0, x1, y1);
+        }
+        let grid = (b[0] <= b[2] && b[1] <= b[3])
+            .then(|| crs::GridTransform::new(&exact, geo_types::Rect::new((b[0], b[1]), (b[2], b[3])), SERVING_TOLERANCE_DEG))
+            .flatten();
+        match &grid {
+            Some(g) => tracing::debug!(max_error_deg = g.max_error, "serving transform: grid approximation"),
+            None => tracing::debug!("serving transform: exact (identity, or no grid within the tolerance)"),
+        }
+        ServingTransform { exact, grid }
+    }
+
+    fn multipolygons(&self, areas: &[crate::model::Area]) -> Vec<MultiPolygon<f64>> {
+        let empty = || MultiPolygon(vec![]);
+        match &self.grid {
+            Some(g) => areas
+                .par_iter()
+                .map(|a| {
+                    a.geometry
+                        .try_map_coords(|c| g.apply(c.x, c.y).map(|(x, y)| geo_types::Coord { x, y }).ok_or(()))
+                        .unwrap_or_else(|()| empty())
+                })
+                .collect(),
+            None => areas.iter().map(|a| self.exact.multipolygon(&a.geometry).unwrap_or_else(empty)).collect(),
+        }
+    }
+
+    fn points(&self, xs: &[f64], ys: &[f64]) -> Vec<[f64; 2]> {
+        match &self.grid {
+            Some(g) => xs.par_iter().zip(ys).map(|(&x, &y)| g.apply(x, y).map_or([f64::NAN, f64::NAN], |(x, y)| [x, y])).collect(),
+            None => {
+                let (mut xs, mut ys) = (xs.to_vec(), ys.to_vec());
+                self.exact.transform(&mut xs, &mut ys);
+                xs.into_iter().zip(ys).map(|(x, y)| [x, y]).collect()
+            }
+        }
+    }
+}
+
+/// Reproject areas and points to WGS84 (once, here, with GDAL) and build the tile data.
+pub(super) fn prepare_serving(
+    working: &gdal::spatial_ref::SpatialRef,
+    levels: &[Level],
+    points: &mut [JoinedLayer],
+    results: &[IndicatorResult],
+) -> Result<(Vec<Vec<MultiPolygon<f64>>>, TileData)> {
+    let wgs = crs::spatial_ref(crs::WGS84)?;
+    let to_wgs = crs::Reprojector::new(working, &wgs)?;
+    let to_wgs = ServingTransform::new(to_wgs, levels, points);
+    /// Per level, per area.
+    type Geometries = Vec<Vec<MultiPolygon<f64>>>;
+    let (wgs84, mercator): (Geometries, Geometries) = levels
+        .iter()
+        .map(|l| {
+            let wgs84: Vec<MultiPolygon<f64>> = to_wgs.multipolygons(&l.areas);
+            let mercator = wgs84
+                .par_iter()
+                .map(|mp| {
+                    mp.map_coords(|c| {
+                        let (x, y) = crs::lonlat_to_web_mercator(c.x, c.y);
+                        geo_types::Coord { x, y }
+                    })
+                })
+                .collect();
+            (wgs84, mercator)
+        })
+        .unzip();
+    let props = area_properties(levels, results);
+    let mut tilesets = Vec::new();
+    for (li, l) in levels.iter().enumerate() {
+        let mut fields: Vec<(String, &'static str)> = Vec::new();
+        for area_props in &props[li] {
+            for (k, v) in area_props {
+                if !fields.iter().any(|(f, _)| f == k) {
+                    fields.push((k.clone(), if matches!(v, Prop::Str(_)) { "String" } else { "Number" }));
+                }
+            }
+        }
+        let bounds = bounds_of(wgs84[li].iter().flat_map(|mp| mp.0.iter().flat_map(|p| p.exterior().0.iter().map(|c| [c.x, c.y]))));
+        tilesets.push(Tileset {
+            restricted: false,
+            id: l.id.clone(),
+            title: l.title.clone(),
+            source: tiles::Source::Level(li),
+            bounds,
+            fields,
+        });
+    }
+    let mut point_tiles = Vec::new();
+    for (pi, p) in points.iter_mut().enumerate() {
+        p.lonlat = to_wgs.points(&p.layer.xs, &p.layer.ys);
+        let merc: Vec<[f64; 2]> = p.lonlat.par_iter().map(|c| crs::lonlat_to_web_mercator(c[0], c[1])).map(|(x, y)| [x, y]).collect();
+        let public = p.access == Access::Public;
+        // Point attributes only where points are served one by one (public layers).
+        let props = if public {
+            tiles::PointProps {
+                categories: p.layer.categories.clone(),
+                category_idx: p.layer.category_idx.clone(),
+                dates: p.layer.dates.clone(),
+            }
+        } else {
+            tiles::PointProps::default()
+        };
+        let mut pt = tiles::points::PointTiles::new(&merc, public);
+        pt.min_count = p.disclosure.min_count;
+        pt.round_to = p.disclosure.round_to;
+        if let (Some(table), Some(keys)) = (&p.ptable, &p.record_keys) {
+            pt = pt.with_cell_keys(table.clone(), keys);
+        }
+        point_tiles.push((pt, props));
+        let mut fields = vec![("count".to_string(), "Number"), ("suppressed".to_string(), "String")];
+        if public {
+            fields.extend([("category".to_string(), "String"), ("date".to_string(), "String")]);
+        }
+        tilesets.push(Tileset {
+            restricted: p.access == Access::Restricted,
+            id: p.layer.id.clone(),
+            title: p.title.clone(),
+            source: tiles::Source::Points(pi),
+            bounds: if public { bounds_of(p.lonlat.iter().copied()) } else { snap_outward(bounds_of(p.lonlat.iter().copied()), 0.05) },
+            fields,
+        });
+    }
+    Ok((wgs84, TileData::new(tilesets, mercator, props, point_tiles)))
+}
+
+/// The context areas in WGS84 (few: PROJ directly).
+pub(super) fn context_wgs84(working: &gdal::spatial_ref::SpatialRef, areas: Vec<crate::model::Area>) -> Result<Vec<super::ContextArea>> {
+    if areas.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wgs = crs::spatial_ref(crs::WGS84)?;
+    let r = crs::Reprojector::new(working, &wgs)?;
+    Ok(areas
+        .into_iter()
+        .map(|a| {
+            let g = a.geometry.map_coords(|c| {
+                let (mut x, mut y) = (vec![c.x], vec![c.y]);
+                r.transform(&mut x, &mut y);
+                geo_types::Coord { x: x[0], y: y[0] }
+            });
+            (a.code, a.name, g)
+        })
+        .collect())
+}
