@@ -92,7 +92,6 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
     }
     let encoding = source.encoding.unwrap_or_else(|| Encoding::detect(bytes));
     let delimiter = source.delimiter.unwrap_or_else(|| text::sniff_delimiter(bytes));
-
     let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(bytes);
     let header: Vec<String> = reader
         .byte_headers()
@@ -100,41 +99,8 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
         .iter()
         .map(|h| encoding.decode(h).trim().trim_matches('"').trim().to_string())
         .collect();
-    let columns = Columns::new(&header);
-    let sep = if delimiter == b'\t' { "tab".to_string() } else { (delimiter as char).to_string() };
-    let listing = || format!("the columns are: {} (separator '{sep}')", header.join(", "));
-
-    let pairs = coordinate_pairs(&source.coords, &columns, &header, path, &listing, working)?;
-    let date_i = source.date.as_deref().map(|c| columns.require(c, path, &listing)).transpose()?;
-    let cat_i = source.category.as_deref().map(|c| columns.require(c, path, &listing)).transpose()?;
-    let weight_i = source.weight.as_deref().map(|c| columns.require(c, path, &listing)).transpose()?;
-    let id_i = source.id_column.as_deref().map(|c| columns.require(c, path, &listing)).transpose()?;
-    let mut identity: Vec<u64> = Vec::new();
-    let rd = crs::spatial_ref(crs::RD_NEW)?;
-    let rd_check = Reprojector::new(&rd, &rd)?;
-
-    let mut layer = PointLayer { id: id.to_string(), ..Default::default() };
-    let mut acc = Accounting::default();
-    acc.notes.extend(pairs.iter().map(|p| {
-        format!(
-            "coordinates: '{}' and '{}' as {} ({})",
-            header[p.x],
-            header[p.y],
-            if p.lonlat { "longitude/latitude" } else { "x/y" },
-            p.reprojector.source_label
-        )
-    }));
-    if pairs.len() > 1 {
-        acc.notes.push("each row uses the first of these pairs that is filled in".into());
-    }
-    let mut pair_of: Vec<u8> = Vec::new();
-    let mut used = vec![0u64; pairs.len()];
-    let mut dates: Vec<Option<Date>> = Vec::new();
-    let mut cats: Vec<u32> = Vec::new();
-    let mut cat_lookup = crate::model::CategoryIndex::default();
-    // One hash per data row, to find rows that are exact copies of an earlier one.
-    let mut row_hashes: Vec<u64> = Vec::new();
-    let mut weights: Vec<f64> = Vec::new();
+    let layout = Layout::new(source, header, delimiter, encoding, working)?;
+    let mut out = Collector::new(id, &layout);
     let mut record = csv::ByteRecord::new();
     let progress = Progress::bytes(bytes.len() as u64, &format!("reading {}", path.display()));
     let mut row: u64 = 0;
@@ -145,9 +111,9 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
             Err(e) => {
                 // A broken quote or invalid record: account for it and carry on.
                 row += 1;
-                acc.rows += 1;
-                row_hashes.push(row ^ 0x9e37_79b9_7f4a_7c15);
-                acc.reject(row, RejectReason::MalformedRow, || e.to_string());
+                out.acc.rows += 1;
+                out.row_hashes.push(row ^ 0x9e37_79b9_7f4a_7c15);
+                out.acc.reject(row, RejectReason::MalformedRow, || e.to_string());
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     break;
                 }
@@ -155,120 +121,217 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
             }
         }
         row += 1;
-        acc.rows += 1;
-        row_hashes.push(record_hash(&record));
+        out.acc.rows += 1;
+        out.row_hashes.push(record_hash(&record));
         if row % 65536 == 0 {
             progress.set(record.position().map_or(0, |p| p.byte()));
         }
+        if let Some(point) = layout.parse(&record, row, &mut out.acc) {
+            out.push(&layout, &record, row, point);
+        }
+    }
+    progress.finish();
+    Ok(out.finish(layout, path))
+}
+
+/// Where everything is in the file: the header, the coordinate pairs and the other columns.
+struct Layout {
+    header: Vec<String>,
+    pairs: Vec<Pair>,
+    date: Option<usize>,
+    category: Option<usize>,
+    weight: Option<usize>,
+    id: Option<usize>,
+    identities: bool,
+    encoding: Encoding,
+    rd_check: Reprojector,
+}
+
+/// One row that became a point (before reprojection).
+struct ParsedRow {
+    pair: usize,
+    x: f64,
+    y: f64,
+    weight: f64,
+    date: Option<Date>,
+}
+
+impl Layout {
+    fn new(source: &PointSource, header: Vec<String>, delimiter: u8, encoding: Encoding, working: &SpatialRef) -> Result<Layout> {
+        let path = source.path.as_path();
+        let columns = Columns::new(&header);
+        let sep = if delimiter == b'\t' { "tab".to_string() } else { (delimiter as char).to_string() };
+        let listing = || format!("the columns are: {} (separator '{sep}')", header.join(", "));
+        let need = |c: &Option<String>| c.as_deref().map(|c| columns.require(c, path, &listing)).transpose();
+        let rd = crs::spatial_ref(crs::RD_NEW)?;
+        Ok(Layout {
+            pairs: coordinate_pairs(&source.coords, &columns, path, &listing, working)?,
+            date: need(&source.date)?,
+            category: need(&source.category)?,
+            weight: need(&source.weight)?,
+            id: need(&source.id_column)?,
+            identities: source.identities,
+            encoding,
+            rd_check: Reprojector::new(&rd, &rd)?,
+            header,
+        })
+    }
+
+    /// The row as a point, or `None` after accounting for why it is not one.
+    fn parse(&self, record: &csv::ByteRecord, row: u64, acc: &mut Accounting) -> Option<ParsedRow> {
+        let header = &self.header;
         let field = |i: usize| record.get(i).unwrap_or(b"");
         let filled = |i: usize| !trim_bytes(field(i)).is_empty();
-        let Some(pi) = pairs.iter().position(|p| filled(p.x) && filled(p.y)) else {
+        let Some(pi) = self.pairs.iter().position(|p| filled(p.x) && filled(p.y)) else {
             acc.reject(row, RejectReason::MissingCoordinate, || {
-                let shown: Vec<String> = pairs.iter().map(|p| coord_detail(&header, p.x, p.y, &record)).collect();
+                let shown: Vec<String> = self.pairs.iter().map(|p| coord_detail(header, p.x, p.y, record)).collect();
                 format!("row {row}: {}", shown.join("; "))
             });
-            continue;
+            return None;
         };
-        let pair = &pairs[pi];
+        let pair = &self.pairs[pi];
         let (x, y) = match (text::parse_number(field(pair.x)), text::parse_number(field(pair.y))) {
             (Num::Value(x), Num::Value(y)) => (x, y),
             (Num::Empty, _) | (_, Num::Empty) => {
-                acc.reject(row, RejectReason::MissingCoordinate, || {
-                    format!("row {row}: {}", coord_detail(&header, pair.x, pair.y, &record))
-                });
-                continue;
+                acc.reject(row, RejectReason::MissingCoordinate, || format!("row {row}: {}", coord_detail(header, pair.x, pair.y, record)));
+                return None;
             }
             _ => {
-                acc.reject(row, RejectReason::NotANumber, || format!("row {row}: {}", coord_detail(&header, pair.x, pair.y, &record)));
-                continue;
+                acc.reject(row, RejectReason::NotANumber, || format!("row {row}: {}", coord_detail(header, pair.x, pair.y, record)));
+                return None;
             }
         };
         if !x.is_finite() || !y.is_finite() {
             acc.reject(row, RejectReason::NotFinite, || format!("row {row}: ({x}, {y})"));
-            continue;
+            return None;
         }
-        if let Some(reason) = check_range(&pair.reprojector, &rd_check, pair.expect_lonlat, x, y) {
+        if let Some(reason) = check_range(&pair.reprojector, &self.rd_check, pair.expect_lonlat, x, y) {
             acc.reject(row, reason, || format!("row {row}: ({x}, {y}) in {}", pair.reprojector.source_label));
-            continue;
+            return None;
         }
-        let weight = match weight_i.map(|i| text::parse_number(field(i))) {
+        let weight = match self.weight.map(|i| (i, text::parse_number(field(i)))) {
             None => 1.0,
-            Some(Num::Value(w)) if w.is_finite() => w,
-            Some(Num::Empty) => 0.0,
-            Some(_) => {
-                acc.reject(row, RejectReason::BadWeight, || {
-                    format!("row {row}: {} = '{}'", header[weight_i.unwrap_or(0)], String::from_utf8_lossy(field(weight_i.unwrap_or(0))))
-                });
-                continue;
+            Some((_, Num::Value(w))) if w.is_finite() => w,
+            Some((_, Num::Empty)) => 0.0,
+            Some((i, _)) => {
+                acc.reject(row, RejectReason::BadWeight, || format!("row {row}: {} = '{}'", header[i], String::from_utf8_lossy(field(i))));
+                return None;
             }
         };
-        let date = match date_i {
+        let date = match self.date {
             None => None,
             Some(i) => {
-                let raw = field(i);
-                let s = encoding.decode(raw);
+                let s = self.encoding.decode(field(i));
                 if s.trim().is_empty() {
                     None
+                } else if let Some(d) = text::parse_date(&s) {
+                    Some(d)
                 } else {
-                    match text::parse_date(&s) {
-                        Some(d) => Some(d),
-                        None => {
-                            acc.reject(row, RejectReason::BadDate, || format!("row {row}: {} = '{}'", header[i], s.trim()));
-                            continue;
-                        }
-                    }
+                    acc.reject(row, RejectReason::BadDate, || format!("row {row}: {} = '{}'", header[i], s.trim()));
+                    return None;
                 }
             }
         };
-        if let Some(i) = cat_i {
+        Some(ParsedRow { pair: pi, x, y, weight, date })
+    }
+}
+
+/// The points as they are read, column by column, and the accounting.
+struct Collector {
+    layer: PointLayer,
+    acc: Accounting,
+    pair_of: Vec<u8>,
+    used: Vec<u64>,
+    dates: Vec<Option<Date>>,
+    cats: Vec<u32>,
+    cat_lookup: crate::model::CategoryIndex,
+    weights: Vec<f64>,
+    identity: Vec<u64>,
+    /// One hash per data row, to find rows that are exact copies of an earlier one.
+    row_hashes: Vec<u64>,
+}
+
+impl Collector {
+    fn new(id: &str, layout: &Layout) -> Collector {
+        let mut acc = Accounting::default();
+        acc.notes.extend(layout.pairs.iter().map(|p| {
+            format!(
+                "coordinates: '{}' and '{}' as {} ({})",
+                layout.header[p.x],
+                layout.header[p.y],
+                if p.lonlat { "longitude/latitude" } else { "x/y" },
+                p.reprojector.source_label
+            )
+        }));
+        if layout.pairs.len() > 1 {
+            acc.notes.push("each row uses the first of these pairs that is filled in".into());
+        }
+        Collector {
+            layer: PointLayer { id: id.to_string(), ..Default::default() },
+            acc,
+            pair_of: Vec::new(),
+            used: vec![0; layout.pairs.len()],
+            dates: Vec::new(),
+            cats: Vec::new(),
+            cat_lookup: Default::default(),
+            weights: Vec::new(),
+            identity: Vec::new(),
+            row_hashes: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, layout: &Layout, record: &csv::ByteRecord, row: u64, p: ParsedRow) {
+        let field = |i: usize| record.get(i).unwrap_or(b"");
+        if let Some(i) = layout.category {
             // Keyed by the decoded text: the same word in UTF-8 and Windows-1252 is one category.
-            let text = encoding.decode(trim_bytes(field(i)));
-            cats.push(cat_lookup.index(&text, &mut layer.categories));
+            let text = layout.encoding.decode(trim_bytes(field(i)));
+            self.cats.push(self.cat_lookup.index(&text, &mut self.layer.categories));
         }
-        if date_i.is_some() {
-            dates.push(date);
+        if layout.date.is_some() {
+            self.dates.push(p.date);
         }
-        if weight_i.is_some() {
-            weights.push(weight);
+        if layout.weight.is_some() {
+            self.weights.push(p.weight);
         }
-        if source.identities {
-            identity.push(match id_i {
+        if layout.identities {
+            self.identity.push(match layout.id {
                 Some(i) => xxhash_rust::xxh3::xxh3_64(trim_bytes(field(i))),
-                None => row_hashes.last().copied().unwrap_or(row),
+                None => self.row_hashes.last().copied().unwrap_or(row),
             });
         }
-        layer.xs.push(x);
-        layer.ys.push(y);
-        layer.rows.push(row);
-        pair_of.push(pi as u8);
-        used[pi] += 1;
+        self.layer.xs.push(p.x);
+        self.layer.ys.push(p.y);
+        self.layer.rows.push(row);
+        self.pair_of.push(p.pair as u8);
+        self.used[p.pair] += 1;
     }
-    progress.finish();
-    if acc.rows == 0 {
-        acc.warnings.push(format!("{}: the file has a header but no data rows", path.display()));
+
+    /// The layer in the working CRS, with its columns, notes and warnings.
+    fn finish(mut self, layout: Layout, path: &Path) -> PointLayer {
+        if self.acc.rows == 0 {
+            self.acc.warnings.push(format!("{}: the file has a header but no data rows", path.display()));
+        }
+        let mut layer = self.layer;
+        layer.dates = layout.date.map(|_| self.dates);
+        layer.category_idx = layout.category.map(|_| self.cats);
+        layer.weights = layout.weight.map(|_| self.weights);
+        layer.identity = layout.identities.then_some(self.identity);
+        duplicate_rows(&self.row_hashes, &mut self.acc, path);
+        if layout.pairs.len() > 1 {
+            let per: Vec<String> = layout
+                .pairs
+                .iter()
+                .zip(&self.used)
+                .map(|(p, n)| format!("{n} rows from '{}'/'{}'", layout.header[p.x], layout.header[p.y]))
+                .collect();
+            self.acc.notes.push(per.join(", "));
+        }
+        layer.accounting = self.acc;
+        let reprojectors: Vec<Reprojector> = layout.pairs.into_iter().map(|p| p.reprojector).collect();
+        super::reproject_by_pair(&mut layer, &self.pair_of, &reprojectors);
+        super::warn_if_mostly_swapped(&mut layer.accounting, path);
+        layer
     }
-    if date_i.is_some() {
-        layer.dates = Some(dates);
-    }
-    if cat_i.is_some() {
-        layer.category_idx = Some(cats);
-    }
-    if weight_i.is_some() {
-        layer.weights = Some(weights);
-    }
-    duplicate_rows(&row_hashes, &mut acc, path);
-    if pairs.len() > 1 {
-        let per: Vec<String> = pairs.iter().zip(&used).map(|(p, n)| format!("{n} rows from '{}'/'{}'", header[p.x], header[p.y])).collect();
-        acc.notes.push(per.join(", "));
-    }
-    if source.identities {
-        layer.identity = Some(identity);
-    }
-    layer.accounting = acc;
-    let reprojectors: Vec<Reprojector> = pairs.into_iter().map(|p| p.reprojector).collect();
-    super::reproject_by_pair(&mut layer, &pair_of, &reprojectors);
-    super::warn_if_mostly_swapped(&mut layer.accounting, path);
-    Ok(layer)
 }
 
 /// A row's content as one number: its fields' bytes in one pass, with where each field
@@ -364,7 +427,6 @@ pub(super) fn check_range(r: &Reprojector, rd: &Reprojector, expect_lonlat: bool
 fn coordinate_pairs(
     coords: &Coords,
     columns: &Columns,
-    header: &[String],
     path: &Path,
     listing: &dyn Fn() -> String,
     working: &SpatialRef,
@@ -403,7 +465,6 @@ fn coordinate_pairs(
             }
         }
     };
-    let _ = header;
     Ok(pairs)
 }
 
