@@ -116,41 +116,69 @@ pub fn evaluate(
     // ... and None as well when the point lies in no area of this level.
     let key_of = |i: usize| -> Option<i32> { if assigned[i] == NONE { None } else { key_any(i) } };
 
-    // The periods: every period from the first to the last (or from/to), gaps included.
-    let period_keys: Vec<i32> = if ind.period == PeriodKind::All {
-        vec![0]
-    } else {
-        let seen = || (0..assigned.len()).into_par_iter().filter_map(key_any);
-        let lo = ind.from.map(|d| ind.period.key(d)).or_else(|| seen().min());
-        let hi = ind.to.map(|d| ind.period.key(d)).or_else(|| seen().max());
-        match (lo, hi) {
-            (Some(lo), Some(hi)) if hi >= lo => (lo..=hi).collect(),
-            _ => vec![],
-        }
-    };
+    let period_keys = period_axis(ind, assigned.len(), &key_any);
     let (denominator, denominator_source) = denominators(ind, levels, level);
-
-    // The numerator per (area, period): area and period are dense indices, so this is a
-    // histogram over the points, summed per chunk on all cores; polars takes over on the
-    // small area × period table.
-    let n_p = period_keys.len();
-    let first = period_keys.first().copied().unwrap_or(0);
-    let cells = n_areas * n_p;
-    let chunk = assigned.len().div_ceil(2 * rayon::current_num_threads()).max(1 << 16);
-    // One pass over the points per chunk: the sums, and for protected layers the cell
-    // keys, record counts and largest weights next to them.
     let weight = |i: usize| if ind.weighted { layer.weights.as_ref().map_or(1.0, |w| w[i]) } else { 1.0 };
+    let cells = Cells { n_areas, first: period_keys.first().copied().unwrap_or(0), n_p: period_keys.len() };
+    let (sums, protection) = histogram(&cells, assigned, record_keys, &key_of, &weight);
+    let (numerator, value) = rate_table(ind, &period_keys, n_areas, sums, &denominator)?;
+    Ok(LevelValues {
+        periods: period_keys.iter().map(|&k| ind.period.label(k)).collect(),
+        suppressed: vec![None; numerator.len()],
+        numerator,
+        value,
+        denominator: if ind.denominator == Denominator::None { vec![None; n_areas] } else { denominator },
+        denominator_source,
+        protection,
+    })
+}
+
+/// The periods: every period from the first to the last (or from/to), gaps included.
+fn period_axis(ind: &Indicator, n: usize, key_any: &(dyn Fn(usize) -> Option<i32> + Sync)) -> Vec<i32> {
+    if ind.period == PeriodKind::All {
+        return vec![0];
+    }
+    let seen = || (0..n).into_par_iter().filter_map(key_any);
+    let lo = ind.from.map(|d| ind.period.key(d)).or_else(|| seen().min());
+    let hi = ind.to.map(|d| ind.period.key(d)).or_else(|| seen().max());
+    match (lo, hi) {
+        (Some(lo), Some(hi)) if hi >= lo => (lo..=hi).collect(),
+        _ => vec![],
+    }
+}
+
+/// The area × period grid: `n_areas` areas, `n_p` periods from key `first`.
+struct Cells {
+    n_areas: usize,
+    first: i32,
+    n_p: usize,
+}
+
+/// The numerator per (area, period): area and period are dense indices, so this is a
+/// histogram over the points, summed per chunk on all cores, in one pass; for protected
+/// layers the cell keys, record counts and largest weights are summed next to it. Chunks
+/// are added in order, so weighted sums come out the same on every run.
+fn histogram(
+    g: &Cells,
+    assigned: &[u32],
+    record_keys: Option<&[u64]>,
+    key_of: &(dyn Fn(usize) -> Option<i32> + Sync),
+    weight: &(dyn Fn(usize) -> f64 + Sync),
+) -> (Vec<f64>, Option<CellKeys>) {
+    let cells = g.n_areas * g.n_p;
+    let empty_keys = || CellKeys { key: vec![0; cells], records: vec![0; cells], largest: vec![0.0; cells] };
+    let chunk = assigned.len().div_ceil(2 * rayon::current_num_threads()).max(1 << 16);
     let partial: Vec<(Vec<f64>, Option<CellKeys>)> = (0..assigned.len())
         .into_par_iter()
         .step_by(chunk)
         .map(|start| {
             let mut acc = vec![0.0; cells];
-            let mut keyed = record_keys.map(|_| CellKeys { key: vec![0; cells], records: vec![0; cells], largest: vec![0.0; cells] });
+            let mut keyed = record_keys.map(|_| empty_keys());
             for i in start..(start + chunk).min(assigned.len()) {
                 let Some(k) = key_of(i) else { continue };
-                let p = (k - first) as usize;
-                if k >= first && p < n_p {
-                    let cell = assigned[i] as usize * n_p + p;
+                let p = (k - g.first) as usize;
+                if k >= g.first && p < g.n_p {
+                    let cell = assigned[i] as usize * g.n_p + p;
                     let w = weight(i);
                     acc[cell] += w;
                     if let (Some(c), Some(keys)) = (keyed.as_mut(), record_keys) {
@@ -163,9 +191,8 @@ pub fn evaluate(
             (acc, keyed)
         })
         .collect();
-    // Added in chunk order, so weighted sums come out the same on every run.
     let mut sums = vec![0.0; cells];
-    let mut protection = record_keys.map(|_| CellKeys { key: vec![0; cells], records: vec![0; cells], largest: vec![0.0; cells] });
+    let mut protection = record_keys.map(|_| empty_keys());
     for (acc, keyed) in partial {
         sums.iter_mut().zip(acc).for_each(|(x, y)| *x += y);
         if let (Some(all), Some(c)) = (protection.as_mut(), keyed) {
@@ -176,13 +203,28 @@ pub fn evaluate(
             }
         }
     }
+    (sums, protection)
+}
 
+/// Values per cell, `None` for missing.
+type Column = Vec<Option<f64>>;
+
+/// polars on the small area × period table: the numerator joined with the denominator and
+/// turned into the value. Returns (numerator, value) in area-major order.
+fn rate_table(
+    ind: &Indicator,
+    period_keys: &[i32],
+    n_areas: usize,
+    sums: Vec<f64>,
+    denominator: &[Option<f64>],
+) -> Result<(Column, Column)> {
+    let n_p = period_keys.len();
     let grid = df!(
         AREA => (0..n_areas as u32).flat_map(|a| std::iter::repeat_n(a, n_p)).collect::<Vec<u32>>(),
         PERIOD => (0..n_areas).flat_map(|_| period_keys.iter().copied()).collect::<Vec<i32>>(),
         NUMERATOR => sums
     )?;
-    let dens = df!(AREA => (0..n_areas as u32).collect::<Vec<u32>>(), DENOMINATOR => denominator.clone())?;
+    let dens = df!(AREA => (0..n_areas as u32).collect::<Vec<u32>>(), DENOMINATOR => denominator.to_vec())?;
     let table = grid
         .lazy()
         .join(dens.lazy(), [col(AREA)], [col(AREA)], JoinArgs::new(JoinType::Left))
@@ -192,18 +234,9 @@ pub fn evaluate(
         })
         .sort([AREA, PERIOD], SortMultipleOptions::default())
         .collect()?;
-
     let numerator: Vec<Option<f64>> = table.column(NUMERATOR)?.f64()?.iter().collect();
     let value: Vec<Option<f64>> = table.column(VALUE)?.f64()?.iter().collect();
-    Ok(LevelValues {
-        periods: period_keys.iter().map(|&k| ind.period.label(k)).collect(),
-        suppressed: vec![None; numerator.len()],
-        numerator,
-        value,
-        denominator: if ind.denominator == Denominator::None { vec![None; n_areas] } else { denominator },
-        denominator_source,
-        protection,
-    })
+    Ok((numerator, value))
 }
 
 /// Evaluate an indicator whose numerator is a statistic of the areas (one period, `all`):
