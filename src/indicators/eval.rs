@@ -207,7 +207,7 @@ fn histogram(
 }
 
 /// Values per cell, `None` for missing.
-type Column = Vec<Option<f64>>;
+type PerCell = Vec<Option<f64>>;
 
 /// polars on the small area × period table: the numerator joined with the denominator and
 /// turned into the value. Returns (numerator, value) in area-major order.
@@ -217,7 +217,7 @@ fn rate_table(
     n_areas: usize,
     sums: Vec<f64>,
     denominator: &[Option<f64>],
-) -> Result<(Column, Column)> {
+) -> Result<(PerCell, PerCell)> {
     let n_p = period_keys.len();
     let grid = df!(
         AREA => (0..n_areas as u32).flat_map(|a| std::iter::repeat_n(a, n_p)).collect::<Vec<u32>>(),
