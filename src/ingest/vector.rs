@@ -360,6 +360,87 @@ fn list_ids(ids: &[String]) -> String {
     if ids.len() <= SHOWN { ids.join(", ") } else { format!("{}, ... ({} more)", ids[..SHOWN].join(", "), ids.len() - SHOWN) }
 }
 
+/// What a point must pass to be a real location in its CRS.
+struct RangeCheck<'a> {
+    reprojector: &'a Reprojector,
+    rd: &'a Reprojector,
+    expect_lonlat: bool,
+}
+
+/// One feature as (x, y, weight, date), or `None` after accounting for why it is not a
+/// point: no or the wrong geometry, coordinates out of range, an unreadable weight or date.
+#[allow(clippy::too_many_arguments)]
+fn read_feature(
+    feature: &gdal::vector::Feature,
+    row: u64,
+    xy_i: Option<(usize, usize)>,
+    check: &RangeCheck,
+    weight_i: Option<usize>,
+    date_i: Option<usize>,
+    fields: &[(String, u32)],
+    acc: &mut Accounting,
+) -> Result<Option<(f64, f64, f64, Option<Date>)>> {
+    let xy = match xy_i {
+        Some((xi, yi)) => match (value_as_f64(feature.field(xi)?), value_as_f64(feature.field(yi)?)) {
+            (Some(x), Some(y)) => Ok((x, y)),
+            _ => Err(RejectReason::MissingCoordinate),
+        },
+        None => match feature.geometry().map(|g| g.to_geo()) {
+            None => Err(RejectReason::NoGeometry),
+            Some(Ok(Geometry::Point(p))) => Ok((p.x(), p.y())),
+            Some(Ok(Geometry::MultiPoint(mp))) if mp.0.len() == 1 => Ok((mp.0[0].x(), mp.0[0].y())),
+            Some(Ok(_)) => Err(RejectReason::NotAPoint),
+            Some(Err(_)) => Err(RejectReason::NoGeometry),
+        },
+    };
+    let (x, y) = match xy {
+        Ok(v) => v,
+        Err(reason) => {
+            acc.reject(row, reason, || match feature.fid() {
+                Some(fid) if fid != row => format!("feature {row} (fid {fid})"),
+                _ => format!("feature {row}"),
+            });
+            return Ok(None);
+        }
+    };
+    if !x.is_finite() || !y.is_finite() {
+        acc.reject(row, RejectReason::NotFinite, || format!("feature {row}: ({x}, {y})"));
+        return Ok(None);
+    }
+    if let Some(reason) = check_range(check.reprojector, check.rd, check.expect_lonlat, x, y) {
+        acc.reject(row, reason, || format!("feature {row}: ({x}, {y}) in {}", check.reprojector.source_label));
+        return Ok(None);
+    }
+    let weight = match weight_i {
+        None => 1.0,
+        Some(i) => match feature.field(i)? {
+            None => 0.0,
+            v => match value_as_f64(v) {
+                Some(w) => w,
+                None => {
+                    acc.reject(row, RejectReason::BadWeight, || format!("feature {row}: field {}", fields[i].0));
+                    return Ok(None);
+                }
+            },
+        },
+    };
+    let date = match date_i.map(|i| (i, feature.field(i))) {
+        None => None,
+        Some((i, v)) => match value_as_string(v?) {
+            None => None,
+            Some(s) if s.trim().is_empty() => None,
+            Some(s) => match super::text::parse_date(&s) {
+                Some(d) => Some(d),
+                None => {
+                    acc.reject(row, RejectReason::BadDate, || format!("feature {row}: {} = '{s}'", fields[i].0));
+                    return Ok(None);
+                }
+            },
+        },
+    };
+    Ok(Some((x, y, weight, date)))
+}
+
 /// Read a point layer with its own geometry (GeoPackage, GeoJSON, Shapefile, ...).
 pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Result<PointLayer> {
     let path = source.path.as_path();
@@ -417,64 +498,8 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
         if n % 4096 == 0 {
             progress.set(n as u64);
         }
-        let xy = match xy_i {
-            Some((xi, yi)) => match (value_as_f64(feature.field(xi)?), value_as_f64(feature.field(yi)?)) {
-                (Some(x), Some(y)) => Ok((x, y)),
-                _ => Err(RejectReason::MissingCoordinate),
-            },
-            None => match feature.geometry().map(|g| g.to_geo()) {
-                None => Err(RejectReason::NoGeometry),
-                Some(Ok(Geometry::Point(p))) => Ok((p.x(), p.y())),
-                Some(Ok(Geometry::MultiPoint(mp))) if mp.0.len() == 1 => Ok((mp.0[0].x(), mp.0[0].y())),
-                Some(Ok(_)) => Err(RejectReason::NotAPoint),
-                Some(Err(_)) => Err(RejectReason::NoGeometry),
-            },
-        };
-        let (x, y) = match xy {
-            Ok(v) => v,
-            Err(reason) => {
-                acc.reject(row, reason, || match feature.fid() {
-                    Some(fid) if fid != row => format!("feature {row} (fid {fid})"),
-                    _ => format!("feature {row}"),
-                });
-                continue;
-            }
-        };
-        if !x.is_finite() || !y.is_finite() {
-            acc.reject(row, RejectReason::NotFinite, || format!("feature {row}: ({x}, {y})"));
-            continue;
-        }
-        if let Some(reason) = check_range(&reprojector, &rd_check, expect_lonlat, x, y) {
-            acc.reject(row, reason, || format!("feature {row}: ({x}, {y}) in {}", reprojector.source_label));
-            continue;
-        }
-        let weight = match weight_i {
-            None => 1.0,
-            Some(i) => match feature.field(i)? {
-                None => 0.0,
-                v => match value_as_f64(v) {
-                    Some(w) => w,
-                    None => {
-                        acc.reject(row, RejectReason::BadWeight, || format!("feature {row}: field {}", fields[i].0));
-                        continue;
-                    }
-                },
-            },
-        };
-        let date = match date_i {
-            None => None,
-            Some(i) => match value_as_string(feature.field(i)?) {
-                None => None,
-                Some(s) if s.trim().is_empty() => None,
-                Some(s) => match super::text::parse_date(&s) {
-                    Some(d) => Some(d),
-                    None => {
-                        acc.reject(row, RejectReason::BadDate, || format!("feature {row}: {} = '{s}'", fields[i].0));
-                        continue;
-                    }
-                },
-            },
-        };
+        let check = RangeCheck { reprojector: &reprojector, rd: &rd_check, expect_lonlat };
+        let Some((x, y, weight, date)) = read_feature(&feature, row, xy_i, &check, weight_i, date_i, &fields, &mut acc)? else { continue };
         if let Some(i) = cat_i {
             let c = value_as_string(feature.field(i)?).unwrap_or_default();
             cats.push(cat_lookup.index(&c, &mut out.categories));
