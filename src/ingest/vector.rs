@@ -360,6 +360,9 @@ fn list_ids(ids: &[String]) -> String {
     if ids.len() <= SHOWN { ids.join(", ") } else { format!("{}, ... ({} more)", ids[..SHOWN].join(", "), ids.len() - SHOWN) }
 }
 
+/// A feature that became a point: x, y, weight, date.
+type FeaturePoint = (f64, f64, f64, Option<Date>);
+
 /// What a point must pass to be a real location in its CRS.
 struct RangeCheck<'a> {
     reprojector: &'a Reprojector,
@@ -379,7 +382,7 @@ fn read_feature(
     date_i: Option<usize>,
     fields: &[(String, u32)],
     acc: &mut Accounting,
-) -> Result<Option<(f64, f64, f64, Option<Date>)>> {
+) -> Result<Option<FeaturePoint>> {
     let xy = match xy_i {
         Some((xi, yi)) => match (value_as_f64(feature.field(xi)?), value_as_f64(feature.field(yi)?)) {
             (Some(x), Some(y)) => Ok((x, y)),
