@@ -196,28 +196,7 @@ pub fn read_areas(src: &AreaSource, working: Option<&SpatialRef>) -> Result<Area
     let mut layer = ds.layer_by_name(&layer_name)?;
     let what = format!("{}, layer '{layer_name}'", path.display());
     let fields = field_names(&layer);
-    let listing = || fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", ");
-    let id_idx = match &src.id_field {
-        Some(f) => find_field(&fields, f)
-            .ok_or_else(|| Error::layer(path, &layer_name, format!("no field '{f}'; the fields are: {}", listing())))?,
-        None => ordered(ID_FIELDS, src.level_hint.as_deref().or(Some(&layer_name)))
-            .iter()
-            .find_map(|c| find_field(&fields, c))
-            .ok_or_else(|| {
-                Error::layer(
-                    path,
-                    &layer_name,
-                    format!("cannot tell which field holds the area id: set id_field (--id-field); the fields are: {}", listing()),
-                )
-            })?,
-    };
-    let name_idx = match &src.name_field {
-        Some(f) => Some(
-            find_field(&fields, f)
-                .ok_or_else(|| Error::layer(path, &layer_name, format!("no field '{f}'; the fields are: {}", listing())))?,
-        ),
-        None => ordered(NAME_FIELDS, src.level_hint.as_deref().or(Some(&layer_name))).iter().find_map(|c| find_field(&fields, c)),
-    };
+    let (id_idx, name_idx) = area_fields(src, path, &layer_name, &fields)?;
     let water_idx = find_field(&fields, "water");
     let numeric: Vec<usize> = (0..fields.len()).filter(|&i| i != id_idx && is_numeric(fields[i].1)).collect();
 
@@ -230,12 +209,7 @@ pub fn read_areas(src: &AreaSource, working: Option<&SpatialRef>) -> Result<Area
     let mut areas: Vec<Area> = Vec::new();
     let mut attrs: Vec<Vec<Option<f64>>> = vec![Vec::new(); numeric.len()];
     let mut by_code: HashMap<String, usize> = HashMap::new();
-    let mut duplicates: BTreeMap<String, usize> = BTreeMap::new();
-    let mut no_id = 0usize;
-    let mut skipped_water = 0usize;
-    let mut not_polygon: Vec<String> = Vec::new();
-    let mut invalid: Vec<String> = Vec::new();
-    let mut out_of_range: Vec<String> = Vec::new();
+    let mut skips = AreaSkips::default();
     let total = layer.feature_count();
     let progress = Progress::items(total, &format!("reading {what}"));
     for (n, feature) in layer.features().enumerate() {
@@ -245,45 +219,32 @@ pub fn read_areas(src: &AreaSource, working: Option<&SpatialRef>) -> Result<Area
         if let Some(w) = water_idx
             && value_as_string(feature.field(w)?).is_some_and(|v| v.eq_ignore_ascii_case("JA"))
         {
-            skipped_water += 1;
+            skips.water += 1;
             continue;
         }
         let Some(code) = value_as_string(feature.field(id_idx)?).map(|c| crate::model::clean_code(&c)).filter(|c| !c.is_empty()) else {
-            no_id += 1;
+            skips.no_id += 1;
             continue;
         };
         // Validity by GEOS through GDAL (a sweep, fast on many-vertex polygons).
         if feature.geometry().is_some_and(|g| !g.is_valid()) {
-            invalid.push(code.clone());
+            skips.invalid.push(code.clone());
         }
-        let geometry = match feature.geometry().map(|g| g.to_geo()) {
-            Some(Ok(Geometry::Polygon(p))) => MultiPolygon(vec![p]),
-            Some(Ok(Geometry::MultiPolygon(mp))) => mp,
-            Some(Ok(Geometry::GeometryCollection(gc))) => MultiPolygon(
-                gc.0.into_iter()
-                    .flat_map(|g| match g {
-                        Geometry::Polygon(p) => vec![p],
-                        Geometry::MultiPolygon(mp) => mp.0,
-                        _ => vec![],
-                    })
-                    .collect(),
-            ),
-            _ => {
-                not_polygon.push(code);
-                continue;
-            }
+        let Some(geometry) = feature.geometry().and_then(|g| g.to_geo().ok()).and_then(polygons_of) else {
+            skips.not_polygon.push(code);
+            continue;
         };
         if let Some(c) = geometry.0.first().and_then(|p| p.exterior().0.first())
             && !reprojector.in_valid_range(c.x, c.y)
         {
-            out_of_range.push(code.clone());
+            skips.out_of_range.push(code.clone());
         }
         let Some(geometry) = reprojector.multipolygon(&geometry) else {
-            not_polygon.push(code);
+            skips.not_polygon.push(code);
             continue;
         };
         if let Some(&existing) = by_code.get(&code) {
-            *duplicates.entry(code.clone()).or_insert(1) += 1;
+            *skips.duplicates.entry(code.clone()).or_insert(1) += 1;
             let area: &mut Area = &mut areas[existing];
             area.geometry.0.extend(geometry.0);
             area.geometry_km2 = area.geometry.unsigned_area() / 1e6;
@@ -299,44 +260,7 @@ pub fn read_areas(src: &AreaSource, working: Option<&SpatialRef>) -> Result<Area
     }
     progress.finish();
 
-    if skipped_water > 0 {
-        warnings.push(format!("{what}: skipped {skipped_water} water rows (water = 'JA'); each code keeps its land part"));
-    }
-    if no_id > 0 {
-        warnings.push(format!("{what}: skipped {no_id} features with an empty '{}'", fields[id_idx].0));
-    }
-    if !not_polygon.is_empty() {
-        warnings.push(format!(
-            "{what}: skipped {} features without a usable polygon geometry: {}",
-            not_polygon.len(),
-            list_ids(&not_polygon)
-        ));
-    }
-    if !out_of_range.is_empty() {
-        warnings.push(format!(
-            "{what}: {} areas lie outside the valid area of the layer's CRS ({}): is the CRS right? (GeoJSON without a crs member is WGS84) {}",
-            out_of_range.len(),
-            reprojector.source_label,
-            list_ids(&out_of_range)
-        ));
-    }
-    if !duplicates.is_empty() {
-        let ids: Vec<String> = duplicates.iter().map(|(c, n)| format!("{c} (×{n})")).collect();
-        warnings.push(format!(
-            "{what}: {} duplicated ids, their polygons merged into one area with the first row's attributes: {}",
-            duplicates.len(),
-            list_ids(&ids)
-        ));
-    }
-    invalid.sort();
-    invalid.dedup();
-    if !invalid.is_empty() {
-        warnings.push(format!(
-            "{what}: {} invalid polygons (self-intersections, too few points, ...), used as they are with the even-odd rule: {}",
-            invalid.len(),
-            list_ids(&invalid)
-        ));
-    }
+    warnings.extend(skips.warnings(&what, &fields[id_idx].0, &reprojector.source_label));
     let mut attributes = StatColumns::default();
     for (col, &fi) in numeric.iter().enumerate() {
         let name = fields[fi].0.clone();
@@ -442,6 +366,105 @@ fn read_feature(
         },
     };
     Ok(Some((x, y, weight, date)))
+}
+
+/// Which fields hold the area id and name: the ones named, else the first familiar one.
+fn area_fields(src: &AreaSource, path: &Path, layer_name: &str, fields: &[(String, u32)]) -> Result<(usize, Option<usize>)> {
+    let listing = || fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", ");
+    let hint = src.level_hint.as_deref().or(Some(layer_name));
+    let id_idx = match &src.id_field {
+        Some(f) => {
+            find_field(fields, f).ok_or_else(|| Error::layer(path, layer_name, format!("no field '{f}'; the fields are: {}", listing())))?
+        }
+        None => ordered(ID_FIELDS, hint).iter().find_map(|c| find_field(fields, c)).ok_or_else(|| {
+            Error::layer(
+                path,
+                layer_name,
+                format!("cannot tell which field holds the area id: set id_field (--id-field); the fields are: {}", listing()),
+            )
+        })?,
+    };
+    let name_idx = match &src.name_field {
+        Some(f) => Some(
+            find_field(fields, f)
+                .ok_or_else(|| Error::layer(path, layer_name, format!("no field '{f}'; the fields are: {}", listing())))?,
+        ),
+        None => ordered(NAME_FIELDS, hint).iter().find_map(|c| find_field(fields, c)),
+    };
+    Ok((id_idx, name_idx))
+}
+
+/// The polygons of a geometry (a polygon, a multipolygon, the polygons of a collection).
+fn polygons_of(g: Geometry<f64>) -> Option<MultiPolygon<f64>> {
+    match g {
+        Geometry::Polygon(p) => Some(MultiPolygon(vec![p])),
+        Geometry::MultiPolygon(mp) => Some(mp),
+        Geometry::GeometryCollection(gc) => Some(MultiPolygon(
+            gc.0.into_iter()
+                .flat_map(|g| match g {
+                    Geometry::Polygon(p) => vec![p],
+                    Geometry::MultiPolygon(mp) => mp.0,
+                    _ => vec![],
+                })
+                .collect(),
+        )),
+        _ => None,
+    }
+}
+
+/// What reading an area layer left out or found wrong, for the warnings.
+#[derive(Default)]
+struct AreaSkips {
+    water: usize,
+    no_id: usize,
+    not_polygon: Vec<String>,
+    invalid: Vec<String>,
+    out_of_range: Vec<String>,
+    duplicates: BTreeMap<String, usize>,
+}
+
+impl AreaSkips {
+    fn warnings(mut self, what: &str, id_field: &str, crs_label: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.water > 0 {
+            out.push(format!("{what}: skipped {} water rows (water = 'JA'); each code keeps its land part", self.water));
+        }
+        if self.no_id > 0 {
+            out.push(format!("{what}: skipped {} features with an empty '{id_field}'", self.no_id));
+        }
+        if !self.not_polygon.is_empty() {
+            out.push(format!(
+                "{what}: skipped {} features without a usable polygon geometry: {}",
+                self.not_polygon.len(),
+                list_ids(&self.not_polygon)
+            ));
+        }
+        if !self.out_of_range.is_empty() {
+            out.push(format!(
+                "{what}: {} areas lie outside the valid area of the layer's CRS ({crs_label}): is the CRS right? (GeoJSON without a crs member is WGS84) {}",
+                self.out_of_range.len(),
+                list_ids(&self.out_of_range)
+            ));
+        }
+        if !self.duplicates.is_empty() {
+            let ids: Vec<String> = self.duplicates.iter().map(|(c, n)| format!("{c} (×{n})")).collect();
+            out.push(format!(
+                "{what}: {} duplicated ids, their polygons merged into one area with the first row's attributes: {}",
+                self.duplicates.len(),
+                list_ids(&ids)
+            ));
+        }
+        self.invalid.sort();
+        self.invalid.dedup();
+        if !self.invalid.is_empty() {
+            out.push(format!(
+                "{what}: {} invalid polygons (self-intersections, too few points, ...), used as they are with the even-odd rule: {}",
+                self.invalid.len(),
+                list_ids(&self.invalid)
+            ));
+        }
+        out
+    }
 }
 
 /// Read a point layer with its own geometry (GeoPackage, GeoJSON, Shapefile, ...).
