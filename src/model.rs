@@ -93,6 +93,26 @@ impl CategoryIndex {
     }
 }
 
+/// A property value of an area or point, the same in every channel: tiles encode it as
+/// MVT values, the OGC API and GeoJSON as JSON, the GeoPackage as fields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prop {
+    Str(String),
+    Num(f64),
+    Int(i64),
+}
+
+impl Prop {
+    /// The same value as JSON (for the OGC API and GeoJSON, which carry the tile properties).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Prop::Str(s) => serde_json::Value::from(s.as_str()),
+            Prop::Num(x) => serde_json::Value::from(*x),
+            Prop::Int(i) => serde_json::Value::from(*i),
+        }
+    }
+}
+
 /// One polygon area of a level (a buurt, a wijk, a postcode area, ...).
 #[derive(Debug, Clone)]
 pub struct Area {

@@ -17,16 +17,9 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/health", get(health))
 }
 
-/// True when the request carries the admin token.
-pub(crate) fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
-    let Some(expected) = state.reloader.as_ref().and_then(|r| r.admin_token_sha256.as_ref()) else { return false };
-    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
-    !token.is_empty() && super::reload::constant_time_eq(super::reload::sha256_hex(token).as_bytes(), expected.as_bytes())
-}
-
 async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let snap = state.current();
-    let admin = is_admin(&state, &headers);
+    let admin = super::auth::is_admin(&state, &headers);
     let levels: Vec<_> = snap.levels.iter().map(|l| serde_json::json!({"id": l.id, "areas": l.areas.len()})).collect();
     let points: Vec<_> = snap
         .points

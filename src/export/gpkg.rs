@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::tiles::mvt::Prop;
+use crate::model::Prop;
 use gdal::DriverManager;
 use gdal::vector::{Feature, FieldDefn, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType, ToGdal};
 

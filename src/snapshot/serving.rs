@@ -10,8 +10,9 @@ use crate::config::Access;
 use crate::crs;
 use crate::error::Result;
 use crate::indicators::{self, Indicator};
+use crate::model::Prop;
 use crate::model::{CbsKind, Level, cbs_ancestor_code};
-use crate::tiles::{self, TileData, Tileset, mvt::Prop};
+use crate::tiles::{self, TileData, Tileset};
 
 /// The statistic names shown next to the indicators (the CBS figures behind them).
 pub fn denominator_label(ind: &Indicator) -> Option<String> {

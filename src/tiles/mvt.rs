@@ -8,24 +8,7 @@
 
 use std::collections::HashMap;
 
-/// A property value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Prop {
-    Str(String),
-    Num(f64),
-    Int(i64),
-}
-
-impl Prop {
-    /// The same value as JSON (for the OGC API and GeoJSON, which carry the tile properties).
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Prop::Str(s) => serde_json::Value::from(s.as_str()),
-            Prop::Num(x) => serde_json::Value::from(*x),
-            Prop::Int(i) => serde_json::Value::from(*i),
-        }
-    }
-}
+pub use crate::model::Prop;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum ValueKey {
