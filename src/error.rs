@@ -30,6 +30,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Writing an output file failed (a GeoPackage, say): never reported as an input error.
+    #[error("writing {path}: {message}")]
+    Output { path: PathBuf, message: String },
+
     #[error("GDAL: {0}")]
     Gdal(#[from] gdal::errors::GdalError),
 
@@ -47,6 +51,10 @@ impl Error {
 
     pub fn layer(path: impl Into<PathBuf>, layer: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Layer { path: path.into(), layer: layer.into(), message: message.into() }
+    }
+
+    pub fn output(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
+        Error::Output { path: path.into(), message: message.to_string() }
     }
 
     pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

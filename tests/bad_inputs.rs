@@ -165,3 +165,11 @@ fn a_misspelt_statistic_is_an_error_with_a_suggestion() {
     assert!(err.contains("indicators[0].denominator") && err.contains("'woningvoorad' is not a statistic of any level"), "{err}");
     assert!(err.to_lowercase().contains("did you mean 'woningvoorraad"), "{err}");
 }
+
+#[test]
+fn a_geopackage_that_cannot_be_written_is_an_output_error() {
+    let out = buurtmeter(&["export", "--gpkg", "/nonexistent-dir/sub/out.gpkg"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("writing /nonexistent-dir/sub/out.gpkg"), "named as a write failure, not an input: {err}");
+}

@@ -60,11 +60,18 @@ pub fn create(path: &Path) -> Result<gdal::Dataset> {
         std::fs::remove_file(path).map_err(|e| Error::write(path, e))?;
     }
     let driver = DriverManager::get_driver_by_name("GPKG")?;
-    driver.create_vector_only(path).map_err(|e| Error::input(path, format!("cannot create GeoPackage: {e}")))
+    driver.create_vector_only(path).map_err(|e| Error::output(path, format!("cannot create the GeoPackage: {e}")))
 }
 
 /// Every level as a layer with its indicators, and the long table.
 pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<()> {
+    write_all(path, snap).map_err(|e| match e {
+        Error::Gdal(g) => Error::output(path, g),
+        other => other,
+    })
+}
+
+fn write_all(path: &Path, snap: &Snapshot) -> Result<()> {
     let mut ds = create(path)?;
     // The level layers carry the same fields as the tiles and the OGC API.
     for (li, level) in snap.levels.iter().enumerate() {
