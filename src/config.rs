@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::model::Date;
 use crate::region::Region;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +200,94 @@ pub enum Access {
     Restricted,
 }
 
+/// How an indicator splits time (`period` in the project file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PeriodKind {
+    #[default]
+    All,
+    Year,
+    Quarter,
+    Month,
+}
+
+impl PeriodKind {
+    pub fn parse(s: &str) -> Option<PeriodKind> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "all" | "none" | "" => Some(PeriodKind::All),
+            "year" | "jaar" => Some(PeriodKind::Year),
+            "quarter" | "kwartaal" => Some(PeriodKind::Quarter),
+            "month" | "maand" => Some(PeriodKind::Month),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeriodKind::All => "all",
+            PeriodKind::Year => "year",
+            PeriodKind::Quarter => "quarter",
+            PeriodKind::Month => "month",
+        }
+    }
+
+    /// A sortable key for the period a date falls in; consecutive periods differ by 1.
+    pub fn key(self, d: Date) -> i32 {
+        match self {
+            PeriodKind::All => 0,
+            PeriodKind::Year => d.year,
+            PeriodKind::Quarter => d.year * 4 + (d.quarter() as i32 - 1),
+            PeriodKind::Month => d.year * 12 + (d.month as i32 - 1),
+        }
+    }
+
+    /// The label of a period key: `2023`, `2023-Q1`, `2023-03`, `all`.
+    pub fn label(self, key: i32) -> String {
+        match self {
+            PeriodKind::All => "all".into(),
+            PeriodKind::Year => format!("{key}"),
+            PeriodKind::Quarter => format!("{}-Q{}", key.div_euclid(4), key.rem_euclid(4) + 1),
+            PeriodKind::Month => format!("{}-{:02}", key.div_euclid(12), key.rem_euclid(12) + 1),
+        }
+    }
+}
+
+/// What the denominator is (`denominator` in the project file).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Denominator {
+    #[default]
+    None,
+    /// Land area in km²: the CBS `oppervlakte_land_in_ha` / 100 when the level has it,
+    /// else the planar area of the polygon in the working CRS.
+    LandKm2,
+    /// A statistic by name (matched across CBS editions, see `stats::find_column`).
+    Statistic(String),
+}
+
+impl<'de> Deserialize<'de> for PeriodKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        PeriodKind::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("'{s}' is not a period: all, year, quarter or month (jaar, kwartaal, maand)")))
+    }
+}
+
+impl<'de> Deserialize<'de> for Denominator {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(match s.trim() {
+            "" | "none" => Denominator::None,
+            "land_km2" | "land" | "km2" => Denominator::LandKm2,
+            other => Denominator::Statistic(other.to_string()),
+        })
+    }
+}
+
+/// A day (`yyyy-mm-dd`, or any date format the CSV reader knows), parsed once.
+fn date<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Date>, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::ingest::text::parse_date(&s).map(Some).ok_or_else(|| serde::de::Error::custom(format!("'{s}' is not a date (yyyy-mm-dd)")))
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IndicatorConfig {
@@ -210,20 +299,20 @@ pub struct IndicatorConfig {
     /// A statistic (`aantal_inwoners`, `woningvoorraad`, any column name), `land_km2`, or
     /// absent for a plain count.
     #[serde(default)]
-    pub denominator: Option<String>,
+    pub denominator: Denominator,
     #[serde(default = "one")]
     pub scale: f64,
     #[serde(default)]
     pub unit: Option<String>,
     /// `all` (default), `year`, `quarter` or `month` of the point date.
     #[serde(default)]
-    pub period: Option<String>,
+    pub period: PeriodKind,
     /// Only points dated on or after this day (`yyyy-mm-dd`).
-    #[serde(default)]
-    pub from: Option<String>,
+    #[serde(default, deserialize_with = "date")]
+    pub from: Option<Date>,
     /// Only points dated on or before this day (`yyyy-mm-dd`).
-    #[serde(default)]
-    pub to: Option<String>,
+    #[serde(default, deserialize_with = "date")]
+    pub to: Option<Date>,
     /// Disclosure control: counts above 0 and below this are secret.
     #[serde(default)]
     pub min_count: Option<f64>,
@@ -339,16 +428,6 @@ impl Project {
                         "indicator '{}': the numerator needs either points = \"<layer>\" or statistic = \"<name>\"",
                         ind.id
                     ));
-                }
-            }
-            if let Some(p) = &ind.period
-                && crate::indicators::PeriodKind::parse(p).is_none()
-            {
-                return err(format!("indicator '{}': period '{p}' is not one of all, year, quarter, month", ind.id));
-            }
-            for d in [&ind.from, &ind.to].into_iter().flatten() {
-                if crate::ingest::text::parse_date(d).is_none() {
-                    return err(format!("indicator '{}': '{d}' is not a date (yyyy-mm-dd)", ind.id));
                 }
             }
             for (what, v) in [("min_count", ind.min_count), ("round_to", ind.round_to), ("min_denominator", ind.min_denominator)] {

@@ -16,6 +16,28 @@ const NUMERATOR: &str = "numerator";
 const DENOMINATOR: &str = "denominator";
 const VALUE: &str = "value";
 
+/// Why a value is not shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suppression {
+    SmallCount,
+    SmallDenominator,
+    Secondary,
+    /// Withheld on a protected layer (cell-key method): one public word, whichever rule
+    /// (too few contributors, one dominant contributor, too small a denominator).
+    Protected,
+}
+
+impl Suppression {
+    pub fn key(self) -> &'static str {
+        match self {
+            Suppression::SmallCount => "small_count",
+            Suppression::SmallDenominator => "small_denominator",
+            Suppression::Secondary => "secondary",
+            Suppression::Protected => "protected",
+        }
+    }
+}
+
 /// The values of one indicator at one level. Vectors indexed `area * periods.len() + p`
 /// except `denominator`, which is per area. After disclosure control (`sdc`), a secret
 /// cell has no numerator and no value, and `suppressed` says why.
@@ -24,7 +46,7 @@ pub struct LevelValues {
     pub periods: Vec<String>,
     pub numerator: Vec<Option<f64>>,
     pub value: Vec<Option<f64>>,
-    pub suppressed: Vec<Option<super::sdc::Suppression>>,
+    pub suppressed: Vec<Option<Suppression>>,
     pub denominator: Vec<Option<f64>>,
     /// Where the denominator came from (file and column, or "sum over ...").
     pub denominator_source: Option<String>,
@@ -51,7 +73,7 @@ impl LevelValues {
     }
 
     /// Make cell `k` secret.
-    pub fn suppress(&mut self, k: usize, why: super::sdc::Suppression) {
+    pub fn suppress(&mut self, k: usize, why: Suppression) {
         self.numerator[k] = None;
         self.value[k] = None;
         self.suppressed[k] = Some(why);

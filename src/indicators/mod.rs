@@ -16,70 +16,10 @@ pub mod sdc;
 pub mod stats;
 
 use crate::config::IndicatorConfig;
+pub use crate::config::{Denominator, PeriodKind};
 use crate::model::Date;
 
 pub use eval::{LevelValues, evaluate, evaluate_statistic};
-
-/// How an indicator splits time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PeriodKind {
-    All,
-    Year,
-    Quarter,
-    Month,
-}
-
-impl PeriodKind {
-    pub fn parse(s: &str) -> Option<PeriodKind> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "all" | "none" | "" => Some(PeriodKind::All),
-            "year" | "jaar" => Some(PeriodKind::Year),
-            "quarter" | "kwartaal" => Some(PeriodKind::Quarter),
-            "month" | "maand" => Some(PeriodKind::Month),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PeriodKind::All => "all",
-            PeriodKind::Year => "year",
-            PeriodKind::Quarter => "quarter",
-            PeriodKind::Month => "month",
-        }
-    }
-
-    /// A sortable key for the period a date falls in; consecutive periods differ by 1.
-    pub fn key(self, d: Date) -> i32 {
-        match self {
-            PeriodKind::All => 0,
-            PeriodKind::Year => d.year,
-            PeriodKind::Quarter => d.year * 4 + (d.quarter() as i32 - 1),
-            PeriodKind::Month => d.year * 12 + (d.month as i32 - 1),
-        }
-    }
-
-    /// The label of a period key: `2023`, `2023-Q1`, `2023-03`, `all`.
-    pub fn label(self, key: i32) -> String {
-        match self {
-            PeriodKind::All => "all".into(),
-            PeriodKind::Year => format!("{key}"),
-            PeriodKind::Quarter => format!("{}-Q{}", key.div_euclid(4), key.rem_euclid(4) + 1),
-            PeriodKind::Month => format!("{}-{:02}", key.div_euclid(12), key.rem_euclid(12) + 1),
-        }
-    }
-}
-
-/// What the denominator is.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Denominator {
-    None,
-    /// Land area in km²: the CBS `oppervlakte_land_in_ha` / 100 when the level has it,
-    /// else the planar area of the polygon in the working CRS.
-    LandKm2,
-    /// A statistic by name (matched across CBS editions, see `stats::find_column`).
-    Statistic(String),
-}
 
 /// An indicator definition, validated.
 #[derive(Debug, Clone)]
@@ -106,12 +46,6 @@ pub struct Indicator {
 impl Indicator {
     /// From the project file (already validated by `config`).
     pub fn from_config(c: &IndicatorConfig, layer: Option<&crate::config::PointsConfig>) -> Indicator {
-        let denominator = match c.denominator.as_deref().map(str::trim) {
-            None | Some("") | Some("none") => Denominator::None,
-            Some("land_km2") | Some("land") | Some("km2") => Denominator::LandKm2,
-            Some(s) => Denominator::Statistic(s.to_string()),
-        };
-        let date = |s: &Option<String>| s.as_deref().and_then(crate::ingest::text::parse_date);
         Indicator {
             id: c.id.clone(),
             title: c.title.clone(),
@@ -120,12 +54,12 @@ impl Indicator {
             statistic: c.numerator.statistic.clone(),
             categories: c.numerator.categories.clone(),
             weighted: c.numerator.weighted,
-            denominator,
+            denominator: c.denominator.clone(),
             scale: c.scale,
             unit: c.unit.clone(),
-            period: c.period.as_deref().and_then(PeriodKind::parse).unwrap_or(PeriodKind::All),
-            from: date(&c.from),
-            to: date(&c.to),
+            period: c.period,
+            from: c.from,
+            to: c.to,
             disclosure: c.disclosure(layer),
         }
     }

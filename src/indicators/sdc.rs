@@ -21,27 +21,7 @@ use super::eval::LevelValues;
 use crate::config::Disclosure;
 use crate::model::Level;
 
-/// Why a value is not shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Suppression {
-    SmallCount,
-    SmallDenominator,
-    Secondary,
-    /// Withheld on a protected layer (cell-key method): one public word, whichever rule
-    /// (too few contributors, one dominant contributor, too small a denominator).
-    Protected,
-}
-
-impl Suppression {
-    pub fn key(self) -> &'static str {
-        match self {
-            Suppression::SmallCount => "small_count",
-            Suppression::SmallDenominator => "small_denominator",
-            Suppression::Secondary => "secondary",
-            Suppression::Protected => "protected",
-        }
-    }
-}
+pub use super::eval::Suppression;
 
 /// A weighted sum is withheld when one record makes up more than this share of it.
 pub const DOMINANCE_SHARE: f64 = 0.8;

@@ -53,7 +53,7 @@ fn compute_one(
                 "indicator '{}': level '{}' has no statistic '{}'; its values are missing",
                 def.id,
                 levels[li].id,
-                ic.denominator.as_deref().unwrap_or("")
+                crate::snapshot::denominator_label(&def).unwrap_or_default()
             ));
         }
         per_level.push(values);
@@ -98,7 +98,13 @@ fn layer_warnings(def: &Indicator, layer: &JoinedLayer) -> Vec<String> {
 fn check_statistic_names(project: &Project, ii: usize, levels: &[Level]) -> Result<()> {
     let ic = &project.indicators[ii];
     let named = [
-        ("denominator", ic.denominator.as_deref().filter(|d| !matches!(d.trim(), "" | "none" | "land_km2" | "land" | "km2"))),
+        (
+            "denominator",
+            match &ic.denominator {
+                indicators::Denominator::Statistic(s) => Some(s.as_str()),
+                _ => None,
+            },
+        ),
         ("numerator.statistic", ic.numerator.statistic.as_deref()),
     ];
     for (key, name) in named {
@@ -203,7 +209,7 @@ fn layer_filter_warnings(project: &Project, points: &[JoinedLayer]) -> Vec<Strin
         }
         let dated: Vec<&str> = on_layer
             .iter()
-            .filter(|i| i.period.as_deref().is_some_and(|p| !matches!(p.trim(), "" | "all" | "none")) || i.from.is_some() || i.to.is_some())
+            .filter(|i| i.period != indicators::PeriodKind::All || i.from.is_some() || i.to.is_some())
             .map(|i| i.id.as_str())
             .collect();
         if let Some(dates) = &l.dates
