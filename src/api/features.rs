@@ -453,76 +453,12 @@ async fn items(
     if q.bbox_crs.is_some() && q.bbox.is_none() {
         return Err(ApiError::BadRequest("bbox-crs without bbox".into()));
     }
-    let bbox = q.bbox.as_deref().map(parse_bbox).transpose()?;
-    // The bbox as a rectangle in CRS84 or in the storage CRS.
-    let (bbox_storage, bbox_wgs) = match (bbox, bbox_crs) {
-        (None, _) => (None, None),
-        (Some(b), Crs::Storage) => (Some(Rect::new((b[0], b[1]), (b[2], b[3]))), None),
-        (Some(b), Crs::Crs84) => (None, Some(Rect::new((b[0], b[1]), (b[2], b[3])))),
-        (Some(b), Crs::Epsg4326) => (None, Some(Rect::new((b[1], b[0]), (b[3], b[2])))),
-        (Some(b), Crs::WebMercator) => {
-            let (x0, y0) = crate::crs::web_mercator_to_lonlat(b[0], b[1]);
-            let (x1, y1) = crate::crs::web_mercator_to_lonlat(b[2], b[3]);
-            (None, Some(Rect::new((x0, y0), (x1, y1))))
-        }
-    };
+    let bbox = bbox_rects(q.bbox.as_deref().map(parse_bbox).transpose()?, bbox_crs);
     let base = base_url(&headers, &state);
     let self_url = format!("{base}/ogc/collections/{id}/items");
-
     let (matched, features): (Vec<usize>, FeatureFn) = match coll {
         Coll::Level(l) => {
-            // Areas have no time dimension: a valid datetime does not filter them, a
-            // malformed one is a 400 as on every other collection.
-            if let Some(d) = q.datetime.as_deref() {
-                parse_datetime(d)?;
-            }
-            let level = &snap.levels[l];
-            let wgs = &snap.wgs84[l];
-            let mut matched = Vec::new();
-            for a in 0..level.areas.len() {
-                if let Some(r) = bbox_storage
-                    && !(level.areas[a].geometry.bounding_rect().is_some_and(|b| b.intersects(&r))
-                        && level.areas[a].geometry.intersects(&r))
-                {
-                    continue;
-                }
-                if let Some(r) = bbox_wgs
-                    && !(wgs[a].bounding_rect().is_some_and(|b| b.intersects(&r)) && wgs[a].intersects(&r))
-                {
-                    continue;
-                }
-                if !q.filters.is_empty() {
-                    let props = area_props(&snap, l, a);
-                    let mut ok = true;
-                    for (k, v) in &q.filters {
-                        match props.get(k) {
-                            Some(Value::String(s)) => ok &= s == v,
-                            Some(Value::Number(n)) => ok &= v.parse::<f64>().ok() == n.as_f64(),
-                            Some(_) => ok = false,
-                            None if k == "code" || k == "name" => ok = false,
-                            None => {
-                                // Known when any area has it (a missing value is not an unknown name).
-                                let mut known: Vec<String> = (0..level.areas.len())
-                                    .flat_map(|x| snap.tiles.area_props(l, x).iter().map(|(k, _)| k.clone()))
-                                    .collect();
-                                known.sort();
-                                known.dedup();
-                                if !level.areas.is_empty() && !known.contains(k) {
-                                    return Err(ApiError::BadRequest(format!(
-                                        "unknown parameter or property '{k}'; filterable properties: {}",
-                                        known.join(", ")
-                                    )));
-                                }
-                                ok = false;
-                            }
-                        }
-                    }
-                    if !ok {
-                        continue;
-                    }
-                }
-                matched.push(a);
-            }
+            let matched = match_areas(&snap, l, &q, bbox)?;
             let snap2 = snap.clone();
             (
                 matched,
@@ -537,39 +473,7 @@ async fn items(
             )
         }
         Coll::Points(p) => {
-            let jl = &snap.points[p];
-            let interval = q.datetime.as_deref().map(parse_datetime).transpose()?;
-            let cat_filter = q.filters.get("category").cloned();
-            if let Some(k) = q.filters.keys().find(|k| *k != "category") {
-                return Err(ApiError::BadRequest(format!("unknown parameter or property '{k}'; filterable properties: category")));
-            }
-            let mut matched = Vec::new();
-            for i in 0..jl.layer.len() {
-                let [lon, lat] = jl.lonlat[i];
-                if let Some(r) = bbox_wgs
-                    && !(lon >= r.min().x && lon <= r.max().x && lat >= r.min().y && lat <= r.max().y)
-                {
-                    continue;
-                }
-                if let Some(r) = bbox_storage {
-                    let (x, y) = (jl.layer.xs[i], jl.layer.ys[i]);
-                    if !(x >= r.min().x && x <= r.max().x && y >= r.min().y && y <= r.max().y) {
-                        continue;
-                    }
-                }
-                if let Some((from, to)) = interval {
-                    let Some(d) = jl.layer.dates.as_ref().and_then(|d| d[i]) else { continue };
-                    if from.is_some_and(|f| d < f) || to.is_some_and(|t| d > t) {
-                        continue;
-                    }
-                }
-                if let Some(c) = &cat_filter
-                    && jl.layer.category_idx.as_ref().is_none_or(|ci| &jl.layer.categories[ci[i] as usize] != c)
-                {
-                    continue;
-                }
-                matched.push(i);
-            }
+            let matched = match_points(&snap, p, &q, bbox)?;
             let snap2 = snap.clone();
             (
                 matched,
@@ -581,51 +485,173 @@ async fn items(
         }
     };
     let page = paginate(&q, matched)?;
+    let links = page_links(&q, &page, &self_url, &format!("{base}/ogc/collections/{id}"), html);
+    if html {
+        return Ok(items_html(&id, &self_url, &page, &features, &links));
+    }
+    let mut res = items_geojson(&page, &features, links);
+    if let Ok(v) = HeaderValue::from_str(&format!("<{}>", crs_uri(&snap, out_crs))) {
+        res.headers_mut().insert("content-crs", v);
+    }
+    Ok(res)
+}
+
+/// A bbox as a rectangle in the storage CRS or in CRS84 (the other is `None`).
+type Bbox = (Option<Rect<f64>>, Option<Rect<f64>>);
+
+fn bbox_rects(bbox: Option<[f64; 4]>, bbox_crs: Crs) -> Bbox {
+    match (bbox, bbox_crs) {
+        (None, _) => (None, None),
+        (Some(b), Crs::Storage) => (Some(Rect::new((b[0], b[1]), (b[2], b[3]))), None),
+        (Some(b), Crs::Crs84) => (None, Some(Rect::new((b[0], b[1]), (b[2], b[3])))),
+        (Some(b), Crs::Epsg4326) => (None, Some(Rect::new((b[1], b[0]), (b[3], b[2])))),
+        (Some(b), Crs::WebMercator) => {
+            let (x0, y0) = crate::crs::web_mercator_to_lonlat(b[0], b[1]);
+            let (x1, y1) = crate::crs::web_mercator_to_lonlat(b[2], b[3]);
+            (None, Some(Rect::new((x0, y0), (x1, y1))))
+        }
+    }
+}
+
+/// The areas of level `l` in the bbox that pass the property filters.
+fn match_areas(snap: &Snapshot, l: usize, q: &ItemsQuery, (bbox_storage, bbox_wgs): Bbox) -> Result<Vec<usize>, ApiError> {
+    // Areas have no time dimension: a valid datetime does not filter them, a malformed
+    // one is a 400 as on every other collection.
+    if let Some(d) = q.datetime.as_deref() {
+        parse_datetime(d)?;
+    }
+    let level = &snap.levels[l];
+    let wgs = &snap.wgs84[l];
+    let mut matched = Vec::new();
+    for a in 0..level.areas.len() {
+        if let Some(r) = bbox_storage
+            && !(level.areas[a].geometry.bounding_rect().is_some_and(|b| b.intersects(&r)) && level.areas[a].geometry.intersects(&r))
+        {
+            continue;
+        }
+        if let Some(r) = bbox_wgs
+            && !(wgs[a].bounding_rect().is_some_and(|b| b.intersects(&r)) && wgs[a].intersects(&r))
+        {
+            continue;
+        }
+        if q.filters.is_empty() || area_passes_filters(snap, l, a, &q.filters)? {
+            matched.push(a);
+        }
+    }
+    Ok(matched)
+}
+
+/// Whether area `a` has every filtered property at the asked value; a property no area of
+/// the level has is a 400 (a missing value is not an unknown name).
+fn area_passes_filters(snap: &Snapshot, l: usize, a: usize, filters: &BTreeMap<String, String>) -> Result<bool, ApiError> {
+    let props = area_props(snap, l, a);
+    let mut ok = true;
+    for (k, v) in filters {
+        match props.get(k) {
+            Some(Value::String(s)) => ok &= s == v,
+            Some(Value::Number(n)) => ok &= v.parse::<f64>().ok() == n.as_f64(),
+            Some(_) => ok = false,
+            None if k == "code" || k == "name" => ok = false,
+            None => {
+                let level = &snap.levels[l];
+                let mut known: Vec<String> =
+                    (0..level.areas.len()).flat_map(|x| snap.tiles.area_props(l, x).iter().map(|(k, _)| k.clone())).collect();
+                known.sort();
+                known.dedup();
+                if !level.areas.is_empty() && !known.contains(k) {
+                    return Err(ApiError::BadRequest(format!(
+                        "unknown parameter or property '{k}'; filterable properties: {}",
+                        known.join(", ")
+                    )));
+                }
+                ok = false;
+            }
+        }
+    }
+    Ok(ok)
+}
+
+/// The points of public layer `p` in the bbox, the datetime interval and the category.
+fn match_points(snap: &Snapshot, p: usize, q: &ItemsQuery, (bbox_storage, bbox_wgs): Bbox) -> Result<Vec<usize>, ApiError> {
+    let jl = &snap.points[p];
+    let interval = q.datetime.as_deref().map(parse_datetime).transpose()?;
+    let cat_filter = q.filters.get("category").cloned();
+    if let Some(k) = q.filters.keys().find(|k| *k != "category") {
+        return Err(ApiError::BadRequest(format!("unknown parameter or property '{k}'; filterable properties: category")));
+    }
+    let inside = |r: &Rect<f64>, x: f64, y: f64| x >= r.min().x && x <= r.max().x && y >= r.min().y && y <= r.max().y;
+    let mut matched = Vec::new();
+    for i in 0..jl.layer.len() {
+        let [lon, lat] = jl.lonlat[i];
+        if bbox_wgs.is_some_and(|r| !inside(&r, lon, lat)) || bbox_storage.is_some_and(|r| !inside(&r, jl.layer.xs[i], jl.layer.ys[i])) {
+            continue;
+        }
+        if let Some((from, to)) = interval {
+            let Some(d) = jl.layer.dates.as_ref().and_then(|d| d[i]) else { continue };
+            if from.is_some_and(|f| d < f) || to.is_some_and(|t| d > t) {
+                continue;
+            }
+        }
+        if let Some(c) = &cat_filter
+            && jl.layer.category_idx.as_ref().is_none_or(|ci| &jl.layer.categories[ci[i] as usize] != c)
+        {
+            continue;
+        }
+        matched.push(i);
+    }
+    Ok(matched)
+}
+
+/// self, alternate, collection, and next/prev where there is a page.
+fn page_links(q: &ItemsQuery, page: &Page, self_url: &str, collection_url: &str, html: bool) -> Vec<Value> {
     let mut links = vec![
-        json!({"rel": "self", "type": "application/geo+json", "href": format!("{self_url}?{}", query_string(&q, page.limit, page.offset, "json"))}),
-        json!({"rel": "alternate", "type": "text/html", "href": format!("{self_url}?{}", query_string(&q, page.limit, page.offset, "html"))}),
-        json!({"rel": "collection", "type": "application/json", "href": format!("{base}/ogc/collections/{id}")}),
+        json!({"rel": "self", "type": "application/geo+json", "href": format!("{self_url}?{}", query_string(q, page.limit, page.offset, "json"))}),
+        json!({"rel": "alternate", "type": "text/html", "href": format!("{self_url}?{}", query_string(q, page.limit, page.offset, "html"))}),
+        json!({"rel": "collection", "type": "application/json", "href": collection_url}),
     ];
-    let fmt = if html { "html" } else { "json" };
+    let (fmt, ty) = if html { ("html", "text/html") } else { ("json", "application/geo+json") };
     if page.offset.saturating_add(page.limit) < page.matched {
-        links.push(json!({"rel": "next", "type": if html { "text/html" } else { "application/geo+json" }, "href": format!("{self_url}?{}", query_string(&q, page.limit, page.offset.saturating_add(page.limit), fmt))}));
+        links.push(json!({"rel": "next", "type": ty, "href": format!("{self_url}?{}", query_string(q, page.limit, page.offset.saturating_add(page.limit), fmt))}));
     }
     if page.offset > 0 {
-        links.push(json!({"rel": "prev", "type": if html { "text/html" } else { "application/geo+json" }, "href": format!("{self_url}?{}", query_string(&q, page.limit, page.offset.saturating_sub(page.limit), fmt))}));
+        links.push(json!({"rel": "prev", "type": ty, "href": format!("{self_url}?{}", query_string(q, page.limit, page.offset.saturating_sub(page.limit), fmt))}));
     }
+    links
+}
 
-    if html {
-        let mut rows = String::new();
-        let mut header_keys: Vec<String> = Vec::new();
-        for &i in &page.ids {
-            let (fid, _, props) = features(i);
-            if header_keys.is_empty() {
-                header_keys = props.keys().cloned().collect();
-            }
-            let cells: String = header_keys
-                .iter()
-                .map(|k| {
-                    format!("<td>{}</td>", esc(&props.get(k).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default()))
-                })
-                .collect();
-            rows.push_str(&format!(
-                "<tr><td><a href=\"{self_url}/{}?f=html\">{}</a></td>{cells}</tr>",
-                fid.trim_matches('"'),
-                esc(fid.trim_matches('"'))
-            ));
+/// A page of features as an HTML table.
+fn items_html(id: &str, self_url: &str, page: &Page, features: &FeatureFn, links: &[Value]) -> Response {
+    let mut rows = String::new();
+    let mut header_keys: Vec<String> = Vec::new();
+    for &i in &page.ids {
+        let (fid, _, props) = features(i);
+        if header_keys.is_empty() {
+            header_keys = props.keys().cloned().collect();
         }
-        let head: String = header_keys.iter().map(|k| format!("<th>{}</th>", esc(k))).collect();
-        let nav: String = links
+        let cells: String = header_keys
             .iter()
-            .filter(|l| l["rel"] == "next" || l["rel"] == "prev")
-            .map(|l| format!("<a href=\"{}\">{}</a> ", esc(l["href"].as_str().unwrap_or("")), l["rel"].as_str().unwrap_or("")))
+            .map(|k| format!("<td>{}</td>", esc(&props.get(k).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default())))
             .collect();
-        return Ok(html_page(
-            &format!("{id}: features {}–{} of {}", page.offset.saturating_add(1), page.offset.saturating_add(page.ids.len()), page.matched),
-            &format!("<p>{nav}</p><table><tr><th>id</th>{head}</tr>{rows}</table>"),
+        rows.push_str(&format!(
+            "<tr><td><a href=\"{self_url}/{}?f=html\">{}</a></td>{cells}</tr>",
+            fid.trim_matches('"'),
+            esc(fid.trim_matches('"'))
         ));
     }
+    let head: String = header_keys.iter().map(|k| format!("<th>{}</th>", esc(k))).collect();
+    let nav: String = links
+        .iter()
+        .filter(|l| l["rel"] == "next" || l["rel"] == "prev")
+        .map(|l| format!("<a href=\"{}\">{}</a> ", esc(l["href"].as_str().unwrap_or("")), l["rel"].as_str().unwrap_or("")))
+        .collect();
+    html_page(
+        &format!("{id}: features {}–{} of {}", page.offset.saturating_add(1), page.offset.saturating_add(page.ids.len()), page.matched),
+        &format!("<p>{nav}</p><table><tr><th>id</th>{head}</tr>{rows}</table>"),
+    )
+}
 
+/// A page of features as a GeoJSON FeatureCollection, written straight into one string.
+fn items_geojson(page: &Page, features: &FeatureFn, links: Vec<Value>) -> Response {
     let mut body = String::with_capacity(64 * 1024);
     body.push_str("{\"type\":\"FeatureCollection\",\"features\":[");
     for (n, &i) in page.ids.iter().enumerate() {
@@ -643,11 +669,7 @@ async fn items(
         now_rfc3339(),
         Value::Array(links)
     );
-    let mut res = ([(header::CONTENT_TYPE, "application/geo+json")], body).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("<{}>", crs_uri(&snap, out_crs))) {
-        res.headers_mut().insert("content-crs", v);
-    }
-    Ok(res)
+    ([(header::CONTENT_TYPE, "application/geo+json")], body).into_response()
 }
 
 async fn item(
