@@ -40,6 +40,12 @@ pub enum Command {
     /// Read everything, print the accounting of every point layer and every warning.
     Check(ProjectArgs),
     /// Serve the web map, vector tiles, OGC API – Features, styles and indicators over HTTP.
+    #[command(after_help = "Secrets, from the environment (never in the project file):\n  \
+        BUURTMETER_API_KEYS_FILE  one SHA-256 per line of the API keys that open restricted layers,\n                            \
+        optionally with a role: protected (default) or exact[:layer,...]\n  \
+        BUURTMETER_ADMIN_TOKEN    opens POST /admin/reload and the details on /health\n  \
+        BUURTMETER_SDC_SECRET     the secret behind the cell-key record keys of protected layers\n                            \
+        (default: one per installation in ~/.config/buurtmeter; replicas must share it)")]
     Serve(ServeArgs),
     /// Write every level with its indicators: GeoPackage (QGIS styles embedded), CSV, GeoJSON, styles.
     Export(ExportArgs),
