@@ -62,10 +62,22 @@ fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// Why a reload did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("reload is not enabled")]
+    Disabled,
+    /// The project or an input could not be read: the previous data stays served.
+    #[error(transparent)]
+    Build(#[from] crate::Error),
+    #[error("the rebuild thread stopped without an answer")]
+    ThreadDied,
+}
+
 /// Rebuild and swap. The build runs on its own OS thread (GDAL and polars block), never
 /// on an async worker. Returns the new data version, or why it failed.
-pub async fn reload(state: &AppState, why: &str) -> Result<String, String> {
-    let Some(r) = state.reloader.clone() else { return Err("reload is not enabled".into()) };
+pub async fn reload(state: &AppState, why: &str) -> Result<String, ReloadError> {
+    let Some(r) = state.reloader.clone() else { return Err(ReloadError::Disabled) };
     let _guard = r.busy.lock().await;
     let started = Instant::now();
     let file = r.project_file.clone();
@@ -77,11 +89,14 @@ pub async fn reload(state: &AppState, why: &str) -> Result<String, String> {
                 p.is_builtin_demo = demo;
                 snapshot::build(&p)
             })
-            .map_err(|e| e.to_string());
+            .map_err(ReloadError::Build);
         let _ = tx.send(result);
     });
-    let result = rx.await.unwrap_or_else(|_| Err("the rebuild thread died".into()));
-    let mut status = r.status.lock().map_err(|_| "status lock poisoned".to_string())?;
+    let result = rx.await.unwrap_or(Err(ReloadError::ThreadDied));
+    let mut status = match r.status.lock() {
+        Ok(s) => s,
+        Err(poisoned) => poisoned.into_inner(),
+    };
     status.last_attempt_unix = Some(now_unix());
     match result {
         Ok(snap) => {
@@ -95,7 +110,7 @@ pub async fn reload(state: &AppState, why: &str) -> Result<String, String> {
         }
         Err(e) => {
             status.failures += 1;
-            status.last_error = Some(e.clone());
+            status.last_error = Some(e.to_string());
             tracing::error!(%why, error = %e, "reload failed; still serving the previous data");
             Err(e)
         }
@@ -163,10 +178,11 @@ async fn admin_reload(State(state): State<AppState>, headers: HeaderMap) -> Resu
     }
     match reload(&state, "admin request").await {
         Ok(version) => Ok(Json(json!({"status": "reloaded", "data_version": version})).into_response()),
-        Err(e) => {
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"status": "failed", "error": e, "data_version": state.current().version})))
-                .into_response())
-        }
+        Err(e) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"status": "failed", "error": e.to_string(), "data_version": state.current().version})),
+        )
+            .into_response()),
     }
 }
 
