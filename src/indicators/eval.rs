@@ -263,8 +263,7 @@ fn rate_table(
 
 /// Evaluate an indicator whose numerator is a statistic of the areas (one period, `all`):
 /// `statistic / denominator × scale`, missing where either is missing.
-pub fn evaluate_statistic(ind: &Indicator, levels: &[Level], level: usize) -> Result<LevelValues> {
-    let name = ind.statistic.as_deref().unwrap_or("");
+pub fn evaluate_statistic(ind: &Indicator, name: &str, levels: &[Level], level: usize) -> Result<LevelValues> {
     let (numerator, _) = stats::resolve(levels, level, name);
     let (denominator, denominator_source) = denominators(ind, levels, level);
     let n_areas = levels[level].areas.len();

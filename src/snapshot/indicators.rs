@@ -25,6 +25,13 @@ pub(super) fn compute(project: &Project, levels: &[Level], points: &[JoinedLayer
     Ok(results)
 }
 
+/// What an indicator's numerator is, resolved against what was read.
+#[derive(Clone, Copy)]
+enum Numerator<'a> {
+    Points(&'a JoinedLayer),
+    Statistic(&'a str),
+}
+
 /// One indicator at every level; `None` when its (restricted) layer was left out.
 fn compute_one(
     project: &Project,
@@ -35,18 +42,31 @@ fn compute_one(
 ) -> Result<Option<IndicatorResult>> {
     let layer_config = ic.numerator.points.as_ref().and_then(|id| project.points.iter().find(|p| &p.id == id));
     let def = Indicator::from_config(ic, layer_config);
-    let layer = def.points.as_ref().and_then(|id| points.iter().find(|p| &p.layer.id == id));
-    if def.points.is_some() && layer.is_none() {
-        return Ok(None);
-    }
+    // What is counted: a point layer, or a statistic of the areas (config allows exactly one).
+    let source = match (&def.points, &def.statistic) {
+        (Some(id), _) => match points.iter().find(|p| &p.layer.id == id) {
+            Some(layer) => Numerator::Points(layer),
+            None => return Ok(None), // its (restricted) layer was left out
+        },
+        (None, Some(name)) => Numerator::Statistic(name),
+        (None, None) => {
+            return Err(Error::Project { path: project.file.clone(), message: format!("indicator '{}': no numerator", def.id) });
+        }
+    };
+    let layer = match source {
+        Numerator::Points(l) => Some(l),
+        Numerator::Statistic(_) => None,
+    };
     if let Some(layer) = layer {
         warnings.extend(layer_warnings(&def, layer));
     }
     let mut per_level = Vec::new();
     for li in 0..levels.len() {
-        let values = match layer {
-            Some(layer) => indicators::evaluate(&def, &layer.layer, &layer.assigned[li], layer.record_keys.as_deref(), levels, li)?,
-            None => indicators::evaluate_statistic(&def, levels, li)?,
+        let values = match source {
+            Numerator::Points(layer) => {
+                indicators::evaluate(&def, &layer.layer, &layer.assigned[li], layer.record_keys.as_deref(), levels, li)?
+            }
+            Numerator::Statistic(name) => indicators::evaluate_statistic(&def, name, levels, li)?,
         };
         if matches!(def.denominator, indicators::Denominator::Statistic(_)) && values.denominator_source.is_none() {
             warnings.push(format!(
