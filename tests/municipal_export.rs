@@ -93,6 +93,15 @@ fn generate(buurten: &[Buurt]) -> (Vec<u8>, Expected) {
             reason => *e.rejected.entry(reason).or_default() += 1,
         }
     }
+    // Whole metres with Dutch thousands separators (`191.927`): read as 191927 because
+    // only that reading is a place in RD New.
+    for k in 0..10usize {
+        let b = &buurten[(k * 5) % buurten.len()];
+        lines.push(format!("T{k:03};;Riool verstopt;{};{};;;", dutch(b.x.round(), 0), dutch(b.y.round(), 0)));
+        e.rows += 1;
+        e.undated += 1;
+        *e.joined_per_buurt.entry(b.code.clone()).or_default() += 1;
+    }
     // Exact copies of five joined rows (a double export): counted as points, and warned.
     for k in [1usize, 2, 3, 5, 7] {
         let row = lines[k].clone();
@@ -188,6 +197,7 @@ numerator = {{ points = "meldingen", categories = ["Wateroverlast straat", "Putd
     let notes = p["notes"].to_string();
     assert!(notes.contains("X-coördinaat") && notes.contains("Breedtegraad"), "{notes}");
     assert!(err.contains("first of these pairs that is filled in"), "{err}");
+    assert!(notes.contains("10 rows have coordinates with '.' as a thousands separator"), "{notes}");
 
     // Said, not silent: duplicates, undated rows, a filter value that matches nothing,
     // and the categories no indicator takes.

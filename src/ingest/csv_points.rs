@@ -154,6 +154,23 @@ struct ParsedRow {
     y: f64,
     weight: f64,
     date: Option<Date>,
+    /// The coordinates were read with '.' as a thousands separator (`194.123` = 194123).
+    thousands: bool,
+}
+
+/// `194.123` or `1.234.567` (groups of three after each dot, nothing else) as a whole
+/// number with '.' as the thousands separator, the way Dutch Excel writes metres.
+fn dotted_thousands(raw: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(trim_bytes(raw)).ok()?;
+    let (sign, digits) = s.strip_prefix('-').map_or((1.0, s), |d| (-1.0, d));
+    let mut groups = digits.split('.');
+    let head = groups.next()?;
+    let rest: Vec<&str> = groups.collect();
+    let ok = !rest.is_empty()
+        && (1..=3).contains(&head.len())
+        && head.bytes().all(|b| b.is_ascii_digit())
+        && rest.iter().all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()));
+    ok.then(|| digits.replace('.', "").parse::<f64>().ok().map(|v| sign * v)).flatten()
 }
 
 impl Layout {
@@ -205,9 +222,16 @@ impl Layout {
             acc.reject(row, RejectReason::NotFinite, || format!("row {row}: ({x}, {y})"));
             return None;
         }
+        let (mut x, mut y, mut thousands) = (x, y, false);
         if let Some(reason) = check_range(&pair.reprojector, &self.rd_check, pair.expect_lonlat, x, y) {
-            acc.reject(row, reason, || format!("row {row}: ({x}, {y}) in {}", pair.reprojector.source_label));
-            return None;
+            // `194.123;320.456` in metres is ambiguous: a decimal point, or Dutch thousands
+            // separators? When only the second reading is a real location, take it.
+            let alt = (dotted_thousands(field(pair.x)).unwrap_or(x), dotted_thousands(field(pair.y)).unwrap_or(y));
+            if pair.expect_lonlat || alt == (x, y) || check_range(&pair.reprojector, &self.rd_check, false, alt.0, alt.1).is_some() {
+                acc.reject(row, reason, || format!("row {row}: ({x}, {y}) in {}", pair.reprojector.source_label));
+                return None;
+            }
+            (x, y, thousands) = (alt.0, alt.1, true);
         }
         let weight = match self.weight.map(|i| (i, text::parse_number(field(i)))) {
             None => 1.0,
@@ -232,7 +256,7 @@ impl Layout {
                 }
             }
         };
-        Some(ParsedRow { pair: pi, x, y, weight, date })
+        Some(ParsedRow { pair: pi, x, y, weight, date, thousands })
     }
 }
 
@@ -249,6 +273,8 @@ struct Collector {
     identity: Vec<u64>,
     /// One hash per data row, to find rows that are exact copies of an earlier one.
     row_hashes: Vec<u64>,
+    /// Rows whose coordinates had '.' as a thousands separator.
+    thousands: Vec<u64>,
 }
 
 impl Collector {
@@ -277,6 +303,7 @@ impl Collector {
             weights: Vec::new(),
             identity: Vec::new(),
             row_hashes: Vec::new(),
+            thousands: Vec::new(),
         }
     }
 
@@ -299,6 +326,9 @@ impl Collector {
                 None => self.row_hashes.last().copied().unwrap_or(row),
             });
         }
+        if p.thousands {
+            self.thousands.push(row);
+        }
         self.layer.xs.push(p.x);
         self.layer.ys.push(p.y);
         self.layer.rows.push(row);
@@ -317,6 +347,15 @@ impl Collector {
         layer.weights = layout.weight.map(|_| self.weights);
         layer.identity = layout.identities.then_some(self.identity);
         duplicate_rows(&self.row_hashes, &mut self.acc, path);
+        if !self.thousands.is_empty() {
+            let shown: Vec<String> = self.thousands.iter().take(10).map(u64::to_string).collect();
+            self.acc.notes.push(format!(
+                "{} rows have coordinates with '.' as a thousands separator (194.123 read as 194123 m, the only reading that lies in the CRS's area): rows {}{}",
+                self.thousands.len(),
+                shown.join(", "),
+                if self.thousands.len() > 10 { ", ..." } else { "" }
+            ));
+        }
         if layout.pairs.len() > 1 {
             let per: Vec<String> = layout
                 .pairs
@@ -549,6 +588,21 @@ mod tests {
         assert!((layer.ys[0] - 320000.0).abs() < 1.0, "y {}", layer.ys[0]);
         assert_eq!(layer.accounting.rejected[&RejectReason::LooksSwapped], 1);
         assert_eq!(layer.accounting.rejected[&RejectReason::LooksLikeRdNotLonLat], 1);
+    }
+
+    #[test]
+    fn dutch_thousands_separators_in_metres_are_read_when_nothing_else_is_a_location() {
+        assert_eq!(dotted_thousands(b"194.123"), Some(194123.0));
+        assert_eq!(dotted_thousands(b" 1.234.567 "), Some(1234567.0));
+        assert_eq!(dotted_thousands(b"194.12"), None);
+        assert_eq!(dotted_thousands(b"194123"), None);
+        assert_eq!(dotted_thousands(b"19.41.23"), None);
+        let csv = "x;y\n194.123;320.456\n194123,5;320456\n50.123;5.456\n";
+        let layer = read_bytes(csv.as_bytes(), &source(Coords::Auto { crs: None }), &rd(), "t").unwrap();
+        assert_eq!(layer.len(), 2, "{:?}", layer.accounting);
+        assert_eq!((layer.xs[0], layer.ys[0]), (194123.0, 320456.0));
+        assert_eq!(layer.accounting.rejected_total(), 1, "50.123;5.456 is no RD location either way");
+        assert!(layer.accounting.notes.iter().any(|n| n.contains("thousands separator")), "{:?}", layer.accounting.notes);
     }
 
     #[test]
