@@ -142,9 +142,7 @@ pub fn load_project(args: &ProjectArgs) -> Result<Project> {
         Some(p) => p.clone(),
         None => demo::extract()?,
     };
-    let mut project = Project::load(&path)?;
-    project.is_builtin_demo = args.project.is_none();
-    Ok(project)
+    Project::load(&path)
 }
 
 /// The report of a snapshot: accounting per point layer, warnings, timings.
@@ -273,11 +271,7 @@ fn serve(a: ServeArgs) -> Result<()> {
             exact_keys,
         };
         let admin = std::env::var("BUURTMETER_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).map(|t| api::reload::sha256_hex(&t));
-        let state = AppState::with_options(snap, options).with_reloader({
-            let mut r = api::reload::Reloader::new(project.file.clone(), admin);
-            r.builtin_demo = project.is_builtin_demo;
-            r
-        });
+        let state = AppState::with_options(snap, options).with_reloader(api::reload::Reloader::new(project.file.clone(), admin));
         if a.watch_seconds > 0.0 {
             tokio::spawn(api::reload::watch(state.clone(), std::time::Duration::from_secs_f64(a.watch_seconds)));
         }

@@ -44,10 +44,6 @@ pub struct Project {
     /// The project file itself (set on load).
     #[serde(skip)]
     pub file: PathBuf,
-    /// The built-in demo (synthetic data): its cell-key secret is a fixed, public one, so
-    /// the demo looks the same on every machine. Real projects never get this.
-    #[serde(skip)]
-    pub is_builtin_demo: bool,
 }
 
 /// A background map: `url` with `{z}`, `{x}` and `{y}` (PDOK's BRT-Achtergrondkaart:

@@ -97,14 +97,7 @@ fn malformed_requests_get_4xx_problems_never_5xx() {
 fn sigterm_finishes_the_request_in_flight_then_stops() {
     let Some(_) = shared_data("nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg") else { return };
     // The Rijnmond example without its region: every Zuid-Holland wijk, a heavy request.
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rijnmond.toml");
-    let text = std::fs::read_to_string(&example)
-        .unwrap()
-        .replace("region = \"extent\"", "")
-        .replace("../../shared/data", &format!("{}/../shared/data", env!("CARGO_MANIFEST_DIR")));
-    let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("zuid_holland.toml");
-    std::fs::write(&project, text).unwrap();
+    let (_dir, project) = example_copy("rijnmond", |t| t.replace("region = \"extent\"", ""));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_buurtmeter"))
         .args(["serve", "--bind", "127.0.0.1:0", "--watch-seconds", "0", "--project", project.to_str().unwrap()])
         .stderr(std::process::Stdio::piped())

@@ -142,14 +142,7 @@ fn heerlen_project_divides_cbs_odata_figures_of_the_latest_quarter() {
 #[test]
 fn cell_key_method_on_real_bag_points() {
     let Some(_) = project() else { return };
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rijnmond.toml");
-    let text = std::fs::read_to_string(&example)
-        .unwrap()
-        .replace("layer = \"enterprises\"", "layer = \"enterprises\"\nmin_count = 3")
-        .replace("../../shared/data", &format!("{}/../shared/data", env!("CARGO_MANIFEST_DIR")));
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("rijnmond_protected.toml");
-    std::fs::write(&path, text).unwrap();
+    let (_dir, path) = example_copy("rijnmond", |t| t.replace("layer = \"enterprises\"", "layer = \"enterprises\"\nmin_count = 3"));
     let snap = snapshot::build(&Project::load(&path).unwrap()).unwrap();
     let layer = snap.points.iter().find(|p| p.layer.id == "bedrijven").unwrap();
     let table = layer.ptable.as_ref().expect("protected");

@@ -26,8 +26,6 @@ pub struct Reloader {
     pub project_file: PathBuf,
     /// Hex SHA-256 of the admin token (from `BUURTMETER_ADMIN_TOKEN`), if any.
     pub admin_token_sha256: Option<String>,
-    /// Serving the built-in demo (it keeps its public cell-key secret on reload).
-    pub builtin_demo: bool,
     pub status: Mutex<ReloadStatus>,
     /// Serialises rebuilds.
     busy: tokio::sync::Mutex<()>,
@@ -44,13 +42,7 @@ pub struct ReloadStatus {
 
 impl Reloader {
     pub fn new(project_file: PathBuf, admin_token_sha256: Option<String>) -> Reloader {
-        Reloader {
-            project_file,
-            admin_token_sha256,
-            builtin_demo: false,
-            status: Mutex::new(ReloadStatus::default()),
-            busy: tokio::sync::Mutex::new(()),
-        }
+        Reloader { project_file, admin_token_sha256, status: Mutex::new(ReloadStatus::default()), busy: tokio::sync::Mutex::new(()) }
     }
 
     pub fn status(&self) -> ReloadStatus {
@@ -82,14 +74,8 @@ pub async fn reload(state: &AppState, why: &str) -> Result<String, ReloadError> 
     let started = Instant::now();
     let file = r.project_file.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let demo = r.builtin_demo;
     std::thread::spawn(move || {
-        let result = Project::load(&file)
-            .and_then(|mut p| {
-                p.is_builtin_demo = demo;
-                snapshot::build(&p)
-            })
-            .map_err(ReloadError::Build);
+        let result = Project::load(&file).and_then(|p| snapshot::build(&p)).map_err(ReloadError::Build);
         let _ = tx.send(result);
     });
     let result = rx.await.unwrap_or(Err(ReloadError::ThreadDied));

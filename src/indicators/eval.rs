@@ -28,12 +28,13 @@ pub enum Suppression {
 }
 
 impl Suppression {
+    /// The public word: `protected` whichever rule hid a count (a reason label would
+    /// narrow the possible values); `small_denominator` only for a rate withheld on a
+    /// public denominator, which gives nothing away.
     pub fn key(self) -> &'static str {
         match self {
-            Suppression::SmallCount => "small_count",
             Suppression::SmallDenominator => "small_denominator",
-            Suppression::Secondary => "secondary",
-            Suppression::Protected => "protected",
+            Suppression::SmallCount | Suppression::Secondary | Suppression::Protected => "protected",
         }
     }
 }

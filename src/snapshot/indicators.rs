@@ -86,7 +86,7 @@ fn compute_one(
         }
         None => indicators::sdc::apply(&def.disclosure, levels, &mut per_level),
     }
-    warnings.extend(rate_warnings(&def, levels, &mut per_level));
+    warnings.extend(apply_rate_floor(&def, levels, &mut per_level));
     let restricted = layer_config.is_some_and(|l| l.access == Access::Restricted);
     Ok(Some(IndicatorResult { def, per_level, restricted, exact }))
 }
@@ -152,9 +152,10 @@ fn check_statistic_names(project: &Project, ii: usize, levels: &[Level]) -> Resu
     Ok(())
 }
 
-/// Honest rates: the default minimum denominator (when the project sets none) and what
-/// looks wrong in the values that remain (a share above 100 %).
-fn rate_warnings(def: &Indicator, levels: &[Level], per_level: &mut [LevelValues]) -> Vec<String> {
+/// Honest rates: applies the default minimum denominator (when the project sets none,
+/// withholding those rates in `per_level`) and returns the warnings about it and about
+/// what looks wrong in the values that remain (a share above 100 %).
+fn apply_rate_floor(def: &Indicator, levels: &[Level], per_level: &mut [LevelValues]) -> Vec<String> {
     let mut out = Vec::new();
     if def.disclosure.min_denominator.is_none()
         && let Some((min, what)) = indicators::default_min_denominator(&def.denominator)

@@ -83,7 +83,7 @@ fn record_keys(project: &Project, layer: &str, ids: &[u64], secret: &mut Option<
     let key = match *secret {
         Some(s) => s,
         None => {
-            let (s, from) = indicators::ckm::secret(project.is_builtin_demo || crate::demo::is_demo(project))
+            let (s, from) = indicators::ckm::secret(crate::demo::is_demo(project))
                 .map_err(|e| Error::Usage(format!("cannot read or create the cell-key secret: {e}; set BUURTMETER_SDC_SECRET")))?;
             tracing::info!("cell-key record keys under {from}");
             *secret = Some(s);

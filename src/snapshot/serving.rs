@@ -103,6 +103,13 @@ struct ServingTransform {
     grid: Option<crs::GridTransform>,
 }
 
+/// The smallest and largest value, on all cores.
+fn min_max(v: &[f64]) -> (f64, f64) {
+    v.par_iter()
+        .fold(|| (f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+        .reduce(|| (f64::INFINITY, f64::NEG_INFINITY), |a, c| (a.0.min(c.0), a.1.max(c.1)))
+}
+
 /// About a centimetre, in degrees.
 const SERVING_TOLERANCE_DEG: f64 = 1e-7;
 
@@ -115,18 +122,8 @@ impl ServingTransform {
             add(r.min().x, r.min().y, r.max().x, r.max().y);
         }
         for p in points {
-            let (x0, x1) = p
-                .layer
-                .xs
-                .par_iter()
-                .fold(|| (f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
-                .reduce(|| (f64::INFINITY, f64::NEG_INFINITY), |a, c| (a.0.min(c.0), a.1.max(c.1)));
-            let (y0, y1) = p
-                .layer
-                .ys
-                .par_iter()
-                .fold(|| (f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &y| (lo.min(y), hi.max(y)))
-                .reduce(|| (f64::INFINITY, f64::NEG_INFINITY), |a, c| (a.0.min(c.0), a.1.max(c.1)));
+            let (x0, x1) = min_max(&p.layer.xs);
+            let (y0, y1) = min_max(&p.layer.ys);
             add(x0, y0, x1, y1);
         }
         let grid = (b[0] <= b[2] && b[1] <= b[3])
@@ -231,13 +228,11 @@ pub(super) fn prepare_serving(
             tiles::PointProps::default()
         };
         let mut pt = tiles::points::PointTiles::new(&merc, public);
-        pt.min_count = p.disclosure.min_count;
-        pt.round_to = p.disclosure.round_to;
         if let (Some(table), Some(keys)) = (&p.ptable, &p.record_keys) {
             pt = pt.with_cell_keys(table.clone(), keys);
         }
         point_tiles.push((pt, props));
-        let mut fields = vec![("count".to_string(), "Number"), ("suppressed".to_string(), "String")];
+        let mut fields = vec![("count".to_string(), "Number")];
         if public {
             fields.extend([("category".to_string(), "String"), ("date".to_string(), "String")]);
         }
@@ -253,22 +248,12 @@ pub(super) fn prepare_serving(
     Ok((wgs84, TileData::new(tilesets, mercator, props, point_tiles)))
 }
 
-/// The context areas in WGS84 (few: PROJ directly).
+/// The context areas in WGS84 (few, so PROJ directly; an area that cannot be
+/// reprojected is left out of the context).
 pub(super) fn context_wgs84(working: &gdal::spatial_ref::SpatialRef, areas: Vec<crate::model::Area>) -> Result<Vec<super::ContextArea>> {
     if areas.is_empty() {
         return Ok(Vec::new());
     }
-    let wgs = crs::spatial_ref(crs::WGS84)?;
-    let r = crs::Reprojector::new(working, &wgs)?;
-    Ok(areas
-        .into_iter()
-        .map(|a| {
-            let g = a.geometry.map_coords(|c| {
-                let (mut x, mut y) = (vec![c.x], vec![c.y]);
-                r.transform(&mut x, &mut y);
-                geo_types::Coord { x: x[0], y: y[0] }
-            });
-            (a.code, a.name, g)
-        })
-        .collect())
+    let r = crs::Reprojector::new(working, &crs::spatial_ref(crs::WGS84)?)?;
+    Ok(areas.into_iter().filter_map(|a| Some((a.code, a.name, r.multipolygon(&a.geometry)?))).collect())
 }

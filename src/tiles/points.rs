@@ -35,10 +35,6 @@ fn morton(x: u32, y: u32) -> u64 {
 
 /// One point layer, ready for tiles.
 pub struct PointTiles {
-    /// Cells with a count above 0 and below this show no count (disclosure control).
-    pub min_count: Option<f64>,
-    /// Cell counts are rounded to a multiple of this.
-    pub round_to: Option<f64>,
     /// Protected layers: the cell-key table and the record keys in key order; cell counts
     /// are perturbed like every other published count of the layer (and zero cells left out).
     ckm: Option<(crate::indicators::ckm::PTable, Vec<u64>)>,
@@ -66,8 +62,6 @@ impl PointTiles {
             .collect();
         items.par_sort_unstable_by_key(|t| (t.0, t.2));
         PointTiles {
-            min_count: None,
-            round_to: None,
             ckm: None,
             keys: items.par_iter().map(|t| t.0).collect(),
             world: items.par_iter().map(|t| t.1).collect(),
@@ -147,11 +141,8 @@ impl PointTiles {
                 if shown > 0 {
                     layer.points(cell, &[("count", Prop::Int(shown as i64))], &[at]);
                 }
-            } else if self.min_count.is_some_and(|m| count < m) {
-                layer.points(cell, &[("suppressed", Prop::Str("small_count".into()))], &[at]);
             } else {
-                let shown = self.round_to.map_or(count, |r| crate::indicators::sdc::round_to(count, r));
-                layer.points(cell, &[("count", Prop::Int(shown as i64))], &[at]);
+                layer.points(cell, &[("count", Prop::Int(count as i64))], &[at]);
             }
             k = end;
         }

@@ -26,6 +26,18 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
     );
 }
 
+/// A copy of `examples/<name>.toml` in a temporary directory, edited by `edit`, with its
+/// `../../shared/data` paths made absolute. Keep the directory alive while it is used.
+pub fn example_copy(name: &str, edit: impl Fn(String) -> String) -> (tempfile::TempDir, PathBuf) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("examples").join(format!("{name}.toml"))).unwrap();
+    let text = edit(text).replace("../../shared/data", &format!("{}/../shared/data", root.display()));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
 pub fn demo_project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/project.toml")
 }
