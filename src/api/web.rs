@@ -41,17 +41,20 @@ async fn labels(axum::extract::State(state): axum::extract::State<AppState>, Pat
     use geo::InteriorPoint;
     let snap = state.current();
     let li = snap.level_index(&level).ok_or_else(|| ApiError::NotFound(format!("no level '{level}'")))?;
-    let rows: Vec<serde_json::Value> = snap.levels[li]
-        .areas
-        .iter()
-        .zip(&snap.wgs84[li])
-        .filter_map(|(a, g)| {
-            let p = g.interior_point()?;
-            let round = |x: f64| (x * 1e6).round() / 1e6;
-            Some(serde_json::json!({"code": a.code, "name": a.name.as_deref().unwrap_or(&a.code), "lon": round(p.x()), "lat": round(p.y()), "km2": (a.geometry_km2 * 1e3).round() / 1e3}))
-        })
-        .collect();
-    Ok(([(header::CACHE_CONTROL, "public, max-age=300")], axum::Json(serde_json::json!({"level": level, "labels": rows}))).into_response())
+    let body = snap.labels[li].get_or_init(|| {
+        let rows: Vec<serde_json::Value> = snap.levels[li]
+            .areas
+            .iter()
+            .zip(&snap.wgs84[li])
+            .filter_map(|(a, g)| {
+                let p = g.interior_point()?;
+                let round = |x: f64| (x * 1e6).round() / 1e6;
+                Some(serde_json::json!({"code": a.code, "name": a.name.as_deref().unwrap_or(&a.code), "lon": round(p.x()), "lat": round(p.y()), "km2": (a.geometry_km2 * 1e3).round() / 1e3}))
+            })
+            .collect();
+        serde_json::json!({"level": level, "labels": rows}).to_string()
+    });
+    Ok(([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "public, max-age=300")], body.clone()).into_response())
 }
 
 const INDEX: &str = include_str!("../../web/index.html");

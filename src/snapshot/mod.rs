@@ -72,6 +72,9 @@ pub struct Snapshot {
     pub basemap: Option<crate::config::Basemap>,
     /// Areas around the region (left out by `region`), in WGS84: drawn as context only.
     pub context: Vec<ContextArea>,
+    /// Per level, the web map's label positions as JSON, made on the first request (a
+    /// public endpoint must not redo the geometry on every call).
+    pub labels: Vec<std::sync::OnceLock<String>>,
     pub project_file: PathBuf,
     pub working_crs: String,
     pub levels: Vec<Level>,
@@ -155,6 +158,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         attribution: project.attribution.clone(),
         basemap: project.basemap.clone(),
         context: serving::context_wgs84(&working, context)?,
+        labels: levels.iter().map(|_| std::sync::OnceLock::new()).collect(),
         project_file: project.file.clone(),
         working_crs: crs::label(&working),
         levels,
