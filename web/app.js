@@ -234,7 +234,10 @@
       items.push('<div class="item"><span class="swatch" style="background:' + pal[Math.min(i, pal.length - 1)] + '"></span>' + label + ' ' + unit + '</div>');
     }
     const md = state.style.metadata;
-    items.push('<div class="item"><span class="swatch" style="background:' + (md['buurtmeter:protected'] || md['buurtmeter:no_data']) + '"></span>afgeschermd (te weinig waarnemingen)</div>');
+    // Only where this level has withheld cells: a legend entry for nothing reads as a hint.
+    if ((state.values[l.level] || []).some((r) => r.suppressed && r.suppressed !== 'small_denominator')) {
+      items.push('<div class="item"><span class="swatch" style="background:' + (md['buurtmeter:protected'] || md['buurtmeter:no_data']) + '"></span>afgeschermd</div>');
+    }
     items.push('<div class="item"><span class="swatch" style="background:' + md['buurtmeter:no_data'] + '"></span>geen gegevens</div>');
     $('legend').innerHTML = items.join('');
     $('level-label').textContent = l.level;
