@@ -62,6 +62,13 @@ pub fn same(a: &SpatialRef, b: &SpatialRef) -> bool {
 /// valid range of the source CRS, so nonsense coordinates are rejected, not moved.
 pub struct Reprojector {
     transform: Option<CoordTransform>,
+    range: CrsRange,
+}
+
+/// Where coordinates of a CRS can lie: plain numbers, no GDAL handle, so the range checks
+/// can run on every thread of a parallel read (a GDAL transform cannot be shared).
+#[derive(Debug, Clone)]
+pub struct CrsRange {
     /// The source CRS's area of use (with a margin), in source coordinates.
     valid: Option<Rect<f64>>,
     /// The source CRS's area of use without the margin, in source coordinates, for the
@@ -71,6 +78,14 @@ pub struct Reprojector {
     target_lonlat: Option<Rect<f64>>,
     pub source_is_geographic: bool,
     pub source_label: String,
+}
+
+/// A reprojector answers every range question of its source CRS.
+impl std::ops::Deref for Reprojector {
+    type Target = CrsRange;
+    fn deref(&self) -> &CrsRange {
+        &self.range
+    }
 }
 
 /// Margin around a CRS's published area of use that still counts as valid, in degrees.
@@ -95,8 +110,16 @@ impl Reprojector {
             let m = AREA_OF_USE_MARGIN_DEG;
             Rect::new((a[0] - m, a[1] - m), (a[2] + m, a[3] + m))
         });
-        Ok(Reprojector { transform, valid, strict, target_lonlat, source_is_geographic, source_label })
+        Ok(Reprojector { transform, range: CrsRange { valid, strict, target_lonlat, source_is_geographic, source_label } })
     }
+
+    /// The range checks alone, to hand to other threads.
+    pub fn range(&self) -> CrsRange {
+        self.range.clone()
+    }
+}
+
+impl CrsRange {
 
     /// True when (x, y) in source coordinates lies in the source CRS's valid range.
     pub fn in_valid_range(&self, x: f64, y: f64) -> bool {
@@ -125,6 +148,9 @@ impl Reprojector {
         !self.source_is_geographic && self.strict.is_some_and(|r| !inside(&r, x, y) && inside(&r, y, x))
     }
 
+}
+
+impl Reprojector {
     /// Transform in place. Returns, per coordinate, whether it transformed to finite values.
     pub fn transform(&self, xs: &mut [f64], ys: &mut [f64]) -> Vec<bool> {
         if let Some(t) = &self.transform

@@ -11,7 +11,7 @@ use gdal::spatial_ref::SpatialRef;
 
 use super::text::{self, Encoding, Num};
 use super::{Coords, PointSource, Progress};
-use crate::crs::{self, Reprojector};
+use crate::crs::{self, CrsRange, Reprojector};
 use crate::error::{Error, Result};
 use crate::model::{Accounting, Date, PointLayer, RejectReason};
 
@@ -71,7 +71,7 @@ struct Pair {
     x: usize,
     y: usize,
     lonlat: bool,
-    reprojector: Reprojector,
+    range: CrsRange,
     expect_lonlat: bool,
 }
 
@@ -82,6 +82,18 @@ pub fn read(source: &PointSource, working: &SpatialRef, id: &str) -> Result<Poin
 }
 
 pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &str) -> Result<PointLayer> {
+    read_bytes_with(raw, source, working, id, PARALLEL_MIN_BYTES, rayon::current_num_threads())
+}
+
+/// [`read_bytes`], parsing in parallel pieces from `parallel_min_bytes` on.
+fn read_bytes_with(
+    raw: &[u8],
+    source: &PointSource,
+    working: &SpatialRef,
+    id: &str,
+    parallel_min_bytes: usize,
+    threads: usize,
+) -> Result<PointLayer> {
     let path = source.path.as_path();
     let bytes = text::strip_bom(raw);
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
@@ -99,11 +111,69 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
         .iter()
         .map(|h| encoding.decode(h).trim().trim_matches('"').trim().to_string())
         .collect();
-    let layout = Layout::new(source, header, delimiter, encoding, working)?;
-    let mut out = Collector::new(id, &layout);
-    let mut record = csv::ByteRecord::new();
+    let (layout, reprojectors) = Layout::new(source, header, delimiter, encoding, working)?;
     let progress = Progress::bytes(bytes.len() as u64, &format!("reading {}", path.display()));
+    let mut out = Collector::new(id, &layout);
+    match parallel_chunks(bytes, parallel_min_bytes, threads) {
+        Some(chunks) => {
+            // No quote characters: every line break ends a record, so the file can be cut at
+            // line breaks and the pieces parsed at once; merged in file order, the result
+            // is the same as one pass (tested by `chunked_read_equals_one_pass`).
+            use rayon::prelude::*;
+            let parts: Vec<Collector> = chunks
+                .par_iter()
+                .enumerate()
+                .map(|(k, chunk)| {
+                    let mut part = Collector::part(id, &layout);
+                    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(false).from_reader(*chunk);
+                    read_records(&mut reader, &layout, &mut part, k as u64, &progress);
+                    part
+                })
+                .collect();
+            parts.into_iter().for_each(|part| out.append(part));
+        }
+        None => read_records(&mut reader, &layout, &mut out, 0, &progress),
+    }
+    progress.finish();
+    Ok(out.finish(layout, &reprojectors, path))
+}
+
+/// Files above this size are parsed in pieces on all cores (when they allow it).
+const PARALLEL_MIN_BYTES: usize = 8 << 20;
+
+/// The data rows of `bytes` cut into pieces at line breaks, when the file is large enough
+/// and has no quote characters (a quoted field may hold a line break, so a quoted file is
+/// read in one pass). `None`: read it in one pass.
+fn parallel_chunks(bytes: &[u8], min_bytes: usize, threads: usize) -> Option<Vec<&[u8]>> {
+    if bytes.len() < min_bytes || threads < 2 || bytes.contains(&b'"') {
+        return None;
+    }
+    // The header is the first line that is not empty (the CSV reader skips empty lines).
+    let first = bytes.iter().position(|&b| b != b'\n' && b != b'\r')?;
+    let body_start = first + bytes[first..].iter().position(|&b| b == b'\n')? + 1;
+    let body = &bytes[body_start..];
+    let pieces = threads * 4;
+    let target = body.len().div_ceil(pieces).max(1);
+    let mut chunks = Vec::with_capacity(pieces);
+    let mut rest = body;
+    while !rest.is_empty() {
+        let cut = if rest.len() <= target {
+            rest.len()
+        } else {
+            rest[target..].iter().position(|&b| b == b'\n').map_or(rest.len(), |i| target + i + 1)
+        };
+        chunks.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    Some(chunks)
+}
+
+/// Read every record of `reader` into `out`, numbering rows from 1 within this reader.
+/// `salt` keeps the stand-in hashes of broken rows of different pieces apart.
+fn read_records<R: std::io::Read>(reader: &mut csv::Reader<R>, layout: &Layout, out: &mut Collector, salt: u64, progress: &Progress) {
+    let mut record = csv::ByteRecord::new();
     let mut row: u64 = 0;
+    let mut reported: u64 = 0;
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
@@ -112,7 +182,7 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
                 // A broken quote or invalid record: account for it and carry on.
                 row += 1;
                 out.acc.rows += 1;
-                out.row_hashes.push(row ^ 0x9e37_79b9_7f4a_7c15);
+                out.row_hashes.push(row ^ 0x9e37_79b9_7f4a_7c15 ^ salt.rotate_left(40));
                 out.acc.reject(row, RejectReason::MalformedRow, || e.to_string());
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     break;
@@ -124,14 +194,14 @@ pub fn read_bytes(raw: &[u8], source: &PointSource, working: &SpatialRef, id: &s
         out.acc.rows += 1;
         out.row_hashes.push(record_hash(&record));
         if row % 65536 == 0 {
-            progress.set(record.position().map_or(0, |p| p.byte()));
+            let at = record.position().map_or(reported, |p| p.byte());
+            progress.inc(at.saturating_sub(reported));
+            reported = at;
         }
         if let Some(point) = layout.parse(&record, row, &mut out.acc) {
-            out.push(&layout, &record, row, point);
+            out.push(layout, &record, row, point);
         }
     }
-    progress.finish();
-    Ok(out.finish(layout, path))
 }
 
 /// Where everything is in the file: the header, the coordinate pairs and the other columns.
@@ -144,7 +214,7 @@ struct Layout {
     id: Option<usize>,
     identities: bool,
     encoding: Encoding,
-    rd_check: Reprojector,
+    rd_check: CrsRange,
 }
 
 /// One row that became a point (before reprojection).
@@ -174,24 +244,34 @@ fn dotted_thousands(raw: &[u8]) -> Option<f64> {
 }
 
 impl Layout {
-    fn new(source: &PointSource, header: Vec<String>, delimiter: u8, encoding: Encoding, working: &SpatialRef) -> Result<Layout> {
+    /// The layout, and one reprojector per coordinate pair (kept apart: a GDAL transform
+    /// cannot be shared between the threads that parse).
+    fn new(
+        source: &PointSource,
+        header: Vec<String>,
+        delimiter: u8,
+        encoding: Encoding,
+        working: &SpatialRef,
+    ) -> Result<(Layout, Vec<Reprojector>)> {
         let path = source.path.as_path();
         let columns = Columns::new(&header);
         let sep = if delimiter == b'\t' { "tab".to_string() } else { (delimiter as char).to_string() };
         let listing = || format!("the columns are: {} (separator '{sep}')", header.join(", "));
         let need = |c: &Option<String>| c.as_deref().map(|c| columns.require(c, path, &listing)).transpose();
         let rd = crs::spatial_ref(crs::RD_NEW)?;
-        Ok(Layout {
-            pairs: coordinate_pairs(&source.coords, &columns, path, &listing, working)?,
+        let (pairs, reprojectors) = coordinate_pairs(&source.coords, &columns, path, &listing, working)?.into_iter().unzip();
+        let layout = Layout {
+            pairs,
             date: need(&source.date)?,
             category: need(&source.category)?,
             weight: need(&source.weight)?,
             id: need(&source.id_column)?,
             identities: source.identities,
             encoding,
-            rd_check: Reprojector::new(&rd, &rd)?,
+            rd_check: Reprojector::new(&rd, &rd)?.range(),
             header,
-        })
+        };
+        Ok((layout, reprojectors))
     }
 
     /// The row as a point, or `None` after accounting for why it is not one.
@@ -223,12 +303,12 @@ impl Layout {
             return None;
         }
         let (mut x, mut y, mut thousands) = (x, y, false);
-        if let Some(reason) = check_range(&pair.reprojector, &self.rd_check, pair.expect_lonlat, x, y) {
+        if let Some(reason) = check_range(&pair.range, &self.rd_check, pair.expect_lonlat, x, y) {
             // `194.123;320.456` in metres is ambiguous: a decimal point, or Dutch thousands
             // separators? When only the second reading is a real location, take it.
             let alt = (dotted_thousands(field(pair.x)).unwrap_or(x), dotted_thousands(field(pair.y)).unwrap_or(y));
-            if pair.expect_lonlat || alt == (x, y) || check_range(&pair.reprojector, &self.rd_check, false, alt.0, alt.1).is_some() {
-                acc.reject(row, reason, || format!("row {row}: ({x}, {y}) in {}", pair.reprojector.source_label));
+            if pair.expect_lonlat || alt == (x, y) || check_range(&pair.range, &self.rd_check, false, alt.0, alt.1).is_some() {
+                acc.reject(row, reason, || format!("row {row}: ({x}, {y}) in {}", pair.range.source_label));
                 return None;
             }
             (x, y, thousands) = (alt.0, alt.1, true);
@@ -286,7 +366,7 @@ impl Collector {
                 layout.header[p.x],
                 layout.header[p.y],
                 if p.lonlat { "longitude/latitude" } else { "x/y" },
-                p.reprojector.source_label
+                p.range.source_label
             )
         }));
         if layout.pairs.len() > 1 {
@@ -305,6 +385,67 @@ impl Collector {
             row_hashes: Vec::new(),
             thousands: Vec::new(),
         }
+    }
+
+    /// An empty collector for one piece of a file read in parallel.
+    fn part(id: &str, layout: &Layout) -> Collector {
+        Collector {
+            layer: PointLayer { id: id.to_string(), ..Default::default() },
+            acc: Accounting::default(),
+            pair_of: Vec::new(),
+            used: vec![0; layout.pairs.len()],
+            dates: Vec::new(),
+            cats: Vec::new(),
+            cat_lookup: Default::default(),
+            weights: Vec::new(),
+            identity: Vec::new(),
+            row_hashes: Vec::new(),
+            thousands: Vec::new(),
+        }
+    }
+
+    /// Add the next piece of the file: its rows are numbered after the rows so far, its
+    /// categories are matched to the ones seen so far (in order of first appearance, as
+    /// one pass would number them).
+    fn append(&mut self, part: Collector) {
+        let offset = self.acc.rows;
+        let renumber = |row: u64| row + offset;
+        let acc = part.acc;
+        self.acc.rows += acc.rows;
+        let mut room: HashMap<RejectReason, u64> = HashMap::new();
+        for mut e in acc.examples {
+            let shown = self.acc.rejected.get(&e.reason).copied().unwrap_or(0);
+            let left = room.entry(e.reason).or_insert(Accounting::EXAMPLES_PER_REASON.saturating_sub(shown));
+            if *left == 0 {
+                continue;
+            }
+            *left -= 1;
+            // Details start with "row N:" in this reader's own words (see `Layout::parse`).
+            if let Some(rest) = e.detail.strip_prefix(&format!("row {}:", e.row)) {
+                e.detail = format!("row {}:{rest}", renumber(e.row));
+            }
+            e.row = renumber(e.row);
+            self.acc.examples.push(e);
+        }
+        for (reason, n) in acc.rejected {
+            *self.acc.rejected.entry(reason).or_insert(0) += n;
+        }
+        self.acc.warnings.extend(acc.warnings);
+        let layer = part.layer;
+        let map: Vec<u32> = layer.categories.iter().map(|c| self.cat_lookup.index(c, &mut self.layer.categories)).collect();
+        self.cats.extend(part.cats.iter().map(|&c| map[c as usize]));
+        self.layer.xs.extend(layer.xs);
+        self.layer.ys.extend(layer.ys);
+        self.layer.rows.extend(layer.rows.into_iter().map(renumber));
+        self.pair_of.extend(part.pair_of);
+        for (i, n) in part.used.into_iter().enumerate() {
+            self.used[i] += n;
+        }
+        self.dates.extend(part.dates);
+        self.weights.extend(part.weights);
+        self.identity.extend(part.identity);
+        self.row_hashes.extend(part.row_hashes);
+        self.thousands.extend(part.thousands.into_iter().map(renumber));
     }
 
     fn push(&mut self, layout: &Layout, record: &csv::ByteRecord, row: u64, p: ParsedRow) {
@@ -337,7 +478,7 @@ impl Collector {
     }
 
     /// The layer in the working CRS, with its columns, notes and warnings.
-    fn finish(mut self, layout: Layout, path: &Path) -> PointLayer {
+    fn finish(mut self, layout: Layout, reprojectors: &[Reprojector], path: &Path) -> PointLayer {
         if self.acc.rows == 0 {
             self.acc.warnings.push(format!("{}: the file has a header but no data rows", path.display()));
         }
@@ -366,8 +507,7 @@ impl Collector {
             self.acc.notes.push(per.join(", "));
         }
         layer.accounting = self.acc;
-        let reprojectors: Vec<Reprojector> = layout.pairs.into_iter().map(|p| p.reprojector).collect();
-        super::reproject_by_pair(&mut layer, &self.pair_of, &reprojectors);
+        super::reproject_by_pair(&mut layer, &self.pair_of, reprojectors);
         super::warn_if_mostly_swapped(&mut layer.accounting, path);
         layer
     }
@@ -441,7 +581,7 @@ fn duplicate_rows(hashes: &[u64], acc: &mut Accounting, path: &Path) {
 }
 
 /// Why (x, y) in the source CRS cannot be a real location, if it cannot.
-pub(super) fn check_range(r: &Reprojector, rd: &Reprojector, expect_lonlat: bool, x: f64, y: f64) -> Option<RejectReason> {
+pub(super) fn check_range(r: &CrsRange, rd: &CrsRange, expect_lonlat: bool, x: f64, y: f64) -> Option<RejectReason> {
     if r.in_valid_range(x, y) {
         if expect_lonlat {
             return r.looks_swapped(x, y).then_some(RejectReason::LooksSwapped);
@@ -469,11 +609,11 @@ fn coordinate_pairs(
     path: &Path,
     listing: &dyn Fn() -> String,
     working: &SpatialRef,
-) -> Result<Vec<Pair>> {
-    let make = |x: usize, y: usize, lonlat: bool, crs_name: &str| -> Result<Pair> {
+) -> Result<Vec<(Pair, Reprojector)>> {
+    let make = |x: usize, y: usize, lonlat: bool, crs_name: &str| -> Result<(Pair, Reprojector)> {
         let srs = crs::spatial_ref(crs_name)?;
         let reprojector = Reprojector::new(&srs, working)?;
-        Ok(Pair { x, y, lonlat, expect_lonlat: lonlat || srs.is_geographic(), reprojector })
+        Ok((Pair { x, y, lonlat, expect_lonlat: lonlat || srs.is_geographic(), range: reprojector.range() }, reprojector))
     };
     let rd_or = |c: &Option<String>| c.clone().unwrap_or_else(|| crs::RD_NEW.into());
     let pairs = match coords {
@@ -557,6 +697,45 @@ mod tests {
 
     fn rd() -> SpatialRef {
         crs::spatial_ref(crs::RD_NEW).unwrap()
+    }
+
+    /// Reading in parallel pieces gives exactly what one pass gives: rows, accounting with
+    /// its examples and their row numbers, categories in order of first appearance,
+    /// duplicates across pieces, notes and warnings.
+    #[test]
+    fn chunked_read_equals_one_pass() {
+        let mut csv = String::from("\r\nx;y;lat;lon;datum;soort;gewicht\r\n");
+        let kinds = ["Woning", "woning ", "WINKEL", "kantoor", "Kantoor"];
+        for i in 0..3000u32 {
+            let line = match i % 11 {
+                0 => format!(";;50.88;5.98;2023-01-{:02};{};1", i % 28 + 1, kinds[(i / 7) as usize % 5]),
+                1 => format!("abc;320000;;;;woning;1"),
+                2 => format!("194.{:03};320.456;;;;winkel;1", i % 1000),
+                3 => "194000;320000;;;2023-13-01;woning;1".to_string(),
+                4 => "194000;320000;;;;woning;x".to_string(),
+                5 => String::new(),
+                6 => "194000;320000;;;2022-02-02;woning;2".to_string(),
+                _ => format!("{};{};;;2024-03-{:02};{};1", 190000 + i, 320000 + i % 97, i % 28 + 1, kinds[(i / 13) as usize % 5]),
+            };
+            csv.push_str(&line);
+            csv.push_str(if i % 2 == 0 { "\r\n" } else { "\n" });
+        }
+        let mut s = source(Coords::Auto { crs: None });
+        s.date = Some("datum".into());
+        s.category = Some("soort".into());
+        s.weight = Some("gewicht".into());
+        s.identities = true;
+        let chunks = parallel_chunks(csv.as_bytes(), 0, 2).expect("no quotes: may be read in pieces");
+        assert!(chunks.len() > 2, "{} pieces", chunks.len());
+        let one = read_bytes_with(csv.as_bytes(), &s, &rd(), "t", usize::MAX, 2).unwrap();
+        let many = read_bytes_with(csv.as_bytes(), &s, &rd(), "t", 0, 2).unwrap();
+        assert!(one.accounting.duplicate_rows > 100 && one.accounting.rejected_total() > 500, "{:?}", one.accounting);
+        assert_eq!(format!("{:?}", one.accounting), format!("{:?}", many.accounting));
+        assert_eq!((&one.xs, &one.ys, &one.rows), (&many.xs, &many.ys, &many.rows));
+        assert_eq!((&one.categories, &one.category_idx), (&many.categories, &many.category_idx));
+        assert_eq!((&one.dates, &one.weights, &one.identity), (&many.dates, &many.weights, &many.identity));
+        // A quoted file is read in one pass.
+        assert!(parallel_chunks(b"x;y\n\"1\";2\n", 0, 2).is_none());
     }
 
     #[test]

@@ -206,6 +206,12 @@ impl Progress {
         }
     }
 
+    pub fn inc(&self, delta: u64) {
+        if let Some(b) = &self.0 {
+            b.inc(delta);
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(b) = &self.0 {
             b.finish_and_clear();

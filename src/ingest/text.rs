@@ -50,8 +50,10 @@ pub fn strip_bom(bytes: &[u8]) -> &[u8] {
 /// Pick the separator from the header line: the most frequent of `;`, `,`, tab and `|`
 /// outside quotes.
 pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
-    let line_end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
-    let header = &bytes[..line_end];
+    // The header is the first line that is not empty (Excel exports may start with one).
+    let start = bytes.iter().position(|&b| b != b'\n' && b != b'\r').unwrap_or(bytes.len());
+    let line_end = bytes[start..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| start + i);
+    let header = &bytes[start..line_end];
     let mut counts = [(b';', 0usize), (b',', 0), (b'\t', 0), (b'|', 0)];
     let mut in_quotes = false;
     for &b in header {
