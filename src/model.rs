@@ -147,6 +147,21 @@ pub struct StatColumns {
     pub columns: BTreeMap<String, Vec<Option<f64>>>,
     /// Where each column came from (a file and column name), for the metadata.
     pub sources: BTreeMap<String, String>,
+    /// The CBS period of a column's values in `columns`, when the file says.
+    pub periods: BTreeMap<String, String>,
+    /// Every edition of a column (one per period of its statistics files), oldest first:
+    /// the time series behind per-period indicators. Aligned with the level's areas.
+    pub series: BTreeMap<String, Vec<StatEdition>>,
+}
+
+/// One period of a statistic for every area of a level.
+#[derive(Debug, Clone)]
+pub struct StatEdition {
+    /// The period as CBS writes it (`2024JJ00`, `2024MM03`, `2018`).
+    pub label: String,
+    /// Its first day.
+    pub start: Date,
+    pub values: Vec<Option<f64>>,
 }
 
 /// A calendar date as (year, month, day), validated on construction.

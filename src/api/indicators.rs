@@ -16,7 +16,7 @@ use crate::model::CbsKind;
 use crate::snapshot::{IndicatorResult, Snapshot};
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/indicators", get(list)).route("/indicators/{id}", get(values))
+    Router::new().route("/indicators", get(list)).route("/indicators/{id}", get(values)).route("/indicators/{id}/trends", get(trends))
 }
 
 fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
@@ -109,6 +109,65 @@ fn find_level(snap: &Snapshot, wanted: Option<&str>) -> Result<usize, ApiError> 
     })
 }
 
+/// Who sees what of an indicator: the public values, the public values on a private
+/// (keyed) response, or the exact values of a protected layer.
+enum View {
+    Public,
+    Private,
+    Exact,
+}
+
+/// The indicator `id` as this request may see it. Without a valid key a restricted
+/// indicator does not exist: the same 404 as an unknown id. Internal analysts with an
+/// `exact` key see the exact values of a protected layer.
+fn visible<'a>(
+    state: &AppState,
+    snap: &'a Snapshot,
+    id: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<(Seen<'a>, View), ApiError> {
+    let keyed = super::has_valid_key(state, headers, query)?;
+    let ind = snap.indicator(id).filter(|i| keyed || !i.restricted).ok_or_else(|| {
+        let ids: Vec<&str> = snap.indicators.iter().filter(|i| !i.restricted).map(|i| i.def.id.as_str()).collect();
+        ApiError::NotFound(format!("no indicator '{id}'; the indicators are: {}", ids.join(", ")))
+    })?;
+    let layer_id = ind.def.points.as_deref().unwrap_or("");
+    if let Some(exact) = ind.exact.as_ref().filter(|_| super::sees_exact(state, headers, query, layer_id)) {
+        let exact = IndicatorResult { def: ind.def.clone(), per_level: exact.clone(), restricted: ind.restricted, exact: None };
+        return Ok((Seen::Exact(Box::new(exact)), View::Exact));
+    }
+    let view = if ind.restricted || keyed { View::Private } else { View::Public };
+    Ok((Seen::Published(ind), view))
+}
+
+/// The published values (borrowed from the snapshot) or a copy with the exact values.
+enum Seen<'a> {
+    Published(&'a IndicatorResult),
+    Exact(Box<IndicatorResult>),
+}
+
+impl std::ops::Deref for Seen<'_> {
+    type Target = IndicatorResult;
+    fn deref(&self) -> &IndicatorResult {
+        match self {
+            Seen::Published(r) => r,
+            Seen::Exact(r) => r,
+        }
+    }
+}
+
+/// The response headers that go with a view.
+fn mark(mut res: Response, view: View) -> Response {
+    if !matches!(view, View::Public) {
+        res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("private"));
+    }
+    if matches!(view, View::Exact) {
+        res.headers_mut().insert("x-buurtmeter-values", axum::http::HeaderValue::from_static("exact"));
+    }
+    res
+}
+
 async fn values(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -117,27 +176,107 @@ async fn values(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let snap = state.current();
-    // Without a valid key a restricted indicator does not exist: the same 404 as an unknown id.
-    let keyed = super::has_valid_key(&state, &headers, query.as_deref())?;
-    let ind = snap.indicator(&id).filter(|i| keyed || !i.restricted).ok_or_else(|| {
-        let ids: Vec<&str> = snap.indicators.iter().filter(|i| !i.restricted).map(|i| i.def.id.as_str()).collect();
-        ApiError::NotFound(format!("no indicator '{id}'; the indicators are: {}", ids.join(", ")))
-    })?;
-    // Internal analysts with an `exact` key see the exact values of a protected layer.
-    let layer_id = ind.def.points.as_deref().unwrap_or("");
-    if let Some(exact) = ind.exact.as_ref().filter(|_| super::sees_exact(&state, &headers, query.as_deref(), layer_id)) {
-        let exact_ind = IndicatorResult { def: ind.def.clone(), per_level: exact.clone(), restricted: ind.restricted, exact: None };
-        let mut res = values_of(&snap, &exact_ind, &q).await?;
-        res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("private"));
-        res.headers_mut().insert("x-buurtmeter-values", axum::http::HeaderValue::from_static("exact"));
-        return Ok(res);
+    let (ind, view) = visible(&state, &snap, &id, &headers, query.as_deref())?;
+    Ok(mark(values_of(&snap, &ind, &q).await?, view))
+}
+
+#[derive(Debug, Deserialize)]
+struct TrendsQuery {
+    level: Option<String>,
+    /// Compare the last value with the one this many periods earlier (default: a year for
+    /// quarters and months, five years for years).
+    back: Option<usize>,
+}
+
+/// `/indicators/{id}/trends?level=…`: every area's Mann-Kendall trend and Sen's slope over
+/// the periods, and its change against the previous period and `back` periods earlier.
+async fn trends(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TrendsQuery>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let snap = state.current();
+    let (ind, view) = visible(&state, &snap, &id, &headers, query.as_deref())?;
+    let li = find_level(&snap, q.level.as_deref())?;
+    let level = &snap.levels[li];
+    let v = &ind.per_level[li];
+    let back = q.back.unwrap_or_else(|| default_back(ind.def.period));
+    if back == 0 {
+        return Err(ApiError::BadRequest("back must be 1 or more periods".into()));
     }
-    if ind.restricted || keyed {
-        let mut res = values_of(&snap, ind, &q).await?;
-        res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("private"));
-        return Ok(res);
+    let rows: Vec<Value> = (0..level.areas.len())
+        .map(|a| {
+            let area = &level.areas[a];
+            let mut row = area_trend(v, a, back);
+            row["code"] = json!(area.code);
+            row["name"] = json!(area.name);
+            row
+        })
+        .collect();
+    let body = json!({
+        "indicator": metadata(&snap, &ind),
+        "level": level.id,
+        "periods": v.periods,
+        "method": trend_method(back),
+        "trends": rows,
+    });
+    Ok(mark(Json(body).into_response(), view))
+}
+
+/// How the trends were computed, for every response that carries them.
+fn trend_method(back: usize) -> Value {
+    use crate::indicators::trend;
+    json!({
+        "test": "Mann-Kendall (original test), two-sided",
+        "slope": "Sen's slope (Theil-Sen): the median change per period over all pairs of values",
+        "alpha": trend::ALPHA,
+        "min_values": trend::MIN_VALUES,
+        "back": back,
+        "note": "Computed from the published values only: protected and missing values take no part, so a trend reveals nothing that disclosure control hides. A trend needs at least min_values published values; 'protected' means that too few values are published because of disclosure control.",
+    })
+}
+
+fn default_back(kind: crate::indicators::PeriodKind) -> usize {
+    use crate::indicators::PeriodKind;
+    match kind {
+        PeriodKind::Quarter => 4,
+        PeriodKind::Month => 12,
+        PeriodKind::Year => 5,
+        PeriodKind::All => 1,
     }
-    values_of(&snap, ind, &q).await
+}
+
+/// One area's trend, as JSON: status `ok`, `protected` or `insufficient`.
+fn area_trend(v: &crate::indicators::LevelValues, a: usize, back: usize) -> Value {
+    use crate::indicators::trend;
+    let series: Vec<Option<f64>> = (0..v.periods.len()).map(|p| v.value[v.index(a, p)]).collect();
+    let published = series.iter().flatten().count();
+    let protected = (0..v.periods.len()).any(|p| v.suppressed[v.index(a, p)].is_some_and(|s| s.key() == "protected"));
+    let change = |n: usize| trend::change(&series, n).map(|(from, d)| json!({"from_period": v.periods[from], "change": d}));
+    let last = series.iter().rposition(Option::is_some);
+    let mut out = json!({
+        "values": published,
+        "last_period": last.map(|p| v.periods[p].clone()),
+        "last_value": last.and_then(|p| series[p]),
+        "change_previous": change(1),
+        "change_back": change(back),
+    });
+    match trend::mann_kendall(&series) {
+        Some(t) => {
+            out["status"] = json!("ok");
+            out["direction"] = json!(t.direction.key());
+            out["direction_nl"] = json!(t.direction.dutch());
+            for (k, x) in [("s", t.s), ("var_s", t.var_s), ("z", t.z), ("p", t.p), ("tau", t.tau), ("slope", t.slope), ("intercept", t.intercept)] {
+                out[k] = json!(x);
+            }
+        }
+        None => {
+            out["status"] = json!(if protected && published < trend::MIN_VALUES && series.len() >= trend::MIN_VALUES { "protected" } else { "insufficient" });
+        }
+    }
+    out
 }
 
 async fn values_of(snap: &Snapshot, ind: &IndicatorResult, q: &ValuesQuery) -> Result<Response, ApiError> {
@@ -159,15 +298,24 @@ async fn values_of(snap: &Snapshot, ind: &IndicatorResult, q: &ValuesQuery) -> R
         let series: Vec<Value> = (0..v.periods.len())
             .map(|p| {
                 let k = v.index(a, p);
-                json!({"period": v.periods[p], "numerator": v.numerator[k], "value": v.value[k], "suppressed": v.suppressed[k].map(|s| s.key())})
+                json!({
+                    "period": v.periods[p],
+                    "numerator": v.numerator[k],
+                    "denominator": v.denominator[k],
+                    "denominator_period": v.denominator_periods.get(p).cloned().flatten(),
+                    "value": v.value[k],
+                    "suppressed": v.suppressed[k].map(|s| s.key())
+                })
             })
             .collect();
         let area = &level.areas[a];
         return Ok(Json(json!({
             "indicator": metadata(snap, ind),
             "level": level.id,
-            "area": {"code": area.code, "name": area.name, "denominator": v.denominator[a]},
+            "area": {"code": area.code, "name": area.name},
             "series": series,
+            "trend": area_trend(v, a, default_back(ind.def.period)),
+            "trend_method": trend_method(default_back(ind.def.period)),
         }))
         .into_response());
     }
@@ -189,7 +337,7 @@ async fn values_of(snap: &Snapshot, ind: &IndicatorResult, q: &ValuesQuery) -> R
             .enumerate()
             .map(|(a, area)| {
                 let k = v.index(a, p);
-                json!({"code": area.code, "name": area.name, "numerator": v.numerator[k], "denominator": v.denominator[a], "value": v.value[k], "suppressed": v.suppressed[k].map(|s| s.key())})
+                json!({"code": area.code, "name": area.name, "numerator": v.numerator[k], "denominator": v.denominator[k], "value": v.value[k], "suppressed": v.suppressed[k].map(|s| s.key())})
             })
             .collect(),
     };
@@ -197,6 +345,7 @@ async fn values_of(snap: &Snapshot, ind: &IndicatorResult, q: &ValuesQuery) -> R
         "indicator": metadata(snap, ind),
         "level": level.id,
         "period": period.map(|p| v.periods[p].clone()),
+        "denominator_period": period.and_then(|p| v.denominator_periods.get(p).cloned().flatten()),
         "values": rows,
     }))
     .into_response())

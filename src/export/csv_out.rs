@@ -35,7 +35,7 @@ pub fn write_counts(out: &mut dyn Write, level: &Level, counts: &[u64], sums: Op
 }
 
 /// Secret cells have an empty numerator and value, and the reason in `suppressed`.
-pub const INDICATOR_CSV_HEADER: &str = "indicator,level,area_code,area_name,period,numerator,denominator,value,unit,suppressed";
+pub const INDICATOR_CSV_HEADER: &str = "indicator,level,area_code,area_name,period,numerator,denominator,denominator_period,value,unit,suppressed";
 
 /// Long format: one row per area and period; only `period` and `area` when given.
 pub fn write_indicator_rows(
@@ -60,14 +60,15 @@ pub fn write_indicator_rows(
             let k = v.index(a, p);
             writeln!(
                 w,
-                "{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{}",
                 ind.def.id,
                 l.id,
                 csv_field(&area_ref.code),
                 csv_field(area_ref.name.as_deref().unwrap_or("")),
                 v.periods[p],
                 fmt_opt(v.numerator[k]),
-                fmt_opt(v.denominator[a]),
+                fmt_opt(v.denominator[k]),
+                v.denominator_periods.get(p).cloned().flatten().unwrap_or_default(),
                 fmt_opt(v.value[k]),
                 unit,
                 v.suppressed[k].map_or("", |s| s.key())

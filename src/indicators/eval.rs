@@ -39,8 +39,7 @@ impl Suppression {
     }
 }
 
-/// The values of one indicator at one level. Vectors indexed `area * periods.len() + p`
-/// except `denominator`, which is per area. After disclosure control (`sdc`), a secret
+/// The values of one indicator at one level. Vectors indexed `area * periods.len() + p`. After disclosure control (`sdc`), a secret
 /// cell has no numerator and no value, and `suppressed` says why.
 #[derive(Debug, Clone)]
 pub struct LevelValues {
@@ -51,6 +50,9 @@ pub struct LevelValues {
     pub denominator: Vec<Option<f64>>,
     /// Where the denominator came from (file and column, or "sum over ...").
     pub denominator_source: Option<String>,
+    /// Per period: the CBS period of the denominator used (its own, or the nearest
+    /// earlier edition when that period is not published), when the file says.
+    pub denominator_periods: Vec<Option<String>>,
     /// For protected layers, per cell: the cell key (wrapping sum of the record keys), the
     /// number of records and the largest single weight. Never published.
     pub protection: Option<CellKeys>,
@@ -87,19 +89,65 @@ fn rate(numerator: Expr, denominator: Expr, scale: f64) -> Expr {
     when(denominator.clone().gt(lit(0.0))).then(numerator / denominator * lit(scale)).otherwise(lit(Null {}).cast(DataType::Float64))
 }
 
-/// The denominator of every area of the level.
-pub fn denominators(ind: &Indicator, levels: &[Level], level: usize) -> (Vec<Option<f64>>, Option<String>) {
+/// The denominator of every cell (area × period, area-major like the numerator), where
+/// it came from, and per period the CBS period of the figure used.
+pub struct Denominators {
+    pub per_cell: Vec<Option<f64>>,
+    pub source: Option<String>,
+    pub periods: Vec<Option<String>>,
+}
+
+/// The denominators of `levels[level]` for the periods `period_keys` of `ind`. A statistic
+/// published for several periods gives each period its own figure: the edition of that
+/// period, else the nearest earlier one, else (before the first edition) the first one;
+/// `periods` says which, so nothing silently takes the latest.
+pub fn denominators(ind: &Indicator, levels: &[Level], level: usize, period_keys: &[i32]) -> Denominators {
     let l = &levels[level];
+    let n_a = l.areas.len();
+    let n_p = period_keys.len();
+    let repeat = |per_area: Vec<Option<f64>>| -> Vec<Option<f64>> {
+        per_area.into_iter().flat_map(|v| std::iter::repeat_n(v, n_p)).collect()
+    };
     match &ind.denominator {
-        Denominator::None => (vec![Some(1.0); l.areas.len()], None),
+        Denominator::None => Denominators { per_cell: vec![Some(1.0); n_a * n_p], source: None, periods: vec![None; n_p] },
         Denominator::LandKm2 => {
             let (ha, source) = stats::resolve(levels, level, "oppervlakte_land_in_ha");
-            match source {
+            let (per_area, source) = match source {
                 Some(s) => (ha.iter().map(|v| v.map(|h| h / 100.0)).collect(), Some(format!("{s} / 100"))),
                 None => (l.areas.iter().map(|a| Some(a.geometry_km2)).collect(), Some("polygon area in the working CRS".into())),
-            }
+            };
+            Denominators { per_cell: repeat(per_area), source, periods: vec![None; n_p] }
         }
-        Denominator::Statistic(name) => stats::resolve(levels, level, name),
+        Denominator::Statistic(name) => {
+            let (current, source) = stats::resolve(levels, level, name);
+            let series = if ind.period == PeriodKind::All { Vec::new() } else { stats::resolve_series(levels, level, name) };
+            if series.is_empty() {
+                let label = stats::current_period(levels, level, name);
+                return Denominators { per_cell: repeat(current), source, periods: vec![label; n_p] };
+            }
+            let chosen: Vec<&crate::model::StatEdition> = period_keys
+                .iter()
+                .map(|&k| series.iter().rev().find(|e| ind.period.key(e.start) <= k).unwrap_or(&series[0]))
+                .collect();
+            let per_cell = (0..n_a).flat_map(|a| chosen.iter().map(move |e| e.values[a])).collect();
+            Denominators { per_cell, source, periods: chosen.iter().map(|e| Some(e.label.clone())).collect() }
+        }
+    }
+}
+
+/// The periods of a statistic indicator: every period from the first to the last edition
+/// of its numerator at any level (the same axis at every level), within from/to.
+pub fn statistic_axis(ind: &Indicator, name: &str, levels: &[Level]) -> Vec<i32> {
+    if ind.period == PeriodKind::All {
+        return vec![0];
+    }
+    let keys: Vec<i32> =
+        (0..levels.len()).flat_map(|li| stats::resolve_series(levels, li, name)).map(|e| ind.period.key(e.start)).collect();
+    let lo = keys.iter().copied().min().map(|k| ind.from.map_or(k, |d| k.max(ind.period.key(d))));
+    let hi = keys.iter().copied().max().map(|k| ind.to.map_or(k, |d| k.min(ind.period.key(d))));
+    match (lo, hi) {
+        (Some(lo), Some(hi)) if hi >= lo => (lo..=hi).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -140,18 +188,19 @@ pub fn evaluate(
     let key_of = |i: usize| -> Option<i32> { if assigned[i] == NONE { None } else { key_any(i) } };
 
     let period_keys = period_axis(ind, assigned.len(), &key_any);
-    let (denominator, denominator_source) = denominators(ind, levels, level);
+    let dens = denominators(ind, levels, level, &period_keys);
     let weight = |i: usize| if ind.weighted { layer.weights.as_ref().map_or(1.0, |w| w[i]) } else { 1.0 };
     let cells = Cells { n_areas, first: period_keys.first().copied().unwrap_or(0), n_p: period_keys.len() };
     let (sums, protection) = histogram(&cells, assigned, record_keys, &key_of, &weight);
-    let (numerator, value) = rate_table(ind, &period_keys, n_areas, sums, &denominator)?;
+    let (numerator, value) = rate_table(ind, &period_keys, n_areas, sums.into_iter().map(Some).collect(), &dens.per_cell)?;
     Ok(LevelValues {
         periods: period_keys.iter().map(|&k| ind.period.label(k)).collect(),
         suppressed: vec![None; numerator.len()],
         numerator,
         value,
-        denominator: if ind.denominator == Denominator::None { vec![None; n_areas] } else { denominator },
-        denominator_source,
+        denominator: if ind.denominator == Denominator::None { vec![None; dens.per_cell.len()] } else { dens.per_cell },
+        denominator_source: dens.source,
+        denominator_periods: dens.periods,
         protection,
     })
 }
@@ -238,19 +287,18 @@ fn rate_table(
     ind: &Indicator,
     period_keys: &[i32],
     n_areas: usize,
-    sums: Vec<f64>,
+    sums: Vec<Option<f64>>,
+    // per cell, like the numerator
     denominator: &[Option<f64>],
 ) -> Result<(PerCell, PerCell)> {
     let n_p = period_keys.len();
-    let grid = df!(
+    let table = df!(
         AREA => (0..n_areas as u32).flat_map(|a| std::iter::repeat_n(a, n_p)).collect::<Vec<u32>>(),
         PERIOD => (0..n_areas).flat_map(|_| period_keys.iter().copied()).collect::<Vec<i32>>(),
-        NUMERATOR => sums
-    )?;
-    let dens = df!(AREA => (0..n_areas as u32).collect::<Vec<u32>>(), DENOMINATOR => denominator.to_vec())?;
-    let table = grid
-        .lazy()
-        .join(dens.lazy(), [col(AREA)], [col(AREA)], JoinArgs::new(JoinType::Left))
+        NUMERATOR => sums,
+        DENOMINATOR => denominator.to_vec()
+    )?
+    .lazy()
         .with_column(match ind.denominator {
             Denominator::None => (col(NUMERATOR) * lit(ind.scale)).alias(VALUE),
             _ => rate(col(NUMERATOR), col(DENOMINATOR), ind.scale).alias(VALUE),
@@ -262,27 +310,31 @@ fn rate_table(
     Ok((numerator, value))
 }
 
-/// Evaluate an indicator whose numerator is a statistic of the areas (one period, `all`):
-/// `statistic / denominator × scale`, missing where either is missing.
-pub fn evaluate_statistic(ind: &Indicator, name: &str, levels: &[Level], level: usize) -> Result<LevelValues> {
-    let (numerator, _) = stats::resolve(levels, level, name);
-    let (denominator, denominator_source) = denominators(ind, levels, level);
+/// Evaluate an indicator whose numerator is a statistic of the areas on the periods
+/// `period_keys` (from [`statistic_axis`]): `statistic / denominator × scale`, missing
+/// where either is missing. With periods, each period's numerator is the edition of that
+/// period (never carried over from another), its denominator as in [`denominators`].
+pub fn evaluate_statistic(ind: &Indicator, name: &str, levels: &[Level], level: usize, period_keys: &[i32]) -> Result<LevelValues> {
     let n_areas = levels[level].areas.len();
-    let table = df!(AREA => (0..n_areas as u32).collect::<Vec<u32>>(), NUMERATOR => numerator.clone(), DENOMINATOR => denominator.clone())?
-        .lazy()
-        .with_column(match ind.denominator {
-            Denominator::None => (col(NUMERATOR) * lit(ind.scale)).alias(VALUE),
-            _ => rate(col(NUMERATOR), col(DENOMINATOR), ind.scale).alias(VALUE),
-        })
-        .collect()?;
-    let value: Vec<Option<f64>> = table.column(VALUE)?.f64()?.iter().collect();
+    let numerator: Vec<Option<f64>> = if ind.period == PeriodKind::All {
+        stats::resolve(levels, level, name).0
+    } else {
+        let series = stats::resolve_series(levels, level, name);
+        // The latest edition within each period (a month of a quarter, a quarter of a year).
+        let of: Vec<Option<&crate::model::StatEdition>> =
+            period_keys.iter().map(|&k| series.iter().rev().find(|e| ind.period.key(e.start) == k)).collect();
+        (0..n_areas).flat_map(|a| of.iter().map(move |e| e.and_then(|e| e.values[a]))).collect()
+    };
+    let dens = denominators(ind, levels, level, period_keys);
+    let (numerator, value) = rate_table(ind, period_keys, n_areas, numerator, &dens.per_cell)?;
     Ok(LevelValues {
-        periods: vec![PeriodKind::All.label(0)],
-        suppressed: vec![None; n_areas],
+        periods: period_keys.iter().map(|&k| ind.period.label(k)).collect(),
+        suppressed: vec![None; numerator.len()],
         numerator,
         value,
-        denominator: if ind.denominator == Denominator::None { vec![None; n_areas] } else { denominator },
-        denominator_source,
+        denominator: if ind.denominator == Denominator::None { vec![None; dens.per_cell.len()] } else { dens.per_cell },
+        denominator_source: dens.source,
+        denominator_periods: dens.periods,
         protection: None,
     })
 }

@@ -14,6 +14,7 @@ pub mod ckm;
 pub mod eval;
 pub mod sdc;
 pub mod stats;
+pub mod trend;
 
 use crate::config::IndicatorConfig;
 pub use crate::config::{Denominator, PeriodKind};
@@ -111,18 +112,21 @@ pub fn withhold_small_denominators(per_level: &mut [LevelValues], min: f64) -> V
     per_level
         .iter_mut()
         .map(|v| {
-            let n_p = v.periods.len();
+            let n_p = v.periods.len().max(1);
             let mut areas = 0;
-            for a in 0..v.denominator.len() {
-                if v.denominator[a].is_some_and(|d| d < min) {
-                    areas += 1;
-                    for p in 0..n_p {
-                        let k = a * n_p + p;
+            for a in 0..v.denominator.len() / n_p {
+                let mut any = false;
+                for k in a * n_p..(a + 1) * n_p {
+                    if v.denominator[k].is_some_and(|d| d < min) {
+                        any = true;
                         if v.value[k].is_some() {
                             v.value[k] = None;
                             v.suppressed[k] = Some(sdc::Suppression::SmallDenominator);
                         }
                     }
+                }
+                if any {
+                    areas += 1;
                 }
             }
             areas

@@ -37,10 +37,9 @@ pub const MAGNITUDE_NOISE: f64 = 0.1;
 pub fn apply_cell_key(table: &super::ckm::PTable, ind: &super::Indicator, per_level: &mut [LevelValues]) {
     for v in per_level.iter_mut() {
         let Some(cells) = v.protection.take() else { continue };
-        let n_p = v.periods.len().max(1);
         for k in 0..v.numerator.len() {
             let Some(n) = v.numerator[k] else { continue };
-            let d = v.denominator[k / n_p];
+            let d = v.denominator[k];
             let records = cells.records[k];
             let published = if ind.weighted {
                 let dominated = cells.largest[k] > DOMINANCE_SHARE * n.abs();
@@ -94,8 +93,7 @@ pub fn apply(rules: &Disclosure, levels: &[Level], per_level: &mut [LevelValues]
                     v.value[k] = if n != 0.0 { v.value[k].map(|x| x * r / n) } else { v.value[k] };
                 }
             }
-            let a = k / v.periods.len().max(1);
-            if let (Some(m), Some(d)) = (rules.min_denominator, v.denominator[a])
+            if let (Some(m), Some(d)) = (rules.min_denominator, v.denominator[k])
                 && d < m
             {
                 v.value[k] = None;

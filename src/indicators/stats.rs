@@ -2,7 +2,7 @@
 //! level that does not publish it (the sum over its children).
 
 use crate::ingest::text::normalise_name;
-use crate::model::{Level, StatColumns};
+use crate::model::{Level, StatColumns, StatEdition};
 
 /// Other names of the same CBS statistic, normalised (see `normalise_name`).
 const ALIASES: &[(&str, &[&str])] = &[
@@ -57,26 +57,71 @@ pub fn resolve(levels: &[Level], level: usize, wanted: &str) -> (Vec<Option<f64>
         if child_source.is_none() {
             continue;
         }
-        let mut sum: Vec<Option<f64>> = vec![Some(0.0); l.areas.len()];
-        let mut has_child = vec![false; l.areas.len()];
-        for (a, parent) in child.parent_idx.iter().enumerate() {
-            if let Some(p) = parent {
-                let p = *p as usize;
-                has_child[p] = true;
-                sum[p] = match (sum[p], child_values[a]) {
-                    (Some(s), Some(v)) => Some(s + v),
-                    _ => None,
-                };
-            }
-        }
-        for (s, h) in sum.iter_mut().zip(has_child) {
-            if !h {
-                *s = None;
-            }
-        }
+        let sum = sum_to_parents(child, l.areas.len(), &child_values);
         return (sum, Some(format!("sum over {} of {}", child.id, child_source.unwrap_or_default())));
     }
     (vec![None; l.areas.len()], None)
+}
+
+/// Every edition of a statistic for every area of `levels[level]`, oldest first: the
+/// level's own series when it has the column, else the sum over its children per period
+/// (a period counts only when the children publish it). Empty when the statistic has no
+/// dated editions at this level.
+pub fn resolve_series(levels: &[Level], level: usize, wanted: &str) -> Vec<StatEdition> {
+    let l = &levels[level];
+    if let Some((name, _)) = find_column(&l.stats, wanted) {
+        return l.stats.series.get(name).cloned().unwrap_or_default();
+    }
+    for (ci, child) in levels.iter().enumerate() {
+        if child.parent.as_deref() != Some(&l.id) || ci == level {
+            continue;
+        }
+        let editions = resolve_series(levels, ci, wanted);
+        if editions.is_empty() {
+            continue;
+        }
+        return editions
+            .into_iter()
+            .map(|e| StatEdition { label: e.label, start: e.start, values: sum_to_parents(child, l.areas.len(), &e.values) })
+            .collect();
+    }
+    Vec::new()
+}
+
+/// The sum of child values per parent area; missing when any child is missing or the
+/// parent has no children.
+fn sum_to_parents(child: &Level, n_parents: usize, child_values: &[Option<f64>]) -> Vec<Option<f64>> {
+    let mut sum: Vec<Option<f64>> = vec![Some(0.0); n_parents];
+    let mut has_child = vec![false; n_parents];
+    for (a, parent) in child.parent_idx.iter().enumerate() {
+        if let Some(p) = parent {
+            let p = *p as usize;
+            has_child[p] = true;
+            sum[p] = match (sum[p], child_values[a]) {
+                (Some(s), Some(v)) => Some(s + v),
+                _ => None,
+            };
+        }
+    }
+    for (s, h) in sum.iter_mut().zip(has_child) {
+        if !h {
+            *s = None;
+        }
+    }
+    sum
+}
+
+/// The CBS period of a statistic's current values at `levels[level]` (own or children's).
+pub fn current_period(levels: &[Level], level: usize, wanted: &str) -> Option<String> {
+    let l = &levels[level];
+    if let Some((name, _)) = find_column(&l.stats, wanted) {
+        return l.stats.periods.get(name).cloned();
+    }
+    levels
+        .iter()
+        .enumerate()
+        .filter(|(ci, c)| c.parent.as_deref() == Some(&l.id) && *ci != level)
+        .find_map(|(ci, _)| current_period(levels, ci, wanted))
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@
 //!   -99997/-99995 = missing).
 //!
 //! The region-code column and the period column are found by their content. When a
-//! table holds several periods, the configured one is used, else the latest.
+//! table holds several periods, every period is kept as an edition (for time series) and
+//! the configured one, else the latest, is the table's current values. A file without a
+//! period column is one edition when the project gives its period (`period = "2018"`).
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +26,8 @@ use crate::model::{CbsKind, clean_code};
 #[derive(Debug, Clone, Default)]
 pub struct StatSource {
     pub path: PathBuf,
-    /// The period to use (`2024JJ00`, `2024`); the latest when not given.
+    /// The period to use (`2024JJ00`, `2024`); the latest when not given. For a file
+    /// without a period column: the period its figures are of.
     pub period: Option<String>,
     /// The column with the CBS region codes; found by content when not given.
     pub code_column: Option<String>,
@@ -39,7 +42,34 @@ pub struct StatTable {
     pub columns: Vec<(String, Vec<Option<f64>>)>,
     pub period: Option<String>,
     pub periods: Vec<String>,
+    /// Every period of the table, oldest first (empty when the table has no period).
+    pub editions: Vec<Edition>,
     pub warnings: Vec<String>,
+}
+
+/// The rows of one period of a table.
+#[derive(Debug, Clone, Default)]
+pub struct Edition {
+    /// The period as CBS writes it (`2024JJ00`, `2024MM03`, `2024KW01`, `2018`).
+    pub period: String,
+    pub codes: Vec<String>,
+    pub columns: Vec<(String, Vec<Option<f64>>)>,
+}
+
+/// The first day of a CBS period: `2024`/`2024JJ00` → 2024-01-01, `2024KW02` →
+/// 2024-04-01, `2024MM03` → 2024-03-01. `None` when it is not a period.
+pub fn period_start(label: &str) -> Option<crate::model::Date> {
+    let s = label.trim();
+    if !is_period(s) {
+        return None;
+    }
+    let year: i32 = s[..4].parse().ok()?;
+    let month = match s.get(4..6) {
+        Some("MM") => s[6..8].parse::<u8>().ok().filter(|m| (1..=12).contains(m))?,
+        Some("KW") => s[6..8].parse::<u8>().ok().filter(|q| (1..=4).contains(q)).map(|q| q * 3 - 2)?,
+        _ => 1,
+    };
+    crate::model::Date::new(year, month, 1)
 }
 
 pub fn read(src: &StatSource) -> Result<StatTable> {
@@ -178,17 +208,54 @@ fn table_from_rows(src: &StatSource, header: Vec<String>, rows: Vec<Vec<String>>
             )
         }
         (None, Some(_)) => periods.iter().max_by_key(|p| period_sort_key(p)).cloned(),
-        _ => None,
+        // A file of one period, named in the project.
+        (Some(p), None) => {
+            let p = p.trim().to_string();
+            if period_start(&p).is_none() {
+                return Err(Error::input(
+                    path,
+                    format!("period '{p}' is not a CBS period: write the year (2018) or a StatLine period (2018JJ00, 2018KW01, 2018MM03)"),
+                ));
+            }
+            Some(p)
+        }
+        (None, None) => None,
     };
-    let selected: Vec<&Vec<String>> = rows
-        .iter()
-        .filter(|r| match (period_col, &period) {
-            (Some(i), Some(p)) => cell(r, i).trim() == p,
-            _ => true,
-        })
-        .collect();
-
     let mut warnings = Vec::new();
+    let skip = |ci: usize| ci == code_col || Some(ci) == period_col || text::normalise_name(&header[ci]) == "id";
+    let in_period = |r: &&Vec<String>, p: &str| period_col.is_none_or(|i| cell(r, i).trim() == p);
+    let current = match &period {
+        Some(p) => slice(path, &header, code_col, &skip, rows.iter().filter(|r| in_period(r, p)).collect(), &mut warnings),
+        None => slice(path, &header, code_col, &skip, rows.iter().collect(), &mut warnings),
+    };
+    let mut editions = match (period_col, &period) {
+        (Some(_), _) => periods
+            .iter()
+            .map(|p| {
+                let (codes, columns) = slice(path, &header, code_col, &skip, rows.iter().filter(|r| in_period(r, p)).collect(), &mut Vec::new());
+                Edition { period: p.clone(), codes, columns }
+            })
+            .collect(),
+        (None, Some(p)) => vec![Edition { period: p.clone(), codes: current.0.clone(), columns: current.1.clone() }],
+        (None, None) => Vec::new(),
+    };
+    editions.sort_by_key(|e| period_sort_key(&e.period));
+    if period_col.is_none() && period.is_some() {
+        periods = period.iter().cloned().collect();
+    }
+    let (codes, columns) = current;
+    Ok(StatTable { path: path.to_path_buf(), codes, columns, period, periods, editions, warnings })
+}
+
+/// The region codes and numeric columns of `selected` rows (one period).
+fn slice(
+    path: &Path,
+    header: &[String],
+    code_col: usize,
+    skip: &dyn Fn(usize) -> bool,
+    selected: Vec<&Vec<String>>,
+    warnings: &mut Vec<String>,
+) -> (Vec<String>, Vec<(String, Vec<Option<f64>>)>) {
     let mut codes = Vec::with_capacity(selected.len());
     let mut keep = Vec::with_capacity(selected.len());
     let mut seen = std::collections::HashSet::new();
@@ -206,7 +273,7 @@ fn table_from_rows(src: &StatSource, header: Vec<String>, rows: Vec<Vec<String>>
     }
     let mut columns = Vec::new();
     for (ci, name) in header.iter().enumerate() {
-        if ci == code_col || Some(ci) == period_col || text::normalise_name(name) == "id" {
+        if skip(ci) {
             continue;
         }
         let mut values = Vec::with_capacity(keep.len());
@@ -229,7 +296,7 @@ fn table_from_rows(src: &StatSource, header: Vec<String>, rows: Vec<Vec<String>>
         }
         columns.push((name.clone(), values));
     }
-    Ok(StatTable { path: path.to_path_buf(), codes, columns, period, periods, warnings })
+    (codes, columns)
 }
 
 /// Years sort before their months and quarters; `2024MM03` after `2023JJ00`.

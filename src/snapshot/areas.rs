@@ -10,7 +10,7 @@ use super::{Log, timed};
 use crate::config::{LevelConfig, Project};
 use crate::error::Result;
 use crate::ingest::{statistics, vector};
-use crate::model::{Area, CbsKind, Level, StatColumns};
+use crate::model::{Area, CbsKind, Level, StatColumns, StatEdition};
 
 /// Read every level, finest first. Returns the levels and the context areas around the
 /// region (the coarsest limited level's neighbours).
@@ -86,6 +86,54 @@ fn read_level(
     Ok((level, context))
 }
 
+/// One statistics table on one level: its current values under each column's name (a
+/// second file with the same column gets `name [file]`, unless both are editions of one
+/// statistic: then the later period is current), and every edition into the column's
+/// series. Returns how many areas the table's codes matched.
+fn attach_table(table: &statistics::StatTable, level: &Level, out: &mut StatColumns, file: &std::path::Path) -> usize {
+    let align = |codes: &[String]| -> Vec<Option<usize>> {
+        let row_of: HashMap<&str, usize> = codes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+        level.areas.iter().map(|a| row_of.get(a.code.as_str()).copied()).collect()
+    };
+    let rows = align(&table.codes);
+    let hits = rows.iter().filter(|r| r.is_some()).count();
+    if hits == 0 {
+        return 0;
+    }
+    let start = |p: &Option<String>| p.as_deref().and_then(statistics::period_start);
+    for (name, values) in &table.columns {
+        let this = start(&table.period);
+        let key = match (out.columns.contains_key(name), this, out.periods.get(name).and_then(|p| statistics::period_start(p))) {
+            (false, _, _) => name.clone(),
+            // Two editions of one statistic: the later one is current.
+            (true, Some(new), Some(old)) if new != old => {
+                if new < old {
+                    continue;
+                }
+                name.clone()
+            }
+            (true, _, _) => format!("{name} [{}]", file.display()),
+        };
+        out.columns.insert(key.clone(), rows.iter().map(|r| r.and_then(|i| values[i])).collect());
+        let period = table.period.as_deref().map(|p| format!(", period {p}")).unwrap_or_default();
+        out.sources.insert(key.clone(), format!("{}, column '{name}'{period}", table.path.display()));
+        if let Some(p) = &table.period {
+            out.periods.insert(key, p.clone());
+        }
+    }
+    for e in &table.editions {
+        let Some(start) = statistics::period_start(&e.period) else { continue };
+        let rows = align(&e.codes);
+        for (name, values) in &e.columns {
+            let series = out.series.entry(name.clone()).or_default();
+            series.retain(|x| x.label != e.period);
+            series.push(StatEdition { label: e.period.clone(), start, values: rows.iter().map(|r| r.and_then(|i| values[i])).collect() });
+            series.sort_by_key(|x| x.start);
+        }
+    }
+    hits
+}
+
 /// The statistics files, matched to levels by region code. They come first; the areas'
 /// own attributes fill in the names not taken.
 fn attach_statistics(project: &Project, levels: &mut [Level], log: &mut Log) -> Result<()> {
@@ -96,20 +144,8 @@ fn attach_statistics(project: &Project, levels: &mut [Level], log: &mut Log) -> 
         let table = timed(&mut log.timings, format!("read statistics {}", sc.path.display()), || statistics::read(&src))?;
         log.warnings.extend(table.warnings.iter().cloned());
         let mut matched = 0usize;
-        let row_of: HashMap<&str, usize> = table.codes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
         for (li, level) in levels.iter().enumerate() {
-            let rows: Vec<Option<usize>> = level.areas.iter().map(|a| row_of.get(a.code.as_str()).copied()).collect();
-            let hits = rows.iter().filter(|r| r.is_some()).count();
-            if hits == 0 {
-                continue;
-            }
-            matched += hits;
-            for (name, values) in &table.columns {
-                let key = if file_stats[li].columns.contains_key(name) { format!("{name} [{}]", sc.path.display()) } else { name.clone() };
-                file_stats[li].columns.insert(key.clone(), rows.iter().map(|r| r.and_then(|i| values[i])).collect());
-                let period = table.period.as_deref().map(|p| format!(", period {p}")).unwrap_or_default();
-                file_stats[li].sources.insert(key, format!("{}, column '{name}'{period}", src.path.display()));
-            }
+            matched += attach_table(&table, level, &mut file_stats[li], &sc.path);
         }
         if matched == 0 {
             log.warnings.push(format!(

@@ -60,13 +60,27 @@ fn compute_one(
     if let Some(layer) = layer {
         warnings.extend(layer_warnings(&def, layer));
     }
+    let stat_axis = match source {
+        Numerator::Statistic(name) => {
+            let axis = indicators::eval::statistic_axis(&def, name, levels);
+            if axis.is_empty() {
+                warnings.push(format!(
+                    "indicator '{}': period = '{}' but statistic '{name}' has no periods within from/to: give each statistics file its period (period = \"2018\") or use a table with a period column",
+                    def.id,
+                    def.period.as_str()
+                ));
+            }
+            axis
+        }
+        Numerator::Points(_) => Vec::new(),
+    };
     let mut per_level = Vec::new();
     for li in 0..levels.len() {
         let values = match source {
             Numerator::Points(layer) => {
                 indicators::evaluate(&def, &layer.layer, &layer.assigned[li], layer.record_keys.as_deref(), levels, li)?
             }
-            Numerator::Statistic(name) => indicators::evaluate_statistic(&def, name, levels, li)?,
+            Numerator::Statistic(name) => indicators::evaluate_statistic(&def, name, levels, li, &stat_axis)?,
         };
         if matches!(def.denominator, indicators::Denominator::Statistic(_)) && values.denominator_source.is_none() {
             warnings.push(format!(

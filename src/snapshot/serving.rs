@@ -66,11 +66,11 @@ fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize
             if v.periods.len() > 1 {
                 props.push((format!("{}_period", r.def.id), Prop::Str(v.periods[p].clone())));
             }
-        }
-        if let (Some(label), Some(d)) = (denominator_label(&r.def), v.denominator[a])
-            && !props.iter().any(|(k, _)| *k == label)
-        {
-            props.push((label, Prop::Num(d)));
+            if let (Some(label), Some(d)) = (denominator_label(&r.def), v.denominator[k])
+                && !props.iter().any(|(k, _)| *k == label)
+            {
+                props.push((label, Prop::Num(d)));
+            }
         }
     }
     props
