@@ -130,6 +130,8 @@ pub fn denominators(ind: &Indicator, levels: &[Level], level: usize, period_keys
                 .map(|&k| series.iter().rev().find(|e| ind.period.key(e.start) <= k).unwrap_or(&series[0]))
                 .collect();
             let per_cell = (0..n_a).flat_map(|a| chosen.iter().map(move |e| e.values[a])).collect();
+            let labels: Vec<&str> = series.iter().map(|e| e.label.as_str()).collect();
+            let source = source.map(|s| format!("{s}; per period the edition of that period or the nearest earlier one (editions {})", labels.join(", ")));
             Denominators { per_cell, source, periods: chosen.iter().map(|e| Some(e.label.clone())).collect() }
         }
     }

@@ -176,3 +176,32 @@ pub fn http_get(base: &str, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
     let status = std::str::from_utf8(&buf[..head_end.min(12)]).ok().and_then(|h| h.get(9..12)).and_then(|c| c.parse().ok()).unwrap_or(0);
     Ok((status, buf[(head_end + 4).min(buf.len())..].to_vec()))
 }
+
+/// The Python with the reference implementations (pymannkendall, tobler, libpysal, esda)
+/// that `sh .ci/setup test` installs into CARGO_TARGET_TMPDIR/pyref. Missing: a failure
+/// that says how to install them.
+pub fn reference_python() -> PathBuf {
+    let py = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyref/bin/python");
+    assert!(
+        py.exists(),
+        "the reference implementations for the tests are not installed ({} is missing): run `sh .ci/setup test` (the README's test command does)",
+        py.display()
+    );
+    py
+}
+
+/// Run `script` with the reference Python, `input` on stdin; its stdout parsed as JSON.
+pub fn run_reference(script: &str, input: &serde_json::Value) -> serde_json::Value {
+    use std::io::Write;
+    let mut child = Command::new(reference_python())
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the reference Python");
+    child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "reference script failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("reference output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
