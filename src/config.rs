@@ -98,6 +98,9 @@ pub struct StatisticsConfig {
     pub period: Option<String>,
     #[serde(default)]
     pub code_column: Option<String>,
+    /// For tables without region codes: the column with region names (`Wijk_Buurt`).
+    #[serde(default)]
+    pub name_column: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -235,3 +235,64 @@ fn each_year_divides_by_its_own_edition_of_the_statistics() {
     assert_eq!(row["denominator"].as_f64(), s2025["WK999900"]);
     assert_eq!(v["denominator_period"], "2025");
 }
+
+/// The Kerncijfers of 2016–2020 name their regions (`Wijk_Buurt`) instead of coding them:
+/// matched to the codes of the real Heerlen buurten, wijken and gemeente, every value
+/// equals the file's figure for the area of that name (looked up here by exact name
+/// through GDAL's SQL on the buurten file), and the one name without an area (Beitel,
+/// not a buurt of 2023) is reported with its file and row.
+#[test]
+fn heerlen_kerncijfers_by_name_are_matched_to_codes() {
+    let Some(buurten) = shared_data("heerlen_buurten_2023/heerlen_buurten_2023.gpkg") else { return };
+    let Some(dir) = shared_data("heerlen_kwb_2016_2020") else { return };
+    let (tmp, project) = example_copy("heerlen", |t| {
+        let mut t = t[..t.find("# OData export").unwrap()].to_string();
+        for y in 2016..=2020 {
+            t.push_str(&format!("[[statistics]]\npath = \"../../shared/data/heerlen_kwb_2016_2020/heerlen_kwb_{y}.csv\"\nperiod = \"{y}\"\n\n"));
+        }
+        t.push_str("[[indicators]]\nid = \"onbewoond_pct\"\ntitle = \"Onbewoonde woningen (%)\"\nnumerator = { statistic = \"Wonen_Woningen_naar_bewoning_Percentage_onbewoond\" }\nunit = \"%\"\nperiod = \"year\"\n");
+        t
+    });
+    let out = tmp.path().join("out");
+    let run = common::buurtmeter(&["compute", "--project", project.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let log = common::stderr(&run);
+    assert!(run.status.success(), "{log}");
+    for y in 2016..=2020 {
+        assert!(
+            log.contains(&format!("heerlen_kwb_{y}.csv: the regions are named, not coded; 80 of 81 names matched")),
+            "{y}: {log}"
+        );
+        assert!(log.contains(&format!("heerlen_kwb_{y}.csv: the regions are named")) && log.contains("row 81 'Beitel': no buurt of wijk WK0917"), "{log}");
+    }
+    let names: BTreeMap<String, String> = common::ogr_sql(&buurten, "select \"CBS-buurtcode\" as c, buurtnaam as n from buurten_rd")
+        .into_iter()
+        .map(|f| {
+            let get = |k: &str| f.iter().find(|(n, _)| n == k).unwrap().1.clone();
+            (get("c"), get("n"))
+        })
+        .collect();
+    assert_eq!(names.len(), 57);
+    let served = std::fs::read_to_string(out.join("indicators_buurten.csv")).unwrap();
+    let mut checked = 0;
+    for y in 2016..=2020 {
+        let mut reader = csv::Reader::from_path(dir.join(format!("heerlen_kwb_{y}.csv"))).unwrap();
+        let header = reader.headers().unwrap().clone();
+        let col = header.iter().position(|h| h == "Wonen_Woningen_naar_bewoning_Percentage_onbewoond").unwrap();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        for (code, name) in &names {
+            let hits: Vec<&csv::StringRecord> = rows.iter().filter(|r| &r[0] == name).collect();
+            let expected = match hits.as_slice() {
+                [r] => r[col].parse::<f64>().ok(),
+                _ => None,
+            };
+            let line = served
+                .lines()
+                .find(|l| l.starts_with(&format!("onbewoond_pct,buurten,{code},")) && l.split(',').nth(4) == Some(&y.to_string()))
+                .unwrap_or_else(|| panic!("{code} {y} not served"));
+            let value = line.split(',').nth(8).unwrap().parse::<f64>().ok();
+            assert_eq!(value, expected, "{code} '{name}' {y}");
+            checked += expected.is_some() as usize;
+        }
+    }
+    assert!(checked > 200, "only {checked} values to compare");
+}

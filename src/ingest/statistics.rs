@@ -31,6 +31,9 @@ pub struct StatSource {
     pub period: Option<String>,
     /// The column with the CBS region codes; found by content when not given.
     pub code_column: Option<String>,
+    /// The column with region names, for tables without codes (older Kerncijfers
+    /// exports: `Wijk_Buurt`); found by name when no column holds codes.
+    pub name_column: Option<String>,
 }
 
 /// One statistics table, restricted to one period: rows keyed by region code.
@@ -44,6 +47,10 @@ pub struct StatTable {
     pub periods: Vec<String>,
     /// Every period of the table, oldest first (empty when the table has no period).
     pub editions: Vec<Edition>,
+    /// For a table that names its regions instead of coding them: per data row, in file
+    /// order, `(row number, name)`; `codes` then hold `row:N` until the names are matched
+    /// to areas (see `snapshot::areas`).
+    pub names: Vec<(u64, String)>,
     pub warnings: Vec<String>,
 }
 
@@ -169,10 +176,75 @@ fn is_period(s: &str) -> bool {
         && (s.len() == 4 || (s.len() == 8 && matches!(&s[4..6], b"JJ" | b"MM" | b"KW" | b"X0")))
 }
 
-fn table_from_rows(src: &StatSource, header: Vec<String>, rows: Vec<Vec<String>>) -> Result<StatTable> {
+/// Normalised names of columns that hold region names in CBS exports without codes.
+const NAME_COLUMNS: &[&str] = &["wijkbuurt", "wijkenbuurten", "wijkenenbuurten", "regionaam", "regio", "gwbnaam", "naam"];
+
+/// The key that stands for data row `row` of a table by name until its name is matched.
+pub fn row_key(row: u64) -> String {
+    format!("row:{row}")
+}
+
+fn table_from_rows(src: &StatSource, mut header: Vec<String>, mut rows: Vec<Vec<String>>) -> Result<StatTable> {
+    let path = src.path.as_path();
+    let name_col = by_name_column(src, &header, &rows)?;
+    let mut names = Vec::new();
+    let mut footer = Vec::new();
+    if let Some(nc) = name_col {
+        // Each row gets a key of its own (names repeat); a source line is not a region.
+        let mut kept = Vec::with_capacity(rows.len());
+        for (i, mut r) in rows.into_iter().enumerate() {
+            let row = i as u64 + 1;
+            let name = cell(&r, nc).trim().to_string();
+            if name.is_empty() || name.to_ascii_lowercase().starts_with("bron:") {
+                footer.push(row);
+                continue;
+            }
+            names.push((row, name));
+            r.resize(header.len(), String::new());
+            r.push(row_key(row));
+            kept.push(r);
+        }
+        rows = kept;
+        header.push("(row)".into());
+    }
+    let mut table = table_from_coded_rows(src, header, rows, name_col.is_some())?;
+    if !footer.is_empty() {
+        table.warnings.push(format!(
+            "{}: {} {} {} no region (a source line or an empty name) and {} skipped",
+            path.display(),
+            if footer.len() == 1 { "row" } else { "rows" },
+            footer.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            if footer.len() == 1 { "names" } else { "name" },
+            if footer.len() == 1 { "was" } else { "were" },
+        ));
+    }
+    table.names = names;
+    Ok(table)
+}
+
+/// The region-name column of a table without region codes, if it is one.
+fn by_name_column(src: &StatSource, header: &[String], rows: &[Vec<String>]) -> Result<Option<usize>> {
+    let find = |wanted: &str| header.iter().position(|h| h == wanted || text::normalise_name(h) == text::normalise_name(wanted));
+    if let Some(c) = &src.name_column {
+        return find(c)
+            .map(Some)
+            .ok_or_else(|| Error::input(&src.path, format!("no column '{c}' (name_column); the columns are: {}", header.join(", "))));
+    }
+    if src.code_column.is_some() {
+        return Ok(None);
+    }
+    let has_codes = (0..header.len()).any(|i| rows.iter().filter(|r| CbsKind::of(&clean_code(cell(r, i))).is_some()).count() * 2 > rows.len());
+    if has_codes || rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(NAME_COLUMNS.iter().find_map(|n| header.iter().position(|h| text::normalise_name(h) == *n)))
+}
+
+fn table_from_coded_rows(src: &StatSource, header: Vec<String>, rows: Vec<Vec<String>>, by_name: bool) -> Result<StatTable> {
     let path = src.path.as_path();
     let listing = || header.join(", ");
     let code_col = match &src.code_column {
+        _ if by_name => header.len() - 1,
         Some(c) => header
             .iter()
             .position(|h| h == c || text::normalise_name(h) == text::normalise_name(c))
@@ -244,7 +316,7 @@ fn table_from_rows(src: &StatSource, header: Vec<String>, rows: Vec<Vec<String>>
         periods = period.iter().cloned().collect();
     }
     let (codes, columns) = current;
-    Ok(StatTable { path: path.to_path_buf(), codes, columns, period, periods, editions, warnings })
+    Ok(StatTable { path: path.to_path_buf(), codes, columns, period, periods, editions, names: Vec::new(), warnings })
 }
 
 /// The region codes and numeric columns of `selected` rows (one period).

@@ -102,19 +102,21 @@ fn attach_table(table: &statistics::StatTable, level: &Level, out: &mut StatColu
     }
     let start = |p: &Option<String>| p.as_deref().and_then(statistics::period_start);
     for (name, values) in &table.columns {
+        let aligned: Vec<Option<f64>> = rows.iter().map(|r| r.and_then(|i| values[i])).collect();
         let this = start(&table.period);
         let key = match (out.columns.contains_key(name), this, out.periods.get(name).and_then(|p| statistics::period_start(p))) {
             (false, _, _) => name.clone(),
-            // Two editions of one statistic: the later one is current.
+            // Two editions of one statistic: the later one is current, unless it publishes
+            // nothing here (a first release without the figure).
             (true, Some(new), Some(old)) if new != old => {
-                if new < old {
+                if new < old && out.columns[name].iter().any(Option::is_some) || aligned.iter().all(Option::is_none) {
                     continue;
                 }
                 name.clone()
             }
             (true, _, _) => format!("{name} [{}]", file.display()),
         };
-        out.columns.insert(key.clone(), rows.iter().map(|r| r.and_then(|i| values[i])).collect());
+        out.columns.insert(key.clone(), aligned);
         let period = table.period.as_deref().map(|p| format!(", period {p}")).unwrap_or_default();
         out.sources.insert(key.clone(), format!("{}, column '{name}'{period}", table.path.display()));
         if let Some(p) = &table.period {
@@ -139,10 +141,17 @@ fn attach_table(table: &statistics::StatTable, level: &Level, out: &mut StatColu
 fn attach_statistics(project: &Project, levels: &mut [Level], log: &mut Log) -> Result<()> {
     let mut file_stats: Vec<StatColumns> = vec![StatColumns::default(); levels.len()];
     for sc in &project.statistics {
-        let src =
-            statistics::StatSource { path: project.resolve(&sc.path), period: sc.period.clone(), code_column: sc.code_column.clone() };
-        let table = timed(&mut log.timings, format!("read statistics {}", sc.path.display()), || statistics::read(&src))?;
+        let src = statistics::StatSource {
+            path: project.resolve(&sc.path),
+            period: sc.period.clone(),
+            code_column: sc.code_column.clone(),
+            name_column: sc.name_column.clone(),
+        };
+        let mut table = timed(&mut log.timings, format!("read statistics {}", sc.path.display()), || statistics::read(&src))?;
         log.warnings.extend(table.warnings.iter().cloned());
+        if !table.names.is_empty() {
+            log.warnings.extend(super::names::match_to_codes(&mut table, levels));
+        }
         let mut matched = 0usize;
         for (li, level) in levels.iter().enumerate() {
             matched += attach_table(&table, level, &mut file_stats[li], &sc.path);
