@@ -49,6 +49,57 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write every level with its indicators: GeoPackage (QGIS styles embedded), CSV, GeoJSON, styles.
     Export(ExportArgs),
+    /// Conversion table between two editions of boundaries (CBS redraws buurten and wijken
+    /// almost every year): the share of each old area that went to each new area, weighted
+    /// by population points (the CBS 100 m grid) or by area; converts counts too.
+    #[command(after_help = "Example (wijken 2022 → 2024, weighted by the CBS 100 m grid's inhabitants):\n  \
+buurtmeter crosswalk --from wijken_2022.gpkg --from-layer wijken --from-id code \\\n    \
+--to wijkenbuurten_2024.gpkg --to-layer wijken --to-within GM0599,GM0489 \\\n    \
+--weights wijkenbuurten_2024.gpkg --weights-layer vierkant_100m --weight aantal_inwoners \\\n    \
+--values population --out crosswalk.csv --converted inwoners_2024.csv")]
+    Crosswalk(Box<CrosswalkArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct CrosswalkArgs {
+    /// The old boundaries (any polygon file GDAL reads).
+    #[arg(long, value_name = "PATH")]
+    pub from: PathBuf,
+    #[arg(long, value_name = "NAME")]
+    pub from_layer: Option<String>,
+    /// The old areas' id field; detected for CBS files.
+    #[arg(long, value_name = "FIELD")]
+    pub from_id: Option<String>,
+    /// The new boundaries.
+    #[arg(long, value_name = "PATH")]
+    pub to: PathBuf,
+    #[arg(long, value_name = "NAME")]
+    pub to_layer: Option<String>,
+    #[arg(long, value_name = "FIELD")]
+    pub to_id: Option<String>,
+    /// Keep only these new areas (CBS codes nest: GM0599 keeps its wijken); the old areas
+    /// kept are those whose interior point lies in a kept new area.
+    #[arg(long, value_name = "CODE,...", value_delimiter = ',')]
+    pub to_within: Vec<String>,
+    /// Points that say where people or addresses are (the CBS 100 m grid, BAG): shares
+    /// by their weight instead of by area.
+    #[arg(long, value_name = "PATH", requires = "weight")]
+    pub weights: Option<PathBuf>,
+    #[arg(long, value_name = "NAME")]
+    pub weights_layer: Option<String>,
+    /// The weight field of --weights (aantal_inwoners); points with no weight count 0.
+    #[arg(long, value_name = "FIELD")]
+    pub weight: Option<String>,
+    /// Counts or sums of the old areas to convert (their own fields), comma-separated.
+    /// Never rates or averages: recompute those from converted counts.
+    #[arg(long, value_name = "FIELD,...", value_delimiter = ',')]
+    pub values: Vec<String>,
+    /// Write the crosswalk here (CSV: from_code,to_code,share,method,intersection_m2,weight).
+    #[arg(long, value_name = "FILE.csv")]
+    pub out: PathBuf,
+    /// Write the converted --values here (CSV: code,field,value,converted,sources).
+    #[arg(long, value_name = "FILE.csv", requires = "values")]
+    pub converted: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check(a) => check(a),
         Command::Serve(a) => serve(a),
         Command::Export(a) => export_cmd(a),
+        Command::Crosswalk(a) => crosswalk(*a),
     }
 }
 
@@ -332,6 +333,90 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
             std::fs::write(&qml_path, export::styles::qml_style(ind, 0)).map_err(|e| Error::write(&qml_path, e))?;
             eprintln!("wrote {} and {}", json_path.display(), qml_path.display());
         }
+    }
+    Ok(())
+}
+
+fn crosswalk(a: crate::cli::CrosswalkArgs) -> Result<()> {
+    use crate::crosswalk::{self, WeightPoints};
+    let source = |path: &Path, layer: &Option<String>, id: &Option<String>| vector::AreaSource {
+        path: path.to_path_buf(),
+        layer: layer.clone(),
+        id_field: id.clone(),
+        name_field: None,
+        level_hint: None,
+    };
+    let mut timings = Vec::new();
+    let mut new = timed(&mut timings, "read new areas", || vector::read_areas(&source(&a.to, &a.to_layer, &a.to_id), None))?;
+    let working = crs::spatial_ref(&new.working_wkt)?;
+    let old = timed(&mut timings, "read old areas", || vector::read_areas(&source(&a.from, &a.from_layer, &a.from_id), Some(&working)))?;
+    for w in new.warnings.iter().chain(&old.warnings) {
+        eprintln!("warning: {w}");
+    }
+    if !a.to_within.is_empty() {
+        new.areas.retain(|x| crate::region::code_in(&x.code, &a.to_within));
+        if new.areas.is_empty() {
+            return Err(Error::Usage(format!("--to-within {}: no area of {} has such a code", a.to_within.join(","), a.to.display())));
+        }
+    }
+    // The old areas that lie in the new ones (by their interior point).
+    let new_index = AreaIndex::build(new.areas.iter().map(|x| &x.geometry));
+    let keep: Vec<usize> = (0..old.areas.len())
+        .filter(|&i| {
+            use geo::InteriorPoint;
+            old.areas[i].geometry.interior_point().is_some_and(|p| new_index.locate(p.x(), p.y()).is_some())
+        })
+        .collect();
+    let old_areas: Vec<crate::model::Area> = keep.iter().map(|&i| old.areas[i].clone()).collect();
+    let weights = match (&a.weights, &a.weight) {
+        (Some(path), Some(field)) => {
+            let src = PointSource { path: path.clone(), layer: a.weights_layer.clone(), weight: Some(field.clone()), ..Default::default() };
+            let layer = timed(&mut timings, "read weighting points", || ingest::read_points(&src, &working, "weights"))?;
+            let weighted = layer.weights.as_ref().map_or(0, |w| w.iter().filter(|x| **x > 0.0).count());
+            eprintln!("{}: {} points, {weighted} with a weight", path.display(), layer.len());
+            Some(layer)
+        }
+        _ => None,
+    };
+    let points = weights.as_ref().map(|l| WeightPoints { xs: &l.xs, ys: &l.ys, weights: l.weights.as_deref().unwrap_or(&[]) });
+    let cw = timed(&mut timings, "crosswalk", || Ok(crosswalk::build(&old_areas, &new.areas, points.as_ref())))?;
+    let mut f = std::fs::File::create(&a.out).map_err(|e| Error::write(&a.out, e))?;
+    export::csv_out::write_crosswalk(&mut f, &cw, &old_areas, &new.areas).map_err(|e| Error::write(&a.out, e))?;
+    let count = |m: crosswalk::Method| cw.method.iter().filter(|x| **x == m).count();
+    eprintln!(
+        "{} old areas → {} new areas: {} unchanged, {} weighted by points, {} by area; wrote {}",
+        old_areas.len(),
+        new.areas.len(),
+        count(crosswalk::Method::Unchanged),
+        count(crosswalk::Method::Points),
+        count(crosswalk::Method::Area),
+        a.out.display()
+    );
+    let outside: Vec<String> = (0..old_areas.len())
+        .filter(|&i| cw.uncovered[i] > 0.01)
+        .map(|i| format!("{} ({:.0} %)", old_areas[i].code, cw.uncovered[i] * 100.0))
+        .collect();
+    if !outside.is_empty() {
+        eprintln!(
+            "warning: {} old areas lie partly outside the new areas (by {}): {}; all of their counts go to the part inside",
+            outside.len(),
+            if points.is_some() { "the weighting points" } else { "area" },
+            outside.join(", ")
+        );
+    }
+    if let Some(path) = &a.converted {
+        let mut converted = Vec::new();
+        for field in &a.values {
+            let Some((name, values)) = crate::indicators::stats::find_column(&old.attributes, field) else {
+                let known: Vec<&str> = old.attributes.columns.keys().map(String::as_str).collect();
+                return Err(Error::input(&a.from, format!("no numeric field '{field}'; the numeric fields are: {}", known.join(", "))));
+            };
+            let values: Vec<Option<f64>> = keep.iter().map(|&i| values[i]).collect();
+            converted.push((name.to_string(), crosswalk::convert(&cw, &values, new.areas.len())));
+        }
+        let mut f = std::fs::File::create(path).map_err(|e| Error::write(path, e))?;
+        export::csv_out::write_converted(&mut f, &new.areas, &converted).map_err(|e| Error::write(path, e))?;
+        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }

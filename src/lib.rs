@@ -9,6 +9,7 @@
 //! | [`model`] | domain types: CBS codes, areas, levels, point layers, accounting |
 //! | [`index`] | R-tree over area envelopes + prepared polygons for exact point-in-polygon |
 //! | [`join`] | points → areas; pure and parallel |
+//! | [`crosswalk`] | old boundaries → new boundaries: shares weighted by points or area |
 //! | [`indicators`] | indicator definitions and their evaluation with polars |
 //! | [`snapshot`] | runs the pipeline into an immutable `Snapshot` |
 //! | [`tiles`] | vector tiles: grid maths, snapping/clipping, point aggregation, MVT encoding |
@@ -20,6 +21,7 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod crosswalk;
 pub mod crs;
 pub mod demo;
 pub mod error;

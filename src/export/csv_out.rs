@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::error::Result;
-use crate::model::Level;
+use crate::model::{Area, Level};
 use crate::snapshot::{IndicatorResult, Snapshot};
 
 /// A missing value is an empty cell, never 0.
@@ -32,6 +32,30 @@ pub fn write_counts(out: &mut dyn Write, level: &Level, counts: &[u64], sums: Op
     }
     w.flush()?;
     Ok(())
+}
+
+/// A crosswalk: one row per part of an old area that went to a new area.
+pub fn write_crosswalk(out: &mut dyn Write, cw: &crate::crosswalk::Crosswalk, old: &[Area], new: &[Area]) -> std::io::Result<()> {
+    let mut w = std::io::BufWriter::new(out);
+    writeln!(w, "from_code,to_code,share,method,intersection_m2,weight")?;
+    for l in &cw.links {
+        let (o, n) = (&old[l.from as usize].code, &new[l.to as usize].code);
+        let method = cw.method[l.from as usize].key();
+        writeln!(w, "{},{},{},{method},{},{}", csv_field(o), csv_field(n), l.share, l.area, l.weight)?;
+    }
+    w.flush()
+}
+
+/// Counts converted to new areas: one row per new area and field.
+pub fn write_converted(out: &mut dyn Write, new: &[Area], fields: &[(String, Vec<crate::crosswalk::Converted>)]) -> std::io::Result<()> {
+    let mut w = std::io::BufWriter::new(out);
+    writeln!(w, "code,field,value,converted,sources")?;
+    for (field, values) in fields {
+        for (a, c) in new.iter().zip(values) {
+            writeln!(w, "{},{},{},{},{}", csv_field(&a.code), csv_field(field), fmt_opt(c.value), c.converted, c.sources)?;
+        }
+    }
+    w.flush()
 }
 
 /// Secret cells have an empty numerator and value, and the reason in `suppressed`.

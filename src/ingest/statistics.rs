@@ -391,7 +391,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv");
         std::fs::write(&path, content).unwrap();
-        read(&StatSource { path, period: period.map(String::from), code_column: None }).unwrap()
+        read(&StatSource { path, period: period.map(String::from), ..Default::default() }).unwrap()
     }
 
     #[test]

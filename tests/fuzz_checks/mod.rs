@@ -111,12 +111,14 @@ pub fn check_csv_points(data: &[u8]) {
 }
 
 /// The settings a first byte stands for: bits 0–1 the period (latest, `2024`,
-/// `2023JJ00`, `2024MM03`), bit 2 an explicit code column (`WijkenEnBuurten`).
+/// `2023JJ00`, `2024MM03`), bit 2 an explicit code column (`WijkenEnBuurten`), bit 3 an
+/// explicit name column (`Wijk_Buurt`, for tables that name their regions).
 pub fn stat_source(settings: u8) -> StatSource {
     StatSource {
         path: PathBuf::from(STAT_FILE),
         period: [None, Some("2024"), Some("2023JJ00"), Some("2024MM03")][usize::from(settings & 3)].map(String::from),
         code_column: (settings & 4 != 0).then(|| "WijkenEnBuurten".to_string()),
+        name_column: (settings & 8 != 0).then(|| "Wijk_Buurt".to_string()),
     }
 }
 
