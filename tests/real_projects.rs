@@ -59,7 +59,7 @@ fn rijnmond_project_matches_published_cbs_figures() {
     // are still found in the gemeente polygon).
     let rdam = snap.levels[gm].by_code["GM0599"];
     let nb = snap.indicator("niet_bewoond_pct").unwrap();
-    let den = nb.per_level[gm].denominator[rdam].unwrap();
+    let den = nb.per_level[gm].denominator[nb.per_level[gm].index(rdam, 0)].unwrap();
     assert!(den > 300_000.0, "Rotterdam woningvoorraad {den}");
     let wijk_sum: f64 = snap.levels[wk]
         .areas
