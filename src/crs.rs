@@ -120,7 +120,6 @@ impl Reprojector {
 }
 
 impl CrsRange {
-
     /// True when (x, y) in source coordinates lies in the source CRS's valid range.
     pub fn in_valid_range(&self, x: f64, y: f64) -> bool {
         if self.source_is_geographic && !((-180.0..=180.0).contains(&x) && (-90.0..=90.0).contains(&y)) {
@@ -147,7 +146,6 @@ impl CrsRange {
         let inside = |r: &Rect<f64>, x: f64, y: f64| x >= r.min().x && x <= r.max().x && y >= r.min().y && y <= r.max().y;
         !self.source_is_geographic && self.strict.is_some_and(|r| !inside(&r, x, y) && inside(&r, y, x))
     }
-
 }
 
 impl Reprojector {

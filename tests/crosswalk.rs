@@ -16,24 +16,44 @@ fn rijnmond_gemeenten(gpkg: &Path) -> Vec<String> {
     ogr_sql(gpkg, "select distinct gemeentecode as g from buurten order by g").into_iter().map(|f| f[0].1.clone()).collect()
 }
 
-fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
+type Rows = Vec<BTreeMap<String, String>>;
+
+fn read_csv(path: &Path) -> Rows {
     let mut r = csv::Reader::from_path(path).unwrap();
     let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     r.records().map(|rec| header.iter().cloned().zip(rec.unwrap().iter().map(String::from)).collect()).collect()
 }
 
-fn run_crosswalk(old: &Path, new: &Path, within: &str, weighted: bool, dir: &Path) -> (Vec<BTreeMap<String, String>>, Vec<BTreeMap<String, String>>) {
+fn run_crosswalk(old: &Path, new: &Path, within: &str, weighted: bool, dir: &Path) -> (Rows, Rows) {
     let (out, conv) = (dir.join("crosswalk.csv"), dir.join("converted.csv"));
     let mut args: Vec<String> = [
-        "crosswalk", "--from", old.to_str().unwrap(), "--from-layer", "wijken", "--from-id", "code", "--to", new.to_str().unwrap(),
-        "--to-layer", "wijken", "--to-within", within, "--values", "population", "--out", out.to_str().unwrap(), "--converted",
+        "crosswalk",
+        "--from",
+        old.to_str().unwrap(),
+        "--from-layer",
+        "wijken",
+        "--from-id",
+        "code",
+        "--to",
+        new.to_str().unwrap(),
+        "--to-layer",
+        "wijken",
+        "--to-within",
+        within,
+        "--values",
+        "population",
+        "--out",
+        out.to_str().unwrap(),
+        "--converted",
         conv.to_str().unwrap(),
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
     if weighted {
-        args.extend(["--weights", new.to_str().unwrap(), "--weights-layer", "vierkant_100m", "--weight", "aantal_inwoners"].map(String::from));
+        args.extend(
+            ["--weights", new.to_str().unwrap(), "--weights-layer", "vierkant_100m", "--weight", "aantal_inwoners"].map(String::from),
+        );
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = common::buurtmeter(&refs);

@@ -268,12 +268,18 @@ fn area_trend(v: &crate::indicators::LevelValues, a: usize, back: usize) -> Valu
             out["status"] = json!("ok");
             out["direction"] = json!(t.direction.key());
             out["direction_nl"] = json!(t.direction.dutch());
-            for (k, x) in [("s", t.s), ("var_s", t.var_s), ("z", t.z), ("p", t.p), ("tau", t.tau), ("slope", t.slope), ("intercept", t.intercept)] {
+            for (k, x) in
+                [("s", t.s), ("var_s", t.var_s), ("z", t.z), ("p", t.p), ("tau", t.tau), ("slope", t.slope), ("intercept", t.intercept)]
+            {
                 out[k] = json!(x);
             }
         }
         None => {
-            out["status"] = json!(if protected && published < trend::MIN_VALUES && series.len() >= trend::MIN_VALUES { "protected" } else { "insufficient" });
+            out["status"] = json!(if protected && published < trend::MIN_VALUES && series.len() >= trend::MIN_VALUES {
+                "protected"
+            } else {
+                "insufficient"
+            });
         }
     }
     out

@@ -59,7 +59,8 @@ pub fn write_converted(out: &mut dyn Write, new: &[Area], fields: &[(String, Vec
 }
 
 /// Secret cells have an empty numerator and value, and the reason in `suppressed`.
-pub const INDICATOR_CSV_HEADER: &str = "indicator,level,area_code,area_name,period,numerator,denominator,denominator_period,value,unit,suppressed";
+pub const INDICATOR_CSV_HEADER: &str =
+    "indicator,level,area_code,area_name,period,numerator,denominator,denominator_period,value,unit,suppressed";
 
 /// Long format: one row per area and period; only `period` and `area` when given.
 pub fn write_indicator_rows(

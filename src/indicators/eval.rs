@@ -105,9 +105,8 @@ pub fn denominators(ind: &Indicator, levels: &[Level], level: usize, period_keys
     let l = &levels[level];
     let n_a = l.areas.len();
     let n_p = period_keys.len();
-    let repeat = |per_area: Vec<Option<f64>>| -> Vec<Option<f64>> {
-        per_area.into_iter().flat_map(|v| std::iter::repeat_n(v, n_p)).collect()
-    };
+    let repeat =
+        |per_area: Vec<Option<f64>>| -> Vec<Option<f64>> { per_area.into_iter().flat_map(|v| std::iter::repeat_n(v, n_p)).collect() };
     match &ind.denominator {
         Denominator::None => Denominators { per_cell: vec![Some(1.0); n_a * n_p], source: None, periods: vec![None; n_p] },
         Denominator::LandKm2 => {
@@ -125,13 +124,12 @@ pub fn denominators(ind: &Indicator, levels: &[Level], level: usize, period_keys
                 let label = stats::current_period(levels, level, name);
                 return Denominators { per_cell: repeat(current), source, periods: vec![label; n_p] };
             }
-            let chosen: Vec<&crate::model::StatEdition> = period_keys
-                .iter()
-                .map(|&k| series.iter().rev().find(|e| ind.period.key(e.start) <= k).unwrap_or(&series[0]))
-                .collect();
+            let chosen: Vec<&crate::model::StatEdition> =
+                period_keys.iter().map(|&k| series.iter().rev().find(|e| ind.period.key(e.start) <= k).unwrap_or(&series[0])).collect();
             let per_cell = (0..n_a).flat_map(|a| chosen.iter().map(move |e| e.values[a])).collect();
             let labels: Vec<&str> = series.iter().map(|e| e.label.as_str()).collect();
-            let source = source.map(|s| format!("{s}; per period the edition of that period or the nearest earlier one (editions {})", labels.join(", ")));
+            let source = source
+                .map(|s| format!("{s}; per period the edition of that period or the nearest earlier one (editions {})", labels.join(", ")));
             Denominators { per_cell, source, periods: chosen.iter().map(|e| Some(e.label.clone())).collect() }
         }
     }
@@ -301,12 +299,12 @@ fn rate_table(
         DENOMINATOR => denominator.to_vec()
     )?
     .lazy()
-        .with_column(match ind.denominator {
-            Denominator::None => (col(NUMERATOR) * lit(ind.scale)).alias(VALUE),
-            _ => rate(col(NUMERATOR), col(DENOMINATOR), ind.scale).alias(VALUE),
-        })
-        .sort([AREA, PERIOD], SortMultipleOptions::default())
-        .collect()?;
+    .with_column(match ind.denominator {
+        Denominator::None => (col(NUMERATOR) * lit(ind.scale)).alias(VALUE),
+        _ => rate(col(NUMERATOR), col(DENOMINATOR), ind.scale).alias(VALUE),
+    })
+    .sort([AREA, PERIOD], SortMultipleOptions::default())
+    .collect()?;
     let numerator: Vec<Option<f64>> = table.column(NUMERATOR)?.f64()?.iter().collect();
     let value: Vec<Option<f64>> = table.column(VALUE)?.f64()?.iter().collect();
     Ok((numerator, value))

@@ -82,12 +82,8 @@ pub fn mann_kendall(series: &[Option<f64>]) -> Option<Trend> {
     let nf = n as f64;
     let mut sorted: Vec<f64> = points.iter().map(|p| p.1).collect();
     sorted.sort_by(f64::total_cmp);
-    let ties: f64 = sorted
-        .chunk_by(|a, b| a == b)
-        .map(|g| g.len() as f64)
-        .filter(|&t| t > 1.0)
-        .map(|t| t * (t - 1.0) * (2.0 * t + 5.0))
-        .sum();
+    let ties: f64 =
+        sorted.chunk_by(|a, b| a == b).map(|g| g.len() as f64).filter(|&t| t > 1.0).map(|t| t * (t - 1.0) * (2.0 * t + 5.0)).sum();
     let var_s = (nf * (nf - 1.0) * (2.0 * nf + 5.0) - ties) / 18.0;
     let s = s as f64;
     let z = if s > 0.0 {

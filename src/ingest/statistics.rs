@@ -54,6 +54,9 @@ pub struct StatTable {
     pub warnings: Vec<String>,
 }
 
+/// Named columns of values, in the table's order.
+pub type Columns = Vec<(String, Vec<Option<f64>>)>;
+
 /// The rows of one period of a table.
 #[derive(Debug, Clone, Default)]
 pub struct Edition {
@@ -233,7 +236,8 @@ fn by_name_column(src: &StatSource, header: &[String], rows: &[Vec<String>]) -> 
     if src.code_column.is_some() {
         return Ok(None);
     }
-    let has_codes = (0..header.len()).any(|i| rows.iter().filter(|r| CbsKind::of(&clean_code(cell(r, i))).is_some()).count() * 2 > rows.len());
+    let has_codes =
+        (0..header.len()).any(|i| rows.iter().filter(|r| CbsKind::of(&clean_code(cell(r, i))).is_some()).count() * 2 > rows.len());
     if has_codes || rows.is_empty() {
         return Ok(None);
     }
@@ -304,7 +308,8 @@ fn table_from_coded_rows(src: &StatSource, header: Vec<String>, rows: Vec<Vec<St
         (Some(_), _) => periods
             .iter()
             .map(|p| {
-                let (codes, columns) = slice(path, &header, code_col, &skip, rows.iter().filter(|r| in_period(r, p)).collect(), &mut Vec::new());
+                let (codes, columns) =
+                    slice(path, &header, code_col, &skip, rows.iter().filter(|r| in_period(r, p)).collect(), &mut Vec::new());
                 Edition { period: p.clone(), codes, columns }
             })
             .collect(),
@@ -327,7 +332,7 @@ fn slice(
     skip: &dyn Fn(usize) -> bool,
     selected: Vec<&Vec<String>>,
     warnings: &mut Vec<String>,
-) -> (Vec<String>, Vec<(String, Vec<Option<f64>>)>) {
+) -> (Vec<String>, Columns) {
     let mut codes = Vec::with_capacity(selected.len());
     let mut keep = Vec::with_capacity(selected.len());
     let mut seen = std::collections::HashSet::new();

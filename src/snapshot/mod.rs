@@ -11,9 +11,9 @@
 //! - [`version`]: the data version (content) and the watcher's fingerprint.
 
 mod areas;
-mod names;
 mod hierarchy;
 mod indicators;
+mod names;
 mod points;
 mod serving;
 mod version;

@@ -203,5 +203,6 @@ pub fn run_reference(script: &str, input: &serde_json::Value) -> serde_json::Val
     child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "reference script failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("reference output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("reference output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
