@@ -398,10 +398,11 @@ fn crosswalk(a: crate::cli::CrosswalkArgs) -> Result<()> {
         .collect();
     if !outside.is_empty() {
         eprintln!(
-            "warning: {} old areas lie partly outside the new areas (by {}): {}; all of their counts go to the part inside",
+            "warning: {} old areas lie partly outside the new areas (by {}): {}{}; all of their counts go to the part inside",
             outside.len(),
             if points.is_some() { "the weighting points" } else { "area" },
-            outside.join(", ")
+            outside[..outside.len().min(10)].join(", "),
+            if outside.len() > 10 { ", ..." } else { "" }
         );
     }
     if let Some(path) = &a.converted {
