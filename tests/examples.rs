@@ -114,6 +114,19 @@ fn every_project_renders_in_headless_chromium() {
         assert!(r["legend"].as_u64().unwrap_or(0) >= 2, "{name}: {r}");
         assert!(r["labels"].as_u64().unwrap_or(0) > 0, "{name}: no area names on the map: {r}");
         let p = Project::load(&path).unwrap();
+        // Trend mode where the first indicator has a series: the legend says what the
+        // colours mean, areas are coloured by their trend, a click draws the series.
+        let (_, list) = server.get("/indicators");
+        let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+        let periods = list["indicators"][0]["periods"].as_array().map_or(0, Vec::len);
+        assert_eq!(r["trendEnabled"].as_bool(), Some(periods >= 4), "{name}: trend mode with {periods} periods: {r}");
+        if periods >= 4 {
+            let legend = r["trendLegend"].as_str().unwrap_or("");
+            assert!(legend.contains("stijgend") && legend.contains("dalend") && legend.contains("p < 0,05"), "{name}: {r}");
+            assert!(r["trendAreas"].as_u64().unwrap_or(0) > 0, "{name}: no area coloured by trend: {r}");
+            assert_eq!(r["seriesChart"].as_u64(), Some(1), "{name}: no time-series chart: {r}");
+            assert!(r["seriesText"].as_str().unwrap_or("").contains("Trend:"), "{name}: {r}");
+        }
         for l in &p.levels {
             let n = r["perLevel"][&l.id].as_u64().unwrap_or(0);
             assert!(n > 0, "{name}: level {} drew no area at its own zoom: {r}", l.id);

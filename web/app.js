@@ -1,13 +1,18 @@
 // buurtmeter web map: a choropleth of the selected indicator over the tilesets,
 // levels switching with the zoom (gemeente → wijk → buurt), a period slider driven by
-// the indicator API (feature-state), hover and click details, search by name.
-/* global maplibregl */
+// the indicator API (feature-state), a trend mode (Mann-Kendall per area, from
+// /indicators/{id}/trends), hover and click details with the area's time series (uPlot),
+// search by name.
+/* global maplibregl, uPlot */
 (function () {
   'use strict';
   const $ = (id) => document.getElementById(id);
   const fmt = (x, unit) => x === null || x === undefined ? '—'
     : Number(x).toLocaleString('nl-NL', { maximumFractionDigits: Math.abs(x) >= 100 ? 0 : 2 }) + (unit ? ' ' + unit : '');
-  const state = { indicators: [], ind: null, style: null, period: null, values: {}, names: [], hovered: null, labels: {}, markers: [], basemap: null };
+  const state = { indicators: [], ind: null, style: null, period: null, values: {}, names: [], hovered: null, labels: {}, markers: [], basemap: null, mode: 'value', trends: {}, chart: null };
+  // Trend colours: neither is "good" for every indicator, so two distinct hues, not red/green.
+  const TREND = { rising: '#d95f02', falling: '#7570b3', none: '#cfd6dd' };
+  const PER = { year: 'per jaar', quarter: 'per kwartaal', month: 'per maand' };
 
   const startedWithView = location.hash.length > 1;
   const map = new maplibregl.Map({
@@ -80,11 +85,15 @@
     $('period').max = Math.max(periods.length - 1, 0);
     $('period').value = Math.max(periods.length - 1, 0);
     $('period').disabled = periods.length <= 1;
+    $('mode-trend').disabled = periods.length < 4;
+    if (periods.length < 4 && state.mode === 'trend') { document.querySelector('input[name=mode][value=value]').checked = true; state.mode = 'value'; }
+    state.trends = {};
+    $('series').hidden = true;
     renderTicks(periods);
     $('links').innerHTML = '<a href="/indicators/' + id + '?level=' + levels()[levels().length - 1].level + '&format=csv">CSV</a><a href="/indicators/' + id + '?level=' + levels()[levels().length - 1].level + '&format=csv-nl">CSV (Excel NL)</a>'
       + '<a href="/styles/' + id + '.qml">QGIS-stijl</a><a href="/styles/' + id + '.json">MapLibre-stijl</a>';
     map.once('styledata', () => {
-      setPeriod(periods[periods.length - 1] || null);
+      setPeriod(periods[periods.length - 1] || null).then(() => { if (state.mode === 'trend') { setMode('trend'); } });
       addContext();
       addBasemap();
       renderLabels();
@@ -214,9 +223,51 @@
     levels().forEach((l) => map.setPaintProperty(l.level + '-fill', 'fill-opacity', 0.7));
   }
 
+  // Colour by value (the classes of the style) or by trend (rising / falling / no trend
+  // at p < 0.05, from published values only).
+  async function setMode(mode) {
+    state.mode = mode;
+    if (mode === 'trend') {
+      await Promise.all(levels().map(async (l) => {
+        if (!state.trends[l.level]) {
+          const data = await (await fetch('/indicators/' + encodeURIComponent(state.ind.id) + '/trends?level=' + l.level)).json();
+          state.trends[l.level] = data;
+        }
+        state.trends[l.level].trends.forEach((t, i) => {
+          const v = t.status !== 'ok' ? null : t.direction === 'rising' ? 1 : t.direction === 'falling' ? -1 : 0;
+          map.setFeatureState({ source: l.level, sourceLayer: l.level, id: i }, { trend: v });
+        });
+      }));
+    }
+    const md = state.style.metadata;
+    levels().forEach((l) => {
+      const color = mode === 'trend'
+        ? ['match', ['coalesce', ['feature-state', 'trend'], 9], 1, TREND.rising, -1, TREND.falling, 0, TREND.none, md['buurtmeter:no_data']]
+        : colorExpr(l.breaks);
+      map.setPaintProperty(l.level + '-fill', 'fill-color', color);
+    });
+    renderLegend();
+  }
+
+  function trendOf(level, i) {
+    const t = state.trends[level] && state.trends[level].trends[i];
+    if (!t) { return ''; }
+    if (t.status !== 'ok') { return t.status === 'protected' ? 'afgeschermd' : 'te weinig waarden'; }
+    return t.direction_nl + ' (' + fmt(t.slope, (state.ind.unit || '') + ' ' + (PER[state.ind.period] || 'per periode')) + ', p = ' + fmt(t.p) + ')';
+  }
+
   function renderLegend() {
     const l = currentLevel();
     if (!l) { return; }
+    if (state.mode === 'trend') {
+      const md = state.style.metadata;
+      const sw = (c, text) => '<div class="item"><span class="swatch" style="background:' + c + '"></span>' + text + '</div>';
+      $('legend').innerHTML = sw(TREND.rising, 'stijgend') + sw(TREND.falling, 'dalend') + sw(TREND.none, 'geen trend')
+        + sw(md['buurtmeter:no_data'], 'te weinig waarden')
+        + '<p class="muted small">Mann-Kendall-toets over alle perioden, p &lt; 0,05; helling volgens Sen. Alleen gepubliceerde waarden tellen mee.</p>';
+      $('level-label').textContent = l.level;
+      return;
+    }
     const pal = state.style.metadata['buurtmeter:palette'];
     const unit = state.ind.unit || '';
     const b = l.breaks;
@@ -253,6 +304,7 @@
       + '<table><tr><td>' + state.ind.title + '</td><td class="v"><strong>' + (row.suppressed === 'small_denominator' ? 'niet berekend (noemer te klein)' : row.suppressed && row.value === null ? 'afgeschermd' : fmt(row.value, unit)) + '</strong></td></tr>'
       + '<tr><td>teller: ' + state.ind.definition.numerator_label + '</td><td class="v">' + (row.numerator === null && row.suppressed ? 'afgeschermd' : fmt(row.numerator)) + '</td></tr>'
       + (den ? '<tr><td>noemer: ' + state.ind.definition.denominator_label + '</td><td class="v">' + fmt(row.denominator) + '</td></tr>' : '')
+      + (state.mode === 'trend' ? '<tr><td>trend</td><td class="v">' + trendOf(l, f.id) + '</td></tr>' : '')
       + '</table>';
   }
 
@@ -274,14 +326,53 @@
   });
   map.on('click', (e) => {
     const f = state.style && map.queryRenderedFeatures(e.point, { layers: fillLayers() })[0];
-    if (f) { new maplibregl.Popup({ maxWidth: '320px' }).setLngLat(e.lngLat).setHTML(describe(f)).addTo(map); }
+    if (f) {
+      new maplibregl.Popup({ maxWidth: '320px' }).setLngLat(e.lngLat).setHTML(describe(f)).addTo(map);
+      const row = (state.values[f.source] || [])[f.id];
+      if (row) { showSeries(f.source, row.code, row.name || row.code); }
+    }
   });
+
+  // The clicked area's values over all periods, with its trend: a small uPlot chart
+  // (compiled into the binary like MapLibre), or a table where uPlot is missing.
+  async function showSeries(level, code, name) {
+    const box = $('series');
+    if (state.ind.periods.length < 2) { box.hidden = true; return; }
+    const data = await (await fetch('/indicators/' + encodeURIComponent(state.ind.id) + '?level=' + level + '&area=' + encodeURIComponent(code))).json();
+    const s = data.series;
+    const t = data.trend;
+    const trend = t.status === 'ok' ? t.direction_nl + ', ' + fmt(t.slope) + ' ' + (PER[state.ind.period] || 'per periode') + ' (p = ' + fmt(t.p) + ')'
+      : t.status === 'protected' ? 'afgeschermd' : 'te weinig waarden voor een trend';
+    box.hidden = false;
+    box.innerHTML = '<h4>' + name + ' door de tijd</h4><div id="series-chart"></div><p class="muted small">Trend: ' + trend + '</p>';
+    if (state.chart) { state.chart.destroy(); state.chart = null; }
+    if (typeof uPlot === 'undefined') {
+      box.innerHTML += '<table>' + s.map((c) => '<tr><td>' + periodLabel(c.period) + '</td><td class="v">' + fmt(c.value) + '</td></tr>').join('') + '</table>';
+      return;
+    }
+    const xs = s.map((_, i) => i);
+    const ys = s.map((c) => (typeof c.value === 'number' ? c.value : null));
+    const fit = t.status === 'ok' ? xs.map((x) => t.intercept + t.slope * x) : xs.map(() => null);
+    state.chart = new uPlot({
+      width: box.clientWidth || 280,
+      height: 150,
+      legend: { show: false },
+      scales: { x: { time: false } },
+      axes: [
+        { values: (u, ticks) => ticks.map((i) => (s[i] ? String(s[i].period).slice(0, 4) : '')), space: 40 },
+        { size: 46, values: (u, ticks) => ticks.map((v) => fmt(v)) },
+      ],
+      series: [{}, { label: state.ind.title, stroke: '#123c69', width: 2, spanGaps: false, points: { size: 4 } },
+        { label: 'trend (Sen)', stroke: '#d95f02', dash: [4, 4], width: 1, points: { show: false } }],
+    }, [xs, ys, fit], $('series-chart'));
+  }
   map.on('zoomend', renderLegend);
   map.on('moveend', () => { if (state.style) { renderLabels(); } });
   map.on('error', (e) => { console.error('map error', e && e.error ? e.error.message : e); });
 
   $('indicator').addEventListener('change', (e) => loadIndicator(e.target.value, false));
   $('period').addEventListener('input', (e) => setPeriod(state.ind.periods[Number(e.target.value)]));
+  document.querySelectorAll('input[name=mode]').forEach((r) => r.addEventListener('change', (e) => setMode(e.target.value)));
   $('search').addEventListener('submit', async (e) => {
     e.preventDefault();
     const q = $('search-input').value.trim().toLowerCase();

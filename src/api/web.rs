@@ -62,6 +62,8 @@ const APP_JS: &str = include_str!("../../web/app.js");
 const APP_CSS: &str = include_str!("../../web/app.css");
 const MAPLIBRE_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/maplibre-gl.js"));
 const MAPLIBRE_CSS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/maplibre-gl.css"));
+const UPLOT_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/uPlot.iife.min.js"));
+const UPLOT_CSS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/uPlot.min.css"));
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -81,6 +83,8 @@ async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
         "app.css" => (APP_CSS.as_bytes(), "text/css; charset=utf-8"),
         "maplibre-gl.js" => (MAPLIBRE_JS, "text/javascript; charset=utf-8"),
         "maplibre-gl.css" => (MAPLIBRE_CSS, "text/css; charset=utf-8"),
+        "uplot.js" => (UPLOT_JS, "text/javascript; charset=utf-8"),
+        "uplot.css" => (UPLOT_CSS, "text/css; charset=utf-8"),
         _ => return Err(ApiError::NotFound(format!("no static file '{file}'"))),
     };
     Ok(([(header::CONTENT_TYPE, ct), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response())

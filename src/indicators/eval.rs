@@ -136,13 +136,17 @@ pub fn denominators(ind: &Indicator, levels: &[Level], level: usize, period_keys
 }
 
 /// The periods of a statistic indicator: every period from the first to the last edition
-/// of its numerator at any level (the same axis at every level), within from/to.
+/// of its numerator that publishes a value at any level (the same axis at every level;
+/// a first release without the figure is no period of it), within from/to.
 pub fn statistic_axis(ind: &Indicator, name: &str, levels: &[Level]) -> Vec<i32> {
     if ind.period == PeriodKind::All {
         return vec![0];
     }
-    let keys: Vec<i32> =
-        (0..levels.len()).flat_map(|li| stats::resolve_series(levels, li, name)).map(|e| ind.period.key(e.start)).collect();
+    let keys: Vec<i32> = (0..levels.len())
+        .flat_map(|li| stats::resolve_series(levels, li, name))
+        .filter(|e| e.values.iter().any(Option::is_some))
+        .map(|e| ind.period.key(e.start))
+        .collect();
     let lo = keys.iter().copied().min().map(|k| ind.from.map_or(k, |d| k.max(ind.period.key(d))));
     let hi = keys.iter().copied().max().map(|k| ind.to.map_or(k, |d| k.min(ind.period.key(d))));
     match (lo, hi) {

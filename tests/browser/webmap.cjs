@@ -1,6 +1,8 @@
 // Loads the buurtmeter web map in headless Chromium (Debian's, via playwright-core from
 // web/node_modules), checks that it renders features without console errors, moves the
-// period slider, switches the indicator, and saves a screenshot.
+// period slider, switches the indicator, and saves a screenshot; where the first
+// indicator has four periods or more, also the trend mode (legend, coloured areas) and
+// the time-series chart of a clicked area (a second screenshot, NAME-trend.png).
 // Usage: node tests/browser/webmap.cjs BASE_URL SCREENSHOT.png
 'use strict';
 const path = require('path');
@@ -34,6 +36,29 @@ const { chromium } = require(path.join(__dirname, '..', '..', 'web', 'node_modul
     result.legend = await page.evaluate(() => document.querySelectorAll('#legend .item').length);
     await page.waitForTimeout(300);
     result.labels = await page.evaluate(() => document.querySelectorAll('.area-label').length);
+    result.trendEnabled = await page.evaluate(() => !document.getElementById('mode-trend').disabled);
+    if (result.trendEnabled) {
+      await page.check('#mode-trend');
+      await page.waitForFunction(() => document.querySelector('#legend').textContent.includes('stijgend'), null, { timeout: 30000 });
+      await page.waitForTimeout(500);
+      result.trendLegend = await page.evaluate(() => document.getElementById('legend').textContent);
+      // Areas drawn with a trend colour (feature-state `trend` set from the API).
+      result.trendAreas = await page.evaluate(() => {
+        const l = window.map.getStyle().metadata['buurtmeter:legend'].find((x) => window.map.getZoom() >= x.minzoom && window.map.getZoom() < x.maxzoom);
+        return window.map.queryRenderedFeatures({ layers: [l.level + '-fill'] })
+          .filter((f) => typeof window.map.getFeatureState({ source: f.source, sourceLayer: f.sourceLayer, id: f.id }).trend === 'number').length;
+      });
+      const mapBox = await page.locator('#map').boundingBox();
+      await page.mouse.click(mapBox.x + mapBox.width / 2, mapBox.y + mapBox.height / 2);
+      await page.waitForFunction(() => !document.getElementById('series').hidden, null, { timeout: 30000 });
+      await page.waitForTimeout(500);
+      result.seriesChart = await page.evaluate(() => document.querySelectorAll('#series-chart canvas').length);
+      result.seriesText = await page.evaluate(() => document.getElementById('series').textContent);
+      await page.screenshot({ path: shot.replace(/\.png$/, '-trend.png') });
+      await page.evaluate(() => document.querySelectorAll('.maplibregl-popup').forEach((p) => p.remove()));
+      await page.check('input[name=mode][value=value]');
+      await page.waitForTimeout(300);
+    }
     // Period slider to the first period, then switch the indicator.
     await page.evaluate(() => { const s = document.getElementById('period'); s.value = 0; s.dispatchEvent(new Event('input')); });
     await page.waitForTimeout(500);
