@@ -359,14 +359,7 @@ fn crosswalk(a: crate::cli::CrosswalkArgs) -> Result<()> {
             return Err(Error::Usage(format!("--to-within {}: no area of {} has such a code", a.to_within.join(","), a.to.display())));
         }
     }
-    // The old areas that lie in the new ones (by their interior point).
-    let new_index = AreaIndex::build(new.areas.iter().map(|x| &x.geometry));
-    let keep: Vec<usize> = (0..old.areas.len())
-        .filter(|&i| {
-            use geo::InteriorPoint;
-            old.areas[i].geometry.interior_point().is_some_and(|p| new_index.locate(p.x(), p.y()).is_some())
-        })
-        .collect();
+    let keep = crosswalk::old_areas_within(&old.areas, &new.areas);
     let old_areas: Vec<crate::model::Area> = keep.iter().map(|&i| old.areas[i].clone()).collect();
     let weights = match (&a.weights, &a.weight) {
         (Some(path), Some(field)) => {

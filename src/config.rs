@@ -101,6 +101,39 @@ pub struct StatisticsConfig {
     /// For tables without region codes: the column with region names (`Wijk_Buurt`).
     #[serde(default)]
     pub name_column: Option<String>,
+    /// The boundaries these statistics are published on, when they are not the project's
+    /// (an older edition): the counts in `convert` are converted to the level of the same
+    /// kind through a crosswalk.
+    #[serde(default)]
+    pub boundaries: Option<BoundariesConfig>,
+    /// The counts and sums to convert (never rates or averages: recompute those).
+    #[serde(default)]
+    pub convert: Vec<String>,
+    /// Points that say where people live (the CBS 100 m grid), to weight the conversion;
+    /// by area without.
+    #[serde(default)]
+    pub weights: Option<WeightsConfig>,
+}
+
+/// An edition of boundaries (`[[statistics]] boundaries = { path, layer, id_field }`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoundariesConfig {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub layer: Option<String>,
+    #[serde(default)]
+    pub id_field: Option<String>,
+}
+
+/// Weighting points for a conversion (`weights = { path, layer, field }`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsConfig {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub layer: Option<String>,
+    pub field: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -453,7 +486,13 @@ impl Project {
 
     /// Every input file as the project names it (levels, statistics, point layers).
     pub fn input_paths(&self) -> impl Iterator<Item = &PathBuf> {
-        self.levels.iter().map(|l| &l.path).chain(self.statistics.iter().map(|s| &s.path)).chain(self.points.iter().map(|p| &p.path))
+        self.levels
+            .iter()
+            .map(|l| &l.path)
+            .chain(self.statistics.iter().flat_map(|s| {
+                std::iter::once(&s.path).chain(s.boundaries.as_ref().map(|b| &b.path)).chain(s.weights.as_ref().map(|w| &w.path))
+            }))
+            .chain(self.points.iter().map(|p| &p.path))
     }
 
     pub fn resolve(&self, p: &Path) -> PathBuf {

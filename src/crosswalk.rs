@@ -111,10 +111,14 @@ pub fn build(old: &[Area], new: &[Area], points: Option<&WeightPoints>) -> Cross
             Some(w) => {
                 let total = w.covered(oi);
                 uncovered.push(1.0 - total / w.total[oi]);
-                let mut to: Vec<(&u32, &f64)> = w.pairs[oi].iter().collect();
-                to.sort_by_key(|(n, _)| **n);
-                for (&n, &weight) in to {
+                // Every new area the old one meets, by polygons or by points; one that
+                // holds none of its points gets share 0 (nobody lives there), not nothing.
+                let mut to: Vec<u32> = w.pairs[oi].keys().copied().chain(parts.iter().map(|p| p.0)).collect();
+                to.sort_unstable();
+                to.dedup();
+                for n in to {
                     let area = parts.iter().find(|(m, _)| *m == n).map_or(0.0, |p| p.1);
+                    let weight = w.pairs[oi].get(&n).copied().unwrap_or(0.0);
                     links.push(Link { from: oi as u32, to: n, share: weight / total, area, weight });
                 }
                 method.push(Method::Points);
@@ -130,6 +134,15 @@ pub fn build(old: &[Area], new: &[Area], points: Option<&WeightPoints>) -> Cross
         }
     }
     Crosswalk { links, method, uncovered }
+}
+
+/// The old areas that belong to the new ones: those whose interior point lies in a new
+/// area. An old area that only touches the new ones (a neighbour outside the region, a
+/// sliver between simplified boundaries) would otherwise give all its count to them.
+pub fn old_areas_within(old: &[Area], new: &[Area]) -> Vec<usize> {
+    use geo::InteriorPoint;
+    let index = AreaIndex::build(new.iter().map(|a| &a.geometry));
+    (0..old.len()).filter(|&i| old[i].geometry.interior_point().is_some_and(|p| index.locate(p.x(), p.y()).is_some())).collect()
 }
 
 /// (new area, intersection area) for every new area that meets `o`, by index.
@@ -238,6 +251,14 @@ mod tests {
         let cw = build(&old, &new, Some(&WeightPoints { xs: &xs, ys: &ys, weights: &ws }));
         assert_eq!(cw.method, vec![Method::Points, Method::Unchanged]);
         assert_eq!(cw.links[0].share, 0.75);
+        // Nobody in A2's part but one person: and with nobody there at all, share 0.
+        let (xs, ys, ws) = (vec![10.0], vec![50.0], vec![3.0]);
+        let cw = build(&old, &new, Some(&WeightPoints { xs: &xs, ys: &ys, weights: &ws }));
+        let shares: Vec<(u32, u32, f64)> = cw.links.iter().map(|l| (l.from, l.to, l.share)).collect();
+        assert_eq!(shares, vec![(0, 0, 1.0), (0, 1, 0.0), (1, 2, 1.0)]);
+        assert_eq!(convert(&cw, &[Some(100.0), Some(8.0)], 3)[1].value, Some(0.0));
+        let (xs, ys, ws) = (vec![10.0, 50.0, 150.0], vec![50.0, 50.0, 50.0], vec![3.0, 1.0, 7.0]);
+        let cw = build(&old, &new, Some(&WeightPoints { xs: &xs, ys: &ys, weights: &ws }));
         let c = convert(&cw, &[Some(100.0), Some(8.0)], 3);
         assert_eq!(c.iter().map(|c| c.value).collect::<Vec<_>>(), vec![Some(75.0), Some(25.0), Some(8.0)]);
         assert_eq!(c.iter().map(|c| c.converted).collect::<Vec<_>>(), vec![true, true, false]);

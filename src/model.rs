@@ -34,6 +34,15 @@ impl CbsKind {
             && rest[4..].iter().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
         ok.then_some(kind)
     }
+
+    /// `buurten`, `wijken`, `gemeenten`.
+    pub fn plural(self) -> &'static str {
+        match self {
+            CbsKind::Buurt => "buurten",
+            CbsKind::Wijk => "wijken",
+            CbsKind::Gemeente => "gemeenten",
+        }
+    }
 }
 
 /// The CBS code one level up: `BU09171000` → `WK091710`, `WK091710` → `GM0917`.
@@ -152,6 +161,9 @@ pub struct StatColumns {
     /// Every edition of a column (one per period of its statistics files), oldest first:
     /// the time series behind per-period indicators. Aligned with the level's areas.
     pub series: BTreeMap<String, Vec<StatEdition>>,
+    /// Columns converted from other boundaries: per area, whether its value was converted
+    /// (`false` where the area was carried over unchanged).
+    pub converted: BTreeMap<String, Vec<bool>>,
 }
 
 /// One period of a statistic for every area of a level.

@@ -141,7 +141,7 @@ print(json.dumps({
         &json!({"old": old, "new": new, "from": from, "to": to}),
     );
     let mut by_points = 0;
-    for l in links.iter().filter(|l| l["method"] == "points") {
+    for l in links.iter().filter(|l| l["method"] == "points" && num(l, "weight") > Some(0.0)) {
         let (o, n) = (l["from_code"].as_str(), l["to_code"].as_str());
         let pair = geos["pairs"][format!("{o}>{n}")].as_f64().unwrap_or_else(|| panic!("GEOS has no grid point in both {o} and {n}"));
         let total = geos["total"][o].as_f64().unwrap();
@@ -164,4 +164,70 @@ print(json.dumps({
     assert!((got - expected).abs() < 1e-6 * expected, "converted total {got} vs {expected}");
     let whole: usize = shares.values().filter(|s| (**s - 1.0).abs() < 1e-12).count();
     assert!(whole * 10 > shares.len() * 8, "only {whole} of {} old wijken lie wholly in the new ones", shares.len());
+}
+
+/// Statistics published on the wijken of 2022, in a project on the wijken of 2024: the
+/// project converts them with the same crosswalk as the command (weighted by the 100 m
+/// grid), every served value equals the command's conversion, and every channel says the
+/// value was converted (the gemeenten too, which sum the converted wijken).
+#[test]
+fn a_project_converts_statistics_of_older_boundaries_and_says_so() {
+    let Some(old) = shared_data("nl_wijken_2022_tmap/nl_wijken_gemeenten_2022_tmap.gpkg") else { return };
+    let Some(new) = shared_data("nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("bevolking_2022.csv");
+    let ok = std::process::Command::new("ogr2ogr")
+        .args(["-f", "CSV"])
+        .arg(&csv)
+        .arg(&old)
+        // a name of its own: `population` would find each level's own aantal_inwoners of 2024
+        .args(["-sql", "select code, population as bevolking2022 from wijken"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let (_tmp, project) = common::example_copy("rijnmond", |t| {
+        format!(
+            "{t}\n[[statistics]]\npath = \"{}\"\nperiod = \"2022\"\nboundaries = {{ path = \"../../shared/data/nl_wijken_2022_tmap/nl_wijken_gemeenten_2022_tmap.gpkg\", layer = \"wijken\", id_field = \"code\" }}\nconvert = [\"bevolking2022\"]\nweights = {{ path = \"../../shared/data/nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg\", layer = \"vierkant_100m\", field = \"aantal_inwoners\" }}\n\n[[indicators]]\nid = \"bevolking2022\"\ntitle = \"Inwoners 2022 op de wijken van 2024\"\nnumerator = {{ statistic = \"bevolking2022\" }}\n",
+            csv.display()
+        )
+    });
+    let check = common::buurtmeter(&["check", "--project", project.to_str().unwrap()]);
+    let log = common::stderr(&check);
+    assert!(check.status.success(), "{log}");
+    assert!(log.contains("converted to 'wijken' weighted by the weighting points") && log.contains("1 converted (bevolking2022)"), "{log}");
+    let server = common::Server::start(&["--project", project.to_str().unwrap()]);
+    let (status, body) = server.get("/indicators/bevolking2022?level=wijken");
+    assert_eq!(status, 200, "{body}");
+    let served: Value = serde_json::from_str(&body).unwrap();
+    let rows = served["values"].as_array().unwrap();
+    let codes: Vec<&str> = rows.iter().map(|r| r["code"].as_str().unwrap()).collect();
+    // The command on the same inputs, limited to the project's wijken.
+    let (_, converted) = run_crosswalk_weighted(&old, &new, &codes.join(","), dir.path());
+    let by_code: BTreeMap<&str, Option<f64>> = converted.iter().map(|c| (c["code"].as_str(), num(c, "value"))).collect();
+    let mut compared = 0;
+    for r in rows {
+        let code = r["code"].as_str().unwrap();
+        let expected = by_code[code];
+        match (r["value"].as_f64(), expected) {
+            (Some(v), Some(e)) => assert!((v - e).abs() < 1e-6 * e.max(1.0), "{code}: served {v}, crosswalk {e}"),
+            (v, e) => assert_eq!(v, e, "{code}"),
+        }
+        assert_eq!(r["converted"], true, "{code}: {r}");
+        compared += r["value"].is_f64() as usize;
+    }
+    assert!(compared > 100, "{compared}");
+    let (_, body) = server.get("/indicators/bevolking2022?level=gemeenten");
+    let gm: Value = serde_json::from_str(&body).unwrap();
+    assert!(gm["values"].as_array().unwrap().iter().all(|r| r["converted"] == true), "{gm}");
+    let (_, text) = server.get("/indicators/bevolking2022?level=wijken&format=csv");
+    assert!(text.lines().next().unwrap().ends_with(",converted"), "{text}");
+    assert!(text.lines().skip(1).all(|l| l.ends_with(",true")), "{text}");
+    let (_, meta) = server.get("/indicators");
+    assert!(meta.contains("converted from the areas of"), "the source says so: {meta}");
+}
+
+fn run_crosswalk_weighted(old: &Path, new: &Path, within: &str, dir: &Path) -> (Rows, Rows) {
+    let sub = dir.join("command");
+    std::fs::create_dir_all(&sub).unwrap();
+    run_crosswalk(old, new, within, true, &sub)
 }

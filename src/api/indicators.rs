@@ -30,8 +30,19 @@ fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
     let levels: Vec<Value> = snap
         .levels
         .iter()
+        .enumerate()
         .zip(&ind.per_level)
-        .map(|(l, v)| json!({"level": l.id, "periods": v.periods, "denominator_source": v.denominator_source}))
+        .map(|((li, l), v)| {
+            let numerator_source = d.statistic.as_ref().and_then(|s| crate::indicators::stats::resolve(&snap.levels, li, s).1);
+            json!({
+                "level": l.id,
+                "periods": v.periods,
+                "numerator_source": numerator_source,
+                "denominator_source": v.denominator_source,
+                "denominator_periods": v.denominator_periods,
+                "converted_cells": v.converted.iter().filter(|c| **c).count(),
+            })
+        })
         .collect();
     json!({
         "id": d.id,
@@ -310,7 +321,8 @@ async fn values_of(snap: &Snapshot, ind: &IndicatorResult, q: &ValuesQuery) -> R
                     "denominator": v.denominator[k],
                     "denominator_period": v.denominator_periods.get(p).cloned().flatten(),
                     "value": v.value[k],
-                    "suppressed": v.suppressed[k].map(|s| s.key())
+                    "suppressed": v.suppressed[k].map(|s| s.key()),
+                    "converted": v.converted.get(k).copied().unwrap_or(false)
                 })
             })
             .collect();
@@ -343,7 +355,15 @@ async fn values_of(snap: &Snapshot, ind: &IndicatorResult, q: &ValuesQuery) -> R
             .enumerate()
             .map(|(a, area)| {
                 let k = v.index(a, p);
-                json!({"code": area.code, "name": area.name, "numerator": v.numerator[k], "denominator": v.denominator[k], "value": v.value[k], "suppressed": v.suppressed[k].map(|s| s.key())})
+                json!({
+                    "code": area.code,
+                    "name": area.name,
+                    "numerator": v.numerator[k],
+                    "denominator": v.denominator[k],
+                    "value": v.value[k],
+                    "suppressed": v.suppressed[k].map(|s| s.key()),
+                    "converted": v.converted.get(k).copied().unwrap_or(false)
+                })
             })
             .collect(),
     };

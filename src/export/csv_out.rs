@@ -60,7 +60,7 @@ pub fn write_converted(out: &mut dyn Write, new: &[Area], fields: &[(String, Vec
 
 /// Secret cells have an empty numerator and value, and the reason in `suppressed`.
 pub const INDICATOR_CSV_HEADER: &str =
-    "indicator,level,area_code,area_name,period,numerator,denominator,denominator_period,value,unit,suppressed";
+    "indicator,level,area_code,area_name,period,numerator,denominator,denominator_period,value,unit,suppressed,converted";
 
 /// Long format: one row per area and period; only `period` and `area` when given.
 pub fn write_indicator_rows(
@@ -85,7 +85,7 @@ pub fn write_indicator_rows(
             let k = v.index(a, p);
             writeln!(
                 w,
-                "{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{}",
                 ind.def.id,
                 l.id,
                 csv_field(&area_ref.code),
@@ -96,7 +96,8 @@ pub fn write_indicator_rows(
                 v.denominator_periods.get(p).cloned().flatten().unwrap_or_default(),
                 fmt_opt(v.value[k]),
                 unit,
-                v.suppressed[k].map_or("", |s| s.key())
+                v.suppressed[k].map_or("", |s| s.key()),
+                v.converted.get(k).copied().unwrap_or(false)
             )?;
         }
     }

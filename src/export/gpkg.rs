@@ -129,6 +129,7 @@ fn write_all(path: &Path, snap: &Snapshot) -> Result<()> {
                             Value::Real(v.value[k]),
                             Value::Text(ind.def.unit.clone().unwrap_or_default()),
                             Value::Text(v.suppressed[k].map_or("", |s| s.key()).to_string()),
+                            Value::Text(v.converted.get(k).copied().unwrap_or(false).to_string()),
                         ],
                     ));
                 }

@@ -53,6 +53,9 @@ pub struct LevelValues {
     /// Per period: the CBS period of the denominator used (its own, or the nearest
     /// earlier edition when that period is not published), when the file says.
     pub denominator_periods: Vec<Option<String>>,
+    /// Per cell: the numerator or denominator statistic was converted from other
+    /// boundaries for this area (CBS: *berekend*).
+    pub converted: Vec<bool>,
     /// For protected layers, per cell: the cell key (wrapping sum of the record keys), the
     /// number of records and the largest single weight. Never published.
     pub protection: Option<CellKeys>,
@@ -81,6 +84,20 @@ impl LevelValues {
         self.value[k] = None;
         self.suppressed[k] = Some(why);
     }
+}
+
+/// Per cell: whether a statistic behind the value was converted from other boundaries.
+fn converted_cells(ind: &Indicator, levels: &[Level], level: usize, n_p: usize) -> Vec<bool> {
+    let n_a = levels[level].areas.len();
+    let mut per_area = vec![false; n_a];
+    let names = ind.statistic.iter().chain(match &ind.denominator {
+        Denominator::Statistic(s) => Some(s),
+        _ => None,
+    });
+    for name in names {
+        per_area.iter_mut().zip(stats::converted(levels, level, name)).for_each(|(a, b)| *a |= b);
+    }
+    per_area.into_iter().flat_map(|f| std::iter::repeat_n(f, n_p)).collect()
 }
 
 /// The rate expression: `numerator / denominator × scale`, missing when the denominator
@@ -205,6 +222,7 @@ pub fn evaluate(
         denominator: if ind.denominator == Denominator::None { vec![None; dens.per_cell.len()] } else { dens.per_cell },
         denominator_source: dens.source,
         denominator_periods: dens.periods,
+        converted: converted_cells(ind, levels, level, period_keys.len()),
         protection,
     })
 }
@@ -339,6 +357,7 @@ pub fn evaluate_statistic(ind: &Indicator, name: &str, levels: &[Level], level: 
         denominator: if ind.denominator == Denominator::None { vec![None; dens.per_cell.len()] } else { dens.per_cell },
         denominator_source: dens.source,
         denominator_periods: dens.periods,
+        converted: converted_cells(ind, levels, level, period_keys.len()),
         protection: None,
     })
 }

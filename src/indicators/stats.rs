@@ -111,6 +111,28 @@ fn sum_to_parents(child: &Level, n_parents: usize, child_values: &[Option<f64>])
     sum
 }
 
+/// Per area of `levels[level]`: was the statistic converted from other boundaries there
+/// (its own flag, or for a sum over children, any child's)?
+pub fn converted(levels: &[Level], level: usize, wanted: &str) -> Vec<bool> {
+    let l = &levels[level];
+    if let Some((name, _)) = find_column(&l.stats, wanted) {
+        return l.stats.converted.get(name).cloned().unwrap_or_else(|| vec![false; l.areas.len()]);
+    }
+    for (ci, child) in levels.iter().enumerate() {
+        if child.parent.as_deref() != Some(&l.id) || ci == level || resolve(levels, ci, wanted).1.is_none() {
+            continue;
+        }
+        let mut out = vec![false; l.areas.len()];
+        for (a, flag) in converted(levels, ci, wanted).into_iter().enumerate() {
+            if let Some(p) = child.parent_idx[a] {
+                out[p as usize] |= flag;
+            }
+        }
+        return out;
+    }
+    vec![false; l.areas.len()]
+}
+
 /// The CBS period of a statistic's current values at `levels[level]` (own or children's).
 pub fn current_period(levels: &[Level], level: usize, wanted: &str) -> Option<String> {
     let l = &levels[level];

@@ -24,7 +24,7 @@ pub(super) fn read_levels(project: &Project, working: &SpatialRef, log: &mut Log
         }
         levels.push(level);
     }
-    attach_statistics(project, &mut levels, log)?;
+    attach_statistics(project, &mut levels, working, log)?;
     Ok((levels, context))
 }
 
@@ -138,9 +138,9 @@ fn attach_table(table: &statistics::StatTable, level: &Level, out: &mut StatColu
 
 /// The statistics files, matched to levels by region code. They come first; the areas'
 /// own attributes fill in the names not taken.
-fn attach_statistics(project: &Project, levels: &mut [Level], log: &mut Log) -> Result<()> {
+fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialRef, log: &mut Log) -> Result<()> {
     let mut file_stats: Vec<StatColumns> = vec![StatColumns::default(); levels.len()];
-    for sc in &project.statistics {
+    for (index, sc) in project.statistics.iter().enumerate() {
         let src = statistics::StatSource {
             path: project.resolve(&sc.path),
             period: sc.period.clone(),
@@ -153,6 +153,19 @@ fn attach_statistics(project: &Project, levels: &mut [Level], log: &mut Log) -> 
             log.warnings.extend(super::names::match_to_codes(&mut table, levels));
         }
         let mut matched = 0usize;
+        if sc.boundaries.is_some() {
+            let conv = super::convert::to_project_boundaries(project, index, table, levels, working, log)?;
+            let li = conv.level;
+            attach_table(&conv.table, &levels[li], &mut file_stats[li], &sc.path);
+            let from = sc.boundaries.as_ref().map(|b| b.path.display().to_string()).unwrap_or_default();
+            for (name, _) in &conv.table.columns {
+                file_stats[li].converted.insert(name.clone(), conv.flags.clone());
+                if let Some(s) = file_stats[li].sources.get_mut(name) {
+                    s.push_str(&format!(", converted from the areas of {from}"));
+                }
+            }
+            continue;
+        }
         for (li, level) in levels.iter().enumerate() {
             matched += attach_table(&table, level, &mut file_stats[li], &sc.path);
         }

@@ -11,6 +11,7 @@
 //! - [`version`]: the data version (content) and the watcher's fingerprint.
 
 mod areas;
+mod convert;
 mod hierarchy;
 mod indicators;
 mod names;

@@ -1,0 +1,147 @@
+//! Statistics published on other boundaries (an older edition of the wijken, say),
+//! converted to the project's level of the same kind through a crosswalk
+//! (`crate::crosswalk`), before they are attached like any other table: the rest of the
+//! pipeline sees a table on the project's own codes, and per column which areas'
+//! values were converted.
+
+use gdal::spatial_ref::SpatialRef;
+
+use super::{Log, timed};
+use crate::config::{Project, StatisticsConfig};
+use crate::crosswalk::{self, Method, WeightPoints};
+use crate::error::{Error, Result};
+use crate::ingest::statistics::{Columns, Edition, StatTable};
+use crate::ingest::text::normalise_name;
+use crate::ingest::{self, PointSource, vector};
+use crate::model::{CbsKind, Level};
+
+/// A statistics table on the project's boundaries: the converted table, the level it is
+/// on, and per area of that level whether its values were converted.
+pub(super) struct Converted {
+    pub table: StatTable,
+    pub level: usize,
+    pub flags: Vec<bool>,
+}
+
+/// Convert the `convert` columns of `table` (published on `sc.boundaries`) to the level
+/// of the same CBS kind. Every other column is left out: a rate or an average cannot be
+/// converted, only recomputed from converted counts.
+pub(super) fn to_project_boundaries(
+    project: &Project,
+    index: usize,
+    table: StatTable,
+    levels: &[Level],
+    working: &SpatialRef,
+    log: &mut Log,
+) -> Result<Converted> {
+    let sc: &StatisticsConfig = &project.statistics[index];
+    let key = |k: &str| format!("statistics[{index}].{k}");
+    let b = sc.boundaries.as_ref().expect("called for statistics with boundaries");
+    let src = vector::AreaSource {
+        path: project.resolve(&b.path),
+        layer: b.layer.clone(),
+        id_field: b.id_field.clone(),
+        name_field: None,
+        level_hint: None,
+    };
+    let mut old = timed(&mut log.timings, format!("read boundaries {}", b.path.display()), || vector::read_areas(&src, Some(working)))?;
+    log.warnings.extend(old.warnings.iter().cloned());
+    let kind = old.areas.first().and_then(|a| CbsKind::of(&a.code));
+    let li = levels.iter().position(|l| l.cbs_kind.is_some() && l.cbs_kind == kind).ok_or_else(|| Error::Project {
+        path: project.file.clone(),
+        message: format!(
+            "{}: the areas of {} are {}, and no level of the project is of that kind",
+            key("boundaries"),
+            b.path.display(),
+            kind.map_or("not CBS areas", |k| k.plural())
+        ),
+    })?;
+    if sc.convert.is_empty() {
+        return Err(Error::Project {
+            path: project.file.clone(),
+            message: format!(
+                "{}: name the counts to convert to the project's boundaries (convert = [\"aantal_inwoners\"]); the columns are: {}",
+                key("convert"),
+                table.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    let weights = match &sc.weights {
+        Some(w) => {
+            let ps = PointSource { path: project.resolve(&w.path), layer: w.layer.clone(), weight: Some(w.field.clone()), ..Default::default() };
+            Some(timed(&mut log.timings, format!("read weights {}", w.path.display()), || ingest::read_points(&ps, working, "weights"))?)
+        }
+        None => None,
+    };
+    let points = weights.as_ref().map(|l| WeightPoints { xs: &l.xs, ys: &l.ys, weights: l.weights.as_deref().unwrap_or(&[]) });
+    let target = &levels[li];
+    // Only the old areas that lie in the project's (a national file has many more).
+    let within = crosswalk::old_areas_within(&old.areas, &target.areas);
+    let mut keep = vec![false; old.areas.len()];
+    within.iter().for_each(|&i| keep[i] = true);
+    let mut k = keep.iter();
+    old.areas.retain(|_| *k.next().unwrap_or(&false));
+    let cw = timed(&mut log.timings, format!("crosswalk {} → {}", b.path.display(), target.id), || {
+        Ok(crosswalk::build(&old.areas, &target.areas, points.as_ref()))
+    })?;
+    let convert_columns = |codes: &[String], columns: &Columns| -> Result<(Columns, Vec<bool>)> {
+        let row_of: std::collections::HashMap<&str, usize> = codes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+        let mut out = Vec::new();
+        let mut flags = vec![false; target.areas.len()];
+        for wanted in &sc.convert {
+            let Some((name, values)) = columns.iter().find(|(n, _)| n == wanted || normalise_name(n) == normalise_name(wanted)) else {
+                return Err(Error::Project {
+                    path: project.file.clone(),
+                    message: format!(
+                        "{}: '{wanted}' is not a column of {}; the columns are: {}",
+                        key("convert"),
+                        sc.path.display(),
+                        columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                });
+            };
+            let on_old: Vec<Option<f64>> = old.areas.iter().map(|a| row_of.get(a.code.as_str()).and_then(|&r| values[r])).collect();
+            let converted = crosswalk::convert(&cw, &on_old, target.areas.len());
+            flags.iter_mut().zip(&converted).for_each(|(f, c)| *f |= c.converted);
+            out.push((name.clone(), converted.into_iter().map(|c| c.value).collect()));
+        }
+        Ok((out, flags))
+    };
+    let (columns, flags) = convert_columns(&table.codes, &table.columns)?;
+    let editions = table
+        .editions
+        .iter()
+        .map(|e| convert_columns(&e.codes, &e.columns).map(|(columns, _)| Edition { period: e.period.clone(), codes: codes(target), columns }))
+        .collect::<Result<Vec<_>>>()?;
+    let count = |m: Method| cw.method.iter().filter(|x| **x == m).count();
+    log.warnings.push(format!(
+        "{}: published on {} ({} areas), converted to '{}' weighted by {}: {} areas unchanged, {} by points, {} by area; {} converted ({}), other columns left out (rates and averages cannot be converted)",
+        sc.path.display(),
+        b.path.display(),
+        old.areas.len(),
+        target.id,
+        if points.is_some() { "the weighting points" } else { "area" },
+        count(Method::Unchanged),
+        count(Method::Points),
+        count(Method::Area),
+        columns.len(),
+        columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", "),
+    ));
+    let outside: Vec<String> =
+        (0..old.areas.len()).filter(|&i| cw.uncovered[i] > 0.01).take(10).map(|i| old.areas[i].code.clone()).collect();
+    if !outside.is_empty() {
+        log.warnings.push(format!(
+            "{}: {} areas lie partly outside the areas of '{}' (e.g. {}); all of their counts go to the part inside",
+            b.path.display(),
+            cw.uncovered.iter().filter(|u| **u > 0.01).count(),
+            target.id,
+            outside.join(", ")
+        ));
+    }
+    let table = StatTable { codes: codes(target), columns, editions, names: Vec::new(), ..table };
+    Ok(Converted { table, level: li, flags })
+}
+
+fn codes(level: &Level) -> Vec<String> {
+    level.areas.iter().map(|a| a.code.clone()).collect()
+}
