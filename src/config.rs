@@ -433,6 +433,14 @@ impl Project {
                 _ => {}
             }
         }
+        for (i, s) in self.statistics.iter().enumerate() {
+            if s.boundaries.is_none() && (!s.convert.is_empty() || s.weights.is_some()) {
+                return err(format!(
+                    "statistics[{i}] ({}): convert and weights need boundaries = {{ path = \"...\", layer = \"...\" }}: the areas these statistics are published on",
+                    s.path.display()
+                ));
+            }
+        }
         if let Some(b) = &self.basemap
             && (!(b.url.starts_with("https://") || b.url.starts_with("http://"))
                 || !["{z}", "{x}", "{y}"].iter().all(|k| b.url.contains(k)))

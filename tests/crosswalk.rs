@@ -222,6 +222,10 @@ fn a_project_converts_statistics_of_older_boundaries_and_says_so() {
     let (_, text) = server.get("/indicators/bevolking2022?level=wijken&format=csv");
     assert!(text.lines().next().unwrap().ends_with(",converted"), "{text}");
     assert!(text.lines().skip(1).all(|l| l.ends_with(",true")), "{text}");
+    // The area layers (OGC API, tiles, GeoPackage share them) carry CBS's word for it.
+    let (_, items) = server.get(&format!("/ogc/collections/wijken/items/{}?f=json", codes[0]));
+    let item: Value = serde_json::from_str(&items).unwrap();
+    assert_eq!(item["properties"]["bevolking2022_converted"], "berekend", "{item}");
     let (_, meta) = server.get("/indicators");
     assert!(meta.contains("converted from the areas of"), "the source says so: {meta}");
 }

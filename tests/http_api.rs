@@ -79,7 +79,10 @@ async fn values_by_level_and_period_equal_the_snapshot() {
     assert_eq!(status, StatusCode::OK);
     assert!(ct.starts_with("text/csv"));
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "indicator,level,area_code,area_name,period,numerator,denominator,denominator_period,value,unit,suppressed,converted");
+    assert_eq!(
+        lines[0],
+        "indicator,level,area_code,area_name,period,numerator,denominator,denominator_period,value,unit,suppressed,converted"
+    );
     assert_eq!(lines.len(), 2, "one gemeente, latest period");
     assert!(lines[1].contains(",GM9999,") && lines[1].contains(",2025,"), "{}", lines[1]);
 }

@@ -301,6 +301,7 @@
     const unit = state.ind.unit || '';
     const den = state.ind.definition.denominator;
     return '<h3>' + (row.name || row.code) + '</h3><div class="muted">' + row.code + ' · ' + l + ' · ' + ($('period-label').textContent) + '</div>'
+      + (row.converted ? '<div class="muted small">berekend: omgerekend van een eerdere gebiedsindeling</div>' : '')
       + '<table><tr><td>' + state.ind.title + '</td><td class="v"><strong>' + (row.suppressed === 'small_denominator' ? 'niet berekend (noemer te klein)' : row.suppressed && row.value === null ? 'afgeschermd' : fmt(row.value, unit)) + '</strong></td></tr>'
       + '<tr><td>teller: ' + state.ind.definition.numerator_label + '</td><td class="v">' + (row.numerator === null && row.suppressed ? 'afgeschermd' : fmt(row.numerator)) + '</td></tr>'
       + (den ? '<tr><td>noemer: ' + state.ind.definition.denominator_label + '</td><td class="v">' + fmt(row.denominator) + '</td></tr>' : '')

@@ -68,7 +68,8 @@ pub(super) fn to_project_boundaries(
     }
     let weights = match &sc.weights {
         Some(w) => {
-            let ps = PointSource { path: project.resolve(&w.path), layer: w.layer.clone(), weight: Some(w.field.clone()), ..Default::default() };
+            let ps =
+                PointSource { path: project.resolve(&w.path), layer: w.layer.clone(), weight: Some(w.field.clone()), ..Default::default() };
             Some(timed(&mut log.timings, format!("read weights {}", w.path.display()), || ingest::read_points(&ps, working, "weights"))?)
         }
         None => None,
@@ -111,7 +112,9 @@ pub(super) fn to_project_boundaries(
     let editions = table
         .editions
         .iter()
-        .map(|e| convert_columns(&e.codes, &e.columns).map(|(columns, _)| Edition { period: e.period.clone(), codes: codes(target), columns }))
+        .map(|e| {
+            convert_columns(&e.codes, &e.columns).map(|(columns, _)| Edition { period: e.period.clone(), codes: codes(target), columns })
+        })
         .collect::<Result<Vec<_>>>()?;
     let count = |m: Method| cw.method.iter().filter(|x| **x == m).count();
     log.warnings.push(format!(

@@ -63,6 +63,10 @@ fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize
             if let Some(why) = v.suppressed[k] {
                 props.push((format!("{}_suppressed", r.def.id), Prop::Str(why.key().into())));
             }
+            // CBS's word for a figure computed onto other boundaries.
+            if v.converted.get(k).copied().unwrap_or(false) {
+                props.push((format!("{}_converted", r.def.id), Prop::Str("berekend".into())));
+            }
             if v.periods.len() > 1 {
                 props.push((format!("{}_period", r.def.id), Prop::Str(v.periods[p].clone())));
             }
