@@ -53,6 +53,7 @@ fn restricted_layers_need_a_key_and_leave_no_trace_without_one() {
     // itself, which the message repeats): no name oracle.
     for (path, id) in [
         ("/indicators/wateroverlast_per_1000_inw?level=wijk", "wateroverlast_per_1000_inw"),
+        ("/indicators/wateroverlast_per_1000_inw/trends?level=wijk", "wateroverlast_per_1000_inw"),
         ("/tiles/wateroverlast", "wateroverlast"),
         ("/tiles/wateroverlast/12/2114/1373.mvt", "wateroverlast"),
     ] {
@@ -76,6 +77,7 @@ fn restricted_layers_need_a_key_and_leave_no_trace_without_one() {
     // With the key: served, and private.
     for (path, header) in [
         ("/indicators/wateroverlast_per_1000_inw?level=wijk", "Authorization: Bearer partner-key-123"),
+        ("/indicators/wateroverlast_per_1000_inw/trends?level=wijk", "Authorization: Bearer partner-key-123"),
         ("/tiles/wateroverlast", "X-API-Key: partner-key-123"),
     ] {
         let (status, head) = curl(&format!("{b}{path}"), &[header]);
