@@ -298,6 +298,9 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
         eprintln!("left out (restricted layers; --include-restricted writes them): {}", restricted.join(", "));
     }
     if let Some(p) = &a.gpkg {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+        }
         export::gpkg::write_snapshot(p, &snap)?;
         eprintln!("wrote {} ({} levels, QGIS styles in layer_styles)", p.display(), snap.levels.len());
     }
