@@ -58,6 +58,35 @@ buurtmeter crosswalk --from wijken_2022.gpkg --from-layer wijken --from-id code 
 --weights wijkenbuurten_2024.gpkg --weights-layer vierkant_100m --weight aantal_inwoners \\\n    \
 --values population --out crosswalk.csv --converted inwoners_2024.csv")]
     Crosswalk(Box<CrosswalkArgs>),
+    /// The area profile as a PDF to hand to a council (A4: map, every indicator compared
+    /// with the wijk, the gemeente and all areas, trends, sources), printed with headless
+    /// Chromium; the same page as /areas/{level}/{code} in the web server.
+    #[command(after_help = "Examples:\n  \
+buurtmeter report --project examples/heerlen.toml --level buurten --area BU09171000 --out profiel.pdf\n  \
+buurtmeter report --project examples/heerlen.toml --level wijken --all --out profielen/\n\n\
+Needs Chromium (Debian/Ubuntu: sudo apt-get install chromium); or set BUURTMETER_CHROMIUM to its path.")]
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The level of the area(s): buurten, wijken, gemeenten or any level id.
+    #[arg(long, value_name = "LEVEL")]
+    pub level: String,
+    /// The area's code (BU09171000).
+    #[arg(long, value_name = "CODE", required_unless_present = "all", conflicts_with = "all")]
+    pub area: Option<String>,
+    /// Every area of the level, one PDF each, into the folder --out.
+    #[arg(long)]
+    pub all: bool,
+    /// A period where the indicators have it (2023, 2024-Q1); the latest otherwise.
+    #[arg(long, value_name = "PERIOD")]
+    pub period: Option<String>,
+    /// The PDF to write (--area), or the folder (--all).
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

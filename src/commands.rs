@@ -23,6 +23,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve(a) => serve(a),
         Command::Export(a) => export_cmd(a),
         Command::Crosswalk(a) => crosswalk(*a),
+        Command::Report(a) => report(a),
     }
 }
 
@@ -416,4 +417,90 @@ fn crosswalk(a: crate::cli::CrosswalkArgs) -> Result<()> {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Chromium's path: BUURTMETER_CHROMIUM, else the usual names on the PATH.
+fn chromium() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("BUURTMETER_CHROMIUM") {
+        return Ok(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"] {
+        if let Some(p) = std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()) {
+            return Ok(p);
+        }
+    }
+    Err(Error::Usage(
+        "printing a profile to PDF needs Chromium: install it (Debian/Ubuntu: sudo apt-get install chromium) or set BUURTMETER_CHROMIUM to its path; the same page is at /areas/{level}/{code} of `buurtmeter serve` to print from any browser".into(),
+    ))
+}
+
+fn report(a: crate::cli::ReportArgs) -> Result<()> {
+    let browser = chromium()?;
+    let project = load_project(&a.project)?;
+    let snap = snapshot::build(&project)?;
+    let li = snap
+        .level_index(&a.level)
+        .or_else(|| {
+            snap.levels.iter().position(|l| l.cbs_kind.is_some_and(|k| k.plural().trim_end_matches('n') == a.level.trim_end_matches('n')))
+        })
+        .ok_or_else(|| {
+            let ids: Vec<&str> = snap.levels.iter().map(|l| l.id.as_str()).collect();
+            Error::Usage(format!("--level {}: the levels are {}", a.level, ids.join(", ")))
+        })?;
+    let level = &snap.levels[li];
+    let areas: Vec<(String, PathBuf)> = match &a.area {
+        Some(code) => {
+            if !level.by_code.contains_key(code.trim()) {
+                return Err(Error::Usage(format!("--area {code}: no such area in level '{}'", level.id)));
+            }
+            vec![(code.trim().to_string(), a.out.clone())]
+        }
+        None => {
+            std::fs::create_dir_all(&a.out).map_err(|e| Error::write(&a.out, e))?;
+            level.areas.iter().map(|x| (x.code.clone(), a.out.join(format!("profiel_{}_{}.pdf", level.id, x.code)))).collect()
+        }
+    };
+    let level_id = level.id.clone();
+    let period = a.period.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = AppState::new(snap);
+        let server = tokio::spawn(api::serve(state, listener));
+        let progress = ingest::Progress::items(areas.len() as u64, "printing profiles");
+        for (i, (code, out)) in areas.iter().enumerate() {
+            let query = period.as_deref().map(|p| format!("&period={p}")).unwrap_or_default();
+            let url = format!("http://{addr}/areas/{level_id}/{code}?f=html{query}");
+            let (b, target, u) = (browser.clone(), out.clone(), url.clone());
+            let status = tokio::task::spawn_blocking(move || {
+                std::process::Command::new(&b)
+                    .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
+                    .arg("--no-pdf-header-footer")
+                    .arg("--virtual-time-budget=5000")
+                    .arg(format!("--print-to-pdf={}", target.display()))
+                    .arg(&u)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+            })
+            .await
+            .map_err(|e| Error::Usage(format!("printing was interrupted: {e}")))?
+            .map_err(|e| Error::Usage(format!("cannot run {}: {e}", browser.display())))?;
+            if !status.success() || !out.exists() {
+                return Err(Error::output(out, format!("Chromium ({}) did not print {url}", browser.display())));
+            }
+            progress.set(i as u64 + 1);
+            if areas.len() == 1 {
+                eprintln!("wrote {}", out.display());
+            }
+        }
+        progress.finish();
+        if areas.len() > 1 {
+            eprintln!("wrote {} profiles into {}", areas.len(), a.out.display());
+        }
+        server.abort();
+        Ok(())
+    })
 }

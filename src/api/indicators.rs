@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
 use crate::export::csv_out::{INDICATOR_CSV_HEADER, write_indicator_rows};
+use crate::export::profile::{area_trend, default_back, trend_method};
 use crate::indicators::Denominator;
 use crate::model::CbsKind;
 use crate::snapshot::{IndicatorResult, Snapshot};
@@ -103,7 +104,7 @@ struct ValuesQuery {
 }
 
 /// `buurt`, `buurten`, `wijk`, `gemeente`, or any level id.
-fn find_level(snap: &Snapshot, wanted: Option<&str>) -> Result<usize, ApiError> {
+pub(crate) fn find_level(snap: &Snapshot, wanted: Option<&str>) -> Result<usize, ApiError> {
     let Some(w) = wanted else { return Ok(0) };
     if let Some(i) = snap.level_index(w) {
         return Ok(i);
@@ -234,66 +235,6 @@ async fn trends(
         "trends": rows,
     });
     Ok(mark(Json(body).into_response(), view))
-}
-
-/// How the trends were computed, for every response that carries them.
-fn trend_method(back: usize) -> Value {
-    use crate::indicators::trend;
-    json!({
-        "test": "Mann-Kendall (original test), two-sided",
-        "slope": "Sen's slope (Theil-Sen): the median change per period over all pairs of values",
-        "alpha": trend::ALPHA,
-        "min_values": trend::MIN_VALUES,
-        "back": back,
-        "note": "Computed from the published values only: protected and missing values take no part, so a trend reveals nothing that disclosure control hides. A trend needs at least min_values published values; 'protected' means that too few values are published because of disclosure control.",
-    })
-}
-
-fn default_back(kind: crate::indicators::PeriodKind) -> usize {
-    use crate::indicators::PeriodKind;
-    match kind {
-        PeriodKind::Quarter => 4,
-        PeriodKind::Month => 12,
-        PeriodKind::Year => 5,
-        PeriodKind::All => 1,
-    }
-}
-
-/// One area's trend, as JSON: status `ok`, `protected` or `insufficient`.
-fn area_trend(v: &crate::indicators::LevelValues, a: usize, back: usize) -> Value {
-    use crate::indicators::trend;
-    let series: Vec<Option<f64>> = (0..v.periods.len()).map(|p| v.value[v.index(a, p)]).collect();
-    let published = series.iter().flatten().count();
-    let protected = (0..v.periods.len()).any(|p| v.suppressed[v.index(a, p)].is_some_and(|s| s.key() == "protected"));
-    let change = |n: usize| trend::change(&series, n).map(|(from, d)| json!({"from_period": v.periods[from], "change": d}));
-    let last = series.iter().rposition(Option::is_some);
-    let mut out = json!({
-        "values": published,
-        "last_period": last.map(|p| v.periods[p].clone()),
-        "last_value": last.and_then(|p| series[p]),
-        "change_previous": change(1),
-        "change_back": change(back),
-    });
-    match trend::mann_kendall(&series) {
-        Some(t) => {
-            out["status"] = json!("ok");
-            out["direction"] = json!(t.direction.key());
-            out["direction_nl"] = json!(t.direction.dutch());
-            for (k, x) in
-                [("s", t.s), ("var_s", t.var_s), ("z", t.z), ("p", t.p), ("tau", t.tau), ("slope", t.slope), ("intercept", t.intercept)]
-            {
-                out[k] = json!(x);
-            }
-        }
-        None => {
-            out["status"] = json!(if protected && published < trend::MIN_VALUES && series.len() >= trend::MIN_VALUES {
-                "protected"
-            } else {
-                "insufficient"
-            });
-        }
-    }
-    out
 }
 
 async fn values_of(snap: &Snapshot, ind: &IndicatorResult, q: &ValuesQuery) -> Result<Response, ApiError> {

@@ -2,6 +2,7 @@
 //! route family owns a `router()`; [`app`] assembles them so tests can call it without a
 //! socket. Requests only read the shared [`Snapshot`].
 
+mod areas;
 mod auth;
 mod features;
 mod health;
@@ -132,6 +133,7 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         .merge(indicators::router())
+        .merge(areas::router())
         .merge(tiles::router())
         .merge(features::router())
         .merge(styles::router())

@@ -4,6 +4,7 @@
 pub mod csv_out;
 pub mod geojson_out;
 pub mod gpkg;
+pub mod profile;
 pub mod styles;
 
 pub use csv_out::{write_counts, write_indicator_csv};

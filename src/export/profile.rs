@@ -1,0 +1,396 @@
+//! The area profile: one area, every indicator, compared with its parent areas, with all
+//! areas of its level (deviation band, rank) and over time (trend), as JSON for tools and
+//! as an HTML page for people, which `buurtmeter report` prints to PDF. Built from the
+//! published values only (see `indicators::profile`).
+
+use geo::BoundingRect;
+use serde_json::{Value, json};
+
+use crate::crs::lonlat_to_web_mercator as mercator;
+use crate::indicators::profile::{self, BAND_EDGES, Band};
+use crate::indicators::{LevelValues, dutch_number};
+use crate::snapshot::{IndicatorResult, Snapshot};
+
+/// The areas above `a` of level `li`: (level, area), nearest first.
+pub fn ancestors(snap: &Snapshot, li: usize, a: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let (mut l, mut x) = (li, a);
+    while let Some(parent) = snap.levels[l].parent.as_deref().and_then(|p| snap.level_index(p)) {
+        let Some(p) = snap.levels[l].parent_idx.get(x).copied().flatten() else { break };
+        out.push((parent, p as usize));
+        (l, x) = (parent, p as usize);
+    }
+    out
+}
+
+/// The period index of `ind` at a level: `period` when given and known, else the latest.
+fn period_of(v: &LevelValues, period: Option<&str>) -> Option<usize> {
+    match period {
+        Some(p) => v.period_index(p),
+        None => v.periods.len().checked_sub(1),
+    }
+}
+
+/// One indicator of the profile of area `a` of level `li`.
+fn indicator_entry(snap: &Snapshot, ind: &IndicatorResult, li: usize, a: usize, period: Option<&str>) -> Value {
+    let v = &ind.per_level[li];
+    let d = &ind.def;
+    let Some(p) = period_of(v, period) else {
+        return json!({"id": d.id, "title": d.title, "unit": d.unit, "period": null, "value": null});
+    };
+    let k = v.index(a, p);
+    let cell = |v: &LevelValues, a: usize| {
+        let k = v.index(a, p);
+        json!({"value": v.value[k], "suppressed": v.suppressed[k].map(|s| s.key())})
+    };
+    let parents: Vec<Value> = ancestors(snap, li, a)
+        .into_iter()
+        .map(|(pl, pa)| {
+            let area = &snap.levels[pl].areas[pa];
+            let mut c = cell(&ind.per_level[pl], pa);
+            c["level"] = json!(snap.levels[pl].id);
+            c["code"] = json!(area.code);
+            c["name"] = json!(area.name);
+            c
+        })
+        .collect();
+    let reference = profile::reference(v, p);
+    let value = v.value[k];
+    let z = value.zip(reference.as_ref()).and_then(|(x, r)| profile::z_score(x, r));
+    let all = profile::published(v, p);
+    let parent_of = |x: usize| snap.levels[li].parent_idx.get(x).copied().flatten();
+    let siblings: Vec<(usize, f64, f64)> = all.iter().copied().filter(|c| parent_of(c.0) == parent_of(a)).collect();
+    let rank_all = profile::rank(&all, a);
+    let rank_sib = profile::rank(&siblings, a).filter(|_| parent_of(a).is_some());
+    let mut entry = json!({
+        "id": d.id,
+        "title": d.title,
+        "unit": d.unit,
+        "definition": d.definition(),
+        "period": v.periods[p],
+        "value": value,
+        "numerator": v.numerator[k],
+        "denominator": v.denominator[k],
+        "denominator_period": v.denominator_periods.get(p).cloned().flatten(),
+        "denominator_source": v.denominator_source,
+        "suppressed": v.suppressed[k].map(|s| s.key()),
+        "converted": v.converted.get(k).copied().unwrap_or(false),
+        "parents": parents,
+        "level_reference": reference.map(|r| json!({"level": snap.levels[li].id, "value": r.mean, "sd": r.sd, "areas": r.n})),
+        "z": z,
+        "band": z.map(|z| Band::of(z, &BAND_EDGES).key()),
+        "band_nl": z.map(|z| Band::of(z, &BAND_EDGES).dutch()),
+        "rank": rank_all.map(|(r, n)| json!({"rank": r, "of": n})),
+        "rank_siblings": rank_sib.map(|(r, n)| json!({"rank": r, "of": n})),
+    });
+    if v.periods.len() > 1 {
+        entry["series"] =
+            json!((0..v.periods.len()).map(|q| json!({"period": v.periods[q], "value": v.value[v.index(a, q)]})).collect::<Vec<_>>());
+        entry["trend"] = area_trend(v, a, default_back(d.period));
+    }
+    entry
+}
+
+/// The profile of area `a` of level `li` as JSON: public indicators only (restricted ones
+/// need a key and are left out here), at `period` where an indicator has it, else at its
+/// latest.
+pub fn profile_json(snap: &Snapshot, li: usize, a: usize, period: Option<&str>) -> Value {
+    let level = &snap.levels[li];
+    let area = &level.areas[a];
+    let parents: Vec<Value> = ancestors(snap, li, a)
+        .into_iter()
+        .map(
+            |(pl, pa)| json!({"level": snap.levels[pl].id, "code": snap.levels[pl].areas[pa].code, "name": snap.levels[pl].areas[pa].name}),
+        )
+        .collect();
+    let indicators: Vec<Value> =
+        snap.indicators.iter().filter(|i| !i.restricted).map(|i| indicator_entry(snap, i, li, a, period)).collect();
+    json!({
+        "project": snap.name,
+        "data_version": snap.version,
+        "area": {"level": level.id, "code": area.code, "name": area.name, "land_km2": area.geometry_km2},
+        "parents": parents,
+        "indicators": indicators,
+        "comparison": {
+            "reference": "the areas of the same level in the project, weighted by their denominators (the rate of them all together)",
+            "band_edges_z": BAND_EDGES,
+            "bands": ["well_below", "below", "about", "above", "well_above"],
+            "rank": "1 = highest value; among all areas of the level and among the areas with the same parent",
+        },
+        "disclosure": "Only published values are shown and compared: a protected value is marked 'protected' and takes no part in means, ranks or trends.",
+        "attribution": snap.attribution,
+        "links": [
+            {"rel": "self", "href": format!("/areas/{}/{}?f=json", level.id, area.code)},
+            {"rel": "alternate", "type": "text/html", "href": format!("/areas/{}/{}", level.id, area.code)},
+        ],
+    })
+}
+
+/// How the trends were computed, for every response that carries them.
+pub fn trend_method(back: usize) -> Value {
+    use crate::indicators::trend;
+    json!({
+        "test": "Mann-Kendall (original test), two-sided",
+        "slope": "Sen's slope (Theil-Sen): the median change per period over all pairs of values",
+        "alpha": trend::ALPHA,
+        "min_values": trend::MIN_VALUES,
+        "back": back,
+        "note": "Computed from the published values only: protected and missing values take no part, so a trend reveals nothing that disclosure control hides. A trend needs at least min_values published values; 'protected' means that too few values are published because of disclosure control.",
+    })
+}
+
+pub fn default_back(kind: crate::indicators::PeriodKind) -> usize {
+    use crate::indicators::PeriodKind;
+    match kind {
+        PeriodKind::Quarter => 4,
+        PeriodKind::Month => 12,
+        PeriodKind::Year => 5,
+        PeriodKind::All => 1,
+    }
+}
+
+/// One area's trend, as JSON: status `ok`, `protected` or `insufficient`.
+pub fn area_trend(v: &crate::indicators::LevelValues, a: usize, back: usize) -> Value {
+    use crate::indicators::trend;
+    let series: Vec<Option<f64>> = (0..v.periods.len()).map(|p| v.value[v.index(a, p)]).collect();
+    let published = series.iter().flatten().count();
+    let protected = (0..v.periods.len()).any(|p| v.suppressed[v.index(a, p)].is_some_and(|s| s.key() == "protected"));
+    let change = |n: usize| trend::change(&series, n).map(|(from, d)| json!({"from_period": v.periods[from], "change": d}));
+    let last = series.iter().rposition(Option::is_some);
+    let mut out = json!({
+        "values": published,
+        "last_period": last.map(|p| v.periods[p].clone()),
+        "last_value": last.and_then(|p| series[p]),
+        "change_previous": change(1),
+        "change_back": change(back),
+    });
+    match trend::mann_kendall(&series) {
+        Some(t) => {
+            out["status"] = json!("ok");
+            out["direction"] = json!(t.direction.key());
+            out["direction_nl"] = json!(t.direction.dutch());
+            for (k, x) in
+                [("s", t.s), ("var_s", t.var_s), ("z", t.z), ("p", t.p), ("tau", t.tau), ("slope", t.slope), ("intercept", t.intercept)]
+            {
+                out[k] = json!(x);
+            }
+        }
+        None => {
+            out["status"] = json!(if protected && published < trend::MIN_VALUES && series.len() >= trend::MIN_VALUES {
+                "protected"
+            } else {
+                "insufficient"
+            });
+        }
+    }
+    out
+}
+
+/// Text for HTML.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A value as a Dutch reader writes it: `12,3`, `1.234`, `—` for none.
+fn nl(x: Option<f64>) -> String {
+    match x {
+        None => "—".into(),
+        Some(x) => {
+            let rounded = if x.abs() >= 100.0 { x.round() } else { (x * 10.0).round() / 10.0 };
+            dutch_number(rounded)
+        }
+    }
+}
+
+/// A published cell as text: the value, `afgeschermd` or `—`.
+fn shown(cell: &Value) -> String {
+    match (cell["value"].as_f64(), cell["suppressed"].as_str()) {
+        (Some(x), _) => nl(Some(x)),
+        (None, Some("small_denominator")) => "niet berekend".into(),
+        (None, Some(_)) => "afgeschermd".into(),
+        (None, None) => "—".into(),
+    }
+}
+
+/// The area and its surroundings at its level, as an SVG map (Web Mercator).
+fn area_map(snap: &Snapshot, li: usize, a: usize) -> String {
+    let shapes = &snap.wgs84[li];
+    let Some(r) = shapes[a].bounding_rect() else { return String::new() };
+    let (w, h) = (r.width().max(1e-4), r.height().max(1e-4));
+    let (x0, y0, x1, y1) = (r.min().x - w * 0.4, r.min().y - h * 0.4, r.max().x + w * 0.4, r.max().y + h * 0.4);
+    let (mx0, my0) = mercator(x0, y0);
+    let (mx1, my1) = mercator(x1, y1);
+    let (vw, vh) = (360.0, 260.0);
+    let scale = (vw / (mx1 - mx0)).min(vh / (my1 - my0));
+    let (ox, oy) = ((vw - (mx1 - mx0) * scale) / 2.0, (vh - (my1 - my0) * scale) / 2.0);
+    let to = |lon: f64, lat: f64| {
+        let (x, y) = mercator(lon, lat);
+        (ox + (x - mx0) * scale, vh - (oy + (y - my0) * scale))
+    };
+    let path = |mp: &geo_types::MultiPolygon<f64>| -> String {
+        let mut d = String::new();
+        for poly in &mp.0 {
+            for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
+                for (i, c) in ring.0.iter().enumerate() {
+                    let (x, y) = to(c.x, c.y);
+                    d.push_str(&format!("{}{x:.1} {y:.1}", if i == 0 { "M" } else { "L" }));
+                }
+                d.push('Z');
+            }
+        }
+        d
+    };
+    let mut svg =
+        format!("<svg class=\"map\" viewBox=\"0 0 {vw} {vh}\" role=\"img\" aria-label=\"kaart van het gebied en zijn omgeving\">");
+    for (i, mp) in shapes.iter().enumerate() {
+        let Some(b) = mp.bounding_rect() else { continue };
+        if i == a || b.max().x < x0 || b.min().x > x1 || b.max().y < y0 || b.min().y > y1 {
+            continue;
+        }
+        svg.push_str(&format!("<path d=\"{}\" fill=\"#e3e7ec\" stroke=\"#ffffff\" stroke-width=\"1\"/>", path(mp)));
+    }
+    svg.push_str(&format!(
+        "<path d=\"{}\" fill=\"#123c69\" fill-opacity=\"0.85\" stroke=\"#0b2542\" stroke-width=\"1.5\"/></svg>",
+        path(&shapes[a])
+    ));
+    svg
+}
+
+/// The profile as a page for people: one table of every indicator compared with the
+/// parent areas and all areas of the level, a chart per series, the sources; laid out
+/// for A4 when printed.
+pub fn profile_html(snap: &Snapshot, li: usize, a: usize, period: Option<&str>) -> String {
+    let j = profile_json(snap, li, a, period);
+    let level = &snap.levels[li];
+    let area = &level.areas[a];
+    let name = area.name.clone().unwrap_or_else(|| area.code.clone());
+    let parents = j["parents"].as_array().cloned().unwrap_or_default();
+    let within: Vec<String> = parents.iter().map(|p| esc(p["name"].as_str().or(p["code"].as_str()).unwrap_or(""))).collect();
+    let parent_code = parents.first().and_then(|p| p["code"].as_str()).map(esc).unwrap_or_default();
+    let mut rows = String::new();
+    let mut charts = String::new();
+    let mut sources = String::new();
+    for ind in j["indicators"].as_array().into_iter().flatten() {
+        let unit = ind["unit"].as_str().unwrap_or("");
+        let band = ind["band"].as_str().unwrap_or("none");
+        let parents_cells: String =
+            ind["parents"].as_array().into_iter().flatten().map(|p| format!("<td class=\"v\">{}</td>", shown(p))).collect();
+        let rank = match (&ind["rank"], &ind["rank_siblings"]) {
+            (r, s) if r.is_object() => format!(
+                "{} van {}{}",
+                r["rank"],
+                r["of"],
+                if s.is_object() {
+                    format!("<br><span class=\"muted\">{} van {} in {parent_code}</span>", s["rank"], s["of"])
+                } else {
+                    String::new()
+                }
+            ),
+            _ => "—".into(),
+        };
+        let trend = match ind["trend"]["status"].as_str() {
+            Some("ok") => format!(
+                "{} <span class=\"muted\">({} per periode)</span>",
+                ind["trend"]["direction_nl"].as_str().unwrap_or(""),
+                nl(ind["trend"]["slope"].as_f64())
+            ),
+            Some("protected") => "afgeschermd".into(),
+            Some(_) => "te weinig waarden".into(),
+            None => "—".into(),
+        };
+        rows.push_str(&format!(
+            "<tr><td><strong>{}</strong><br><span class=\"muted\">{} · {}</span></td><td class=\"v\"><strong>{}</strong>{}</td>{}<td class=\"v\">{}</td><td><span class=\"band {band}\">{}</span></td><td class=\"r\">{rank}</td><td>{trend}</td></tr>",
+            esc(ind["title"].as_str().unwrap_or("")),
+            esc(unit),
+            esc(ind["period"].as_str().unwrap_or("")),
+            shown(ind),
+            if ind["converted"] == true { "<br><span class=\"muted\">berekend</span>" } else { "" },
+            parents_cells,
+            nl(ind["level_reference"]["value"].as_f64()),
+            ind["band_nl"].as_str().unwrap_or("—"),
+        ));
+        if let Some(series) = ind["series"].as_array() {
+            charts.push_str(&format!(
+                "<figure><figcaption>{} <span class=\"muted\">({})</span></figcaption><div class=\"chart\" data-series='{}'></div></figure>",
+                esc(ind["title"].as_str().unwrap_or("")),
+                esc(unit),
+                esc(&Value::Array(series.clone()).to_string()).replace('\'', "&#39;")
+            ));
+        }
+        sources.push_str(&format!(
+            "<li><strong>{}</strong>: {}{}</li>",
+            esc(ind["title"].as_str().unwrap_or("")),
+            esc(ind["definition"].as_str().unwrap_or("")),
+            ind["denominator_period"].as_str().map(|p| format!(" (noemer: periode {})", esc(p))).unwrap_or_default()
+        ));
+    }
+    let parent_heads: String =
+        parents.iter().map(|p| format!("<th>{}</th>", esc(p["name"].as_str().or(p["code"].as_str()).unwrap_or("")))).collect();
+    format!(
+        r#"<!doctype html>
+<html lang="nl"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} — gebiedsprofiel</title>
+<link rel="stylesheet" href="/static/uplot.css"><script src="/static/uplot.js"></script>
+<style>
+@page {{ size: A4; margin: 14mm 12mm; }}
+body {{ font: 13px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2933; max-width: 190mm; margin: 0 auto; padding: 8px; }}
+header {{ display: flex; justify-content: space-between; color: #52606d; border-bottom: 2px solid #123c69; padding-bottom: 4px; }}
+h1 {{ margin: 10px 0 0; font-size: 24px; color: #123c69; }}
+.sub, .muted {{ color: #616e7c; }}
+.top {{ display: flex; gap: 16px; align-items: flex-start; margin: 8px 0; }}
+svg.map {{ flex: none; width: 90mm; height: 65mm; background: #f5f7fa; border: 1px solid #d9e2ec; }}
+table {{ border-collapse: collapse; width: 100%; table-layout: fixed; font-size: 12px; }}
+col.ind {{ width: 27%; }} col.band {{ width: 13%; }} col.rank {{ width: 10%; }} col.trend {{ width: 13%; }}
+th, td {{ border-bottom: 1px solid #e4e7eb; padding: 4px 6px; vertical-align: top; text-align: left; overflow-wrap: anywhere; }}
+th {{ font-size: 11px; color: #52606d; font-weight: 600; }}
+td.v {{ text-align: right; white-space: nowrap; }}
+td.r {{ text-align: right; }}
+tr {{ break-inside: avoid; }}
+.band {{ display: inline-block; padding: 1px 6px; border-radius: 8px; font-size: 11px; white-space: nowrap; }}
+.band.well_below {{ background: #2166ac; color: white; }} .band.below {{ background: #92c5de; }}
+.band.about {{ background: #e4e7eb; }} .band.above {{ background: #f4a582; }} .band.well_above {{ background: #b2182b; color: white; }}
+.charts {{ display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }}
+figure {{ margin: 0; break-inside: avoid; }} figcaption {{ font-size: 12px; font-weight: 600; }}
+footer {{ margin-top: 10px; font-size: 11px; color: #52606d; border-top: 1px solid #d9e2ec; }}
+a {{ color: #123c69; }}
+@media print {{ .noprint {{ display: none; }} }}
+.band {{ white-space: normal; }}
+</style></head><body>
+<header><span>{project} · gebiedsprofiel</span><span>gegevensversie {version}</span></header>
+<h1>{title}</h1>
+<div class="sub">{code} · {level_id}{within}</div>
+<div class="top">{map}<div><p>Elke indicator van dit gebied, vergeleken met {parents_text}alle {level_id} van het project (gewogen naar hun noemer: het cijfer van alle {level_id} samen) en door de tijd.</p>
+<p class="muted">Vergelijking: z-score t.o.v. de {level_id}; grenzen −1,5 / −0,5 / 0,5 / 1,5. Rang 1 = hoogste waarde.</p>
+<p class="noprint"><a href="/#level={level_id}&area={code}">Op de kaart</a> · <a href="/areas/{level_id}/{code}?f=json">JSON</a></p></div></div>
+<table><colgroup><col class="ind"><col>{parent_cols}<col><col class="band"><col class="rank"><col class="trend"></colgroup><thead><tr><th>Indicator</th><th>{title}</th>{parent_heads}<th>Alle {level_id}</th><th>Vergelijking</th><th>Rang</th><th>Trend</th></tr></thead><tbody>
+{rows}</tbody></table>
+<section class="charts">{charts}</section>
+<footer><p><strong>Definities en bronnen.</strong></p><ul>{sources}</ul>
+<p>{attribution}</p>
+<p>Geheimhouding: alleen gepubliceerde waarden worden getoond en vergeleken. Een afgeschermde waarde staat er als "afgeschermd" en telt niet mee in gemiddelden, rangen of trends. "Berekend" = omgerekend van een eerdere gebiedsindeling.</p></footer>
+<script>
+document.querySelectorAll('.chart').forEach(function (el) {{
+  if (typeof uPlot === 'undefined') {{ return; }}
+  var s = JSON.parse(el.dataset.series);
+  var xs = s.map(function (_, i) {{ return i; }});
+  var ys = s.map(function (c) {{ return typeof c.value === 'number' ? c.value : null; }});
+  new uPlot({{ width: el.clientWidth || 320, height: 120, legend: {{ show: false }}, scales: {{ x: {{ time: false }} }},
+    axes: [{{ values: function (u, t) {{ return t.map(function (i) {{ return s[i] ? String(s[i].period).slice(0, 4) : ''; }}); }}, space: 40 }}, {{ size: 44 }}],
+    series: [{{}}, {{ stroke: '#123c69', width: 2, points: {{ size: 3 }} }}] }}, [xs, ys], el);
+}});
+window.buurtmeterProfileReady = true;
+</script>
+</body></html>
+"#,
+        title = esc(&name),
+        project = esc(&snap.name),
+        version = esc(&snap.version),
+        code = esc(&area.code),
+        level_id = esc(&level.id),
+        within = if within.is_empty() { String::new() } else { format!(" · in {}", within.join(", ")) },
+        map = area_map(snap, li, a),
+        parents_text = if within.is_empty() { String::new() } else { format!("{}, ", within.join(", ")) },
+        attribution = esc(snap.attribution.as_deref().unwrap_or("")),
+        parent_cols = "<col>".repeat(parents.len()),
+    )
+}
