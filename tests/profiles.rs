@@ -1,0 +1,193 @@
+//! Area profiles, on the demo and on every real example: every value equals the
+//! indicator API's, the deviation bands and ranks recomputed here from the API's values,
+//! protected values stay protected, and the printed PDF is a real A4 document.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::Server;
+use serde_json::Value;
+
+/// The demo and every example project (with the temporary folder of each copy).
+fn projects() -> Vec<(String, PathBuf, Option<tempfile::TempDir>)> {
+    let mut out = vec![("demo".to_string(), common::demo_project(), None)];
+    for name in ["heerlen", "rijnmond"] {
+        if common::shared_data("heerlen_buurten_2023").is_none() {
+            continue;
+        }
+        let (dir, path) = common::example_copy(name, |t| t);
+        out.push((name.to_string(), path, Some(dir)));
+    }
+    out
+}
+
+fn get(server: &Server, path: &str) -> Value {
+    let (status, body) = server.get(path);
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+/// The band of `z` with the documented edges, written out again here.
+fn band(z: f64) -> &'static str {
+    if z < -1.5 {
+        "well_below"
+    } else if z < -0.5 {
+        "below"
+    } else if z <= 0.5 {
+        "about"
+    } else if z <= 1.5 {
+        "above"
+    } else {
+        "well_above"
+    }
+}
+
+#[test]
+fn profiles_equal_the_indicator_api_and_their_comparisons_recompute() {
+    for (name, project, _dir) in projects() {
+        let server = Server::start(&["--project", project.to_str().unwrap()]);
+        let list = get(&server, "/indicators");
+        let levels: Vec<String> =
+            list["indicators"][0]["levels"].as_array().unwrap().iter().map(|l| l["level"].as_str().unwrap().to_string()).collect();
+        let mut checked = 0;
+        for level in &levels {
+            // Every indicator's values at this level, as the API gives them (its latest period).
+            let mut api = std::collections::BTreeMap::new();
+            for ind in list["indicators"].as_array().unwrap() {
+                let id = ind["id"].as_str().unwrap();
+                api.insert(id.to_string(), get(&server, &format!("/indicators/{id}?level={level}")));
+            }
+            let first = api.values().next().unwrap()["values"].as_array().unwrap().clone();
+            // The first few areas and the last of the level.
+            let picks: Vec<usize> = (0..first.len()).filter(|&i| i < 4 || i + 1 == first.len()).collect();
+            for i in picks {
+                let code = first[i]["code"].as_str().unwrap();
+                let profile = get(&server, &format!("/areas/{level}/{code}?f=json"));
+                assert_eq!(profile["area"]["code"], code);
+                for entry in profile["indicators"].as_array().unwrap() {
+                    let id = entry["id"].as_str().unwrap();
+                    let values = api[id]["values"].as_array().unwrap();
+                    let row = values.iter().find(|r| r["code"] == code).unwrap();
+                    assert_eq!(entry["period"], api[id]["period"], "{name} {level} {code} {id}");
+                    for k in ["value", "numerator", "denominator", "suppressed"] {
+                        assert_eq!(entry[k], row[k], "{name} {level} {code} {id} {k}");
+                    }
+                    // Parents: their own rows at their own levels.
+                    for p in entry["parents"].as_array().unwrap() {
+                        let pl = p["level"].as_str().unwrap();
+                        let prow = get(&server, &format!("/indicators/{id}?level={pl}"))["values"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .find(|r| r["code"] == p["code"])
+                            .cloned()
+                            .unwrap();
+                        assert_eq!(p["value"], prow["value"], "{name} {code} {id} parent {pl}");
+                    }
+                    // The reference, z, band and rank from the API's published values.
+                    let published: Vec<(f64, f64, &str)> = values
+                        .iter()
+                        .filter_map(|r| {
+                            let x = r["value"].as_f64()?;
+                            let w = r["denominator"].as_f64().filter(|d| *d > 0.0).unwrap_or(1.0);
+                            Some((x, w, r["code"].as_str().unwrap()))
+                        })
+                        .collect();
+                    let total: f64 = published.iter().map(|p| p.1).sum();
+                    if published.is_empty() {
+                        assert!(entry["level_reference"].is_null());
+                        continue;
+                    }
+                    let mean = published.iter().map(|p| p.0 * p.1).sum::<f64>() / total;
+                    let sd = (published.iter().map(|p| p.1 * (p.0 - mean).powi(2)).sum::<f64>() / total).sqrt();
+                    let r = &entry["level_reference"];
+                    assert!((r["value"].as_f64().unwrap() - mean).abs() <= 1e-9 * mean.abs().max(1.0), "{name} {code} {id}");
+                    assert_eq!(r["areas"].as_u64(), Some(published.len() as u64));
+                    match row["value"].as_f64() {
+                        Some(x) if sd > 0.0 => {
+                            let z = (x - mean) / sd;
+                            assert!((entry["z"].as_f64().unwrap() - z).abs() < 1e-9, "{name} {code} {id}");
+                            assert_eq!(entry["band"], band(z), "{name} {code} {id} z {z}");
+                            let rank = 1 + published.iter().filter(|p| p.0 > x).count();
+                            assert_eq!(entry["rank"]["rank"].as_u64(), Some(rank as u64), "{name} {code} {id}");
+                            assert_eq!(entry["rank"]["of"].as_u64(), Some(published.len() as u64));
+                        }
+                        Some(_) => assert!(entry["z"].is_null()),
+                        None => {
+                            // Protected or missing: no comparison that could hint at it.
+                            assert!(entry["z"].is_null() && entry["band"].is_null() && entry["rank"].is_null(), "{entry}");
+                        }
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 20, "{name}: only {checked} profile entries checked");
+        // The page for people.
+        let code = get(&server, &format!("/indicators/{}?level={}", list["indicators"][0]["id"].as_str().unwrap(), levels[0]))["values"][0]
+            ["code"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (status, html) = server.get(&format!("/areas/{}/{code}?f=html", levels[0]));
+        assert_eq!(status, 200);
+        assert!(html.contains("gebiedsprofiel") && html.contains(&code) && html.contains("<svg class=\"map\""), "{name}");
+        let (status, _) = server.get(&format!("/areas/{}/NOPE", levels[0]));
+        assert_eq!(status, 404);
+        eprintln!("{name}: {checked} profile entries equal the indicator API");
+    }
+}
+
+/// `buurtmeter report` prints a profile a council can be handed: an A4 PDF with the area's
+/// name and every indicator in its text, and ink on the page (rasterised with pdftoppm).
+#[test]
+fn the_printed_profile_is_an_a4_pdf_with_the_area_and_its_indicators() {
+    if !Path::new("/usr/bin/chromium").exists() || !Path::new("/usr/bin/pdftoppm").exists() {
+        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+            panic!("CI and Chromium or poppler-utils is missing: run sh .ci/setup test");
+        }
+        eprintln!("SKIPPED: no Chromium or pdftoppm (sh .ci/setup test installs them)");
+        return;
+    }
+    let Some(_) = common::shared_data("heerlen_buurten_2023") else { return };
+    let (dir, project) = common::example_copy("heerlen", |t| t);
+    let pdf = dir.path().join("profiel.pdf");
+    let run = common::buurtmeter(&[
+        "report",
+        "--project",
+        project.to_str().unwrap(),
+        "--level",
+        "buurten",
+        "--area",
+        "BU09171000",
+        "--out",
+        pdf.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", common::stderr(&run));
+    let info = String::from_utf8(std::process::Command::new("pdfinfo").arg(&pdf).output().unwrap().stdout).unwrap();
+    assert!(info.contains("(A4)"), "{info}");
+    let pages: usize = info.lines().find(|l| l.starts_with("Pages:")).unwrap().split_whitespace().last().unwrap().parse().unwrap();
+    assert!((1..=3).contains(&pages), "{pages} pages");
+    let text =
+        String::from_utf8(std::process::Command::new("pdftotext").args(["-layout"]).arg(&pdf).arg("-").output().unwrap().stdout).unwrap();
+    for needle in [
+        "Maria Gewanden",
+        "BU09171000",
+        "Wijk 10 Maria Gewanden en Terschuren",
+        "Bijstandsuitkeringen",
+        "Onbewoonde woningen",
+        "Geheimhouding",
+    ] {
+        assert!(text.contains(needle), "'{needle}' not in the PDF:\n{text}");
+    }
+    let png = dir.path().join("page");
+    let ok = std::process::Command::new("pdftoppm").args(["-r", "50", "-png", "-f", "1", "-l", "1"]).arg(&pdf).arg(&png).status().unwrap();
+    assert!(ok.success());
+    let page =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "png")).unwrap();
+    assert!(std::fs::metadata(&page).unwrap().len() > 10_000, "an almost empty page");
+    let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join("profiel-heerlen-BU09171000.pdf");
+    std::fs::copy(&pdf, &kept).unwrap();
+    eprintln!("profile printed: {}", kept.display());
+}
