@@ -127,6 +127,14 @@ fn every_project_renders_in_headless_chromium() {
             assert_eq!(r["seriesChart"].as_u64(), Some(1), "{name}: no time-series chart: {r}");
             assert!(r["seriesText"].as_str().unwrap_or("").contains("Trend:"), "{name}: {r}");
         }
+        // The deep link: indicator, period and area from the URL; the details name the
+        // area and link its profile; the table lists the level and marks the area.
+        let (dl, want) = (&r["deepLink"], &r["deepLinkExpected"]);
+        assert_eq!(dl["indicator"], want["indicator"], "{name}: {r}");
+        assert_eq!(dl["period"], want["period"], "{name}: {r}");
+        assert!(dl["info"].as_str().unwrap_or("").contains(want["code"].as_str().unwrap()), "{name}: {r}");
+        assert_eq!(dl["profileLink"], true, "{name}: {r}");
+        assert!(dl["tableRows"].as_u64().unwrap_or(0) > 0 && !dl["selectedRow"].as_str().unwrap_or("").is_empty(), "{name}: {r}");
         for l in &p.levels {
             let n = r["perLevel"][&l.id].as_u64().unwrap_or(0);
             assert!(n > 0, "{name}: level {} drew no area at its own zoom: {r}", l.id);

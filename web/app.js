@@ -14,14 +14,22 @@
   const TREND = { rising: '#d95f02', falling: '#7570b3', none: '#cfd6dd' };
   const PER = { year: 'per jaar', quarter: 'per kwartaal', month: 'per maand' };
 
-  const startedWithView = location.hash.length > 1;
+  // Deep links: the hash holds the map view (`kaart=zoom/lat/lon`, MapLibre's) and the
+  // indicator, period, level and selected area, so a link in a memo opens this very view.
+  const hashParams = () => new URLSearchParams(location.hash.slice(1));
+  function setHash(values) {
+    const p = hashParams();
+    Object.entries(values).forEach(([k, v]) => { if (v === null || v === undefined || v === '') { p.delete(k); } else { p.set(k, v); } });
+    history.replaceState(null, '', '#' + p.toString().replace(/%2F/g, '/'));
+  }
+  const startedWithView = hashParams().has('kaart');
   const map = new maplibregl.Map({
     container: 'map',
     style: { version: 8, sources: {}, layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#eef1f4' } }] },
     center: [5.9, 50.9],
     zoom: 10,
     attributionControl: { compact: false },
-    hash: true,
+    hash: 'kaart',
   });
   window.map = map;
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
@@ -103,6 +111,7 @@
 
   async function setPeriod(period) {
     state.period = period;
+    setHash({ indicator: state.ind.id, period: period });
     $('period-label').textContent = periodLabel(period);
     const id = state.ind.id;
     const names = [];
@@ -119,6 +128,7 @@
     $('area-names').innerHTML = names.map((n) => '<option value="' + n.name.replace(/"/g, '&quot;') + '">' + n.code + '</option>').join('');
     map.triggerRepaint();
     renderLegend();
+    renderTable();
   }
 
   // `2023` → 2023, `2023-Q2` → 2e kwartaal 2023, `2023-03` → maart 2023, `all` → hele periode.
@@ -306,7 +316,7 @@
       + '<tr><td>teller: ' + state.ind.definition.numerator_label + '</td><td class="v">' + (row.numerator === null && row.suppressed ? 'afgeschermd' : fmt(row.numerator)) + '</td></tr>'
       + (den ? '<tr><td>noemer: ' + state.ind.definition.denominator_label + '</td><td class="v">' + fmt(row.denominator) + '</td></tr>' : '')
       + (state.mode === 'trend' ? '<tr><td>trend</td><td class="v">' + trendOf(l, f.id) + '</td></tr>' : '')
-      + '</table>';
+      + '</table><p class="small"><a href="/areas/' + encodeURIComponent(l) + '/' + encodeURIComponent(row.code) + '" target="_blank">Gebiedsprofiel (alle indicatoren, om te printen) →</a></p>';
   }
 
   function fillLayers() { return levels().map((l) => l.level + '-fill'); }
@@ -314,14 +324,13 @@
   map.on('mousemove', (e) => {
     if (!state.style) { return; }
     const f = map.queryRenderedFeatures(e.point, { layers: fillLayers() })[0];
-    if (state.hovered) { map.setFeatureState(state.hovered, { hover: false }); state.hovered = null; }
     if (f) {
-      state.hovered = { source: f.source, sourceLayer: f.sourceLayer, id: f.id };
-      map.setFeatureState(state.hovered, { hover: true });
+      hover({ source: f.source, sourceLayer: f.sourceLayer, id: f.id });
       $('info').classList.remove('muted');
       $('info').innerHTML = describe(f);
       map.getCanvas().style.cursor = 'pointer';
     } else {
+      hover(null);
       map.getCanvas().style.cursor = '';
     }
   });
@@ -330,9 +339,58 @@
     if (f) {
       new maplibregl.Popup({ maxWidth: '320px' }).setLngLat(e.lngLat).setHTML(describe(f)).addTo(map);
       const row = (state.values[f.source] || [])[f.id];
-      if (row) { showSeries(f.source, row.code, row.name || row.code); }
+      if (row) { selectArea(f.source, f.id); }
     }
   });
+
+  // An area chosen (a click on the map or in the table, or a deep link): its details, its
+  // series, its row in the table, and the link.
+  function selectArea(level, i) {
+    const row = (state.values[level] || [])[i];
+    if (!row) { return; }
+    state.selected = { level, id: i };
+    setHash({ level: level, area: row.code });
+    $('info').classList.remove('muted');
+    $('info').innerHTML = describe({ source: level, id: i });
+    showSeries(level, row.code, row.name || row.code);
+    renderTable();
+  }
+
+  // All areas of the shown level for the indicator: a table to sort, with a bar per value;
+  // hovering a row lights the area on the map and the other way round.
+  function renderTable() {
+    const l = currentLevel();
+    const box = $('table');
+    if (!l || !state.values[l.level]) { box.innerHTML = ''; return; }
+    const unit = state.ind.unit || '';
+    const rows = state.values[l.level].map((r, i) => ({ r, i }));
+    const by = state.sort || 'value';
+    rows.sort((a, b) => (by === 'name' ? String(a.r.name || a.r.code).localeCompare(String(b.r.name || b.r.code), 'nl')
+      : (typeof b.r.value === 'number' ? b.r.value : -Infinity) - (typeof a.r.value === 'number' ? a.r.value : -Infinity)));
+    const max = Math.max(...rows.map((x) => (typeof x.r.value === 'number' ? Math.abs(x.r.value) : 0)), 0) || 1;
+    box.innerHTML = '<table class="areas"><thead><tr><th data-sort="name">' + l.level + (by === 'name' ? ' ▾' : '') + '</th><th data-sort="value" class="v">waarde' + (by === 'value' ? ' ▾' : '') + '</th></tr></thead><tbody>'
+      + rows.map((x) => '<tr data-i="' + x.i + '"' + (state.selected && state.selected.level === l.level && state.selected.id === x.i ? ' class="sel"' : '') + '><td>' + (x.r.name || x.r.code)
+        + '</td><td class="v"><span class="bar" style="width:' + (typeof x.r.value === 'number' ? Math.round(60 * Math.abs(x.r.value) / max) : 0) + 'px"></span>'
+        + (x.r.value === null && x.r.suppressed && x.r.suppressed !== 'small_denominator' ? 'afgeschermd' : fmt(x.r.value)) + '</td></tr>').join('')
+      + '</tbody></table><p class="muted small">' + unit + '</p>';
+    box.querySelectorAll('th').forEach((th) => th.addEventListener('click', () => { state.sort = th.dataset.sort; renderTable(); }));
+    box.querySelectorAll('tbody tr').forEach((tr) => {
+      const i = Number(tr.dataset.i);
+      tr.addEventListener('mouseenter', () => hover({ source: l.level, sourceLayer: l.level, id: i }));
+      tr.addEventListener('click', () => selectArea(l.level, i));
+    });
+  }
+
+  function hover(feature) {
+    if (state.hovered) { map.setFeatureState(state.hovered, { hover: false }); }
+    state.hovered = feature;
+    if (feature) { map.setFeatureState(feature, { hover: true }); }
+    document.querySelectorAll('#table tr.hov').forEach((tr) => tr.classList.remove('hov'));
+    if (feature) {
+      const tr = document.querySelector('#table tr[data-i="' + feature.id + '"]');
+      if (tr) { tr.classList.add('hov'); }
+    }
+  }
 
   // The clicked area's values over all periods, with its trend: a small uPlot chart
   // (compiled into the binary like MapLibre), or a table where uPlot is missing.
@@ -367,11 +425,11 @@
         { label: 'trend (Sen)', stroke: '#d95f02', dash: [4, 4], width: 1, points: { show: false } }],
     }, [xs, ys, fit], $('series-chart'));
   }
-  map.on('zoomend', renderLegend);
+  map.on('zoomend', () => { renderLegend(); renderTable(); });
   map.on('moveend', () => { if (state.style) { renderLabels(); } });
   map.on('error', (e) => { console.error('map error', e && e.error ? e.error.message : e); });
 
-  $('indicator').addEventListener('change', (e) => loadIndicator(e.target.value, false));
+  $('indicator').addEventListener('change', (e) => { setHash({ indicator: e.target.value, period: null }); loadIndicator(e.target.value, false); });
   $('period').addEventListener('input', (e) => setPeriod(state.ind.periods[Number(e.target.value)]));
   document.querySelectorAll('input[name=mode]').forEach((r) => r.addEventListener('change', (e) => setMode(e.target.value)));
   $('search').addEventListener('submit', async (e) => {
@@ -380,12 +438,20 @@
     const hit = state.names.find((n) => n.name.toLowerCase() === q || n.code.toLowerCase() === q)
       || state.names.find((n) => n.name.toLowerCase().includes(q));
     if (!hit) { $('info').textContent = 'Geen gebied gevonden voor "' + q + '".'; return; }
-    const feature = await (await fetch('/ogc/collections/' + hit.level + '/items/' + encodeURIComponent(hit.code) + '?f=json')).json();
+    await zoomToArea(hit.level, hit.code);
+  });
+
+  // Fit the map to an area at a zoom where its level is shown.
+  async function zoomToArea(level, code) {
+    const feature = await (await fetch('/ogc/collections/' + level + '/items/' + encodeURIComponent(code) + '?f=json')).json();
     const b = [180, 90, -180, -90];
     feature.geometry.coordinates.flat(2).forEach(([x, y]) => { b[0] = Math.min(b[0], x); b[1] = Math.min(b[1], y); b[2] = Math.max(b[2], x); b[3] = Math.max(b[3], y); });
-    const lvl = levels().find((l) => l.level === hit.level);
-    map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 60, minZoom: lvl ? lvl.minzoom : 0, maxZoom: lvl ? Math.max(lvl.minzoom, Math.min(lvl.maxzoom - 0.01, 16)) : 16 });
-  });
+    const lvl = levels().find((l) => l.level === level);
+    const z = lvl ? { minZoom: lvl.minzoom, maxZoom: Math.max(lvl.minzoom, Math.min(lvl.maxzoom - 0.01, 16)) } : {};
+    const cam = map.cameraForBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 60 });
+    if (cam && lvl) { cam.zoom = Math.min(Math.max(cam.zoom, z.minZoom), z.maxZoom); }
+    await new Promise((resolve) => { map.once('idle', resolve); map.jumpTo(cam || {}); });
+  }
 
   (async function init() {
     const list = await (await fetch('/indicators')).json();
@@ -395,7 +461,28 @@
     $('indicator').innerHTML = state.indicators.map((i) => '<option value="' + i.id + '">' + i.title + '</option>').join('');
     const attribution = (state.indicators[0] && state.indicators[0].source.attribution) || '';
     $('attribution').textContent = attribution;
-    if (state.indicators.length) { await loadIndicator(state.indicators[0].id, true); }
-    map.once('idle', () => { window.buurtmeterReady = true; });
+    const link = hashParams();
+    const wanted = state.indicators.find((i) => i.id === link.get('indicator')) || state.indicators[0];
+    if (wanted) {
+      $('indicator').value = wanted.id;
+      await loadIndicator(wanted.id, true);
+    }
+    map.once('idle', async () => {
+      const period = link.get('period');
+      if (wanted && period && wanted.periods.includes(period) && period !== state.period) {
+        $('period').value = wanted.periods.indexOf(period);
+        await setPeriod(period);
+      }
+      const level = link.get('level');
+      const code = link.get('area');
+      if (level && code && state.values[level]) {
+        const i = state.values[level].findIndex((r) => r.code === code);
+        if (i >= 0) {
+          if (!startedWithView) { await zoomToArea(level, code); }
+          selectArea(level, i);
+        }
+      }
+      window.buurtmeterReady = true;
+    });
   })().catch((err) => { console.error(err); $('info').textContent = 'Kon de gegevens niet laden: ' + err; });
 }());

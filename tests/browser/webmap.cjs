@@ -88,6 +88,29 @@ const { chromium } = require(path.join(__dirname, '..', '..', 'web', 'node_modul
       }
       return out;
     });
+    // A deep link opens exactly that view: indicator, period, level, area.
+    const link = await page.evaluate(async () => {
+      const list = (await (await fetch('/indicators')).json()).indicators;
+      const ind = list[list.length - 1];
+      const level = ind.levels[ind.levels.length - 1].level;
+      const rows = (await (await fetch('/indicators/' + ind.id + '?level=' + level + '&period=' + ind.periods[0])).json()).values;
+      return { indicator: ind.id, period: ind.periods[0], level, code: rows[rows.length - 1].code, n: rows.length };
+    });
+    const page2 = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page2.on('pageerror', (e) => errors.push('page (deep link): ' + e.message));
+    await page2.goto(base + '/#indicator=' + link.indicator + '&period=' + encodeURIComponent(link.period) + '&level=' + link.level + '&area=' + link.code, { waitUntil: 'load' });
+    await page2.waitForFunction(() => window.buurtmeterReady === true, null, { timeout: 60000 });
+    await page2.waitForTimeout(500);
+    result.deepLink = await page2.evaluate(() => ({
+      indicator: document.getElementById('indicator').value,
+      period: new URLSearchParams(location.hash.slice(1)).get('period'),
+      info: document.getElementById('info').textContent,
+      profileLink: !!document.querySelector('#info a[href^="/areas/"]'),
+      tableRows: document.querySelectorAll('#table tbody tr').length,
+      selectedRow: (document.querySelector('#table tr.sel') || { textContent: '' }).textContent,
+    }));
+    result.deepLinkExpected = link;
+    await page2.close();
   } catch (e) {
     errors.push('test: ' + e.message);
   }
