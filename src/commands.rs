@@ -106,6 +106,7 @@ fn count(a: CountArgs) -> Result<()> {
         parent_idx: Vec::new(),
         stats: Default::default(),
         areas: read.areas,
+        groups: None,
     };
     let sums_opt = a.weight.as_ref().map(|_| sums.as_slice());
     match &a.out {

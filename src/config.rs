@@ -38,6 +38,9 @@ pub struct Project {
     pub points: Vec<PointsConfig>,
     #[serde(default, rename = "indicators")]
     pub indicators: Vec<IndicatorConfig>,
+    /// Custom groups of areas (`Heerlen-Noord` = a list of wijken).
+    #[serde(default, rename = "groups")]
+    pub groups: Vec<GroupConfig>,
     /// The directory the project file is in (set on load).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -113,6 +116,21 @@ pub struct StatisticsConfig {
     /// by area without.
     #[serde(default)]
     pub weights: Option<WeightsConfig>,
+}
+
+/// A named group of areas of one level (`[[groups]]`): aggregated from its members'
+/// numerators and denominators, served wherever an area is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// Used in URLs: `heerlen_noord`.
+    pub id: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The level of the members (`wijken`).
+    pub level: String,
+    /// The members' codes.
+    pub members: Vec<String>,
 }
 
 /// An edition of boundaries (`[[statistics]] boundaries = { path, layer, id_field }`).
@@ -410,7 +428,14 @@ impl Project {
             return err("no [[levels]]: at least one area level is needed".into());
         }
         let mut ids = std::collections::HashSet::new();
-        for id in self.levels.iter().map(|l| &l.id).chain(self.points.iter().map(|p| &p.id)).chain(self.indicators.iter().map(|i| &i.id)) {
+        for id in self
+            .levels
+            .iter()
+            .map(|l| &l.id)
+            .chain(self.points.iter().map(|p| &p.id))
+            .chain(self.indicators.iter().map(|i| &i.id))
+            .chain(self.groups.iter().map(|g| &g.id))
+        {
             if !ids.insert(id.as_str()) {
                 return err(format!("the id '{id}' is used twice; level, point layer and indicator ids must be unique"));
             }
@@ -431,6 +456,15 @@ impl Project {
                     return err(format!("{key}: the list of area codes is empty or holds an empty code"));
                 }
                 _ => {}
+            }
+        }
+        for g in &self.groups {
+            if !self.levels.iter().any(|l| l.id == g.level) {
+                let ids: Vec<&str> = self.levels.iter().map(|l| l.id.as_str()).collect();
+                return err(format!("groups '{}': level '{}' is not a level; the levels are {}", g.id, g.level, ids.join(", ")));
+            }
+            if g.members.is_empty() {
+                return err(format!("groups '{}': no members (members = [\"WK091710\", ...])", g.id));
             }
         }
         for (i, s) in self.statistics.iter().enumerate() {

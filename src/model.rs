@@ -148,6 +148,16 @@ pub struct Level {
     pub parent_idx: Vec<Option<u32>>,
     /// Numeric attributes per area, aligned with `areas`; null stays null.
     pub stats: StatColumns,
+    /// For a level of custom groups (`[[groups]]`): what they are made of.
+    pub groups: Option<GroupInfo>,
+}
+
+/// The makeup of a level of custom groups: the level the members come from, and per group
+/// the members' indices in that level.
+#[derive(Debug, Clone)]
+pub struct GroupInfo {
+    pub member_level: String,
+    pub members: Vec<Vec<usize>>,
 }
 
 /// Named numeric columns aligned with a level's areas. `None` = missing or secret.

@@ -191,3 +191,60 @@ fn the_printed_profile_is_an_a4_pdf_with_the_area_and_its_indicators() {
     std::fs::copy(&pdf, &kept).unwrap();
     eprintln!("profile printed: {}", kept.display());
 }
+
+/// Custom groups: a group's count is the sum of its members' counts (a public layer, so
+/// exact), its denominator the sum of theirs, its rate their quotient (never an average of
+/// rates); it is an OGC collection and a tileset, and a member's profile compares with it.
+#[test]
+fn groups_aggregate_their_members_and_are_served_like_areas() {
+    let data = common::demo_project().parent().unwrap().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(common::demo_project()).unwrap().replace("path = \"", &format!("path = \"{}/", data.display()));
+    let groups = "\n[[groups]]\nid = \"noord\"\ntitle = \"Demodorp-Noord\"\nlevel = \"wijken\"\nmembers = [\"WK999900\", \"WK999901\", \"WK999902\"]\n";
+    let project = dir.path().join("project.toml");
+    std::fs::write(&project, text + groups).unwrap();
+    let server = Server::start(&["--project", project.to_str().unwrap()]);
+    let members = ["WK999900", "WK999901", "WK999902"];
+    for period in ["2023", "2024", "2025"] {
+        let g = get(&server, &format!("/indicators/leegstand_woningen_pct?level=groepen_wijken&period={period}"));
+        let w = get(&server, &format!("/indicators/leegstand_woningen_pct?level=wijken&period={period}"));
+        let row = &g["values"][0];
+        assert_eq!(row["code"], "noord");
+        let of = |k: &str| -> f64 {
+            w["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| members.contains(&r["code"].as_str().unwrap()))
+                .map(|r| r[k].as_f64().unwrap())
+                .sum()
+        };
+        assert_eq!(row["numerator"].as_f64(), Some(of("numerator")), "{period}");
+        assert_eq!(row["denominator"].as_f64(), Some(of("denominator")), "{period}");
+        let rate = of("numerator") / of("denominator") * 100.0;
+        assert!((row["value"].as_f64().unwrap() - rate).abs() < 1e-9, "{period}: the group's rate is Σ numerators / Σ denominators");
+    }
+    let (status, item) = server.get("/ogc/collections/groepen_wijken/items/noord?f=json");
+    assert_eq!(status, 200, "{item}");
+    assert!(item.contains("Demodorp-Noord"));
+    let (status, _) = server.get("/tiles/groepen_wijken");
+    assert_eq!(status, 200);
+    let profile = get(&server, "/areas/wijken/WK999901?f=json");
+    let entry = profile["indicators"].as_array().unwrap().iter().find(|e| e["id"] == "leegstand_woningen_pct").unwrap();
+    assert_eq!(entry["groups"][0]["code"], "noord", "{entry}");
+    // A group of the web map's own levels would hide the gemeenten: groups are not on the
+    // zoom ladder of the styles.
+    let style = get(&server, "/styles/leegstand_woningen_pct.json");
+    let legend: Vec<&str> =
+        style["metadata"]["buurtmeter:legend"].as_array().unwrap().iter().map(|l| l["level"].as_str().unwrap()).collect();
+    assert!(!legend.contains(&"groepen_wijken") && legend.contains(&"gemeenten"), "{legend:?}");
+    // Groups that share a member are an error that names both.
+    std::fs::write(
+        &project,
+        std::fs::read_to_string(&project).unwrap() + "\n[[groups]]\nid = \"dubbel\"\nlevel = \"wijken\"\nmembers = [\"WK999902\"]\n",
+    )
+    .unwrap();
+    let check = common::buurtmeter(&["check", "--project", project.to_str().unwrap()]);
+    let err = common::stderr(&check);
+    assert!(!check.status.success() && err.contains("'noord' and 'dubbel' share WK999902"), "{err}");
+}

@@ -54,6 +54,22 @@ fn indicator_entry(snap: &Snapshot, ind: &IndicatorResult, li: usize, a: usize, 
             c
         })
         .collect();
+    // The custom groups this area is a member of (`[[groups]]` of its level).
+    let groups: Vec<Value> = snap
+        .levels
+        .iter()
+        .enumerate()
+        .filter_map(|(gl, l)| l.groups.as_ref().filter(|g| g.member_level == snap.levels[li].id).map(|g| (gl, l, g)))
+        .flat_map(|(gl, l, g)| {
+            g.members.iter().enumerate().filter(|(_, m)| m.contains(&a)).map(move |(gi, _)| {
+                let mut c = cell(&ind.per_level[gl], gi);
+                c["level"] = json!(l.id);
+                c["code"] = json!(l.areas[gi].code);
+                c["name"] = json!(l.areas[gi].name);
+                c
+            })
+        })
+        .collect();
     let reference = profile::reference(v, p);
     let value = v.value[k];
     let z = value.zip(reference.as_ref()).and_then(|(x, r)| profile::z_score(x, r));
@@ -76,6 +92,7 @@ fn indicator_entry(snap: &Snapshot, ind: &IndicatorResult, li: usize, a: usize, 
         "suppressed": v.suppressed[k].map(|s| s.key()),
         "converted": v.converted.get(k).copied().unwrap_or(false),
         "parents": parents,
+        "groups": groups,
         "level_reference": reference.map(|r| json!({"level": snap.levels[li].id, "value": r.mean, "sd": r.sd, "areas": r.n})),
         "z": z,
         "band": z.map(|z| Band::of(z, &BAND_EDGES).key()),
@@ -273,8 +290,13 @@ pub fn profile_html(snap: &Snapshot, li: usize, a: usize, period: Option<&str>) 
     for ind in j["indicators"].as_array().into_iter().flatten() {
         let unit = ind["unit"].as_str().unwrap_or("");
         let band = ind["band"].as_str().unwrap_or("none");
-        let parents_cells: String =
-            ind["parents"].as_array().into_iter().flatten().map(|p| format!("<td class=\"v\">{}</td>", shown(p))).collect();
+        let parents_cells: String = ind["parents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(ind["groups"].as_array().into_iter().flatten())
+            .map(|p| format!("<td class=\"v\">{}</td>", shown(p)))
+            .collect();
         let rank = match (&ind["rank"], &ind["rank_siblings"]) {
             (r, s) if r.is_object() => format!(
                 "{} van {}{}",
@@ -324,8 +346,13 @@ pub fn profile_html(snap: &Snapshot, li: usize, a: usize, period: Option<&str>) 
             ind["denominator_period"].as_str().map(|p| format!(" (noemer: periode {})", esc(p))).unwrap_or_default()
         ));
     }
-    let parent_heads: String =
-        parents.iter().map(|p| format!("<th>{}</th>", esc(p["name"].as_str().or(p["code"].as_str()).unwrap_or("")))).collect();
+    // Columns: the parent areas, then the custom groups the area belongs to.
+    let groups = j["indicators"][0]["groups"].as_array().cloned().unwrap_or_default();
+    let parent_heads: String = parents
+        .iter()
+        .chain(&groups)
+        .map(|p| format!("<th>{}</th>", esc(p["name"].as_str().or(p["code"].as_str()).unwrap_or(""))))
+        .collect();
     format!(
         r#"<!doctype html>
 <html lang="nl"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -391,6 +418,6 @@ window.buurtmeterProfileReady = true;
         map = area_map(snap, li, a),
         parents_text = if within.is_empty() { String::new() } else { format!("{}, ", within.join(", ")) },
         attribution = esc(snap.attribution.as_deref().unwrap_or("")),
-        parent_cols = "<col>".repeat(parents.len()),
+        parent_cols = "<col>".repeat(parents.len() + groups.len()),
     )
 }

@@ -66,8 +66,11 @@ pub fn level_min_zooms(snap: &Snapshot) -> Vec<f64> {
             (32.0 / (px_per_km_z0 * side_km)).log2().clamp(0.0, 16.0)
         })
         .collect();
-    // The coarsest level starts at 0; each finer level where it becomes legible.
-    if let Some(coarsest) = zooms.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i) {
+    // The coarsest level starts at 0; each finer level where it becomes legible. (Custom
+    // groups are not on that ladder.)
+    if let Some(coarsest) =
+        zooms.iter().enumerate().filter(|(i, _)| snap.levels[*i].groups.is_none()).min_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i)
+    {
         zooms[coarsest] = 0.0;
     }
     zooms.iter().map(|z| (z * 2.0).round() / 2.0).collect()
@@ -76,7 +79,8 @@ pub fn level_min_zooms(snap: &Snapshot) -> Vec<f64> {
 /// Levels from coarse to fine with their zoom range [min, max).
 pub fn level_zoom_ranges(snap: &Snapshot) -> Vec<(usize, f64, f64)> {
     let mins = level_min_zooms(snap);
-    let mut order: Vec<usize> = (0..snap.levels.len()).collect();
+    // Custom groups are served on their own, not on the zoom ladder.
+    let mut order: Vec<usize> = (0..snap.levels.len()).filter(|&li| snap.levels[li].groups.is_none()).collect();
     order.sort_by(|a, b| mins[*a].total_cmp(&mins[*b]));
     order.iter().enumerate().map(|(k, &li)| (li, mins[li], order.get(k + 1).map_or(24.0, |&n| mins[n]))).collect()
 }

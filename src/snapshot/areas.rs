@@ -25,6 +25,8 @@ pub(super) fn read_levels(project: &Project, working: &SpatialRef, log: &mut Log
         levels.push(level);
     }
     attach_statistics(project, &mut levels, working, log)?;
+    let groups = super::groups::levels(project, &levels, log)?;
+    levels.extend(groups);
     Ok((levels, context))
 }
 
@@ -82,6 +84,7 @@ fn read_level(
         stats: read.attributes,
         areas: read.areas,
         by_code,
+        groups: None,
     };
     Ok((level, context))
 }

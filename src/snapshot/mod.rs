@@ -12,6 +12,7 @@
 
 mod areas;
 mod convert;
+mod groups;
 mod hierarchy;
 mod indicators;
 mod names;
