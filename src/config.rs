@@ -38,6 +38,10 @@ pub struct Project {
     pub points: Vec<PointsConfig>,
     #[serde(default, rename = "indicators")]
     pub indicators: Vec<IndicatorConfig>,
+    /// The z-score edges of the profiles' deviation bands (well below / below / about /
+    /// above / well above); default [-1.5, -0.5, 0.5, 1.5].
+    #[serde(default)]
+    pub band_edges: Option<[f64; 4]>,
     /// Custom groups of areas (`Heerlen-Noord` = a list of wijken).
     #[serde(default, rename = "groups")]
     pub groups: Vec<GroupConfig>,
@@ -457,6 +461,11 @@ impl Project {
                 }
                 _ => {}
             }
+        }
+        if let Some(e) = self.band_edges
+            && !(e.iter().all(|x| x.is_finite()) && e[0] < e[1] && e[1] <= e[2] && e[2] < e[3])
+        {
+            return err(format!("band_edges = {e:?}: four increasing z-scores, e.g. [-1.5, -0.5, 0.5, 1.5]"));
         }
         for g in &self.groups {
             if !self.levels.iter().any(|l| l.id == g.level) {

@@ -135,6 +135,8 @@ fn every_project_renders_in_headless_chromium() {
         assert!(dl["info"].as_str().unwrap_or("").contains(want["code"].as_str().unwrap()), "{name}: {r}");
         assert_eq!(dl["profileLink"], true, "{name}: {r}");
         assert!(dl["tableRows"].as_u64().unwrap_or(0) > 0 && !dl["selectedRow"].as_str().unwrap_or("").is_empty(), "{name}: {r}");
+        // `compare=` in the link: two areas side by side, a row per indicator.
+        assert_eq!(dl["compareRows"], want["indicators"], "{name}: {r}");
         for l in &p.levels {
             let n = r["perLevel"][&l.id].as_u64().unwrap_or(0);
             assert!(n > 0, "{name}: level {} drew no area at its own zoom: {r}", l.id);

@@ -248,3 +248,37 @@ fn groups_aggregate_their_members_and_are_served_like_areas() {
     let err = common::stderr(&check);
     assert!(!check.status.success() && err.contains("'noord' and 'dubbel' share WK999902"), "{err}");
 }
+
+/// `band_edges` in the project file sets the deviation bands.
+#[test]
+fn band_edges_are_configurable() {
+    let data = common::demo_project().parent().unwrap().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(common::demo_project()).unwrap().replace("path = \"", &format!("path = \"{}/", data.display()));
+    let project = dir.path().join("project.toml");
+    std::fs::write(&project, format!("band_edges = [-0.2, -0.1, 0.1, 0.2]\n{text}")).unwrap();
+    let server = Server::start(&["--project", project.to_str().unwrap()]);
+    let p = get(&server, "/areas/buurten/BU99990000?f=json");
+    assert_eq!(p["comparison"]["band_edges_z"], serde_json::json!([-0.2, -0.1, 0.1, 0.2]));
+    let mut seen = 0;
+    for e in p["indicators"].as_array().unwrap() {
+        let Some(z) = e["z"].as_f64() else { continue };
+        let want = if z < -0.2 {
+            "well_below"
+        } else if z < -0.1 {
+            "below"
+        } else if z <= 0.1 {
+            "about"
+        } else if z <= 0.2 {
+            "above"
+        } else {
+            "well_above"
+        };
+        assert_eq!(e["band"], want, "{e}");
+        seen += 1;
+    }
+    assert!(seen > 0);
+    std::fs::write(&project, format!("band_edges = [0.5, -0.5, 0.5, 1.5]\n{text}")).unwrap();
+    let check = common::buurtmeter(&["check", "--project", project.to_str().unwrap()]);
+    assert!(!check.status.success() && common::stderr(&check).contains("four increasing z-scores"), "{}", common::stderr(&check));
+}

@@ -316,7 +316,8 @@
       + '<tr><td>teller: ' + state.ind.definition.numerator_label + '</td><td class="v">' + (row.numerator === null && row.suppressed ? 'afgeschermd' : fmt(row.numerator)) + '</td></tr>'
       + (den ? '<tr><td>noemer: ' + state.ind.definition.denominator_label + '</td><td class="v">' + fmt(row.denominator) + '</td></tr>' : '')
       + (state.mode === 'trend' ? '<tr><td>trend</td><td class="v">' + trendOf(l, f.id) + '</td></tr>' : '')
-      + '</table><p class="small"><a href="/areas/' + encodeURIComponent(l) + '/' + encodeURIComponent(row.code) + '" target="_blank">Gebiedsprofiel (alle indicatoren, om te printen) →</a></p>';
+      + '</table><p class="small"><a href="/areas/' + encodeURIComponent(l) + '/' + encodeURIComponent(row.code) + '" target="_blank">Gebiedsprofiel (alle indicatoren, om te printen) →</a>'
+      + ' · <a href="#" class="compare-start" data-level="' + l + '" data-code="' + row.code + '">Vergelijk met…</a></p>';
   }
 
   function fillLayers() { return levels().map((l) => l.level + '-fill'); }
@@ -348,12 +349,35 @@
   function selectArea(level, i) {
     const row = (state.values[level] || [])[i];
     if (!row) { return; }
+    // The second area after "Vergelijk": both side by side, every indicator.
+    if (state.compareWith && !(state.compareWith.level === level && state.compareWith.code === row.code)) {
+      const first = state.compareWith;
+      state.compareWith = null;
+      setHash({ compare: first.level + ':' + first.code });
+      showComparison(first, { level, code: row.code });
+    }
     state.selected = { level, id: i };
     setHash({ level: level, area: row.code });
     $('info').classList.remove('muted');
     $('info').innerHTML = describe({ source: level, id: i });
     showSeries(level, row.code, row.name || row.code);
     renderTable();
+  }
+
+  // Two areas (or an area and a group) side by side: every indicator of both profiles.
+  async function showComparison(a, b) {
+    const get = async (x) => (await fetch('/areas/' + encodeURIComponent(x.level) + '/' + encodeURIComponent(x.code) + '?f=json')).json();
+    const [pa, pb] = await Promise.all([get(a), get(b)]);
+    const cell = (e) => (e.value === null && e.suppressed && e.suppressed !== 'small_denominator' ? 'afgeschermd' : fmt(e.value));
+    const rows = pa.indicators.map((e, k) => {
+      const f = pb.indicators[k] || {};
+      return '<tr><td>' + e.title + '<div class="muted small">' + (e.unit || '') + ' · ' + (e.period || '') + '</div></td><td class="v">' + cell(e) + '<div class="muted small">' + (e.band_nl || '') + '</div></td><td class="v">' + cell(f) + '<div class="muted small">' + (f.band_nl || '') + '</div></td></tr>';
+    }).join('');
+    const name = (p) => p.area.name || p.area.code;
+    $('compare').hidden = false;
+    $('compare').innerHTML = '<h4>Vergelijking</h4><table class="areas"><thead><tr><th></th><th class="v">' + name(pa) + '</th><th class="v">' + name(pb) + '</th></tr></thead><tbody>' + rows
+      + '</tbody></table><p class="small"><a href="#" id="compare-close">sluiten</a></p>';
+    $('compare-close').addEventListener('click', (ev) => { ev.preventDefault(); $('compare').hidden = true; setHash({ compare: null }); });
   }
 
   // All areas of the shown level for the indicator: a table to sort, with a bar per value;
@@ -432,6 +456,14 @@
   $('indicator').addEventListener('change', (e) => { setHash({ indicator: e.target.value, period: null }); loadIndicator(e.target.value, false); });
   $('period').addEventListener('input', (e) => setPeriod(state.ind.periods[Number(e.target.value)]));
   document.querySelectorAll('input[name=mode]').forEach((r) => r.addEventListener('change', (e) => setMode(e.target.value)));
+  // "Vergelijk met…" in the details: the next area clicked (map or table) is compared.
+  document.addEventListener('click', (e) => {
+    const a = e.target.closest && e.target.closest('a.compare-start');
+    if (!a) { return; }
+    e.preventDefault();
+    state.compareWith = { level: a.dataset.level, code: a.dataset.code };
+    $('info').insertAdjacentHTML('beforeend', '<p class="small"><strong>Klik nu een tweede gebied aan (kaart of tabel).</strong></p>');
+  });
   $('search').addEventListener('submit', async (e) => {
     e.preventDefault();
     const q = $('search-input').value.trim().toLowerCase();
@@ -480,6 +512,11 @@
         if (i >= 0) {
           if (!startedWithView) { await zoomToArea(level, code); }
           selectArea(level, i);
+          const cmp = link.get('compare');
+          if (cmp && cmp.includes(':')) {
+            const [cl, cc] = cmp.split(':');
+            showComparison({ level: cl, code: cc }, { level, code });
+          }
         }
       }
       window.buurtmeterReady = true;

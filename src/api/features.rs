@@ -699,7 +699,15 @@ async fn item(
     if wants_html(q.f.as_deref(), &headers)? {
         let rows: String =
             props.iter().map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v.to_string().trim_matches('"')))).collect();
-        return Ok(html_page(&format!("{id} {fid}"), &format!("<table>{rows}</table>")));
+        let profile = match coll {
+            Coll::Level(_) => format!(
+                "<p><a href=\"/areas/{}/{}\">Gebiedsprofiel: alle indicatoren, vergeleken en om te printen</a></p>",
+                esc(&id),
+                esc(&fid)
+            ),
+            Coll::Points(_) => String::new(),
+        };
+        return Ok(html_page(&format!("{id} {fid}"), &format!("{profile}<table>{rows}</table>")));
     }
     let links = json!([
         {"rel": "self", "type": "application/geo+json", "href": format!("{base}/ogc/collections/{id}/items/{fid}")},

@@ -7,7 +7,7 @@ use geo::BoundingRect;
 use serde_json::{Value, json};
 
 use crate::crs::lonlat_to_web_mercator as mercator;
-use crate::indicators::profile::{self, BAND_EDGES, Band};
+use crate::indicators::profile::{self, Band};
 use crate::indicators::{LevelValues, dutch_number};
 use crate::snapshot::{IndicatorResult, Snapshot};
 
@@ -95,8 +95,8 @@ fn indicator_entry(snap: &Snapshot, ind: &IndicatorResult, li: usize, a: usize, 
         "groups": groups,
         "level_reference": reference.map(|r| json!({"level": snap.levels[li].id, "value": r.mean, "sd": r.sd, "areas": r.n})),
         "z": z,
-        "band": z.map(|z| Band::of(z, &BAND_EDGES).key()),
-        "band_nl": z.map(|z| Band::of(z, &BAND_EDGES).dutch()),
+        "band": z.map(|z| Band::of(z, &snap.band_edges).key()),
+        "band_nl": z.map(|z| Band::of(z, &snap.band_edges).dutch()),
         "rank": rank_all.map(|(r, n)| json!({"rank": r, "of": n})),
         "rank_siblings": rank_sib.map(|(r, n)| json!({"rank": r, "of": n})),
     });
@@ -130,7 +130,7 @@ pub fn profile_json(snap: &Snapshot, li: usize, a: usize, period: Option<&str>) 
         "indicators": indicators,
         "comparison": {
             "reference": "the areas of the same level in the project, weighted by their denominators (the rate of them all together)",
-            "band_edges_z": BAND_EDGES,
+            "band_edges_z": snap.band_edges,
             "bands": ["well_below", "below", "about", "above", "well_above"],
             "rank": "1 = highest value; among all areas of the level and among the areas with the same parent",
         },
@@ -387,7 +387,7 @@ a {{ color: #123c69; }}
 <h1>{title}</h1>
 <div class="sub">{code} · {level_id}{within}</div>
 <div class="top">{map}<div><p>Elke indicator van dit gebied, vergeleken met {parents_text}alle {level_id} van het project (gewogen naar hun noemer: het cijfer van alle {level_id} samen) en door de tijd.</p>
-<p class="muted">Vergelijking: z-score t.o.v. de {level_id}; grenzen −1,5 / −0,5 / 0,5 / 1,5. Rang 1 = hoogste waarde.</p>
+<p class="muted">Vergelijking: z-score t.o.v. de {level_id}; grenzen {edges}. Rang 1 = hoogste waarde.</p>
 <p class="noprint"><a href="/#level={level_id}&area={code}">Op de kaart</a> · <a href="/areas/{level_id}/{code}?f=json">JSON</a></p></div></div>
 <table><colgroup><col class="ind"><col>{parent_cols}<col><col class="band"><col class="rank"><col class="trend"></colgroup><thead><tr><th>Indicator</th><th>{title}</th>{parent_heads}<th>Alle {level_id}</th><th>Vergelijking</th><th>Rang</th><th>Trend</th></tr></thead><tbody>
 {rows}</tbody></table>
@@ -419,5 +419,6 @@ window.buurtmeterProfileReady = true;
         parents_text = if within.is_empty() { String::new() } else { format!("{}, ", within.join(", ")) },
         attribution = esc(snap.attribution.as_deref().unwrap_or("")),
         parent_cols = "<col>".repeat(parents.len() + groups.len()),
+        edges = snap.band_edges.iter().map(|e| dutch_number(*e)).collect::<Vec<_>>().join(" / "),
     )
 }

@@ -72,6 +72,8 @@ pub struct Snapshot {
     pub name: String,
     pub description: Option<String>,
     pub attribution: Option<String>,
+    /// The z-score edges of the profiles' deviation bands.
+    pub band_edges: [f64; 4],
     pub basemap: Option<crate::config::Basemap>,
     /// Areas around the region (left out by `region`), in WGS84: drawn as context only.
     pub context: Vec<ContextArea>,
@@ -159,6 +161,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         name: project.name.clone(),
         description: project.description.clone(),
         attribution: project.attribution.clone(),
+        band_edges: project.band_edges.unwrap_or(crate::indicators::profile::BAND_EDGES),
         basemap: project.basemap.clone(),
         context: serving::context_wgs84(&working, context)?,
         labels: levels.iter().map(|_| std::sync::OnceLock::new()).collect(),

@@ -94,11 +94,11 @@ const { chromium } = require(path.join(__dirname, '..', '..', 'web', 'node_modul
       const ind = list[list.length - 1];
       const level = ind.levels[ind.levels.length - 1].level;
       const rows = (await (await fetch('/indicators/' + ind.id + '?level=' + level + '&period=' + ind.periods[0])).json()).values;
-      return { indicator: ind.id, period: ind.periods[0], level, code: rows[rows.length - 1].code, n: rows.length };
+      return { indicator: ind.id, period: ind.periods[0], level, code: rows[rows.length - 1].code, other: rows[0].code, n: rows.length, indicators: list.length };
     });
     const page2 = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page2.on('pageerror', (e) => errors.push('page (deep link): ' + e.message));
-    await page2.goto(base + '/#indicator=' + link.indicator + '&period=' + encodeURIComponent(link.period) + '&level=' + link.level + '&area=' + link.code, { waitUntil: 'load' });
+    await page2.goto(base + '/#indicator=' + link.indicator + '&period=' + encodeURIComponent(link.period) + '&level=' + link.level + '&area=' + link.code + '&compare=' + link.level + ':' + link.other, { waitUntil: 'load' });
     await page2.waitForFunction(() => window.buurtmeterReady === true, null, { timeout: 60000 });
     await page2.waitForTimeout(500);
     result.deepLink = await page2.evaluate(() => ({
@@ -109,6 +109,8 @@ const { chromium } = require(path.join(__dirname, '..', '..', 'web', 'node_modul
       tableRows: document.querySelectorAll('#table tbody tr').length,
       selectedRow: (document.querySelector('#table tr.sel') || { textContent: '' }).textContent,
     }));
+    await page2.waitForFunction(() => !document.getElementById('compare').hidden, null, { timeout: 30000 });
+    result.deepLink.compareRows = await page2.evaluate(() => document.querySelectorAll('#compare tbody tr').length);
     result.deepLinkExpected = link;
     await page2.close();
   } catch (e) {
