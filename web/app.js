@@ -13,6 +13,7 @@
   // Trend colours: neither is "good" for every indicator, so two distinct hues, not red/green.
   const TREND = { rising: '#d95f02', falling: '#7570b3', none: '#cfd6dd' };
   const PER = { year: 'per jaar', quarter: 'per kwartaal', month: 'per maand' };
+  const pval = (p) => (p < 0.001 ? '< 0,001' : '= ' + fmt(p));
 
   // Deep links: the hash holds the map view (`kaart=zoom/lat/lon`, MapLibre's) and the
   // indicator, period, level and selected area, so a link in a memo opens this very view.
@@ -263,7 +264,7 @@
     const t = state.trends[level] && state.trends[level].trends[i];
     if (!t) { return ''; }
     if (t.status !== 'ok') { return t.status === 'protected' ? 'afgeschermd' : 'te weinig waarden'; }
-    return t.direction_nl + ' (' + fmt(t.slope, (state.ind.unit || '') + ' ' + (PER[state.ind.period] || 'per periode')) + ', p = ' + fmt(t.p) + ')';
+    return t.direction_nl + ' (' + fmt(t.slope, (state.ind.unit || '') + ' ' + (PER[state.ind.period] || 'per periode')) + ', p ' + pval(t.p) + ')';
   }
 
   function renderLegend() {
@@ -375,7 +376,7 @@
     }).join('');
     const name = (p) => p.area.name || p.area.code;
     $('compare').hidden = false;
-    $('compare').innerHTML = '<h4>Vergelijking</h4><table class="areas"><thead><tr><th></th><th class="v">' + name(pa) + '</th><th class="v">' + name(pb) + '</th></tr></thead><tbody>' + rows
+    $('compare').innerHTML = '<h4>Vergelijking</h4><table class="areas compare"><colgroup><col style="width:46%"><col><col></colgroup><thead><tr><th></th><th class="v">' + name(pa) + '</th><th class="v">' + name(pb) + '</th></tr></thead><tbody>' + rows
       + '</tbody></table><p class="small"><a href="#" id="compare-close">sluiten</a></p>';
     $('compare-close').addEventListener('click', (ev) => { ev.preventDefault(); $('compare').hidden = true; setHash({ compare: null }); });
   }
@@ -424,7 +425,7 @@
     const data = await (await fetch('/indicators/' + encodeURIComponent(state.ind.id) + '?level=' + level + '&area=' + encodeURIComponent(code))).json();
     const s = data.series;
     const t = data.trend;
-    const trend = t.status === 'ok' ? t.direction_nl + ', ' + fmt(t.slope) + ' ' + (PER[state.ind.period] || 'per periode') + ' (p = ' + fmt(t.p) + ')'
+    const trend = t.status === 'ok' ? t.direction_nl + ', ' + fmt(t.slope) + ' ' + (PER[state.ind.period] || 'per periode') + ' (p ' + pval(t.p) + ')'
       : t.status === 'protected' ? 'afgeschermd' : 'te weinig waarden voor een trend';
     box.hidden = false;
     box.innerHTML = '<h4>' + name + ' door de tijd</h4><div id="series-chart"></div><p class="muted small">Trend: ' + trend + '</p>';
