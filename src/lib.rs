@@ -34,5 +34,6 @@ pub mod model;
 pub mod region;
 pub mod snapshot;
 pub mod tiles;
+pub mod weights;
 
 pub use error::{Error, Result};

@@ -123,7 +123,7 @@ pub(crate) fn find_level(snap: &Snapshot, wanted: Option<&str>) -> Result<usize,
 
 /// Who sees what of an indicator: the public values, the public values on a private
 /// (keyed) response, or the exact values of a protected layer.
-enum View {
+pub(crate) enum View {
     Public,
     Private,
     Exact,
@@ -132,7 +132,7 @@ enum View {
 /// The indicator `id` as this request may see it. Without a valid key a restricted
 /// indicator does not exist: the same 404 as an unknown id. Internal analysts with an
 /// `exact` key see the exact values of a protected layer.
-fn visible<'a>(
+pub(crate) fn visible<'a>(
     state: &AppState,
     snap: &'a Snapshot,
     id: &str,
@@ -154,7 +154,7 @@ fn visible<'a>(
 }
 
 /// The published values (borrowed from the snapshot) or a copy with the exact values.
-enum Seen<'a> {
+pub(crate) enum Seen<'a> {
     Published(&'a IndicatorResult),
     Exact(Box<IndicatorResult>),
 }
@@ -170,7 +170,7 @@ impl std::ops::Deref for Seen<'_> {
 }
 
 /// The response headers that go with a view.
-fn mark(mut res: Response, view: View) -> Response {
+pub(crate) fn mark(mut res: Response, view: View) -> Response {
     if !matches!(view, View::Public) {
         res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("private"));
     }

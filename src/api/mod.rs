@@ -6,6 +6,7 @@ mod areas;
 mod auth;
 mod features;
 mod health;
+mod hotspots;
 mod indicators;
 mod metrics;
 pub mod reload;
@@ -134,6 +135,7 @@ pub fn app(state: AppState) -> Router {
         .merge(metrics::router())
         .merge(indicators::router())
         .merge(areas::router())
+        .merge(hotspots::router())
         .merge(tiles::router())
         .merge(features::router())
         .merge(styles::router())

@@ -12,6 +12,7 @@
 
 pub mod ckm;
 pub mod eval;
+pub mod hotspots;
 pub mod profile;
 pub mod sdc;
 pub mod stats;

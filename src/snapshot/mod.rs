@@ -80,6 +80,9 @@ pub struct Snapshot {
     /// Per level, the web map's label positions as JSON, made on the first request (a
     /// public endpoint must not redo the geometry on every call).
     pub labels: Vec<std::sync::OnceLock<String>>,
+    /// Per level, its queen and rook contiguity, made on first use (the hot-spot and
+    /// weights endpoints).
+    pub contiguity: Vec<[std::sync::OnceLock<crate::weights::Neighbours>; 2]>,
     pub project_file: PathBuf,
     pub working_crs: String,
     pub levels: Vec<Level>,
@@ -105,6 +108,12 @@ impl Snapshot {
 
     pub fn indicator(&self, id: &str) -> Option<&IndicatorResult> {
         self.indicators.iter().find(|i| i.def.id == id)
+    }
+
+    /// The contiguity of level `li` (exact vertices, as libpysal), made once.
+    pub fn contiguity(&self, li: usize, rule: crate::weights::Contiguity) -> &crate::weights::Neighbours {
+        let slot = &self.contiguity[li][usize::from(rule == crate::weights::Contiguity::Rook)];
+        slot.get_or_init(|| crate::weights::contiguity(&self.levels[li].areas, rule, 0.0))
     }
 }
 
@@ -165,6 +174,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         basemap: project.basemap.clone(),
         context: serving::context_wgs84(&working, context)?,
         labels: levels.iter().map(|_| std::sync::OnceLock::new()).collect(),
+        contiguity: levels.iter().map(|_| [std::sync::OnceLock::new(), std::sync::OnceLock::new()]).collect(),
         project_file: project.file.clone(),
         working_crs: crs::label(&working),
         levels,

@@ -1,0 +1,210 @@
+//! `/weights/{level}` (the neighbours, as JSON or GeoDa's GAL, for an analyst to check)
+//! and `/indicators/{id}/hotspots` (global Moran's I, local Moran's I or Gi* per area,
+//! from the published values only).
+
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::indicators::{find_level, mark, visible};
+use super::{ApiError, AppState};
+use crate::indicators::hotspots;
+use crate::snapshot::Snapshot;
+use crate::weights::{self, Contiguity, Neighbours};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/weights/{level}", get(weights_of)).route("/indicators/{id}/hotspots", get(hotspots_of))
+}
+
+#[derive(Debug, Deserialize)]
+struct WeightsQuery {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    tolerance: Option<f64>,
+    format: Option<String>,
+}
+
+fn rule(kind: Option<&str>) -> Result<Contiguity, ApiError> {
+    let k = kind.unwrap_or("queen");
+    Contiguity::parse(k).ok_or_else(|| ApiError::BadRequest(format!("type={k}: give queen or rook")))
+}
+
+/// The contiguity of a level: cached for exact vertices, computed for a tolerance.
+fn neighbours(snap: &Snapshot, li: usize, rule: Contiguity, tolerance: f64) -> Result<std::borrow::Cow<'_, Neighbours>, ApiError> {
+    if !(0.0..=1000.0).contains(&tolerance) {
+        return Err(ApiError::BadRequest(format!("tolerance={tolerance}: give 0 to 1000 (working-CRS units, metres)")));
+    }
+    Ok(if tolerance == 0.0 {
+        std::borrow::Cow::Borrowed(snap.contiguity(li, rule))
+    } else {
+        std::borrow::Cow::Owned(weights::contiguity(&snap.levels[li].areas, rule, tolerance))
+    })
+}
+
+async fn weights_of(State(state): State<AppState>, Path(level): Path<String>, Query(q): Query<WeightsQuery>) -> Result<Response, ApiError> {
+    let snap = state.current();
+    let li = find_level(&snap, Some(&level))?;
+    let rule = rule(q.kind.as_deref())?;
+    let w = neighbours(&snap, li, rule, q.tolerance.unwrap_or(0.0))?;
+    let areas = &snap.levels[li].areas;
+    let codes = |l: &[u32]| l.iter().map(|&j| areas[j as usize].code.clone()).collect::<Vec<_>>();
+    match q.format.as_deref().unwrap_or("json") {
+        // GeoDa's GAL: a header, then per area its id and count, and its neighbours' ids.
+        "gal" => {
+            let mut gal = format!("0 {} {} code\n", areas.len(), snap.levels[li].id);
+            for (a, l) in areas.iter().zip(&w.lists) {
+                gal.push_str(&format!("{} {}\n{}\n", a.code, l.len(), codes(l).join(" ")));
+            }
+            Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], gal).into_response())
+        }
+        "json" => {
+            let (comp, count) = w.components();
+            let islands: Vec<&str> = w.islands().iter().map(|&i| areas[i].code.as_str()).collect();
+            let sizes = (0..count).map(|c| comp.iter().filter(|x| **x == c).count()).collect::<Vec<_>>();
+            Ok(Json(json!({
+                "level": snap.levels[li].id,
+                "type": rule.key(),
+                "tolerance": q.tolerance.unwrap_or(0.0),
+                "rule": match rule {
+                    Contiguity::Queen => "neighbours share at least one vertex (libpysal Queen)",
+                    Contiguity::Rook => "neighbours share at least one edge (libpysal Rook)",
+                },
+                "areas": areas.len(),
+                "islands": islands,
+                "components": count,
+                "component_sizes": sizes,
+                "neighbours": areas.iter().zip(&w.lists).map(|(a, l)| (a.code.clone(), json!(codes(l)))).collect::<serde_json::Map<_, _>>(),
+            }))
+            .into_response())
+        }
+        other => Err(ApiError::BadRequest(format!("format={other}: give json or gal"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct HotspotQuery {
+    level: Option<String>,
+    period: Option<String>,
+    method: Option<String>,
+    weights: Option<String>,
+    tolerance: Option<f64>,
+    permutations: Option<usize>,
+    seed: Option<u64>,
+    alpha: Option<f64>,
+    fdr: Option<bool>,
+}
+
+/// Cluster words per method: (key, Dutch).
+fn cluster(method: &str, quadrant_or_sign: i8) -> (&'static str, &'static str) {
+    match (method, quadrant_or_sign) {
+        ("local_moran", 1) => ("high_high", "hoog, omringd door hoog"),
+        ("local_moran", 2) => ("low_high", "laag, omringd door hoog"),
+        ("local_moran", 3) => ("low_low", "laag, omringd door laag"),
+        ("local_moran", 4) => ("high_low", "hoog, omringd door laag"),
+        ("gi_star", 1) => ("hot_spot", "hotspot"),
+        ("gi_star", -1) => ("cold_spot", "coldspot"),
+        _ => ("not_significant", "niet significant"),
+    }
+}
+
+async fn hotspots_of(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HotspotQuery>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let snap = state.current();
+    let (ind, view) = visible(&state, &snap, &id, &headers, query.as_deref())?;
+    let li = find_level(&snap, q.level.as_deref())?;
+    let method = q.method.as_deref().unwrap_or("local_moran");
+    if !matches!(method, "local_moran" | "gi_star") {
+        return Err(ApiError::BadRequest(format!("method={method}: give local_moran or gi_star")));
+    }
+    let permutations = q.permutations.unwrap_or(999);
+    if permutations > 9999 {
+        return Err(ApiError::BadRequest("permutations: at most 9999".into()));
+    }
+    let alpha = q.alpha.unwrap_or(0.05);
+    if !(alpha > 0.0 && alpha < 1.0) {
+        return Err(ApiError::BadRequest(format!("alpha={alpha}: give a level between 0 and 1")));
+    }
+    let seed = q.seed.unwrap_or(1);
+    let v = &ind.per_level[li];
+    let p = match q.period.as_deref() {
+        None => v.periods.len().checked_sub(1),
+        Some(x) => Some(
+            v.period_index(x).ok_or_else(|| ApiError::BadRequest(format!("no period '{x}'; the periods are: {}", v.periods.join(", "))))?,
+        ),
+    }
+    .ok_or_else(|| ApiError::BadRequest("the indicator has no periods".into()))?;
+    let rule = rule(q.weights.as_deref())?;
+    let full = neighbours(&snap, li, rule, q.tolerance.unwrap_or(0.0))?;
+    // Published values only: protected and missing areas are left out of the analysis.
+    let keep: Vec<usize> = (0..snap.levels[li].areas.len()).filter(|&a| v.value[v.index(a, p)].is_some_and(f64::is_finite)).collect();
+    if keep.len() < 3 {
+        return Err(ApiError::BadRequest(format!(
+            "only {} areas of '{}' have a published value: too few for spatial statistics",
+            keep.len(),
+            snap.levels[li].id
+        )));
+    }
+    let y: Vec<f64> = keep.iter().map(|&a| v.value[v.index(a, p)].unwrap_or(0.0)).collect();
+    let w = full.subset(&keep);
+    let global = hotspots::global_moran(&y, &w, permutations, seed);
+    let fdr = q.fdr.unwrap_or(false);
+    let (stats, p_sims): (Vec<Value>, Vec<Option<f64>>) = match method {
+        "local_moran" => {
+            let l = hotspots::local_moran(&y, &w, permutations, seed);
+            ((0..y.len()).map(|k| json!({"local_i": l.is[k], "quadrant": l.quadrant[k], "p_sim": l.p_sim[k]})).collect(), l.p_sim.clone())
+        }
+        _ => {
+            let g = hotspots::gi_star(&y, &w, permutations, seed);
+            ((0..y.len()).map(|k| json!({"g": g.g[k], "z": g.z[k], "p_norm": g.p_norm[k], "p_sim": g.p_sim[k]})).collect(), g.p_sim.clone())
+        }
+    };
+    let known: Vec<f64> = p_sims.iter().flatten().copied().collect();
+    let cutoff = if fdr && !known.is_empty() { hotspots::fdr(&known, alpha) } else { alpha };
+    let mut rows: Vec<Value> =
+        snap.levels[li].areas.iter().map(|a| json!({"code": a.code, "name": a.name, "value": null, "cluster": null})).collect();
+    for (k, &a) in keep.iter().enumerate() {
+        let mut r = stats[k].clone();
+        let significant = p_sims[k].is_some_and(|ps| ps < cutoff);
+        let class = match method {
+            "local_moran" => r["quadrant"].as_i64().unwrap_or(0) as i8,
+            _ => r["z"].as_f64().map_or(0, |z| if z > 0.0 { 1 } else { -1 }),
+        };
+        let (key, nl) = if significant { cluster(method, class) } else { cluster("", 0) };
+        r["code"] = json!(snap.levels[li].areas[a].code);
+        r["name"] = json!(snap.levels[li].areas[a].name);
+        r["value"] = json!(y[k]);
+        r["significant"] = json!(significant);
+        r["cluster"] = json!(key);
+        r["cluster_nl"] = json!(nl);
+        rows[a] = r;
+    }
+    let islands: Vec<&str> = w.islands().iter().map(|&k| snap.levels[li].areas[keep[k]].code.as_str()).collect();
+    let body = json!({
+        "indicator": {"id": ind.def.id, "title": ind.def.title, "unit": ind.def.unit},
+        "level": snap.levels[li].id,
+        "period": v.periods[p],
+        "method": {
+            "statistic": method,
+            "weights": {"type": rule.key(), "row_standardised": true, "tolerance": q.tolerance.unwrap_or(0.0), "areas": keep.len(), "islands": islands, "components": w.components().1},
+            "permutations": permutations,
+            "seed": seed,
+            "alpha": alpha,
+            "multiple_testing": if fdr { "Benjamini-Hochberg false discovery rate (esda.fdr)" } else { "none: each area tested at alpha" },
+            "cutoff": cutoff,
+            "significance": "p_sim (conditional permutation) below cutoff",
+            "note": "Computed from the published values only: protected and missing values are left out (their areas have no value and no cluster), so a hot-spot result cannot reveal what disclosure control hides. Definitions as PySAL esda (Moran, Moran_Local, G_Local with star=True, transform R).",
+        },
+        "global_moran": {"I": global.i, "expected": global.expected, "z_norm": global.z_norm, "p_norm": global.p_norm, "p_sim": global.p_sim},
+        "areas": rows,
+    });
+    Ok(mark(Json(body).into_response(), view))
+}
