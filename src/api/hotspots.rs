@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::indicators::{find_level, mark, visible};
 use super::{ApiError, AppState};
@@ -93,9 +93,47 @@ struct HotspotQuery {
     weights: Option<String>,
     tolerance: Option<f64>,
     permutations: Option<usize>,
+    /// Permutations for global Moran's I (default: `permutations`; 0 for the analytic test only).
+    global_permutations: Option<usize>,
     seed: Option<u64>,
     alpha: Option<f64>,
     fdr: Option<bool>,
+}
+
+#[derive(serde::Serialize)]
+struct HotspotResponse<'a> {
+    indicator: serde_json::Value,
+    level: &'a str,
+    period: &'a str,
+    method: serde_json::Value,
+    global_moran: serde_json::Value,
+    areas: Vec<Row<'a>>,
+}
+
+/// One area of a hot-spot response (absent fields are left out; an area without a
+/// published value has only its code and name, and `value: null`).
+#[derive(Debug, Default, serde::Serialize)]
+struct Row<'a> {
+    code: &'a str,
+    name: Option<&'a str>,
+    value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_i: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quadrant: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    g: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    z: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p_norm: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p_sim: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    significant: Option<bool>,
+    cluster: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster_nl: Option<&'static str>,
 }
 
 /// Cluster words per method: (key, Dutch).
@@ -126,7 +164,8 @@ async fn hotspots_of(
         return Err(ApiError::BadRequest(format!("method={method}: give local_moran or gi_star")));
     }
     let permutations = q.permutations.unwrap_or(999);
-    if permutations > 9999 {
+    let global_permutations = q.global_permutations.unwrap_or(permutations);
+    if permutations > 9999 || global_permutations > 9999 {
         return Err(ApiError::BadRequest("permutations: at most 9999".into()));
     }
     let alpha = q.alpha.unwrap_or(0.05);
@@ -155,56 +194,61 @@ async fn hotspots_of(
     }
     let y: Vec<f64> = keep.iter().map(|&a| v.value[v.index(a, p)].unwrap_or(0.0)).collect();
     let w = full.subset(&keep);
-    let global = hotspots::global_moran(&y, &w, permutations, seed);
+    let global = hotspots::global_moran(&y, &w, global_permutations, seed);
     let fdr = q.fdr.unwrap_or(false);
-    let (stats, p_sims): (Vec<Value>, Vec<Option<f64>>) = match method {
+    let n = y.len();
+    let mut rows: Vec<Row> =
+        snap.levels[li].areas.iter().map(|a| Row { code: &a.code, name: a.name.as_deref(), ..Row::default() }).collect();
+    let p_sims: Vec<Option<f64>> = match method {
         "local_moran" => {
             let l = hotspots::local_moran(&y, &w, permutations, seed);
-            ((0..y.len()).map(|k| json!({"local_i": l.is[k], "quadrant": l.quadrant[k], "p_sim": l.p_sim[k]})).collect(), l.p_sim.clone())
+            for k in 0..n {
+                let r = &mut rows[keep[k]];
+                (r.local_i, r.quadrant, r.p_sim) = (Some(l.is[k]), Some(l.quadrant[k]), l.p_sim[k]);
+            }
+            l.p_sim
         }
         _ => {
             let g = hotspots::gi_star(&y, &w, permutations, seed);
-            ((0..y.len()).map(|k| json!({"g": g.g[k], "z": g.z[k], "p_norm": g.p_norm[k], "p_sim": g.p_sim[k]})).collect(), g.p_sim.clone())
+            for k in 0..n {
+                let r = &mut rows[keep[k]];
+                (r.g, r.z, r.p_norm, r.p_sim) = (Some(g.g[k]), Some(g.z[k]), Some(g.p_norm[k]), g.p_sim[k]);
+            }
+            g.p_sim
         }
     };
     let known: Vec<f64> = p_sims.iter().flatten().copied().collect();
     let cutoff = if fdr && !known.is_empty() { hotspots::fdr(&known, alpha) } else { alpha };
-    let mut rows: Vec<Value> =
-        snap.levels[li].areas.iter().map(|a| json!({"code": a.code, "name": a.name, "value": null, "cluster": null})).collect();
     for (k, &a) in keep.iter().enumerate() {
-        let mut r = stats[k].clone();
+        let r = &mut rows[a];
         let significant = p_sims[k].is_some_and(|ps| ps < cutoff);
         let class = match method {
-            "local_moran" => r["quadrant"].as_i64().unwrap_or(0) as i8,
-            _ => r["z"].as_f64().map_or(0, |z| if z > 0.0 { 1 } else { -1 }),
+            "local_moran" => r.quadrant.unwrap_or(0) as i8,
+            _ => r.z.map_or(0, |z| if z > 0.0 { 1 } else { -1 }),
         };
         let (key, nl) = if significant { cluster(method, class) } else { cluster("", 0) };
-        r["code"] = json!(snap.levels[li].areas[a].code);
-        r["name"] = json!(snap.levels[li].areas[a].name);
-        r["value"] = json!(y[k]);
-        r["significant"] = json!(significant);
-        r["cluster"] = json!(key);
-        r["cluster_nl"] = json!(nl);
-        rows[a] = r;
+        (r.value, r.significant, r.cluster, r.cluster_nl) = (Some(y[k]), Some(significant), Some(key), Some(nl));
     }
     let islands: Vec<&str> = w.islands().iter().map(|&k| snap.levels[li].areas[keep[k]].code.as_str()).collect();
-    let body = json!({
-        "indicator": {"id": ind.def.id, "title": ind.def.title, "unit": ind.def.unit},
-        "level": snap.levels[li].id,
-        "period": v.periods[p],
-        "method": {
+    // A struct, not a `Value`: 14,500 rows serialise without a map per row.
+    let body = HotspotResponse {
+        indicator: json!({"id": ind.def.id, "title": ind.def.title, "unit": ind.def.unit}),
+        level: &snap.levels[li].id,
+        period: &v.periods[p],
+        method: json!({
             "statistic": method,
             "weights": {"type": rule.key(), "row_standardised": true, "tolerance": q.tolerance.unwrap_or(0.0), "areas": keep.len(), "islands": islands, "components": w.components().1},
             "permutations": permutations,
+            "global_permutations": global_permutations,
             "seed": seed,
             "alpha": alpha,
             "multiple_testing": if fdr { "Benjamini-Hochberg false discovery rate (esda.fdr)" } else { "none: each area tested at alpha" },
             "cutoff": cutoff,
             "significance": "p_sim (conditional permutation) below cutoff",
             "note": "Computed from the published values only: protected and missing values are left out (their areas have no value and no cluster), so a hot-spot result cannot reveal what disclosure control hides. Definitions as PySAL esda (Moran, Moran_Local, G_Local with star=True, transform R).",
-        },
-        "global_moran": {"I": global.i, "expected": global.expected, "z_norm": global.z_norm, "p_norm": global.p_norm, "p_sim": global.p_sim},
-        "areas": rows,
-    });
+        }),
+        global_moran: json!({"I": global.i, "expected": global.expected, "z_norm": global.z_norm, "p_norm": global.p_norm, "p_sim": global.p_sim}),
+        areas: rows,
+    };
     Ok(mark(Json(body).into_response(), view))
 }

@@ -16,9 +16,12 @@
 //!   conditional permutation p.
 //! - **FDR**: esda's Benjamini–Hochberg cut-off (`esda.fdr`), optional.
 //!
-//! Permutations are seeded per area (`seed` and the area's index), so a run is
-//! reproducible and independent of the number of threads. The random numbers are not
-//! numpy's: p-values agree with esda's within Monte Carlo error, not digit for digit.
+//! The conditional permutations are drawn once per run, as esda's `crand` does: a table of
+//! `permutations` rows of k_max distinct indices out of n − 1 (seeded), of which area i
+//! takes the first kᵢ of each row, skipping itself. So a run is reproducible and
+//! independent of the number of threads, and the work per area is a sum over the table.
+//! The random numbers are not numpy's: p-values agree with esda's within Monte Carlo
+//! error, not digit for digit.
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -76,14 +79,40 @@ fn folded_p(larger: usize, permutations: usize) -> f64 {
     (larger as f64 + 1.0) / (permutations as f64 + 1.0)
 }
 
-/// A generator for area `i` of a run seeded with `seed`.
+/// A generator for stream `i` of a run seeded with `seed`.
 fn rng_for(seed: u64, i: usize) -> StdRng {
     StdRng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
-/// `k` distinct indices from 0..n other than `i`.
-fn draw_others(rng: &mut StdRng, n: usize, i: usize, k: usize) -> impl Iterator<Item = usize> {
-    rand::seq::index::sample(rng, n - 1, k).into_iter().map(move |j| if j >= i { j + 1 } else { j })
+/// The permutation table: `permutations` rows of `k` distinct indices out of 0..n−1 (the
+/// n − 1 areas other than the one at hand; see [`other`]).
+struct Draws {
+    k: usize,
+    rows: Vec<u32>,
+}
+
+impl Draws {
+    fn new(n: usize, k: usize, permutations: usize, seed: u64) -> Draws {
+        let k = k.min(n.saturating_sub(1));
+        let rows = (0..permutations)
+            .into_par_iter()
+            .flat_map_iter(|p| {
+                let mut rng = rng_for(seed, p);
+                rand::seq::index::sample(&mut rng, n - 1, k).into_iter().map(|j| j as u32).collect::<Vec<_>>()
+            })
+            .collect();
+        Draws { k, rows }
+    }
+
+    /// The first `k` draws of permutation `p` for area `i` (indices ≥ i move up by one).
+    fn for_area(&self, p: usize, i: usize, k: usize) -> impl Iterator<Item = usize> + '_ {
+        self.rows[p * self.k..p * self.k + k].iter().map(move |&j| other(j as usize, i))
+    }
+}
+
+/// Index `j` of the n − 1 areas other than `i`, as an index of all n.
+fn other(j: usize, i: usize) -> usize {
+    if j >= i { j + 1 } else { j }
 }
 
 /// Global Moran's I of `y` on row-standardised `w`.
@@ -117,11 +146,11 @@ pub fn global_moran(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) -
     let vi = (n * n * s1 - n * s2 + 3.0 * s0 * s0) / ((n - 1.0) * (n + 1.0) * s0 * s0) - expected * expected;
     let z_norm = (i_obs - expected) / vi.sqrt();
     let p_sim = (permutations > 0).then(|| {
-        let mut rng = rng_for(seed, usize::MAX);
-        let mut perm = z.clone();
         let larger = (0..permutations)
-            .filter(|_| {
-                rand::seq::SliceRandom::shuffle(perm.as_mut_slice(), &mut rng);
+            .into_par_iter()
+            .filter(|&p| {
+                let mut perm = z.clone();
+                rand::seq::SliceRandom::shuffle(perm.as_mut_slice(), &mut rng_for(seed ^ 0x5eed, p));
                 calc(&perm) >= i_obs
             })
             .count();
@@ -148,6 +177,7 @@ pub fn local_moran(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) ->
             (true, false) => 4,
         })
         .collect();
+    let draws = Draws::new(n, w.lists.iter().map(Vec::len).max().unwrap_or(0), permutations, seed);
     let p_sim = (0..n)
         .into_par_iter()
         .map(|i| {
@@ -155,10 +185,9 @@ pub fn local_moran(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) ->
             if permutations == 0 || k == 0 || k >= n {
                 return None;
             }
-            let mut rng = rng_for(seed, i);
             let larger = (0..permutations)
-                .filter(|_| {
-                    let lag: f64 = draw_others(&mut rng, n, i, k).map(|j| z[j]).sum::<f64>() / k as f64;
+                .filter(|&p| {
+                    let lag: f64 = draws.for_area(p, i, k).map(|j| z[j]).sum::<f64>() / k as f64;
                     n1 * z[i] * lag / den >= is[i]
                 })
                 .count();
@@ -186,6 +215,7 @@ pub fn gi_star(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) -> GiS
     let variance = 1.0 * (nf - 1.0) / (nf - 1.0) / (nf * nf) * (emp_var / (emp_mean * emp_mean));
     let z: Vec<f64> = g.iter().map(|gi| (gi - expected) / variance.sqrt()).collect();
     let p_norm = z.iter().map(|&z| two_sided(z)).collect();
+    let draws = Draws::new(n, w.lists.iter().map(Vec::len).max().unwrap_or(0), permutations, seed);
     let p_sim = (0..n)
         .into_par_iter()
         .map(|i| {
@@ -193,10 +223,9 @@ pub fn gi_star(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) -> GiS
             if permutations == 0 || k == 0 || k >= n {
                 return None;
             }
-            let mut rng = rng_for(seed, i);
             let larger = (0..permutations)
-                .filter(|_| {
-                    let s: f64 = draw_others(&mut rng, n, i, k).map(|j| y[j]).sum();
+                .filter(|&p| {
+                    let s: f64 = draws.for_area(p, i, k).map(|j| y[j]).sum();
                     (s + y[i]) / (k as f64 + 1.0) / sum >= g[i]
                 })
                 .count();
