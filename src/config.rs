@@ -209,6 +209,40 @@ pub struct PointsConfig {
     pub min_denominator: Option<f64>,
 }
 
+/// `hotspots = { … }` of an indicator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotspotConfig {
+    #[serde(default = "local_moran")]
+    pub method: String,
+    #[serde(default = "queen")]
+    pub weights: String,
+    #[serde(default = "nine_nine_nine")]
+    pub permutations: usize,
+    #[serde(default = "one_u64")]
+    pub seed: u64,
+    #[serde(default)]
+    pub fdr: bool,
+    #[serde(default = "five_percent")]
+    pub alpha: f64,
+}
+
+fn local_moran() -> String {
+    "local_moran".into()
+}
+fn queen() -> String {
+    "queen".into()
+}
+fn nine_nine_nine() -> usize {
+    999
+}
+fn one_u64() -> u64 {
+    1
+}
+fn five_percent() -> f64 {
+    0.05
+}
+
 impl PointsConfig {
     pub fn disclosure(&self) -> Disclosure {
         Disclosure { min_count: self.min_count, round_to: self.round_to, min_denominator: self.min_denominator }
@@ -376,6 +410,10 @@ pub struct IndicatorConfig {
     /// Disclosure control: no rate for areas whose denominator is below this.
     #[serde(default)]
     pub min_denominator: Option<f64>,
+    /// Hot spots of this indicator, computed at build and served in the area layers:
+    /// `hotspots = { method = "local_moran", weights = "queen", permutations = 999, seed = 1, fdr = false }`.
+    #[serde(default)]
+    pub hotspots: Option<HotspotConfig>,
 }
 
 impl IndicatorConfig {
@@ -466,6 +504,24 @@ impl Project {
             && !(e.iter().all(|x| x.is_finite()) && e[0] < e[1] && e[1] <= e[2] && e[2] < e[3])
         {
             return err(format!("band_edges = {e:?}: four increasing z-scores, e.g. [-1.5, -0.5, 0.5, 1.5]"));
+        }
+        for ind in &self.indicators {
+            if let Some(h) = &ind.hotspots {
+                let bad = if crate::indicators::hotspots::Method::parse(&h.method).is_none() {
+                    Some(format!("method = '{}': local_moran or gi_star", h.method))
+                } else if crate::weights::Contiguity::parse(&h.weights).is_none() {
+                    Some(format!("weights = '{}': queen or rook", h.weights))
+                } else if h.permutations > 9999 {
+                    Some("permutations: at most 9999".to_string())
+                } else if !(h.alpha > 0.0 && h.alpha < 1.0) {
+                    Some(format!("alpha = {}: between 0 and 1", h.alpha))
+                } else {
+                    None
+                };
+                if let Some(b) = bad {
+                    return err(format!("indicator '{}': hotspots: {b}", ind.id));
+                }
+            }
         }
         for g in &self.groups {
             if !self.levels.iter().any(|l| l.id == g.level) {

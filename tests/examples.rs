@@ -137,6 +137,13 @@ fn every_project_renders_in_headless_chromium() {
         assert!(dl["tableRows"].as_u64().unwrap_or(0) > 0 && !dl["selectedRow"].as_str().unwrap_or("").is_empty(), "{name}: {r}");
         // `compare=` in the link: two areas side by side, a row per indicator.
         assert_eq!(dl["compareRows"], want["indicators"], "{name}: {r}");
+        // The cluster mode where the first indicator has hotspots = { … }.
+        let has_hotspots = !list["indicators"][0]["hotspots"].is_null();
+        assert_eq!(r["hotspotsEnabled"].as_bool(), Some(has_hotspots), "{name}: {r}");
+        if has_hotspots {
+            assert!(r["hotspotLegend"].as_str().unwrap_or("").contains("permutaties"), "{name}: {r}");
+            assert!(r["hotspotAreas"].as_u64().unwrap_or(0) > 0, "{name}: no area coloured by cluster: {r}");
+        }
         for l in &p.levels {
             let n = r["perLevel"][&l.id].as_u64().unwrap_or(0);
             assert!(n > 0, "{name}: level {} drew no area at its own zoom: {r}", l.id);

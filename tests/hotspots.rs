@@ -234,3 +234,26 @@ fn hot_spots_use_published_values_only() {
     let (status, _) = server.get("/indicators/wateroverlast_per_1000_inw/hotspots?level=buurten&permutations=100000");
     assert_eq!(status, 400);
 }
+
+/// `hotspots = { … }` on an indicator (the Heerlen example's bijstand_per_1000): the
+/// clusters are in the area layers (OGC API here; tiles and GeoPackage share the
+/// properties) and equal what the hot-spot endpoint answers with the same settings.
+#[test]
+fn configured_hot_spots_are_in_the_area_layers() {
+    let Some(_) = shared_data("heerlen_buurten_2023") else { return };
+    let (_dir, project) = example_copy("heerlen", |t| t);
+    let server = Server::start(&["--project", project.to_str().unwrap()]);
+    let list = get(&server, "/indicators");
+    let h = &list["indicators"].as_array().unwrap().iter().find(|i| i["id"] == "bijstand_per_1000").unwrap()["hotspots"];
+    assert_eq!(h["method"], "local_moran");
+    let served = get(&server, "/indicators/bijstand_per_1000/hotspots?level=buurten");
+    let items = get(&server, "/ogc/collections/buurten/items?limit=100&f=json");
+    let mut clusters = 0;
+    for f in items["features"].as_array().unwrap() {
+        let code = f["properties"]["code"].as_str().unwrap();
+        let row = served["areas"].as_array().unwrap().iter().find(|r| r["code"] == code).unwrap();
+        assert_eq!(f["properties"].get("bijstand_per_1000_hotspot").unwrap_or(&Value::Null), &row["cluster"], "{code}");
+        clusters += usize::from(row["cluster"].as_str().is_some_and(|c| c != "not_significant"));
+    }
+    assert!(clusters > 0, "no significant cluster among Heerlen's buurten");
+}

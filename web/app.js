@@ -12,6 +12,9 @@
   const state = { indicators: [], ind: null, style: null, period: null, values: {}, names: [], hovered: null, labels: {}, markers: [], basemap: null, mode: 'value', trends: {}, chart: null };
   // Trend colours: neither is "good" for every indicator, so two distinct hues, not red/green.
   const TREND = { rising: '#d95f02', falling: '#7570b3', none: '#cfd6dd' };
+  // The usual LISA / hot-spot colours.
+  const HOT = { high_high: '#d7191c', hot_spot: '#d7191c', low_low: '#2c7bb6', cold_spot: '#2c7bb6', low_high: '#abd9e9', high_low: '#fdae61', not_significant: '#e4e7eb' };
+  const HOT_NL = { high_high: 'hoog, omringd door hoog', low_low: 'laag, omringd door laag', low_high: 'laag, omringd door hoog', high_low: 'hoog, omringd door laag', hot_spot: 'hotspot', cold_spot: 'coldspot', not_significant: 'niet significant' };
   const PER = { year: 'per jaar', quarter: 'per kwartaal', month: 'per maand' };
   const pval = (p) => (p < 0.001 ? '< 0,001' : '= ' + fmt(p));
 
@@ -95,14 +98,16 @@
     $('period').value = Math.max(periods.length - 1, 0);
     $('period').disabled = periods.length <= 1;
     $('mode-trend').disabled = periods.length < 4;
-    if (periods.length < 4 && state.mode === 'trend') { document.querySelector('input[name=mode][value=value]').checked = true; state.mode = 'value'; }
+    $('mode-hotspots').disabled = !state.ind.hotspots;
+    if ((periods.length < 4 && state.mode === 'trend') || (!state.ind.hotspots && state.mode === 'hotspots')) { document.querySelector('input[name=mode][value=value]').checked = true; state.mode = 'value'; }
+    state.hot = {};
     state.trends = {};
     $('series').hidden = true;
     renderTicks(periods);
     $('links').innerHTML = '<a href="/indicators/' + id + '?level=' + levels()[levels().length - 1].level + '&format=csv">CSV</a><a href="/indicators/' + id + '?level=' + levels()[levels().length - 1].level + '&format=csv-nl">CSV (Excel NL)</a>'
       + '<a href="/styles/' + id + '.qml">QGIS-stijl</a><a href="/styles/' + id + '.json">MapLibre-stijl</a>';
     map.once('styledata', () => {
-      setPeriod(periods[periods.length - 1] || null).then(() => { if (state.mode === 'trend') { setMode('trend'); } });
+      setPeriod(periods[periods.length - 1] || null).then(() => { if (state.mode !== 'value') { setMode(state.mode); } });
       addContext();
       addBasemap();
       renderLabels();
@@ -250,11 +255,28 @@
         });
       }));
     }
+    if (mode === 'hotspots') {
+      const h = state.ind.hotspots;
+      await Promise.all(levels().map(async (l) => {
+        // Spatial statistics need three areas with a value at least (one gemeente has none).
+        const known = (state.values[l.level] || []).filter((r) => typeof r.value === 'number').length;
+        if (!state.hot[l.level] && known < 3) { state.hot[l.level] = { areas: [] }; }
+        if (!state.hot[l.level]) {
+          const q = '/indicators/' + encodeURIComponent(state.ind.id) + '/hotspots?level=' + l.level + '&method=' + h.method + '&weights=' + h.weights + '&permutations=' + h.permutations + '&seed=' + h.seed + '&alpha=' + h.alpha + '&fdr=' + h.fdr;
+          const res = await fetch(q);
+          state.hot[l.level] = res.ok ? await res.json() : { areas: [] };
+        }
+        (state.hot[l.level].areas || []).forEach((r, i) => map.setFeatureState({ source: l.level, sourceLayer: l.level, id: i }, { hot: r.cluster || null }));
+      }));
+    }
     const md = state.style.metadata;
+    const hotMatch = ['match', ['coalesce', ['feature-state', 'hot'], 'none']];
+    Object.entries(HOT).forEach(([k, c]) => hotMatch.push(k, c));
+    hotMatch.push(md['buurtmeter:no_data']);
     levels().forEach((l) => {
       const color = mode === 'trend'
         ? ['match', ['coalesce', ['feature-state', 'trend'], 9], 1, TREND.rising, -1, TREND.falling, 0, TREND.none, md['buurtmeter:no_data']]
-        : colorExpr(l.breaks);
+        : mode === 'hotspots' ? hotMatch : colorExpr(l.breaks);
       map.setPaintProperty(l.level + '-fill', 'fill-color', color);
     });
     renderLegend();
@@ -270,6 +292,18 @@
   function renderLegend() {
     const l = currentLevel();
     if (!l) { return; }
+    if (state.mode === 'hotspots') {
+      const md = state.style.metadata;
+      const h = state.ind.hotspots;
+      const sw = (c, text) => '<div class="item"><span class="swatch" style="background:' + c + '"></span>' + text + '</div>';
+      const keys = h.method === 'gi_star' ? ['hot_spot', 'cold_spot', 'not_significant'] : ['high_high', 'low_low', 'high_low', 'low_high', 'not_significant'];
+      const hot = state.hot[l.level] && state.hot[l.level].method;
+      $('legend').innerHTML = keys.map((k) => sw(HOT[k], HOT_NL[k])).join('') + sw(md['buurtmeter:no_data'], 'geen gegevens')
+        + '<p class="muted small">' + (h.method === 'gi_star' ? 'Getis-Ord Gi*' : "Lokale Moran's I") + ', ' + h.weights + '-buren, ' + h.permutations + ' permutaties, significant bij p &lt; '
+        + (hot ? fmt(hot.cutoff) : h.alpha) + (h.fdr ? ' (FDR)' : '') + '. Een cluster betekent: deze waarde en die van de buren samen wijken meer af dan toeval. Alleen gepubliceerde waarden tellen mee.</p>';
+      $('level-label').textContent = l.level;
+      return;
+    }
     if (state.mode === 'trend') {
       const md = state.style.metadata;
       const sw = (c, text) => '<div class="item"><span class="swatch" style="background:' + c + '"></span>' + text + '</div>';
@@ -317,6 +351,7 @@
       + '<tr><td>teller: ' + state.ind.definition.numerator_label + '</td><td class="v">' + (row.numerator === null && row.suppressed ? 'afgeschermd' : fmt(row.numerator)) + '</td></tr>'
       + (den ? '<tr><td>noemer: ' + state.ind.definition.denominator_label + '</td><td class="v">' + fmt(row.denominator) + '</td></tr>' : '')
       + (state.mode === 'trend' ? '<tr><td>trend</td><td class="v">' + trendOf(l, f.id) + '</td></tr>' : '')
+      + (state.mode === 'hotspots' && state.hot[l] && state.hot[l].areas[f.id] && state.hot[l].areas[f.id].cluster ? '<tr><td>cluster</td><td class="v">' + HOT_NL[state.hot[l].areas[f.id].cluster] + ' (p ' + pval(state.hot[l].areas[f.id].p_sim) + ')</td></tr>' : '')
       + '</table><p class="small"><a href="/areas/' + encodeURIComponent(l) + '/' + encodeURIComponent(row.code) + '" target="_blank">Gebiedsprofiel (alle indicatoren, om te printen) →</a>'
       + ' · <a href="#" class="compare-start" data-level="' + l + '" data-code="' + row.code + '">Vergelijk met…</a></p>';
   }

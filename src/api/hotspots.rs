@@ -136,19 +136,6 @@ struct Row<'a> {
     cluster_nl: Option<&'static str>,
 }
 
-/// Cluster words per method: (key, Dutch).
-fn cluster(method: &str, quadrant_or_sign: i8) -> (&'static str, &'static str) {
-    match (method, quadrant_or_sign) {
-        ("local_moran", 1) => ("high_high", "hoog, omringd door hoog"),
-        ("local_moran", 2) => ("low_high", "laag, omringd door hoog"),
-        ("local_moran", 3) => ("low_low", "laag, omringd door laag"),
-        ("local_moran", 4) => ("high_low", "hoog, omringd door laag"),
-        ("gi_star", 1) => ("hot_spot", "hotspot"),
-        ("gi_star", -1) => ("cold_spot", "coldspot"),
-        _ => ("not_significant", "niet significant"),
-    }
-}
-
 async fn hotspots_of(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -159,20 +146,29 @@ async fn hotspots_of(
     let snap = state.current();
     let (ind, view) = visible(&state, &snap, &id, &headers, query.as_deref())?;
     let li = find_level(&snap, q.level.as_deref())?;
-    let method = q.method.as_deref().unwrap_or("local_moran");
-    if !matches!(method, "local_moran" | "gi_star") {
-        return Err(ApiError::BadRequest(format!("method={method}: give local_moran or gi_star")));
-    }
-    let permutations = q.permutations.unwrap_or(999);
+    // The indicator's own settings (`hotspots` in the project file) are the defaults.
+    let base = ind.def.hotspots.unwrap_or_default();
+    let method = match q.method.as_deref() {
+        None => base.method,
+        Some(m) => hotspots::Method::parse(m).ok_or_else(|| ApiError::BadRequest(format!("method={m}: give local_moran or gi_star")))?,
+    };
+    let permutations = q.permutations.unwrap_or(base.permutations);
     let global_permutations = q.global_permutations.unwrap_or(permutations);
     if permutations > 9999 || global_permutations > 9999 {
         return Err(ApiError::BadRequest("permutations: at most 9999".into()));
     }
-    let alpha = q.alpha.unwrap_or(0.05);
+    let alpha = q.alpha.unwrap_or(base.alpha);
     if !(alpha > 0.0 && alpha < 1.0) {
         return Err(ApiError::BadRequest(format!("alpha={alpha}: give a level between 0 and 1")));
     }
-    let seed = q.seed.unwrap_or(1);
+    let params = hotspots::Params {
+        method,
+        permutations,
+        global_permutations,
+        seed: q.seed.unwrap_or(base.seed),
+        alpha,
+        fdr: q.fdr.unwrap_or(base.fdr),
+    };
     let v = &ind.per_level[li];
     let p = match q.period.as_deref() {
         None => v.periods.len().checked_sub(1),
@@ -181,73 +177,57 @@ async fn hotspots_of(
         ),
     }
     .ok_or_else(|| ApiError::BadRequest("the indicator has no periods".into()))?;
-    let rule = rule(q.weights.as_deref())?;
+    let rule = rule(q.weights.as_deref().or(ind.def.hotspot_weights.as_deref()))?;
     let full = neighbours(&snap, li, rule, q.tolerance.unwrap_or(0.0))?;
     // Published values only: protected and missing areas are left out of the analysis.
-    let keep: Vec<usize> = (0..snap.levels[li].areas.len()).filter(|&a| v.value[v.index(a, p)].is_some_and(f64::is_finite)).collect();
-    if keep.len() < 3 {
-        return Err(ApiError::BadRequest(format!(
-            "only {} areas of '{}' have a published value: too few for spatial statistics",
-            keep.len(),
+    let value = |a: usize| v.value[v.index(a, p)];
+    let a = hotspots::analyse(&value, &full, params).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "fewer than three areas of '{}' have a published value: too few for spatial statistics",
             snap.levels[li].id
-        )));
-    }
-    let y: Vec<f64> = keep.iter().map(|&a| v.value[v.index(a, p)].unwrap_or(0.0)).collect();
-    let w = full.subset(&keep);
-    let global = hotspots::global_moran(&y, &w, global_permutations, seed);
-    let fdr = q.fdr.unwrap_or(false);
-    let n = y.len();
-    let mut rows: Vec<Row> =
-        snap.levels[li].areas.iter().map(|a| Row { code: &a.code, name: a.name.as_deref(), ..Row::default() }).collect();
-    let p_sims: Vec<Option<f64>> = match method {
-        "local_moran" => {
-            let l = hotspots::local_moran(&y, &w, permutations, seed);
-            for k in 0..n {
-                let r = &mut rows[keep[k]];
-                (r.local_i, r.quadrant, r.p_sim) = (Some(l.is[k]), Some(l.quadrant[k]), l.p_sim[k]);
-            }
-            l.p_sim
-        }
-        _ => {
-            let g = hotspots::gi_star(&y, &w, permutations, seed);
-            for k in 0..n {
-                let r = &mut rows[keep[k]];
-                (r.g, r.z, r.p_norm, r.p_sim) = (Some(g.g[k]), Some(g.z[k]), Some(g.p_norm[k]), g.p_sim[k]);
-            }
-            g.p_sim
-        }
-    };
-    let known: Vec<f64> = p_sims.iter().flatten().copied().collect();
-    let cutoff = if fdr && !known.is_empty() { hotspots::fdr(&known, alpha) } else { alpha };
-    for (k, &a) in keep.iter().enumerate() {
-        let r = &mut rows[a];
-        let significant = p_sims[k].is_some_and(|ps| ps < cutoff);
-        let class = match method {
-            "local_moran" => r.quadrant.unwrap_or(0) as i8,
-            _ => r.z.map_or(0, |z| if z > 0.0 { 1 } else { -1 }),
-        };
-        let (key, nl) = if significant { cluster(method, class) } else { cluster("", 0) };
-        (r.value, r.significant, r.cluster, r.cluster_nl) = (Some(y[k]), Some(significant), Some(key), Some(nl));
-    }
-    let islands: Vec<&str> = w.islands().iter().map(|&k| snap.levels[li].areas[keep[k]].code.as_str()).collect();
+        ))
+    })?;
+    let areas = &snap.levels[li].areas;
+    let rows: Vec<Row> = areas
+        .iter()
+        .zip(&a.areas)
+        .map(|(area, r)| match r {
+            None => Row { code: &area.code, name: area.name.as_deref(), ..Row::default() },
+            Some(r) => Row {
+                code: &area.code,
+                name: area.name.as_deref(),
+                value: Some(r.value),
+                local_i: r.local_i,
+                quadrant: r.quadrant,
+                g: r.g,
+                z: r.z,
+                p_norm: r.p_norm,
+                p_sim: r.p_sim,
+                significant: Some(r.significant),
+                cluster: Some(r.cluster),
+                cluster_nl: Some(hotspots::cluster_nl(r.cluster)),
+            },
+        })
+        .collect();
+    let islands: Vec<&str> = a.islands.iter().map(|&i| areas[i].code.as_str()).collect();
     // A struct, not a `Value`: 14,500 rows serialise without a map per row.
     let body = HotspotResponse {
         indicator: json!({"id": ind.def.id, "title": ind.def.title, "unit": ind.def.unit}),
         level: &snap.levels[li].id,
         period: &v.periods[p],
         method: json!({
-            "statistic": method,
-            "weights": {"type": rule.key(), "row_standardised": true, "tolerance": q.tolerance.unwrap_or(0.0), "areas": keep.len(), "islands": islands, "components": w.components().1},
+            "statistic": method.key(),
+            "weights": {"type": rule.key(), "row_standardised": true, "tolerance": q.tolerance.unwrap_or(0.0), "areas": a.n, "islands": islands, "components": a.components},
             "permutations": permutations,
             "global_permutations": global_permutations,
-            "seed": seed,
+            "seed": params.seed,
             "alpha": alpha,
-            "multiple_testing": if fdr { "Benjamini-Hochberg false discovery rate (esda.fdr)" } else { "none: each area tested at alpha" },
-            "cutoff": cutoff,
+            "multiple_testing": if params.fdr { "Benjamini-Hochberg false discovery rate (esda.fdr)" } else { "none: each area tested at alpha" },
+            "cutoff": a.cutoff,
             "significance": "p_sim (conditional permutation) below cutoff",
             "note": "Computed from the published values only: protected and missing values are left out (their areas have no value and no cluster), so a hot-spot result cannot reveal what disclosure control hides. Definitions as PySAL esda (Moran, Moran_Local, G_Local with star=True, transform R).",
         }),
-        global_moran: json!({"I": global.i, "expected": global.expected, "z_norm": global.z_norm, "p_norm": global.p_norm, "p_sim": global.p_sim}),
+        global_moran: json!({"I": a.global.i, "expected": a.global.expected, "z_norm": a.global.z_norm, "p_norm": a.global.p_norm, "p_sim": a.global.p_sim}),
         areas: rows,
     };
     Ok(mark(Json(body).into_response(), view))

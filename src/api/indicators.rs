@@ -67,6 +67,7 @@ fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
             "scale": d.scale,
         },
         "period": d.period.as_str(),
+        "hotspots": d.hotspots.map(|h| json!({"method": h.method.key(), "weights": d.hotspot_weights, "permutations": h.permutations, "seed": h.seed, "alpha": h.alpha, "fdr": h.fdr})),
         "disclosure": match layer.and_then(|l| l.ptable.as_ref()) {
             Some(t) => json!({
                 "method": "cell-key",
@@ -146,7 +147,13 @@ pub(crate) fn visible<'a>(
     })?;
     let layer_id = ind.def.points.as_deref().unwrap_or("");
     if let Some(exact) = ind.exact.as_ref().filter(|_| super::sees_exact(state, headers, query, layer_id)) {
-        let exact = IndicatorResult { def: ind.def.clone(), per_level: exact.clone(), restricted: ind.restricted, exact: None };
+        let exact = IndicatorResult {
+            def: ind.def.clone(),
+            per_level: exact.clone(),
+            restricted: ind.restricted,
+            exact: None,
+            hotspots: ind.hotspots.clone(),
+        };
         return Ok((Seen::Exact(Box::new(exact)), View::Exact));
     }
     let view = if ind.restricted || keyed { View::Private } else { View::Public };

@@ -250,6 +250,151 @@ pub fn fdr(p: &[f64], alpha: f64) -> f64 {
     alpha / n as f64
 }
 
+/// Which local statistic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    LocalMoran,
+    GiStar,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Option<Method> {
+        match s {
+            "local_moran" => Some(Method::LocalMoran),
+            "gi_star" => Some(Method::GiStar),
+            _ => None,
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Method::LocalMoran => "local_moran",
+            Method::GiStar => "gi_star",
+        }
+    }
+}
+
+/// How to run an analysis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    pub method: Method,
+    pub permutations: usize,
+    pub global_permutations: usize,
+    pub seed: u64,
+    pub alpha: f64,
+    pub fdr: bool,
+}
+
+impl Default for Params {
+    fn default() -> Params {
+        Params { method: Method::LocalMoran, permutations: 999, global_permutations: 999, seed: 1, alpha: 0.05, fdr: false }
+    }
+}
+
+/// One area's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AreaResult {
+    pub value: f64,
+    pub local_i: Option<f64>,
+    pub quadrant: Option<u8>,
+    pub g: Option<f64>,
+    pub z: Option<f64>,
+    pub p_norm: Option<f64>,
+    pub p_sim: Option<f64>,
+    pub significant: bool,
+    /// `high_high`, `low_high`, `low_low`, `high_low`, `hot_spot`, `cold_spot` or
+    /// `not_significant`.
+    pub cluster: &'static str,
+}
+
+/// An analysis of one level: per area of the level (`None` where it has no published
+/// value), the global test, the cut-off used, and the weights' islands (area indices).
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub params: Params,
+    pub areas: Vec<Option<AreaResult>>,
+    pub global: GlobalMoran,
+    pub cutoff: f64,
+    pub n: usize,
+    pub islands: Vec<usize>,
+    pub components: usize,
+}
+
+/// The Dutch words of a cluster.
+pub fn cluster_nl(key: &str) -> &'static str {
+    match key {
+        "high_high" => "hoog, omringd door hoog",
+        "low_high" => "laag, omringd door hoog",
+        "low_low" => "laag, omringd door laag",
+        "high_low" => "hoog, omringd door laag",
+        "hot_spot" => "hotspot",
+        "cold_spot" => "coldspot",
+        _ => "niet significant",
+    }
+}
+
+/// Analyse the values of a level (`value(a)`: the published value of area a, if any) on
+/// the level's contiguity `full`: only the areas with a value take part, with the
+/// weights among them. `None` with fewer than three such areas.
+pub fn analyse(value: &dyn Fn(usize) -> Option<f64>, full: &Neighbours, params: Params) -> Option<Analysis> {
+    let n_areas = full.lists.len();
+    let keep: Vec<usize> = (0..n_areas).filter(|&a| value(a).is_some_and(f64::is_finite)).collect();
+    if keep.len() < 3 {
+        return None;
+    }
+    let y: Vec<f64> = keep.iter().map(|&a| value(a).unwrap_or(0.0)).collect();
+    let w = full.subset(&keep);
+    let global = global_moran(&y, &w, params.global_permutations, params.seed);
+    let mut rows: Vec<AreaResult> = y
+        .iter()
+        .map(|&v| AreaResult {
+            value: v,
+            local_i: None,
+            quadrant: None,
+            g: None,
+            z: None,
+            p_norm: None,
+            p_sim: None,
+            significant: false,
+            cluster: "not_significant",
+        })
+        .collect();
+    match params.method {
+        Method::LocalMoran => {
+            let l = local_moran(&y, &w, params.permutations, params.seed);
+            for (k, r) in rows.iter_mut().enumerate() {
+                (r.local_i, r.quadrant, r.p_sim) = (Some(l.is[k]), Some(l.quadrant[k]), l.p_sim[k]);
+            }
+        }
+        Method::GiStar => {
+            let g = gi_star(&y, &w, params.permutations, params.seed);
+            for (k, r) in rows.iter_mut().enumerate() {
+                (r.g, r.z, r.p_norm, r.p_sim) = (Some(g.g[k]), Some(g.z[k]), Some(g.p_norm[k]), g.p_sim[k]);
+            }
+        }
+    }
+    let known: Vec<f64> = rows.iter().filter_map(|r| r.p_sim).collect();
+    let cutoff = if params.fdr && !known.is_empty() { fdr(&known, params.alpha) } else { params.alpha };
+    for r in &mut rows {
+        r.significant = r.p_sim.is_some_and(|p| p < cutoff);
+        r.cluster = match (r.significant, params.method, r.quadrant, r.z) {
+            (false, _, _, _) => "not_significant",
+            (true, Method::LocalMoran, Some(1), _) => "high_high",
+            (true, Method::LocalMoran, Some(2), _) => "low_high",
+            (true, Method::LocalMoran, Some(3), _) => "low_low",
+            (true, Method::LocalMoran, _, _) => "high_low",
+            (true, Method::GiStar, _, Some(z)) if z > 0.0 => "hot_spot",
+            (true, Method::GiStar, _, _) => "cold_spot",
+        };
+    }
+    let mut areas = vec![None; n_areas];
+    for (k, r) in rows.into_iter().enumerate() {
+        areas[keep[k]] = Some(r);
+    }
+    let islands = w.islands().into_iter().map(|k| keep[k]).collect();
+    Some(Analysis { params, areas, global, cutoff, n: keep.len(), islands, components: w.components().1 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

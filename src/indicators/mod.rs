@@ -44,6 +44,9 @@ pub struct Indicator {
     pub to: Option<Date>,
     /// Disclosure control (its own rules, else its point layer's).
     pub disclosure: crate::config::Disclosure,
+    /// Hot spots computed at build (`hotspots = { … }`), and their contiguity rule.
+    pub hotspots: Option<hotspots::Params>,
+    pub hotspot_weights: Option<String>,
 }
 
 impl Indicator {
@@ -64,6 +67,15 @@ impl Indicator {
             from: c.from,
             to: c.to,
             disclosure: c.disclosure(layer),
+            hotspots: c.hotspots.as_ref().map(|h| hotspots::Params {
+                method: hotspots::Method::parse(&h.method).unwrap_or(hotspots::Method::LocalMoran),
+                permutations: h.permutations,
+                global_permutations: h.permutations,
+                seed: h.seed,
+                alpha: h.alpha,
+                fdr: h.fdr,
+            }),
+            hotspot_weights: c.hotspots.as_ref().map(|h| h.weights.clone()),
         }
     }
 

@@ -102,7 +102,27 @@ fn compute_one(
     }
     warnings.extend(apply_rate_floor(&def, levels, &mut per_level));
     let restricted = layer_config.is_some_and(|l| l.access == Access::Restricted);
-    Ok(Some(IndicatorResult { def, per_level, restricted, exact }))
+    let hotspots = hotspots_of(&def, levels, &per_level);
+    Ok(Some(IndicatorResult { def, per_level, restricted, exact, hotspots }))
+}
+
+/// The indicator's hot spots per level (not for custom groups), latest period, published
+/// values only.
+fn hotspots_of(def: &Indicator, levels: &[Level], per_level: &[LevelValues]) -> Vec<Option<crate::indicators::hotspots::Analysis>> {
+    let Some(params) = def.hotspots else { return vec![None; levels.len()] };
+    let rule = def.hotspot_weights.as_deref().and_then(crate::weights::Contiguity::parse).unwrap_or(crate::weights::Contiguity::Queen);
+    levels
+        .iter()
+        .zip(per_level)
+        .map(|(l, v)| {
+            let p = v.periods.len().checked_sub(1)?;
+            if l.groups.is_some() {
+                return None;
+            }
+            let w = crate::weights::contiguity(&l.areas, rule, 0.0);
+            crate::indicators::hotspots::analyse(&|a| v.value[v.index(a, p)], &w, params)
+        })
+        .collect()
 }
 
 /// Category filter values that match nothing in the layer, and weights that are missing.

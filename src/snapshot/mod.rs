@@ -65,6 +65,9 @@ pub struct IndicatorResult {
     pub restricted: bool,
     /// On a protected layer: the exact values, for API keys with the `exact` role only.
     pub exact: Option<Vec<LevelValues>>,
+    /// Per level, the hot spots of the latest period when the indicator asks for them
+    /// (`hotspots = { … }`), from the published values.
+    pub hotspots: Vec<Option<crate::indicators::hotspots::Analysis>>,
 }
 
 /// Everything the server and the exports need, built once and then read-only.

@@ -63,6 +63,13 @@ fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize
             if let Some(why) = v.suppressed[k] {
                 props.push((format!("{}_suppressed", r.def.id), Prop::Str(why.key().into())));
             }
+            // The indicator's hot spots (`hotspots = { … }`): cluster and p-value.
+            if let Some(h) = r.hotspots.get(li).and_then(|h| h.as_ref()).and_then(|h| h.areas[a].as_ref()) {
+                props.push((format!("{}_hotspot", r.def.id), Prop::Str(h.cluster.into())));
+                if let Some(p) = h.p_sim {
+                    props.push((format!("{}_hotspot_p", r.def.id), Prop::Num(p)));
+                }
+            }
             // CBS's word for a figure computed onto other boundaries.
             if v.converted.get(k).copied().unwrap_or(false) {
                 props.push((format!("{}_converted", r.def.id), Prop::Str("berekend".into())));

@@ -59,6 +59,21 @@ const { chromium } = require(path.join(__dirname, '..', '..', 'web', 'node_modul
       await page.check('input[name=mode][value=value]');
       await page.waitForTimeout(300);
     }
+    result.hotspotsEnabled = await page.evaluate(() => !document.getElementById('mode-hotspots').disabled);
+    if (result.hotspotsEnabled) {
+      await page.check('#mode-hotspots');
+      await page.waitForFunction(() => document.querySelector('#legend').textContent.includes('niet significant'), null, { timeout: 30000 });
+      await page.waitForTimeout(500);
+      result.hotspotLegend = await page.evaluate(() => document.getElementById('legend').textContent);
+      result.hotspotAreas = await page.evaluate(() => {
+        const l = window.map.getStyle().metadata['buurtmeter:legend'].find((x) => window.map.getZoom() >= x.minzoom && window.map.getZoom() < x.maxzoom);
+        return window.map.queryRenderedFeatures({ layers: [l.level + '-fill'] })
+          .filter((f) => typeof window.map.getFeatureState({ source: f.source, sourceLayer: f.sourceLayer, id: f.id }).hot === 'string').length;
+      });
+      await page.screenshot({ path: shot.replace(/\.png$/, '-clusters.png') });
+      await page.check('input[name=mode][value=value]');
+      await page.waitForTimeout(300);
+    }
     // Period slider to the first period, then switch the indicator.
     await page.evaluate(() => { const s = document.getElementById('period'); s.value = 0; s.dispatchEvent(new Event('input')); });
     await page.waitForTimeout(500);
