@@ -225,6 +225,9 @@ pub struct HotspotConfig {
     pub fdr: bool,
     #[serde(default = "five_percent")]
     pub alpha: f64,
+    /// Empirical-Bayes standardised rates (Assunção–Reis) for a rate indicator.
+    #[serde(default)]
+    pub eb: bool,
 }
 
 fn local_moran() -> String {
@@ -515,6 +518,8 @@ impl Project {
                     Some("permutations: at most 9999".to_string())
                 } else if !(h.alpha > 0.0 && h.alpha < 1.0) {
                     Some(format!("alpha = {}: between 0 and 1", h.alpha))
+                } else if h.eb && ind.denominator == Denominator::None {
+                    Some("eb = true needs a rate: give the indicator a denominator".to_string())
                 } else {
                     None
                 };

@@ -257,3 +257,61 @@ fn configured_hot_spots_are_in_the_area_layers() {
     }
     assert!(clusters > 0, "no significant cluster among Heerlen's buurten");
 }
+
+/// Empirical-Bayes rates (`eb=true`): local Moran's I on esda's `assuncao_rate` of the
+/// published numerators and denominators equals esda's `Moran_Local_Rate(adjusted=True)`,
+/// and global Moran's I equals `Moran_Rate(adjusted=True)`, to 1e-9.
+#[test]
+fn empirical_bayes_rates_equal_esda() {
+    let Some(_) = shared_data("heerlen_buurten_2023") else { return };
+    let (_dir, project) = example_copy("heerlen", |t| t);
+    let server = Server::start(&["--project", project.to_str().unwrap()]);
+    let h = get(&server, "/indicators/ww_per_1000/hotspots?level=buurten&method=local_moran&eb=true&permutations=99");
+    assert_eq!(h["method"]["empirical_bayes"], true);
+    let api = get(&server, "/indicators/ww_per_1000?level=buurten");
+    let rows: Vec<&Value> = h["areas"].as_array().unwrap().iter().filter(|r| r["local_i"].is_f64()).collect();
+    let codes: Vec<String> = rows.iter().map(|r| r["code"].as_str().unwrap().to_string()).collect();
+    let row_of = |c: &str| api["values"].as_array().unwrap().iter().find(|r| r["code"] == c).unwrap().clone();
+    let e: Vec<f64> = codes.iter().map(|c| row_of(c)["numerator"].as_f64().unwrap()).collect();
+    let b: Vec<f64> = codes.iter().map(|c| row_of(c)["denominator"].as_f64().unwrap()).collect();
+    let w = get(&server, "/weights/buurten?type=queen");
+    let keep: BTreeSet<&String> = codes.iter().collect();
+    let neighbours: BTreeMap<&String, Vec<String>> = codes
+        .iter()
+        .map(|c| {
+            (
+                c,
+                w["neighbours"][c.as_str()]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().unwrap().to_string())
+                    .filter(|x| keep.contains(x))
+                    .collect(),
+            )
+        })
+        .collect();
+    let r = run_reference(
+        r#"
+import json, sys, warnings
+warnings.filterwarnings("ignore")
+import numpy as np
+from libpysal.weights import W
+import esda
+a = json.load(sys.stdin)
+w = W({c: a["neighbours"][c] for c in a["codes"]}, id_order=a["codes"], silence_warnings=True)
+e, b = np.array(a["e"]), np.array(a["b"])
+l = esda.Moran_Local_Rate(e, b, w, adjusted=True, transformation="r", permutations=0)
+g = esda.Moran_Rate(e, b, w, adjusted=True, transformation="r", permutations=0)
+print(json.dumps({"Is": l.Is.tolist(), "q": l.q.tolist(), "y": esda.smoothing.assuncao_rate(e, b).tolist(), "I": g.I}))
+"#,
+        &json!({"codes": codes, "e": e, "b": b, "neighbours": neighbours}),
+    );
+    for (k, row) in rows.iter().enumerate() {
+        close(row["value"].as_f64().unwrap(), r["y"][k].as_f64().unwrap(), &format!("{} EB rate", codes[k]));
+        close(row["local_i"].as_f64().unwrap(), r["Is"][k].as_f64().unwrap(), &format!("{} EB local I", codes[k]));
+        assert_eq!(row["quadrant"].as_i64(), r["q"][k].as_i64(), "{}", codes[k]);
+    }
+    close(h["global_moran"]["I"].as_f64().unwrap(), r["I"].as_f64().unwrap(), "EB global I");
+    assert!(rows.len() > 50);
+}

@@ -98,6 +98,8 @@ struct HotspotQuery {
     seed: Option<u64>,
     alpha: Option<f64>,
     fdr: Option<bool>,
+    /// Empirical-Bayes standardised rates (Assunção–Reis) instead of the rates.
+    eb: Option<bool>,
 }
 
 #[derive(serde::Serialize)]
@@ -161,6 +163,10 @@ async fn hotspots_of(
     if !(alpha > 0.0 && alpha < 1.0) {
         return Err(ApiError::BadRequest(format!("alpha={alpha}: give a level between 0 and 1")));
     }
+    let eb = q.eb.unwrap_or(base.eb);
+    if eb && ind.def.denominator == crate::indicators::Denominator::None {
+        return Err(ApiError::BadRequest("eb=true: empirical-Bayes rates need a rate (an indicator with a denominator)".into()));
+    }
     let params = hotspots::Params {
         method,
         permutations,
@@ -168,6 +174,7 @@ async fn hotspots_of(
         seed: q.seed.unwrap_or(base.seed),
         alpha,
         fdr: q.fdr.unwrap_or(base.fdr),
+        eb,
     };
     let v = &ind.per_level[li];
     let p = match q.period.as_deref() {
@@ -181,7 +188,9 @@ async fn hotspots_of(
     let full = neighbours(&snap, li, rule, q.tolerance.unwrap_or(0.0))?;
     // Published values only: protected and missing areas are left out of the analysis.
     let value = |a: usize| v.value[v.index(a, p)];
-    let a = hotspots::analyse(&value, &full, params).ok_or_else(|| {
+    let (events, base) = (|a: usize| v.numerator[v.index(a, p)], |a: usize| v.denominator[v.index(a, p)]);
+    let input = if params.eb { hotspots::Input::Rates { events: &events, base: &base } } else { hotspots::Input::Values(&value) };
+    let a = hotspots::analyse(input, &full, params).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "fewer than three areas of '{}' have a published value: too few for spatial statistics",
             snap.levels[li].id
@@ -224,6 +233,8 @@ async fn hotspots_of(
             "alpha": alpha,
             "multiple_testing": if params.fdr { "Benjamini-Hochberg false discovery rate (esda.fdr)" } else { "none: each area tested at alpha" },
             "cutoff": a.cutoff,
+            "empirical_bayes": params.eb,
+            "values": if params.eb { "empirical-Bayes standardised rates of the published numerators and denominators (esda assuncao_rate)" } else { "the published values" },
             "significance": "p_sim (conditional permutation) below cutoff",
             "note": "Computed from the published values only: protected and missing values are left out (their areas have no value and no cluster), so a hot-spot result cannot reveal what disclosure control hides. Definitions as PySAL esda (Moran, Moran_Local, G_Local with star=True, transform R).",
         }),

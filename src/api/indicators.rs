@@ -67,7 +67,7 @@ fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
             "scale": d.scale,
         },
         "period": d.period.as_str(),
-        "hotspots": d.hotspots.map(|h| json!({"method": h.method.key(), "weights": d.hotspot_weights, "permutations": h.permutations, "seed": h.seed, "alpha": h.alpha, "fdr": h.fdr})),
+        "hotspots": d.hotspots.map(|h| json!({"method": h.method.key(), "weights": d.hotspot_weights, "permutations": h.permutations, "seed": h.seed, "alpha": h.alpha, "fdr": h.fdr, "eb": h.eb})),
         "disclosure": match layer.and_then(|l| l.ptable.as_ref()) {
             Some(t) => json!({
                 "method": "cell-key",

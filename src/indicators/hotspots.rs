@@ -15,6 +15,11 @@
 //!   analytic z-score from esda's expectation and variance; a two-sided normal p and a
 //!   conditional permutation p.
 //! - **FDR**: esda's Benjamini–Hochberg cut-off (`esda.fdr`), optional.
+//! - **Empirical Bayes rates** (Assunção–Reis, esda `assuncao_rate`, as `Moran_Rate` and
+//!   `Moran_Local_Rate` with `adjusted=True` use them): a rate on a small denominator is
+//!   unstable, so the statistics can run on (rᵢ − b) / √(a + b/nᵢ) instead of the rates,
+//!   with b = Σ events / Σ base, a = Σ nᵢ (rᵢ − b)² / Σ n − b / n̄ (a negative a + b/nᵢ is
+//!   replaced by b/nᵢ).
 //!
 //! The conditional permutations are drawn once per run, as esda's `crand` does: a table of
 //! `permutations` rows of k_max distinct indices out of n − 1 (seeded), of which area i
@@ -283,12 +288,39 @@ pub struct Params {
     pub seed: u64,
     pub alpha: f64,
     pub fdr: bool,
+    /// Empirical-Bayes standardised rates instead of the values (rate indicators).
+    pub eb: bool,
 }
 
 impl Default for Params {
     fn default() -> Params {
-        Params { method: Method::LocalMoran, permutations: 999, global_permutations: 999, seed: 1, alpha: 0.05, fdr: false }
+        Params { method: Method::LocalMoran, permutations: 999, global_permutations: 999, seed: 1, alpha: 0.05, fdr: false, eb: false }
     }
+}
+
+/// What an analysis runs on, per area of the level: published values, or the published
+/// events and bases of a rate (for empirical-Bayes standardisation).
+pub enum Input<'a> {
+    Values(&'a dyn Fn(usize) -> Option<f64>),
+    Rates { events: &'a dyn Fn(usize) -> Option<f64>, base: &'a dyn Fn(usize) -> Option<f64> },
+}
+
+/// esda's `assuncao_rate`: empirical-Bayes standardised rates.
+pub fn assuncao_rate(e: &[f64], b: &[f64]) -> Vec<f64> {
+    let n = e.len() as f64;
+    let (e_sum, b_sum) = (e.iter().sum::<f64>(), b.iter().sum::<f64>());
+    let ebi_b = e_sum / b_sum;
+    let y: Vec<f64> = e.iter().zip(b).map(|(e, b)| e / b).collect();
+    let s2 = b.iter().zip(&y).map(|(b, y)| b * (y - ebi_b).powi(2)).sum::<f64>() / b_sum;
+    let ebi_a = s2 - ebi_b / (b_sum / n);
+    y.iter()
+        .zip(b)
+        .map(|(y, b)| {
+            let v = ebi_a + ebi_b / b;
+            let v = if v < 0.0 { ebi_b / b } else { v };
+            (y - ebi_b) / v.sqrt()
+        })
+        .collect()
 }
 
 /// One area's result.
@@ -336,13 +368,27 @@ pub fn cluster_nl(key: &str) -> &'static str {
 /// Analyse the values of a level (`value(a)`: the published value of area a, if any) on
 /// the level's contiguity `full`: only the areas with a value take part, with the
 /// weights among them. `None` with fewer than three such areas.
-pub fn analyse(value: &dyn Fn(usize) -> Option<f64>, full: &Neighbours, params: Params) -> Option<Analysis> {
+pub fn analyse(input: Input, full: &Neighbours, params: Params) -> Option<Analysis> {
     let n_areas = full.lists.len();
-    let keep: Vec<usize> = (0..n_areas).filter(|&a| value(a).is_some_and(f64::is_finite)).collect();
+    let (keep, y): (Vec<usize>, Vec<f64>) = match input {
+        Input::Values(value) => {
+            let keep: Vec<usize> = (0..n_areas).filter(|&a| value(a).is_some_and(f64::is_finite)).collect();
+            let y = keep.iter().map(|&a| value(a).unwrap_or(0.0)).collect();
+            (keep, y)
+        }
+        Input::Rates { events, base } => {
+            let keep: Vec<usize> = (0..n_areas)
+                .filter(|&a| events(a).is_some_and(f64::is_finite) && base(a).is_some_and(|b| b > 0.0 && b.is_finite()))
+                .collect();
+            let e: Vec<f64> = keep.iter().map(|&a| events(a).unwrap_or(0.0)).collect();
+            let b: Vec<f64> = keep.iter().map(|&a| base(a).unwrap_or(1.0)).collect();
+            let y = if keep.is_empty() { Vec::new() } else { assuncao_rate(&e, &b) };
+            (keep, y)
+        }
+    };
     if keep.len() < 3 {
         return None;
     }
-    let y: Vec<f64> = keep.iter().map(|&a| value(a).unwrap_or(0.0)).collect();
     let w = full.subset(&keep);
     let global = global_moran(&y, &w, params.global_permutations, params.seed);
     let mut rows: Vec<AreaResult> = y

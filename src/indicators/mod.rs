@@ -74,6 +74,7 @@ impl Indicator {
                 seed: h.seed,
                 alpha: h.alpha,
                 fdr: h.fdr,
+                eb: h.eb,
             }),
             hotspot_weights: c.hotspots.as_ref().map(|h| h.weights.clone()),
         }

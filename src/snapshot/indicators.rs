@@ -120,7 +120,10 @@ fn hotspots_of(def: &Indicator, levels: &[Level], per_level: &[LevelValues]) -> 
                 return None;
             }
             let w = crate::weights::contiguity(&l.areas, rule, 0.0);
-            crate::indicators::hotspots::analyse(&|a| v.value[v.index(a, p)], &w, params)
+            use crate::indicators::hotspots::{Input, analyse};
+            let (value, events, base) = (|a| v.value[v.index(a, p)], |a| v.numerator[v.index(a, p)], |a| v.denominator[v.index(a, p)]);
+            let input = if params.eb { Input::Rates { events: &events, base: &base } } else { Input::Values(&value) };
+            analyse(input, &w, params)
         })
         .collect()
 }
