@@ -228,6 +228,15 @@ pub struct HotspotConfig {
     /// Empirical-Bayes standardised rates (Assunção–Reis) for a rate indicator.
     #[serde(default)]
     pub eb: bool,
+    /// For `weights = "knn"`: how many neighbours (5).
+    #[serde(default)]
+    pub k: Option<usize>,
+    /// For `weights = "distance"`: the distance band in metres.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// For `weights = "queen"|"rook"`: snap vertices to this grid (metres) first.
+    #[serde(default)]
+    pub tolerance: Option<f64>,
 }
 
 fn local_moran() -> String {
@@ -512,8 +521,8 @@ impl Project {
             if let Some(h) = &ind.hotspots {
                 let bad = if crate::indicators::hotspots::Method::parse(&h.method).is_none() {
                     Some(format!("method = '{}': local_moran or gi_star", h.method))
-                } else if crate::weights::Contiguity::parse(&h.weights).is_none() {
-                    Some(format!("weights = '{}': queen or rook", h.weights))
+                } else if let Err(e) = crate::weights::Spec::parse(&h.weights, h.tolerance, h.k, h.threshold) {
+                    Some(format!("weights: {e}"))
                 } else if h.permutations > 9999 {
                     Some("permutations: at most 9999".to_string())
                 } else if !(h.alpha > 0.0 && h.alpha < 1.0) {

@@ -9,6 +9,12 @@
 //!   vertices exactly (digitised separately, or simplified). That is *our* extension: the
 //!   same as libpysal with 0.
 //!
+//! Also on the areas' interior points (a point inside each polygon, `geo::InteriorPoint`):
+//! - **k nearest neighbours** (libpysal `KNN`): the k other areas whose points are
+//!   nearest (not symmetric);
+//! - **distance band** (libpysal `DistanceBand`, binary): the areas whose points lie within
+//!   a distance (working-CRS units, metres).
+//!
 //! Islands (areas without neighbours) and the connected components are reported, by code,
 //! as libpysal does; in the statistics an island has no spatial lag (esda's default).
 
@@ -38,6 +44,72 @@ impl Contiguity {
             Contiguity::Rook => "rook",
         }
     }
+}
+
+/// Which weights, with their parameter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Spec {
+    Contiguity(Contiguity, f64),
+    Knn(usize),
+    Distance(f64),
+}
+
+impl Spec {
+    /// From `type` (queen, rook, knn, distance) and its parameters; an error says what to give.
+    pub fn parse(kind: &str, tolerance: Option<f64>, k: Option<usize>, threshold: Option<f64>) -> Result<Spec, String> {
+        let spec = match kind {
+            "queen" | "rook" => {
+                let t = tolerance.unwrap_or(0.0);
+                if !(0.0..=1000.0).contains(&t) {
+                    return Err(format!("tolerance={t}: give 0 to 1000 (working-CRS units, metres)"));
+                }
+                Spec::Contiguity(Contiguity::parse(kind).unwrap_or(Contiguity::Queen), t)
+            }
+            "knn" => {
+                let k = k.unwrap_or(5);
+                if !(1..=50).contains(&k) {
+                    return Err(format!("k={k}: give 1 to 50 nearest neighbours"));
+                }
+                Spec::Knn(k)
+            }
+            "distance" => match threshold {
+                Some(d) if d > 0.0 && d.is_finite() => Spec::Distance(d),
+                _ => return Err("type=distance needs threshold=… (metres, above 0)".into()),
+            },
+            other => return Err(format!("type={other}: give queen, rook, knn (with k) or distance (with threshold)")),
+        };
+        Ok(spec)
+    }
+
+    pub fn key(&self) -> &'static str {
+        match self {
+            Spec::Contiguity(c, _) => c.key(),
+            Spec::Knn(_) => "knn",
+            Spec::Distance(_) => "distance",
+        }
+    }
+
+    /// The rule in words, for the responses.
+    pub fn describe(&self) -> String {
+        match self {
+            Spec::Contiguity(Contiguity::Queen, t) => format!("neighbours share at least one vertex (libpysal Queen){}", tol(*t)),
+            Spec::Contiguity(Contiguity::Rook, t) => format!("neighbours share at least one edge (libpysal Rook){}", tol(*t)),
+            Spec::Knn(k) => format!("the {k} nearest areas by their interior points (libpysal KNN)"),
+            Spec::Distance(d) => format!("the areas whose interior points lie within {d} m (libpysal DistanceBand, binary)"),
+        }
+    }
+
+    pub fn build(&self, areas: &[Area]) -> Neighbours {
+        match *self {
+            Spec::Contiguity(c, t) => contiguity(areas, c, t),
+            Spec::Knn(k) => knn(&interior_points(areas), k),
+            Spec::Distance(d) => distance_band(&interior_points(areas), d),
+        }
+    }
+}
+
+fn tol(t: f64) -> String {
+    if t > 0.0 { format!(", vertices snapped to {t} m") } else { String::new() }
 }
 
 /// Neighbour lists (sorted area indices), one per area.
@@ -144,6 +216,53 @@ pub fn contiguity(areas: &[Area], rule: Contiguity, tolerance: f64) -> Neighbour
             .into_iter()
             .map(|s| {
                 let mut l: Vec<u32> = s.into_iter().collect();
+                l.sort_unstable();
+                l
+            })
+            .collect(),
+    }
+}
+
+/// Each area's interior point (`None` for an empty geometry).
+pub fn interior_points(areas: &[Area]) -> Vec<Option<[f64; 2]>> {
+    use geo::InteriorPoint;
+    areas.iter().map(|a| a.geometry.interior_point().map(|p| [p.x(), p.y()])).collect()
+}
+
+fn point_tree(points: &[Option<[f64; 2]>]) -> rstar::RTree<rstar::primitives::GeomWithData<[f64; 2], u32>> {
+    rstar::RTree::bulk_load(
+        points.iter().enumerate().filter_map(|(i, p)| p.map(|p| rstar::primitives::GeomWithData::new(p, i as u32))).collect(),
+    )
+}
+
+/// The `k` nearest other points of every point (ties by index).
+pub fn knn(points: &[Option<[f64; 2]>], k: usize) -> Neighbours {
+    let tree = point_tree(points);
+    Neighbours {
+        lists: points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let Some(p) = p else { return Vec::new() };
+                let mut l: Vec<u32> = tree.nearest_neighbor_iter(p).map(|e| e.data).filter(|&j| j as usize != i).take(k).collect();
+                l.sort_unstable();
+                l
+            })
+            .collect(),
+    }
+}
+
+/// The other points within `threshold` of every point.
+pub fn distance_band(points: &[Option<[f64; 2]>], threshold: f64) -> Neighbours {
+    let tree = point_tree(points);
+    Neighbours {
+        lists: points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let Some(p) = p else { return Vec::new() };
+                let mut l: Vec<u32> =
+                    tree.locate_within_distance(*p, threshold * threshold).map(|e| e.data).filter(|&j| j as usize != i).collect();
                 l.sort_unstable();
                 l
             })

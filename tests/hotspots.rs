@@ -315,3 +315,76 @@ print(json.dumps({"Is": l.Is.tolist(), "q": l.q.tolist(), "y": esda.smoothing.as
     close(h["global_moran"]["I"].as_f64().unwrap(), r["I"].as_f64().unwrap(), "EB global I");
     assert!(rows.len() > 50);
 }
+
+/// k nearest neighbours and the distance band on the areas' interior points (given in the
+/// response) equal libpysal's `KNN` and `DistanceBand` on the same points.
+#[test]
+fn knn_and_distance_band_equal_libpysal_on_the_same_points() {
+    let Some(_) = shared_data("heerlen_buurten_2023") else { return };
+    let (_dir, project) = example_copy("heerlen", |t| t);
+    let server = Server::start(&["--project", project.to_str().unwrap()]);
+    for (query, kind) in [("type=knn&k=5", "knn"), ("type=distance&threshold=1200", "distance")] {
+        let w = get(&server, &format!("/weights/buurten?{query}"));
+        let points = w["points"].as_object().unwrap();
+        let codes: Vec<&String> = points.keys().collect();
+        let r = run_reference(
+            r#"
+import json, sys, warnings
+warnings.filterwarnings("ignore")
+import numpy as np
+from libpysal.weights import KNN, DistanceBand
+a = json.load(sys.stdin)
+pts = np.array([a["points"][c] for c in a["codes"]])
+w = KNN.from_array(pts, k=5, ids=a["codes"]) if a["kind"] == "knn" else DistanceBand.from_array(pts, threshold=1200, binary=True, ids=a["codes"], silence_warnings=True)
+print(json.dumps({str(k): sorted(str(x) for x in v) for k, v in w.neighbors.items()}))
+"#,
+            &json!({"codes": codes, "points": points, "kind": kind}),
+        );
+        for c in &codes {
+            let ours: BTreeSet<String> =
+                w["neighbours"][c.as_str()].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+            let theirs: BTreeSet<String> = r[c.as_str()].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+            assert_eq!(ours, theirs, "{kind} {c}");
+        }
+    }
+    // Global Moran's I on the (one-way) nearest-neighbour weights equals esda's: S1 and S2
+    // for weights that are not symmetric.
+    let h = get(&server, "/indicators/bijstand_per_1000/hotspots?level=buurten&weights=knn&k=6&permutations=99");
+    assert_eq!(h["method"]["weights"]["type"], "knn");
+    let rows: Vec<&Value> = h["areas"].as_array().unwrap().iter().filter(|r| r["value"].is_f64()).collect();
+    let codes: Vec<String> = rows.iter().map(|r| r["code"].as_str().unwrap().to_string()).collect();
+    let keep: BTreeSet<&String> = codes.iter().collect();
+    let w = get(&server, "/weights/buurten?type=knn&k=6");
+    let neighbours: BTreeMap<&String, Vec<String>> = codes
+        .iter()
+        .map(|c| {
+            (
+                c,
+                w["neighbours"][c.as_str()]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().unwrap().to_string())
+                    .filter(|x| keep.contains(x))
+                    .collect(),
+            )
+        })
+        .collect();
+    let values: Vec<f64> = rows.iter().map(|r| r["value"].as_f64().unwrap()).collect();
+    let r = run_reference(
+        r#"
+import json, sys, warnings
+warnings.filterwarnings("ignore")
+import numpy as np
+from libpysal.weights import W
+import esda
+a = json.load(sys.stdin)
+w = W({c: a["neighbours"][c] for c in a["codes"]}, id_order=a["codes"], silence_warnings=True)
+g = esda.Moran(np.array(a["values"]), w, transformation="r", permutations=0)
+print(json.dumps({"I": g.I, "z_norm": g.z_norm}))
+"#,
+        &json!({"codes": codes, "values": values, "neighbours": neighbours}),
+    );
+    close(h["global_moran"]["I"].as_f64().unwrap(), r["I"].as_f64().unwrap(), "knn global I");
+    close(h["global_moran"]["z_norm"].as_f64().unwrap(), r["z_norm"].as_f64().unwrap(), "knn z_norm");
+}

@@ -262,7 +262,7 @@
         const known = (state.values[l.level] || []).filter((r) => typeof r.value === 'number').length;
         if (!state.hot[l.level] && known < 3) { state.hot[l.level] = { areas: [] }; }
         if (!state.hot[l.level]) {
-          const q = '/indicators/' + encodeURIComponent(state.ind.id) + '/hotspots?level=' + l.level + '&method=' + h.method + '&weights=' + h.weights + '&permutations=' + h.permutations + '&seed=' + h.seed + '&alpha=' + h.alpha + '&fdr=' + h.fdr;
+          const q = '/indicators/' + encodeURIComponent(state.ind.id) + '/hotspots?level=' + l.level + '&method=' + h.method + '&weights=' + h.weights + (h.k ? '&k=' + h.k : '') + (h.threshold ? '&threshold=' + h.threshold : '') + '&permutations=' + h.permutations + '&seed=' + h.seed + '&alpha=' + h.alpha + '&fdr=' + h.fdr;
           const res = await fetch(q);
           state.hot[l.level] = res.ok ? await res.json() : { areas: [] };
         }

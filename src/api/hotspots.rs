@@ -24,32 +24,31 @@ pub(crate) fn router() -> Router<AppState> {
 struct WeightsQuery {
     #[serde(rename = "type")]
     kind: Option<String>,
+    k: Option<usize>,
+    threshold: Option<f64>,
     tolerance: Option<f64>,
     format: Option<String>,
 }
 
-fn rule(kind: Option<&str>) -> Result<Contiguity, ApiError> {
-    let k = kind.unwrap_or("queen");
-    Contiguity::parse(k).ok_or_else(|| ApiError::BadRequest(format!("type={k}: give queen or rook")))
+/// The weights a request asks for.
+fn spec(kind: Option<&str>, tolerance: Option<f64>, k: Option<usize>, threshold: Option<f64>) -> Result<weights::Spec, ApiError> {
+    weights::Spec::parse(kind.unwrap_or("queen"), tolerance, k, threshold).map_err(ApiError::BadRequest)
 }
 
-/// The contiguity of a level: cached for exact vertices, computed for a tolerance.
-fn neighbours(snap: &Snapshot, li: usize, rule: Contiguity, tolerance: f64) -> Result<std::borrow::Cow<'_, Neighbours>, ApiError> {
-    if !(0.0..=1000.0).contains(&tolerance) {
-        return Err(ApiError::BadRequest(format!("tolerance={tolerance}: give 0 to 1000 (working-CRS units, metres)")));
+/// The weights of a level: exact contiguity is made once per data version, the rest per
+/// request.
+fn neighbours<'a>(snap: &'a Snapshot, li: usize, spec: weights::Spec) -> std::borrow::Cow<'a, Neighbours> {
+    match spec {
+        weights::Spec::Contiguity(c, t) if t == 0.0 => std::borrow::Cow::Borrowed(snap.contiguity(li, c)),
+        other => std::borrow::Cow::Owned(other.build(&snap.levels[li].areas)),
     }
-    Ok(if tolerance == 0.0 {
-        std::borrow::Cow::Borrowed(snap.contiguity(li, rule))
-    } else {
-        std::borrow::Cow::Owned(weights::contiguity(&snap.levels[li].areas, rule, tolerance))
-    })
 }
 
 async fn weights_of(State(state): State<AppState>, Path(level): Path<String>, Query(q): Query<WeightsQuery>) -> Result<Response, ApiError> {
     let snap = state.current();
     let li = find_level(&snap, Some(&level))?;
-    let rule = rule(q.kind.as_deref())?;
-    let w = neighbours(&snap, li, rule, q.tolerance.unwrap_or(0.0))?;
+    let rule = spec(q.kind.as_deref(), q.tolerance, q.k, q.threshold)?;
+    let w = neighbours(&snap, li, rule);
     let areas = &snap.levels[li].areas;
     let codes = |l: &[u32]| l.iter().map(|&j| areas[j as usize].code.clone()).collect::<Vec<_>>();
     match q.format.as_deref().unwrap_or("json") {
@@ -69,10 +68,11 @@ async fn weights_of(State(state): State<AppState>, Path(level): Path<String>, Qu
                 "level": snap.levels[li].id,
                 "type": rule.key(),
                 "tolerance": q.tolerance.unwrap_or(0.0),
-                "rule": match rule {
-                    Contiguity::Queen => "neighbours share at least one vertex (libpysal Queen)",
-                    Contiguity::Rook => "neighbours share at least one edge (libpysal Rook)",
-                },
+                "rule": rule.describe(),
+                // The interior points the point-based weights use (working CRS), to check them.
+                "points": matches!(rule, weights::Spec::Knn(_) | weights::Spec::Distance(_)).then(|| {
+                    areas.iter().zip(weights::interior_points(areas)).map(|(a, p)| (a.code.clone(), json!(p))).collect::<serde_json::Map<_, _>>()
+                }),
                 "areas": areas.len(),
                 "islands": islands,
                 "components": count,
@@ -92,6 +92,8 @@ struct HotspotQuery {
     method: Option<String>,
     weights: Option<String>,
     tolerance: Option<f64>,
+    k: Option<usize>,
+    threshold: Option<f64>,
     permutations: Option<usize>,
     /// Permutations for global Moran's I (default: `permutations`; 0 for the analytic test only).
     global_permutations: Option<usize>,
@@ -184,8 +186,11 @@ async fn hotspots_of(
         ),
     }
     .ok_or_else(|| ApiError::BadRequest("the indicator has no periods".into()))?;
-    let rule = rule(q.weights.as_deref().or(ind.def.hotspot_weights.as_deref()))?;
-    let full = neighbours(&snap, li, rule, q.tolerance.unwrap_or(0.0))?;
+    let rule = match q.weights.as_deref() {
+        Some(kind) => spec(Some(kind), q.tolerance, q.k, q.threshold)?,
+        None => ind.def.hotspot_weights.unwrap_or(weights::Spec::Contiguity(Contiguity::Queen, 0.0)),
+    };
+    let full = neighbours(&snap, li, rule);
     // Published values only: protected and missing areas are left out of the analysis.
     let value = |a: usize| v.value[v.index(a, p)];
     let (events, base) = (|a: usize| v.numerator[v.index(a, p)], |a: usize| v.denominator[v.index(a, p)]);
@@ -226,7 +231,7 @@ async fn hotspots_of(
         period: &v.periods[p],
         method: json!({
             "statistic": method.key(),
-            "weights": {"type": rule.key(), "row_standardised": true, "tolerance": q.tolerance.unwrap_or(0.0), "areas": a.n, "islands": islands, "components": a.components},
+            "weights": {"type": rule.key(), "rule": rule.describe(), "row_standardised": true, "areas": a.n, "islands": islands, "components": a.components},
             "permutations": permutations,
             "global_permutations": global_permutations,
             "seed": params.seed,

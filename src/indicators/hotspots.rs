@@ -140,11 +140,13 @@ pub fn global_moran(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) -
     for (i, l) in w.lists.iter().enumerate() {
         for &j in l {
             col[j as usize] += wij(i);
-            let back = if w.lists[j as usize].binary_search(&(i as u32)).is_ok() { wij(j as usize) } else { 0.0 };
-            s1 += (wij(i) + back).powi(2);
+            let mutual = w.lists[j as usize].binary_search(&(i as u32)).is_ok();
+            let term = (wij(i) + if mutual { wij(j as usize) } else { 0.0 }).powi(2);
+            // Σᵢⱼ runs over both orders: a mutual pair is met from both sides, a one-way
+            // pair (k nearest neighbours) only from one, so it counts twice here.
+            s1 += if mutual { term } else { 2.0 * term };
         }
     }
-    // The sum ran over ordered pairs (i, j), both directions of each contiguous pair.
     let s1 = s1 / 2.0;
     let s2: f64 = (0..w.lists.len()).map(|i| (if w.lists[i].is_empty() { 0.0 } else { 1.0 } + col[i]).powi(2)).sum();
     let expected = -1.0 / (n - 1.0);

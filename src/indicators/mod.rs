@@ -46,7 +46,7 @@ pub struct Indicator {
     pub disclosure: crate::config::Disclosure,
     /// Hot spots computed at build (`hotspots = { … }`), and their contiguity rule.
     pub hotspots: Option<hotspots::Params>,
-    pub hotspot_weights: Option<String>,
+    pub hotspot_weights: Option<crate::weights::Spec>,
 }
 
 impl Indicator {
@@ -76,7 +76,7 @@ impl Indicator {
                 fdr: h.fdr,
                 eb: h.eb,
             }),
-            hotspot_weights: c.hotspots.as_ref().map(|h| h.weights.clone()),
+            hotspot_weights: c.hotspots.as_ref().and_then(|h| crate::weights::Spec::parse(&h.weights, h.tolerance, h.k, h.threshold).ok()),
         }
     }
 

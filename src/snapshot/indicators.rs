@@ -110,7 +110,7 @@ fn compute_one(
 /// values only.
 fn hotspots_of(def: &Indicator, levels: &[Level], per_level: &[LevelValues]) -> Vec<Option<crate::indicators::hotspots::Analysis>> {
     let Some(params) = def.hotspots else { return vec![None; levels.len()] };
-    let rule = def.hotspot_weights.as_deref().and_then(crate::weights::Contiguity::parse).unwrap_or(crate::weights::Contiguity::Queen);
+    let rule = def.hotspot_weights.unwrap_or(crate::weights::Spec::Contiguity(crate::weights::Contiguity::Queen, 0.0));
     levels
         .iter()
         .zip(per_level)
@@ -119,7 +119,7 @@ fn hotspots_of(def: &Indicator, levels: &[Level], per_level: &[LevelValues]) -> 
             if l.groups.is_some() {
                 return None;
             }
-            let w = crate::weights::contiguity(&l.areas, rule, 0.0);
+            let w = rule.build(&l.areas);
             use crate::indicators::hotspots::{Input, analyse};
             let (value, events, base) = (|a| v.value[v.index(a, p)], |a| v.numerator[v.index(a, p)], |a| v.denominator[v.index(a, p)]);
             let input = if params.eb { Input::Rates { events: &events, base: &base } } else { Input::Values(&value) };
