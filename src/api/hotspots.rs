@@ -39,7 +39,7 @@ fn spec(kind: Option<&str>, tolerance: Option<f64>, k: Option<usize>, threshold:
 /// request.
 fn neighbours<'a>(snap: &'a Snapshot, li: usize, spec: weights::Spec) -> std::borrow::Cow<'a, Neighbours> {
     match spec {
-        weights::Spec::Contiguity(c, t) if t == 0.0 => std::borrow::Cow::Borrowed(snap.contiguity(li, c)),
+        weights::Spec::Contiguity(c, 0.0) => std::borrow::Cow::Borrowed(snap.contiguity(li, c)),
         other => std::borrow::Cow::Owned(other.build(&snap.levels[li].areas)),
     }
 }
