@@ -388,3 +388,57 @@ print(json.dumps({"I": g.I, "z_norm": g.z_norm}))
     close(h["global_moran"]["I"].as_f64().unwrap(), r["I"].as_f64().unwrap(), "knn global I");
     close(h["global_moran"]["z_norm"].as_f64().unwrap(), r["z_norm"].as_f64().unwrap(), "knn z_norm");
 }
+
+/// Emerging hot spots: each period's hot and cold spots are exactly the significant Gi*
+/// results of that period (the same endpoint, method=gi_star, same seed and
+/// permutations), and every area's category follows from its spots and z-scores by the
+/// written definitions (checked for the categories that need no trend: new, consecutive,
+/// historical, sporadic, oscillating).
+#[test]
+fn emerging_hot_spots_follow_from_gi_star_per_period() {
+    let Some(_) = shared_data("heerlen_buurten_2023") else { return };
+    let (_dir, project) = example_copy("heerlen", |t| t);
+    let server = Server::start(&["--project", project.to_str().unwrap()]);
+    let e = get(&server, "/indicators/bijstand_per_1000/hotspots?level=buurten&method=emerging&permutations=199&seed=7");
+    let periods: Vec<String> = serde_json::from_value(e["periods"].clone()).unwrap();
+    assert_eq!(periods.len(), 45);
+    for p in [0usize, 22, 44] {
+        let g = get(
+            &server,
+            &format!(
+                "/indicators/bijstand_per_1000/hotspots?level=buurten&method=gi_star&permutations=199&seed=7&global_permutations=0&period={}",
+                periods[p]
+            ),
+        );
+        for (row, gi) in e["areas"].as_array().unwrap().iter().zip(g["areas"].as_array().unwrap()) {
+            let want = match (gi["significant"].as_bool(), gi["z"].as_f64()) {
+                (Some(true), Some(z)) if z > 0.0 => 1,
+                (Some(true), Some(_)) => -1,
+                _ => 0,
+            };
+            assert_eq!(row["spots"][p].as_i64(), Some(want), "{} {}", row["code"], periods[p]);
+            assert_eq!(row["z"][p].as_f64(), gi["z"].as_f64(), "{} {}", row["code"], periods[p]);
+        }
+    }
+    let mut categories = BTreeSet::new();
+    for row in e["areas"].as_array().unwrap() {
+        let spots: Vec<i64> = row["spots"].as_array().unwrap().iter().map(|s| s.as_i64().unwrap()).collect();
+        let n = spots.len();
+        let (hot, cold) = (spots.iter().filter(|&&s| s == 1).count(), spots.iter().filter(|&&s| s == -1).count());
+        let cat = row["category"].as_str().unwrap();
+        categories.insert(cat.to_string());
+        match cat {
+            "new" => assert!(hot == 1 && spots[n - 1] == 1),
+            "consecutive" => {
+                assert!(spots[n - 1] == 1 && hot >= 2 && (hot as f64) < 0.9 * n as f64 && spots[n - hot..].iter().all(|&s| s == 1))
+            }
+            "historical" => assert!(spots[n - 1] != 1 && hot as f64 >= 0.9 * n as f64),
+            "sporadic" => assert!(spots[n - 1] == 1 && (hot as f64) < 0.9 * n as f64 && cold == 0),
+            "oscillating" => assert!(spots[n - 1] == 1 && cold > 0),
+            "intensifying" | "persistent" | "diminishing" => assert!(spots[n - 1] == 1 && hot as f64 >= 0.9 * n as f64, "{row}"),
+            "no_pattern" => assert!(spots[n - 1] == 0 || hot + cold == 0 || (hot as f64) < 0.9 * n as f64),
+            _ => assert!(cat.ends_with("_cold"), "{cat}"),
+        }
+    }
+    assert!(categories.len() > 2, "{categories:?}");
+}

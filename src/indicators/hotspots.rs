@@ -443,6 +443,98 @@ pub fn analyse(input: Input, full: &Neighbours, params: Params) -> Option<Analys
     Some(Analysis { params, areas, global, cutoff, n: keep.len(), islands, components: w.components().1 })
 }
 
+/// The categories of emerging hot-spot analysis (as ArcGIS Pro's *Emerging Hot Spot
+/// Analysis* defines them), from an area's Gi* per period: whether each period is a
+/// significant hot (+1) or cold (−1) spot or neither (0), and the Mann-Kendall trend of its
+/// z-scores. "Most periods" is at least 90 % of them; the final period is the latest.
+///
+/// - *new*: a hot spot in the final period only, never before;
+/// - *consecutive*: an uninterrupted run of hot periods at the end (two or more), never
+///   before the run, and fewer than 90 % of the periods hot;
+/// - *intensifying* / *persistent* / *diminishing*: hot in at least 90 % of the periods,
+///   the final one included, with the z-scores rising significantly / without a
+///   significant trend / falling significantly;
+/// - *sporadic*: hot in the final period, hot on and off before (under 90 %), never cold;
+/// - *oscillating*: hot in the final period, cold in some earlier one, under 90 % hot;
+/// - *historical*: not hot in the final period, but hot in at least 90 % of them;
+///
+/// the same for cold spots (`new_cold`, …); `no_pattern` otherwise.
+pub fn emerging_category(signs: &[i8], z: &[Option<f64>]) -> &'static str {
+    let n = signs.len();
+    if n == 0 {
+        return "no_pattern";
+    }
+    let hot = emerging_side(signs, z, 1);
+    if hot != "no_pattern" {
+        return hot;
+    }
+    match emerging_side(signs, z, -1) {
+        "new" => "new_cold",
+        "consecutive" => "consecutive_cold",
+        "intensifying" => "intensifying_cold",
+        "persistent" => "persistent_cold",
+        "diminishing" => "diminishing_cold",
+        "sporadic" => "sporadic_cold",
+        "oscillating" => "oscillating_cold",
+        "historical" => "historical_cold",
+        _ => "no_pattern",
+    }
+}
+
+/// One side of [`emerging_category`]: `side` +1 for hot spots, −1 for cold spots.
+fn emerging_side(signs: &[i8], z: &[Option<f64>], side: i8) -> &'static str {
+    let n = signs.len();
+    let this = |i: usize| signs[i] == side;
+    let other = |i: usize| signs[i] == -side;
+    let count = (0..n).filter(|&i| this(i)).count();
+    let most = count as f64 >= 0.9 * n as f64;
+    let last = this(n - 1);
+    // The trend of the z-scores, turned so that "intensifying" means more extreme.
+    let trend = super::trend::mann_kendall(&z.iter().map(|v| v.map(|x| x * f64::from(side))).collect::<Vec<_>>()).map(|t| t.direction);
+    use super::trend::Direction;
+    if last && most {
+        return match trend {
+            Some(Direction::Rising) => "intensifying",
+            Some(Direction::Falling) => "diminishing",
+            _ => "persistent",
+        };
+    }
+    if !last {
+        return if most { "historical" } else { "no_pattern" };
+    }
+    if count == 1 {
+        return "new";
+    }
+    let run = (0..n).rev().take_while(|&i| this(i)).count();
+    if run == count && run >= 2 {
+        return "consecutive";
+    }
+    if (0..n - 1).any(other) { "oscillating" } else { "sporadic" }
+}
+
+/// The Dutch words of an emerging category.
+pub fn emerging_nl(key: &str) -> &'static str {
+    match key {
+        "new" => "nieuwe hotspot",
+        "consecutive" => "aaneengesloten hotspot",
+        "intensifying" => "sterker wordende hotspot",
+        "persistent" => "blijvende hotspot",
+        "diminishing" => "afnemende hotspot",
+        "sporadic" => "sporadische hotspot",
+        "oscillating" => "wisselende hotspot",
+        "historical" => "voormalige hotspot",
+        "new_cold" => "nieuwe coldspot",
+        "consecutive_cold" => "aaneengesloten coldspot",
+        "intensifying_cold" => "sterker wordende coldspot",
+        "persistent_cold" => "blijvende coldspot",
+        "diminishing_cold" => "afnemende coldspot",
+        "sporadic_cold" => "sporadische coldspot",
+        "oscillating_cold" => "wisselende coldspot",
+        "historical_cold" => "voormalige coldspot",
+        _ => "geen patroon",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,5 +571,21 @@ mod tests {
         assert!(gs.z[29] > 0.0 && gs.z[0] < 0.0);
         assert_eq!(fdr(&[0.001, 0.2, 0.5], 0.05), 0.05 / 3.0);
         assert_eq!(fdr(&[0.9, 0.95], 0.05), 0.025);
+    }
+
+    #[test]
+    fn emerging_categories_follow_their_definitions() {
+        let z = |v: &[f64]| v.iter().map(|x| Some(*x)).collect::<Vec<_>>();
+        let flat = z(&[2.0; 10]);
+        assert_eq!(emerging_category(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 1], &flat), "new");
+        assert_eq!(emerging_category(&[0, 0, 0, 0, 0, 0, 0, 1, 1, 1], &flat), "consecutive");
+        assert_eq!(emerging_category(&[1; 10], &z(&[2.0, 2.1, 2.2, 2.4, 2.5, 2.7, 2.9, 3.0, 3.2, 3.5])), "intensifying");
+        assert_eq!(emerging_category(&[1; 10], &z(&[3.5, 3.2, 3.0, 2.9, 2.7, 2.5, 2.4, 2.2, 2.1, 2.0])), "diminishing");
+        assert_eq!(emerging_category(&[1; 10], &z(&[2.0, 2.5, 2.1, 2.4, 2.2, 2.3, 2.2, 2.4, 2.1, 2.3])), "persistent");
+        assert_eq!(emerging_category(&[1, 0, 1, 0, 0, 1, 0, 0, 1, 1], &flat), "sporadic");
+        assert_eq!(emerging_category(&[1, -1, 0, 0, 0, 1, 0, 0, 0, 1], &flat), "oscillating");
+        assert_eq!(emerging_category(&[1, 1, 1, 1, 1, 1, 1, 1, 1, 0], &flat), "historical");
+        assert_eq!(emerging_category(&[0, 0, 0, 0, 0, 0, 0, 0, 0, -1], &flat), "new_cold");
+        assert_eq!(emerging_category(&[0; 10], &flat), "no_pattern");
     }
 }
