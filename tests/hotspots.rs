@@ -256,6 +256,22 @@ fn configured_hot_spots_are_in_the_area_layers() {
         clusters += usize::from(row["cluster"].as_str().is_some_and(|c| c != "not_significant"));
     }
     assert!(clusters > 0, "no significant cluster among Heerlen's buurten");
+    // The GeoPackage: the clusters as a field of the level layers, with a categorised
+    // QGIS style for them in layer_styles (read back with GDAL's SQL).
+    let dir = tempfile::tempdir().unwrap();
+    let gpkg = dir.path().join("heerlen.gpkg");
+    let run = common::buurtmeter(&["export", "--project", project.to_str().unwrap(), "--gpkg", gpkg.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", common::stderr(&run));
+    let rows = common::ogr_sql(
+        &gpkg,
+        "select count(*) as n from buurten where bijstand_per_1000_hotspot in ('high_high', 'low_low', 'high_low', 'low_high')",
+    );
+    assert_eq!(rows[0][0].1.parse::<usize>().unwrap(), clusters);
+    let styles = common::ogr_sql(
+        &gpkg,
+        "select count(*) as n from layer_styles where f_table_name = 'buurten' and styleName like '%clusters' and styleQML like '%categorizedSymbol%' and styleQML like '%attr=\"bijstand_per_1000_hotspot\"%'",
+    );
+    assert_eq!(styles[0][0].1, "1", "a categorised QGIS style on the clusters");
 }
 
 /// Empirical-Bayes rates (`eb=true`): local Moran's I on esda's `assuncao_rate` of the

@@ -178,6 +178,26 @@ fn write_layer_styles(ds: &mut gdal::Dataset, snap: &Snapshot) -> Result<()> {
                     Value::Text(String::new()),
                 ],
             ));
+            // The indicator's clusters (hotspots = { … }), categorised in the usual colours.
+            if ind.hotspots.get(li).is_some_and(Option::is_some) {
+                rows.push((
+                    None,
+                    vec![
+                        Value::Text(String::new()),
+                        Value::Text(String::new()),
+                        Value::Text(level.id.clone()),
+                        Value::Text("geom".into()),
+                        Value::Text(format!("{} — clusters", ind.def.title)),
+                        Value::Text(crate::export::styles::qml_hotspot_style(&ind.def.id)),
+                        Value::Text(String::new()),
+                        Value::Int(0),
+                        Value::Text(format!("clusters of {} (PySAL esda definitions)", ind.def.id)),
+                        Value::Text("buurtmeter".into()),
+                        Value::Text(String::new()),
+                        Value::Text(String::new()),
+                    ],
+                ));
+            }
         }
     }
     write_layer(ds, "layer_styles", None, OGRwkbGeometryType::wkbNone, &fields, rows.into_iter())

@@ -227,6 +227,33 @@ pub fn qml_style(ind: &IndicatorResult, level: usize) -> String {
     )
 }
 
+/// The colours of the clusters, as the web map shows them (key, label, RGB).
+const CLUSTERS: &[(&str, &str, &str)] = &[
+    ("high_high", "hoog, omringd door hoog", "215,25,28"),
+    ("low_low", "laag, omringd door laag", "44,123,182"),
+    ("high_low", "hoog, omringd door laag", "253,174,97"),
+    ("low_high", "laag, omringd door hoog", "171,217,233"),
+    ("hot_spot", "hotspot", "215,25,28"),
+    ("cold_spot", "coldspot", "44,123,182"),
+    ("not_significant", "niet significant", "228,231,235"),
+];
+
+/// A QGIS categorised style on `<indicator>_hotspot` (the clusters in the area layers).
+pub fn qml_hotspot_style(indicator: &str) -> String {
+    let mut categories = String::new();
+    let mut symbols = String::new();
+    for (i, (key, label, rgb)) in CLUSTERS.iter().enumerate() {
+        categories.push_str(&format!("      <category value=\"{key}\" symbol=\"{i}\" label=\"{label}\" render=\"true\"/>\n"));
+        symbols.push_str(&format!(
+            "      <symbol type=\"fill\" name=\"{i}\" alpha=\"1\" clip_to_extent=\"1\" force_rhr=\"0\">\n        <layer class=\"SimpleFill\" enabled=\"1\" pass=\"0\" locked=\"0\">\n          <prop k=\"color\" v=\"{rgb},255\"/>\n          <prop k=\"outline_color\" v=\"255,255,255,255\"/>\n          <prop k=\"outline_width\" v=\"0.26\"/>\n          <prop k=\"style\" v=\"solid\"/>\n        </layer>\n      </symbol>\n"
+        ));
+    }
+    format!(
+        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n<qgis version=\"3.22.0\" styleCategories=\"Symbology\">\n  <renderer-v2 type=\"categorizedSymbol\" attr=\"{attr}_hotspot\" symbollevels=\"0\" enableorderby=\"0\" forceraster=\"0\">\n    <categories>\n{categories}    </categories>\n    <symbols>\n{symbols}    </symbols>\n  </renderer-v2>\n  <layerGeometryType>2</layerGeometryType>\n</qgis>\n",
+        attr = xml_escape(indicator)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
