@@ -520,7 +520,7 @@ impl Project {
         for ind in &self.indicators {
             if let Some(h) = &ind.hotspots {
                 let bad = if crate::indicators::hotspots::Method::parse(&h.method).is_none() {
-                    Some(format!("method = '{}': local_moran or gi_star", h.method))
+                    Some(format!("method = '{}': local_moran, gi or gi_star", h.method))
                 } else if let Err(e) = crate::weights::Spec::parse(&h.weights, h.tolerance, h.k, h.threshold) {
                     Some(format!("weights: {e}"))
                 } else if h.permutations > 9999 {

@@ -134,10 +134,13 @@ g = esda.Moran(y, w, transformation="r", permutations=999)
 l = esda.Moran_Local(y, w, transformation="r", permutations=999, seed=12345)
 w.transform = "b"
 gi = esda.G_Local(y, w, transform="R", star=True, permutations=999, seed=12345)
+w.transform = "b"
+g0 = esda.G_Local(y, w, transform="R", star=False, permutations=0)
 print(json.dumps({
     "I": g.I, "EI": g.EI, "z_norm": g.z_norm, "p_norm": g.p_norm, "p_sim_global": g.p_sim,
     "Is": l.Is.tolist(), "q": l.q.tolist(), "p_sim": l.p_sim.tolist(),
     "G": gi.Gs.tolist(), "Z": gi.Zs.tolist(), "gi_p_sim": gi.p_sim.tolist(),
+    "G0": g0.Gs.tolist(), "Z0": g0.Zs.tolist(),
 }))
 "#;
 
@@ -196,6 +199,8 @@ fn moran_and_gi_star_equal_esda_on_heerlen_buurten() {
         close(g["z_norm"].as_f64().unwrap(), e["z_norm"].as_f64().unwrap(), "z_norm");
         close(g["p_norm"].as_f64().unwrap(), e["p_norm"].as_f64().unwrap(), "p_norm");
         let gi_rows: Vec<&Value> = gs["areas"].as_array().unwrap().iter().filter(|r| r["value"].is_f64()).collect();
+        let g0 = get(&server, &format!("/indicators/{indicator}/hotspots?level=buurten&method=gi&permutations=0"));
+        let g0_rows: Vec<&Value> = g0["areas"].as_array().unwrap().iter().filter(|r| r["value"].is_f64()).collect();
         let mut lisa_p = Vec::new();
         let mut gi_p = Vec::new();
         for k in 0..rows.len() {
@@ -203,6 +208,8 @@ fn moran_and_gi_star_equal_esda_on_heerlen_buurten() {
             assert_eq!(rows[k]["quadrant"].as_i64(), e["q"][k].as_i64(), "{indicator} {} quadrant", codes[k]);
             close(gi_rows[k]["g"].as_f64().unwrap(), e["G"][k].as_f64().unwrap(), &format!("{indicator} {} Gi*", codes[k]));
             close(gi_rows[k]["z"].as_f64().unwrap(), e["Z"][k].as_f64().unwrap(), &format!("{indicator} {} Gi* z", codes[k]));
+            close(g0_rows[k]["g"].as_f64().unwrap(), e["G0"][k].as_f64().unwrap(), &format!("{indicator} {} Gi", codes[k]));
+            close(g0_rows[k]["z"].as_f64().unwrap(), e["Z0"][k].as_f64().unwrap(), &format!("{indicator} {} Gi z", codes[k]));
             lisa_p.push(rows[k]["p_sim"].as_f64());
             gi_p.push(gi_rows[k]["p_sim"].as_f64());
         }

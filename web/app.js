@@ -296,10 +296,10 @@
       const md = state.style.metadata;
       const h = state.ind.hotspots;
       const sw = (c, text) => '<div class="item"><span class="swatch" style="background:' + c + '"></span>' + text + '</div>';
-      const keys = h.method === 'gi_star' ? ['hot_spot', 'cold_spot', 'not_significant'] : ['high_high', 'low_low', 'high_low', 'low_high', 'not_significant'];
+      const keys = h.method !== 'local_moran' ? ['hot_spot', 'cold_spot', 'not_significant'] : ['high_high', 'low_low', 'high_low', 'low_high', 'not_significant'];
       const hot = state.hot[l.level] && state.hot[l.level].method;
       $('legend').innerHTML = keys.map((k) => sw(HOT[k], HOT_NL[k])).join('') + sw(md['buurtmeter:no_data'], 'geen gegevens')
-        + '<p class="muted small">' + (h.method === 'gi_star' ? 'Getis-Ord Gi*' : "Lokale Moran's I") + ', ' + h.weights + '-buren, ' + h.permutations + ' permutaties, significant bij p &lt; '
+        + '<p class="muted small">' + ({ gi_star: 'Getis-Ord Gi*', gi: 'Getis-Ord Gi' }[h.method] || "Lokale Moran's I") + ', ' + h.weights + '-buren, ' + h.permutations + ' permutaties, significant bij p &lt; '
         + (hot ? fmt(hot.cutoff) : h.alpha) + (h.fdr ? ' (FDR)' : '') + '. Een cluster betekent: deze waarde en die van de buren samen wijken meer af dan toeval. Alleen gepubliceerde waarden tellen mee.</p>';
       $('level-label').textContent = l.level;
       return;

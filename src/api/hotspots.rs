@@ -158,9 +158,8 @@ async fn hotspots_of(
     }
     let method = match q.method.as_deref() {
         None => base.method,
-        Some(m) => {
-            hotspots::Method::parse(m).ok_or_else(|| ApiError::BadRequest(format!("method={m}: give local_moran, gi_star or emerging")))?
-        }
+        Some(m) => hotspots::Method::parse(m)
+            .ok_or_else(|| ApiError::BadRequest(format!("method={m}: give local_moran, gi, gi_star or emerging")))?,
     };
     let permutations = q.permutations.unwrap_or(base.permutations);
     let global_permutations = q.global_permutations.unwrap_or(permutations);

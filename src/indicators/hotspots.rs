@@ -204,6 +204,43 @@ pub fn local_moran(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) ->
     LocalMoran { is, quadrant, p_sim }
 }
 
+/// Getis-Ord Gi of `y` on row-standardised `w` (the area itself left out, esda
+/// `G_Local(star=False)`): Gᵢ = Σⱼ wᵢⱼ yⱼ / (Σ y − yᵢ), with esda's expectation and variance
+/// over the n − 1 other areas.
+pub fn gi(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) -> GiStar {
+    let n = y.len();
+    let n1 = (n - 1) as f64;
+    let sum: f64 = y.iter().sum();
+    let sum2: f64 = y.iter().map(|v| v * v).sum();
+    let lags = lag(w, y);
+    let g: Vec<f64> = (0..n).map(|i| lags[i] / (sum - y[i])).collect();
+    let z: Vec<f64> = (0..n)
+        .map(|i| {
+            let card = if w.lists[i].is_empty() { 0.0 } else { 1.0 };
+            let mean = (sum - y[i]) / n1;
+            let var = (sum2 - y[i] * y[i]) / n1 - mean * mean;
+            let expected = card / n1;
+            let variance = card * (n1 - card) / (n1 - 1.0) / (n1 * n1) * (var / (mean * mean));
+            (g[i] - expected) / variance.sqrt()
+        })
+        .collect();
+    let p_norm = z.iter().map(|&z| two_sided(z)).collect();
+    let draws = Draws::new(n, w.lists.iter().map(Vec::len).max().unwrap_or(0), permutations, seed);
+    let p_sim = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let k = w.lists[i].len();
+            if permutations == 0 || k == 0 || k >= n {
+                return None;
+            }
+            let larger =
+                (0..permutations).filter(|&p| draws.for_area(p, i, k).map(|j| y[j]).sum::<f64>() / k as f64 / (sum - y[i]) >= g[i]).count();
+            Some(folded_p(larger, permutations))
+        })
+        .collect();
+    GiStar { g, z, p_norm, p_sim }
+}
+
 /// Getis-Ord Gi* of `y` on `w` (the area itself included, row-standardised).
 pub fn gi_star(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) -> GiStar {
     let n = y.len();
@@ -261,6 +298,7 @@ pub fn fdr(p: &[f64], alpha: f64) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     LocalMoran,
+    Gi,
     GiStar,
 }
 
@@ -268,6 +306,7 @@ impl Method {
     pub fn parse(s: &str) -> Option<Method> {
         match s {
             "local_moran" => Some(Method::LocalMoran),
+            "gi" => Some(Method::Gi),
             "gi_star" => Some(Method::GiStar),
             _ => None,
         }
@@ -276,6 +315,7 @@ impl Method {
     pub fn key(self) -> &'static str {
         match self {
             Method::LocalMoran => "local_moran",
+            Method::Gi => "gi",
             Method::GiStar => "gi_star",
         }
     }
@@ -414,8 +454,12 @@ pub fn analyse(input: Input, full: &Neighbours, params: Params) -> Option<Analys
                 (r.local_i, r.quadrant, r.p_sim) = (Some(l.is[k]), Some(l.quadrant[k]), l.p_sim[k]);
             }
         }
-        Method::GiStar => {
-            let g = gi_star(&y, &w, params.permutations, params.seed);
+        Method::Gi | Method::GiStar => {
+            let g = if params.method == Method::Gi {
+                gi(&y, &w, params.permutations, params.seed)
+            } else {
+                gi_star(&y, &w, params.permutations, params.seed)
+            };
             for (k, r) in rows.iter_mut().enumerate() {
                 (r.g, r.z, r.p_norm, r.p_sim) = (Some(g.g[k]), Some(g.z[k]), Some(g.p_norm[k]), g.p_sim[k]);
             }
@@ -431,8 +475,8 @@ pub fn analyse(input: Input, full: &Neighbours, params: Params) -> Option<Analys
             (true, Method::LocalMoran, Some(2), _) => "low_high",
             (true, Method::LocalMoran, Some(3), _) => "low_low",
             (true, Method::LocalMoran, _, _) => "high_low",
-            (true, Method::GiStar, _, Some(z)) if z > 0.0 => "hot_spot",
-            (true, Method::GiStar, _, _) => "cold_spot",
+            (true, Method::Gi | Method::GiStar, _, Some(z)) if z > 0.0 => "hot_spot",
+            (true, Method::Gi | Method::GiStar, _, _) => "cold_spot",
         };
     }
     let mut areas = vec![None; n_areas];

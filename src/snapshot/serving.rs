@@ -69,6 +69,10 @@ fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize
                 if let Some(p) = h.p_sim {
                     props.push((format!("{}_hotspot_p", r.def.id), Prop::Num(p)));
                 }
+                // Gi's z-score, or local Moran's I.
+                if let Some(z) = h.z.or(h.local_i) {
+                    props.push((format!("{}_hotspot_z", r.def.id), Prop::Num(z)));
+                }
             }
             // CBS's word for a figure computed onto other boundaries.
             if v.converted.get(k).copied().unwrap_or(false) {
