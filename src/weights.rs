@@ -235,39 +235,33 @@ fn point_tree(points: &[Option<[f64; 2]>]) -> rstar::RTree<rstar::primitives::Ge
     )
 }
 
-/// The `k` nearest other points of every point (ties by index).
-pub fn knn(points: &[Option<[f64; 2]>], k: usize) -> Neighbours {
+/// Per point, the other points `near` gives (sorted); none for a missing point.
+fn by_point(
+    points: &[Option<[f64; 2]>],
+    near: impl Fn(&rstar::RTree<rstar::primitives::GeomWithData<[f64; 2], u32>>, &[f64; 2], u32) -> Vec<u32>,
+) -> Neighbours {
     let tree = point_tree(points);
-    Neighbours {
-        lists: points
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let Some(p) = p else { return Vec::new() };
-                let mut l: Vec<u32> = tree.nearest_neighbor_iter(p).map(|e| e.data).filter(|&j| j as usize != i).take(k).collect();
-                l.sort_unstable();
-                l
-            })
-            .collect(),
-    }
+    let lists = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let Some(p) = p else { return Vec::new() };
+            let mut l: Vec<u32> = near(&tree, p, i as u32).into_iter().filter(|&j| j as usize != i).collect();
+            l.sort_unstable();
+            l
+        })
+        .collect();
+    Neighbours { lists }
+}
+
+/// The `k` nearest other points of every point.
+pub fn knn(points: &[Option<[f64; 2]>], k: usize) -> Neighbours {
+    by_point(points, |tree, p, me| tree.nearest_neighbor_iter(p).map(|e| e.data).filter(|&j| j != me).take(k).collect())
 }
 
 /// The other points within `threshold` of every point.
 pub fn distance_band(points: &[Option<[f64; 2]>], threshold: f64) -> Neighbours {
-    let tree = point_tree(points);
-    Neighbours {
-        lists: points
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let Some(p) = p else { return Vec::new() };
-                let mut l: Vec<u32> =
-                    tree.locate_within_distance(*p, threshold * threshold).map(|e| e.data).filter(|&j| j as usize != i).collect();
-                l.sort_unstable();
-                l
-            })
-            .collect(),
-    }
+    by_point(points, |tree, p, _| tree.locate_within_distance(*p, threshold * threshold).map(|e| e.data).collect())
 }
 
 #[cfg(test)]

@@ -120,6 +120,31 @@ fn other(j: usize, i: usize) -> usize {
     if j >= i { j + 1 } else { j }
 }
 
+/// Conditional permutation p-values: for every area i with kᵢ neighbours, how often the
+/// statistic on kᵢ values drawn from the other areas (`stat(i, k, sum of the drawn values)`)
+/// is at least the observed one, folded as esda does. `None` for islands.
+fn conditional_p(
+    values: &[f64],
+    w: &Neighbours,
+    permutations: usize,
+    seed: u64,
+    stat: &(dyn Fn(usize, usize, f64) -> bool + Sync),
+) -> Vec<Option<f64>> {
+    let n = values.len();
+    let draws = Draws::new(n, w.lists.iter().map(Vec::len).max().unwrap_or(0), permutations, seed);
+    (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let k = w.lists[i].len();
+            if permutations == 0 || k == 0 || k >= n {
+                return None;
+            }
+            let larger = (0..permutations).filter(|&p| stat(i, k, draws.for_area(p, i, k).map(|j| values[j]).sum::<f64>())).count();
+            Some(folded_p(larger, permutations))
+        })
+        .collect()
+}
+
 /// Global Moran's I of `y` on row-standardised `w`.
 pub fn global_moran(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) -> GlobalMoran {
     let n = y.len() as f64;
@@ -184,23 +209,7 @@ pub fn local_moran(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) ->
             (true, false) => 4,
         })
         .collect();
-    let draws = Draws::new(n, w.lists.iter().map(Vec::len).max().unwrap_or(0), permutations, seed);
-    let p_sim = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let k = w.lists[i].len();
-            if permutations == 0 || k == 0 || k >= n {
-                return None;
-            }
-            let larger = (0..permutations)
-                .filter(|&p| {
-                    let lag: f64 = draws.for_area(p, i, k).map(|j| z[j]).sum::<f64>() / k as f64;
-                    n1 * z[i] * lag / den >= is[i]
-                })
-                .count();
-            Some(folded_p(larger, permutations))
-        })
-        .collect();
+    let p_sim = conditional_p(&z, w, permutations, seed, &|i, k, sum| n1 * z[i] * (sum / k as f64) / den >= is[i]);
     LocalMoran { is, quadrant, p_sim }
 }
 
@@ -210,14 +219,14 @@ pub fn local_moran(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) ->
 pub fn gi(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) -> GiStar {
     let n = y.len();
     let n1 = (n - 1) as f64;
-    let sum: f64 = y.iter().sum();
+    let total: f64 = y.iter().sum();
     let sum2: f64 = y.iter().map(|v| v * v).sum();
     let lags = lag(w, y);
-    let g: Vec<f64> = (0..n).map(|i| lags[i] / (sum - y[i])).collect();
+    let g: Vec<f64> = (0..n).map(|i| lags[i] / (total - y[i])).collect();
     let z: Vec<f64> = (0..n)
         .map(|i| {
             let card = if w.lists[i].is_empty() { 0.0 } else { 1.0 };
-            let mean = (sum - y[i]) / n1;
+            let mean = (total - y[i]) / n1;
             let var = (sum2 - y[i] * y[i]) / n1 - mean * mean;
             let expected = card / n1;
             let variance = card * (n1 - card) / (n1 - 1.0) / (n1 * n1) * (var / (mean * mean));
@@ -225,19 +234,7 @@ pub fn gi(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) -> GiStar {
         })
         .collect();
     let p_norm = z.iter().map(|&z| two_sided(z)).collect();
-    let draws = Draws::new(n, w.lists.iter().map(Vec::len).max().unwrap_or(0), permutations, seed);
-    let p_sim = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let k = w.lists[i].len();
-            if permutations == 0 || k == 0 || k >= n {
-                return None;
-            }
-            let larger =
-                (0..permutations).filter(|&p| draws.for_area(p, i, k).map(|j| y[j]).sum::<f64>() / k as f64 / (sum - y[i]) >= g[i]).count();
-            Some(folded_p(larger, permutations))
-        })
-        .collect();
+    let p_sim = conditional_p(y, w, permutations, seed, &|i, k, sum| sum / k as f64 / (total - y[i]) >= g[i]);
     GiStar { g, z, p_norm, p_sim }
 }
 
@@ -245,37 +242,21 @@ pub fn gi(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) -> GiStar {
 pub fn gi_star(y: &[f64], w: &Neighbours, permutations: usize, seed: u64) -> GiStar {
     let n = y.len();
     let nf = n as f64;
-    let sum: f64 = y.iter().sum();
+    let total: f64 = y.iter().sum();
     let g: Vec<f64> = (0..n)
         .map(|i| {
             let k = w.lists[i].len() as f64 + 1.0;
-            (y[i] + w.lists[i].iter().map(|&j| y[j as usize]).sum::<f64>()) / k / sum
+            (y[i] + w.lists[i].iter().map(|&j| y[j as usize]).sum::<f64>()) / k / total
         })
         .collect();
-    let emp_mean = sum / nf;
+    let emp_mean = total / nf;
     let emp_var = y.iter().map(|v| v * v).sum::<f64>() / nf - emp_mean * emp_mean;
     // Row-standardised: every row sums to 1 (esda's `cardinality`).
     let expected = 1.0 / nf;
     let variance = 1.0 * (nf - 1.0) / (nf - 1.0) / (nf * nf) * (emp_var / (emp_mean * emp_mean));
     let z: Vec<f64> = g.iter().map(|gi| (gi - expected) / variance.sqrt()).collect();
     let p_norm = z.iter().map(|&z| two_sided(z)).collect();
-    let draws = Draws::new(n, w.lists.iter().map(Vec::len).max().unwrap_or(0), permutations, seed);
-    let p_sim = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let k = w.lists[i].len();
-            if permutations == 0 || k == 0 || k >= n {
-                return None;
-            }
-            let larger = (0..permutations)
-                .filter(|&p| {
-                    let s: f64 = draws.for_area(p, i, k).map(|j| y[j]).sum();
-                    (s + y[i]) / (k as f64 + 1.0) / sum >= g[i]
-                })
-                .count();
-            Some(folded_p(larger, permutations))
-        })
-        .collect();
+    let p_sim = conditional_p(y, w, permutations, seed, &|i, k, sum| (sum + y[i]) / (k as f64 + 1.0) / total >= g[i]);
     GiStar { g, z, p_norm, p_sim }
 }
 
