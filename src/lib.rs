@@ -10,6 +10,7 @@
 //! | [`index`] | R-tree over area envelopes + prepared polygons for exact point-in-polygon |
 //! | [`join`] | points → areas; pure and parallel |
 //! | [`crosswalk`] | old boundaries → new boundaries: shares weighted by points or area |
+//! | [`weights`] | spatial weights of a level: contiguity, k nearest, distance band |
 //! | [`indicators`] | indicator definitions and their evaluation with polars |
 //! | [`snapshot`] | runs the pipeline into an immutable `Snapshot` |
 //! | [`tiles`] | vector tiles: grid maths, snapping/clipping, point aggregation, MVT encoding |
