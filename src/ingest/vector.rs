@@ -264,7 +264,9 @@ pub fn read_areas(src: &AreaSource, working: Option<&SpatialRef>) -> Result<Area
     let mut attributes = StatColumns::default();
     for (col, &fi) in numeric.iter().enumerate() {
         let name = fields[fi].0.clone();
-        attributes.sources.insert(name.clone(), format!("{what}, field {name}"));
+        // The file's name, not its path: sources are shown on public endpoints.
+        let file = path.file_name().map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
+        attributes.sources.insert(name.clone(), format!("{file}, layer '{layer_name}', field {name}"));
         attributes.columns.insert(name, std::mem::take(&mut attrs[col]));
     }
     Ok(AreaRead {

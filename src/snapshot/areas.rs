@@ -121,7 +121,9 @@ fn attach_table(table: &statistics::StatTable, level: &Level, out: &mut StatColu
         };
         out.columns.insert(key.clone(), aligned);
         let period = table.period.as_deref().map(|p| format!(", period {p}")).unwrap_or_default();
-        out.sources.insert(key.clone(), format!("{}, column '{name}'{period}", table.path.display()));
+        // The file's name, not its path: sources are shown on public endpoints.
+        let file = table.path.file_name().map_or_else(|| table.path.display().to_string(), |f| f.to_string_lossy().into_owned());
+        out.sources.insert(key.clone(), format!("{file}, column '{name}'{period}"));
         if let Some(p) = &table.period {
             out.periods.insert(key, p.clone());
         }
@@ -160,7 +162,8 @@ fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialR
             let conv = super::convert::to_project_boundaries(project, index, table, levels, working, log)?;
             let li = conv.level;
             attach_table(&conv.table, &levels[li], &mut file_stats[li], &sc.path);
-            let from = sc.boundaries.as_ref().map(|b| b.path.display().to_string()).unwrap_or_default();
+            let from =
+                sc.boundaries.as_ref().and_then(|b| b.path.file_name()).map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
             for (name, _) in &conv.table.columns {
                 file_stats[li].converted.insert(name.clone(), conv.flags.clone());
                 if let Some(s) = file_stats[li].sources.get_mut(name) {
