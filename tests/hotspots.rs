@@ -465,3 +465,41 @@ fn emerging_hot_spots_follow_from_gi_star_per_period() {
     }
     assert!(categories.len() > 2, "{categories:?}");
 }
+
+/// A period without variation (a month without reports: every buurt 0) has no clusters:
+/// the endpoint says so instead of calling every area significant, and emerging hot spots
+/// leave such periods out (no spot, no z).
+#[test]
+fn a_period_without_variation_has_no_clusters() {
+    let server = Server::start(&["--project", common::demo_project().to_str().unwrap()]);
+    // The months in which every buurt published 0.
+    let list = get(&server, "/indicators");
+    let ind = list["indicators"].as_array().unwrap().iter().find(|i| i["id"] == "water_in_huis_per_maand").unwrap();
+    let empty: Vec<String> = ind["periods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .filter(|p| {
+            let v = get(&server, &format!("/indicators/water_in_huis_per_maand?level=buurten&period={p}"));
+            v["values"].as_array().unwrap().iter().all(|r| r["value"].as_f64() == Some(0.0))
+        })
+        .collect();
+    assert!(!empty.is_empty(), "the demo has a month without reports");
+    for period in &empty {
+        let (status, body) = server
+            .get(&format!("/indicators/water_in_huis_per_maand/hotspots?level=buurten&period={period}&method=gi_star&permutations=99"));
+        assert_eq!(status, 400, "{period}: {body}");
+        assert!(body.contains("do not vary"), "{body}");
+    }
+    let e = get(&server, "/indicators/water_in_huis_per_maand/hotspots?level=buurten&method=emerging&permutations=99");
+    let periods: Vec<String> = serde_json::from_value(e["periods"].clone()).unwrap();
+    for row in e["areas"].as_array().unwrap() {
+        for (p, period) in periods.iter().enumerate() {
+            if empty.contains(period) {
+                assert_eq!(row["spots"][p], 0, "{} {period}", row["code"]);
+                assert!(row["z"][p].is_null(), "{} {period}", row["code"]);
+            }
+        }
+    }
+}

@@ -202,7 +202,7 @@ async fn hotspots_of(
     let input = if params.eb { hotspots::Input::Rates { events: &events, base: &base } } else { hotspots::Input::Values(&value) };
     let a = hotspots::analyse(input, &full, params).ok_or_else(|| {
         ApiError::BadRequest(format!(
-            "fewer than three areas of '{}' have a published value: too few for spatial statistics",
+            "fewer than three areas of '{}' have a published value, or the values do not vary (all the same, e.g. all 0): nothing to test for clusters",
             snap.levels[li].id
         ))
     })?;

@@ -409,7 +409,9 @@ pub fn analyse(input: Input, full: &Neighbours, params: Params) -> Option<Analys
             (keep, y)
         }
     };
-    if keep.len() < 3 {
+    // Fewer than three values, or values that do not vary (a month without reports: all
+    // zeros), have no spatial pattern to test: z-scores would be 0/0.
+    if keep.len() < 3 || y.iter().all(|v| *v == y[0]) {
         return None;
     }
     let w = full.subset(&keep);
@@ -596,6 +598,16 @@ mod tests {
         assert!(gs.z[29] > 0.0 && gs.z[0] < 0.0);
         assert_eq!(fdr(&[0.001, 0.2, 0.5], 0.05), 0.05 / 3.0);
         assert_eq!(fdr(&[0.9, 0.95], 0.05), 0.025);
+    }
+
+    #[test]
+    fn values_without_variation_are_not_analysed() {
+        let w = line(5);
+        let zeros = |_: usize| Some(0.0);
+        assert!(analyse(Input::Values(&zeros), &w, Params::default()).is_none(), "all zeros: nothing is a cluster");
+        let some = |a: usize| Some(a as f64);
+        let a = analyse(Input::Values(&some), &w, Params::default()).unwrap();
+        assert!(a.areas.iter().flatten().all(|r| r.p_sim.is_some_and(|p| p > 0.0)));
     }
 
     #[test]
