@@ -158,44 +158,38 @@ fn write_layer_styles(ds: &mut gdal::Dataset, snap: &Snapshot) -> Result<()> {
         text("ui"),
         text("update_time"),
     ];
+    // One row of layer_styles: a style of `table`, QGIS's default for it when `default`.
+    let row = |table: &str, name: String, qml: String, default: bool, description: String| {
+        (
+            None,
+            vec![
+                Value::Text(String::new()),
+                Value::Text(String::new()),
+                Value::Text(table.to_string()),
+                Value::Text("geom".into()),
+                Value::Text(name),
+                Value::Text(qml),
+                Value::Text(String::new()),
+                Value::Int(i64::from(default)),
+                Value::Text(description),
+                Value::Text("buurtmeter".into()),
+                Value::Text(String::new()),
+                Value::Text(String::new()),
+            ],
+        )
+    };
     let mut rows = Vec::new();
     for (li, level) in snap.levels.iter().enumerate() {
         for (ii, ind) in snap.indicators.iter().enumerate() {
-            rows.push((
-                None,
-                vec![
-                    Value::Text(String::new()),
-                    Value::Text(String::new()),
-                    Value::Text(level.id.clone()),
-                    Value::Text("geom".into()),
-                    Value::Text(ind.def.title.clone()),
-                    Value::Text(crate::export::styles::qml_style(ind, li)),
-                    Value::Text(String::new()),
-                    Value::Int(i64::from(ii == 0)),
-                    Value::Text(ind.def.definition()),
-                    Value::Text("buurtmeter".into()),
-                    Value::Text(String::new()),
-                    Value::Text(String::new()),
-                ],
-            ));
+            rows.push(row(&level.id, ind.def.title.clone(), crate::export::styles::qml_style(ind, li), ii == 0, ind.def.definition()));
             // The indicator's clusters (hotspots = { … }), categorised in the usual colours.
             if ind.hotspots.get(li).is_some_and(Option::is_some) {
-                rows.push((
-                    None,
-                    vec![
-                        Value::Text(String::new()),
-                        Value::Text(String::new()),
-                        Value::Text(level.id.clone()),
-                        Value::Text("geom".into()),
-                        Value::Text(format!("{} — clusters", ind.def.title)),
-                        Value::Text(crate::export::styles::qml_hotspot_style(&ind.def.id)),
-                        Value::Text(String::new()),
-                        Value::Int(0),
-                        Value::Text(format!("clusters of {} (PySAL esda definitions)", ind.def.id)),
-                        Value::Text("buurtmeter".into()),
-                        Value::Text(String::new()),
-                        Value::Text(String::new()),
-                    ],
+                rows.push(row(
+                    &level.id,
+                    format!("{} — clusters", ind.def.title),
+                    crate::export::styles::qml_hotspot_style(&ind.def.id),
+                    false,
+                    format!("clusters of {} (PySAL esda definitions)", ind.def.id),
                 ));
             }
         }

@@ -86,6 +86,29 @@ impl LevelValues {
     }
 }
 
+/// The values of a level from its (numerator, value) cells and denominators.
+fn level_values(
+    ind: &Indicator,
+    levels: &[Level],
+    level: usize,
+    period_keys: &[i32],
+    (numerator, value): (PerCell, PerCell),
+    dens: Denominators,
+    protection: Option<CellKeys>,
+) -> LevelValues {
+    LevelValues {
+        periods: period_keys.iter().map(|&k| ind.period.label(k)).collect(),
+        suppressed: vec![None; numerator.len()],
+        numerator,
+        value,
+        denominator: if ind.denominator == Denominator::None { vec![None; dens.per_cell.len()] } else { dens.per_cell },
+        denominator_source: dens.source,
+        denominator_periods: dens.periods,
+        converted: converted_cells(ind, levels, level, period_keys.len()),
+        protection,
+    }
+}
+
 /// Per cell: whether a statistic behind the value was converted from other boundaries.
 fn converted_cells(ind: &Indicator, levels: &[Level], level: usize, n_p: usize) -> Vec<bool> {
     let n_a = levels[level].areas.len();
@@ -214,17 +237,7 @@ pub fn evaluate(
     let cells = Cells { n_areas, first: period_keys.first().copied().unwrap_or(0), n_p: period_keys.len() };
     let (sums, protection) = histogram(&cells, assigned, record_keys, &key_of, &weight);
     let (numerator, value) = rate_table(ind, &period_keys, n_areas, sums.into_iter().map(Some).collect(), &dens.per_cell)?;
-    Ok(LevelValues {
-        periods: period_keys.iter().map(|&k| ind.period.label(k)).collect(),
-        suppressed: vec![None; numerator.len()],
-        numerator,
-        value,
-        denominator: if ind.denominator == Denominator::None { vec![None; dens.per_cell.len()] } else { dens.per_cell },
-        denominator_source: dens.source,
-        denominator_periods: dens.periods,
-        converted: converted_cells(ind, levels, level, period_keys.len()),
-        protection,
-    })
+    Ok(level_values(ind, levels, level, &period_keys, (numerator, value), dens, protection))
 }
 
 /// The periods: every period from the first to the last (or from/to), gaps included.
@@ -348,16 +361,6 @@ pub fn evaluate_statistic(ind: &Indicator, name: &str, levels: &[Level], level: 
         (0..n_areas).flat_map(|a| of.iter().map(move |e| e.and_then(|e| e.values[a]))).collect()
     };
     let dens = denominators(ind, levels, level, period_keys);
-    let (numerator, value) = rate_table(ind, period_keys, n_areas, numerator, &dens.per_cell)?;
-    Ok(LevelValues {
-        periods: period_keys.iter().map(|&k| ind.period.label(k)).collect(),
-        suppressed: vec![None; numerator.len()],
-        numerator,
-        value,
-        denominator: if ind.denominator == Denominator::None { vec![None; dens.per_cell.len()] } else { dens.per_cell },
-        denominator_source: dens.source,
-        denominator_periods: dens.periods,
-        converted: converted_cells(ind, levels, level, period_keys.len()),
-        protection: None,
-    })
+    let cells = rate_table(ind, period_keys, n_areas, numerator, &dens.per_cell)?;
+    Ok(level_values(ind, levels, level, period_keys, cells, dens, None))
 }
