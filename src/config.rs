@@ -537,6 +537,15 @@ impl Project {
                 }
             }
         }
+        // A level's parent is a level of the project: checked here, before any data is read.
+        let level_ids: Vec<&str> = self.levels.iter().map(|l| l.id.as_str()).collect();
+        for l in &self.levels {
+            if let Some(p) = &l.parent
+                && (!level_ids.contains(&p.as_str()) || p == &l.id)
+            {
+                return err(format!("levels '{}': parent = '{p}' is not another level; the levels are {}", l.id, level_ids.join(", ")));
+            }
+        }
         for g in &self.groups {
             if !self.levels.iter().any(|l| l.id == g.level) {
                 let ids: Vec<&str> = self.levels.iter().map(|l| l.id.as_str()).collect();
@@ -629,6 +638,14 @@ mod tests {
     fn unknown_keys_are_errors() {
         let e = Project::parse("name='x'\n[[levels]]\nid='b'\npath='a.gpkg'\nid_feild='x'\n", Path::new("p.toml")).unwrap_err();
         assert!(e.to_string().contains("id_feild"), "{e}");
+    }
+
+    #[test]
+    fn a_parent_must_be_another_level() {
+        let e = Project::parse("name='x'\n[[levels]]\nid='b'\npath='a.gpkg'\nparent='wijkn'\n", Path::new("p.toml")).unwrap_err();
+        assert!(e.to_string().contains("levels 'b': parent = 'wijkn' is not another level; the levels are b"), "{e}");
+        let e = Project::parse("name='x'\n[[levels]]\nid='b'\npath='a.gpkg'\nparent='b'\n", Path::new("p.toml")).unwrap_err();
+        assert!(e.to_string().contains("is not another level"), "{e}");
     }
 
     #[test]
