@@ -31,14 +31,12 @@ fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
     let levels: Vec<Value> = snap
         .levels
         .iter()
-        .enumerate()
         .zip(&ind.per_level)
-        .map(|((li, l), v)| {
-            let numerator_source = d.statistic.as_ref().and_then(|s| crate::indicators::stats::resolve(&snap.levels, li, s).1);
+        .map(|(l, v)| {
             json!({
                 "level": l.id,
                 "periods": v.periods,
-                "numerator_source": numerator_source,
+                "numerator_source": v.numerator_source,
                 "denominator_source": v.denominator_source,
                 "denominator_periods": v.denominator_periods,
                 "converted_cells": v.converted.iter().filter(|c| **c).count(),

@@ -48,6 +48,9 @@ pub struct LevelValues {
     pub value: Vec<Option<f64>>,
     pub suppressed: Vec<Option<Suppression>>,
     pub denominator: Vec<Option<f64>>,
+    /// Where a statistic numerator came from (file and column, or "sum over ..."); `None`
+    /// for points.
+    pub numerator_source: Option<String>,
     /// Where the denominator came from (file and column, or "sum over ...").
     pub denominator_source: Option<String>,
     /// Per period: the CBS period of the denominator used (its own, or the nearest
@@ -101,6 +104,7 @@ fn level_values(
         suppressed: vec![None; numerator.len()],
         numerator,
         value,
+        numerator_source: None,
         denominator: if ind.denominator == Denominator::None { vec![None; dens.per_cell.len()] } else { dens.per_cell },
         denominator_source: dens.source,
         denominator_periods: dens.periods,
@@ -351,8 +355,9 @@ fn rate_table(
 /// period (never carried over from another), its denominator as in [`denominators`].
 pub fn evaluate_statistic(ind: &Indicator, name: &str, levels: &[Level], level: usize, period_keys: &[i32]) -> Result<LevelValues> {
     let n_areas = levels[level].areas.len();
+    let (current, numerator_source) = stats::resolve(levels, level, name);
     let numerator: Vec<Option<f64>> = if ind.period == PeriodKind::All {
-        stats::resolve(levels, level, name).0
+        current
     } else {
         let series = stats::resolve_series(levels, level, name);
         // The latest edition within each period (a month of a quarter, a quarter of a year).
@@ -362,5 +367,5 @@ pub fn evaluate_statistic(ind: &Indicator, name: &str, levels: &[Level], level: 
     };
     let dens = denominators(ind, levels, level, period_keys);
     let cells = rate_table(ind, period_keys, n_areas, numerator, &dens.per_cell)?;
-    Ok(level_values(ind, levels, level, period_keys, cells, dens, None))
+    Ok(LevelValues { numerator_source, ..level_values(ind, levels, level, period_keys, cells, dens, None) })
 }

@@ -117,6 +117,7 @@ mod tests {
             value: v.to_vec(),
             suppressed: vec![None; v.len()],
             denominator: d.to_vec(),
+            numerator_source: None,
             denominator_source: None,
             denominator_periods: vec![None],
             converted: vec![false; v.len()],
