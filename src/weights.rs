@@ -112,6 +112,31 @@ fn tol(t: f64) -> String {
     if t > 0.0 { format!(", vertices snapped to {t} m") } else { String::new() }
 }
 
+/// Exact queen and rook contiguity per level, made when first asked for and then kept:
+/// the build (configured hot spots) and the server (hot-spot and weights endpoints) share
+/// one per snapshot. Other weights are made per call.
+#[derive(Debug, Default)]
+pub struct Cache(Vec<[std::sync::OnceLock<Neighbours>; 2]>);
+
+impl Cache {
+    pub fn new(levels: usize) -> Cache {
+        Cache((0..levels).map(|_| [std::sync::OnceLock::new(), std::sync::OnceLock::new()]).collect())
+    }
+
+    /// The exact contiguity of level `li` (whose areas are `areas`).
+    pub fn contiguity(&self, li: usize, areas: &[Area], rule: Contiguity) -> &Neighbours {
+        self.0[li][usize::from(rule == Contiguity::Rook)].get_or_init(|| contiguity(areas, rule, 0.0))
+    }
+
+    /// The weights `spec` of level `li`: from the cache where they are exact contiguity.
+    pub fn weights(&self, li: usize, areas: &[Area], spec: Spec) -> std::borrow::Cow<'_, Neighbours> {
+        match spec {
+            Spec::Contiguity(c, 0.0) => std::borrow::Cow::Borrowed(self.contiguity(li, areas, c)),
+            other => std::borrow::Cow::Owned(other.build(areas)),
+        }
+    }
+}
+
 /// Neighbour lists (sorted area indices), one per area.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Neighbours {

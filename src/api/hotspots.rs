@@ -14,7 +14,7 @@ use super::indicators::{find_level, mark, visible};
 use super::{ApiError, AppState};
 use crate::indicators::hotspots;
 use crate::snapshot::Snapshot;
-use crate::weights::{self, Contiguity, Neighbours};
+use crate::weights::{self, Contiguity};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/weights/{level}", get(weights_of)).route("/indicators/{id}/hotspots", get(hotspots_of))
@@ -35,20 +35,11 @@ fn spec(kind: Option<&str>, tolerance: Option<f64>, k: Option<usize>, threshold:
     weights::Spec::parse(kind.unwrap_or("queen"), tolerance, k, threshold).map_err(ApiError::BadRequest)
 }
 
-/// The weights of a level: exact contiguity is made once per data version, the rest per
-/// request.
-fn neighbours<'a>(snap: &'a Snapshot, li: usize, spec: weights::Spec) -> std::borrow::Cow<'a, Neighbours> {
-    match spec {
-        weights::Spec::Contiguity(c, 0.0) => std::borrow::Cow::Borrowed(snap.contiguity(li, c)),
-        other => std::borrow::Cow::Owned(other.build(&snap.levels[li].areas)),
-    }
-}
-
 async fn weights_of(State(state): State<AppState>, Path(level): Path<String>, Query(q): Query<WeightsQuery>) -> Result<Response, ApiError> {
     let snap = state.current();
     let li = find_level(&snap, Some(&level))?;
     let rule = spec(q.kind.as_deref(), q.tolerance, q.k, q.threshold)?;
-    let w = neighbours(&snap, li, rule);
+    let w = snap.weights(li, rule);
     let areas = &snap.levels[li].areas;
     let codes = |l: &[u32]| l.iter().map(|&j| areas[j as usize].code.clone()).collect::<Vec<_>>();
     match q.format.as_deref().unwrap_or("json") {
@@ -195,7 +186,7 @@ async fn hotspots_of(
         Some(kind) => spec(Some(kind), q.tolerance, q.k, q.threshold)?,
         None => ind.def.hotspot_weights.unwrap_or(weights::Spec::Contiguity(Contiguity::Queen, 0.0)),
     };
-    let full = neighbours(&snap, li, rule);
+    let full = snap.weights(li, rule);
     // Published values only: protected and missing areas are left out of the analysis.
     let value = |a: usize| v.value[v.index(a, p)];
     let (events, base) = (|a: usize| v.numerator[v.index(a, p)], |a: usize| v.denominator[v.index(a, p)]);
@@ -285,7 +276,7 @@ fn emerging(
         Some(kind) => spec(Some(kind), q.tolerance, q.k, q.threshold)?,
         None => ind.def.hotspot_weights.unwrap_or(weights::Spec::Contiguity(Contiguity::Queen, 0.0)),
     };
-    let full = neighbours(snap, li, rule);
+    let full = snap.weights(li, rule);
     let n_areas = snap.levels[li].areas.len();
     let mut signs = vec![vec![0i8; v.periods.len()]; n_areas];
     let mut zs = vec![vec![None; v.periods.len()]; n_areas];

@@ -8,13 +8,20 @@ use crate::error::{Error, Result};
 use crate::indicators::{self, Indicator, LevelValues};
 use crate::model::Level;
 
-pub(super) fn compute(project: &Project, levels: &[Level], points: &[JoinedLayer], log: &mut Log) -> Result<Vec<IndicatorResult>> {
+pub(super) fn compute(
+    project: &Project,
+    levels: &[Level],
+    points: &[JoinedLayer],
+    contiguity: &crate::weights::Cache,
+    log: &mut Log,
+) -> Result<Vec<IndicatorResult>> {
     let mut warnings = Vec::new();
     let results = timed(&mut log.timings, "compute indicators", || {
         let mut results = Vec::new();
         for (ii, ic) in project.indicators.iter().enumerate() {
             check_statistic_names(project, ii, levels)?;
-            if let Some(r) = compute_one(project, ic, levels, points, &mut warnings)? {
+            if let Some(mut r) = compute_one(project, ic, levels, points, &mut warnings)? {
+                r.hotspots = hotspots_of(&r.def, levels, &r.per_level, contiguity);
                 results.push(r);
             }
         }
@@ -102,24 +109,29 @@ fn compute_one(
     }
     warnings.extend(apply_rate_floor(&def, levels, &mut per_level));
     let restricted = layer_config.is_some_and(|l| l.access == Access::Restricted);
-    let hotspots = hotspots_of(&def, levels, &per_level);
-    Ok(Some(IndicatorResult { def, per_level, restricted, exact, hotspots }))
+    Ok(Some(IndicatorResult { def, per_level, restricted, exact, hotspots: Vec::new() }))
 }
 
 /// The indicator's hot spots per level (not for custom groups), latest period, published
 /// values only.
-fn hotspots_of(def: &Indicator, levels: &[Level], per_level: &[LevelValues]) -> Vec<Option<crate::indicators::hotspots::Analysis>> {
+fn hotspots_of(
+    def: &Indicator,
+    levels: &[Level],
+    per_level: &[LevelValues],
+    contiguity: &crate::weights::Cache,
+) -> Vec<Option<crate::indicators::hotspots::Analysis>> {
     let Some(params) = def.hotspots else { return vec![None; levels.len()] };
     let rule = def.hotspot_weights.unwrap_or(crate::weights::Spec::Contiguity(crate::weights::Contiguity::Queen, 0.0));
     levels
         .iter()
         .zip(per_level)
-        .map(|(l, v)| {
+        .enumerate()
+        .map(|(li, (l, v))| {
             let p = v.periods.len().checked_sub(1)?;
             if l.groups.is_some() {
                 return None;
             }
-            let w = rule.build(&l.areas);
+            let w = contiguity.weights(li, &l.areas, rule);
             use crate::indicators::hotspots::{Input, analyse};
             let (value, events, base) = (|a| v.value[v.index(a, p)], |a| v.numerator[v.index(a, p)], |a| v.denominator[v.index(a, p)]);
             let input = if params.eb { Input::Rates { events: &events, base: &base } } else { Input::Values(&value) };

@@ -83,9 +83,9 @@ pub struct Snapshot {
     /// Per level, the web map's label positions as JSON, made on the first request (a
     /// public endpoint must not redo the geometry on every call).
     pub labels: Vec<std::sync::OnceLock<String>>,
-    /// Per level, its queen and rook contiguity, made on first use (the hot-spot and
-    /// weights endpoints).
-    pub contiguity: Vec<[std::sync::OnceLock<crate::weights::Neighbours>; 2]>,
+    /// Per level, its exact queen and rook contiguity, made on first use (by configured hot
+    /// spots at build, or the hot-spot and weights endpoints).
+    pub contiguity: crate::weights::Cache,
     pub project_file: PathBuf,
     pub working_crs: String,
     pub levels: Vec<Level>,
@@ -113,10 +113,9 @@ impl Snapshot {
         self.indicators.iter().find(|i| i.def.id == id)
     }
 
-    /// The contiguity of level `li` (exact vertices, as libpysal), made once.
-    pub fn contiguity(&self, li: usize, rule: crate::weights::Contiguity) -> &crate::weights::Neighbours {
-        let slot = &self.contiguity[li][usize::from(rule == crate::weights::Contiguity::Rook)];
-        slot.get_or_init(|| crate::weights::contiguity(&self.levels[li].areas, rule, 0.0))
+    /// The weights `spec` of level `li` (exact contiguity made once per snapshot).
+    pub fn weights(&self, li: usize, spec: crate::weights::Spec) -> std::borrow::Cow<'_, crate::weights::Neighbours> {
+        self.contiguity.weights(li, &self.levels[li].areas, spec)
     }
 }
 
@@ -166,7 +165,8 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     for pc in &project.points {
         joined.extend(points::read_and_join(project, pc, &working, &areas, &mut secret, &mut log)?);
     }
-    let results = indicators::compute(project, &levels, &joined, &mut log)?;
+    let contiguity = crate::weights::Cache::new(levels.len());
+    let results = indicators::compute(project, &levels, &joined, &contiguity, &mut log)?;
     let (wgs84, tiles) = timed(&mut log.timings, "prepare tiles", || serving::prepare_serving(&working, &levels, &mut joined, &results))?;
     let (version, version_hash) = version.join().unwrap_or_else(|_| ("unknown".into(), 0));
     Ok(Snapshot {
@@ -177,7 +177,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         basemap: project.basemap.clone(),
         context: serving::context_wgs84(&working, context)?,
         labels: levels.iter().map(|_| std::sync::OnceLock::new()).collect(),
-        contiguity: levels.iter().map(|_| [std::sync::OnceLock::new(), std::sync::OnceLock::new()]).collect(),
+        contiguity,
         project_file: project.file.clone(),
         working_crs: crs::label(&working),
         levels,
