@@ -6,6 +6,7 @@
 //! JSON for `Accept: application/json` (QGIS, GDAL) and `f=json`; HTML for browsers and
 //! `f=html`. `next`/`prev` links are absolute.
 
+use crate::export::escape_markup as esc;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -117,10 +118,6 @@ fn html_page(title: &str, body: &str) -> Response {
         t = esc(title)
     );
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn json_response(v: Value, content_type: &'static str) -> Response {

@@ -8,3 +8,8 @@ pub mod profile;
 pub mod styles;
 
 pub use csv_out::{write_counts, write_indicator_csv};
+
+/// Text for HTML and XML (QML styles, the profile page, the OGC API's HTML).
+pub fn escape_markup(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}

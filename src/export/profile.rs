@@ -3,6 +3,7 @@
 //! as an HTML page for people, which `buurtmeter report` prints to PDF. Built from the
 //! published values only (see `indicators::profile`).
 
+use crate::export::escape_markup as esc;
 use geo::BoundingRect;
 use serde_json::{Value, json};
 
@@ -201,11 +202,6 @@ pub fn area_trend(v: &crate::indicators::LevelValues, a: usize, back: usize) -> 
         }
     }
     out
-}
-
-/// Text for HTML.
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// A value as a Dutch reader writes it: `12,3`, `1.234`, `—` for none.

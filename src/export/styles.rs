@@ -3,6 +3,7 @@
 //! indicator's values over all periods at each level, so the legend stays put while the
 //! period changes. Missing values get the no-data colour (MapLibre) or no symbol (QML).
 
+use crate::export::escape_markup as xml_escape;
 use serde_json::{Value, json};
 
 use crate::snapshot::{IndicatorResult, Snapshot};
@@ -176,10 +177,6 @@ pub fn maplibre_style(snap: &Snapshot, ind: &IndicatorResult, base: &str) -> Val
 fn rgb(hex: &str) -> String {
     let v = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0);
     format!("{},{},{},255", v(1), v(3), v(5))
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn label(x: f64) -> String {

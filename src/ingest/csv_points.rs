@@ -359,9 +359,10 @@ struct Collector {
 }
 
 impl Collector {
+    /// The collector of a whole file: an empty one, with the notes on how it is read.
     fn new(id: &str, layout: &Layout) -> Collector {
-        let mut acc = Accounting::default();
-        acc.notes.extend(layout.pairs.iter().map(|p| {
+        let mut c = Collector::part(id, layout);
+        c.acc.notes.extend(layout.pairs.iter().map(|p| {
             format!(
                 "coordinates: '{}' and '{}' as {} ({})",
                 layout.header[p.x],
@@ -371,21 +372,9 @@ impl Collector {
             )
         }));
         if layout.pairs.len() > 1 {
-            acc.notes.push("each row uses the first of these pairs that is filled in".into());
+            c.acc.notes.push("each row uses the first of these pairs that is filled in".into());
         }
-        Collector {
-            layer: PointLayer { id: id.to_string(), ..Default::default() },
-            acc,
-            pair_of: Vec::new(),
-            used: vec![0; layout.pairs.len()],
-            dates: Vec::new(),
-            cats: Vec::new(),
-            cat_lookup: Default::default(),
-            weights: Vec::new(),
-            identity: Vec::new(),
-            row_hashes: Vec::new(),
-            thousands: Vec::new(),
-        }
+        c
     }
 
     /// Room for all rows of `parts` (one allocation instead of doubling while appending).
