@@ -371,7 +371,19 @@ fn crosswalk(a: crate::cli::CrosswalkArgs) -> Result<()> {
             let src = PointSource { path: path.clone(), layer: a.weights_layer.clone(), weight: Some(field.clone()), ..Default::default() };
             let layer = timed(&mut timings, "read weighting points", || ingest::read_points(&src, &working, "weights"))?;
             let weighted = layer.weights.as_ref().map_or(0, |w| w.iter().filter(|x| **x > 0.0).count());
-            eprintln!("{}: {} points, {weighted} with a weight", path.display(), layer.len());
+            let a = &layer.accounting;
+            eprintln!(
+                "{}: {} rows, {} points ({weighted} with a weight), {} rejected",
+                path.display(),
+                a.rows,
+                layer.len(),
+                a.rejected_total()
+            );
+            // Rows that are no point are named, as `count` does: nothing is lost without a word.
+            print_rejections(a);
+            for w in &a.warnings {
+                eprintln!("warning: {w}");
+            }
             Some(layer)
         }
         _ => None,
@@ -396,9 +408,9 @@ fn crosswalk(a: crate::cli::CrosswalkArgs) -> Result<()> {
         .collect();
     if !outside.is_empty() {
         eprintln!(
-            "warning: {} old areas lie partly outside the new areas (by {}): {}{}; all of their counts go to the part inside",
+            "warning: {} old areas lie partly outside the new areas ({}): {}{}; all of their counts go to the part inside",
             outside.len(),
-            if points.is_some() { "the weighting points" } else { "area" },
+            if points.is_some() { "by their weighting points, or by area where they have none" } else { "by area" },
             outside[..outside.len().min(10)].join(", "),
             if outside.len() > 10 { ", ..." } else { "" }
         );

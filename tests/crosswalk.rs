@@ -235,3 +235,42 @@ fn run_crosswalk_weighted(old: &Path, new: &Path, within: &str, dir: &Path) -> (
     std::fs::create_dir_all(&sub).unwrap();
     run_crosswalk(old, new, within, true, &sub)
 }
+
+/// A weighting file with a bad row: the command names the row and why, and goes on with
+/// the others (nothing lost without a word).
+#[test]
+fn a_bad_weighting_row_is_named() {
+    let Some(old) = shared_data("heerlen_buurten_2023/heerlen_buurten_2023.gpkg") else { return };
+    let Some(new) = shared_data("nl_wijken_2022_tmap/nl_wijken_gemeenten_2022_tmap.gpkg") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("w.csv");
+    std::fs::write(&weights, "x,y,w\n194000,320000,10\nabc,320000,5\n196500,321500,7\n").unwrap();
+    let out = dir.path().join("cw.csv");
+    let run = common::buurtmeter(&[
+        "crosswalk",
+        "--from",
+        old.to_str().unwrap(),
+        "--from-layer",
+        "buurten_rd",
+        "--from-id",
+        "CBS-buurtcode",
+        "--to",
+        new.to_str().unwrap(),
+        "--to-layer",
+        "wijken",
+        "--to-id",
+        "code",
+        "--to-within",
+        "GM0917",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--weight",
+        "w",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = common::stderr(&run);
+    assert!(run.status.success(), "{err}");
+    assert!(err.contains("3 rows, 2 points") && err.contains("1 rejected") && err.contains("rejected row 2"), "{err}");
+    assert!(read_csv(&out).iter().any(|l| l["method"] == "points"), "the good rows still weigh");
+}

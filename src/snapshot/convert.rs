@@ -70,7 +70,22 @@ pub(super) fn to_project_boundaries(
         Some(w) => {
             let ps =
                 PointSource { path: project.resolve(&w.path), layer: w.layer.clone(), weight: Some(w.field.clone()), ..Default::default() };
-            Some(timed(&mut log.timings, format!("read weights {}", w.path.display()), || ingest::read_points(&ps, working, "weights"))?)
+            let layer =
+                timed(&mut log.timings, format!("read weights {}", w.path.display()), || ingest::read_points(&ps, working, "weights"))?;
+            // Weighting rows that are no point are named, not dropped without a word.
+            let a = &layer.accounting;
+            if a.rejected_total() > 0 {
+                let reasons: Vec<String> = a.rejected.iter().map(|(r, n)| format!("{n} {}", r.key())).collect();
+                log.warnings.push(format!(
+                    "{}: {} of {} weighting rows are no point and weigh nothing ({})",
+                    w.path.display(),
+                    a.rejected_total(),
+                    a.rows,
+                    reasons.join(", ")
+                ));
+            }
+            log.warnings.extend(a.warnings.iter().cloned());
+            Some(layer)
         }
         None => None,
     };
