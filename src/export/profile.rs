@@ -71,10 +71,10 @@ fn indicator_entry(snap: &Snapshot, ind: &IndicatorResult, li: usize, a: usize, 
             })
         })
         .collect();
-    let reference = profile::reference(v, p);
+    let all = profile::published(v, p);
+    let reference = profile::reference(&all);
     let value = v.value[k];
     let z = value.zip(reference.as_ref()).and_then(|(x, r)| profile::z_score(x, r));
-    let all = profile::published(v, p);
     let parent_of = |x: usize| snap.levels[li].parent_idx.get(x).copied().flatten();
     let siblings: Vec<(usize, f64, f64)> = all.iter().copied().filter(|c| parent_of(c.0) == parent_of(a)).collect();
     let rank_all = profile::rank(&all, a);

@@ -82,9 +82,8 @@ pub fn published(v: &LevelValues, p: usize) -> Vec<(usize, f64, f64)> {
         .collect()
 }
 
-/// The level's reference in period `p`; `None` without published values.
-pub fn reference(v: &LevelValues, p: usize) -> Option<Reference> {
-    let xs = published(v, p);
+/// The level's reference from its [`published`] values; `None` without any.
+pub fn reference(xs: &[(usize, f64, f64)]) -> Option<Reference> {
     let total: f64 = xs.iter().map(|x| x.2).sum();
     if xs.is_empty() || total <= 0.0 {
         return None;
@@ -129,7 +128,7 @@ mod tests {
     fn the_reference_of_rates_is_the_rate_of_the_whole() {
         // 10 of 100 and 30 of 300: 10 % and 10 %... and 5 of 100: 5 %. Whole: 45 / 500 = 9 %.
         let v = values(&[Some(10.0), Some(10.0), Some(5.0), None], &[Some(100.0), Some(300.0), Some(100.0), Some(50.0)]);
-        let r = reference(&v, 0).unwrap();
+        let r = reference(&published(&v, 0)).unwrap();
         assert!((r.mean - 9.0).abs() < 1e-12);
         assert_eq!(r.n, 3, "a missing value takes no part");
         let z = z_score(5.0, &r).unwrap();
