@@ -14,7 +14,7 @@ use super::indicators::{find_level, mark, visible};
 use super::{ApiError, AppState};
 use crate::indicators::hotspots;
 use crate::snapshot::Snapshot;
-use crate::weights::{self, Contiguity};
+use crate::weights;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/weights/{level}", get(weights_of)).route("/indicators/{id}/hotspots", get(hotspots_of))
@@ -173,6 +173,7 @@ async fn hotspots_of(
         alpha,
         fdr: q.fdr.unwrap_or(base.fdr),
         eb,
+        weights: query_weights(&q, base)?,
     };
     let v = &ind.per_level[li];
     let p = match q.period.as_deref() {
@@ -182,15 +183,12 @@ async fn hotspots_of(
         ),
     }
     .ok_or_else(|| ApiError::BadRequest("the indicator has no periods".into()))?;
-    let rule = match q.weights.as_deref() {
-        Some(kind) => spec(Some(kind), q.tolerance, q.k, q.threshold)?,
-        None => ind.def.hotspot_weights.unwrap_or(weights::Spec::Contiguity(Contiguity::Queen, 0.0)),
-    };
+    let rule = params.weights;
     let full = snap.weights(li, rule);
     // Published values only: protected and missing areas are left out of the analysis.
     let value = |a: usize| v.value[v.index(a, p)];
-    let (events, base) = (|a: usize| v.numerator[v.index(a, p)], |a: usize| v.denominator[v.index(a, p)]);
-    let input = if params.eb { hotspots::Input::Rates { events: &events, base: &base } } else { hotspots::Input::Values(&value) };
+    let (events, bases) = (|a: usize| v.numerator[v.index(a, p)], |a: usize| v.denominator[v.index(a, p)]);
+    let input = if params.eb { hotspots::Input::Rates { events: &events, base: &bases } } else { hotspots::Input::Values(&value) };
     let a = hotspots::analyse(input, &full, params).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "fewer than three areas of '{}' have a published value, or the values do not vary (all the same, e.g. all 0): nothing to test for clusters",
@@ -245,6 +243,14 @@ async fn hotspots_of(
     Ok(mark(Json(body).into_response(), view))
 }
 
+/// The weights a hot-spot request asks for, else the indicator's own.
+fn query_weights(q: &HotspotQuery, base: hotspots::Params) -> Result<weights::Spec, ApiError> {
+    match q.weights.as_deref() {
+        Some(kind) => spec(Some(kind), q.tolerance, q.k, q.threshold),
+        None => Ok(base.weights),
+    }
+}
+
 /// Emerging hot spots: Gi* in every period on the same weights, each period's
 /// significant hot (+1) and cold (−1) spots, the Mann-Kendall trend of every area's
 /// z-scores, and the category (`hotspots::emerging_category`).
@@ -268,14 +274,12 @@ fn emerging(
         alpha: q.alpha.unwrap_or(base.alpha),
         fdr: q.fdr.unwrap_or(base.fdr),
         eb: false,
+        weights: query_weights(q, base)?,
     };
     if !(params.alpha > 0.0 && params.alpha < 1.0) {
         return Err(ApiError::BadRequest(format!("alpha={}: give a level between 0 and 1", params.alpha)));
     }
-    let rule = match q.weights.as_deref() {
-        Some(kind) => spec(Some(kind), q.tolerance, q.k, q.threshold)?,
-        None => ind.def.hotspot_weights.unwrap_or(weights::Spec::Contiguity(Contiguity::Queen, 0.0)),
-    };
+    let rule = params.weights;
     let full = snap.weights(li, rule);
     let n_areas = snap.levels[li].areas.len();
     let mut signs = vec![vec![0i8; v.periods.len()]; n_areas];

@@ -65,7 +65,7 @@ fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
             "scale": d.scale,
         },
         "period": d.period.as_str(),
-        "hotspots": d.hotspots.map(|h| json!({"method": h.method.key(), "weights": d.hotspot_weights.map(|w| w.key()), "k": match d.hotspot_weights { Some(crate::weights::Spec::Knn(k)) => Some(k), _ => None }, "threshold": match d.hotspot_weights { Some(crate::weights::Spec::Distance(t)) => Some(t), _ => None }, "permutations": h.permutations, "seed": h.seed, "alpha": h.alpha, "fdr": h.fdr, "eb": h.eb})),
+        "hotspots": d.hotspots.map(|h| json!({"method": h.method.key(), "weights": h.weights.key(), "k": match h.weights { crate::weights::Spec::Knn(k) => Some(k), _ => None }, "threshold": match h.weights { crate::weights::Spec::Distance(t) => Some(t), _ => None }, "permutations": h.permutations, "seed": h.seed, "alpha": h.alpha, "fdr": h.fdr, "eb": h.eb})),
         "disclosure": match layer.and_then(|l| l.ptable.as_ref()) {
             Some(t) => json!({
                 "method": "cell-key",

@@ -32,7 +32,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rayon::prelude::*;
 
-use crate::weights::Neighbours;
+use crate::weights::{Contiguity, Neighbours, Spec};
 
 /// Global Moran's I.
 #[derive(Debug, Clone, PartialEq)]
@@ -313,11 +313,22 @@ pub struct Params {
     pub fdr: bool,
     /// Empirical-Bayes standardised rates instead of the values (rate indicators).
     pub eb: bool,
+    /// The weights (queen contiguity by default).
+    pub weights: Spec,
 }
 
 impl Default for Params {
     fn default() -> Params {
-        Params { method: Method::LocalMoran, permutations: 999, global_permutations: 999, seed: 1, alpha: 0.05, fdr: false, eb: false }
+        Params {
+            method: Method::LocalMoran,
+            permutations: 999,
+            global_permutations: 999,
+            seed: 1,
+            alpha: 0.05,
+            fdr: false,
+            eb: false,
+            weights: Spec::Contiguity(Contiguity::Queen, 0.0),
+        }
     }
 }
 

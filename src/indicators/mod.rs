@@ -44,9 +44,8 @@ pub struct Indicator {
     pub to: Option<Date>,
     /// Disclosure control (its own rules, else its point layer's).
     pub disclosure: crate::config::Disclosure,
-    /// Hot spots computed at build (`hotspots = { … }`), and their contiguity rule.
+    /// Hot spots computed at build (`hotspots = { … }`).
     pub hotspots: Option<hotspots::Params>,
-    pub hotspot_weights: Option<crate::weights::Spec>,
 }
 
 impl Indicator {
@@ -75,8 +74,10 @@ impl Indicator {
                 alpha: h.alpha,
                 fdr: h.fdr,
                 eb: h.eb,
+                // validated on load
+                weights: crate::weights::Spec::parse(&h.weights, h.tolerance, h.k, h.threshold)
+                    .unwrap_or(crate::weights::Spec::Contiguity(crate::weights::Contiguity::Queen, 0.0)),
             }),
-            hotspot_weights: c.hotspots.as_ref().and_then(|h| crate::weights::Spec::parse(&h.weights, h.tolerance, h.k, h.threshold).ok()),
         }
     }
 

@@ -121,7 +121,7 @@ fn hotspots_of(
     contiguity: &crate::weights::Cache,
 ) -> Vec<Option<crate::indicators::hotspots::Analysis>> {
     let Some(params) = def.hotspots else { return vec![None; levels.len()] };
-    let rule = def.hotspot_weights.unwrap_or(crate::weights::Spec::Contiguity(crate::weights::Contiguity::Queen, 0.0));
+    let rule = params.weights;
     levels
         .iter()
         .zip(per_level)
