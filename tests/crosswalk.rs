@@ -185,15 +185,26 @@ fn a_project_converts_statistics_of_older_boundaries_and_says_so() {
         .status()
         .unwrap();
     assert!(ok.success());
+    // The same figures again as a 2023 edition on the same boundaries: read and crosswalked once.
+    let csv2023 = dir.path().join("bevolking_2023.csv");
+    std::fs::copy(&csv, &csv2023).unwrap();
     let (_tmp, project) = common::example_copy("rijnmond", |t| {
+        let entry = |path: &std::path::Path, period: u32| {
+            format!(
+                "\n[[statistics]]\npath = \"{}\"\nperiod = \"{period}\"\nboundaries = {{ path = \"../../shared/data/nl_wijken_2022_tmap/nl_wijken_gemeenten_2022_tmap.gpkg\", layer = \"wijken\", id_field = \"code\" }}\nconvert = [\"bevolking2022\"]\nweights = {{ path = \"../../shared/data/nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg\", layer = \"vierkant_100m\", field = \"aantal_inwoners\" }}\n",
+                path.display()
+            )
+        };
+        let t = format!("{t}{}", entry(&csv2023, 2023));
         format!(
             "{t}\n[[statistics]]\npath = \"{}\"\nperiod = \"2022\"\nboundaries = {{ path = \"../../shared/data/nl_wijken_2022_tmap/nl_wijken_gemeenten_2022_tmap.gpkg\", layer = \"wijken\", id_field = \"code\" }}\nconvert = [\"bevolking2022\"]\nweights = {{ path = \"../../shared/data/nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg\", layer = \"vierkant_100m\", field = \"aantal_inwoners\" }}\n\n[[indicators]]\nid = \"bevolking2022\"\ntitle = \"Inwoners 2022 op de wijken van 2024\"\nnumerator = {{ statistic = \"bevolking2022\" }}\n",
             csv.display()
         )
     });
-    let check = common::buurtmeter(&["check", "--project", project.to_str().unwrap()]);
+    let check = common::buurtmeter(&["-v", "check", "--project", project.to_str().unwrap()]);
     let log = common::stderr(&check);
     assert!(check.status.success(), "{log}");
+    assert_eq!(log.matches("stage=\"read boundaries").count() + log.matches("stage=read boundaries").count(), 1, "{log}");
     assert!(log.contains("converted to 'wijken' weighted by the weighting points") && log.contains("1 converted (bevolking2022)"), "{log}");
     let server = common::Server::start(&["--project", project.to_str().unwrap()]);
     let (status, body) = server.get("/indicators/bevolking2022?level=wijken");

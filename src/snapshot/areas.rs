@@ -145,6 +145,7 @@ fn attach_table(table: &statistics::StatTable, level: &Level, out: &mut StatColu
 /// own attributes fill in the names not taken.
 fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialRef, log: &mut Log) -> Result<()> {
     let mut file_stats: Vec<StatColumns> = vec![StatColumns::default(); levels.len()];
+    let mut crosswalks = super::convert::Crosswalks::default();
     for (index, sc) in project.statistics.iter().enumerate() {
         let src = statistics::StatSource {
             path: project.resolve(&sc.path),
@@ -159,7 +160,7 @@ fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialR
         }
         let mut matched = 0usize;
         if sc.boundaries.is_some() {
-            let conv = super::convert::to_project_boundaries(project, index, table, levels, working, log)?;
+            let conv = super::convert::to_project_boundaries(project, index, table, levels, working, &mut crosswalks, log)?;
             let li = conv.level;
             attach_table(&conv.table, &levels[li], &mut file_stats[li], &sc.path);
             let from =

@@ -23,19 +23,23 @@ pub(super) struct Converted {
     pub flags: Vec<bool>,
 }
 
-/// Convert the `convert` columns of `table` (published on `sc.boundaries`) to the level
-/// of the same CBS kind. Every other column is left out: a rate or an average cannot be
-/// converted, only recomputed from converted counts.
-pub(super) fn to_project_boundaries(
-    project: &Project,
-    index: usize,
-    table: StatTable,
-    levels: &[Level],
-    working: &SpatialRef,
-    log: &mut Log,
-) -> Result<Converted> {
+/// The crosswalks made so far, by boundaries and weighting: several statistics files on
+/// the same old boundaries (one per year) read them and build their crosswalk once.
+#[derive(Default)]
+pub(super) struct Crosswalks(std::collections::HashMap<String, Made>);
+
+/// A crosswalk from old boundaries (limited to the project's) to the level `level`.
+struct Made {
+    old: Vec<crate::model::Area>,
+    level: usize,
+    cw: crosswalk::Crosswalk,
+    weighted: bool,
+}
+
+/// Read the old boundaries (and weighting points) of `project.statistics[index]` and build
+/// the crosswalk to the project's level of the same kind.
+fn make(project: &Project, index: usize, levels: &[Level], working: &SpatialRef, log: &mut Log) -> Result<Made> {
     let sc: &StatisticsConfig = &project.statistics[index];
-    let key = |k: &str| format!("statistics[{index}].{k}");
     let b = sc.boundaries.as_ref().expect("called for statistics with boundaries");
     let src = vector::AreaSource {
         path: project.resolve(&b.path),
@@ -50,22 +54,11 @@ pub(super) fn to_project_boundaries(
     let li = levels.iter().position(|l| l.cbs_kind.is_some() && l.cbs_kind == kind).ok_or_else(|| Error::Project {
         path: project.file.clone(),
         message: format!(
-            "{}: the areas of {} are {}, and no level of the project is of that kind",
-            key("boundaries"),
+            "statistics[{index}].boundaries: the areas of {} are {}, and no level of the project is of that kind",
             b.path.display(),
             kind.map_or("not CBS areas", |k| k.plural())
         ),
     })?;
-    if sc.convert.is_empty() {
-        return Err(Error::Project {
-            path: project.file.clone(),
-            message: format!(
-                "{}: name the counts to convert to the project's boundaries (convert = [\"aantal_inwoners\"]); the columns are: {}",
-                key("convert"),
-                table.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-        });
-    }
     let weights = match &sc.weights {
         Some(w) => {
             let ps =
@@ -100,6 +93,52 @@ pub(super) fn to_project_boundaries(
     let cw = timed(&mut log.timings, format!("crosswalk {} → {}", b.path.display(), target.id), || {
         Ok(crosswalk::build(&old.areas, &target.areas, points.as_ref()))
     })?;
+    let outside: Vec<String> =
+        (0..old.areas.len()).filter(|&i| cw.uncovered[i] > 0.01).take(10).map(|i| old.areas[i].code.clone()).collect();
+    if !outside.is_empty() {
+        log.warnings.push(format!(
+            "{}: {} areas lie partly outside the areas of '{}' (e.g. {}); all of their counts go to the part inside",
+            b.path.display(),
+            cw.uncovered.iter().filter(|u| **u > 0.01).count(),
+            target.id,
+            outside.join(", ")
+        ));
+    }
+    Ok(Made { old: old.areas, level: li, cw, weighted: points.is_some() })
+}
+
+/// Convert the `convert` columns of `table` (published on `sc.boundaries`) to the level
+/// of the same CBS kind. Every other column is left out: a rate or an average cannot be
+/// converted, only recomputed from converted counts.
+pub(super) fn to_project_boundaries(
+    project: &Project,
+    index: usize,
+    table: StatTable,
+    levels: &[Level],
+    working: &SpatialRef,
+    made: &mut Crosswalks,
+    log: &mut Log,
+) -> Result<Converted> {
+    let sc: &StatisticsConfig = &project.statistics[index];
+    let key = |k: &str| format!("statistics[{index}].{k}");
+    let b = sc.boundaries.as_ref().expect("called for statistics with boundaries");
+    if sc.convert.is_empty() {
+        return Err(Error::Project {
+            path: project.file.clone(),
+            message: format!(
+                "{}: name the counts to convert to the project's boundaries (convert = [\"aantal_inwoners\"]); the columns are: {}",
+                key("convert"),
+                table.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    let id = format!("{:?}|{:?}", (&b.path, &b.layer, &b.id_field), sc.weights.as_ref().map(|w| (&w.path, &w.layer, &w.field)));
+    if !made.0.contains_key(&id) {
+        let m = make(project, index, levels, working, log)?;
+        made.0.insert(id.clone(), m);
+    }
+    let Made { old, level, cw, weighted } = &made.0[&id];
+    let (li, target) = (*level, &levels[*level]);
     let convert_columns = |codes: &[String], columns: &Columns| -> Result<(Columns, Vec<bool>)> {
         let row_of: std::collections::HashMap<&str, usize> = codes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
         let mut out = Vec::new();
@@ -116,8 +155,8 @@ pub(super) fn to_project_boundaries(
                     ),
                 });
             };
-            let on_old: Vec<Option<f64>> = old.areas.iter().map(|a| row_of.get(a.code.as_str()).and_then(|&r| values[r])).collect();
-            let converted = crosswalk::convert(&cw, &on_old, target.areas.len());
+            let on_old: Vec<Option<f64>> = old.iter().map(|a| row_of.get(a.code.as_str()).and_then(|&r| values[r])).collect();
+            let converted = crosswalk::convert(cw, &on_old, target.areas.len());
             flags.iter_mut().zip(&converted).for_each(|(f, c)| *f |= c.converted);
             out.push((name.clone(), converted.into_iter().map(|c| c.value).collect()));
         }
@@ -136,26 +175,15 @@ pub(super) fn to_project_boundaries(
         "{}: published on {} ({} areas), converted to '{}' weighted by {}: {} areas unchanged, {} by points, {} by area; {} converted ({}), other columns left out (rates and averages cannot be converted)",
         sc.path.display(),
         b.path.display(),
-        old.areas.len(),
+        old.len(),
         target.id,
-        if points.is_some() { "the weighting points" } else { "area" },
+        if *weighted { "the weighting points" } else { "area" },
         count(Method::Unchanged),
         count(Method::Points),
         count(Method::Area),
         columns.len(),
         columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", "),
     ));
-    let outside: Vec<String> =
-        (0..old.areas.len()).filter(|&i| cw.uncovered[i] > 0.01).take(10).map(|i| old.areas[i].code.clone()).collect();
-    if !outside.is_empty() {
-        log.warnings.push(format!(
-            "{}: {} areas lie partly outside the areas of '{}' (e.g. {}); all of their counts go to the part inside",
-            b.path.display(),
-            cw.uncovered.iter().filter(|u| **u > 0.01).count(),
-            target.id,
-            outside.join(", ")
-        ));
-    }
     let table = StatTable { codes: codes(target), columns, editions, names: Vec::new(), ..table };
     Ok(Converted { table, level: li, flags })
 }
