@@ -86,8 +86,8 @@ fn count(a: CountArgs) -> Result<()> {
     let source =
         PointSource { path: a.points.clone(), layer: a.points_layer.clone(), coords, weight: a.weight.clone(), ..Default::default() };
     let mut layer = timed(&mut timings, "read points", || ingest::read_points(&source, &working, "points"))?;
-    let index = timed(&mut timings, "index areas", || Ok(AreaIndex::build(read.areas.iter().map(|x| &x.geometry))))?;
-    let (assigned, overlaps) = timed(&mut timings, "join", || Ok(join::locate_all_checked(&index, &layer.xs, &layer.ys)))?;
+    let index = timed(&mut timings, "index areas", || Ok::<_, Error>(AreaIndex::build(read.areas.iter().map(|x| &x.geometry))))?;
+    let (assigned, overlaps) = timed(&mut timings, "join", || Ok::<_, Error>(join::locate_all_checked(&index, &layer.xs, &layer.ys)))?;
     if let Some(w) = join::overlap_warning(&overlaps, &read.areas, &a.areas) {
         layer.accounting.warnings.push(w);
     }
@@ -103,7 +103,7 @@ fn count(a: CountArgs) -> Result<()> {
         cbs_kind: None,
         by_code: Default::default(),
         parent: None,
-        parent_idx: Vec::new(),
+        parent_area: Vec::new(),
         stats: Default::default(),
         areas: read.areas,
         groups: None,
@@ -111,10 +111,10 @@ fn count(a: CountArgs) -> Result<()> {
     let sums_opt = a.weight.as_ref().map(|_| sums.as_slice());
     match &a.out {
         Some(p) => {
-            let mut f = std::fs::File::create(p).map_err(|e| Error::write(p, e))?;
-            export::write_counts(&mut f, &level, &counts, sums_opt)?;
+            let mut f = std::fs::File::create(p).map_err(Error::write(p))?;
+            export::write_counts(&mut f, &level, &counts, sums_opt).map_err(Error::write(p))?;
         }
-        None => export::write_counts(&mut std::io::stdout().lock(), &level, &counts, sums_opt)?,
+        None => export::write_counts(&mut std::io::stdout().lock(), &level, &counts, sums_opt).map_err(Error::write("standard output"))?,
     }
     eprintln!("{}: {}", a.points.display(), accounting_line(acc));
     print_rejections(acc);
@@ -136,7 +136,7 @@ fn count(a: CountArgs) -> Result<()> {
 
 fn write_json(path: &Path, v: &Value) -> Result<()> {
     let text = serde_json::to_string_pretty(v).map_err(|e| Error::Usage(e.to_string()))?;
-    std::fs::write(path, text + "\n").map_err(|e| Error::write(path, e))
+    std::fs::write(path, text + "\n").map_err(Error::write(path))
 }
 
 /// The project file: the one given, or the built-in demo project.
@@ -145,7 +145,7 @@ pub fn load_project(args: &ProjectArgs) -> Result<Project> {
         Some(p) => p.clone(),
         None => demo::extract()?,
     };
-    Project::load(&path)
+    Ok(Project::load(&path)?)
 }
 
 /// The report of a snapshot: accounting per point layer, warnings, timings.
@@ -161,7 +161,8 @@ pub fn snapshot_report(snap: &Snapshot) -> Value {
             v
         })
         .collect();
-    let levels: Vec<Value> = snap.levels.iter().map(|l| json!({"id": l.id, "areas": l.areas.len(), "parent": l.parent})).collect();
+    let levels: Vec<Value> =
+        snap.levels.iter().map(|l| json!({"id": l.id, "areas": l.areas.len(), "parent": l.parent.map(|p| &snap.levels[p].id)})).collect();
     json!({
         "project": snap.name,
         "project_file": snap.project_file.display().to_string(),
@@ -184,7 +185,7 @@ fn print_check(snap: &Snapshot) {
     eprintln!("project: {} ({})", snap.name, snap.project_file.display());
     eprintln!("working CRS: {}", snap.working_crs);
     for l in &snap.levels {
-        let parent = l.parent.as_deref().map(|p| format!(", in {p}")).unwrap_or_default();
+        let parent = l.parent.map(|p| format!(", in {}", snap.levels[p].id)).unwrap_or_default();
         eprintln!("level {}: {} areas, {} statistics{parent}", l.id, l.areas.len(), l.stats.columns.len());
     }
     for p in &snap.points {
@@ -217,12 +218,12 @@ fn compute(a: ComputeArgs) -> Result<()> {
     let project = load_project(&a.project)?;
     let snap = snapshot::build(&project)?;
     print_check(&snap);
-    std::fs::create_dir_all(&a.out).map_err(|e| Error::write(&a.out, e))?;
+    std::fs::create_dir_all(&a.out).map_err(Error::write(&a.out))?;
     let mut written = Vec::new();
     for (li, level) in snap.levels.iter().enumerate() {
         let path = a.out.join(format!("indicators_{}.csv", level.id));
-        let mut f = std::fs::File::create(&path).map_err(|e| Error::write(&path, e))?;
-        export::write_indicator_csv(&mut f, &snap, li)?;
+        let mut f = std::fs::File::create(&path).map_err(Error::write(&path))?;
+        export::write_indicator_csv(&mut f, &snap, li).map_err(Error::write(&path))?;
         written.push(path);
     }
     let gpkg = a.out.join("buurtmeter.gpkg");
@@ -239,18 +240,18 @@ fn compute(a: ComputeArgs) -> Result<()> {
 
 fn serve(a: ServeArgs) -> Result<()> {
     let project = load_project(&a.project)?;
-    let (api_key_hashes, exact_keys) = api::load_api_key_hashes()?;
+    let (api_key_hashes, exact_keys) = api::load_api_key_hashes().map_err(|e| Error::Usage(e.to_string()))?;
     let snap = snapshot::build(&project)?;
     print_check(&snap);
     if snap.points.iter().any(|p| p.access == crate::config::Access::Restricted) && api_key_hashes.is_empty() {
         eprintln!("warning: the project has restricted layers but no API keys are set (BUURTMETER_API_KEYS_FILE): nobody can see them");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Server)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(a.bind)
             .await
             .map_err(|e| Error::Usage(format!("cannot listen on {}: {e} (choose another with --bind)", a.bind)))?;
-        let addr = listener.local_addr()?;
+        let addr = listener.local_addr().map_err(Error::Server)?;
         let shown = if addr.ip().is_unspecified() { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
         let base = a.public_url.clone().map(|u| u.trim_end_matches('/').to_string()).unwrap_or_else(|| format!("http://{shown}"));
         let mut out = std::io::stderr().lock();
@@ -279,7 +280,7 @@ fn serve(a: ServeArgs) -> Result<()> {
             tokio::spawn(api::reload::watch(state.clone(), std::time::Duration::from_secs_f64(a.watch_seconds)));
         }
         tokio::spawn(api::reload::on_sighup(state.clone()));
-        api::serve(state, listener).await?;
+        api::serve(state, listener).await.map_err(Error::Server)?;
         Ok(())
     })
 }
@@ -301,41 +302,41 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
     }
     if let Some(p) = &a.gpkg {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+            std::fs::create_dir_all(dir).map_err(Error::write(dir))?;
         }
         export::gpkg::write_snapshot(p, &snap)?;
         eprintln!("wrote {} ({} levels, QGIS styles in layer_styles)", p.display(), snap.levels.len());
     }
     if let Some(dir) = &a.csv {
-        std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(Error::write(dir))?;
         for (li, level) in snap.levels.iter().enumerate() {
             let path = dir.join(format!("indicators_{}.csv", level.id));
             let mut buf = Vec::new();
-            export::write_indicator_csv(&mut buf, &snap, li)?;
+            export::write_indicator_csv(&mut buf, &snap, li).map_err(Error::write("memory"))?;
             if a.excel_nl {
                 buf = export::csv_out::to_dutch_excel(&buf);
             }
-            std::fs::write(&path, buf).map_err(|e| Error::write(&path, e))?;
+            std::fs::write(&path, buf).map_err(Error::write(&path))?;
             eprintln!("wrote {}", path.display());
         }
     }
     if let Some(dir) = &a.geojson {
-        std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(Error::write(dir))?;
         for li in 0..snap.levels.len() {
             let path = dir.join(format!("{}.geojson", snap.levels[li].id));
-            std::fs::write(&path, export::geojson_out::level_collection(&snap, li).to_string()).map_err(|e| Error::write(&path, e))?;
+            std::fs::write(&path, export::geojson_out::level_collection(&snap, li).to_string()).map_err(Error::write(&path))?;
             eprintln!("wrote {}", path.display());
         }
     }
     if let Some(dir) = &a.styles {
-        std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(Error::write(dir))?;
         for ind in &snap.indicators {
             let json_path = dir.join(format!("{}.json", ind.def.id));
             let style = export::styles::maplibre_style(&snap, ind, a.base_url.trim_end_matches('/'));
             let text = serde_json::to_string_pretty(&style).map_err(|e| Error::Usage(e.to_string()))?;
-            std::fs::write(&json_path, text + "\n").map_err(|e| Error::write(&json_path, e))?;
+            std::fs::write(&json_path, text + "\n").map_err(Error::write(&json_path))?;
             let qml_path = dir.join(format!("{}.qml", ind.def.id));
-            std::fs::write(&qml_path, export::styles::qml_style(ind, 0)).map_err(|e| Error::write(&qml_path, e))?;
+            std::fs::write(&qml_path, export::styles::qml_style(ind, 0)).map_err(Error::write(&qml_path))?;
             eprintln!("wrote {} and {}", json_path.display(), qml_path.display());
         }
     }
@@ -366,32 +367,11 @@ fn crosswalk(a: crate::cli::CrosswalkArgs) -> Result<()> {
     }
     let keep = crosswalk::old_areas_within(&old.areas, &new.areas);
     let old_areas: Vec<crate::model::Area> = keep.iter().map(|&i| old.areas[i].clone()).collect();
-    let weights = match (&a.weights, &a.weight) {
-        (Some(path), Some(field)) => {
-            let src = PointSource { path: path.clone(), layer: a.weights_layer.clone(), weight: Some(field.clone()), ..Default::default() };
-            let layer = timed(&mut timings, "read weighting points", || ingest::read_points(&src, &working, "weights"))?;
-            let weighted = layer.weights.as_ref().map_or(0, |w| w.iter().filter(|x| **x > 0.0).count());
-            let a = &layer.accounting;
-            eprintln!(
-                "{}: {} rows, {} points ({weighted} with a weight), {} rejected",
-                path.display(),
-                a.rows,
-                layer.len(),
-                a.rejected_total()
-            );
-            // Rows that are no point are named, as `count` does: nothing is lost without a word.
-            print_rejections(a);
-            for w in &a.warnings {
-                eprintln!("warning: {w}");
-            }
-            Some(layer)
-        }
-        _ => None,
-    };
+    let weights = weighting_points(&a, &working, &mut timings)?;
     let points = weights.as_ref().map(|l| WeightPoints { xs: &l.xs, ys: &l.ys, weights: l.weights.as_deref().unwrap_or(&[]) });
-    let cw = timed(&mut timings, "crosswalk", || Ok(crosswalk::build(&old_areas, &new.areas, points.as_ref())))?;
-    let mut f = std::fs::File::create(&a.out).map_err(|e| Error::write(&a.out, e))?;
-    export::csv_out::write_crosswalk(&mut f, &cw, &old_areas, &new.areas).map_err(|e| Error::write(&a.out, e))?;
+    let cw = timed(&mut timings, "crosswalk", || Ok::<_, Error>(crosswalk::build(&old_areas, &new.areas, points.as_ref())))?;
+    let mut f = std::fs::File::create(&a.out).map_err(Error::write(&a.out))?;
+    export::csv_out::write_crosswalk(&mut f, &cw, &old_areas, &new.areas).map_err(Error::write(&a.out))?;
     let count = |m: crosswalk::Method| cw.method.iter().filter(|x| **x == m).count();
     eprintln!(
         "{} old areas → {} new areas: {} unchanged, {} weighted by points, {} by area; wrote {}",
@@ -416,19 +396,60 @@ fn crosswalk(a: crate::cli::CrosswalkArgs) -> Result<()> {
         );
     }
     if let Some(path) = &a.converted {
-        let mut converted = Vec::new();
-        for field in &a.values {
-            let Some((name, values)) = crate::indicators::stats::find_column(&old.attributes, field) else {
-                let known: Vec<&str> = old.attributes.columns.keys().map(String::as_str).collect();
-                return Err(Error::input(&a.from, format!("no numeric field '{field}'; the numeric fields are: {}", known.join(", "))));
-            };
-            let values: Vec<Option<f64>> = keep.iter().map(|&i| values[i]).collect();
-            converted.push((name.to_string(), crosswalk::convert(&cw, &values, new.areas.len())));
-        }
-        let mut f = std::fs::File::create(path).map_err(|e| Error::write(path, e))?;
-        export::csv_out::write_converted(&mut f, &new.areas, &converted).map_err(|e| Error::write(path, e))?;
-        eprintln!("wrote {}", path.display());
+        write_converted_values(&a, path, &old.attributes, &keep, &cw, &new.areas)?;
     }
+    Ok(())
+}
+
+/// `crosswalk --weights FILE --weight FIELD`: the weighting points, with every row that
+/// is no point named.
+fn weighting_points(
+    a: &crate::cli::CrosswalkArgs,
+    working: &gdal::spatial_ref::SpatialRef,
+    timings: &mut Vec<(String, f64)>,
+) -> Result<Option<crate::model::PointLayer>> {
+    let (Some(path), Some(field)) = (&a.weights, &a.weight) else { return Ok(None) };
+    let src = PointSource { path: path.clone(), layer: a.weights_layer.clone(), weight: Some(field.clone()), ..Default::default() };
+    let layer = timed(timings, "read weighting points", || ingest::read_points(&src, working, "weights"))?;
+    let weighted = layer.weights.as_ref().map_or(0, |w| w.iter().filter(|x| **x > 0.0).count());
+    let acc = &layer.accounting;
+    eprintln!(
+        "{}: {} rows, {} points ({weighted} with a weight), {} rejected",
+        path.display(),
+        acc.rows,
+        layer.len(),
+        acc.rejected_total()
+    );
+    // Rows that are no point are named, as `count` does: nothing is lost without a word.
+    print_rejections(acc);
+    for w in &acc.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(Some(layer))
+}
+
+/// `crosswalk --converted FILE --values …`: the old areas' values on the new areas.
+fn write_converted_values(
+    a: &crate::cli::CrosswalkArgs,
+    path: &Path,
+    old: &crate::model::StatColumns,
+    keep: &[usize],
+    cw: &crate::crosswalk::Crosswalk,
+    new: &[crate::model::Area],
+) -> Result<()> {
+    let mut converted = Vec::new();
+    for field in &a.values {
+        let Some((name, values)) = crate::indicators::stats::find_column(old, field) else {
+            let known: Vec<&str> = old.columns.keys().map(String::as_str).collect();
+            let message = format!("no numeric field '{field}'; the numeric fields are: {}", known.join(", "));
+            return Err(crate::ingest::IngestError::input(&a.from, message).into());
+        };
+        let values: Vec<Option<f64>> = keep.iter().map(|&i| values[i]).collect();
+        converted.push((name.to_string(), crate::crosswalk::convert(cw, &values, new.len())));
+    }
+    let mut f = std::fs::File::create(path).map_err(Error::write(path))?;
+    export::csv_out::write_converted(&mut f, new, &converted).map_err(Error::write(path))?;
+    eprintln!("wrote {}", path.display());
     Ok(())
 }
 
@@ -470,16 +491,16 @@ fn report(a: crate::cli::ReportArgs) -> Result<()> {
             vec![(code.trim().to_string(), a.out.clone())]
         }
         None => {
-            std::fs::create_dir_all(&a.out).map_err(|e| Error::write(&a.out, e))?;
+            std::fs::create_dir_all(&a.out).map_err(Error::write(&a.out))?;
             level.areas.iter().map(|x| (x.code.clone(), a.out.join(format!("profiel_{}_{}.pdf", level.id, x.code)))).collect()
         }
     };
     let level_id = level.id.clone();
     let period = a.period.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Server)?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(Error::Server)?;
+        let addr = listener.local_addr().map_err(Error::Server)?;
         let state = AppState::new(snap);
         let server = tokio::spawn(api::serve(state, listener));
         let progress = ingest::Progress::items(areas.len() as u64, "printing profiles");
@@ -502,7 +523,7 @@ fn report(a: crate::cli::ReportArgs) -> Result<()> {
             .map_err(|e| Error::Usage(format!("printing was interrupted: {e}")))?
             .map_err(|e| Error::Usage(format!("cannot run {}: {e}", browser.display())))?;
             if !status.success() || !out.exists() {
-                return Err(Error::output(out, format!("Chromium ({}) did not print {url}", browser.display())));
+                return Err(Error::Usage(format!("Chromium ({}) did not print {url} to {}", browser.display(), out.display())));
             }
             progress.set(i as u64 + 1);
             if areas.len() == 1 {

@@ -6,7 +6,22 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+/// A project file that cannot be used: the file, and what is wrong at which key.
+#[derive(Debug, thiserror::Error)]
+#[error("project file {}: {message}", path.display())]
+pub struct ProjectError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl ProjectError {
+    pub fn new(path: impl Into<PathBuf>, message: impl Into<String>) -> ProjectError {
+        ProjectError { path: path.into(), message: message.into() }
+    }
+}
+
+type Result<T, E = ProjectError> = std::result::Result<T, E>;
+use crate::ingest::text::Encoding;
 use crate::model::Date;
 use crate::region::Region;
 
@@ -85,6 +100,9 @@ pub struct LevelConfig {
     /// The level one up; for CBS levels found from the codes when not given.
     #[serde(default)]
     pub parent: Option<String>,
+    /// `parent` as the index of that level in `Project::levels` (set on load).
+    #[serde(skip)]
+    pub parent_index: Option<usize>,
     /// Keep only the areas of this region (overrides the project's `region`).
     #[serde(default)]
     pub within: Option<Region>,
@@ -188,11 +206,11 @@ pub struct PointsConfig {
     #[serde(default)]
     pub id_column: Option<String>,
     /// `;`, `,`, `tab`; detected when not given.
-    #[serde(default)]
-    pub delimiter: Option<String>,
+    #[serde(default, deserialize_with = "delimiter")]
+    pub delimiter: Option<u8>,
     /// `utf-8` or `windows-1252`; detected when not given.
-    #[serde(default)]
-    pub encoding: Option<String>,
+    #[serde(default, deserialize_with = "encoding")]
+    pub encoding: Option<Encoding>,
     /// `public`: individual points may be served (tiles from zoom 14, OGC API items);
     /// `aggregate` (the default): only counts per area and per grid cell, never a point;
     /// `restricted`: aggregates, and only to clients with an API key.
@@ -209,34 +227,92 @@ pub struct PointsConfig {
     pub min_denominator: Option<f64>,
 }
 
-/// `hotspots = { … }` of an indicator.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `hotspots = { … }` of an indicator, validated on load: the method and the weights
+/// are types, so nothing downstream parses them again.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(try_from = "RawHotspots")]
 pub struct HotspotConfig {
-    #[serde(default = "local_moran")]
-    pub method: String,
-    #[serde(default = "queen")]
-    pub weights: String,
-    #[serde(default = "nine_nine_nine")]
+    pub method: HotspotMethod,
+    pub weights: crate::weights::Spec,
     pub permutations: usize,
-    #[serde(default = "one_u64")]
     pub seed: u64,
-    #[serde(default)]
     pub fdr: bool,
-    #[serde(default = "five_percent")]
     pub alpha: f64,
     /// Empirical-Bayes standardised rates (Assunção–Reis) for a rate indicator.
-    #[serde(default)]
     pub eb: bool,
+}
+
+/// A local statistic for hot spots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HotspotMethod {
+    LocalMoran,
+    Gi,
+    GiStar,
+}
+
+impl HotspotMethod {
+    pub fn parse(s: &str) -> Option<HotspotMethod> {
+        match s {
+            "local_moran" => Some(HotspotMethod::LocalMoran),
+            "gi" => Some(HotspotMethod::Gi),
+            "gi_star" => Some(HotspotMethod::GiStar),
+            _ => None,
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            HotspotMethod::LocalMoran => "local_moran",
+            HotspotMethod::Gi => "gi",
+            HotspotMethod::GiStar => "gi_star",
+        }
+    }
+}
+
+/// `hotspots = { … }` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHotspots {
+    #[serde(default = "local_moran")]
+    method: String,
+    #[serde(default = "queen")]
+    weights: String,
+    #[serde(default = "nine_nine_nine")]
+    permutations: usize,
+    #[serde(default = "one_u64")]
+    seed: u64,
+    #[serde(default)]
+    fdr: bool,
+    #[serde(default = "five_percent")]
+    alpha: f64,
+    #[serde(default)]
+    eb: bool,
     /// For `weights = "knn"`: how many neighbours (5).
     #[serde(default)]
-    pub k: Option<usize>,
+    k: Option<usize>,
     /// For `weights = "distance"`: the distance band in metres.
     #[serde(default)]
-    pub threshold: Option<f64>,
+    threshold: Option<f64>,
     /// For `weights = "queen"|"rook"`: snap vertices to this grid (metres) first.
     #[serde(default)]
-    pub tolerance: Option<f64>,
+    tolerance: Option<f64>,
+}
+
+impl TryFrom<RawHotspots> for HotspotConfig {
+    type Error = String;
+    fn try_from(h: RawHotspots) -> std::result::Result<Self, String> {
+        let method =
+            HotspotMethod::parse(&h.method).ok_or_else(|| format!("hotspots: method = '{}': local_moran, gi or gi_star", h.method))?;
+        let weights =
+            crate::weights::Spec::parse(&h.weights, h.tolerance, h.k, h.threshold).map_err(|e| format!("hotspots: weights: {e}"))?;
+        if h.permutations > 9999 {
+            return Err("hotspots: permutations: at most 9999".into());
+        }
+        if !(h.alpha > 0.0 && h.alpha < 1.0) {
+            return Err(format!("hotspots: alpha = {}: between 0 and 1", h.alpha));
+        }
+        Ok(HotspotConfig { method, weights, permutations: h.permutations, seed: h.seed, fdr: h.fdr, alpha: h.alpha, eb: h.eb })
+    }
 }
 
 fn local_moran() -> String {
@@ -382,6 +458,22 @@ impl<'de> Deserialize<'de> for Denominator {
     }
 }
 
+/// `delimiter = ";"`: one character, or `tab`.
+fn delimiter<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<u8>, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.as_str() {
+        "tab" | "\\t" | "\t" => Ok(Some(b'\t')),
+        d if d.len() == 1 => Ok(Some(d.as_bytes()[0])),
+        d => Err(serde::de::Error::custom(format!("delimiter '{d}' is not one character (';', ',', '|' or tab)"))),
+    }
+}
+
+/// `encoding = "windows-1252"`.
+fn encoding<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Encoding>, D::Error> {
+    let s = String::deserialize(d)?;
+    Encoding::parse(&s).map(Some).ok_or_else(|| serde::de::Error::custom(format!("encoding '{s}' is not utf-8 or windows-1252")))
+}
+
 /// A day (`yyyy-mm-dd`, or any date format the CSV reader knows), parsed once.
 fn date<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Date>, D::Error> {
     let s = String::deserialize(d)?;
@@ -395,7 +487,7 @@ pub struct IndicatorConfig {
     pub title: String,
     #[serde(default)]
     pub description: Option<String>,
-    pub numerator: NumeratorConfig,
+    pub numerator: Numerator,
     /// A statistic (`aantal_inwoners`, `woningvoorraad`, any column name), `land_km2`, or
     /// absent for a plain count.
     #[serde(default)]
@@ -443,27 +535,80 @@ fn one() -> f64 {
     1.0
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// What an indicator counts: `numerator = { points = "meldingen", categories = [...],
+/// weighted = true }` or `numerator = { statistic = "Bijstandsuitkering" }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawNumerator")]
+pub enum Numerator {
+    /// A count, or with `weighted` the sum of the weight column, of a point layer's points,
+    /// only of `categories` when given.
+    Points { layer: String, categories: Option<Vec<String>>, weighted: bool },
+    /// A statistic of the areas (a CBS figure).
+    Statistic(String),
+}
+
+impl Numerator {
+    /// The point layer counted, if any.
+    pub fn points(&self) -> Option<&str> {
+        match self {
+            Numerator::Points { layer, .. } => Some(layer),
+            Numerator::Statistic(_) => None,
+        }
+    }
+
+    /// The statistic, if the numerator is one.
+    pub fn statistic(&self) -> Option<&str> {
+        match self {
+            Numerator::Statistic(s) => Some(s),
+            Numerator::Points { .. } => None,
+        }
+    }
+
+    pub fn categories(&self) -> Option<&[String]> {
+        match self {
+            Numerator::Points { categories, .. } => categories.as_deref(),
+            Numerator::Statistic(_) => None,
+        }
+    }
+
+    pub fn weighted(&self) -> bool {
+        matches!(self, Numerator::Points { weighted: true, .. })
+    }
+}
+
+/// `numerator = { … }` as written.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NumeratorConfig {
+struct RawNumerator {
     /// The point layer id (a count or weighted sum of its points)...
     #[serde(default)]
-    pub points: Option<String>,
+    points: Option<String>,
     /// ...or a statistic of the areas (a CBS figure: `Bijstandsuitkering`, ...).
     #[serde(default)]
-    pub statistic: Option<String>,
-    /// Only these categories (exact match); all when absent.
+    statistic: Option<String>,
+    /// Only these categories (compared without case and extra spaces); all when absent.
     #[serde(default)]
-    pub categories: Option<Vec<String>>,
+    categories: Option<Vec<String>>,
     /// Sum the layer's weight column instead of counting points.
     #[serde(default)]
-    pub weighted: bool,
+    weighted: bool,
+}
+
+impl TryFrom<RawNumerator> for Numerator {
+    type Error = String;
+    fn try_from(n: RawNumerator) -> std::result::Result<Self, String> {
+        match (n.points, n.statistic) {
+            (Some(layer), None) => Ok(Numerator::Points { layer, categories: n.categories, weighted: n.weighted }),
+            (None, Some(s)) if n.categories.is_none() && !n.weighted => Ok(Numerator::Statistic(s)),
+            (None, Some(_)) => Err("numerator: categories and weighted apply to points, not to a statistic".into()),
+            _ => Err("the numerator needs either points = \"<layer>\" or statistic = \"<name>\"".into()),
+        }
+    }
 }
 
 impl Project {
     pub fn load(path: &Path) -> Result<Project> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::Project { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ProjectError::new(path, format!("cannot read: {e}")))?;
         let mut project = Project::parse(&text, path)?;
         project.file = path.to_path_buf();
         project.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -471,93 +616,29 @@ impl Project {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Project> {
-        let project: Project = toml::from_str(text).map_err(|e| Error::Project { path: path.to_path_buf(), message: e.to_string() })?;
-        project.validate(path)?;
+        let mut project: Project = toml::from_str(text).map_err(|e| ProjectError::new(path, e.to_string()))?;
+        project.validate().map_err(|m| ProjectError::new(path, m))?;
         Ok(project)
     }
 
-    fn validate(&self, path: &Path) -> Result<()> {
-        let err = |m: String| Err(Error::Project { path: path.to_path_buf(), message: m });
+    /// What serde's types cannot say: ids, references between sections, ranges. Sets
+    /// `LevelConfig::parent_index`.
+    fn validate(&mut self) -> std::result::Result<(), String> {
         if self.levels.is_empty() {
-            return err("no [[levels]]: at least one area level is needed".into());
+            return Err("no [[levels]]: at least one area level is needed".into());
         }
-        let mut ids = std::collections::HashSet::new();
-        for id in self
-            .levels
-            .iter()
-            .map(|l| &l.id)
-            .chain(self.points.iter().map(|p| &p.id))
-            .chain(self.indicators.iter().map(|i| &i.id))
-            .chain(self.groups.iter().map(|g| &g.id))
-        {
-            if !ids.insert(id.as_str()) {
-                return err(format!("the id '{id}' is used twice; level, point layer and indicator ids must be unique"));
-            }
-            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return err(format!("the id '{id}' may only hold letters, digits, '_' and '-'"));
-            }
-        }
-        for (key, r) in
-            self.levels.iter().map(|l| (format!("levels '{}': within", l.id), &l.within)).chain([("region".to_string(), &self.region)])
-        {
-            match r {
-                Some(Region::Keyword(k)) if k != "extent" => {
-                    return err(format!(
-                        "{key} = '{k}': give a list of area codes (within = [\"GM0917\"]) or \"extent\" (the areas that hold the first level's areas)"
-                    ));
-                }
-                Some(Region::Codes(c)) if c.is_empty() || c.iter().any(|c| c.trim().is_empty()) => {
-                    return err(format!("{key}: the list of area codes is empty or holds an empty code"));
-                }
-                _ => {}
-            }
-        }
+        self.check_ids()?;
+        self.check_regions()?;
         if let Some(e) = self.band_edges
             && !(e.iter().all(|x| x.is_finite()) && e[0] < e[1] && e[1] <= e[2] && e[2] < e[3])
         {
-            return err(format!("band_edges = {e:?}: four increasing z-scores, e.g. [-1.5, -0.5, 0.5, 1.5]"));
+            return Err(format!("band_edges = {e:?}: four increasing z-scores, e.g. [-1.5, -0.5, 0.5, 1.5]"));
         }
-        for ind in &self.indicators {
-            if let Some(h) = &ind.hotspots {
-                let bad = if crate::indicators::hotspots::Method::parse(&h.method).is_none() {
-                    Some(format!("method = '{}': local_moran, gi or gi_star", h.method))
-                } else if let Err(e) = crate::weights::Spec::parse(&h.weights, h.tolerance, h.k, h.threshold) {
-                    Some(format!("weights: {e}"))
-                } else if h.permutations > 9999 {
-                    Some("permutations: at most 9999".to_string())
-                } else if !(h.alpha > 0.0 && h.alpha < 1.0) {
-                    Some(format!("alpha = {}: between 0 and 1", h.alpha))
-                } else if h.eb && ind.denominator == Denominator::None {
-                    Some("eb = true needs a rate: give the indicator a denominator".to_string())
-                } else {
-                    None
-                };
-                if let Some(b) = bad {
-                    return err(format!("indicator '{}': hotspots: {b}", ind.id));
-                }
-            }
-        }
-        // A level's parent is a level of the project: checked here, before any data is read.
-        let level_ids: Vec<&str> = self.levels.iter().map(|l| l.id.as_str()).collect();
-        for l in &self.levels {
-            if let Some(p) = &l.parent
-                && (!level_ids.contains(&p.as_str()) || p == &l.id)
-            {
-                return err(format!("levels '{}': parent = '{p}' is not another level; the levels are {}", l.id, level_ids.join(", ")));
-            }
-        }
-        for g in &self.groups {
-            if !self.levels.iter().any(|l| l.id == g.level) {
-                let ids: Vec<&str> = self.levels.iter().map(|l| l.id.as_str()).collect();
-                return err(format!("groups '{}': level '{}' is not a level; the levels are {}", g.id, g.level, ids.join(", ")));
-            }
-            if g.members.is_empty() {
-                return err(format!("groups '{}': no members (members = [\"WK091710\", ...])", g.id));
-            }
-        }
+        self.resolve_parents()?;
+        self.check_groups()?;
         for (i, s) in self.statistics.iter().enumerate() {
             if s.boundaries.is_none() && (!s.convert.is_empty() || s.weights.is_some()) {
-                return err(format!(
+                return Err(format!(
                     "statistics[{i}] ({}): convert and weights need boundaries = {{ path = \"...\", layer = \"...\" }}: the areas these statistics are published on",
                     s.path.display()
                 ));
@@ -567,48 +648,109 @@ impl Project {
             && (!(b.url.starts_with("https://") || b.url.starts_with("http://"))
                 || !["{z}", "{x}", "{y}"].iter().all(|k| b.url.contains(k)))
         {
-            return err(format!(
+            return Err(format!(
                 "basemap.url '{}': expected an http(s) URL template with {{z}}, {{x}} and {{y}}, e.g. https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{{z}}/{{x}}/{{y}}.png",
                 b.url
             ));
         }
-        for l in &self.levels {
-            if let Some(p) = &l.parent
-                && !self.levels.iter().any(|o| &o.id == p)
-            {
-                return err(format!("level '{}': parent '{p}' is not a level", l.id));
+        self.check_indicators()?;
+        self.check_points()
+    }
+
+    fn check_ids(&self) -> std::result::Result<(), String> {
+        let mut ids = std::collections::HashSet::new();
+        let all = self.levels.iter().map(|l| &l.id).chain(self.points.iter().map(|p| &p.id));
+        for id in all.chain(self.indicators.iter().map(|i| &i.id)).chain(self.groups.iter().map(|g| &g.id)) {
+            if !ids.insert(id.as_str()) {
+                return Err(format!("the id '{id}' is used twice; level, point layer and indicator ids must be unique"));
+            }
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(format!("the id '{id}' may only hold letters, digits, '_' and '-'"));
             }
         }
-        for ind in &self.indicators {
-            match (&ind.numerator.points, &ind.numerator.statistic) {
-                (Some(p), None) if !self.points.iter().any(|l| &l.id == p) => {
-                    return err(format!("indicator '{}': no point layer '{p}'", ind.id));
-                }
-                (Some(_), None) | (None, Some(_)) => {}
-                _ => {
-                    return err(format!(
-                        "indicator '{}': the numerator needs either points = \"<layer>\" or statistic = \"<name>\"",
-                        ind.id
+        Ok(())
+    }
+
+    fn check_regions(&self) -> std::result::Result<(), String> {
+        let within = self.levels.iter().map(|l| (format!("levels '{}': within", l.id), &l.within));
+        for (key, r) in within.chain([("region".to_string(), &self.region)]) {
+            match r {
+                Some(Region::Keyword(k)) if k != "extent" => {
+                    return Err(format!(
+                        "{key} = '{k}': give a list of area codes (within = [\"GM0917\"]) or \"extent\" (the areas that hold the first level's areas)"
                     ));
                 }
-            }
-            for (what, v) in [("min_count", ind.min_count), ("round_to", ind.round_to), ("min_denominator", ind.min_denominator)] {
-                if v.is_some_and(|x| !x.is_finite() || x <= 0.0) {
-                    return err(format!("indicator '{}': {what} must be a positive number", ind.id));
+                Some(Region::Codes(c)) if c.is_empty() || c.iter().any(|c| c.trim().is_empty()) => {
+                    return Err(format!("{key}: the list of area codes is empty or holds an empty code"));
                 }
-            }
-            if !ind.scale.is_finite() || ind.scale == 0.0 {
-                return err(format!("indicator '{}': scale must be a non-zero number", ind.id));
+                _ => {}
             }
         }
-        for p in &self.points {
-            for (what, v) in [("min_count", p.min_count), ("round_to", p.round_to), ("min_denominator", p.min_denominator)] {
-                if v.is_some_and(|x| !x.is_finite() || x <= 0.0) {
-                    return err(format!("point layer '{}': {what} must be a positive number", p.id));
+        Ok(())
+    }
+
+    /// A level's parent is another level of the project, and the parents form no cycle:
+    /// checked here, before any data is read, and kept as an index.
+    fn resolve_parents(&mut self) -> std::result::Result<(), String> {
+        let ids: Vec<String> = self.levels.iter().map(|l| l.id.clone()).collect();
+        for (li, l) in self.levels.iter_mut().enumerate() {
+            l.parent_index = match &l.parent {
+                None => None,
+                Some(p) => match ids.iter().position(|i| i == p) {
+                    Some(pi) if pi != li => Some(pi),
+                    _ => return Err(format!("levels '{}': parent = '{p}' is not another level; the levels are {}", l.id, ids.join(", "))),
+                },
+            };
+        }
+        for start in 0..self.levels.len() {
+            let (mut at, mut steps) = (start, 0);
+            while let Some(p) = self.levels[at].parent_index {
+                (at, steps) = (p, steps + 1);
+                if steps > self.levels.len() {
+                    return Err(format!("levels '{}': the parents form a cycle", self.levels[start].id));
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn check_groups(&self) -> std::result::Result<(), String> {
+        for g in &self.groups {
+            if !self.levels.iter().any(|l| l.id == g.level) {
+                let ids: Vec<&str> = self.levels.iter().map(|l| l.id.as_str()).collect();
+                return Err(format!("groups '{}': level '{}' is not a level; the levels are {}", g.id, g.level, ids.join(", ")));
+            }
+            if g.members.is_empty() {
+                return Err(format!("groups '{}': no members (members = [\"WK091710\", ...])", g.id));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_indicators(&self) -> std::result::Result<(), String> {
+        for ind in &self.indicators {
+            if let Some(p) = ind.numerator.points()
+                && !self.points.iter().any(|l| l.id == p)
+            {
+                let ids: Vec<&str> = self.points.iter().map(|l| l.id.as_str()).collect();
+                return Err(format!("indicator '{}': no point layer '{p}'; the point layers are: {}", ind.id, ids.join(", ")));
+            }
+            positive(&format!("indicator '{}'", ind.id), [ind.min_count, ind.round_to, ind.min_denominator])?;
+            if !ind.scale.is_finite() || ind.scale == 0.0 {
+                return Err(format!("indicator '{}': scale must be a non-zero number", ind.id));
+            }
+            if ind.hotspots.is_some_and(|h| h.eb) && ind.denominator == Denominator::None {
+                return Err(format!("indicator '{}': hotspots: eb = true needs a rate: give the indicator a denominator", ind.id));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_points(&self) -> std::result::Result<(), String> {
+        for p in &self.points {
+            positive(&format!("point layer '{}'", p.id), [p.min_count, p.round_to, p.min_denominator])?;
             if p.x.is_some() != p.y.is_some() || p.lon.is_some() != p.lat.is_some() {
-                return err(format!("point layer '{}': give both x and y, or both lon and lat", p.id));
+                return Err(format!("point layer '{}': give both x and y, or both lon and lat", p.id));
             }
         }
         Ok(())
@@ -628,6 +770,16 @@ impl Project {
     pub fn resolve(&self, p: &Path) -> PathBuf {
         if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
     }
+}
+
+/// `min_count`, `round_to` and `min_denominator` of `what`, when given, are positive.
+fn positive(what: &str, [min_count, round_to, min_denominator]: [Option<f64>; 3]) -> std::result::Result<(), String> {
+    for (key, v) in [("min_count", min_count), ("round_to", round_to), ("min_denominator", min_denominator)] {
+        if v.is_some_and(|x| !x.is_finite() || x <= 0.0) {
+            return Err(format!("{what}: {key} must be a positive number"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,15 @@
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use geo_types::{Coord, LineString, MultiPolygon, Polygon, Rect};
 
-use crate::error::{Error, Result};
+/// A CRS that GDAL/PROJ does not know, or no transform between two CRSs.
+#[derive(Debug, thiserror::Error)]
+#[error("CRS '{crs}': {message}")]
+pub struct CrsError {
+    pub crs: String,
+    pub message: String,
+}
+
+type Result<T, E = CrsError> = std::result::Result<T, E>;
 
 /// The default working CRS: Amersfoort / RD New.
 pub const RD_NEW: &str = "EPSG:28992";
@@ -29,7 +37,7 @@ pub fn spatial_ref(definition: &str) -> Result<SpatialRef> {
     } else {
         SpatialRef::from_definition(def)
     };
-    let mut srs = parsed.map_err(|e| Error::Crs {
+    let mut srs = parsed.map_err(|e| CrsError {
         crs: definition.to_string(),
         message: format!("GDAL does not know this CRS ({e}); use e.g. EPSG:28992 or EPSG:4326"),
     })?;
@@ -100,7 +108,7 @@ impl Reprojector {
         } else {
             Some(
                 CoordTransform::new(source, target)
-                    .map_err(|e| Error::Crs { crs: source_label.clone(), message: format!("no transform to {}: {e}", label(target)) })?,
+                    .map_err(|e| CrsError { crs: source_label.clone(), message: format!("no transform to {}: {e}", label(target)) })?,
             )
         };
         let source_is_geographic = source.is_geographic();

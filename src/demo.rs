@@ -25,11 +25,11 @@ pub fn extract() -> Result<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
     let dir = base.join("buurtmeter").join(format!("demo-{:08x}", h.finish() as u32));
-    std::fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
+    std::fs::create_dir_all(&dir).map_err(Error::write(&dir))?;
     for (name, bytes) in FILES {
         let path = dir.join(name);
         if std::fs::read(&path).ok().as_deref() != Some(*bytes) {
-            std::fs::write(&path, bytes).map_err(|e| Error::write(&path, e))?;
+            std::fs::write(&path, bytes).map_err(Error::write(&path))?;
         }
     }
     Ok(dir.join("project.toml"))

@@ -1,63 +1,80 @@
-//! The crate's error type. Every variant carries the context a GIS person needs to act:
-//! the file, the layer, the row, the field, and what was expected.
+//! The error of a whole command: one of the stages' own errors, each of which names what
+//! a GIS person needs to act (the project file and key, the file, layer, row and field,
+//! the indicator and level) and what was expected.
+//!
+//! | stage | its error |
+//! |---|---|
+//! | the project file (`config`) | [`ProjectError`](crate::config::ProjectError) |
+//! | reading files (`ingest`) | [`IngestError`](crate::ingest::IngestError) |
+//! | CRSs and transforms (`crs`) | [`CrsError`](crate::crs::CrsError) |
+//! | the pipeline (`snapshot`): areas, hierarchy, points, indicators, serving | [`BuildError`](crate::snapshot::BuildError) |
+//! | writing files (`export`) | [`ExportError`](crate::export::ExportError) |
+//!
+//! There is deliberately no conversion from GDAL's or polars' errors: each call site says
+//! which file, layer, indicator or level it was working on.
 
 use std::path::PathBuf;
+
+use crate::config::ProjectError;
+use crate::crs::CrsError;
+use crate::export::ExportError;
+use crate::ingest::IngestError;
+use crate::snapshot::BuildError;
 
 /// Result with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {message}")]
-    Input { path: PathBuf, message: String },
+    #[error(transparent)]
+    Project(#[from] ProjectError),
 
-    #[error("{path}, layer '{layer}': {message}")]
-    Layer { path: PathBuf, layer: String, message: String },
+    #[error(transparent)]
+    Read(Box<IngestError>),
 
-    #[error("project file {path}: {message}")]
-    Project { path: PathBuf, message: String },
+    #[error(transparent)]
+    Crs(#[from] CrsError),
 
-    #[error("CRS '{crs}': {message}")]
-    Crs { crs: String, message: String },
+    #[error(transparent)]
+    Build(Box<BuildError>),
 
+    #[error(transparent)]
+    Export(Box<ExportError>),
+
+    /// A command line that cannot be carried out (the message says what to give instead).
     #[error("{0}")]
     Usage(String),
 
-    #[error("writing {path}: {source}")]
+    /// The web server (the runtime, the listening socket).
+    #[error("the web server: {0}")]
+    Server(#[source] std::io::Error),
+
+    /// Writing a file or folder of the command's own (an extracted demo, an output).
+    #[error("writing {}: {source}", path.display())]
     Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-
-    /// Writing an output file failed (a GeoPackage, say): never reported as an input error.
-    #[error("writing {path}: {message}")]
-    Output { path: PathBuf, message: String },
-
-    #[error("GDAL: {0}")]
-    Gdal(#[from] gdal::errors::GdalError),
-
-    #[error("indicator table: {0}")]
-    Polars(#[from] polars::error::PolarsError),
-
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
 }
 
+// The stages' errors are boxed: they carry paths and GDAL's or polars' errors, and a
+// `Result` of every command should stay small.
+macro_rules! boxed_from {
+    ($($variant:ident($ty:ty)),*) => {$(
+        impl From<$ty> for Error {
+            fn from(e: $ty) -> Error {
+                Error::$variant(Box::new(e))
+            }
+        }
+    )*};
+}
+boxed_from!(Read(IngestError), Build(BuildError), Export(ExportError));
+
 impl Error {
-    pub fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Error::Input { path: path.into(), message: message.into() }
-    }
-
-    pub fn layer(path: impl Into<PathBuf>, layer: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Layer { path: path.into(), layer: layer.into(), message: message.into() }
-    }
-
-    pub fn output(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
-        Error::Output { path: path.into(), message: message.to_string() }
-    }
-
-    pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Write { path: path.into(), source }
+    /// For `map_err` on a write to `path`.
+    pub fn write(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Write { path, source }
     }
 }

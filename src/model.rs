@@ -142,10 +142,10 @@ pub struct Level {
     pub cbs_kind: Option<CbsKind>,
     pub areas: Vec<Area>,
     pub by_code: HashMap<String, usize>,
-    /// The level one up, when there is one (wijken for buurten).
-    pub parent: Option<String>,
+    /// The index of the level one up, when there is one (wijken for buurten).
+    pub parent: Option<usize>,
     /// For every area, the index of its parent area in the parent level.
-    pub parent_idx: Vec<Option<u32>>,
+    pub parent_area: Vec<Option<u32>>,
     /// Numeric attributes per area, aligned with `areas`; null stays null.
     pub stats: StatColumns,
     /// For a level of custom groups (`[[groups]]`): what they are made of.

@@ -123,7 +123,11 @@ fn attack(project_path: &Path, env: &[(&str, &str)]) -> (usize, usize, usize, us
     let mut a = Attack { truth: vec![], lo: vec![], hi: vec![], eqs: vec![] };
     // (indicator, level, area, period) → variable
     let mut cell: BTreeMap<(String, usize, usize, String), usize> = BTreeMap::new();
-    let counts: Vec<_> = snap.indicators.iter().filter(|i| i.def.points.as_ref() == Some(&layer.layer.id) && !i.def.weighted).collect();
+    let counts: Vec<_> = snap
+        .indicators
+        .iter()
+        .filter(|i| i.def.numerator.points() == Some(layer.layer.id.as_str()) && !i.def.numerator.weighted())
+        .collect();
     for ind in &counts {
         for (li, level) in snap.levels.iter().enumerate() {
             let truth = buurtmeter::indicators::evaluate(&ind.def, &layer.layer, &layer.assigned[li], None, &snap.levels, li).unwrap();
@@ -157,12 +161,12 @@ fn attack(project_path: &Path, env: &[(&str, &str)]) -> (usize, usize, usize, us
     // Parents are the sums of their children.
     for ind in &counts {
         for (li, level) in snap.levels.iter().enumerate() {
-            let Some(pi) = level.parent.as_ref().and_then(|p| snap.level_index(p)) else { continue };
+            let Some(pi) = level.parent else { continue };
             let periods: Vec<String> = ind.per_level[li].periods.clone();
             for parent in 0..snap.levels[pi].areas.len() {
                 for period in &periods {
                     let kids: Vec<usize> = (0..level.areas.len())
-                        .filter(|&c| level.parent_idx[c] == Some(parent as u32))
+                        .filter(|&c| level.parent_area[c] == Some(parent as u32))
                         .filter_map(|c| cell.get(&(ind.def.id.clone(), li, c, period.clone())).copied())
                         .collect();
                     if let Some(&t) = cell.get(&(ind.def.id.clone(), pi, parent, period.clone())) {
@@ -191,7 +195,7 @@ fn attack(project_path: &Path, env: &[(&str, &str)]) -> (usize, usize, usize, us
     // Coarser periods are sums of finer ones, between indicators with the same filter.
     for coarse in &counts {
         for fine in &counts {
-            if coarse.def.id == fine.def.id || coarse.def.categories != fine.def.categories || coarse.def.period == fine.def.period {
+            if coarse.def.id == fine.def.id || coarse.def.numerator != fine.def.numerator || coarse.def.period == fine.def.period {
                 continue;
             }
             for li in 0..snap.levels.len() {

@@ -35,7 +35,7 @@ fn secrets(snap: &Snapshot) -> BTreeMap<(String, String, String, String), String
 
 /// The true (unprotected) values of an indicator at a level, evaluated again without keys.
 fn truth(snap: &Snapshot, ind: &buurtmeter::snapshot::IndicatorResult, li: usize) -> Vec<Option<f64>> {
-    let layer = snap.points.iter().find(|p| Some(&p.layer.id) == ind.def.points.as_ref()).unwrap();
+    let layer = snap.points.iter().find(|p| Some(p.layer.id.as_str()) == ind.def.numerator.points()).unwrap();
     buurtmeter::indicators::evaluate(&ind.def, &layer.layer, &layer.assigned[li], None, &snap.levels, li).unwrap().numerator
 }
 
@@ -50,7 +50,7 @@ fn rules_hold_at_every_level() {
     let table = layer.ptable.as_ref().unwrap();
     let (js, d) = (u64::from(table.params.js), u64::from(table.params.max_deviation));
     let (mut cells, mut changed, mut abs_dev, mut protected) = (0u64, 0u64, 0u64, 0u64);
-    for ind in snap.indicators.iter().filter(|i| i.def.points.as_ref() == Some(&layer.layer.id)) {
+    for ind in snap.indicators.iter().filter(|i| i.def.numerator.points() == Some(layer.layer.id.as_str())) {
         for (li, level) in snap.levels.iter().enumerate() {
             let v = &ind.per_level[li];
             let truth = truth(&snap, ind, li);

@@ -276,7 +276,8 @@ async fn exact_and_protected_keys_see_what_their_role_allows() {
     let project = Project::load(&common::demo_project()).unwrap();
     let snap = buurtmeter::snapshot::build(&project).unwrap();
     let layer = snap.points.iter().find(|p| p.ptable.is_some()).unwrap();
-    let ind = snap.indicators.iter().find(|i| i.def.points.as_ref() == Some(&layer.layer.id) && !i.def.weighted).unwrap();
+    let ind =
+        snap.indicators.iter().find(|i| i.def.numerator.points() == Some(layer.layer.id.as_str()) && !i.def.numerator.weighted()).unwrap();
     let id = ind.def.id.clone();
     let period = ind.per_level[0].periods.last().unwrap().clone();
     let truth = buurtmeter::indicators::evaluate(&ind.def, &layer.layer, &layer.assigned[0], None, &snap.levels, 0).unwrap();

@@ -134,7 +134,7 @@ numerator = {{ points = "grid", weighted = true }}
     let p = buurtmeter::config::Project::load(&project).unwrap();
     let snap = buurtmeter::snapshot::build(&p).unwrap();
     let (pc, gm) = (snap.level_index("postcodes").unwrap(), snap.level_index("gemeenten").unwrap());
-    assert!(snap.levels[pc].parent_idx.iter().filter(|p| p.is_some()).count() > 4000, "postcodes found their gemeente");
+    assert!(snap.levels[pc].parent_area.iter().filter(|p| p.is_some()).count() > 4000, "postcodes found their gemeente");
     let ind = &snap.indicators[0];
     let (vp, vg) = (&ind.per_level[pc], &ind.per_level[gm]);
     let total_pc: f64 = vp.numerator.iter().flatten().sum();
@@ -153,7 +153,7 @@ numerator = {{ points = "grid", weighted = true }}
     for i in 0..jl.layer.len() {
         let a = jl.assigned[pc][i];
         if a != buurtmeter::join::NONE {
-            assert_eq!(snap.levels[pc].parent_idx[a as usize], Some(jl.assigned[gm][i]).filter(|&g| g != buurtmeter::join::NONE));
+            assert_eq!(snap.levels[pc].parent_area[a as usize], Some(jl.assigned[gm][i]).filter(|&g| g != buurtmeter::join::NONE));
         }
     }
     let rotterdam = snap.levels[gm].by_code["GM0599"];

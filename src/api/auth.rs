@@ -15,16 +15,25 @@ use super::{ApiError, AppState, reload};
 /// and the exact keys with their layers.
 pub type ApiKeys = (Vec<String>, Vec<(String, Vec<String>)>);
 
-pub fn load_api_key_hashes() -> crate::Result<ApiKeys> {
+/// An API key file or variable that cannot be used: where, and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct KeysError {
+    pub origin: String,
+    pub message: String,
+}
+
+pub fn load_api_key_hashes() -> Result<ApiKeys, KeysError> {
     let mut out = Vec::new();
     let mut exact = Vec::new();
-    let mut add = |h: &str, role: Option<&str>, origin: &str| -> crate::Result<()> {
+    let mut add = |h: &str, role: Option<&str>, origin: &str| -> Result<(), KeysError> {
         let h = h.trim().to_ascii_lowercase();
         if h.is_empty() || h.starts_with('#') {
             return Ok(());
         }
         if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(crate::Error::Usage(format!("{origin}: '{h}' is not a SHA-256 hex hash (printf %s 'key' | sha256sum)")));
+            let message = format!("'{h}' is not a SHA-256 hex hash (printf %s 'key' | sha256sum)");
+            return Err(KeysError { origin: origin.to_string(), message });
         }
         match role.map(str::trim) {
             None | Some("protected") => {}
@@ -33,14 +42,16 @@ pub fn load_api_key_hashes() -> crate::Result<ApiKeys> {
                 exact.push((h.clone(), r["exact:".len()..].split(',').map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()))
             }
             Some(r) => {
-                return Err(crate::Error::Usage(format!("{origin}: role '{r}' is not 'protected', 'exact' or 'exact:<layer>,<layer>'")));
+                let message = format!("role '{r}' is not 'protected', 'exact' or 'exact:<layer>,<layer>'");
+                return Err(KeysError { origin: origin.to_string(), message });
             }
         }
         out.push(h);
         Ok(())
     };
     if let Ok(path) = std::env::var("BUURTMETER_API_KEYS_FILE") {
-        let text = std::fs::read_to_string(&path).map_err(|e| crate::Error::input(&path, format!("cannot read the API key file: {e}")))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| KeysError { origin: path.clone(), message: format!("cannot read the API key file: {e}") })?;
         for line in text.lines() {
             let mut words = line.split_whitespace();
             let hash = words.next().unwrap_or("");

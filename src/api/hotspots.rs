@@ -147,6 +147,38 @@ async fn hotspots_of(
         let body = emerging(&snap, &ind, li, &q, base)?;
         return Ok(mark(Json(body).into_response(), view));
     }
+    let params = query_params(&q, base, &ind.def)?;
+    let v = &ind.per_level[li];
+    let p = query_period(v, q.period.as_deref())?;
+    let rule = params.weights;
+    let full = snap.weights(li, rule);
+    // Published values only: protected and missing areas are left out of the analysis.
+    let value = |a: usize| v.value[v.index(a, p)];
+    let (events, bases) = (|a: usize| v.numerator[v.index(a, p)], |a: usize| v.denominator[v.index(a, p)]);
+    let input = if params.eb { hotspots::Input::Rates { events: &events, base: &bases } } else { hotspots::Input::Values(&value) };
+    let a = hotspots::analyse(input, &full, params).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "fewer than three areas of '{}' have a published value, or the values do not vary (all the same, e.g. all 0): nothing to test for clusters",
+            snap.levels[li].id
+        ))
+    })?;
+    let areas = &snap.levels[li].areas;
+    let rows: Vec<Row> = areas.iter().zip(&a.areas).map(|(area, r)| row(area, r.as_ref())).collect();
+    let islands: Vec<&str> = a.islands.iter().map(|&i| areas[i].code.as_str()).collect();
+    // A struct, not a `Value`: 14,500 rows serialise without a map per row.
+    let body = HotspotResponse {
+        indicator: json!({"id": ind.def.id, "title": ind.def.title, "unit": ind.def.unit}),
+        level: &snap.levels[li].id,
+        period: &v.periods[p],
+        method: method_json(&params, &a, &islands),
+        global_moran: json!({"I": a.global.i, "expected": a.global.expected, "z_norm": a.global.z_norm, "p_norm": a.global.p_norm, "p_sim": a.global.p_sim}),
+        areas: rows,
+    };
+    Ok(mark(Json(body).into_response(), view))
+}
+
+/// The parameters of a hot-spot request; what it does not give, the indicator's own.
+fn query_params(q: &HotspotQuery, base: hotspots::Params, def: &crate::indicators::Indicator) -> Result<hotspots::Params, ApiError> {
     let method = match q.method.as_deref() {
         None => base.method,
         Some(m) => hotspots::Method::parse(m)
@@ -162,10 +194,10 @@ async fn hotspots_of(
         return Err(ApiError::BadRequest(format!("alpha={alpha}: give a level between 0 and 1")));
     }
     let eb = q.eb.unwrap_or(base.eb);
-    if eb && ind.def.denominator == crate::indicators::Denominator::None {
+    if eb && def.denominator == crate::indicators::Denominator::None {
         return Err(ApiError::BadRequest("eb=true: empirical-Bayes rates need a rate (an indicator with a denominator)".into()));
     }
-    let params = hotspots::Params {
+    Ok(hotspots::Params {
         method,
         permutations,
         global_permutations,
@@ -173,74 +205,58 @@ async fn hotspots_of(
         alpha,
         fdr: q.fdr.unwrap_or(base.fdr),
         eb,
-        weights: query_weights(&q, base)?,
-    };
-    let v = &ind.per_level[li];
-    let p = match q.period.as_deref() {
+        weights: query_weights(q, base)?,
+    })
+}
+
+/// The period asked for, else the latest.
+fn query_period(v: &crate::indicators::LevelValues, period: Option<&str>) -> Result<usize, ApiError> {
+    match period {
         None => v.periods.len().checked_sub(1),
         Some(x) => Some(
             v.period_index(x).ok_or_else(|| ApiError::BadRequest(format!("no period '{x}'; the periods are: {}", v.periods.join(", "))))?,
         ),
     }
-    .ok_or_else(|| ApiError::BadRequest("the indicator has no periods".into()))?;
+    .ok_or_else(|| ApiError::BadRequest("the indicator has no periods".into()))
+}
+
+fn row<'a>(area: &'a crate::model::Area, r: Option<&hotspots::AreaResult>) -> Row<'a> {
+    match r {
+        None => Row { code: &area.code, name: area.name.as_deref(), ..Row::default() },
+        Some(r) => Row {
+            code: &area.code,
+            name: area.name.as_deref(),
+            value: Some(r.value),
+            local_i: r.local_i,
+            quadrant: r.quadrant,
+            g: r.g,
+            z: r.z,
+            p_norm: r.p_norm,
+            p_sim: r.p_sim,
+            significant: Some(r.significant),
+            cluster: Some(r.cluster),
+            cluster_nl: Some(hotspots::cluster_nl(r.cluster)),
+        },
+    }
+}
+
+/// How the result was made: the statistic, the weights, the test.
+fn method_json(params: &hotspots::Params, a: &hotspots::Analysis, islands: &[&str]) -> serde_json::Value {
     let rule = params.weights;
-    let full = snap.weights(li, rule);
-    // Published values only: protected and missing areas are left out of the analysis.
-    let value = |a: usize| v.value[v.index(a, p)];
-    let (events, bases) = (|a: usize| v.numerator[v.index(a, p)], |a: usize| v.denominator[v.index(a, p)]);
-    let input = if params.eb { hotspots::Input::Rates { events: &events, base: &bases } } else { hotspots::Input::Values(&value) };
-    let a = hotspots::analyse(input, &full, params).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "fewer than three areas of '{}' have a published value, or the values do not vary (all the same, e.g. all 0): nothing to test for clusters",
-            snap.levels[li].id
-        ))
-    })?;
-    let areas = &snap.levels[li].areas;
-    let rows: Vec<Row> = areas
-        .iter()
-        .zip(&a.areas)
-        .map(|(area, r)| match r {
-            None => Row { code: &area.code, name: area.name.as_deref(), ..Row::default() },
-            Some(r) => Row {
-                code: &area.code,
-                name: area.name.as_deref(),
-                value: Some(r.value),
-                local_i: r.local_i,
-                quadrant: r.quadrant,
-                g: r.g,
-                z: r.z,
-                p_norm: r.p_norm,
-                p_sim: r.p_sim,
-                significant: Some(r.significant),
-                cluster: Some(r.cluster),
-                cluster_nl: Some(hotspots::cluster_nl(r.cluster)),
-            },
-        })
-        .collect();
-    let islands: Vec<&str> = a.islands.iter().map(|&i| areas[i].code.as_str()).collect();
-    // A struct, not a `Value`: 14,500 rows serialise without a map per row.
-    let body = HotspotResponse {
-        indicator: json!({"id": ind.def.id, "title": ind.def.title, "unit": ind.def.unit}),
-        level: &snap.levels[li].id,
-        period: &v.periods[p],
-        method: json!({
-            "statistic": method.key(),
-            "weights": {"type": rule.key(), "rule": rule.describe(), "row_standardised": true, "areas": a.n, "islands": islands, "components": a.components},
-            "permutations": permutations,
-            "global_permutations": global_permutations,
-            "seed": params.seed,
-            "alpha": alpha,
-            "multiple_testing": if params.fdr { "Benjamini-Hochberg false discovery rate (esda.fdr)" } else { "none: each area tested at alpha" },
-            "cutoff": a.cutoff,
-            "empirical_bayes": params.eb,
-            "values": if params.eb { "empirical-Bayes standardised rates of the published numerators and denominators (esda assuncao_rate)" } else { "the published values" },
-            "significance": "p_sim (conditional permutation) below cutoff",
-            "note": "Computed from the published values only: protected and missing values are left out (their areas have no value and no cluster), so a hot-spot result cannot reveal what disclosure control hides. Definitions as PySAL esda (Moran, Moran_Local, G_Local with star=True, transform R).",
-        }),
-        global_moran: json!({"I": a.global.i, "expected": a.global.expected, "z_norm": a.global.z_norm, "p_norm": a.global.p_norm, "p_sim": a.global.p_sim}),
-        areas: rows,
-    };
-    Ok(mark(Json(body).into_response(), view))
+    json!({
+        "statistic": params.method.key(),
+        "weights": {"type": rule.key(), "rule": rule.describe(), "row_standardised": true, "areas": a.n, "islands": islands, "components": a.components},
+        "permutations": params.permutations,
+        "global_permutations": params.global_permutations,
+        "seed": params.seed,
+        "alpha": params.alpha,
+        "multiple_testing": if params.fdr { "Benjamini-Hochberg false discovery rate (esda.fdr)" } else { "none: each area tested at alpha" },
+        "cutoff": a.cutoff,
+        "empirical_bayes": params.eb,
+        "values": if params.eb { "empirical-Bayes standardised rates of the published numerators and denominators (esda assuncao_rate)" } else { "the published values" },
+        "significance": "p_sim (conditional permutation) below cutoff",
+        "note": "Computed from the published values only: protected and missing values are left out (their areas have no value and no cluster), so a hot-spot result cannot reveal what disclosure control hides. Definitions as PySAL esda (Moran, Moran_Local, G_Local with star=True, transform R).",
+    })
 }
 
 /// The weights a hot-spot request asks for, else the indicator's own.

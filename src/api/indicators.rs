@@ -27,7 +27,7 @@ fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
         Denominator::LandKm2 => json!("land_km2"),
         Denominator::Statistic(s) => json!(s),
     };
-    let layer = d.points.as_ref().and_then(|id| snap.points.iter().find(|p| &p.layer.id == id));
+    let layer = d.numerator.points().and_then(|id| snap.points.iter().find(|p| p.layer.id == id));
     let levels: Vec<Value> = snap
         .levels
         .iter()
@@ -50,9 +50,9 @@ fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
         "unit": d.unit,
         "definition": {
             "text": d.definition(),
-            "numerator": {"points": d.points, "statistic": d.statistic, "categories": d.categories, "weighted": d.weighted, "from": d.from.map(|x| x.to_string()), "to": d.to.map(|x| x.to_string())},
+            "numerator": {"points": d.numerator.points(), "statistic": d.numerator.statistic(), "categories": d.numerator.categories(), "weighted": d.numerator.weighted(), "from": d.from.map(|x| x.to_string()), "to": d.to.map(|x| x.to_string())},
             "denominator": denominator,
-            "numerator_label": match (&d.statistic, layer) {
+            "numerator_label": match (d.numerator.statistic(), layer) {
                 (Some(s), _) => crate::indicators::human_name(s),
                 (None, Some(l)) => l.title.clone(),
                 (None, None) => String::new(),
@@ -143,7 +143,7 @@ pub(crate) fn visible<'a>(
         let ids: Vec<&str> = snap.indicators.iter().filter(|i| !i.restricted).map(|i| i.def.id.as_str()).collect();
         ApiError::NotFound(format!("no indicator '{id}'; the indicators are: {}", ids.join(", ")))
     })?;
-    let layer_id = ind.def.points.as_deref().unwrap_or("");
+    let layer_id = ind.def.numerator.points().unwrap_or("");
     if let Some(exact) = ind.exact.as_ref().filter(|_| super::sees_exact(state, headers, query, layer_id)) {
         let exact = IndicatorResult {
             def: ind.def.clone(),

@@ -75,7 +75,7 @@ pub async fn reload(state: &AppState, why: &str) -> Result<String, ReloadError> 
     let file = r.project_file.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
-        let result = Project::load(&file).and_then(|p| snapshot::build(&p)).map_err(ReloadError::Build);
+        let result = Project::load(&file).map_err(crate::Error::from).and_then(|p| Ok(snapshot::build(&p)?)).map_err(ReloadError::Build);
         let _ = tx.send(result);
     });
     let result = rx.await.unwrap_or(Err(ReloadError::ThreadDied));

@@ -104,6 +104,41 @@ const GZIP_MIN_BYTES: usize = 1024;
 /// From this zoom on, area tiles are rendered on the async worker itself.
 const INLINE_RENDER_MIN_ZOOM: u8 = 13;
 
+/// `z`, `x` and `y` (with `.mvt` or `.pbf`) of a tile URL, inside the pyramid.
+fn tile_address(id: &str, z: &str, x: &str, y: &str) -> Result<(u8, u32, u32), ApiError> {
+    let y = y.strip_suffix(".mvt").or_else(|| y.strip_suffix(".pbf")).unwrap_or(y);
+    let parse = |s: &str, what: &str| {
+        s.parse::<u32>()
+            .map_err(|_| ApiError::BadRequest(format!("{what} '{s}' is not a whole number: use /tiles/{id}/{{z}}/{{x}}/{{y}}.mvt")))
+    };
+    let (z, x, y) = (parse(z, "z")?, parse(x, "x")?, parse(y, "y")?);
+    if z > u32::from(grid::MAX_ZOOM) || !grid::valid(z as u8, x, y) {
+        return Err(ApiError::NotFound(format!(
+            "tile {z}/{x}/{y} is outside the pyramid (zoom 0–{}, x and y below 2^z); clients overzoom beyond {}",
+            grid::MAX_ZOOM,
+            grid::MAX_ZOOM
+        )));
+    }
+    Ok((z as u8, x, y))
+}
+
+/// A rendered tile with its gzip form and ETag, as the cache keeps it.
+fn encoded_tile(raw: Vec<u8>, version: &str) -> CachedTile {
+    // Small tiles go out as they are: gzip saves next to nothing on them and setting up
+    // the compressor cost more than rendering (perf, z14).
+    let gzip = if raw.len() < GZIP_MIN_BYTES {
+        Vec::new()
+    } else {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let _ = enc.write_all(&raw);
+        enc.finish().unwrap_or_default()
+    };
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    raw.hash(&mut h);
+    CachedTile { etag: format!("\"{version}-{:016x}\"", h.finish()), raw: raw.into(), gzip: gzip.into() }
+}
+
 async fn tile(
     State(state): State<AppState>,
     Path((id, z, x, y)): Path<(String, String, String, String)>,
@@ -114,42 +149,14 @@ async fn tile(
     let keyed = super::has_valid_key(&state, &headers, query.as_deref())?;
     let ts = snap.tiles.tileset(&id).filter(|&i| keyed || !snap.tiles.tilesets[i].restricted).ok_or_else(|| not_found(&snap, &id))?;
     let restricted = snap.tiles.tilesets[ts].restricted;
-    let y = y.strip_suffix(".mvt").or_else(|| y.strip_suffix(".pbf")).unwrap_or(&y);
-    let parse = |s: &str, what: &str| {
-        s.parse::<u32>()
-            .map_err(|_| ApiError::BadRequest(format!("{what} '{s}' is not a whole number: use /tiles/{id}/{{z}}/{{x}}/{{y}}.mvt")))
-    };
-    let (z, x, y) = (parse(&z, "z")?, parse(&x, "x")?, parse(y, "y")?);
-    if z > u32::from(grid::MAX_ZOOM) || !grid::valid(z as u8, x, y) {
-        return Err(ApiError::NotFound(format!(
-            "tile {z}/{x}/{y} is outside the pyramid (zoom 0–{}, x and y below 2^z); clients overzoom beyond {}",
-            grid::MAX_ZOOM,
-            grid::MAX_ZOOM
-        )));
-    }
-    let z = z as u8;
+    let (z, x, y) = tile_address(&id, &z, &x, &y)?;
     let key = (snap.version_hash, ts as u16, z, x, y);
     let cached = match state.tile_cache.get(&key) {
         Some(t) => t,
         None => {
             let snap2 = snap.clone();
             let version = snap.version.clone();
-            let make = move || {
-                let raw = snap2.tiles.render(ts, z, x, y);
-                // Small tiles go out as they are: gzip saves next to nothing on them and
-                // setting up the compressor cost more than rendering (perf, z14).
-                let gzip = if raw.len() < GZIP_MIN_BYTES {
-                    Vec::new()
-                } else {
-                    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                    let _ = enc.write_all(&raw);
-                    enc.finish().unwrap_or_default()
-                };
-                use std::hash::{Hash, Hasher};
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                raw.hash(&mut h);
-                CachedTile { etag: format!("\"{version}-{:016x}\"", h.finish()), raw: raw.into(), gzip: gzip.into() }
-            };
+            let make = move || encoded_tile(snap2.tiles.render(ts, z, x, y), &version);
             // Area tiles from zoom 13 on hold a few clipped polygons and render in tens of
             // microseconds: on the worker, as a hop to the blocking pool costs as much.
             // Everything else (low zooms, point layers) may take milliseconds: off it.

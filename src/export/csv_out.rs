@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use crate::error::Result;
 use crate::model::{Area, Level};
 use crate::snapshot::{IndicatorResult, Snapshot};
+use std::io::Result;
 
 /// A missing value is an empty cell, never 0.
 pub fn fmt_opt(v: Option<f64>) -> String {

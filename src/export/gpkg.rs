@@ -8,9 +8,9 @@ use crate::model::Prop;
 use gdal::DriverManager;
 use gdal::vector::{Feature, FieldDefn, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType, ToGdal};
 
-use crate::crs;
-use crate::error::{Error, Result};
+use super::ExportError;
 use crate::snapshot::Snapshot;
+use gdal::errors::GdalError;
 
 /// A field value for [`write_layer`].
 #[derive(Debug, Clone)]
@@ -28,8 +28,15 @@ pub fn write_layer(
     ty: OGRwkbGeometryType::Type,
     fields: &[(String, OGRFieldType::Type)],
     rows: impl Iterator<Item = (Option<geo_types::Geometry<f64>>, Vec<Value>)>,
-) -> Result<()> {
-    let srs = srs_def.map(crs::spatial_ref).transpose()?;
+) -> Result<(), GdalError> {
+    // The working CRS, which was parsed when the snapshot was built.
+    let srs = srs_def
+        .map(|d| {
+            let mut s = gdal::spatial_ref::SpatialRef::from_definition(d)?;
+            s.set_axis_mapping_strategy(gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder);
+            Ok::<_, GdalError>(s)
+        })
+        .transpose()?;
     let mut txn = ds.start_transaction()?;
     let layer = txn.create_layer(LayerOptions { name, srs: srs.as_ref(), ty, options: None })?;
     for (f, t) in fields {
@@ -55,50 +62,58 @@ pub fn write_layer(
     Ok(())
 }
 
-pub fn create(path: &Path) -> Result<gdal::Dataset> {
+pub fn create(path: &Path) -> Result<gdal::Dataset, ExportError> {
     if path.exists() {
-        std::fs::remove_file(path).map_err(|e| Error::write(path, e))?;
+        std::fs::remove_file(path).map_err(ExportError::write(path))?;
     }
-    let driver = DriverManager::get_driver_by_name("GPKG")?;
-    driver.create_vector_only(path).map_err(|e| Error::output(path, format!("cannot create the GeoPackage: {e}")))
+    let create = || DriverManager::get_driver_by_name("GPKG")?.create_vector_only(path);
+    create().map_err(|source| ExportError::Create { path: path.to_path_buf(), source })
 }
 
-/// Every level as a layer with its indicators, and the long table.
-pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<()> {
-    write_all(path, snap).map_err(|e| match e {
-        Error::Gdal(g) => Error::output(path, g),
-        other => other,
-    })
-}
-
-fn write_all(path: &Path, snap: &Snapshot) -> Result<()> {
+/// Every level as a layer with its indicators, the long table, and QGIS's styles.
+pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<(), ExportError> {
     let mut ds = create(path)?;
-    // The level layers carry the same fields as the tiles and the OGC API.
-    for (li, level) in snap.levels.iter().enumerate() {
-        let mut fields: Vec<(String, OGRFieldType::Type)> = Vec::new();
-        for a in 0..level.areas.len() {
-            for (k, v) in snap.tiles.area_props(li, a) {
-                if !fields.iter().any(|(f, _)| f == k) {
-                    fields.push((k.clone(), if matches!(v, Prop::Str(_)) { OGRFieldType::OFTString } else { OGRFieldType::OFTReal }));
-                }
+    let layer = |name: &str| {
+        let (path, layer) = (path.to_path_buf(), name.to_string());
+        move |source| ExportError::Layer { path, layer, source }
+    };
+    for li in 0..snap.levels.len() {
+        write_level(&mut ds, snap, li).map_err(layer(&snap.levels[li].id))?;
+    }
+    write_long_table(&mut ds, snap).map_err(layer("indicator_values"))?;
+    write_layer_styles(&mut ds, snap).map_err(layer("layer_styles"))
+}
+
+/// A level as a layer: the same fields as the tiles and the OGC API.
+fn write_level(ds: &mut gdal::Dataset, snap: &Snapshot, li: usize) -> Result<(), GdalError> {
+    let level = &snap.levels[li];
+    let mut fields: Vec<(String, OGRFieldType::Type)> = Vec::new();
+    for a in 0..level.areas.len() {
+        for (k, v) in snap.tiles.area_props(li, a) {
+            if !fields.iter().any(|(f, _)| f == k) {
+                fields.push((k.clone(), if matches!(v, Prop::Str(_)) { OGRFieldType::OFTString } else { OGRFieldType::OFTReal }));
             }
         }
-        let rows = level.areas.iter().enumerate().map(|(a, area)| {
-            let props = snap.tiles.area_props(li, a);
-            let values = fields
-                .iter()
-                .map(|(f, t)| match props.iter().find(|(k, _)| k == f).map(|(_, v)| v) {
-                    Some(Prop::Str(s)) => Value::Text(s.clone()),
-                    Some(Prop::Num(x)) => Value::Real(Some(*x)),
-                    Some(Prop::Int(x)) => Value::Real(Some(*x as f64)),
-                    None if *t == OGRFieldType::OFTString => Value::Text(String::new()),
-                    None => Value::Real(None),
-                })
-                .collect();
-            (Some(geo_types::Geometry::MultiPolygon(area.geometry.clone())), values)
-        });
-        write_layer(&mut ds, &level.id, Some(&snap.working_crs), OGRwkbGeometryType::wkbMultiPolygon, &fields, rows)?;
     }
+    let rows = level.areas.iter().enumerate().map(|(a, area)| {
+        let props = snap.tiles.area_props(li, a);
+        let values = fields
+            .iter()
+            .map(|(f, t)| match props.iter().find(|(k, _)| k == f).map(|(_, v)| v) {
+                Some(Prop::Str(s)) => Value::Text(s.clone()),
+                Some(Prop::Num(x)) => Value::Real(Some(*x)),
+                Some(Prop::Int(x)) => Value::Real(Some(*x as f64)),
+                None if *t == OGRFieldType::OFTString => Value::Text(String::new()),
+                None => Value::Real(None),
+            })
+            .collect();
+        (Some(geo_types::Geometry::MultiPolygon(area.geometry.clone())), values)
+    });
+    write_layer(ds, &level.id, Some(&snap.working_crs), OGRwkbGeometryType::wkbMultiPolygon, &fields, rows)
+}
+
+/// `indicator_values`: every indicator, level, area and period, in long format.
+fn write_long_table(ds: &mut gdal::Dataset, snap: &Snapshot) -> Result<(), GdalError> {
     let fields: Vec<(String, OGRFieldType::Type)> = crate::export::csv_out::INDICATOR_CSV_HEADER
         .split(',')
         .map(|f| {
@@ -136,13 +151,12 @@ fn write_all(path: &Path, snap: &Snapshot) -> Result<()> {
             }
         }
     }
-    write_layer(&mut ds, "indicator_values", None, OGRwkbGeometryType::wkbNone, &fields, rows.into_iter())?;
-    write_layer_styles(&mut ds, snap)
+    write_layer(ds, "indicator_values", None, OGRwkbGeometryType::wkbNone, &fields, rows.into_iter())
 }
 
 /// QGIS's `layer_styles` table: a graduated style per level and indicator, the first
 /// indicator as each level's default, so QGIS opens the layers styled.
-fn write_layer_styles(ds: &mut gdal::Dataset, snap: &Snapshot) -> Result<()> {
+fn write_layer_styles(ds: &mut gdal::Dataset, snap: &Snapshot) -> Result<(), GdalError> {
     let text = |n: &str| (n.to_string(), OGRFieldType::OFTString);
     let fields = vec![
         text("f_table_catalog"),

@@ -16,8 +16,8 @@ use crate::snapshot::{IndicatorResult, Snapshot};
 pub fn ancestors(snap: &Snapshot, li: usize, a: usize) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let (mut l, mut x) = (li, a);
-    while let Some(parent) = snap.levels[l].parent.as_deref().and_then(|p| snap.level_index(p)) {
-        let Some(p) = snap.levels[l].parent_idx.get(x).copied().flatten() else { break };
+    while let Some(parent) = snap.levels[l].parent {
+        let Some(p) = snap.levels[l].parent_area.get(x).copied().flatten() else { break };
         out.push((parent, p as usize));
         (l, x) = (parent, p as usize);
     }
@@ -75,7 +75,7 @@ fn indicator_entry(snap: &Snapshot, ind: &IndicatorResult, li: usize, a: usize, 
     let reference = profile::reference(&all);
     let value = v.value[k];
     let z = value.zip(reference.as_ref()).and_then(|(x, r)| profile::z_score(x, r));
-    let parent_of = |x: usize| snap.levels[li].parent_idx.get(x).copied().flatten();
+    let parent_of = |x: usize| snap.levels[li].parent_area.get(x).copied().flatten();
     let siblings: Vec<(usize, f64, f64)> = all.iter().copied().filter(|c| parent_of(c.0) == parent_of(a)).collect();
     let rank_all = profile::rank(&all, a);
     let rank_sib = profile::rank(&siblings, a).filter(|_| parent_of(a).is_some());
@@ -269,6 +269,91 @@ fn area_map(snap: &Snapshot, li: usize, a: usize) -> String {
     svg
 }
 
+/// One indicator's row of the profile table: value, parents, all areas, band, rank, trend.
+fn indicator_row(ind: &Value, parent_code: &str) -> String {
+    let unit = ind["unit"].as_str().unwrap_or("");
+    let band = ind["band"].as_str().unwrap_or("none");
+    let parents_cells: String = ind["parents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(ind["groups"].as_array().into_iter().flatten())
+        .map(|p| format!("<td class=\"v\">{}</td>", shown(p)))
+        .collect();
+    let rank = match (&ind["rank"], &ind["rank_siblings"]) {
+        (r, s) if r.is_object() => format!(
+            "{} van {}{}",
+            r["rank"],
+            r["of"],
+            if s.is_object() {
+                format!("<br><span class=\"muted\">{} van {} in {parent_code}</span>", s["rank"], s["of"])
+            } else {
+                String::new()
+            }
+        ),
+        _ => "—".into(),
+    };
+    let trend = match ind["trend"]["status"].as_str() {
+        Some("ok") => format!(
+            "{} <span class=\"muted\">({} per periode)</span>",
+            ind["trend"]["direction_nl"].as_str().unwrap_or(""),
+            nl(ind["trend"]["slope"].as_f64())
+        ),
+        Some("protected") => "afgeschermd".into(),
+        Some(_) => "te weinig waarden".into(),
+        None => "—".into(),
+    };
+    format!(
+        "<tr><td><strong>{}</strong><br><span class=\"muted\">{} · {}</span></td><td class=\"v\"><strong>{}</strong>{}</td>{}<td class=\"v\">{}</td><td><span class=\"band {band}\">{}</span></td><td class=\"r\">{rank}</td><td>{trend}</td></tr>",
+        esc(ind["title"].as_str().unwrap_or("")),
+        esc(unit),
+        esc(ind["period"].as_str().unwrap_or("")),
+        shown(ind),
+        if ind["converted"] == true { "<br><span class=\"muted\">berekend</span>" } else { "" },
+        parents_cells,
+        nl(ind["level_reference"]["value"].as_f64()),
+        ind["band_nl"].as_str().unwrap_or("—"),
+    )
+}
+
+const PROFILE_CSS: &str = r#"@page { size: A4; margin: 14mm 12mm; }
+body { font: 13px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2933; max-width: 190mm; margin: 0 auto; padding: 8px; }
+header { display: flex; justify-content: space-between; color: #52606d; border-bottom: 2px solid #123c69; padding-bottom: 4px; }
+h1 { margin: 10px 0 0; font-size: 24px; color: #123c69; }
+.sub, .muted { color: #616e7c; }
+.top { display: flex; gap: 16px; align-items: flex-start; margin: 8px 0; }
+svg.map { flex: none; width: 90mm; height: 65mm; background: #f5f7fa; border: 1px solid #d9e2ec; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; font-size: 12px; }
+col.ind { width: 27%; } col.band { width: 13%; } col.rank { width: 10%; } col.trend { width: 13%; }
+th, td { border-bottom: 1px solid #e4e7eb; padding: 4px 6px; vertical-align: top; text-align: left; overflow-wrap: anywhere; }
+th { font-size: 11px; color: #52606d; font-weight: 600; }
+td.v { text-align: right; white-space: nowrap; }
+td.r { text-align: right; }
+tr { break-inside: avoid; }
+.band { display: inline-block; padding: 1px 6px; border-radius: 8px; font-size: 11px; white-space: nowrap; }
+.band.well_below { background: #2166ac; color: white; } .band.below { background: #92c5de; }
+.band.about { background: #e4e7eb; } .band.above { background: #f4a582; } .band.well_above { background: #b2182b; color: white; }
+.charts { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
+figure { margin: 0; break-inside: avoid; } figcaption { font-size: 12px; font-weight: 600; }
+footer { margin-top: 10px; font-size: 11px; color: #52606d; border-top: 1px solid #d9e2ec; }
+a { color: #123c69; }
+@media print { .noprint { display: none; } }
+.band { white-space: normal; }
+"#;
+
+/// Draws each series with uPlot (compiled into the binary) when the page has loaded.
+const PROFILE_SCRIPT: &str = r#"document.querySelectorAll('.chart').forEach(function (el) {
+  if (typeof uPlot === 'undefined') { return; }
+  var s = JSON.parse(el.dataset.series);
+  var xs = s.map(function (_, i) { return i; });
+  var ys = s.map(function (c) { return typeof c.value === 'number' ? c.value : null; });
+  new uPlot({ width: el.clientWidth || 320, height: 120, legend: { show: false }, scales: { x: { time: false } },
+    axes: [{ values: function (u, t) { return t.map(function (i) { return s[i] ? String(s[i].period).slice(0, 4) : ''; }); }, space: 40 }, { size: 44 }],
+    series: [{}, { stroke: '#123c69', width: 2, points: { size: 3 } }] }, [xs, ys], el);
+});
+window.buurtmeterProfileReady = true;
+"#;
+
 /// The profile as a page for people: one table of every indicator compared with the
 /// parent areas and all areas of the level, a chart per series, the sources; laid out
 /// for A4 when printed.
@@ -285,48 +370,7 @@ pub fn profile_html(snap: &Snapshot, li: usize, a: usize, period: Option<&str>) 
     let mut sources = String::new();
     for ind in j["indicators"].as_array().into_iter().flatten() {
         let unit = ind["unit"].as_str().unwrap_or("");
-        let band = ind["band"].as_str().unwrap_or("none");
-        let parents_cells: String = ind["parents"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(ind["groups"].as_array().into_iter().flatten())
-            .map(|p| format!("<td class=\"v\">{}</td>", shown(p)))
-            .collect();
-        let rank = match (&ind["rank"], &ind["rank_siblings"]) {
-            (r, s) if r.is_object() => format!(
-                "{} van {}{}",
-                r["rank"],
-                r["of"],
-                if s.is_object() {
-                    format!("<br><span class=\"muted\">{} van {} in {parent_code}</span>", s["rank"], s["of"])
-                } else {
-                    String::new()
-                }
-            ),
-            _ => "—".into(),
-        };
-        let trend = match ind["trend"]["status"].as_str() {
-            Some("ok") => format!(
-                "{} <span class=\"muted\">({} per periode)</span>",
-                ind["trend"]["direction_nl"].as_str().unwrap_or(""),
-                nl(ind["trend"]["slope"].as_f64())
-            ),
-            Some("protected") => "afgeschermd".into(),
-            Some(_) => "te weinig waarden".into(),
-            None => "—".into(),
-        };
-        rows.push_str(&format!(
-            "<tr><td><strong>{}</strong><br><span class=\"muted\">{} · {}</span></td><td class=\"v\"><strong>{}</strong>{}</td>{}<td class=\"v\">{}</td><td><span class=\"band {band}\">{}</span></td><td class=\"r\">{rank}</td><td>{trend}</td></tr>",
-            esc(ind["title"].as_str().unwrap_or("")),
-            esc(unit),
-            esc(ind["period"].as_str().unwrap_or("")),
-            shown(ind),
-            if ind["converted"] == true { "<br><span class=\"muted\">berekend</span>" } else { "" },
-            parents_cells,
-            nl(ind["level_reference"]["value"].as_f64()),
-            ind["band_nl"].as_str().unwrap_or("—"),
-        ));
+        rows.push_str(&indicator_row(ind, &parent_code));
         if let Some(series) = ind["series"].as_array() {
             charts.push_str(&format!(
                 "<figure><figcaption>{} <span class=\"muted\">({})</span></figcaption><div class=\"chart\" data-series='{}'></div></figure>",
@@ -355,30 +399,7 @@ pub fn profile_html(snap: &Snapshot, li: usize, a: usize, period: Option<&str>) 
 <title>{title} — gebiedsprofiel</title>
 <link rel="stylesheet" href="/static/uplot.css"><script src="/static/uplot.js"></script>
 <style>
-@page {{ size: A4; margin: 14mm 12mm; }}
-body {{ font: 13px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2933; max-width: 190mm; margin: 0 auto; padding: 8px; }}
-header {{ display: flex; justify-content: space-between; color: #52606d; border-bottom: 2px solid #123c69; padding-bottom: 4px; }}
-h1 {{ margin: 10px 0 0; font-size: 24px; color: #123c69; }}
-.sub, .muted {{ color: #616e7c; }}
-.top {{ display: flex; gap: 16px; align-items: flex-start; margin: 8px 0; }}
-svg.map {{ flex: none; width: 90mm; height: 65mm; background: #f5f7fa; border: 1px solid #d9e2ec; }}
-table {{ border-collapse: collapse; width: 100%; table-layout: fixed; font-size: 12px; }}
-col.ind {{ width: 27%; }} col.band {{ width: 13%; }} col.rank {{ width: 10%; }} col.trend {{ width: 13%; }}
-th, td {{ border-bottom: 1px solid #e4e7eb; padding: 4px 6px; vertical-align: top; text-align: left; overflow-wrap: anywhere; }}
-th {{ font-size: 11px; color: #52606d; font-weight: 600; }}
-td.v {{ text-align: right; white-space: nowrap; }}
-td.r {{ text-align: right; }}
-tr {{ break-inside: avoid; }}
-.band {{ display: inline-block; padding: 1px 6px; border-radius: 8px; font-size: 11px; white-space: nowrap; }}
-.band.well_below {{ background: #2166ac; color: white; }} .band.below {{ background: #92c5de; }}
-.band.about {{ background: #e4e7eb; }} .band.above {{ background: #f4a582; }} .band.well_above {{ background: #b2182b; color: white; }}
-.charts {{ display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }}
-figure {{ margin: 0; break-inside: avoid; }} figcaption {{ font-size: 12px; font-weight: 600; }}
-footer {{ margin-top: 10px; font-size: 11px; color: #52606d; border-top: 1px solid #d9e2ec; }}
-a {{ color: #123c69; }}
-@media print {{ .noprint {{ display: none; }} }}
-.band {{ white-space: normal; }}
-</style></head><body>
+{PROFILE_CSS}</style></head><body>
 <header><span>{project} · gebiedsprofiel</span><span>gegevensversie {version}</span></header>
 <h1>{title}</h1>
 <div class="sub">{code} · {level_id}{within}</div>
@@ -392,20 +413,12 @@ a {{ color: #123c69; }}
 <p>{attribution}</p>
 <p>Geheimhouding: alleen gepubliceerde waarden worden getoond en vergeleken. Een afgeschermde waarde staat er als "afgeschermd" en telt niet mee in gemiddelden, rangen of trends. "Berekend" = omgerekend van een eerdere gebiedsindeling.</p></footer>
 <script>
-document.querySelectorAll('.chart').forEach(function (el) {{
-  if (typeof uPlot === 'undefined') {{ return; }}
-  var s = JSON.parse(el.dataset.series);
-  var xs = s.map(function (_, i) {{ return i; }});
-  var ys = s.map(function (c) {{ return typeof c.value === 'number' ? c.value : null; }});
-  new uPlot({{ width: el.clientWidth || 320, height: 120, legend: {{ show: false }}, scales: {{ x: {{ time: false }} }},
-    axes: [{{ values: function (u, t) {{ return t.map(function (i) {{ return s[i] ? String(s[i].period).slice(0, 4) : ''; }}); }}, space: 40 }}, {{ size: 44 }}],
-    series: [{{}}, {{ stroke: '#123c69', width: 2, points: {{ size: 3 }} }}] }}, [xs, ys], el);
-}});
-window.buurtmeterProfileReady = true;
-</script>
+{PROFILE_SCRIPT}</script>
 </body></html>
 "#,
         title = esc(&name),
+        PROFILE_CSS = PROFILE_CSS,
+        PROFILE_SCRIPT = PROFILE_SCRIPT,
         project = esc(&snap.name),
         version = esc(&snap.version),
         code = esc(&area.code),

@@ -6,9 +6,9 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::{Denominator, Indicator, PeriodKind, stats};
-use crate::error::Result;
 use crate::join::NONE;
 use crate::model::{Level, PointLayer, category_key};
+use polars::error::PolarsResult as Result;
 
 const AREA: &str = "area";
 const PERIOD: &str = "period";
@@ -117,8 +117,8 @@ fn level_values(
 fn converted_cells(ind: &Indicator, levels: &[Level], level: usize, n_p: usize) -> Vec<bool> {
     let n_a = levels[level].areas.len();
     let mut per_area = vec![false; n_a];
-    let names = ind.statistic.iter().chain(match &ind.denominator {
-        Denominator::Statistic(s) => Some(s),
+    let names = ind.numerator.statistic().into_iter().chain(match &ind.denominator {
+        Denominator::Statistic(s) => Some(s.as_str()),
         _ => None,
     });
     for name in names {
@@ -209,7 +209,7 @@ pub fn evaluate(
     level: usize,
 ) -> Result<LevelValues> {
     let n_areas = levels[level].areas.len();
-    let wanted: Option<Vec<bool>> = ind.categories.as_ref().map(|cats| {
+    let wanted: Option<Vec<bool>> = ind.numerator.categories().map(|cats| {
         let keys: Vec<String> = cats.iter().map(|w| category_key(w)).collect();
         layer.categories.iter().map(|c| keys.contains(&category_key(c))).collect()
     });
@@ -237,7 +237,7 @@ pub fn evaluate(
 
     let period_keys = period_axis(ind, assigned.len(), &key_any);
     let dens = denominators(ind, levels, level, &period_keys);
-    let weight = |i: usize| if ind.weighted { layer.weights.as_ref().map_or(1.0, |w| w[i]) } else { 1.0 };
+    let weight = |i: usize| if ind.numerator.weighted() { layer.weights.as_ref().map_or(1.0, |w| w[i]) } else { 1.0 };
     let cells = Cells { n_areas, first: period_keys.first().copied().unwrap_or(0), n_p: period_keys.len() };
     let (sums, protection) = histogram(&cells, assigned, record_keys, &key_of, &weight);
     let (numerator, value) = rate_table(ind, &period_keys, n_areas, sums.into_iter().map(Some).collect(), &dens.per_cell)?;

@@ -275,32 +275,8 @@ pub fn fdr(p: &[f64], alpha: f64) -> f64 {
     alpha / n as f64
 }
 
-/// Which local statistic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    LocalMoran,
-    Gi,
-    GiStar,
-}
-
-impl Method {
-    pub fn parse(s: &str) -> Option<Method> {
-        match s {
-            "local_moran" => Some(Method::LocalMoran),
-            "gi" => Some(Method::Gi),
-            "gi_star" => Some(Method::GiStar),
-            _ => None,
-        }
-    }
-
-    pub fn key(self) -> &'static str {
-        match self {
-            Method::LocalMoran => "local_moran",
-            Method::Gi => "gi",
-            Method::GiStar => "gi_star",
-        }
-    }
-}
+/// The local statistic (a type of the project file, so it is parsed once).
+pub use crate::config::HotspotMethod as Method;
 
 /// How to run an analysis.
 #[derive(Debug, Clone, Copy, PartialEq)]

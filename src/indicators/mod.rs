@@ -19,7 +19,7 @@ pub mod stats;
 pub mod trend;
 
 use crate::config::IndicatorConfig;
-pub use crate::config::{Denominator, PeriodKind};
+pub use crate::config::{Denominator, Numerator, PeriodKind};
 use crate::model::Date;
 
 pub use eval::{LevelValues, evaluate, evaluate_statistic};
@@ -30,12 +30,8 @@ pub struct Indicator {
     pub id: String,
     pub title: String,
     pub description: Option<String>,
-    /// The point layer counted, or `None` for a statistic numerator.
-    pub points: Option<String>,
-    /// A statistic as numerator (instead of points).
-    pub statistic: Option<String>,
-    pub categories: Option<Vec<String>>,
-    pub weighted: bool,
+    /// What is counted: a point layer's points or a statistic.
+    pub numerator: Numerator,
     pub denominator: Denominator,
     pub scale: f64,
     pub unit: Option<String>,
@@ -55,10 +51,7 @@ impl Indicator {
             id: c.id.clone(),
             title: c.title.clone(),
             description: c.description.clone(),
-            points: c.numerator.points.clone(),
-            statistic: c.numerator.statistic.clone(),
-            categories: c.numerator.categories.clone(),
-            weighted: c.numerator.weighted,
+            numerator: c.numerator.clone(),
             denominator: c.denominator.clone(),
             scale: c.scale,
             unit: c.unit.clone(),
@@ -66,17 +59,15 @@ impl Indicator {
             from: c.from,
             to: c.to,
             disclosure: c.disclosure(layer),
-            hotspots: c.hotspots.as_ref().map(|h| hotspots::Params {
-                method: hotspots::Method::parse(&h.method).unwrap_or(hotspots::Method::LocalMoran),
+            hotspots: c.hotspots.map(|h| hotspots::Params {
+                method: h.method,
                 permutations: h.permutations,
                 global_permutations: h.permutations,
                 seed: h.seed,
                 alpha: h.alpha,
                 fdr: h.fdr,
                 eb: h.eb,
-                // validated on load
-                weights: crate::weights::Spec::parse(&h.weights, h.tolerance, h.k, h.threshold)
-                    .unwrap_or(crate::weights::Spec::Contiguity(crate::weights::Contiguity::Queen, 0.0)),
+                weights: h.weights,
             }),
         }
     }
@@ -84,13 +75,12 @@ impl Indicator {
     /// A one-line definition for people, in Dutch like the rest of the interface:
     /// "aantal leegstand (wonen) / woningvoorraad × 100".
     pub fn definition(&self) -> String {
-        let points = self.points.as_deref().unwrap_or("");
-        let mut num = match (&self.statistic, self.weighted) {
-            (Some(s), _) => human_name(s),
-            (None, true) => format!("som van de gewichten van {points}"),
-            (None, false) => format!("aantal {points}"),
+        let mut num = match &self.numerator {
+            Numerator::Statistic(s) => human_name(s),
+            Numerator::Points { layer, weighted: true, .. } => format!("som van de gewichten van {layer}"),
+            Numerator::Points { layer, .. } => format!("aantal {layer}"),
         };
-        if let Some(c) = &self.categories {
+        if let Some(c) = self.numerator.categories() {
             num.push_str(&format!(" ({})", c.join(", ")));
         }
         let den = match &self.denominator {

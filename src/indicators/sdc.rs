@@ -41,7 +41,7 @@ pub fn apply_cell_key(table: &super::ckm::PTable, ind: &super::Indicator, per_le
             let Some(n) = v.numerator[k] else { continue };
             let d = v.denominator[k];
             let records = cells.records[k];
-            let published = if ind.weighted {
+            let published = if ind.numerator.weighted() {
                 let dominated = cells.largest[k] > DOMINANCE_SHARE * n.abs();
                 if records > 0 && (records <= u64::from(table.params.js) || dominated) {
                     None
@@ -105,11 +105,11 @@ pub fn apply(rules: &Disclosure, levels: &[Level], per_level: &mut [LevelValues]
     loop {
         let mut changed = false;
         for (li, level) in levels.iter().enumerate() {
-            let Some(pi) = level.parent.as_ref().and_then(|p| levels.iter().position(|l| &l.id == p)) else { continue };
+            let Some(pi) = level.parent else { continue };
             let n_parent = levels[pi].areas.len();
             let n_p = per_level[li].periods.len();
             let mut children: Vec<Vec<usize>> = vec![Vec::new(); n_parent];
-            for (a, parent) in level.parent_idx.iter().enumerate() {
+            for (a, parent) in level.parent_area.iter().enumerate() {
                 if let Some(p) = parent {
                     children[*p as usize].push(a);
                 }

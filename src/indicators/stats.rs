@@ -50,7 +50,7 @@ pub fn resolve(levels: &[Level], level: usize, wanted: &str) -> (Vec<Option<f64>
     }
     // Sum over the children: levels whose parent is this one.
     for (ci, child) in levels.iter().enumerate() {
-        if child.parent.as_deref() != Some(&l.id) || ci == level {
+        if child.parent != Some(level) {
             continue;
         }
         let (child_values, child_source) = resolve(levels, ci, wanted);
@@ -73,7 +73,7 @@ pub fn resolve_series(levels: &[Level], level: usize, wanted: &str) -> Vec<StatE
         return l.stats.series.get(name).cloned().unwrap_or_default();
     }
     for (ci, child) in levels.iter().enumerate() {
-        if child.parent.as_deref() != Some(&l.id) || ci == level {
+        if child.parent != Some(level) {
             continue;
         }
         let editions = resolve_series(levels, ci, wanted);
@@ -93,7 +93,7 @@ pub fn resolve_series(levels: &[Level], level: usize, wanted: &str) -> Vec<StatE
 fn sum_to_parents(child: &Level, n_parents: usize, child_values: &[Option<f64>]) -> Vec<Option<f64>> {
     let mut sum: Vec<Option<f64>> = vec![Some(0.0); n_parents];
     let mut has_child = vec![false; n_parents];
-    for (a, parent) in child.parent_idx.iter().enumerate() {
+    for (a, parent) in child.parent_area.iter().enumerate() {
         if let Some(p) = parent {
             let p = *p as usize;
             has_child[p] = true;
@@ -119,12 +119,12 @@ pub fn converted(levels: &[Level], level: usize, wanted: &str) -> Vec<bool> {
         return l.stats.converted.get(name).cloned().unwrap_or_else(|| vec![false; l.areas.len()]);
     }
     for (ci, child) in levels.iter().enumerate() {
-        if child.parent.as_deref() != Some(&l.id) || ci == level || resolve(levels, ci, wanted).1.is_none() {
+        if child.parent != Some(level) || resolve(levels, ci, wanted).1.is_none() {
             continue;
         }
         let mut out = vec![false; l.areas.len()];
         for (a, flag) in converted(levels, ci, wanted).into_iter().enumerate() {
-            if let Some(p) = child.parent_idx[a] {
+            if let Some(p) = child.parent_area[a] {
                 out[p as usize] |= flag;
             }
         }
@@ -139,11 +139,7 @@ pub fn current_period(levels: &[Level], level: usize, wanted: &str) -> Option<St
     if let Some((name, _)) = find_column(&l.stats, wanted) {
         return l.stats.periods.get(name).cloned();
     }
-    levels
-        .iter()
-        .enumerate()
-        .filter(|(ci, c)| c.parent.as_deref() == Some(&l.id) && *ci != level)
-        .find_map(|(ci, _)| current_period(levels, ci, wanted))
+    levels.iter().enumerate().filter(|(_, c)| c.parent == Some(level)).find_map(|(ci, _)| current_period(levels, ci, wanted))
 }
 
 #[cfg(test)]

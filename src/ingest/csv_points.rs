@@ -11,8 +11,8 @@ use gdal::spatial_ref::SpatialRef;
 
 use super::text::{self, Encoding, Num};
 use super::{Coords, PointSource, Progress};
+use super::{IngestError, Result};
 use crate::crs::{self, CrsRange, Reprojector};
-use crate::error::{Error, Result};
 use crate::model::{Accounting, Date, PointLayer, RejectReason};
 
 /// Column names tried, in order, when the user did not name the coordinate columns.
@@ -77,7 +77,7 @@ struct Pair {
 
 pub fn read(source: &PointSource, working: &SpatialRef, id: &str) -> Result<PointLayer> {
     let path = source.path.as_path();
-    let raw = std::fs::read(path).map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
+    let raw = std::fs::read(path).map_err(|e| IngestError::input(path, format!("cannot read: {e}")))?;
     read_bytes(&raw, source, working, id)
 }
 
@@ -97,17 +97,17 @@ fn read_bytes_with(
     let path = source.path.as_path();
     let bytes = text::strip_bom(raw);
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(Error::input(path, "the file is empty: expected a header line with column names and rows of points"));
+        return Err(IngestError::input(path, "the file is empty: expected a header line with column names and rows of points"));
     }
     if bytes.iter().take(4096).filter(|&&b| b == 0).count() > 0 {
-        return Err(Error::input(path, "this is a binary file, not a CSV text file"));
+        return Err(IngestError::input(path, "this is a binary file, not a CSV text file"));
     }
     let encoding = source.encoding.unwrap_or_else(|| Encoding::detect(bytes));
     let delimiter = source.delimiter.unwrap_or_else(|| text::sniff_delimiter(bytes));
     let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(bytes);
     let header: Vec<String> = reader
         .byte_headers()
-        .map_err(|e| Error::input(path, format!("cannot read the header line: {e}")))?
+        .map_err(|e| IngestError::input(path, format!("cannot read the header line: {e}")))?
         .iter()
         .map(|h| encoding.decode(h).trim().trim_matches('"').trim().to_string())
         .collect();
@@ -259,7 +259,7 @@ impl Layout {
         let sep = if delimiter == b'\t' { "tab".to_string() } else { (delimiter as char).to_string() };
         let listing = || format!("the columns are: {} (separator '{sep}')", header.join(", "));
         let need = |c: &Option<String>| c.as_deref().map(|c| columns.require(c, path, &listing)).transpose();
-        let rd = crs::spatial_ref(crs::RD_NEW)?;
+        let rd = crs::spatial_ref(crs::RD_NEW).map_err(IngestError::crs(path))?;
         let (pairs, reprojectors) = coordinate_pairs(&source.coords, &columns, path, &listing, working)?.into_iter().unzip();
         let layout = Layout {
             pairs,
@@ -269,7 +269,7 @@ impl Layout {
             id: need(&source.id_column)?,
             identities: source.identities,
             encoding,
-            rd_check: Reprojector::new(&rd, &rd)?.range(),
+            rd_check: Reprojector::new(&rd, &rd).map_err(IngestError::crs(path))?.range(),
             header,
         };
         Ok((layout, reprojectors))
@@ -628,8 +628,8 @@ fn coordinate_pairs(
     working: &SpatialRef,
 ) -> Result<Vec<(Pair, Reprojector)>> {
     let make = |x: usize, y: usize, lonlat: bool, crs_name: &str| -> Result<(Pair, Reprojector)> {
-        let srs = crs::spatial_ref(crs_name)?;
-        let reprojector = Reprojector::new(&srs, working)?;
+        let srs = crs::spatial_ref(crs_name).map_err(IngestError::crs(path))?;
+        let reprojector = Reprojector::new(&srs, working).map_err(IngestError::crs(path))?;
         Ok((Pair { x, y, lonlat, expect_lonlat: lonlat || srs.is_geographic(), range: reprojector.range() }, reprojector))
     };
     let rd_or = |c: &Option<String>| c.clone().unwrap_or_else(|| crs::RD_NEW.into());
@@ -650,7 +650,7 @@ fn coordinate_pairs(
                 (Some((x, y)), None) => vec![make(x, y, false, &rd_or(crs))?],
                 (None, Some((lon, lat))) => vec![make(lon, lat, true, crs.as_deref().unwrap_or(crs::WGS84))?],
                 (None, None) => {
-                    return Err(Error::input(
+                    return Err(IngestError::input(
                         path,
                         format!(
                             "no coordinate columns found: name them with --x/--y (RD New, or --crs) and/or --lon/--lat; known names are X-coördinaat/Y-coördinaat, x/y, RD_X/RD_Y, Breedtegraad/Lengtegraad, lat/lon, ...; {}",
@@ -699,7 +699,7 @@ impl<'a> Columns<'a> {
     }
 
     fn require(&self, name: &str, path: &Path, listing: &dyn Fn() -> String) -> Result<usize> {
-        self.find(name).ok_or_else(|| Error::input(path, format!("no column '{name}'; {}", listing())))
+        self.find(name).ok_or_else(|| IngestError::input(path, format!("no column '{name}'; {}", listing())))
     }
 }
 

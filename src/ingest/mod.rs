@@ -19,11 +19,58 @@ use std::path::{Path, PathBuf};
 
 use gdal::spatial_ref::SpatialRef;
 
+use crate::crs::CrsError;
 use crate::crs::Reprojector;
-use crate::error::Result;
 use crate::model::{PointLayer, RejectReason};
 
 pub use text::Encoding;
+
+/// A file that cannot be read: which file, which layer, and what was expected. Rows that
+/// cannot be used are not errors: they are accounted for (`Accounting::rejected`).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{}: {message}", path.display())]
+    File { path: PathBuf, message: String },
+    #[error("{}, layer '{layer}': {message}", path.display())]
+    Layer { path: PathBuf, layer: String, message: String },
+    /// GDAL failed while reading a layer (a feature, a field, the layer's CRS).
+    #[error("{}, layer '{layer}': GDAL: {source}", path.display())]
+    Gdal {
+        path: PathBuf,
+        layer: String,
+        #[source]
+        source: gdal::errors::GdalError,
+    },
+    /// The CRS of a file or of its coordinate columns.
+    #[error("{}: {source}", path.display())]
+    Crs {
+        path: PathBuf,
+        #[source]
+        source: CrsError,
+    },
+}
+
+impl IngestError {
+    pub fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        IngestError::File { path: path.into(), message: message.into() }
+    }
+
+    pub fn layer(path: impl Into<PathBuf>, layer: impl Into<String>, message: impl Into<String>) -> Self {
+        IngestError::Layer { path: path.into(), layer: layer.into(), message: message.into() }
+    }
+
+    /// For `map_err` on a GDAL call while reading `layer` of `path`.
+    pub fn gdal(path: &Path, layer: &str) -> impl Fn(gdal::errors::GdalError) -> IngestError {
+        move |source| IngestError::Gdal { path: path.to_path_buf(), layer: layer.to_string(), source }
+    }
+
+    /// For `map_err` on a CRS that `path` names or holds.
+    pub fn crs(path: &Path) -> impl Fn(CrsError) -> IngestError {
+        move |source| IngestError::Crs { path: path.to_path_buf(), source }
+    }
+}
+
+pub type Result<T, E = IngestError> = std::result::Result<T, E>;
 
 /// Where a point layer's coordinates are.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use super::text::{self, Encoding, Num};
 use super::vector::CBS_SENTINELS;
-use crate::error::{Error, Result};
+use super::{IngestError, Result};
 use crate::model::{CbsKind, clean_code};
 
 #[derive(Debug, Clone, Default)]
@@ -84,7 +84,7 @@ pub fn period_start(label: &str) -> Option<crate::model::Date> {
 
 pub fn read(src: &StatSource) -> Result<StatTable> {
     let path = src.path.as_path();
-    let raw = std::fs::read(path).map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
+    let raw = std::fs::read(path).map_err(|e| IngestError::input(path, format!("cannot read: {e}")))?;
     read_bytes(&raw, src)
 }
 
@@ -99,31 +99,31 @@ pub fn read_bytes(raw: &[u8], src: &StatSource) -> Result<StatTable> {
 
 fn read_csv(path: &Path, bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>)> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(Error::input(path, "the file is empty: expected a CBS table with a header line"));
+        return Err(IngestError::input(path, "the file is empty: expected a CBS table with a header line"));
     }
     let encoding = Encoding::detect(bytes);
     let mut reader = csv::ReaderBuilder::new().delimiter(text::sniff_delimiter(bytes)).flexible(true).from_reader(bytes);
     let header: Vec<String> = reader
         .byte_headers()
-        .map_err(|e| Error::input(path, format!("cannot read the header line: {e}")))?
+        .map_err(|e| IngestError::input(path, format!("cannot read the header line: {e}")))?
         .iter()
         .map(|h| encoding.decode(h).trim().to_string())
         .collect();
     let mut rows = Vec::new();
     for (i, rec) in reader.byte_records().enumerate() {
-        let rec = rec.map_err(|e| Error::input(path, format!("row {}: not valid CSV: {e}", i + 1)))?;
+        let rec = rec.map_err(|e| IngestError::input(path, format!("row {}: not valid CSV: {e}", i + 1)))?;
         rows.push(rec.iter().map(|f| encoding.decode(f).into_owned()).collect());
     }
     Ok((header, rows))
 }
 
 fn read_odata_json(path: &Path, bytes: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>)> {
-    let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::input(path, format!("not valid JSON: {e}")))?;
+    let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| IngestError::input(path, format!("not valid JSON: {e}")))?;
     let rows = doc
         .get("value")
         .or_else(|| doc.pointer("/d/results"))
         .and_then(|v| v.as_array())
-        .ok_or_else(|| Error::input(path, "expected a CBS OData export: a JSON object with a \"value\" array of rows"))?;
+        .ok_or_else(|| IngestError::input(path, "expected a CBS OData export: a JSON object with a \"value\" array of rows"))?;
     let mut header: Vec<String> = Vec::new();
     for row in rows {
         if let Some(obj) = row.as_object() {
@@ -229,9 +229,9 @@ fn table_from_rows(src: &StatSource, mut header: Vec<String>, mut rows: Vec<Vec<
 fn by_name_column(src: &StatSource, header: &[String], rows: &[Vec<String>]) -> Result<Option<usize>> {
     let find = |wanted: &str| header.iter().position(|h| h == wanted || text::normalise_name(h) == text::normalise_name(wanted));
     if let Some(c) = &src.name_column {
-        return find(c)
-            .map(Some)
-            .ok_or_else(|| Error::input(&src.path, format!("no column '{c}' (name_column); the columns are: {}", header.join(", "))));
+        return find(c).map(Some).ok_or_else(|| {
+            IngestError::input(&src.path, format!("no column '{c}' (name_column); the columns are: {}", header.join(", ")))
+        });
     }
     if src.code_column.is_some() {
         return Ok(None);
@@ -252,14 +252,14 @@ fn table_from_coded_rows(src: &StatSource, header: Vec<String>, rows: Vec<Vec<St
         Some(c) => header
             .iter()
             .position(|h| h == c || text::normalise_name(h) == text::normalise_name(c))
-            .ok_or_else(|| Error::input(path, format!("no column '{c}'; the columns are: {}", listing())))?,
+            .ok_or_else(|| IngestError::input(path, format!("no column '{c}'; the columns are: {}", listing())))?,
         None => {
             let score = |i: usize| rows.iter().filter(|r| CbsKind::of(&clean_code(cell(r, i))).is_some()).count();
             let best = (0..header.len()).max_by_key(|&i| (score(i), std::cmp::Reverse(i)));
             match best {
                 Some(i) if score(i) * 2 > rows.len() && !rows.is_empty() => i,
                 _ => {
-                    return Err(Error::input(
+                    return Err(IngestError::input(
                         path,
                         format!(
                             "no column holds CBS region codes (GM0917, WK091710, BU09171000); set code_column; the columns are: {}",
@@ -278,17 +278,16 @@ fn table_from_coded_rows(src: &StatSource, header: Vec<String>, rows: Vec<Vec<St
         (Some(p), Some(_)) => {
             let p = p.trim();
             let found = periods.iter().find(|q| *q == p || q.starts_with(p) && q.ends_with("JJ00")).cloned();
-            Some(
-                found
-                    .ok_or_else(|| Error::input(path, format!("no period '{p}' in the table; the periods are: {}", periods.join(", "))))?,
-            )
+            Some(found.ok_or_else(|| {
+                IngestError::input(path, format!("no period '{p}' in the table; the periods are: {}", periods.join(", ")))
+            })?)
         }
         (None, Some(_)) => periods.iter().max_by_key(|p| period_sort_key(p)).cloned(),
         // A file of one period, named in the project.
         (Some(p), None) => {
             let p = p.trim().to_string();
             if period_start(&p).is_none() {
-                return Err(Error::input(
+                return Err(IngestError::input(
                     path,
                     format!("period '{p}' is not a CBS period: write the year (2018) or a StatLine period (2018JJ00, 2018KW01, 2018MM03)"),
                 ));

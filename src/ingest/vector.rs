@@ -21,8 +21,8 @@ use geo_types::{Geometry, MultiPolygon};
 
 use super::csv_points::check_range;
 use super::{Coords, PointSource, Progress};
+use super::{IngestError, Result};
 use crate::crs::{self, Reprojector};
-use crate::error::{Error, Result};
 use crate::model::{Accounting, Area, Date, PointLayer, RejectReason, StatColumns};
 
 /// Values CBS uses for "secret" or "missing" in its GeoPackages and shapefiles.
@@ -75,11 +75,11 @@ pub struct AreaRead {
 
 pub fn open(path: &Path) -> Result<Dataset> {
     if !path.exists() {
-        return Err(Error::input(path, "file not found"));
+        return Err(IngestError::input(path, "file not found"));
     }
     let options = DatasetOptions { open_flags: GdalOpenFlags::GDAL_OF_VECTOR, ..Default::default() };
     Dataset::open_ex(path, options).map_err(|e| {
-        Error::input(path, format!("GDAL cannot open this as a vector file (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, ...): {e}"))
+        IngestError::input(path, format!("GDAL cannot open this as a vector file (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, ...): {e}"))
     })
 }
 
@@ -97,7 +97,7 @@ fn choose_layer(ds: &Dataset, path: &Path, wanted: Option<&str>, hint: Option<&s
             .find(|n| *n == w)
             .or_else(|| names.iter().find(|n| n.eq_ignore_ascii_case(w)))
             .cloned()
-            .ok_or_else(|| Error::input(path, format!("no layer '{w}'; {}", listing())));
+            .ok_or_else(|| IngestError::input(path, format!("no layer '{w}'; {}", listing())));
     }
     if names.len() == 1 {
         return Ok(names[0].clone());
@@ -107,7 +107,7 @@ fn choose_layer(ds: &Dataset, path: &Path, wanted: Option<&str>, hint: Option<&s
     {
         return Ok(n.clone());
     }
-    Err(Error::input(path, format!("the file has {} layers: say which one; {}", names.len(), listing())))
+    Err(IngestError::input(path, format!("the file has {} layers: say which one; {}", names.len(), listing())))
 }
 
 fn field_names(layer: &gdal::vector::Layer) -> Vec<(String, OGRFieldType::Type)> {
@@ -174,17 +174,55 @@ fn is_numeric(t: OGRFieldType::Type) -> bool {
 }
 
 /// The layer's CRS, or the working CRS with a warning when the file declares none.
-fn layer_srs(layer: &gdal::vector::Layer, working: &SpatialRef, warnings: &mut Vec<String>, what: &str) -> Result<SpatialRef> {
+fn layer_srs(layer: &gdal::vector::Layer, working: &SpatialRef, warnings: &mut Vec<String>, what: &str) -> SpatialRef {
     match layer.spatial_ref() {
         Some(mut s) => {
             s.set_axis_mapping_strategy(gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder);
-            Ok(s)
+            s
         }
         None => {
             warnings.push(format!("{what}: the layer declares no CRS; assuming the working CRS {}", crs::label(working)));
-            Ok(working.clone())
+            working.clone()
         }
     }
+}
+
+/// The layer being read, for messages that name the file, the layer, the feature and the
+/// field, and for reading fields with that context.
+struct LayerCx<'a> {
+    path: &'a Path,
+    layer: &'a str,
+    fields: &'a [(String, u32)],
+}
+
+impl LayerCx<'_> {
+    /// Field `i` of a feature; when GDAL cannot read it, an error naming all of the above.
+    fn field(&self, feature: &gdal::vector::Feature, i: usize) -> Result<Option<FieldValue>> {
+        feature.field(i).map_err(|e| {
+            let fid = feature.fid().map_or_else(String::new, |f| format!("feature {f}, "));
+            IngestError::layer(self.path, self.layer, format!("{fid}field '{}': GDAL cannot read it: {e}", self.fields[i].0))
+        })
+    }
+
+    fn what(&self) -> String {
+        format!("{}, layer '{}'", self.path.display(), self.layer)
+    }
+
+    fn crs(&self, definition: &str) -> Result<SpatialRef> {
+        crs::spatial_ref(definition).map_err(IngestError::crs(self.path))
+    }
+
+    fn reprojector(&self, source: &SpatialRef, target: &SpatialRef) -> Result<Reprojector> {
+        Reprojector::new(source, target).map_err(IngestError::crs(self.path))
+    }
+}
+
+/// The fields of an area layer that `read_areas` uses.
+struct AreaFields<'a> {
+    id: usize,
+    name: Option<usize>,
+    water: Option<usize>,
+    numeric: &'a [usize],
 }
 
 /// Read one area level into the working CRS; with `None`, keep the layer's own CRS
@@ -193,36 +231,73 @@ pub fn read_areas(src: &AreaSource, working: Option<&SpatialRef>) -> Result<Area
     let path = src.path.as_path();
     let ds = open(path)?;
     let layer_name = choose_layer(&ds, path, src.layer.as_deref(), src.level_hint.as_deref())?;
-    let mut layer = ds.layer_by_name(&layer_name)?;
-    let what = format!("{}, layer '{layer_name}'", path.display());
+    let mut layer = ds.layer_by_name(&layer_name).map_err(IngestError::gdal(path, &layer_name))?;
     let fields = field_names(&layer);
+    let cx = LayerCx { path, layer: &layer_name, fields: &fields };
     let (id_idx, name_idx) = area_fields(src, path, &layer_name, &fields)?;
-    let water_idx = find_field(&fields, "water");
     let numeric: Vec<usize> = (0..fields.len()).filter(|&i| i != id_idx && is_numeric(fields[i].1)).collect();
+    let wanted = AreaFields { id: id_idx, name: name_idx, water: find_field(&fields, "water"), numeric: &numeric };
 
     let mut warnings = Vec::new();
-    let rd = crs::spatial_ref(crs::RD_NEW)?;
-    let srs = layer_srs(&layer, working.unwrap_or(&rd), &mut warnings, &what)?;
+    let rd = cx.crs(crs::RD_NEW)?;
+    let srs = layer_srs(&layer, working.unwrap_or(&rd), &mut warnings, &cx.what());
     let working = working.unwrap_or(&srs);
-    let reprojector = Reprojector::new(&srs, working)?;
+    let reprojector = cx.reprojector(&srs, working)?;
+    let AreaFeatures { areas, mut attrs, skips } = area_features(&mut layer, &cx, &wanted, &reprojector)?;
 
+    warnings.extend(skips.warnings(&cx.what(), &fields[id_idx].0, &reprojector.source_label));
+    let mut attributes = StatColumns::default();
+    for (col, &fi) in numeric.iter().enumerate() {
+        let name = fields[fi].0.clone();
+        // The file's name, not its path: sources are shown on public endpoints.
+        let file = path.file_name().map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
+        attributes.sources.insert(name.clone(), format!("{file}, layer '{layer_name}', field {name}"));
+        attributes.columns.insert(name, std::mem::take(&mut attrs[col]));
+    }
+    Ok(AreaRead {
+        id_field: fields[id_idx].0.clone(),
+        name_field: name_idx.map(|i| fields[i].0.clone()),
+        source_crs: crs::label(&srs),
+        working_wkt: working.to_wkt().map_err(IngestError::gdal(path, &layer_name))?,
+        layer: layer_name,
+        areas,
+        attributes,
+        warnings,
+    })
+}
+
+/// The areas of a layer, their numeric attributes (per field, aligned with the areas) and
+/// what was skipped.
+struct AreaFeatures {
+    areas: Vec<Area>,
+    attrs: Vec<Vec<Option<f64>>>,
+    skips: AreaSkips,
+}
+
+/// Every feature of an area layer as an area (parts of a repeated code merged), its
+/// numeric attributes, and what was skipped and why.
+fn area_features(
+    layer: &mut gdal::vector::Layer,
+    cx: &LayerCx,
+    f: &AreaFields,
+    reprojector: &Reprojector,
+) -> Result<AreaFeatures> {
     let mut areas: Vec<Area> = Vec::new();
-    let mut attrs: Vec<Vec<Option<f64>>> = vec![Vec::new(); numeric.len()];
+    let mut attrs: Vec<Vec<Option<f64>>> = vec![Vec::new(); f.numeric.len()];
     let mut by_code: HashMap<String, usize> = HashMap::new();
     let mut skips = AreaSkips::default();
-    let total = layer.feature_count();
-    let progress = Progress::items(total, &format!("reading {what}"));
+    let progress = Progress::items(layer.feature_count(), &format!("reading {}", cx.what()));
     for (n, feature) in layer.features().enumerate() {
         if n % 1024 == 0 {
             progress.set(n as u64);
         }
-        if let Some(w) = water_idx
-            && value_as_string(feature.field(w)?).is_some_and(|v| v.eq_ignore_ascii_case("JA"))
+        if let Some(w) = f.water
+            && value_as_string(cx.field(&feature, w)?).is_some_and(|v| v.eq_ignore_ascii_case("JA"))
         {
             skips.water += 1;
             continue;
         }
-        let Some(code) = value_as_string(feature.field(id_idx)?).map(|c| crate::model::clean_code(&c)).filter(|c| !c.is_empty()) else {
+        let Some(code) = value_as_string(cx.field(&feature, f.id)?).map(|c| crate::model::clean_code(&c)).filter(|c| !c.is_empty()) else {
             skips.no_id += 1;
             continue;
         };
@@ -250,35 +325,16 @@ pub fn read_areas(src: &AreaSource, working: Option<&SpatialRef>) -> Result<Area
             area.geometry_km2 = area.geometry.unsigned_area() / 1e6;
             continue;
         }
-        let name = name_idx.and_then(|i| value_as_string(feature.field(i).ok().flatten()));
-        for (col, &fi) in numeric.iter().enumerate() {
-            attrs[col].push(value_as_f64(feature.field(fi)?));
+        let name = f.name.and_then(|i| value_as_string(feature.field(i).ok().flatten()));
+        for (col, &fi) in f.numeric.iter().enumerate() {
+            attrs[col].push(value_as_f64(cx.field(&feature, fi)?));
         }
         by_code.insert(code.clone(), areas.len());
         let geometry_km2 = geometry.unsigned_area() / 1e6;
         areas.push(Area { code, name, geometry, geometry_km2 });
     }
     progress.finish();
-
-    warnings.extend(skips.warnings(&what, &fields[id_idx].0, &reprojector.source_label));
-    let mut attributes = StatColumns::default();
-    for (col, &fi) in numeric.iter().enumerate() {
-        let name = fields[fi].0.clone();
-        // The file's name, not its path: sources are shown on public endpoints.
-        let file = path.file_name().map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
-        attributes.sources.insert(name.clone(), format!("{file}, layer '{layer_name}', field {name}"));
-        attributes.columns.insert(name, std::mem::take(&mut attrs[col]));
-    }
-    Ok(AreaRead {
-        layer: layer_name,
-        id_field: fields[id_idx].0.clone(),
-        name_field: name_idx.map(|i| fields[i].0.clone()),
-        source_crs: crs::label(&srs),
-        working_wkt: working.to_wkt()?,
-        areas,
-        attributes,
-        warnings,
-    })
+    Ok(AreaFeatures { areas, attrs, skips })
 }
 
 fn list_ids(ids: &[String]) -> String {
@@ -306,11 +362,12 @@ fn read_feature(
     check: &RangeCheck,
     weight_i: Option<usize>,
     date_i: Option<usize>,
-    fields: &[(String, u32)],
+    cx: &LayerCx,
     acc: &mut Accounting,
 ) -> Result<Option<FeaturePoint>> {
+    let fields = cx.fields;
     let xy = match xy_i {
-        Some((xi, yi)) => match (value_as_f64(feature.field(xi)?), value_as_f64(feature.field(yi)?)) {
+        Some((xi, yi)) => match (value_as_f64(cx.field(feature, xi)?), value_as_f64(cx.field(feature, yi)?)) {
             (Some(x), Some(y)) => Ok((x, y)),
             _ => Err(RejectReason::MissingCoordinate),
         },
@@ -342,7 +399,7 @@ fn read_feature(
     }
     let weight = match weight_i {
         None => 1.0,
-        Some(i) => match feature.field(i)? {
+        Some(i) => match cx.field(feature, i)? {
             None => 0.0,
             v => match value_as_f64(v) {
                 Some(w) => w,
@@ -353,9 +410,9 @@ fn read_feature(
             },
         },
     };
-    let date = match date_i.map(|i| (i, feature.field(i))) {
+    let date = match date_i {
         None => None,
-        Some((i, v)) => match value_as_string(v?) {
+        Some(i) => match value_as_string(cx.field(feature, i)?) {
             None => None,
             Some(s) if s.trim().is_empty() => None,
             Some(s) => match super::text::parse_date(&s) {
@@ -375,11 +432,10 @@ fn area_fields(src: &AreaSource, path: &Path, layer_name: &str, fields: &[(Strin
     let listing = || fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", ");
     let hint = src.level_hint.as_deref().or(Some(layer_name));
     let id_idx = match &src.id_field {
-        Some(f) => {
-            find_field(fields, f).ok_or_else(|| Error::layer(path, layer_name, format!("no field '{f}'; the fields are: {}", listing())))?
-        }
+        Some(f) => find_field(fields, f)
+            .ok_or_else(|| IngestError::layer(path, layer_name, format!("no field '{f}'; the fields are: {}", listing())))?,
         None => ordered(ID_FIELDS, hint).iter().find_map(|c| find_field(fields, c)).ok_or_else(|| {
-            Error::layer(
+            IngestError::layer(
                 path,
                 layer_name,
                 format!("cannot tell which field holds the area id: set id_field (--id-field); the fields are: {}", listing()),
@@ -389,7 +445,7 @@ fn area_fields(src: &AreaSource, path: &Path, layer_name: &str, fields: &[(Strin
     let name_idx = match &src.name_field {
         Some(f) => Some(
             find_field(fields, f)
-                .ok_or_else(|| Error::layer(path, layer_name, format!("no field '{f}'; the fields are: {}", listing())))?,
+                .ok_or_else(|| IngestError::layer(path, layer_name, format!("no field '{f}'; the fields are: {}", listing())))?,
         ),
         None => ordered(NAME_FIELDS, hint).iter().find_map(|c| find_field(fields, c)),
     };
@@ -469,78 +525,111 @@ impl AreaSkips {
     }
 }
 
+/// The columns of a point layer that `read_points` uses.
+struct PointFields {
+    xy: Option<(usize, usize)>,
+    lonlat: bool,
+    date: Option<usize>,
+    category: Option<usize>,
+    weight: Option<usize>,
+    id: Option<usize>,
+}
+
+impl PointFields {
+    fn find(source: &PointSource, cx: &LayerCx) -> Result<PointFields> {
+        let listing = || cx.fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", ");
+        let need = |name: Option<&str>| -> Result<Option<usize>> {
+            name.map(|n| {
+                find_field(cx.fields, n)
+                    .ok_or_else(|| IngestError::layer(cx.path, cx.layer, format!("no field '{n}'; the fields are: {}", listing())))
+            })
+            .transpose()
+        };
+        let pair = |a: &str, b: &str| -> Result<Option<(usize, usize)>> { Ok(need(Some(a))?.zip(need(Some(b))?)) };
+        let (xy, lonlat) = match &source.coords {
+            Coords::XY { x, y, .. } => (pair(x, y)?, false),
+            Coords::LonLat { lon, lat } => (pair(lon, lat)?, true),
+            Coords::Auto { .. } => (None, false),
+            Coords::Both { .. } => {
+                return Err(IngestError::input(
+                    cx.path,
+                    "x/y and lon/lat together are for CSV files; a GeoPackage, GeoJSON or Shapefile has its own geometry, or name one pair",
+                ));
+            }
+        };
+        Ok(PointFields {
+            xy,
+            lonlat,
+            date: need(source.date.as_deref())?,
+            category: need(source.category.as_deref())?,
+            weight: need(source.weight.as_deref())?,
+            id: need(source.id_column.as_deref())?,
+        })
+    }
+}
+
 /// Read a point layer with its own geometry (GeoPackage, GeoJSON, Shapefile, ...).
 pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Result<PointLayer> {
     let path = source.path.as_path();
     let ds = open(path)?;
     let layer_name = choose_layer(&ds, path, source.layer.as_deref(), None)?;
-    let mut layer = ds.layer_by_name(&layer_name)?;
+    let mut layer = ds.layer_by_name(&layer_name).map_err(IngestError::gdal(path, &layer_name))?;
     let fields = field_names(&layer);
-    let listing = || fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", ");
-    let need = |name: &Option<String>| -> Result<Option<usize>> {
-        name.as_deref()
-            .map(|n| {
-                find_field(&fields, n)
-                    .ok_or_else(|| Error::layer(path, &layer_name, format!("no field '{n}'; the fields are: {}", listing())))
-            })
-            .transpose()
-    };
-    let date_i = need(&source.date)?;
-    let cat_i = need(&source.category)?;
-    let weight_i = need(&source.weight)?;
-    let id_i = need(&source.id_column)?;
-    let mut identity: Vec<u64> = Vec::new();
-    let (xy_i, lonlat) = match &source.coords {
-        Coords::XY { x, y, .. } => (Some((need(&Some(x.clone()))?.unwrap_or(0), need(&Some(y.clone()))?.unwrap_or(0))), false),
-        Coords::LonLat { lon, lat } => (Some((need(&Some(lon.clone()))?.unwrap_or(0), need(&Some(lat.clone()))?.unwrap_or(0))), true),
-        Coords::Auto { .. } => (None, false),
-        Coords::Both { .. } => {
-            return Err(Error::input(
-                path,
-                "x/y and lon/lat together are for CSV files; a GeoPackage, GeoJSON or Shapefile has its own geometry, or name one pair",
-            ));
-        }
-    };
-    let what = format!("{}, layer '{layer_name}'", path.display());
-    let mut acc = Accounting::default();
-    let srs = match &source.coords {
-        Coords::XY { crs: Some(c), .. } | Coords::Both { crs: Some(c), .. } | Coords::Auto { crs: Some(c) } => crs::spatial_ref(c)?,
-        Coords::XY { crs: None, .. } | Coords::Both { crs: None, .. } => crs::spatial_ref(crs::RD_NEW)?,
-        Coords::LonLat { .. } => crs::spatial_ref(crs::WGS84)?,
-        Coords::Auto { crs: None } => layer_srs(&layer, working, &mut acc.warnings, &what)?,
-    };
-    let reprojector = Reprojector::new(&srs, working)?;
-    let rd = crs::spatial_ref(crs::RD_NEW)?;
-    let rd_check = Reprojector::new(&rd, &rd)?;
-    let expect_lonlat = lonlat || srs.is_geographic();
-
+    let cx = LayerCx { path, layer: &layer_name, fields: &fields };
+    let f = PointFields::find(source, &cx)?;
     let mut out = PointLayer { id: id.to_string(), ..Default::default() };
+    let srs = match &source.coords {
+        Coords::XY { crs: Some(c), .. } | Coords::Both { crs: Some(c), .. } | Coords::Auto { crs: Some(c) } => cx.crs(c)?,
+        Coords::XY { crs: None, .. } | Coords::Both { crs: None, .. } => cx.crs(crs::RD_NEW)?,
+        Coords::LonLat { .. } => cx.crs(crs::WGS84)?,
+        Coords::Auto { crs: None } => layer_srs(&layer, working, &mut out.accounting.warnings, &cx.what()),
+    };
+    let reprojector = cx.reprojector(&srs, working)?;
+    let rd = cx.crs(crs::RD_NEW)?;
+    let rd_check = cx.reprojector(&rd, &rd)?;
+    let check = RangeCheck { reprojector: &reprojector, rd: &rd_check, expect_lonlat: f.lonlat || srs.is_geographic() };
+    point_features(&mut layer, &cx, &f, &check, source.identities, &mut out)?;
+    super::reproject_points(&mut out, &reprojector);
+    super::warn_if_mostly_swapped(&mut out.accounting, path);
+    Ok(out)
+}
+
+/// Every feature of a point layer into `out`: a point, or a rejected row with its reason.
+fn point_features(
+    layer: &mut gdal::vector::Layer,
+    cx: &LayerCx,
+    f: &PointFields,
+    check: &RangeCheck,
+    identities: bool,
+    out: &mut PointLayer,
+) -> Result<()> {
     let mut dates: Vec<Option<Date>> = Vec::new();
     let mut cats: Vec<u32> = Vec::new();
     let mut cat_lookup = crate::model::CategoryIndex::default();
     let mut weights: Vec<f64> = Vec::new();
-    let progress = Progress::items(layer.feature_count(), &format!("reading {what}"));
+    let mut identity: Vec<u64> = Vec::new();
+    let progress = Progress::items(layer.feature_count(), &format!("reading {}", cx.what()));
     for (n, feature) in layer.features().enumerate() {
         let row = n as u64 + 1;
-        acc.rows += 1;
+        out.accounting.rows += 1;
         if n % 4096 == 0 {
             progress.set(n as u64);
         }
-        let check = RangeCheck { reprojector: &reprojector, rd: &rd_check, expect_lonlat };
-        let Some((x, y, weight, date)) = read_feature(&feature, row, xy_i, &check, weight_i, date_i, &fields, &mut acc)? else { continue };
-        if let Some(i) = cat_i {
-            let c = value_as_string(feature.field(i)?).unwrap_or_default();
+        let read = read_feature(&feature, row, f.xy, check, f.weight, f.date, cx, &mut out.accounting)?;
+        let Some((x, y, weight, date)) = read else { continue };
+        if let Some(i) = f.category {
+            let c = value_as_string(cx.field(&feature, i)?).unwrap_or_default();
             cats.push(cat_lookup.index(&c, &mut out.categories));
         }
-        if date_i.is_some() {
+        if f.date.is_some() {
             dates.push(date);
         }
-        if weight_i.is_some() {
+        if f.weight.is_some() {
             weights.push(weight);
         }
-        if source.identities {
-            let id = match id_i {
-                Some(i) => xxhash_rust::xxh3::xxh3_64(value_as_string(feature.field(i)?).unwrap_or_default().trim().as_bytes()),
+        if identities {
+            let id = match f.id {
+                Some(i) => xxhash_rust::xxh3::xxh3_64(value_as_string(cx.field(&feature, i)?).unwrap_or_default().trim().as_bytes()),
                 None => feature.fid().unwrap_or(row),
             };
             identity.push(id);
@@ -550,12 +639,9 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
         out.rows.push(row);
     }
     progress.finish();
-    out.identity = source.identities.then_some(identity);
-    out.dates = date_i.map(|_| dates);
-    out.category_idx = cat_i.map(|_| cats);
-    out.weights = weight_i.map(|_| weights);
-    out.accounting = acc;
-    super::reproject_points(&mut out, &reprojector);
-    super::warn_if_mostly_swapped(&mut out.accounting, path);
-    Ok(out)
+    out.identity = identities.then_some(identity);
+    out.dates = f.date.map(|_| dates);
+    out.category_idx = f.category.map(|_| cats);
+    out.weights = f.weight.map(|_| weights);
+    Ok(())
 }

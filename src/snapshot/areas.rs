@@ -7,8 +7,22 @@ use gdal::spatial_ref::SpatialRef;
 use geo::InteriorPoint;
 
 use super::{Log, timed};
+use crate::config::ProjectError;
 use crate::config::{LevelConfig, Project};
-use crate::error::Result;
+use crate::ingest::IngestError;
+
+/// The areas stage: a level, a statistics file or a boundaries file that cannot be read,
+/// or a project that asks what the data cannot give (a group member that is no area, a
+/// conversion to a kind of area the project has no level of).
+#[derive(Debug, thiserror::Error)]
+pub enum AreasError {
+    #[error(transparent)]
+    Read(#[from] IngestError),
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+}
+
+pub(super) type Result<T, E = AreasError> = std::result::Result<T, E>;
 use crate::ingest::{statistics, vector};
 use crate::model::{Area, CbsKind, Level, StatColumns, StatEdition};
 
@@ -79,8 +93,8 @@ fn read_level(
         id: lc.id.clone(),
         title: lc.title.clone().unwrap_or_else(|| lc.id.clone()),
         cbs_kind,
-        parent: lc.parent.clone(),
-        parent_idx: Vec::new(),
+        parent: lc.parent_index,
+        parent_area: Vec::new(),
         stats: read.attributes,
         areas: read.areas,
         by_code,

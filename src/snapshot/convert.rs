@@ -6,10 +6,11 @@
 
 use gdal::spatial_ref::SpatialRef;
 
+use super::areas::{AreasError, Result};
 use super::{Log, timed};
+use crate::config::ProjectError;
 use crate::config::{Project, StatisticsConfig};
 use crate::crosswalk::{self, Method, WeightPoints};
-use crate::error::{Error, Result};
 use crate::ingest::statistics::{Columns, Edition, StatTable};
 use crate::ingest::text::normalise_name;
 use crate::ingest::{self, PointSource, vector};
@@ -51,13 +52,15 @@ fn make(project: &Project, index: usize, levels: &[Level], working: &SpatialRef,
     let mut old = timed(&mut log.timings, format!("read boundaries {}", b.path.display()), || vector::read_areas(&src, Some(working)))?;
     log.warnings.extend(old.warnings.iter().cloned());
     let kind = old.areas.first().and_then(|a| CbsKind::of(&a.code));
-    let li = levels.iter().position(|l| l.cbs_kind.is_some() && l.cbs_kind == kind).ok_or_else(|| Error::Project {
-        path: project.file.clone(),
-        message: format!(
-            "statistics[{index}].boundaries: the areas of {} are {}, and no level of the project is of that kind",
-            b.path.display(),
-            kind.map_or("not CBS areas", |k| k.plural())
-        ),
+    let li = levels.iter().position(|l| l.cbs_kind.is_some() && l.cbs_kind == kind).ok_or_else(|| {
+        ProjectError::new(
+            &project.file,
+            format!(
+                "statistics[{index}].boundaries: the areas of {} are {}, and no level of the project is of that kind",
+                b.path.display(),
+                kind.map_or("not CBS areas", |k| k.plural())
+            ),
+        )
     })?;
     let weights = match &sc.weights {
         Some(w) => {
@@ -91,7 +94,7 @@ fn make(project: &Project, index: usize, levels: &[Level], working: &SpatialRef,
     let mut k = keep.iter();
     old.areas.retain(|_| *k.next().unwrap_or(&false));
     let cw = timed(&mut log.timings, format!("crosswalk {} → {}", b.path.display(), target.id), || {
-        Ok(crosswalk::build(&old.areas, &target.areas, points.as_ref()))
+        Ok::<_, AreasError>(crosswalk::build(&old.areas, &target.areas, points.as_ref()))
     })?;
     let outside: Vec<String> =
         (0..old.areas.len()).filter(|&i| cw.uncovered[i] > 0.01).take(10).map(|i| old.areas[i].code.clone()).collect();
@@ -123,14 +126,15 @@ pub(super) fn to_project_boundaries(
     let key = |k: &str| format!("statistics[{index}].{k}");
     let b = sc.boundaries.as_ref().expect("called for statistics with boundaries");
     if sc.convert.is_empty() {
-        return Err(Error::Project {
-            path: project.file.clone(),
-            message: format!(
+        return Err(ProjectError::new(
+            &project.file,
+            format!(
                 "{}: name the counts to convert to the project's boundaries (convert = [\"aantal_inwoners\"]); the columns are: {}",
                 key("convert"),
                 table.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", ")
             ),
-        });
+        )
+        .into());
     }
     let id = format!("{:?}|{:?}", (&b.path, &b.layer, &b.id_field), sc.weights.as_ref().map(|w| (&w.path, &w.layer, &w.field)));
     if !made.0.contains_key(&id) {
@@ -145,15 +149,16 @@ pub(super) fn to_project_boundaries(
         let mut flags = vec![false; target.areas.len()];
         for wanted in &sc.convert {
             let Some((name, values)) = columns.iter().find(|(n, _)| n == wanted || normalise_name(n) == normalise_name(wanted)) else {
-                return Err(Error::Project {
-                    path: project.file.clone(),
-                    message: format!(
+                return Err(ProjectError::new(
+                    &project.file,
+                    format!(
                         "{}: '{wanted}' is not a column of {}; the columns are: {}",
                         key("convert"),
                         sc.path.display(),
                         columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", ")
                     ),
-                });
+                )
+                .into());
             };
             let on_old: Vec<Option<f64>> = old.iter().map(|a| row_of.get(a.code.as_str()).and_then(|&r| values[r])).collect();
             let converted = crosswalk::convert(cw, &on_old, target.areas.len());

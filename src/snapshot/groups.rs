@@ -21,7 +21,9 @@ use geo_types::MultiPolygon;
 
 use super::Log;
 use crate::config::Project;
-use crate::error::{Error, Result};
+use crate::config::ProjectError;
+
+type Result<T, E = ProjectError> = std::result::Result<T, E>;
 use crate::ingest::text::normalise_name;
 use crate::model::{Area, GroupInfo, Level, StatColumns, StatEdition};
 
@@ -38,7 +40,7 @@ pub(super) fn levels(project: &Project, levels: &[Level], log: &mut Log) -> Resu
 }
 
 fn group_level(project: &Project, members_of: &Level, log: &mut Log) -> Result<Level> {
-    let err = |message: String| Error::Project { path: project.file.clone(), message };
+    let err = |message: String| ProjectError::new(&project.file, message);
     let mut areas = Vec::new();
     let mut members = Vec::new();
     let mut owner: HashMap<usize, &str> = HashMap::new();
@@ -91,7 +93,7 @@ fn group_level(project: &Project, members_of: &Level, log: &mut Log) -> Result<L
         areas,
         by_code,
         parent: None,
-        parent_idx: Vec::new(),
+        parent_area: Vec::new(),
         stats,
         groups: Some(GroupInfo { member_level: members_of.id.clone(), members }),
     })

@@ -6,15 +6,21 @@ use geo::InteriorPoint;
 
 use super::Log;
 use crate::config::Project;
-use crate::error::{Error, Result};
 use crate::index::AreaIndex;
 use crate::join::{self, NONE};
 use crate::model::{CbsKind, Level, PointLayer, cbs_ancestor_code};
 
+/// A hierarchy that cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum HierarchyError {
+    /// The project's parents together with those found from the CBS codes form a cycle.
+    #[error("project file {}: the parents of the levels {} form a cycle (give each level's parent = \"...\")", project.display(), levels.join(", "))]
+    Cycle { project: std::path::PathBuf, levels: Vec<String> },
+}
+
 /// Link every level to its parent level and every area to its parent area. Returns the
 /// levels in child-first order (for the join).
-pub(super) fn link(project: &Project, levels: &mut [Level], indexes: &[AreaIndex], log: &mut Log) -> Result<Vec<usize>> {
-    let ids: Vec<String> = levels.iter().map(|l| l.id.clone()).collect();
+pub(super) fn link(project: &Project, levels: &mut [Level], indexes: &[AreaIndex], log: &mut Log) -> Result<Vec<usize>, HierarchyError> {
     for li in 0..levels.len() {
         if levels[li].parent.is_none()
             && let Some(kind) = levels[li].cbs_kind
@@ -24,21 +30,15 @@ pub(super) fn link(project: &Project, levels: &mut [Level], indexes: &[AreaIndex
                 CbsKind::Wijk => &[CbsKind::Gemeente],
                 CbsKind::Gemeente => &[],
             };
-            levels[li].parent = up.iter().find_map(|k| levels.iter().find(|l| l.cbs_kind == Some(*k)).map(|l| l.id.clone()));
-        }
-        if let Some(p) = &levels[li].parent
-            && !ids.contains(p)
-        {
-            return Err(Error::Project {
-                path: project.file.clone(),
-                message: format!("level '{}': parent '{p}' is not a level", levels[li].id),
-            });
+            levels[li].parent = up.iter().find_map(|k| levels.iter().position(|l| l.cbs_kind == Some(*k) && l.groups.is_none()));
         }
     }
-    let order = child_first_order(levels)
-        .ok_or_else(|| Error::Project { path: project.file.clone(), message: "the levels' parents form a cycle".into() })?;
+    let order = child_first_order(levels).ok_or_else(|| HierarchyError::Cycle {
+        project: project.file.clone(),
+        levels: levels.iter().filter(|l| l.parent.is_some()).map(|l| l.id.clone()).collect(),
+    })?;
     for li in 0..levels.len() {
-        levels[li].parent_idx = match levels[li].parent.as_ref().and_then(|p| ids.iter().position(|i| i == p)) {
+        levels[li].parent_area = match levels[li].parent {
             Some(pi) => parent_areas(levels, li, pi, &indexes[pi], log),
             None => vec![None; levels[li].areas.len()],
         };
@@ -51,7 +51,7 @@ pub(super) fn link(project: &Project, levels: &mut [Level], indexes: &[AreaIndex
 fn parent_areas(levels: &[Level], li: usize, pi: usize, parent_index: &AreaIndex, log: &mut Log) -> Vec<Option<u32>> {
     let parent = &levels[pi];
     let (mut by_code, mut by_polygon, mut orphans) = (0usize, 0usize, Vec::new());
-    let parent_idx: Vec<Option<u32>> = levels[li]
+    let parent_area: Vec<Option<u32>> = levels[li]
         .areas
         .iter()
         .map(|a| {
@@ -80,7 +80,7 @@ fn parent_areas(levels: &[Level], li: usize, pi: usize, parent_index: &AreaIndex
         ));
     }
     tracing::debug!(level = %levels[li].id, by_code, by_polygon, "parents");
-    parent_idx
+    parent_area
 }
 
 /// Level indices ordered so that every level comes after all levels whose parent it is.
@@ -88,9 +88,8 @@ fn child_first_order(levels: &[Level]) -> Option<Vec<usize>> {
     let mut done = vec![false; levels.len()];
     let mut order = Vec::new();
     while order.len() < levels.len() {
-        let next = (0..levels.len()).find(|&i| {
-            !done[i] && levels.iter().enumerate().all(|(c, l)| done[c] || c == i || l.parent.as_deref() != Some(levels[i].id.as_str()))
-        })?;
+        let next =
+            (0..levels.len()).find(|&i| !done[i] && levels.iter().enumerate().all(|(c, l)| done[c] || c == i || l.parent != Some(i)))?;
         done[next] = true;
         order.push(next);
     }
@@ -110,7 +109,7 @@ pub fn join_hierarchy(
     let mut assigned: Vec<Vec<u32>> = vec![Vec::new(); levels.len()];
     let mut overlaps = Vec::new();
     for &li in order {
-        let child = (0..levels.len()).find(|&c| levels[c].parent.as_deref() == Some(levels[li].id.as_str()) && !assigned[c].is_empty());
+        let child = (0..levels.len()).find(|&c| levels[c].parent == Some(li) && !assigned[c].is_empty());
         let Some(c) = child else {
             // A finest level: every point is looked up, and overlaps are reported.
             let (mine, o) = join::locate_all_checked(&indexes[li], &layer.xs, &layer.ys);
@@ -121,7 +120,7 @@ pub fn join_hierarchy(
             continue;
         };
         let mut mine: Vec<u32> =
-            assigned[c].iter().map(|&a| if a == NONE { NONE } else { levels[c].parent_idx[a as usize].unwrap_or(NONE) }).collect();
+            assigned[c].iter().map(|&a| if a == NONE { NONE } else { levels[c].parent_area[a as usize].unwrap_or(NONE) }).collect();
         join::fill_unassigned(&indexes[li], &layer.xs, &layer.ys, &mut mine);
         assigned[li] = mine;
     }

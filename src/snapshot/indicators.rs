@@ -3,8 +3,25 @@
 //! leave out or cannot compute.
 
 use super::{IndicatorResult, JoinedLayer, Log, timed};
-use crate::config::{Access, IndicatorConfig, Project};
-use crate::error::{Error, Result};
+use crate::config::ProjectError;
+use crate::config::{self, Access, IndicatorConfig, Project};
+
+/// The indicators stage: a statistic the project names that no level has, or a table
+/// that could not be computed, with the indicator and the level.
+#[derive(Debug, thiserror::Error)]
+pub enum IndicatorsError {
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error("indicator '{indicator}', level '{level}': the indicator table could not be computed: {source}")]
+    Table {
+        indicator: String,
+        level: String,
+        #[source]
+        source: polars::error::PolarsError,
+    },
+}
+
+type Result<T, E = IndicatorsError> = std::result::Result<T, E>;
 use crate::indicators::{self, Indicator, LevelValues};
 use crate::model::Level;
 
@@ -25,7 +42,7 @@ pub(super) fn compute(
                 results.push(r);
             }
         }
-        Ok(results)
+        Ok::<_, IndicatorsError>(results)
     })?;
     log.warnings.extend(warnings);
     log.warnings.extend(layer_filter_warnings(project, points));
@@ -47,18 +64,15 @@ fn compute_one(
     points: &[JoinedLayer],
     warnings: &mut Vec<String>,
 ) -> Result<Option<IndicatorResult>> {
-    let layer_config = ic.numerator.points.as_ref().and_then(|id| project.points.iter().find(|p| &p.id == id));
+    let layer_config = ic.numerator.points().and_then(|id| project.points.iter().find(|p| p.id == id));
     let def = Indicator::from_config(ic, layer_config);
     // What is counted: a point layer, or a statistic of the areas (config allows exactly one).
-    let source = match (&def.points, &def.statistic) {
-        (Some(id), _) => match points.iter().find(|p| &p.layer.id == id) {
+    let source = match &def.numerator {
+        config::Numerator::Points { layer: id, .. } => match points.iter().find(|p| &p.layer.id == id) {
             Some(layer) => Numerator::Points(layer),
             None => return Ok(None), // its (restricted) layer was left out
         },
-        (None, Some(name)) => Numerator::Statistic(name),
-        (None, None) => {
-            return Err(Error::Project { path: project.file.clone(), message: format!("indicator '{}': no numerator", def.id) });
-        }
+        config::Numerator::Statistic(name) => Numerator::Statistic(name),
     };
     let layer = match source {
         Numerator::Points(l) => Some(l),
@@ -85,10 +99,11 @@ fn compute_one(
     for li in 0..levels.len() {
         let values = match source {
             Numerator::Points(layer) => {
-                indicators::evaluate(&def, &layer.layer, &layer.assigned[li], layer.record_keys.as_deref(), levels, li)?
+                indicators::evaluate(&def, &layer.layer, &layer.assigned[li], layer.record_keys.as_deref(), levels, li)
             }
-            Numerator::Statistic(name) => indicators::evaluate_statistic(&def, name, levels, li, &stat_axis)?,
-        };
+            Numerator::Statistic(name) => indicators::evaluate_statistic(&def, name, levels, li, &stat_axis),
+        }
+        .map_err(|source| IndicatorsError::Table { indicator: def.id.clone(), level: levels[li].id.clone(), source })?;
         if matches!(def.denominator, indicators::Denominator::Statistic(_)) && values.denominator_source.is_none() {
             warnings.push(format!(
                 "indicator '{}': level '{}' has no statistic '{}'; its values are missing",
@@ -143,7 +158,7 @@ fn hotspots_of(
 /// Category filter values that match nothing in the layer, and weights that are missing.
 fn layer_warnings(def: &Indicator, layer: &JoinedLayer) -> Vec<String> {
     let mut out = Vec::new();
-    for c in def.categories.iter().flatten() {
+    for c in def.numerator.categories().into_iter().flatten() {
         let key = crate::model::category_key(c);
         if !layer.layer.categories.iter().any(|x| crate::model::category_key(x) == key) {
             out.push(format!(
@@ -154,7 +169,7 @@ fn layer_warnings(def: &Indicator, layer: &JoinedLayer) -> Vec<String> {
             ));
         }
     }
-    if def.weighted && layer.layer.weights.is_none() {
+    if def.numerator.weighted() && layer.layer.weights.is_none() {
         out.push(format!("indicator '{}': weighted, but point layer '{}' has no weight column; counting points", def.id, layer.layer.id));
     }
     out
@@ -174,7 +189,7 @@ fn check_statistic_names(project: &Project, ii: usize, levels: &[Level]) -> Resu
                 _ => None,
             },
         ),
-        ("numerator.statistic", ic.numerator.statistic.as_deref()),
+        ("numerator.statistic", ic.numerator.statistic()),
     ];
     for (key, name) in named {
         let Some(name) = name else { continue };
@@ -193,10 +208,11 @@ fn check_statistic_names(project: &Project, ii: usize, levels: &[Level]) -> Resu
             Some((_, k)) => format!("; did you mean '{k}'?"),
             None => format!("; the statistics are: {}", known.iter().take(30).copied().collect::<Vec<_>>().join(", ")),
         };
-        return Err(Error::Project {
-            path: project.file.clone(),
-            message: format!("indicators[{ii}].{key} (indicator '{}'): '{name}' is not a statistic of any level{hint}", ic.id),
-        });
+        return Err(ProjectError::new(
+            &project.file,
+            format!("indicators[{ii}].{key} (indicator '{}'): '{name}' is not a statistic of any level{hint}", ic.id),
+        )
+        .into());
     }
     Ok(())
 }
@@ -251,9 +267,10 @@ fn layer_filter_warnings(project: &Project, points: &[JoinedLayer]) -> Vec<Strin
     for jl in points {
         let l = &jl.layer;
         let on_layer: Vec<&crate::config::IndicatorConfig> =
-            project.indicators.iter().filter(|i| i.numerator.points.as_deref() == Some(l.id.as_str())).collect();
-        let filters: Vec<String> = on_layer.iter().flat_map(|i| i.numerator.categories.iter().flatten()).map(|c| category_key(c)).collect();
-        let unfiltered = on_layer.iter().any(|i| i.numerator.categories.is_none());
+            project.indicators.iter().filter(|i| i.numerator.points() == Some(l.id.as_str())).collect();
+        let filters: Vec<String> =
+            on_layer.iter().flat_map(|i| i.numerator.categories().into_iter().flatten()).map(|c| category_key(c)).collect();
+        let unfiltered = on_layer.iter().any(|i| i.numerator.categories().is_none());
         if let Some(idx) = &l.category_idx
             && !filters.is_empty()
             && !unfiltered

@@ -25,18 +25,42 @@ use std::time::Instant;
 
 use geo_types::MultiPolygon;
 
+use crate::config::ProjectError;
 use crate::config::{Access, Project};
 use crate::crs;
-use crate::error::{Error, Result};
+use crate::crs::CrsError;
 use crate::index::AreaIndex;
 use crate::indicators::{Indicator, LevelValues};
 use crate::model::{Level, PointLayer};
 use crate::tiles::TileData;
 
-pub use hierarchy::join_hierarchy;
+pub use areas::AreasError;
+pub use hierarchy::{HierarchyError, join_hierarchy};
+pub use indicators::IndicatorsError;
+pub use points::PointsError;
 pub use points::{layer_protection, point_source};
 pub use serving::{area_properties, denominator_label};
 pub use version::{data_version, inputs_fingerprint};
+
+/// Why a snapshot could not be built: the stage that failed, with its own error.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error(transparent)]
+    Areas(#[from] AreasError),
+    #[error(transparent)]
+    Hierarchy(#[from] HierarchyError),
+    #[error(transparent)]
+    Points(#[from] PointsError),
+    #[error(transparent)]
+    Indicators(#[from] IndicatorsError),
+    /// Preparing the served geometry (WGS84, Web Mercator) failed.
+    #[error("preparing the map data (WGS84): {0}")]
+    Serving(#[source] CrsError),
+}
+
+type Result<T, E = BuildError> = std::result::Result<T, E>;
 
 /// A point layer after the join: for every level, each point's area index (or `NONE`).
 pub struct JoinedLayer {
@@ -89,7 +113,6 @@ pub struct Snapshot {
     pub project_file: PathBuf,
     pub working_crs: String,
     pub levels: Vec<Level>,
-    pub indexes: Vec<AreaIndex>,
     pub points: Vec<JoinedLayer>,
     pub indicators: Vec<IndicatorResult>,
     /// Per level, every area in WGS84 lon/lat (CRS84 axis order).
@@ -119,7 +142,7 @@ impl Snapshot {
     }
 }
 
-pub fn timed<T>(timings: &mut Vec<(String, f64)>, name: impl Into<String>, f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub fn timed<T, E>(timings: &mut Vec<(String, f64)>, name: impl Into<String>, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     let t = Instant::now();
     let out = f()?;
     let secs = t.elapsed().as_secs_f64();
@@ -147,16 +170,14 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         std::thread::spawn(move || data_version(&project))
     };
     let mut log = Log::default();
-    let working = crs::spatial_ref(&project.crs)?;
+    let working = crs::spatial_ref(&project.crs).map_err(|e| ProjectError::new(&project.file, format!("crs: {e}")))?;
     if !working.is_projected() {
-        return Err(Error::Project {
-            path: project.file.clone(),
-            message: format!("crs '{}' is not a projected CRS in metres; areas per km² need one (e.g. EPSG:28992)", project.crs),
-        });
+        let m = format!("crs '{}' is not a projected CRS in metres; areas per km² need one (e.g. EPSG:28992)", project.crs);
+        return Err(ProjectError::new(&project.file, m).into());
     }
     let (mut levels, context) = areas::read_levels(project, &working, &mut log)?;
     let indexes: Vec<AreaIndex> = timed(&mut log.timings, "index areas", || {
-        Ok(levels.iter().map(|l| AreaIndex::build(l.areas.iter().map(|a| &a.geometry))).collect())
+        Ok::<_, BuildError>(levels.iter().map(|l| AreaIndex::build(l.areas.iter().map(|a| &a.geometry))).collect())
     })?;
     let order = hierarchy::link(project, &mut levels, &indexes, &mut log)?;
     let mut joined = Vec::new();
@@ -165,9 +186,13 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     for pc in &project.points {
         joined.extend(points::read_and_join(project, pc, &working, &areas, &mut secret, &mut log)?);
     }
+    // The prepared areas (120 MB at national scale) serve only the join: freed now, on
+    // another thread, instead of at the end of the build or never.
+    std::thread::spawn(move || drop(indexes));
     let contiguity = crate::weights::Cache::new(levels.len());
     let results = indicators::compute(project, &levels, &joined, &contiguity, &mut log)?;
-    let (wgs84, tiles) = timed(&mut log.timings, "prepare tiles", || serving::prepare_serving(&working, &levels, &mut joined, &results))?;
+    let (wgs84, tiles) = timed(&mut log.timings, "prepare tiles", || serving::prepare_serving(&working, &levels, &mut joined, &results))
+        .map_err(BuildError::Serving)?;
     let (version, version_hash) = version.join().unwrap_or_else(|_| ("unknown".into(), 0));
     Ok(Snapshot {
         name: project.name.clone(),
@@ -175,13 +200,12 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         attribution: project.attribution.clone(),
         band_edges: project.band_edges.unwrap_or(crate::indicators::profile::BAND_EDGES),
         basemap: project.basemap.clone(),
-        context: serving::context_wgs84(&working, context)?,
+        context: serving::context_wgs84(&working, context).map_err(BuildError::Serving)?,
         labels: levels.iter().map(|_| std::sync::OnceLock::new()).collect(),
         contiguity,
         project_file: project.file.clone(),
         working_crs: crs::label(&working),
         levels,
-        indexes,
         points: joined,
         indicators: results,
         wgs84,

@@ -8,12 +8,26 @@ use rayon::prelude::*;
 
 use super::{JoinedLayer, Log, timed};
 use crate::config::{Access, PointsConfig, Project};
-use crate::error::{Error, Result};
 use crate::index::AreaIndex;
 use crate::indicators;
-use crate::ingest::{self, Coords, Encoding, PointSource};
+use crate::ingest::{self, Coords, IngestError, PointSource};
 use crate::join::{self, NONE};
 use crate::model::Level;
+
+/// The points stage: a point layer that cannot be read, or no cell-key secret.
+#[derive(Debug, thiserror::Error)]
+pub enum PointsError {
+    #[error(transparent)]
+    Read(#[from] IngestError),
+    #[error("point layer '{layer}': cannot read or create the cell-key secret: {source}; set BUURTMETER_SDC_SECRET")]
+    Secret {
+        layer: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+type Result<T, E = PointsError> = std::result::Result<T, E>;
 
 /// The join's inputs: the levels, their indexes and the child-first order.
 pub(super) struct Areas<'a> {
@@ -33,7 +47,7 @@ pub(super) fn read_and_join(
     secret: &mut Option<[u8; 16]>,
     log: &mut Log,
 ) -> Result<Option<JoinedLayer>> {
-    let source = point_source(project, pc)?;
+    let source = point_source(project, pc);
     let mut layer = match timed(&mut log.timings, format!("read points {}", pc.id), || ingest::read_points(&source, working, &pc.id)) {
         Ok(l) => l,
         Err(e) if pc.access == Access::Restricted => {
@@ -41,10 +55,10 @@ pub(super) fn read_and_join(
             log.warnings.push(format!("restricted point layer '{}' left out: {e}", pc.id));
             return Ok(None);
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let (assigned, overlaps) = timed(&mut log.timings, format!("join points {}", pc.id), || {
-        Ok(super::hierarchy::join_hierarchy(areas.levels, areas.indexes, areas.order, &layer))
+        Ok::<_, PointsError>(super::hierarchy::join_hierarchy(areas.levels, areas.indexes, areas.order, &layer))
     })?;
     for (li, o) in overlaps {
         let what = PathBuf::from(format!("points '{}' in level '{}'", pc.id, areas.levels[li].id));
@@ -84,7 +98,7 @@ fn record_keys(project: &Project, layer: &str, ids: &[u64], secret: &mut Option<
         Some(s) => s,
         None => {
             let (s, from) = indicators::ckm::secret(crate::demo::is_demo(project))
-                .map_err(|e| Error::Usage(format!("cannot read or create the cell-key secret: {e}; set BUURTMETER_SDC_SECRET")))?;
+                .map_err(|source| PointsError::Secret { layer: layer.to_string(), source })?;
             tracing::info!("cell-key record keys under {from}");
             *secret = Some(s);
             s
@@ -94,38 +108,20 @@ fn record_keys(project: &Project, layer: &str, ids: &[u64], secret: &mut Option<
 }
 
 /// Point source settings from the project file.
-pub fn point_source(project: &Project, p: &PointsConfig) -> Result<PointSource> {
+pub fn point_source(project: &Project, p: &PointsConfig) -> PointSource {
     let coords = Coords::from_columns(&p.x, &p.y, &p.lon, &p.lat, &p.crs);
-    let delimiter = match p.delimiter.as_deref() {
-        None => None,
-        Some("tab" | "\\t" | "\t") => Some(b'\t'),
-        Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
-        Some(d) => {
-            return Err(Error::Project {
-                path: project.file.clone(),
-                message: format!("point layer '{}': delimiter '{d}' is not one character", p.id),
-            });
-        }
-    };
-    let encoding = match p.encoding.as_deref() {
-        None => None,
-        Some(e) => Some(Encoding::parse(e).ok_or_else(|| Error::Project {
-            path: project.file.clone(),
-            message: format!("point layer '{}': encoding '{e}' is not utf-8 or windows-1252", p.id),
-        })?),
-    };
-    Ok(PointSource {
+    PointSource {
         path: project.resolve(&p.path),
         layer: p.layer.clone(),
         coords,
         date: p.date.clone(),
         category: p.category.clone(),
         weight: p.weight.clone(),
-        delimiter,
-        encoding,
+        delimiter: p.delimiter,
+        encoding: p.encoding,
         identities: layer_protection(project, p).is_some(),
         id_column: p.id_column.clone(),
-    })
+    }
 }
 
 /// The cell-key parameters of a point layer, when anything published about it is to be
@@ -133,7 +129,7 @@ pub fn point_source(project: &Project, p: &PointsConfig) -> Result<PointSource> 
 /// indicators on one layer are linked tables of the same records, so they are protected
 /// as one, with the strictest `min_count`).
 pub fn layer_protection(project: &Project, p: &PointsConfig) -> Option<indicators::ckm::CkmParams> {
-    let on_layer = project.indicators.iter().filter(|i| i.numerator.points.as_deref() == Some(p.id.as_str()));
+    let on_layer = project.indicators.iter().filter(|i| i.numerator.points() == Some(p.id.as_str()));
     let mut min_count = p.min_count;
     let mut any = p.min_count.is_some() || p.round_to.is_some();
     for i in on_layer {

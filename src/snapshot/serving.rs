@@ -8,7 +8,9 @@ use rayon::prelude::*;
 use super::{IndicatorResult, JoinedLayer};
 use crate::config::Access;
 use crate::crs;
-use crate::error::Result;
+use crate::crs::CrsError;
+
+type Result<T, E = CrsError> = std::result::Result<T, E>;
 use crate::indicators::{self, Indicator};
 use crate::model::Prop;
 use crate::model::{CbsKind, Level, cbs_ancestor_code};
@@ -178,89 +180,93 @@ impl ServingTransform {
     }
 }
 
+/// Per level, per area.
+type Geometries = Vec<Vec<MultiPolygon<f64>>>;
+
 /// Reproject areas and points to WGS84 (once, here, with GDAL) and build the tile data.
 pub(super) fn prepare_serving(
     working: &gdal::spatial_ref::SpatialRef,
     levels: &[Level],
     points: &mut [JoinedLayer],
     results: &[IndicatorResult],
-) -> Result<(Vec<Vec<MultiPolygon<f64>>>, TileData)> {
+) -> Result<(Geometries, TileData)> {
     let wgs = crs::spatial_ref(crs::WGS84)?;
     let to_wgs = crs::Reprojector::new(working, &wgs)?;
     let to_wgs = ServingTransform::new(to_wgs, levels, points);
-    /// Per level, per area.
-    type Geometries = Vec<Vec<MultiPolygon<f64>>>;
     let (wgs84, mercator): (Geometries, Geometries) = levels
         .iter()
         .map(|l| {
             let wgs84: Vec<MultiPolygon<f64>> = to_wgs.multipolygons(&l.areas);
-            let mercator = wgs84
-                .par_iter()
-                .map(|mp| {
-                    mp.map_coords(|c| {
-                        let (x, y) = crs::lonlat_to_web_mercator(c.x, c.y);
-                        geo_types::Coord { x, y }
-                    })
-                })
-                .collect();
+            let mercator = wgs84.par_iter().map(web_mercator).collect();
             (wgs84, mercator)
         })
         .unzip();
     let props = area_properties(levels, results);
-    let mut tilesets = Vec::new();
-    for (li, l) in levels.iter().enumerate() {
-        let mut fields: Vec<(String, &'static str)> = Vec::new();
-        for area_props in &props[li] {
-            for (k, v) in area_props {
-                if !fields.iter().any(|(f, _)| f == k) {
-                    fields.push((k.clone(), if matches!(v, Prop::Str(_)) { "String" } else { "Number" }));
-                }
-            }
-        }
-        let bounds = bounds_of(wgs84[li].iter().flat_map(|mp| mp.0.iter().flat_map(|p| p.exterior().0.iter().map(|c| [c.x, c.y]))));
-        tilesets.push(Tileset {
-            restricted: false,
-            id: l.id.clone(),
-            title: l.title.clone(),
-            source: tiles::Source::Level(li),
-            bounds,
-            fields,
-        });
-    }
+    let mut tilesets: Vec<Tileset> = levels.iter().enumerate().map(|(li, l)| level_tileset(li, l, &props[li], &wgs84[li])).collect();
     let mut point_tiles = Vec::new();
     for (pi, p) in points.iter_mut().enumerate() {
         p.lonlat = to_wgs.points(&p.layer.xs, &p.layer.ys);
-        let merc: Vec<[f64; 2]> = p.lonlat.par_iter().map(|c| crs::lonlat_to_web_mercator(c[0], c[1])).map(|(x, y)| [x, y]).collect();
-        let public = p.access == Access::Public;
-        // Point attributes only where points are served one by one (public layers).
-        let props = if public {
-            tiles::PointProps {
-                categories: p.layer.categories.clone(),
-                category_idx: p.layer.category_idx.clone(),
-                dates: p.layer.dates.clone(),
-            }
-        } else {
-            tiles::PointProps::default()
-        };
-        let mut pt = tiles::points::PointTiles::new(&merc, public);
-        if let (Some(table), Some(keys)) = (&p.ptable, &p.record_keys) {
-            pt = pt.with_cell_keys(table.clone(), keys);
-        }
-        point_tiles.push((pt, props));
-        let mut fields = vec![("count".to_string(), "Number")];
-        if public {
-            fields.extend([("category".to_string(), "String"), ("date".to_string(), "String")]);
-        }
-        tilesets.push(Tileset {
-            restricted: p.access == Access::Restricted,
-            id: p.layer.id.clone(),
-            title: p.title.clone(),
-            source: tiles::Source::Points(pi),
-            bounds: if public { bounds_of(p.lonlat.iter().copied()) } else { snap_outward(bounds_of(p.lonlat.iter().copied()), 0.05) },
-            fields,
-        });
+        let (tiles, tileset) = point_tileset(pi, p);
+        point_tiles.push(tiles);
+        tilesets.push(tileset);
     }
     Ok((wgs84, TileData::new(tilesets, mercator, props, point_tiles)))
+}
+
+fn web_mercator(mp: &MultiPolygon<f64>) -> MultiPolygon<f64> {
+    mp.map_coords(|c| {
+        let (x, y) = crs::lonlat_to_web_mercator(c.x, c.y);
+        geo_types::Coord { x, y }
+    })
+}
+
+/// A level's tileset: its fields (with their TileJSON types) and its WGS84 bounds.
+fn level_tileset(li: usize, l: &Level, props: &[Vec<(String, Prop)>], wgs84: &[MultiPolygon<f64>]) -> Tileset {
+    let mut fields: Vec<(String, &'static str)> = Vec::new();
+    for area_props in props {
+        for (k, v) in area_props {
+            if !fields.iter().any(|(f, _)| f == k) {
+                fields.push((k.clone(), if matches!(v, Prop::Str(_)) { "String" } else { "Number" }));
+            }
+        }
+    }
+    let bounds = bounds_of(wgs84.iter().flat_map(|mp| mp.0.iter().flat_map(|p| p.exterior().0.iter().map(|c| [c.x, c.y]))));
+    Tileset { restricted: false, id: l.id.clone(), title: l.title.clone(), source: tiles::Source::Level(li), bounds, fields }
+}
+
+/// A point layer's tiles (Morton-ordered, cell keys for a protected layer) and tileset.
+/// Point attributes go only where points are served one by one (public layers), and a
+/// layer that is not public shows coarse bounds.
+fn point_tileset(pi: usize, p: &JoinedLayer) -> ((tiles::points::PointTiles, tiles::PointProps), Tileset) {
+    let merc: Vec<[f64; 2]> = p.lonlat.par_iter().map(|c| crs::lonlat_to_web_mercator(c[0], c[1])).map(|(x, y)| [x, y]).collect();
+    let public = p.access == Access::Public;
+    let props = if public {
+        tiles::PointProps {
+            categories: p.layer.categories.clone(),
+            category_idx: p.layer.category_idx.clone(),
+            dates: p.layer.dates.clone(),
+        }
+    } else {
+        tiles::PointProps::default()
+    };
+    let mut pt = tiles::points::PointTiles::new(&merc, public);
+    if let (Some(table), Some(keys)) = (&p.ptable, &p.record_keys) {
+        pt = pt.with_cell_keys(table.clone(), keys);
+    }
+    let mut fields = vec![("count".to_string(), "Number")];
+    if public {
+        fields.extend([("category".to_string(), "String"), ("date".to_string(), "String")]);
+    }
+    let bounds = bounds_of(p.lonlat.iter().copied());
+    let tileset = Tileset {
+        restricted: p.access == Access::Restricted,
+        id: p.layer.id.clone(),
+        title: p.title.clone(),
+        source: tiles::Source::Points(pi),
+        bounds: if public { bounds } else { snap_outward(bounds, 0.05) },
+        fields,
+    };
+    ((pt, props), tileset)
 }
 
 /// The context areas in WGS84 (few, so PROJ directly; an area that cannot be
