@@ -809,4 +809,62 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("no point layer 'nope'"), "{e}");
     }
+
+    const LEVEL: &str = "name='x'\n[[levels]]\nid='b'\npath='a.gpkg'\n";
+
+    fn parse(extra: &str) -> std::result::Result<Project, String> {
+        Project::parse(&format!("{LEVEL}{extra}"), Path::new("p.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn parents_become_indices_and_a_cycle_is_an_error_on_load() {
+        let two = "name='x'\n[[levels]]\nid='b'\npath='a.gpkg'\nparent='w'\n[[levels]]\nid='w'\npath='a.gpkg'\n";
+        let p = Project::parse(two, Path::new("p.toml")).unwrap();
+        assert_eq!((p.levels[0].parent_index, p.levels[1].parent_index), (Some(1), None));
+        let e = Project::parse(&format!("{two}parent='b'\n"), Path::new("p.toml")).unwrap_err();
+        assert!(e.to_string().contains("project file p.toml: levels 'b': the parents form a cycle"), "{e}");
+    }
+
+    #[test]
+    fn the_numerator_is_one_of_two_kinds() {
+        let pts = "[[points]]\nid='m'\npath='m.csv'\n";
+        let ind = |n: &str| format!("{pts}[[indicators]]\nid='i'\ntitle='t'\nnumerator={n}\n");
+        let p = parse(&ind("{points='m', categories=['a'], weighted=true}")).unwrap();
+        let want = Numerator::Points { layer: "m".into(), categories: Some(vec!["a".into()]), weighted: true };
+        assert_eq!(p.indicators[0].numerator, want);
+        assert_eq!(parse(&ind("{statistic='s'}")).unwrap().indicators[0].numerator, Numerator::Statistic("s".into()));
+        for (bad, says) in [
+            ("{points='m', statistic='s'}", "either points"),
+            ("{}", "either points"),
+            ("{statistic='s', categories=['a']}", "apply to points"),
+            ("{points='m', categorie=['a']}", "unknown field `categorie`"),
+        ] {
+            let e = parse(&ind(bad)).unwrap_err();
+            assert!(e.contains(says) && e.contains("numerator"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn delimiter_encoding_and_hotspots_are_checked_before_any_data_is_read() {
+        let layer = |k: &str| format!("[[points]]\nid='m'\npath='m.csv'\n{k}\n");
+        assert_eq!(parse(&layer("delimiter='tab'")).unwrap().points[0].delimiter, Some(b'\t'));
+        assert_eq!(parse(&layer("encoding='cp1252'")).unwrap().points[0].encoding, Some(Encoding::Windows1252));
+        for (bad, says) in [("delimiter=';;'", "delimiter ';;' is not one character"), ("encoding='utf16'", "encoding 'utf16'")] {
+            let e = parse(&layer(bad)).unwrap_err();
+            assert!(e.contains(says) && e.contains("line"), "{bad}: {e}");
+        }
+        let hot = |h: &str| format!("{}[[indicators]]\nid='i'\ntitle='t'\nnumerator={{points='m'}}\nhotspots={h}\n", layer(""));
+        let h = parse(&hot("{method='gi_star', weights='knn', k=6}")).unwrap().indicators[0].hotspots.unwrap();
+        assert_eq!((h.method, h.weights), (HotspotMethod::GiStar, crate::weights::Spec::Knn(6)));
+        for (bad, says) in [
+            ("{method='moran'}", "method = 'moran'"),
+            ("{weights='distance'}", "needs threshold"),
+            ("{permutations=100000}", "at most 9999"),
+            ("{alpha=2.0}", "alpha = 2"),
+            ("{eb=true}", "eb = true needs a rate"),
+        ] {
+            let e = parse(&hot(bad)).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
 }
