@@ -61,6 +61,34 @@ pub fn label(srs: &SpatialRef) -> String {
     }
 }
 
+/// One batch through one transform, in place.
+fn transform_batch(t: &CoordTransform, xs: &mut [f64], ys: &mut [f64]) {
+    // A failed point makes the whole call report failure; the others are still
+    // transformed, and the failed ones come back as HUGE_VAL/inf, checked by the caller.
+    let _ = t.transform_coords(xs, ys, &mut []);
+}
+
+/// `xs`/`ys` in pieces on `threads` threads, each with its own transform made from the
+/// WKTs; a piece whose thread cannot make one goes through `fallback` afterwards.
+fn transform_in_parallel(fallback: &CoordTransform, (from, to): (&str, &str), xs: &mut [f64], ys: &mut [f64], threads: usize) {
+    use rayon::prelude::*;
+    let make = || -> Option<CoordTransform> {
+        let srs = |wkt: &str| {
+            let mut s = SpatialRef::from_wkt(wkt).ok()?;
+            s.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+            Some(s)
+        };
+        CoordTransform::new(&srs(from)?, &srs(to)?).ok()
+    };
+    let piece = xs.len().div_ceil(threads);
+    let done: Vec<bool> =
+        xs.par_chunks_mut(piece).zip(ys.par_chunks_mut(piece)).map(|(x, y)| make().map(|t| transform_batch(&t, x, y)).is_some()).collect();
+    for (k, _) in done.iter().enumerate().filter(|(_, d)| !**d) {
+        let r = k * piece..((k + 1) * piece).min(xs.len());
+        transform_batch(fallback, &mut xs[r.clone()], &mut ys[r]);
+    }
+}
+
 /// True when both refer to the same CRS (so no transform is needed).
 pub fn same(a: &SpatialRef, b: &SpatialRef) -> bool {
     a == b || label(a) == label(b)
@@ -70,8 +98,14 @@ pub fn same(a: &SpatialRef, b: &SpatialRef) -> bool {
 /// valid range of the source CRS, so nonsense coordinates are rejected, not moved.
 pub struct Reprojector {
     transform: Option<CoordTransform>,
+    /// The source and target CRS as WKT, to make one transform per thread for large
+    /// batches (a GDAL transform cannot be shared between threads).
+    wkt: Option<(String, String)>,
     range: CrsRange,
 }
+
+/// Batches from this size on are transformed on all cores.
+const PARALLEL_MIN_COORDS: usize = 65_536;
 
 /// Where coordinates of a CRS can lie: plain numbers, no GDAL handle, so the range checks
 /// can run on every thread of a parallel read (a GDAL transform cannot be shared).
@@ -103,13 +137,12 @@ const AREA_OF_USE_MARGIN_DEG: f64 = 1.0;
 impl Reprojector {
     pub fn new(source: &SpatialRef, target: &SpatialRef) -> Result<Reprojector> {
         let source_label = label(source);
-        let transform = if same(source, target) {
-            None
+        let (transform, wkt) = if same(source, target) {
+            (None, None)
         } else {
-            Some(
-                CoordTransform::new(source, target)
-                    .map_err(|e| CrsError { crs: source_label.clone(), message: format!("no transform to {}: {e}", label(target)) })?,
-            )
+            let t = CoordTransform::new(source, target)
+                .map_err(|e| CrsError { crs: source_label.clone(), message: format!("no transform to {}: {e}", label(target)) })?;
+            (Some(t), source.to_wkt().ok().zip(target.to_wkt().ok()))
         };
         let source_is_geographic = source.is_geographic();
         let valid = valid_bounds(source, AREA_OF_USE_MARGIN_DEG)?;
@@ -118,7 +151,7 @@ impl Reprojector {
             let m = AREA_OF_USE_MARGIN_DEG;
             Rect::new((a[0] - m, a[1] - m), (a[2] + m, a[3] + m))
         });
-        Ok(Reprojector { transform, range: CrsRange { valid, strict, target_lonlat, source_is_geographic, source_label } })
+        Ok(Reprojector { transform, wkt, range: CrsRange { valid, strict, target_lonlat, source_is_geographic, source_label } })
     }
 
     /// The range checks alone, to hand to other threads.
@@ -158,13 +191,18 @@ impl CrsRange {
 
 impl Reprojector {
     /// Transform in place. Returns, per coordinate, whether it transformed to finite values.
+    /// Large batches run on all cores, each thread with a transform of its own made from
+    /// the same two CRSs (dropped when the call returns).
     pub fn transform(&self, xs: &mut [f64], ys: &mut [f64]) -> Vec<bool> {
         if let Some(t) = &self.transform
             && !xs.is_empty()
         {
-            // A failed point makes the whole call report failure; the others are still
-            // transformed, and the failed ones come back as HUGE_VAL/inf, checked below.
-            let _ = t.transform_coords(xs, ys, &mut []);
+            let threads = rayon::current_num_threads();
+            let parallel = xs.len() >= PARALLEL_MIN_COORDS && threads > 1;
+            match &self.wkt {
+                Some((from, to)) if parallel => transform_in_parallel(t, (from, to), xs, ys, threads),
+                _ => transform_batch(t, xs, ys),
+            }
         }
         xs.iter().zip(ys.iter()).map(|(x, y)| x.is_finite() && y.is_finite() && x.abs() < 1e20 && y.abs() < 1e20).collect()
     }
@@ -232,47 +270,25 @@ impl GridTransform {
         // A degenerate extent (one point, a vertical line) still gets a grid of cells.
         let pad = |lo: f64, hi: f64| if hi - lo > 0.0 { (lo, hi) } else { (lo - 1.0, hi + 1.0) };
         let ((x0, x1), (y0, y1)) = (pad(bounds.min().x, bounds.max().x), pad(bounds.min().y, bounds.max().y));
-        let mut cells = 64;
-        while cells <= 1024 {
+        // The check points of a grid of `cells` (every cell's centre and edge midpoints)
+        // are the nodes of the grid of `2 * cells` that are not its own: so the exact
+        // transform runs once per node of the finer grid, and each refinement reuses them.
+        let mut fine = ExactNodes::new(exact, [x0, y0, x1, y1], 128)?;
+        loop {
+            let cells = fine.cells / 2;
             let n = cells + 1;
+            let nodes = (0..n).flat_map(|j| (0..n).map(move |i| (i, j))).map(|(i, j)| fine.at(2 * i, 2 * j)).collect();
             let (dx, dy) = ((x1 - x0) / cells as f64, (y1 - y0) / cells as f64);
-            let (mut xs, mut ys) = (Vec::with_capacity(n * n), Vec::with_capacity(n * n));
-            for j in 0..n {
-                for i in 0..n {
-                    xs.push(x0 + i as f64 * dx);
-                    ys.push(y0 + j as f64 * dy);
-                }
-            }
-            if !exact.transform(&mut xs, &mut ys).iter().all(|&ok| ok) {
-                return None;
-            }
-            let mut grid =
-                GridTransform { x0, y0, dx, dy, n, nodes: xs.into_iter().zip(ys).map(|(x, y)| [x, y]).collect(), max_error: 0.0 };
-            // Check points: the centre and the two edge midpoints of every cell.
-            let (mut cx, mut cy) = (Vec::with_capacity(3 * cells * cells), Vec::with_capacity(3 * cells * cells));
-            for j in 0..cells {
-                for i in 0..cells {
-                    for (fx, fy) in [(0.5, 0.5), (0.5, 0.0), (0.0, 0.5)] {
-                        cx.push(x0 + (i as f64 + fx) * dx);
-                        cy.push(y0 + (j as f64 + fy) * dy);
-                    }
-                }
-            }
-            let approx: Vec<Option<(f64, f64)>> = cx.iter().zip(&cy).map(|(&x, &y)| grid.apply(x, y)).collect();
-            if !exact.transform(&mut cx, &mut cy).iter().all(|&ok| ok) {
-                return None;
-            }
-            grid.max_error = approx
-                .iter()
-                .zip(cx.iter().zip(&cy))
-                .map(|(a, (&x, &y))| a.map_or(f64::INFINITY, |(ax, ay)| (ax - x).abs().max((ay - y).abs())))
-                .fold(0.0, f64::max);
+            let mut grid = GridTransform { x0, y0, dx, dy, n, nodes, max_error: 0.0 };
+            grid.max_error = fine.max_error(&grid);
             if grid.max_error <= tolerance {
                 return Some(grid);
             }
-            cells *= 2;
+            if cells >= 1024 {
+                return None;
+            }
+            fine = fine.refine(exact)?;
         }
-        None
     }
 
     /// The interpolated target coordinates; `None` outside the grid's extent.
@@ -290,6 +306,80 @@ impl GridTransform {
         let (a, b, c, d) = (self.nodes[k], self.nodes[k + 1], self.nodes[k + self.n], self.nodes[k + self.n + 1]);
         let lerp = |p: f64, q: f64, r: f64, s: f64| (p * (1.0 - u) + q * u) * (1.0 - v) + (r * (1.0 - u) + s * u) * v;
         Some((lerp(a[0], b[0], c[0], d[0]), lerp(a[1], b[1], c[1], d[1])))
+    }
+}
+
+/// The exactly transformed nodes of a regular grid of `cells` × `cells` over `bounds`.
+struct ExactNodes {
+    bounds: [f64; 4],
+    cells: usize,
+    /// Target coordinates of node (i, j) at `j * (cells + 1) + i`.
+    nodes: Vec<[f64; 2]>,
+}
+
+impl ExactNodes {
+    /// Every node transformed; `None` when the transform fails at any of them.
+    fn new(exact: &Reprojector, bounds: [f64; 4], cells: usize) -> Option<ExactNodes> {
+        let n = cells + 1;
+        let mut out = ExactNodes { bounds, cells, nodes: vec![[0.0; 2]; n * n] };
+        let all: Vec<(usize, usize)> = (0..n).flat_map(|j| (0..n).map(move |i| (i, j))).collect();
+        out.transform(exact, &all).then_some(out)
+    }
+
+    /// The grid of twice the cells: the nodes it shares with this one are kept, the others
+    /// transformed.
+    fn refine(&self, exact: &Reprojector) -> Option<ExactNodes> {
+        let (old_n, cells) = (self.cells + 1, self.cells * 2);
+        let n = cells + 1;
+        let mut out = ExactNodes { bounds: self.bounds, cells, nodes: vec![[0.0; 2]; n * n] };
+        let mut new = Vec::with_capacity(n * n - old_n * old_n);
+        for j in 0..n {
+            for i in 0..n {
+                if i % 2 == 0 && j % 2 == 0 {
+                    out.nodes[j * n + i] = self.at(i / 2, j / 2);
+                } else {
+                    new.push((i, j));
+                }
+            }
+        }
+        out.transform(exact, &new).then_some(out)
+    }
+
+    fn source(&self, i: usize, j: usize) -> (f64, f64) {
+        let [x0, y0, x1, y1] = self.bounds;
+        (x0 + i as f64 * ((x1 - x0) / self.cells as f64), y0 + j as f64 * ((y1 - y0) / self.cells as f64))
+    }
+
+    fn at(&self, i: usize, j: usize) -> [f64; 2] {
+        self.nodes[j * (self.cells + 1) + i]
+    }
+
+    /// Transform the nodes `which` exactly (on all cores for many); false when any fails.
+    fn transform(&mut self, exact: &Reprojector, which: &[(usize, usize)]) -> bool {
+        let (mut xs, mut ys): (Vec<f64>, Vec<f64>) = which.iter().map(|&(i, j)| self.source(i, j)).unzip();
+        if !exact.transform(&mut xs, &mut ys).iter().all(|&ok| ok) {
+            return false;
+        }
+        let n = self.cells + 1;
+        for (k, &(i, j)) in which.iter().enumerate() {
+            self.nodes[j * n + i] = [xs[k], ys[k]];
+        }
+        true
+    }
+
+    /// The largest difference between `coarse` (of half the cells) and the exact
+    /// transform at the nodes of this grid that are not nodes of `coarse`.
+    fn max_error(&self, coarse: &GridTransform) -> f64 {
+        let n = self.cells + 1;
+        let mut worst = 0.0f64;
+        for j in 0..n {
+            for i in (0..n).filter(|i| i % 2 == 1 || j % 2 == 1) {
+                let (x, y) = self.source(i, j);
+                let [ex, ey] = self.at(i, j);
+                worst = worst.max(coarse.apply(x, y).map_or(f64::INFINITY, |(ax, ay)| (ax - ex).abs().max((ay - ey).abs())));
+            }
+        }
+        worst
     }
 }
 
@@ -393,5 +483,22 @@ mod tests {
         }
         assert!(grid.apply(0.0, 0.0).is_none(), "outside the grid: no answer, not a guess");
         assert!(GridTransform::new(&Reprojector::new(&rd, &rd).unwrap(), bounds, 1e-7).is_none(), "identity needs no grid");
+    }
+
+    #[test]
+    fn a_large_batch_on_all_cores_equals_one_transform_on_one_thread() {
+        let wgs = spatial_ref(WGS84).unwrap();
+        let rd = spatial_ref(RD_NEW).unwrap();
+        let r = Reprojector::new(&wgs, &rd).unwrap();
+        let n = PARALLEL_MIN_COORDS * 3 + 17;
+        let lon: Vec<f64> = (0..n).map(|i| 3.3 + (i % 997) as f64 * 0.004).collect();
+        let lat: Vec<f64> = (0..n).map(|i| 50.7 + (i % 991) as f64 * 0.0035).collect();
+        let (mut px, mut py) = (lon.clone(), lat.clone());
+        let ok = r.transform(&mut px, &mut py);
+        let (mut sx, mut sy) = (lon, lat);
+        transform_batch(r.transform.as_ref().unwrap(), &mut sx, &mut sy);
+        assert!(ok.iter().all(|&b| b));
+        assert!(px == sx && py == sy, "the parallel pieces give other coordinates than one pass");
+        assert!((px[0] - 13_000.0).abs() < 60_000.0 && py[0] > 300_000.0, "({}, {}) is not RD New", px[0], py[0]);
     }
 }

@@ -274,18 +274,22 @@ struct AreaFeatures {
     skips: AreaSkips,
 }
 
+/// A feature of an area layer as read, before its geometry is checked.
+struct RawArea {
+    code: String,
+    name: Option<String>,
+    attrs: Vec<Option<f64>>,
+    wkb: Option<Vec<u8>>,
+}
+
 /// Every feature of an area layer as an area (parts of a repeated code merged), its
-/// numeric attributes, and what was skipped and why.
-fn area_features(
-    layer: &mut gdal::vector::Layer,
-    cx: &LayerCx,
-    f: &AreaFields,
-    reprojector: &Reprojector,
-) -> Result<AreaFeatures> {
-    let mut areas: Vec<Area> = Vec::new();
-    let mut attrs: Vec<Vec<Option<f64>>> = vec![Vec::new(); f.numeric.len()];
-    let mut by_code: HashMap<String, usize> = HashMap::new();
+/// numeric attributes, and what was skipped and why. GDAL reads the features on this
+/// thread; validity (GEOS) and the conversion to `geo` types, most of the work on
+/// detailed polygons, run on all cores, each geometry parsed again from its WKB.
+fn area_features(layer: &mut gdal::vector::Layer, cx: &LayerCx, f: &AreaFields, reprojector: &Reprojector) -> Result<AreaFeatures> {
+    use rayon::prelude::*;
     let mut skips = AreaSkips::default();
+    let mut raw = Vec::new();
     let progress = Progress::items(layer.feature_count(), &format!("reading {}", cx.what()));
     for (n, feature) in layer.features().enumerate() {
         if n % 1024 == 0 {
@@ -301,11 +305,27 @@ fn area_features(
             skips.no_id += 1;
             continue;
         };
-        // Validity by GEOS through GDAL (a sweep, fast on many-vertex polygons).
-        if feature.geometry().is_some_and(|g| !g.is_valid()) {
+        let name = f.name.and_then(|i| value_as_string(feature.field(i).ok().flatten()));
+        let attrs = f.numeric.iter().map(|&fi| Ok(value_as_f64(cx.field(&feature, fi)?))).collect::<Result<Vec<_>>>()?;
+        raw.push(RawArea { code, name, attrs, wkb: feature.geometry().and_then(|g| g.wkb().ok()) });
+    }
+    progress.finish();
+    let checked: Vec<(bool, Option<MultiPolygon<f64>>)> = raw
+        .par_iter()
+        .map(|r| match r.wkb.as_deref().and_then(|b| gdal::vector::Geometry::from_wkb(b).ok()) {
+            Some(g) => (g.is_valid(), g.to_geo().ok().and_then(polygons_of)),
+            None => (true, None),
+        })
+        .collect();
+    let mut areas: Vec<Area> = Vec::new();
+    let mut attrs: Vec<Vec<Option<f64>>> = vec![Vec::new(); f.numeric.len()];
+    let mut by_code: HashMap<String, usize> = HashMap::new();
+    for (r, (valid, geometry)) in raw.into_iter().zip(checked) {
+        let code = r.code;
+        if !valid {
             skips.invalid.push(code.clone());
         }
-        let Some(geometry) = feature.geometry().and_then(|g| g.to_geo().ok()).and_then(polygons_of) else {
+        let Some(geometry) = geometry else {
             skips.not_polygon.push(code);
             continue;
         };
@@ -325,15 +345,11 @@ fn area_features(
             area.geometry_km2 = area.geometry.unsigned_area() / 1e6;
             continue;
         }
-        let name = f.name.and_then(|i| value_as_string(feature.field(i).ok().flatten()));
-        for (col, &fi) in f.numeric.iter().enumerate() {
-            attrs[col].push(value_as_f64(cx.field(&feature, fi)?));
-        }
+        attrs.iter_mut().zip(r.attrs).for_each(|(col, v)| col.push(v));
         by_code.insert(code.clone(), areas.len());
         let geometry_km2 = geometry.unsigned_area() / 1e6;
-        areas.push(Area { code, name, geometry, geometry_km2 });
+        areas.push(Area { code, name: r.name, geometry, geometry_km2 });
     }
-    progress.finish();
     Ok(AreaFeatures { areas, attrs, skips })
 }
 
