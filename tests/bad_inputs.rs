@@ -174,3 +174,29 @@ fn a_geopackage_that_cannot_be_written_is_an_output_error() {
     let err = stderr(&out);
     assert!(err.contains("writing /dev/null/sub"), "named as a write failure, not an input: {err}");
 }
+
+/// The project file is checked as a whole before any data is read: a bad delimiter, a
+/// bad hot-spot method or a cycle of parents is reported with the project file and the
+/// key, even though none of the data files exists.
+#[test]
+fn the_project_spec_is_checked_before_any_file_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    let base = "name='x'\n[[levels]]\nid='buurten'\npath='nowhere.gpkg'\n";
+    for (extra, says) in [
+        ("[[points]]\nid='m'\npath='nowhere.csv'\ndelimiter='::'\n", "delimiter '::' is not one character"),
+        (
+            "[[points]]\nid='m'\npath='nowhere.csv'\n[[indicators]]\nid='i'\ntitle='t'\nnumerator={points='m'}\nhotspots={method='getis'}\n",
+            "hotspots: method = 'getis'",
+        ),
+        ("parent='wijken'\n[[levels]]\nid='wijken'\npath='nowhere.gpkg'\nparent='buurten'\n", "the parents form a cycle"),
+        ("[[indicators]]\nid='i'\ntitle='t'\nnumerator={statistic='s', weighted=true}\n", "apply to points, not to a statistic"),
+    ] {
+        std::fs::write(&p, format!("{base}{extra}")).unwrap();
+        let out = buurtmeter(&["check", "--project", p.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(err.contains("project file") && err.contains(says), "{extra}: {err}");
+        assert!(!err.contains("nowhere"), "no data file was opened: {err}");
+    }
+}

@@ -8,11 +8,11 @@ use crate::error::{Error, Result};
 
 /// (file name, contents) of every file of the demo project.
 pub const FILES: &[(&str, &[u8])] = &[
-    ("project.toml", include_bytes!("../data/project.toml")),
-    ("demodorp.gpkg", include_bytes!("../data/demodorp.gpkg")),
-    ("kerncijfers_demodorp.csv", include_bytes!("../data/kerncijfers_demodorp.csv")),
-    ("leegstand_demodorp.csv", include_bytes!("../data/leegstand_demodorp.csv")),
-    ("wateroverlast_demodorp.csv", include_bytes!("../data/wateroverlast_demodorp.csv")),
+    ("project.toml", include_bytes!("../../data/project.toml")),
+    ("demodorp.gpkg", include_bytes!("../../data/demodorp.gpkg")),
+    ("kerncijfers_demodorp.csv", include_bytes!("../../data/kerncijfers_demodorp.csv")),
+    ("leegstand_demodorp.csv", include_bytes!("../../data/leegstand_demodorp.csv")),
+    ("wateroverlast_demodorp.csv", include_bytes!("../../data/wateroverlast_demodorp.csv")),
 ];
 
 /// Write the demo files (when missing or changed) and return the project file's path.

@@ -1,0 +1,42 @@
+//! buurtmeter's pipeline, without HTTP and without a command line:
+//! **ingest → index → join → indicators → serving data / exports**.
+//!
+//! This crate has no axum, tokio or clap among its dependencies, so the compiler holds
+//! what ARCHITECTURE.md says: the pipeline knows nothing of the web server. The
+//! `buurtmeter` package (the HTTP API, the CLI and the binary) re-exports every module
+//! here, so `buurtmeter::snapshot::build` is this crate's `snapshot::build`.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | the project file, parsed once into a validated spec |
+//! | [`ingest`] | readers: GDAL vector sources, CSV points, CBS statistics |
+//! | [`crs`] | CRS parsing and transforms (GDAL/PROJ); the working CRS |
+//! | [`model`] | domain types: CBS codes, areas, levels, point layers, accounting |
+//! | [`index`] | grid of candidate lists + prepared polygons for exact point-in-polygon; R-tree of envelopes |
+//! | [`join`] | points → areas; pure and parallel |
+//! | [`crosswalk`] | old boundaries → new boundaries: shares weighted by points or area |
+//! | [`weights`] | spatial weights of a level: contiguity, k nearest, distance band |
+//! | [`indicators`] | indicator definitions, evaluation, disclosure control, trends, hot spots, profiles |
+//! | [`snapshot`] | runs the pipeline into an immutable `Snapshot` (one module per stage) |
+//! | [`tiles`] | vector tiles: grid maths, snapping/clipping, point aggregation, MVT encoding |
+//! | [`export`] | CSV, GeoPackage and GeoJSON writers, MapLibre/QGIS styles, area profiles |
+//! | [`error`] | the error of a whole command, composed of the stages' own errors |
+//! | [`demo`] | the demo project compiled in |
+
+pub mod config;
+pub mod crosswalk;
+pub mod crs;
+pub mod demo;
+pub mod error;
+pub mod export;
+pub mod index;
+pub mod indicators;
+pub mod ingest;
+pub mod join;
+pub mod model;
+pub mod region;
+pub mod snapshot;
+pub mod tiles;
+pub mod weights;
+
+pub use error::{Error, Result};
