@@ -9,7 +9,9 @@
 //! GDAL handles are neither `Sync` nor long-lived: a [`Reprojector`] is built, used by one
 //! thread during ingest, and dropped.
 
-use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+/// A CRS (GDAL's handle: made here, not shared between threads).
+pub use gdal::spatial_ref::SpatialRef;
+use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform};
 use geo_types::{Coord, LineString, MultiPolygon, Polygon, Rect};
 
 /// A CRS that GDAL/PROJ does not know, or no transform between two CRSs.

@@ -61,7 +61,12 @@ async fn tilejson(
     let i = snap.tiles.tileset(&id).filter(|&i| keyed || !snap.tiles.tilesets[i].restricted).ok_or_else(|| not_found(&snap, &id))?;
     let t = &snap.tiles.tilesets[i];
     let base = base_url(&headers, &state);
-    let fields: serde_json::Map<String, Value> = t.fields.iter().map(|(k, ty)| (k.clone(), json!(ty))).collect();
+    // TileJSON's words for the kinds of properties.
+    let kind = |k: &crate::tiles::FieldKind| match k {
+        crate::tiles::FieldKind::Text => "String",
+        crate::tiles::FieldKind::Number => "Number",
+    };
+    let fields: serde_json::Map<String, Value> = t.fields.iter().map(|(k, ty)| (k.clone(), json!(kind(ty)))).collect();
     let b = t.bounds;
     let body = json!({
         "tilejson": "3.0.0",

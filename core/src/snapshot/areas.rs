@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use gdal::spatial_ref::SpatialRef;
+use crate::crs::SpatialRef;
 use geo::InteriorPoint;
 
 use super::{Log, timed};

@@ -4,7 +4,7 @@
 //! pipeline sees a table on the project's own codes, and per column which areas'
 //! values were converted.
 
-use gdal::spatial_ref::SpatialRef;
+use crate::crs::SpatialRef;
 
 use super::areas::{AreasError, Result};
 use super::{Log, timed};

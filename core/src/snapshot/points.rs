@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use gdal::spatial_ref::SpatialRef;
+use crate::crs::SpatialRef;
 use rayon::prelude::*;
 
 use super::{JoinedLayer, Log, timed};

@@ -8,13 +8,13 @@ use rayon::prelude::*;
 use super::{IndicatorResult, JoinedLayer};
 use crate::config::Access;
 use crate::crs;
-use crate::crs::CrsError;
+use crate::crs::{CrsError, SpatialRef};
 
 type Result<T, E = CrsError> = std::result::Result<T, E>;
 use crate::indicators::{self, Indicator};
 use crate::model::Prop;
 use crate::model::{CbsKind, Level, cbs_ancestor_code};
-use crate::tiles::{self, TileData, Tileset};
+use crate::tiles::{self, FieldKind, TileData, Tileset};
 
 /// The statistic names shown next to the indicators (the CBS figures behind them).
 pub fn denominator_label(ind: &Indicator) -> Option<String> {
@@ -185,7 +185,7 @@ type Geometries = Vec<Vec<MultiPolygon<f64>>>;
 
 /// Reproject areas and points to WGS84 (once, here, with GDAL) and build the tile data.
 pub(super) fn prepare_serving(
-    working: &gdal::spatial_ref::SpatialRef,
+    working: &SpatialRef,
     levels: &[Level],
     points: &mut [JoinedLayer],
     results: &[IndicatorResult],
@@ -222,11 +222,11 @@ fn web_mercator(mp: &MultiPolygon<f64>) -> MultiPolygon<f64> {
 
 /// A level's tileset: its fields (with their TileJSON types) and its WGS84 bounds.
 fn level_tileset(li: usize, l: &Level, props: &[Vec<(String, Prop)>], wgs84: &[MultiPolygon<f64>]) -> Tileset {
-    let mut fields: Vec<(String, &'static str)> = Vec::new();
+    let mut fields: Vec<(String, FieldKind)> = Vec::new();
     for area_props in props {
         for (k, v) in area_props {
             if !fields.iter().any(|(f, _)| f == k) {
-                fields.push((k.clone(), if matches!(v, Prop::Str(_)) { "String" } else { "Number" }));
+                fields.push((k.clone(), if matches!(v, Prop::Str(_)) { FieldKind::Text } else { FieldKind::Number }));
             }
         }
     }
@@ -253,9 +253,9 @@ fn point_tileset(pi: usize, p: &JoinedLayer) -> ((tiles::points::PointTiles, til
     if let (Some(table), Some(keys)) = (&p.ptable, &p.record_keys) {
         pt = pt.with_cell_keys(table.clone(), keys);
     }
-    let mut fields = vec![("count".to_string(), "Number")];
+    let mut fields = vec![("count".to_string(), FieldKind::Number)];
     if public {
-        fields.extend([("category".to_string(), "String"), ("date".to_string(), "String")]);
+        fields.extend([("category".to_string(), FieldKind::Text), ("date".to_string(), FieldKind::Text)]);
     }
     let bounds = bounds_of(p.lonlat.iter().copied());
     let tileset = Tileset {
@@ -271,7 +271,7 @@ fn point_tileset(pi: usize, p: &JoinedLayer) -> ((tiles::points::PointTiles, til
 
 /// The context areas in WGS84 (few, so PROJ directly; an area that cannot be
 /// reprojected is left out of the context).
-pub(super) fn context_wgs84(working: &gdal::spatial_ref::SpatialRef, areas: Vec<crate::model::Area>) -> Result<Vec<super::ContextArea>> {
+pub(super) fn context_wgs84(working: &SpatialRef, areas: Vec<crate::model::Area>) -> Result<Vec<super::ContextArea>> {
     if areas.is_empty() {
         return Ok(Vec::new());
     }

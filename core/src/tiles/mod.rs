@@ -32,8 +32,16 @@ pub struct Tileset {
     pub source: Source,
     /// WGS84 bounds: west, south, east, north.
     pub bounds: [f64; 4],
-    /// Property name → "String" or "Number", for TileJSON's `vector_layers`.
-    pub fields: Vec<(String, &'static str)>,
+    /// The properties of its features and what they hold (TileJSON's `vector_layers`
+    /// says it in its own words; that is the API's business).
+    pub fields: Vec<(String, FieldKind)>,
+}
+
+/// What a property of a tile feature holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    Text,
+    Number,
 }
 
 /// Properties of point features (category and date), in the layer's columns; empty for
