@@ -4,7 +4,14 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
+/// The demo project could not be written to its cache folder.
+#[derive(Debug, thiserror::Error)]
+#[error("writing the demo project to {}: {source}", path.display())]
+pub struct DemoError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
 
 /// (file name, contents) of every file of the demo project.
 pub const FILES: &[(&str, &[u8])] = &[
@@ -16,7 +23,7 @@ pub const FILES: &[(&str, &[u8])] = &[
 ];
 
 /// Write the demo files (when missing or changed) and return the project file's path.
-pub fn extract() -> Result<PathBuf> {
+pub fn extract() -> Result<PathBuf, DemoError> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     FILES.hash(&mut h);
@@ -25,11 +32,11 @@ pub fn extract() -> Result<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
     let dir = base.join("buurtmeter").join(format!("demo-{:08x}", h.finish() as u32));
-    std::fs::create_dir_all(&dir).map_err(Error::write(&dir))?;
+    std::fs::create_dir_all(&dir).map_err(|source| DemoError { path: dir.clone(), source })?;
     for (name, bytes) in FILES {
         let path = dir.join(name);
         if std::fs::read(&path).ok().as_deref() != Some(*bytes) {
-            std::fs::write(&path, bytes).map_err(Error::write(&path))?;
+            std::fs::write(&path, bytes).map_err(|source| DemoError { path: path.clone(), source })?;
         }
     }
     Ok(dir.join("project.toml"))

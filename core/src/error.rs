@@ -9,6 +9,7 @@
 //! | CRSs and transforms (`crs`) | [`CrsError`](crate::crs::CrsError) |
 //! | the pipeline (`snapshot`): areas, hierarchy, points, indicators, serving | [`BuildError`](crate::snapshot::BuildError) |
 //! | writing files (`export`) | [`ExportError`](crate::export::ExportError) |
+//! | the demo project (`demo`) | [`DemoError`](crate::demo::DemoError) |
 //!
 //! There is deliberately no conversion from GDAL's or polars' errors: each call site says
 //! which file, layer, indicator or level it was working on.
@@ -40,6 +41,9 @@ pub enum Error {
 
     #[error(transparent)]
     Export(Box<ExportError>),
+
+    #[error(transparent)]
+    Demo(#[from] crate::demo::DemoError),
 
     /// A command line that cannot be carried out (the message says what to give instead).
     #[error("{0}")]

@@ -20,6 +20,14 @@ pub enum AreasError {
     Read(#[from] IngestError),
     #[error(transparent)]
     Project(#[from] ProjectError),
+    #[error(transparent)]
+    Convert(Box<super::convert::ConvertError>),
+}
+
+impl From<super::convert::ConvertError> for AreasError {
+    fn from(e: super::convert::ConvertError) -> AreasError {
+        AreasError::Convert(Box::new(e))
+    }
 }
 
 pub(super) type Result<T, E = AreasError> = std::result::Result<T, E>;

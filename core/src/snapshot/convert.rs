@@ -6,7 +6,6 @@
 
 use crate::crs::SpatialRef;
 
-use super::areas::{AreasError, Result};
 use super::{Log, timed};
 use crate::config::ProjectError;
 use crate::config::{Project, StatisticsConfig};
@@ -15,6 +14,18 @@ use crate::ingest::statistics::{Columns, Edition, StatTable};
 use crate::ingest::text::normalise_name;
 use crate::ingest::{self, PointSource, vector};
 use crate::model::{CbsKind, Level};
+
+/// Statistics on other boundaries that cannot be converted: the boundaries or weighting
+/// points cannot be read, or the project asks for what they do not hold.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    #[error(transparent)]
+    Read(#[from] crate::ingest::IngestError),
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+}
+
+type Result<T, E = ConvertError> = std::result::Result<T, E>;
 
 /// A statistics table on the project's boundaries: the converted table, the level it is
 /// on, and per area of that level whether its values were converted.
@@ -94,7 +105,7 @@ fn make(project: &Project, index: usize, levels: &[Level], working: &SpatialRef,
     let mut k = keep.iter();
     old.areas.retain(|_| *k.next().unwrap_or(&false));
     let cw = timed(&mut log.timings, format!("crosswalk {} → {}", b.path.display(), target.id), || {
-        Ok::<_, AreasError>(crosswalk::build(&old.areas, &target.areas, points.as_ref()))
+        Ok::<_, ConvertError>(crosswalk::build(&old.areas, &target.areas, points.as_ref()))
     })?;
     let outside: Vec<String> =
         (0..old.areas.len()).filter(|&i| cw.uncovered[i] > 0.01).take(10).map(|i| old.areas[i].code.clone()).collect();
