@@ -243,7 +243,7 @@ pub fn read_areas(src: &AreaSource, working: Option<&SpatialRef>) -> Result<Area
     let srs = layer_srs(&layer, working.unwrap_or(&rd), &mut warnings, &cx.what());
     let working = working.unwrap_or(&srs);
     let reprojector = cx.reprojector(&srs, working)?;
-    let AreaFeatures { areas, mut attrs, skips } = area_features(&mut layer, &cx, &wanted, &reprojector)?;
+    let AreaFeatures { areas, mut attrs, skips, .. } = area_features(&mut layer, &cx, &wanted, &reprojector)?;
 
     warnings.extend(skips.warnings(&cx.what(), &fields[id_idx].0, &reprojector.source_label));
     let mut attributes = StatColumns::default();
@@ -272,6 +272,7 @@ struct AreaFeatures {
     areas: Vec<Area>,
     attrs: Vec<Vec<Option<f64>>>,
     skips: AreaSkips,
+    by_code: HashMap<String, usize>,
 }
 
 /// A feature of an area layer as read, before its geometry is checked.
@@ -282,14 +283,18 @@ struct RawArea {
     wkb: Option<Vec<u8>>,
 }
 
+/// Features are checked on all cores in batches of this many (bounded memory for WKB).
+const AREA_BATCH: usize = 2048;
+
 /// Every feature of an area layer as an area (parts of a repeated code merged), its
 /// numeric attributes, and what was skipped and why. GDAL reads the features on this
 /// thread; validity (GEOS) and the conversion to `geo` types, most of the work on
-/// detailed polygons, run on all cores, each geometry parsed again from its WKB.
+/// detailed polygons, run on all cores, a batch at a time, each geometry parsed again
+/// from its WKB.
 fn area_features(layer: &mut gdal::vector::Layer, cx: &LayerCx, f: &AreaFields, reprojector: &Reprojector) -> Result<AreaFeatures> {
-    use rayon::prelude::*;
-    let mut skips = AreaSkips::default();
-    let mut raw = Vec::new();
+    let mut out =
+        AreaFeatures { areas: Vec::new(), attrs: vec![Vec::new(); f.numeric.len()], skips: AreaSkips::default(), by_code: HashMap::new() };
+    let mut raw = Vec::with_capacity(AREA_BATCH);
     let progress = Progress::items(layer.feature_count(), &format!("reading {}", cx.what()));
     for (n, feature) in layer.features().enumerate() {
         if n % 1024 == 0 {
@@ -298,36 +303,49 @@ fn area_features(layer: &mut gdal::vector::Layer, cx: &LayerCx, f: &AreaFields, 
         if let Some(w) = f.water
             && value_as_string(cx.field(&feature, w)?).is_some_and(|v| v.eq_ignore_ascii_case("JA"))
         {
-            skips.water += 1;
+            out.skips.water += 1;
             continue;
         }
         let Some(code) = value_as_string(cx.field(&feature, f.id)?).map(|c| crate::model::clean_code(&c)).filter(|c| !c.is_empty()) else {
-            skips.no_id += 1;
+            out.skips.no_id += 1;
             continue;
         };
         let name = f.name.and_then(|i| value_as_string(feature.field(i).ok().flatten()));
         let attrs = f.numeric.iter().map(|&fi| Ok(value_as_f64(cx.field(&feature, fi)?))).collect::<Result<Vec<_>>>()?;
         raw.push(RawArea { code, name, attrs, wkb: feature.geometry().and_then(|g| g.wkb().ok()) });
+        if raw.len() == AREA_BATCH {
+            out.add(std::mem::take(&mut raw), reprojector);
+        }
     }
+    out.add(raw, reprojector);
     progress.finish();
-    let checked: Vec<(bool, Option<MultiPolygon<f64>>)> = raw
-        .par_iter()
-        .map(|r| match r.wkb.as_deref().and_then(|b| gdal::vector::Geometry::from_wkb(b).ok()) {
-            Some(g) => (g.is_valid(), g.to_geo().ok().and_then(polygons_of)),
-            None => (true, None),
-        })
-        .collect();
-    let mut areas: Vec<Area> = Vec::new();
-    let mut attrs: Vec<Vec<Option<f64>>> = vec![Vec::new(); f.numeric.len()];
-    let mut by_code: HashMap<String, usize> = HashMap::new();
-    for (r, (valid, geometry)) in raw.into_iter().zip(checked) {
-        let code = r.code;
+    Ok(out)
+}
+
+impl AreaFeatures {
+    /// Check a batch on all cores, then add it in file order.
+    fn add(&mut self, raw: Vec<RawArea>, reprojector: &Reprojector) {
+        use rayon::prelude::*;
+        let checked: Vec<(bool, Option<MultiPolygon<f64>>)> = raw
+            .par_iter()
+            .map(|r| match r.wkb.as_deref().and_then(|b| gdal::vector::Geometry::from_wkb(b).ok()) {
+                Some(g) => (g.is_valid(), g.to_geo().ok().and_then(polygons_of)),
+                None => (true, None),
+            })
+            .collect();
+        for (r, (valid, geometry)) in raw.into_iter().zip(checked) {
+            self.add_one(r, valid, geometry, reprojector);
+        }
+    }
+
+    fn add_one(&mut self, r: RawArea, valid: bool, geometry: Option<MultiPolygon<f64>>, reprojector: &Reprojector) {
+        let (code, skips) = (r.code, &mut self.skips);
         if !valid {
             skips.invalid.push(code.clone());
         }
         let Some(geometry) = geometry else {
             skips.not_polygon.push(code);
-            continue;
+            return;
         };
         if let Some(c) = geometry.0.first().and_then(|p| p.exterior().0.first())
             && !reprojector.in_valid_range(c.x, c.y)
@@ -336,21 +354,20 @@ fn area_features(layer: &mut gdal::vector::Layer, cx: &LayerCx, f: &AreaFields, 
         }
         let Some(geometry) = reprojector.multipolygon(&geometry) else {
             skips.not_polygon.push(code);
-            continue;
+            return;
         };
-        if let Some(&existing) = by_code.get(&code) {
+        if let Some(&existing) = self.by_code.get(&code) {
             *skips.duplicates.entry(code.clone()).or_insert(1) += 1;
-            let area: &mut Area = &mut areas[existing];
+            let area: &mut Area = &mut self.areas[existing];
             area.geometry.0.extend(geometry.0);
             area.geometry_km2 = area.geometry.unsigned_area() / 1e6;
-            continue;
+            return;
         }
-        attrs.iter_mut().zip(r.attrs).for_each(|(col, v)| col.push(v));
-        by_code.insert(code.clone(), areas.len());
+        self.attrs.iter_mut().zip(r.attrs).for_each(|(col, v)| col.push(v));
+        self.by_code.insert(code.clone(), self.areas.len());
         let geometry_km2 = geometry.unsigned_area() / 1e6;
-        areas.push(Area { code, name: r.name, geometry, geometry_km2 });
+        self.areas.push(Area { code, name: r.name, geometry, geometry_km2 });
     }
-    Ok(AreaFeatures { areas, attrs, skips })
 }
 
 fn list_ids(ids: &[String]) -> String {
