@@ -135,7 +135,7 @@ fn count(a: CountArgs) -> Result<()> {
 }
 
 fn write_json(path: &Path, v: &Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| Error::Usage(e.to_string()))?;
+    let text = serde_json::to_string_pretty(v).map_err(|e| Error::write(path)(e.into()))?;
     std::fs::write(path, text + "\n").map_err(Error::write(path))
 }
 
@@ -240,7 +240,7 @@ fn compute(a: ComputeArgs) -> Result<()> {
 
 fn serve(a: ServeArgs) -> Result<()> {
     let project = load_project(&a.project)?;
-    let (api_key_hashes, exact_keys) = api::load_api_key_hashes().map_err(|e| Error::Usage(e.to_string()))?;
+    let (api_key_hashes, exact_keys) = api::load_api_key_hashes().map_err(|e| Error::Keys(Box::new(e)))?;
     let snap = snapshot::build(&project)?;
     print_check(&snap);
     if snap.points.iter().any(|p| p.access == crate::config::Access::Restricted) && api_key_hashes.is_empty() {
@@ -333,7 +333,7 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
         for ind in &snap.indicators {
             let json_path = dir.join(format!("{}.json", ind.def.id));
             let style = export::styles::maplibre_style(&snap, ind, a.base_url.trim_end_matches('/'));
-            let text = serde_json::to_string_pretty(&style).map_err(|e| Error::Usage(e.to_string()))?;
+            let text = serde_json::to_string_pretty(&style).map_err(|e| Error::write(&json_path)(e.into()))?;
             std::fs::write(&json_path, text + "\n").map_err(Error::write(&json_path))?;
             let qml_path = dir.join(format!("{}.qml", ind.def.id));
             std::fs::write(&qml_path, export::styles::qml_style(ind, 0)).map_err(Error::write(&qml_path))?;
@@ -520,10 +520,10 @@ fn report(a: crate::cli::ReportArgs) -> Result<()> {
                     .status()
             })
             .await
-            .map_err(|e| Error::Usage(format!("printing was interrupted: {e}")))?
-            .map_err(|e| Error::Usage(format!("cannot run {}: {e}", browser.display())))?;
+            .map_err(|e| Error::Program { program: browser.clone(), message: format!("was interrupted while printing {url}: {e}") })?
+            .map_err(|e| Error::Program { program: browser.clone(), message: format!("cannot be run: {e}") })?;
             if !status.success() || !out.exists() {
-                return Err(Error::Usage(format!("Chromium ({}) did not print {url} to {}", browser.display(), out.display())));
+                return Err(Error::Program { program: browser.clone(), message: format!("did not print {url} to {}", out.display()) });
             }
             progress.set(i as u64 + 1);
             if areas.len() == 1 {

@@ -49,9 +49,18 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
-    /// The web server (the runtime, the listening socket).
+    /// The web server could not start or stopped: the runtime, the listening socket.
     #[error("the web server: {0}")]
     Server(#[source] std::io::Error),
+
+    /// The server's API keys (a file or a variable) cannot be used: the key error
+    /// (`api::auth::KeysError`) names where and what.
+    #[error("API keys: {0}")]
+    Keys(#[source] Box<dyn std::error::Error + Send + Sync>),
+
+    /// A program buurtmeter runs (Chromium, to print a profile) failed.
+    #[error("{} {message}", program.display())]
+    Program { program: PathBuf, message: String },
 
     /// Writing a file or folder of the command's own (an extracted demo, an output).
     #[error("writing {}: {source}", path.display())]
