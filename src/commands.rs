@@ -78,7 +78,7 @@ fn count(a: CountArgs) -> Result<()> {
     // Work in the areas' own CRS (any CRS works for point-in-polygon); RD New if none.
     let mut timings = Vec::new();
     let read = timed(&mut timings, "read areas", || vector::read_areas(&area_src, None))?;
-    let working = crs::spatial_ref(&read.working_wkt)?;
+    let working = crs::spatial_ref(&read.working_wkt).map_err(crate::ingest::IngestError::crs(&a.areas))?;
     for w in &read.warnings {
         eprintln!("warning: {w}");
     }
@@ -240,7 +240,7 @@ fn compute(a: ComputeArgs) -> Result<()> {
 
 fn serve(a: ServeArgs) -> Result<()> {
     let project = load_project(&a.project)?;
-    let (api_key_hashes, exact_keys) = api::load_api_key_hashes().map_err(|e| Error::Keys(Box::new(e)))?;
+    let (api_key_hashes, exact_keys) = api::load_api_key_hashes()?;
     let snap = snapshot::build(&project)?;
     print_check(&snap);
     if snap.points.iter().any(|p| p.access == crate::config::Access::Restricted) && api_key_hashes.is_empty() {
@@ -354,7 +354,7 @@ fn crosswalk(a: crate::cli::CrosswalkArgs) -> Result<()> {
     };
     let mut timings = Vec::new();
     let mut new = timed(&mut timings, "read new areas", || vector::read_areas(&source(&a.to, &a.to_layer, &a.to_id), None))?;
-    let working = crs::spatial_ref(&new.working_wkt)?;
+    let working = crs::spatial_ref(&new.working_wkt).map_err(crate::ingest::IngestError::crs(&a.to))?;
     let old = timed(&mut timings, "read old areas", || vector::read_areas(&source(&a.from, &a.from_layer, &a.from_id), Some(&working)))?;
     for w in new.warnings.iter().chain(&old.warnings) {
         eprintln!("warning: {w}");
@@ -405,7 +405,7 @@ fn crosswalk(a: crate::cli::CrosswalkArgs) -> Result<()> {
 /// is no point named.
 fn weighting_points(
     a: &crate::cli::CrosswalkArgs,
-    working: &gdal::spatial_ref::SpatialRef,
+    working: &crs::SpatialRef,
     timings: &mut Vec<(String, f64)>,
 ) -> Result<Option<crate::model::PointLayer>> {
     let (Some(path), Some(field)) = (&a.weights, &a.weight) else { return Ok(None) };

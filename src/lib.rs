@@ -9,12 +9,16 @@
 //! | [`api`] | the HTTP server (axum): OGC API – Features, tiles, indicators, profiles, the web map |
 //! | [`cli`] | the command line (clap) |
 //! | [`commands`] | what each subcommand does |
+//! | [`error`] | the error of a command: the core's stage errors, composed, and the server's and the command line's own |
 //!
 //! and from the core: [`config`], [`ingest`], [`crs`], [`model`], [`index`], [`join`],
 //! [`crosswalk`], [`weights`], [`indicators`], [`snapshot`], [`tiles`], [`export`],
-//! [`error`], [`demo`].
+//! [`demo`].
 
 pub use buurtmeter_core::*;
+
+pub mod error;
+pub use error::{Error, Result};
 
 pub mod api;
 pub mod cli;

@@ -20,14 +20,16 @@
 //! | [`snapshot`] | runs the pipeline into an immutable `Snapshot` (one module per stage) |
 //! | [`tiles`] | vector tiles: grid maths, snapping/clipping, point aggregation, MVT encoding |
 //! | [`export`] | CSV, GeoPackage and GeoJSON writers, MapLibre/QGIS styles, area profiles |
-//! | [`error`] | the error of a whole command, composed of the stages' own errors |
+//!
+//! Each stage has its own error type (`config::ProjectError`, `ingest::IngestError`,
+//! `crs::CrsError`, `snapshot::BuildError`, `export::ExportError`, `demo::DemoError`); the
+//! `buurtmeter` package composes them into the error of a command.
 //! | [`demo`] | the demo project compiled in |
 
 pub mod config;
 pub mod crosswalk;
 pub mod crs;
 pub mod demo;
-pub mod error;
 pub mod export;
 pub mod index;
 pub mod indicators;
@@ -38,5 +40,3 @@ pub mod region;
 pub mod snapshot;
 pub mod tiles;
 pub mod weights;
-
-pub use error::{Error, Result};

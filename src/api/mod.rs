@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::snapshot::Snapshot;
 
-pub use auth::{ApiKeys, load_api_key_hashes};
+pub use auth::{ApiKeys, KeysError, load_api_key_hashes};
 pub(crate) use auth::{has_valid_key, sees_exact};
 
 /// Tile cache key: (data version hash, tileset, z, x, y).

@@ -6,10 +6,11 @@
 //! |---|---|
 //! | the project file (`config`) | [`ProjectError`](crate::config::ProjectError) |
 //! | reading files (`ingest`) | [`IngestError`](crate::ingest::IngestError) |
-//! | CRSs and transforms (`crs`) | [`CrsError`](crate::crs::CrsError) |
+//! | CRSs and transforms (`crs`) | [`CrsError`](crate::crs::CrsError), always inside one of the others, which says whose CRS |
 //! | the pipeline (`snapshot`): areas, hierarchy, points, indicators, serving | [`BuildError`](crate::snapshot::BuildError) |
 //! | writing files (`export`) | [`ExportError`](crate::export::ExportError) |
 //! | the demo project (`demo`) | [`DemoError`](crate::demo::DemoError) |
+//! | the server's API keys (`api::auth`) | [`KeysError`](crate::api::KeysError) |
 //!
 //! There is deliberately no conversion from GDAL's or polars' errors: each call site says
 //! which file, layer, indicator or level it was working on.
@@ -17,7 +18,6 @@
 use std::path::PathBuf;
 
 use crate::config::ProjectError;
-use crate::crs::CrsError;
 use crate::export::ExportError;
 use crate::ingest::IngestError;
 use crate::snapshot::BuildError;
@@ -32,9 +32,6 @@ pub enum Error {
 
     #[error(transparent)]
     Read(Box<IngestError>),
-
-    #[error(transparent)]
-    Crs(#[from] CrsError),
 
     #[error(transparent)]
     Build(Box<BuildError>),
@@ -53,10 +50,9 @@ pub enum Error {
     #[error("the web server: {0}")]
     Server(#[source] std::io::Error),
 
-    /// The server's API keys (a file or a variable) cannot be used: the key error
-    /// (`api::auth::KeysError`) names where and what.
-    #[error("API keys: {0}")]
-    Keys(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The server's API keys (a file or a variable) cannot be used.
+    #[error(transparent)]
+    Keys(#[from] crate::api::KeysError),
 
     /// A program buurtmeter runs (Chromium, to print a profile) failed.
     #[error("{} {message}", program.display())]
