@@ -636,14 +636,8 @@ impl Project {
         }
         self.resolve_parents()?;
         self.check_groups()?;
-        for (i, s) in self.statistics.iter().enumerate() {
-            if s.boundaries.is_none() && (!s.convert.is_empty() || s.weights.is_some()) {
-                return Err(format!(
-                    "statistics[{i}] ({}): convert and weights need boundaries = {{ path = \"...\", layer = \"...\" }}: the areas these statistics are published on",
-                    s.path.display()
-                ));
-            }
-        }
+        self.check_statistics()?;
+        self.check_crs()?;
         if let Some(b) = &self.basemap
             && (!(b.url.starts_with("https://") || b.url.starts_with("http://"))
                 || !["{z}", "{x}", "{y}"].iter().all(|k| b.url.contains(k)))
@@ -702,13 +696,51 @@ impl Project {
                 },
             };
         }
-        for start in 0..self.levels.len() {
-            let (mut at, mut steps) = (start, 0);
-            while let Some(p) = self.levels[at].parent_index {
-                (at, steps) = (p, steps + 1);
-                if steps > self.levels.len() {
-                    return Err(format!("levels '{}': the parents form a cycle", self.levels[start].id));
-                }
+        let parents: Vec<Option<usize>> = self.levels.iter().map(|l| l.parent_index).collect();
+        match crate::model::parent_cycle(&parents) {
+            Some(cycle) => {
+                let names: Vec<&str> = cycle.iter().map(|&i| self.levels[i].id.as_str()).collect();
+                Err(format!(
+                    "levels: the parents form a cycle: {} (each level's parent is the level one up)",
+                    crate::model::cycle_text(&names)
+                ))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn check_statistics(&self) -> std::result::Result<(), String> {
+        for (i, s) in self.statistics.iter().enumerate() {
+            let key = format!("statistics[{i}] ({})", s.path.display());
+            if s.boundaries.is_none() && (!s.convert.is_empty() || s.weights.is_some()) {
+                return Err(format!(
+                    "{key}: convert and weights need boundaries = {{ path = \"...\", layer = \"...\" }}: the areas these statistics are published on"
+                ));
+            }
+            if s.boundaries.is_some() && s.convert.is_empty() {
+                return Err(format!(
+                    "{key}: boundaries needs convert = [\"aantal_inwoners\", ...]: the counts to convert to the project's boundaries (never rates or averages)"
+                ));
+            }
+            if let Some(p) = &s.period
+                && crate::ingest::statistics::period_start(p.trim()).is_none()
+            {
+                return Err(format!(
+                    "{key}: period = '{p}' is not a CBS period: write the year (2018) or a StatLine period (2018JJ00, 2018KW01, 2018MM03)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The working CRS and every point layer's CRS are known (and the working CRS is in
+    /// metres). The GDAL handles are made again where they are used: they cannot be kept
+    /// in a project that is sent between threads.
+    fn check_crs(&self) -> std::result::Result<(), String> {
+        crate::crs::working(&self.crs).map_err(|e| format!("crs = '{}': {}", self.crs, e.message))?;
+        for p in &self.points {
+            if let Some(c) = &p.crs {
+                crate::crs::spatial_ref(c).map_err(|e| format!("point layer '{}': crs = '{c}': {}", p.id, e.message))?;
             }
         }
         Ok(())
@@ -822,7 +854,7 @@ mod tests {
         let p = Project::parse(two, Path::new("p.toml")).unwrap();
         assert_eq!((p.levels[0].parent_index, p.levels[1].parent_index), (Some(1), None));
         let e = Project::parse(&format!("{two}parent='b'\n"), Path::new("p.toml")).unwrap_err();
-        assert!(e.to_string().contains("project file p.toml: levels 'b': the parents form a cycle"), "{e}");
+        assert!(e.to_string().contains("project file p.toml: levels: the parents form a cycle: b → w → b"), "{e}");
     }
 
     #[test]
@@ -866,5 +898,22 @@ mod tests {
             let e = parse(&hot(bad)).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn crs_periods_and_conversions_are_checked_on_load() {
+        for (extra, says) in [
+            ("crs = 'EPSG:4326'\n", "crs = 'EPSG:4326': is not a projected CRS"),
+            ("crs = 'EPSG:999999'\n", "crs = 'EPSG:999999'"),
+            ("[[points]]\nid='m'\npath='m.csv'\ncrs='EPSG:0'\n", "point layer 'm': crs = 'EPSG:0'"),
+            ("[[statistics]]\npath='s.csv'\nperiod='vorig jaar'\n", "statistics[0] (s.csv): period = 'vorig jaar' is not a CBS period"),
+            ("[[statistics]]\npath='s.csv'\nboundaries={path='old.gpkg'}\n", "statistics[0] (s.csv): boundaries needs convert"),
+        ] {
+            // `crs` is a top-level key: it goes before the first table.
+            let text = if extra.starts_with("crs") { format!("{extra}{LEVEL}") } else { format!("{LEVEL}{extra}") };
+            let e = Project::parse(&text, Path::new("p.toml")).unwrap_err().to_string();
+            assert!(e.contains(says), "{extra}: {e}");
+        }
+        assert!(parse("[[statistics]]\npath='s.csv'\nperiod='2018KW03'\n").is_ok());
     }
 }

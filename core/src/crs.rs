@@ -29,6 +29,18 @@ pub const RD_NEW: &str = "EPSG:28992";
 /// WGS84 longitude/latitude.
 pub const WGS84: &str = "EPSG:4326";
 
+/// The working CRS: like [`spatial_ref`], and projected (areas per km² need metres).
+pub fn working(definition: &str) -> Result<SpatialRef> {
+    let srs = spatial_ref(definition)?;
+    if !srs.is_projected() {
+        return Err(CrsError {
+            crs: definition.to_string(),
+            message: "is not a projected CRS in metres; areas per km² need one (e.g. EPSG:28992)".into(),
+        });
+    }
+    Ok(srs)
+}
+
 /// Parse `EPSG:28992`, `28992`, `epsg:4326`, a WKT or a PROJ string.
 pub fn spatial_ref(definition: &str) -> Result<SpatialRef> {
     let def = definition.trim();

@@ -349,6 +349,28 @@ impl Accounting {
     }
 }
 
+/// The first cycle in a forest of parent links (`parent[i]` is the parent of `i`), as the
+/// indices on it in parent order; `None` when every chain of parents ends.
+pub fn parent_cycle(parent: &[Option<usize>]) -> Option<Vec<usize>> {
+    for start in 0..parent.len() {
+        let mut path = vec![start];
+        let mut at = start;
+        while let Some(p) = parent[at] {
+            if let Some(pos) = path.iter().position(|&x| x == p) {
+                return Some(path[pos..].to_vec());
+            }
+            path.push(p);
+            at = p;
+        }
+    }
+    None
+}
+
+/// "a → b → a": a cycle of names, closed.
+pub fn cycle_text(names: &[&str]) -> String {
+    names.iter().chain(names.first()).copied().collect::<Vec<_>>().join(" → ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

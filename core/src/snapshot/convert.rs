@@ -136,17 +136,7 @@ pub(super) fn to_project_boundaries(
     let sc: &StatisticsConfig = &project.statistics[index];
     let key = |k: &str| format!("statistics[{index}].{k}");
     let b = sc.boundaries.as_ref().expect("called for statistics with boundaries");
-    if sc.convert.is_empty() {
-        return Err(ProjectError::new(
-            &project.file,
-            format!(
-                "{}: name the counts to convert to the project's boundaries (convert = [\"aantal_inwoners\"]); the columns are: {}",
-                key("convert"),
-                table.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-        )
-        .into());
-    }
+    // `convert` is not empty: checked when the project was loaded.
     let id = format!("{:?}|{:?}", (&b.path, &b.layer, &b.id_field), sc.weights.as_ref().map(|w| (&w.path, &w.layer, &w.field)));
     if !made.0.contains_key(&id) {
         let m = make(project, index, levels, working, log)?;

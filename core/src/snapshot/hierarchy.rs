@@ -14,7 +14,7 @@ use crate::model::{CbsKind, Level, PointLayer, cbs_ancestor_code};
 #[derive(Debug, thiserror::Error)]
 pub enum HierarchyError {
     /// The project's parents together with those found from the CBS codes form a cycle.
-    #[error("project file {}: the parents of the levels {} form a cycle (give each level's parent = \"...\")", project.display(), levels.join(", "))]
+    #[error("project file {}: with the parents found from the CBS codes, the levels' parents form a cycle: {} (give each level's parent = \"...\")", project.display(), crate::model::cycle_text(&levels.iter().map(String::as_str).collect::<Vec<_>>()))]
     Cycle { project: std::path::PathBuf, levels: Vec<String> },
 }
 
@@ -35,7 +35,11 @@ pub(super) fn link(project: &Project, levels: &mut [Level], indexes: &[AreaIndex
     }
     let order = child_first_order(levels).ok_or_else(|| HierarchyError::Cycle {
         project: project.file.clone(),
-        levels: levels.iter().filter(|l| l.parent.is_some()).map(|l| l.id.clone()).collect(),
+        levels: crate::model::parent_cycle(&levels.iter().map(|l| l.parent).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| levels[i].id.clone())
+            .collect(),
     })?;
     for li in 0..levels.len() {
         levels[li].parent_area = match levels[li].parent {

@@ -170,11 +170,8 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         std::thread::spawn(move || data_version(&project))
     };
     let mut log = Log::default();
-    let working = crs::spatial_ref(&project.crs).map_err(|e| ProjectError::new(&project.file, format!("crs: {e}")))?;
-    if !working.is_projected() {
-        let m = format!("crs '{}' is not a projected CRS in metres; areas per km² need one (e.g. EPSG:28992)", project.crs);
-        return Err(ProjectError::new(&project.file, m).into());
-    }
+    // Checked when the project was loaded; a GDAL handle cannot be kept in the project.
+    let working = crs::working(&project.crs).map_err(|e| ProjectError::new(&project.file, format!("crs: {e}")))?;
     let (mut levels, context) = areas::read_levels(project, &working, &mut log)?;
     let indexes: Vec<AreaIndex> = timed(&mut log.timings, "index areas", || {
         Ok::<_, BuildError>(levels.iter().map(|l| AreaIndex::build(l.areas.iter().map(|a| &a.geometry))).collect())
