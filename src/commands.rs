@@ -312,7 +312,7 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
         for (li, level) in snap.levels.iter().enumerate() {
             let path = dir.join(format!("indicators_{}.csv", level.id));
             let mut buf = Vec::new();
-            export::write_indicator_csv(&mut buf, &snap, li).map_err(Error::write("memory"))?;
+            export::write_indicator_csv(&mut buf, &snap, li).map_err(Error::write(&path))?;
             if a.excel_nl {
                 buf = export::csv_out::to_dutch_excel(&buf);
             }

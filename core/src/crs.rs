@@ -83,7 +83,8 @@ fn transform_batch(t: &CoordTransform, xs: &mut [f64], ys: &mut [f64]) {
 }
 
 /// `xs`/`ys` in pieces on `threads` threads, each with its own transform made from the
-/// WKTs; a piece whose thread cannot make one goes through `fallback` afterwards.
+/// WKTs; a piece whose thread cannot make one, or makes one that answers otherwise,
+/// goes through `fallback` afterwards.
 fn transform_in_parallel(fallback: &CoordTransform, (from, to): (&str, &str), xs: &mut [f64], ys: &mut [f64], threads: usize) {
     use rayon::prelude::*;
     let make = || -> Option<CoordTransform> {
@@ -95,8 +96,27 @@ fn transform_in_parallel(fallback: &CoordTransform, (from, to): (&str, &str), xs
         CoordTransform::new(&srs(from)?, &srs(to)?).ok()
     };
     let piece = xs.len().div_ceil(threads);
-    let done: Vec<bool> =
-        xs.par_chunks_mut(piece).zip(ys.par_chunks_mut(piece)).map(|(x, y)| make().map(|t| transform_batch(&t, x, y)).is_some()).collect();
+    // The first coordinate of each piece through the caller's transform: a transform made
+    // again from WKT must give the same coordinates, bit for bit, or the piece is not
+    // transformed by it (a CRS from a PROJ string can lose a datum choice in WKT).
+    let one = |t: &CoordTransform, x: f64, y: f64| {
+        let (mut x, mut y) = ([x], [y]);
+        transform_batch(t, &mut x, &mut y);
+        (x[0].to_bits(), y[0].to_bits())
+    };
+    let expected: Vec<(u64, u64)> = (0..xs.len()).step_by(piece).map(|k| one(fallback, xs[k], ys[k])).collect();
+    let done: Vec<bool> = xs
+        .par_chunks_mut(piece)
+        .zip(ys.par_chunks_mut(piece))
+        .zip(expected)
+        .map(|((x, y), expected)| match make() {
+            Some(t) if one(&t, x[0], y[0]) == expected => {
+                transform_batch(&t, x, y);
+                true
+            }
+            _ => false,
+        })
+        .collect();
     for (k, _) in done.iter().enumerate().filter(|(_, d)| !**d) {
         let r = k * piece..((k + 1) * piece).min(xs.len());
         transform_batch(fallback, &mut xs[r.clone()], &mut ys[r]);

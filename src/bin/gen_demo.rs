@@ -285,6 +285,7 @@ fn main() {
     // GeoPackage: gemeenten, wijken, buurten with CBS 2024 field names.
     let gpkg_path = out.join("demodorp.gpkg");
     let mut ds = gpkg::create(&gpkg_path).expect("create gpkg");
+    let rd = crs::spatial_ref(crs::RD_NEW).expect("RD New");
     let text = |s: &str| Value::Text(s.to_string());
     let f = |n: &str, t| (n.to_string(), t);
     let s = OGRFieldType::OFTString;
@@ -293,7 +294,7 @@ fn main() {
     gpkg::write_layer(
         &mut ds,
         "gemeenten",
-        Some(crs::RD_NEW),
+        Some(&rd),
         OGRwkbGeometryType::wkbMultiPolygon,
         &[f("gemeentecode", s), f("gemeentenaam", s), f("water", s), f("oppervlakte_land_in_ha", r)],
         std::iter::once((
@@ -305,7 +306,7 @@ fn main() {
     gpkg::write_layer(
         &mut ds,
         "wijken",
-        Some(crs::RD_NEW),
+        Some(&rd),
         OGRwkbGeometryType::wkbMultiPolygon,
         &[f("wijkcode", s), f("wijknaam", s), f("gemeentecode", s), f("gemeentenaam", s), f("water", s), f("oppervlakte_land_in_ha", r)],
         active_wijken.iter().map(|&w| {
@@ -326,7 +327,7 @@ fn main() {
     gpkg::write_layer(
         &mut ds,
         "buurten",
-        Some(crs::RD_NEW),
+        Some(&rd),
         OGRwkbGeometryType::wkbMultiPolygon,
         &[
             f("buurtcode", s),

@@ -24,21 +24,13 @@ pub enum Value {
 pub fn write_layer(
     ds: &mut gdal::Dataset,
     name: &str,
-    srs_def: Option<&str>,
+    srs: Option<&crate::crs::SpatialRef>,
     ty: OGRwkbGeometryType::Type,
     fields: &[(String, OGRFieldType::Type)],
     rows: impl Iterator<Item = (Option<geo_types::Geometry<f64>>, Vec<Value>)>,
 ) -> Result<(), GdalError> {
-    // The working CRS, which was parsed when the snapshot was built.
-    let srs = srs_def
-        .map(|d| {
-            let mut s = gdal::spatial_ref::SpatialRef::from_definition(d)?;
-            s.set_axis_mapping_strategy(gdal::spatial_ref::AxisMappingStrategy::TraditionalGisOrder);
-            Ok::<_, GdalError>(s)
-        })
-        .transpose()?;
     let mut txn = ds.start_transaction()?;
-    let layer = txn.create_layer(LayerOptions { name, srs: srs.as_ref(), ty, options: None })?;
+    let layer = txn.create_layer(LayerOptions { name, srs, ty, options: None })?;
     for (f, t) in fields {
         FieldDefn::new(f, *t)?.add_to_layer(&layer)?;
     }
@@ -77,15 +69,17 @@ pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<(), ExportError> {
         let (path, layer) = (path.to_path_buf(), name.to_string());
         move |source| ExportError::Layer { path, layer, source }
     };
+    // The working CRS as the snapshot was built in (its WKT: not every CRS has a code).
+    let srs = crate::crs::spatial_ref(&snap.working_wkt).map_err(|source| ExportError::Crs { path: path.to_path_buf(), source })?;
     for li in 0..snap.levels.len() {
-        write_level(&mut ds, snap, li).map_err(layer(&snap.levels[li].id))?;
+        write_level(&mut ds, snap, li, &srs).map_err(layer(&snap.levels[li].id))?;
     }
     write_long_table(&mut ds, snap).map_err(layer("indicator_values"))?;
     write_layer_styles(&mut ds, snap).map_err(layer("layer_styles"))
 }
 
 /// A level as a layer: the same fields as the tiles and the OGC API.
-fn write_level(ds: &mut gdal::Dataset, snap: &Snapshot, li: usize) -> Result<(), GdalError> {
+fn write_level(ds: &mut gdal::Dataset, snap: &Snapshot, li: usize, srs: &crate::crs::SpatialRef) -> Result<(), GdalError> {
     let level = &snap.levels[li];
     let mut fields: Vec<(String, OGRFieldType::Type)> = Vec::new();
     for a in 0..level.areas.len() {
@@ -109,7 +103,7 @@ fn write_level(ds: &mut gdal::Dataset, snap: &Snapshot, li: usize) -> Result<(),
             .collect();
         (Some(geo_types::Geometry::MultiPolygon(area.geometry.clone())), values)
     });
-    write_layer(ds, &level.id, Some(&snap.working_crs), OGRwkbGeometryType::wkbMultiPolygon, &fields, rows)
+    write_layer(ds, &level.id, Some(srs), OGRwkbGeometryType::wkbMultiPolygon, &fields, rows)
 }
 
 /// `indicator_values`: every indicator, level, area and period, in long format.

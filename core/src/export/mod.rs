@@ -27,6 +27,12 @@ pub enum ExportError {
         #[source]
         source: gdal::errors::GdalError,
     },
+    #[error("writing {}: the working CRS: {source}", path.display())]
+    Crs {
+        path: PathBuf,
+        #[source]
+        source: crate::crs::CrsError,
+    },
     #[error("writing {}, layer '{layer}': {source}", path.display())]
     Layer {
         path: PathBuf,

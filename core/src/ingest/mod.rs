@@ -1,4 +1,5 @@
-//! Ingest: the readers. This module (with `crs`) is the only user of GDAL.
+//! Ingest: the readers. GDAL reads here and in `crs` (CRSs and transforms); the only
+//! other user is `export::gpkg`, which writes with it.
 //!
 //! - [`vector`]: areas and point layers in any format OGR opens (GeoPackage, Shapefile,
 //!   GeoJSON, FlatGeobuf, ...), in any CRS GDAL knows;

@@ -258,7 +258,10 @@ pub fn read_areas(src: &AreaSource, working: Option<&SpatialRef>) -> Result<Area
         id_field: fields[id_idx].0.clone(),
         name_field: name_idx.map(|i| fields[i].0.clone()),
         source_crs: crs::label(&srs),
-        working_wkt: working.to_wkt().map_err(IngestError::gdal(path, &layer_name))?,
+        working_wkt: working
+            .to_wkt()
+            .map_err(|e| crs::CrsError { crs: crs::label(working), message: format!("cannot be written as WKT: {e}") })
+            .map_err(IngestError::crs(path))?,
         layer: layer_name,
         areas,
         attributes,

@@ -112,6 +112,8 @@ pub struct Snapshot {
     pub contiguity: crate::weights::Cache,
     pub project_file: PathBuf,
     pub working_crs: String,
+    /// The working CRS as WKT (for writers: not every CRS has a code).
+    pub working_wkt: String,
     pub levels: Vec<Level>,
     pub points: Vec<JoinedLayer>,
     pub indicators: Vec<IndicatorResult>,
@@ -202,6 +204,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         contiguity,
         project_file: project.file.clone(),
         working_crs: crs::label(&working),
+        working_wkt: working.to_wkt().map_err(|e| ProjectError::new(&project.file, format!("crs: cannot be written as WKT: {e}")))?,
         levels,
         points: joined,
         indicators: results,
