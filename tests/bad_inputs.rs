@@ -200,3 +200,26 @@ fn the_project_spec_is_checked_before_any_file_is_read() {
         assert!(!err.contains("nowhere"), "no data file was opened: {err}");
     }
 }
+
+/// A file that cannot be read is named with the section of the project it belongs to:
+/// the level, the statistics file or the point layer, and then the file itself.
+#[test]
+fn a_missing_file_is_named_with_its_level_statistics_or_point_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    let gpkg = demo_project().with_file_name("demodorp.gpkg");
+    let level = format!("name='x'\n[[levels]]\nid='buurten'\npath='{}'\nlayer='buurten'\n", gpkg.display());
+    for (extra, says) in [
+        ("[[points]]\nid='meldingen'\npath='weg.csv'\n", "point layer 'meldingen': "),
+        ("[[statistics]]\npath='weg.csv'\n", "statistics[0]: "),
+    ] {
+        std::fs::write(&p, format!("{level}{extra}")).unwrap();
+        let out = buurtmeter(&["check", "--project", p.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(err.contains(says) && err.contains("weg.csv"), "{extra}: {err}");
+    }
+    std::fs::write(&p, "name='x'\n[[levels]]\nid='wijken'\npath='weg.gpkg'\n").unwrap();
+    let err = stderr(&buurtmeter(&["check", "--project", p.to_str().unwrap()]));
+    assert!(err.contains("level 'wijken': ") && err.contains("weg.gpkg") && err.contains("file not found"), "{err}");
+}

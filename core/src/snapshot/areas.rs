@@ -16,8 +16,20 @@ use crate::ingest::IngestError;
 /// conversion to a kind of area the project has no level of).
 #[derive(Debug, thiserror::Error)]
 pub enum AreasError {
-    #[error(transparent)]
-    Read(#[from] IngestError),
+    /// The file of a level (`[[levels]]` with this id).
+    #[error("level '{level}': {source}")]
+    Level {
+        level: String,
+        #[source]
+        source: Box<IngestError>,
+    },
+    /// A statistics file (`[[statistics]]` number `index`, from 0).
+    #[error("statistics[{index}]: {source}")]
+    Statistics {
+        index: usize,
+        #[source]
+        source: Box<IngestError>,
+    },
     #[error(transparent)]
     Project(#[from] ProjectError),
     #[error(transparent)]
@@ -66,7 +78,8 @@ fn read_level(
         name_field: lc.name_field.clone(),
         level_hint: Some(lc.id.clone()),
     };
-    let mut read = timed(&mut log.timings, format!("read areas {}", lc.id), || vector::read_areas(&src, Some(working)))?;
+    let mut read = timed(&mut log.timings, format!("read areas {}", lc.id), || vector::read_areas(&src, Some(working)))
+        .map_err(|source| AreasError::Level { level: lc.id.clone(), source: Box::new(source) })?;
     log.warnings.extend(read.warnings.iter().cloned());
     let mut context = None;
     if let Some(region) = lc.region(project) {
@@ -175,7 +188,8 @@ fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialR
             code_column: sc.code_column.clone(),
             name_column: sc.name_column.clone(),
         };
-        let mut table = timed(&mut log.timings, format!("read statistics {}", sc.path.display()), || statistics::read(&src))?;
+        let mut table = timed(&mut log.timings, format!("read statistics {}", sc.path.display()), || statistics::read(&src))
+            .map_err(|source| AreasError::Statistics { index, source: Box::new(source) })?;
         log.warnings.extend(table.warnings.iter().cloned());
         if !table.names.is_empty() {
             log.warnings.extend(super::names::match_to_codes(&mut table, levels));

@@ -17,8 +17,13 @@ use crate::model::Level;
 /// The points stage: a point layer that cannot be read, or no cell-key secret.
 #[derive(Debug, thiserror::Error)]
 pub enum PointsError {
-    #[error(transparent)]
-    Read(#[from] IngestError),
+    /// The file of a point layer (`[[points]]` with this id).
+    #[error("point layer '{layer}': {source}")]
+    Read {
+        layer: String,
+        #[source]
+        source: Box<IngestError>,
+    },
     #[error("point layer '{layer}': cannot read or create the cell-key secret: {source}; set BUURTMETER_SDC_SECRET")]
     Secret {
         layer: String,
@@ -55,7 +60,7 @@ pub(super) fn read_and_join(
             log.warnings.push(format!("restricted point layer '{}' left out: {e}", pc.id));
             return Ok(None);
         }
-        Err(e) => return Err(e.into()),
+        Err(source) => return Err(PointsError::Read { layer: pc.id.clone(), source: Box::new(source) }),
     };
     let (assigned, overlaps) = timed(&mut log.timings, format!("join points {}", pc.id), || {
         Ok::<_, PointsError>(super::hierarchy::join_hierarchy(areas.levels, areas.indexes, areas.order, &layer))
