@@ -227,19 +227,53 @@ pub struct PointsConfig {
     pub min_denominator: Option<f64>,
 }
 
-/// `hotspots = { … }` of an indicator, validated on load: the method and the weights
-/// are types, so nothing downstream parses them again.
+/// How hot spots are computed: `hotspots = { … }` of an indicator, validated on load
+/// (the method and the weights are types, so nothing downstream parses them again), and
+/// the same settings a hot-spot request may override (`indicators::hotspots::Params`).
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(try_from = "RawHotspots")]
-pub struct HotspotConfig {
+pub struct HotspotParams {
     pub method: HotspotMethod,
-    pub weights: crate::weights::Spec,
     pub permutations: usize,
+    /// Permutations for global Moran's I (0: the analytic test only).
+    pub global_permutations: usize,
     pub seed: u64,
-    pub fdr: bool,
     pub alpha: f64,
-    /// Empirical-Bayes standardised rates (Assunção–Reis) for a rate indicator.
+    pub fdr: bool,
+    /// Empirical-Bayes standardised rates (Assunção–Reis) instead of the values (rate
+    /// indicators).
     pub eb: bool,
+    /// The weights (queen contiguity by default).
+    pub weights: crate::weights::Spec,
+}
+
+impl Default for HotspotParams {
+    fn default() -> HotspotParams {
+        HotspotParams {
+            method: HotspotMethod::LocalMoran,
+            permutations: 999,
+            global_permutations: 999,
+            seed: 1,
+            alpha: 0.05,
+            fdr: false,
+            eb: false,
+            weights: crate::weights::Spec::Contiguity(crate::weights::Contiguity::Queen, 0.0),
+        }
+    }
+}
+
+impl HotspotParams {
+    /// The ranges every analysis needs, whether the settings come from the project file
+    /// or from a request.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.permutations > 9999 || self.global_permutations > 9999 {
+            return Err("permutations: at most 9999".into());
+        }
+        if !(self.alpha > 0.0 && self.alpha < 1.0) {
+            return Err(format!("alpha = {}: give a level between 0 and 1", self.alpha));
+        }
+        Ok(())
+    }
 }
 
 /// A local statistic for hot spots.
@@ -269,66 +303,63 @@ impl HotspotMethod {
     }
 }
 
-/// `hotspots = { … }` as written.
+/// `hotspots = { … }` as written; what is left out is `HotspotParams::default()`.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 struct RawHotspots {
-    #[serde(default = "local_moran")]
     method: String,
-    #[serde(default = "queen")]
     weights: String,
-    #[serde(default = "nine_nine_nine")]
     permutations: usize,
-    #[serde(default = "one_u64")]
     seed: u64,
-    #[serde(default)]
     fdr: bool,
-    #[serde(default = "five_percent")]
     alpha: f64,
-    #[serde(default)]
     eb: bool,
     /// For `weights = "knn"`: how many neighbours (5).
-    #[serde(default)]
     k: Option<usize>,
     /// For `weights = "distance"`: the distance band in metres.
-    #[serde(default)]
     threshold: Option<f64>,
     /// For `weights = "queen"|"rook"`: snap vertices to this grid (metres) first.
-    #[serde(default)]
     tolerance: Option<f64>,
 }
 
-impl TryFrom<RawHotspots> for HotspotConfig {
+impl Default for RawHotspots {
+    fn default() -> RawHotspots {
+        let d = HotspotParams::default();
+        RawHotspots {
+            method: d.method.key().into(),
+            weights: d.weights.key().into(),
+            permutations: d.permutations,
+            seed: d.seed,
+            fdr: d.fdr,
+            alpha: d.alpha,
+            eb: d.eb,
+            k: None,
+            threshold: None,
+            tolerance: None,
+        }
+    }
+}
+
+impl TryFrom<RawHotspots> for HotspotParams {
     type Error = String;
     fn try_from(h: RawHotspots) -> std::result::Result<Self, String> {
         let method =
             HotspotMethod::parse(&h.method).ok_or_else(|| format!("hotspots: method = '{}': local_moran, gi or gi_star", h.method))?;
         let weights =
             crate::weights::Spec::parse(&h.weights, h.tolerance, h.k, h.threshold).map_err(|e| format!("hotspots: weights: {e}"))?;
-        if h.permutations > 9999 {
-            return Err("hotspots: permutations: at most 9999".into());
-        }
-        if !(h.alpha > 0.0 && h.alpha < 1.0) {
-            return Err(format!("hotspots: alpha = {}: between 0 and 1", h.alpha));
-        }
-        Ok(HotspotConfig { method, weights, permutations: h.permutations, seed: h.seed, fdr: h.fdr, alpha: h.alpha, eb: h.eb })
+        let params = HotspotParams {
+            method,
+            permutations: h.permutations,
+            global_permutations: h.permutations,
+            seed: h.seed,
+            alpha: h.alpha,
+            fdr: h.fdr,
+            eb: h.eb,
+            weights,
+        };
+        params.check().map_err(|e| format!("hotspots: {e}"))?;
+        Ok(params)
     }
-}
-
-fn local_moran() -> String {
-    "local_moran".into()
-}
-fn queen() -> String {
-    "queen".into()
-}
-fn nine_nine_nine() -> usize {
-    999
-}
-fn one_u64() -> u64 {
-    1
-}
-fn five_percent() -> f64 {
-    0.05
 }
 
 impl PointsConfig {
@@ -517,7 +548,7 @@ pub struct IndicatorConfig {
     /// Hot spots of this indicator, computed at build and served in the area layers:
     /// `hotspots = { method = "local_moran", weights = "queen", permutations = 999, seed = 1, fdr = false }`.
     #[serde(default)]
-    pub hotspots: Option<HotspotConfig>,
+    pub hotspots: Option<HotspotParams>,
 }
 
 impl IndicatorConfig {

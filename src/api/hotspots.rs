@@ -185,28 +185,22 @@ fn query_params(q: &HotspotQuery, base: hotspots::Params, def: &crate::indicator
             .ok_or_else(|| ApiError::BadRequest(format!("method={m}: give local_moran, gi, gi_star or emerging")))?,
     };
     let permutations = q.permutations.unwrap_or(base.permutations);
-    let global_permutations = q.global_permutations.unwrap_or(permutations);
-    if permutations > 9999 || global_permutations > 9999 {
-        return Err(ApiError::BadRequest("permutations: at most 9999".into()));
-    }
-    let alpha = q.alpha.unwrap_or(base.alpha);
-    if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(ApiError::BadRequest(format!("alpha={alpha}: give a level between 0 and 1")));
-    }
     let eb = q.eb.unwrap_or(base.eb);
     if eb && def.denominator == crate::indicators::Denominator::None {
         return Err(ApiError::BadRequest("eb=true: empirical-Bayes rates need a rate (an indicator with a denominator)".into()));
     }
-    Ok(hotspots::Params {
+    let params = hotspots::Params {
         method,
         permutations,
-        global_permutations,
+        global_permutations: q.global_permutations.unwrap_or(permutations),
         seed: q.seed.unwrap_or(base.seed),
-        alpha,
+        alpha: q.alpha.unwrap_or(base.alpha),
         fdr: q.fdr.unwrap_or(base.fdr),
         eb,
         weights: query_weights(q, base)?,
-    })
+    };
+    params.check().map_err(ApiError::BadRequest)?;
+    Ok(params)
 }
 
 /// The period asked for, else the latest.
@@ -281,10 +275,9 @@ fn emerging(
     if v.periods.len() < 4 {
         return Err(ApiError::BadRequest(format!("method=emerging needs four periods or more; '{}' has {}", ind.def.id, v.periods.len())));
     }
-    let permutations = q.permutations.unwrap_or(base.permutations).min(9999);
     let params = hotspots::Params {
         method: hotspots::Method::GiStar,
-        permutations,
+        permutations: q.permutations.unwrap_or(base.permutations),
         global_permutations: 0,
         seed: q.seed.unwrap_or(base.seed),
         alpha: q.alpha.unwrap_or(base.alpha),
@@ -292,9 +285,7 @@ fn emerging(
         eb: false,
         weights: query_weights(q, base)?,
     };
-    if !(params.alpha > 0.0 && params.alpha < 1.0) {
-        return Err(ApiError::BadRequest(format!("alpha={}: give a level between 0 and 1", params.alpha)));
-    }
+    params.check().map_err(ApiError::BadRequest)?;
     let rule = params.weights;
     let full = snap.weights(li, rule);
     let n_areas = snap.levels[li].areas.len();
@@ -333,7 +324,7 @@ fn emerging(
             "trend": "Mann-Kendall on each area's Gi* z-scores over the periods (two-sided, 0.05)",
             "categories": "new, consecutive, intensifying, persistent, diminishing, sporadic, oscillating, historical (and the same for cold spots), as ArcGIS Pro's Emerging Hot Spot Analysis defines them; 'most periods' = at least 90 %",
             "weights": {"type": rule.key(), "rule": rule.describe()},
-            "permutations": permutations,
+            "permutations": params.permutations,
             "seed": params.seed,
             "alpha": params.alpha,
             "note": "Computed from the published values only: protected and missing values are left out of each period's analysis.",

@@ -32,7 +32,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rayon::prelude::*;
 
-use crate::weights::{Contiguity, Neighbours, Spec};
+use crate::weights::Neighbours;
 
 /// Global Moran's I.
 #[derive(Debug, Clone, PartialEq)]
@@ -278,35 +278,8 @@ pub fn fdr(p: &[f64], alpha: f64) -> f64 {
 /// The local statistic (a type of the project file, so it is parsed once).
 pub use crate::config::HotspotMethod as Method;
 
-/// How to run an analysis.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Params {
-    pub method: Method,
-    pub permutations: usize,
-    pub global_permutations: usize,
-    pub seed: u64,
-    pub alpha: f64,
-    pub fdr: bool,
-    /// Empirical-Bayes standardised rates instead of the values (rate indicators).
-    pub eb: bool,
-    /// The weights (queen contiguity by default).
-    pub weights: Spec,
-}
-
-impl Default for Params {
-    fn default() -> Params {
-        Params {
-            method: Method::LocalMoran,
-            permutations: 999,
-            global_permutations: 999,
-            seed: 1,
-            alpha: 0.05,
-            fdr: false,
-            eb: false,
-            weights: Spec::Contiguity(Contiguity::Queen, 0.0),
-        }
-    }
-}
+/// How to run an analysis: the project file's settings type, shared with the API.
+pub use crate::config::HotspotParams as Params;
 
 /// What an analysis runs on, per area of the level: published values, or the published
 /// events and bases of a rate (for empirical-Bayes standardisation).

@@ -59,16 +59,7 @@ impl Indicator {
             from: c.from,
             to: c.to,
             disclosure: c.disclosure(layer),
-            hotspots: c.hotspots.map(|h| hotspots::Params {
-                method: h.method,
-                permutations: h.permutations,
-                global_permutations: h.permutations,
-                seed: h.seed,
-                alpha: h.alpha,
-                fdr: h.fdr,
-                eb: h.eb,
-                weights: h.weights,
-            }),
+            hotspots: c.hotspots,
         }
     }
 
