@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::ingest::text::Encoding;
+use crate::model::Date;
+use crate::region::Region;
+
 /// A project file that cannot be used: the file, and what is wrong at which key.
 #[derive(Debug, thiserror::Error)]
 #[error("project file {}: {message}", path.display())]
@@ -21,9 +25,6 @@ impl ProjectError {
 }
 
 type Result<T, E = ProjectError> = std::result::Result<T, E>;
-use crate::ingest::text::Encoding;
-use crate::model::Date;
-use crate::region::Region;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -4,13 +4,13 @@
 
 use std::path::Path;
 
-use crate::model::Prop;
 use gdal::DriverManager;
+use gdal::errors::GdalError;
 use gdal::vector::{Feature, FieldDefn, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType, ToGdal};
 
 use super::ExportError;
+use crate::model::Prop;
 use crate::snapshot::Snapshot;
-use gdal::errors::GdalError;
 
 /// A field value for [`write_layer`].
 #[derive(Debug, Clone)]

@@ -20,8 +20,7 @@ use std::path::{Path, PathBuf};
 
 use gdal::spatial_ref::SpatialRef;
 
-use crate::crs::CrsError;
-use crate::crs::Reprojector;
+use crate::crs::{CrsError, Reprojector};
 use crate::model::{PointLayer, RejectReason};
 
 pub use text::Encoding;

@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 
-use crate::crs::SpatialRef;
 use geo::InteriorPoint;
 
 use super::{Log, timed};
-use crate::config::ProjectError;
-use crate::config::{LevelConfig, Project};
-use crate::ingest::IngestError;
+use crate::config::{LevelConfig, Project, ProjectError};
+use crate::crs::SpatialRef;
+use crate::ingest::{IngestError, statistics, vector};
+use crate::model::{Area, CbsKind, Level, StatColumns, StatEdition};
 
 /// The areas stage: a level, a statistics file or a boundaries file that cannot be read,
 /// or a project that asks what the data cannot give (a group member that is no area, a
@@ -43,8 +43,6 @@ impl From<super::convert::ConvertError> for AreasError {
 }
 
 pub(super) type Result<T, E = AreasError> = std::result::Result<T, E>;
-use crate::ingest::{statistics, vector};
-use crate::model::{Area, CbsKind, Level, StatColumns, StatEdition};
 
 /// Read every level, finest first. Returns the levels and the context areas around the
 /// region (the coarsest limited level's neighbours).

@@ -4,12 +4,10 @@
 //! pipeline sees a table on the project's own codes, and per column which areas'
 //! values were converted.
 
-use crate::crs::SpatialRef;
-
 use super::{Log, timed};
-use crate::config::ProjectError;
-use crate::config::{Project, StatisticsConfig};
+use crate::config::{Project, ProjectError, StatisticsConfig};
 use crate::crosswalk::{self, Method, WeightPoints};
+use crate::crs::SpatialRef;
 use crate::ingest::statistics::{Columns, Edition, StatTable};
 use crate::ingest::text::normalise_name;
 use crate::ingest::{self, PointSource, vector};

@@ -20,12 +20,11 @@ use geo::{Area as _, BooleanOps};
 use geo_types::MultiPolygon;
 
 use super::Log;
-use crate::config::Project;
-use crate::config::ProjectError;
-
-type Result<T, E = ProjectError> = std::result::Result<T, E>;
+use crate::config::{Project, ProjectError};
 use crate::ingest::text::normalise_name;
 use crate::model::{Area, GroupInfo, Level, StatColumns, StatEdition};
+
+type Result<T, E = ProjectError> = std::result::Result<T, E>;
 
 /// Words that make a statistic a ratio, not something to sum.
 const NOT_SUMMABLE: &[&str] = &["percentage", "procent", "pct", "gemiddeld", "dichtheid", "aandeel", "mediaan", "ratio"];

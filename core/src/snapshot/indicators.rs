@@ -3,8 +3,9 @@
 //! leave out or cannot compute.
 
 use super::{IndicatorResult, JoinedLayer, Log, timed};
-use crate::config::ProjectError;
-use crate::config::{self, Access, IndicatorConfig, Project};
+use crate::config::{self, Access, IndicatorConfig, Project, ProjectError};
+use crate::indicators::{self, Indicator, LevelValues};
+use crate::model::Level;
 
 /// The indicators stage: a statistic the project names that no level has, or a table
 /// that could not be computed, with the indicator and the level.
@@ -22,8 +23,6 @@ pub enum IndicatorsError {
 }
 
 type Result<T, E = IndicatorsError> = std::result::Result<T, E>;
-use crate::indicators::{self, Indicator, LevelValues};
-use crate::model::Level;
 
 pub(super) fn compute(
     project: &Project,

@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use crate::crs::SpatialRef;
 use rayon::prelude::*;
 
 use super::{JoinedLayer, Log, timed};
 use crate::config::{Access, PointsConfig, Project};
+use crate::crs::SpatialRef;
 use crate::index::AreaIndex;
 use crate::indicators;
 use crate::ingest::{self, Coords, IngestError, PointSource};

@@ -7,14 +7,12 @@ use rayon::prelude::*;
 
 use super::{IndicatorResult, JoinedLayer};
 use crate::config::Access;
-use crate::crs;
-use crate::crs::{CrsError, SpatialRef};
+use crate::crs::{self, CrsError, SpatialRef};
+use crate::indicators::{self, Indicator};
+use crate::model::{CbsKind, Level, Prop, cbs_ancestor_code};
+use crate::tiles::{self, FieldKind, TileData, Tileset};
 
 type Result<T, E = CrsError> = std::result::Result<T, E>;
-use crate::indicators::{self, Indicator};
-use crate::model::Prop;
-use crate::model::{CbsKind, Level, cbs_ancestor_code};
-use crate::tiles::{self, FieldKind, TileData, Tileset};
 
 /// The statistic names shown next to the indicators (the CBS figures behind them).
 pub fn denominator_label(ind: &Indicator) -> Option<String> {
