@@ -9,6 +9,7 @@ use crate::api::{self, AppState};
 use crate::cli::{Cli, Command, ComputeArgs, CountArgs, ExportArgs, ProjectArgs, ServeArgs};
 use crate::config::Project;
 use crate::error::{Error, Result};
+use crate::export::ExportError;
 use crate::index::AreaIndex;
 use crate::ingest::{self, Coords, PointSource, vector};
 use crate::model::Accounting;
@@ -111,10 +112,12 @@ fn count(a: CountArgs) -> Result<()> {
     let sums_opt = a.weight.as_ref().map(|_| sums.as_slice());
     match &a.out {
         Some(p) => {
-            let mut f = std::fs::File::create(p).map_err(Error::write(p))?;
-            export::write_counts(&mut f, &level, &counts, sums_opt).map_err(Error::write(p))?;
+            let mut f = std::fs::File::create(p).map_err(ExportError::write(p))?;
+            export::write_counts(&mut f, &level, &counts, sums_opt).map_err(ExportError::write(p))?;
         }
-        None => export::write_counts(&mut std::io::stdout().lock(), &level, &counts, sums_opt).map_err(Error::write("standard output"))?,
+        None => {
+            export::write_counts(&mut std::io::stdout().lock(), &level, &counts, sums_opt).map_err(ExportError::write("standard output"))?
+        }
     }
     eprintln!("{}: {}", a.points.display(), accounting_line(acc));
     print_rejections(acc);
@@ -135,8 +138,8 @@ fn count(a: CountArgs) -> Result<()> {
 }
 
 fn write_json(path: &Path, v: &Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| Error::write(path)(e.into()))?;
-    std::fs::write(path, text + "\n").map_err(Error::write(path))
+    let text = serde_json::to_string_pretty(v).map_err(|e| ExportError::write(path)(e.into()))?;
+    Ok(std::fs::write(path, text + "\n").map_err(ExportError::write(path))?)
 }
 
 /// The project file: the one given, or the built-in demo project.
@@ -218,12 +221,12 @@ fn compute(a: ComputeArgs) -> Result<()> {
     let project = load_project(&a.project)?;
     let snap = snapshot::build(&project)?;
     print_check(&snap);
-    std::fs::create_dir_all(&a.out).map_err(Error::write(&a.out))?;
+    std::fs::create_dir_all(&a.out).map_err(ExportError::write(&a.out))?;
     let mut written = Vec::new();
     for (li, level) in snap.levels.iter().enumerate() {
         let path = a.out.join(format!("indicators_{}.csv", level.id));
-        let mut f = std::fs::File::create(&path).map_err(Error::write(&path))?;
-        export::write_indicator_csv(&mut f, &snap, li).map_err(Error::write(&path))?;
+        let mut f = std::fs::File::create(&path).map_err(ExportError::write(&path))?;
+        export::write_indicator_csv(&mut f, &snap, li).map_err(ExportError::write(&path))?;
         written.push(path);
     }
     let gpkg = a.out.join("buurtmeter.gpkg");
@@ -302,41 +305,41 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
     }
     if let Some(p) = &a.gpkg {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(Error::write(dir))?;
+            std::fs::create_dir_all(dir).map_err(ExportError::write(dir))?;
         }
         export::gpkg::write_snapshot(p, &snap)?;
         eprintln!("wrote {} ({} levels, QGIS styles in layer_styles)", p.display(), snap.levels.len());
     }
     if let Some(dir) = &a.csv {
-        std::fs::create_dir_all(dir).map_err(Error::write(dir))?;
+        std::fs::create_dir_all(dir).map_err(ExportError::write(dir))?;
         for (li, level) in snap.levels.iter().enumerate() {
             let path = dir.join(format!("indicators_{}.csv", level.id));
             let mut buf = Vec::new();
-            export::write_indicator_csv(&mut buf, &snap, li).map_err(Error::write(&path))?;
+            export::write_indicator_csv(&mut buf, &snap, li).map_err(ExportError::write(&path))?;
             if a.excel_nl {
                 buf = export::csv_out::to_dutch_excel(&buf);
             }
-            std::fs::write(&path, buf).map_err(Error::write(&path))?;
+            std::fs::write(&path, buf).map_err(ExportError::write(&path))?;
             eprintln!("wrote {}", path.display());
         }
     }
     if let Some(dir) = &a.geojson {
-        std::fs::create_dir_all(dir).map_err(Error::write(dir))?;
+        std::fs::create_dir_all(dir).map_err(ExportError::write(dir))?;
         for li in 0..snap.levels.len() {
             let path = dir.join(format!("{}.geojson", snap.levels[li].id));
-            std::fs::write(&path, export::geojson_out::level_collection(&snap, li).to_string()).map_err(Error::write(&path))?;
+            std::fs::write(&path, export::geojson_out::level_collection(&snap, li).to_string()).map_err(ExportError::write(&path))?;
             eprintln!("wrote {}", path.display());
         }
     }
     if let Some(dir) = &a.styles {
-        std::fs::create_dir_all(dir).map_err(Error::write(dir))?;
+        std::fs::create_dir_all(dir).map_err(ExportError::write(dir))?;
         for ind in &snap.indicators {
             let json_path = dir.join(format!("{}.json", ind.def.id));
             let style = export::styles::maplibre_style(&snap, ind, a.base_url.trim_end_matches('/'));
-            let text = serde_json::to_string_pretty(&style).map_err(|e| Error::write(&json_path)(e.into()))?;
-            std::fs::write(&json_path, text + "\n").map_err(Error::write(&json_path))?;
+            let text = serde_json::to_string_pretty(&style).map_err(|e| ExportError::write(&json_path)(e.into()))?;
+            std::fs::write(&json_path, text + "\n").map_err(ExportError::write(&json_path))?;
             let qml_path = dir.join(format!("{}.qml", ind.def.id));
-            std::fs::write(&qml_path, export::styles::qml_style(ind, 0)).map_err(Error::write(&qml_path))?;
+            std::fs::write(&qml_path, export::styles::qml_style(ind, 0)).map_err(ExportError::write(&qml_path))?;
             eprintln!("wrote {} and {}", json_path.display(), qml_path.display());
         }
     }
@@ -370,8 +373,8 @@ fn crosswalk(a: crate::cli::CrosswalkArgs) -> Result<()> {
     let weights = weighting_points(&a, &working, &mut timings)?;
     let points = weights.as_ref().map(|l| WeightPoints { xs: &l.xs, ys: &l.ys, weights: l.weights.as_deref().unwrap_or(&[]) });
     let cw = timed(&mut timings, "crosswalk", || Ok::<_, Error>(crosswalk::build(&old_areas, &new.areas, points.as_ref())))?;
-    let mut f = std::fs::File::create(&a.out).map_err(Error::write(&a.out))?;
-    export::csv_out::write_crosswalk(&mut f, &cw, &old_areas, &new.areas).map_err(Error::write(&a.out))?;
+    let mut f = std::fs::File::create(&a.out).map_err(ExportError::write(&a.out))?;
+    export::csv_out::write_crosswalk(&mut f, &cw, &old_areas, &new.areas).map_err(ExportError::write(&a.out))?;
     let count = |m: crosswalk::Method| cw.method.iter().filter(|x| **x == m).count();
     eprintln!(
         "{} old areas → {} new areas: {} unchanged, {} weighted by points, {} by area; wrote {}",
@@ -447,8 +450,8 @@ fn write_converted_values(
         let values: Vec<Option<f64>> = keep.iter().map(|&i| values[i]).collect();
         converted.push((name.to_string(), crate::crosswalk::convert(cw, &values, new.len())));
     }
-    let mut f = std::fs::File::create(path).map_err(Error::write(path))?;
-    export::csv_out::write_converted(&mut f, new, &converted).map_err(Error::write(path))?;
+    let mut f = std::fs::File::create(path).map_err(ExportError::write(path))?;
+    export::csv_out::write_converted(&mut f, new, &converted).map_err(ExportError::write(path))?;
     eprintln!("wrote {}", path.display());
     Ok(())
 }
@@ -491,7 +494,7 @@ fn report(a: crate::cli::ReportArgs) -> Result<()> {
             vec![(code.trim().to_string(), a.out.clone())]
         }
         None => {
-            std::fs::create_dir_all(&a.out).map_err(Error::write(&a.out))?;
+            std::fs::create_dir_all(&a.out).map_err(ExportError::write(&a.out))?;
             level.areas.iter().map(|x| (x.code.clone(), a.out.join(format!("profiel_{}_{}.pdf", level.id, x.code)))).collect()
         }
     };

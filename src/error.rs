@@ -57,14 +57,6 @@ pub enum Error {
     /// A program buurtmeter runs (Chromium, to print a profile) failed.
     #[error("{} {message}", program.display())]
     Program { program: PathBuf, message: String },
-
-    /// Writing a file or folder of the command's own (an extracted demo, an output).
-    #[error("writing {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 // The stages' errors are boxed: they carry paths and GDAL's or polars' errors, and a
@@ -79,11 +71,3 @@ macro_rules! boxed_from {
     )*};
 }
 boxed_from!(Read(IngestError), Build(BuildError), Export(ExportError));
-
-impl Error {
-    /// For `map_err` on a write to `path`.
-    pub fn write(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
-        let path = path.into();
-        move |source| Error::Write { path, source }
-    }
-}
