@@ -204,6 +204,17 @@ impl LayerCx<'_> {
         })
     }
 
+    /// The index of field `name` (compared as `find_field` does), or an error that lists
+    /// the layer's fields.
+    fn require(&self, name: &str) -> Result<usize> {
+        find_field(self.fields, name)
+            .ok_or_else(|| IngestError::layer(self.path, self.layer, format!("no field '{name}'; the fields are: {}", self.listing())))
+    }
+
+    fn listing(&self) -> String {
+        self.fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
     fn what(&self) -> String {
         format!("{}, layer '{}'", self.path.display(), self.layer)
     }
@@ -234,7 +245,7 @@ pub fn read_areas(src: &AreaSource, working: Option<&SpatialRef>) -> Result<Area
     let mut layer = ds.layer_by_name(&layer_name).map_err(IngestError::gdal(path, &layer_name))?;
     let fields = field_names(&layer);
     let cx = LayerCx { path, layer: &layer_name, fields: &fields };
-    let (id_idx, name_idx) = area_fields(src, path, &layer_name, &fields)?;
+    let (id_idx, name_idx) = area_fields(src, &cx)?;
     let numeric: Vec<usize> = (0..fields.len()).filter(|&i| i != id_idx && is_numeric(fields[i].1)).collect();
     let wanted = AreaFields { id: id_idx, name: name_idx, water: find_field(&fields, "water"), numeric: &numeric };
 
@@ -464,26 +475,18 @@ fn read_feature(
 }
 
 /// Which fields hold the area id and name: the ones named, else the first familiar one.
-fn area_fields(src: &AreaSource, path: &Path, layer_name: &str, fields: &[(String, u32)]) -> Result<(usize, Option<usize>)> {
-    let listing = || fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", ");
-    let hint = src.level_hint.as_deref().or(Some(layer_name));
+fn area_fields(src: &AreaSource, cx: &LayerCx) -> Result<(usize, Option<usize>)> {
+    let hint = src.level_hint.as_deref().or(Some(cx.layer));
     let id_idx = match &src.id_field {
-        Some(f) => find_field(fields, f)
-            .ok_or_else(|| IngestError::layer(path, layer_name, format!("no field '{f}'; the fields are: {}", listing())))?,
-        None => ordered(ID_FIELDS, hint).iter().find_map(|c| find_field(fields, c)).ok_or_else(|| {
-            IngestError::layer(
-                path,
-                layer_name,
-                format!("cannot tell which field holds the area id: set id_field (--id-field); the fields are: {}", listing()),
-            )
+        Some(f) => cx.require(f)?,
+        None => ordered(ID_FIELDS, hint).iter().find_map(|c| find_field(cx.fields, c)).ok_or_else(|| {
+            let m = format!("cannot tell which field holds the area id: set id_field (--id-field); the fields are: {}", cx.listing());
+            IngestError::layer(cx.path, cx.layer, m)
         })?,
     };
     let name_idx = match &src.name_field {
-        Some(f) => Some(
-            find_field(fields, f)
-                .ok_or_else(|| IngestError::layer(path, layer_name, format!("no field '{f}'; the fields are: {}", listing())))?,
-        ),
-        None => ordered(NAME_FIELDS, hint).iter().find_map(|c| find_field(fields, c)),
+        Some(f) => Some(cx.require(f)?),
+        None => ordered(NAME_FIELDS, hint).iter().find_map(|c| find_field(cx.fields, c)),
     };
     Ok((id_idx, name_idx))
 }
@@ -573,14 +576,7 @@ struct PointFields {
 
 impl PointFields {
     fn find(source: &PointSource, cx: &LayerCx) -> Result<PointFields> {
-        let listing = || cx.fields.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", ");
-        let need = |name: Option<&str>| -> Result<Option<usize>> {
-            name.map(|n| {
-                find_field(cx.fields, n)
-                    .ok_or_else(|| IngestError::layer(cx.path, cx.layer, format!("no field '{n}'; the fields are: {}", listing())))
-            })
-            .transpose()
-        };
+        let need = |name: Option<&str>| -> Result<Option<usize>> { name.map(|n| cx.require(n)).transpose() };
         let pair = |a: &str, b: &str| -> Result<Option<(usize, usize)>> { Ok(need(Some(a))?.zip(need(Some(b))?)) };
         let (xy, lonlat) = match &source.coords {
             Coords::XY { x, y, .. } => (pair(x, y)?, false),
