@@ -87,8 +87,8 @@ fn count(a: CountArgs) -> Result<()> {
     let source =
         PointSource { path: a.points.clone(), layer: a.points_layer.clone(), coords, weight: a.weight.clone(), ..Default::default() };
     let mut layer = timed(&mut timings, "read points", || ingest::read_points(&source, &working, "points"))?;
-    let index = timed(&mut timings, "index areas", || Ok::<_, Error>(AreaIndex::build(read.areas.iter().map(|x| &x.geometry))))?;
-    let (assigned, overlaps) = timed(&mut timings, "join", || Ok::<_, Error>(join::locate_all_checked(&index, &layer.xs, &layer.ys)))?;
+    let index = timed(&mut timings, "index areas", || AreaIndex::build(read.areas.iter().map(|x| &x.geometry)));
+    let (assigned, overlaps) = timed(&mut timings, "join", || join::locate_all_checked(&index, &layer.xs, &layer.ys));
     if let Some(w) = join::overlap_warning(&overlaps, &read.areas, &a.areas) {
         layer.accounting.warnings.push(w);
     }
@@ -372,7 +372,7 @@ fn crosswalk(a: crate::cli::CrosswalkArgs) -> Result<()> {
     let old_areas: Vec<crate::model::Area> = keep.iter().map(|&i| old.areas[i].clone()).collect();
     let weights = weighting_points(&a, &working, &mut timings)?;
     let points = weights.as_ref().map(|l| WeightPoints { xs: &l.xs, ys: &l.ys, weights: l.weights.as_deref().unwrap_or(&[]) });
-    let cw = timed(&mut timings, "crosswalk", || Ok::<_, Error>(crosswalk::build(&old_areas, &new.areas, points.as_ref())))?;
+    let cw = timed(&mut timings, "crosswalk", || crosswalk::build(&old_areas, &new.areas, points.as_ref()));
     let mut f = std::fs::File::create(&a.out).map_err(ExportError::write(&a.out))?;
     export::csv_out::write_crosswalk(&mut f, &cw, &old_areas, &new.areas).map_err(ExportError::write(&a.out))?;
     let count = |m: crosswalk::Method| cw.method.iter().filter(|x| **x == m).count();

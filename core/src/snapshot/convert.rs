@@ -103,8 +103,8 @@ fn make(project: &Project, index: usize, levels: &[Level], working: &SpatialRef,
     let mut k = keep.iter();
     old.areas.retain(|_| *k.next().unwrap_or(&false));
     let cw = timed(&mut log.timings, format!("crosswalk {} → {}", b.path.display(), target.id), || {
-        Ok::<_, ConvertError>(crosswalk::build(&old.areas, &target.areas, points.as_ref()))
-    })?;
+        crosswalk::build(&old.areas, &target.areas, points.as_ref())
+    });
     let outside: Vec<String> =
         (0..old.areas.len()).filter(|&i| cw.uncovered[i] > 0.01).take(10).map(|i| old.areas[i].code.clone()).collect();
     if !outside.is_empty() {

@@ -32,7 +32,7 @@ pub(super) fn compute(
     log: &mut Log,
 ) -> Result<Vec<IndicatorResult>> {
     let mut warnings = Vec::new();
-    let results = timed(&mut log.timings, "compute indicators", || {
+    let results = timed(&mut log.timings, "compute indicators", || -> Result<Vec<IndicatorResult>> {
         let mut results = Vec::new();
         for (ii, ic) in project.indicators.iter().enumerate() {
             check_statistic_names(project, ii, levels)?;
@@ -41,7 +41,7 @@ pub(super) fn compute(
                 results.push(r);
             }
         }
-        Ok::<_, IndicatorsError>(results)
+        Ok(results)
     })?;
     log.warnings.extend(warnings);
     log.warnings.extend(layer_filter_warnings(project, points));

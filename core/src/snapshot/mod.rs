@@ -144,14 +144,15 @@ impl Snapshot {
     }
 }
 
-pub fn timed<T, E>(timings: &mut Vec<(String, f64)>, name: impl Into<String>, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+/// Run one stage, log how long it took and keep the time (also for a stage that fails).
+pub fn timed<T>(timings: &mut Vec<(String, f64)>, name: impl Into<String>, f: impl FnOnce() -> T) -> T {
     let t = Instant::now();
-    let out = f()?;
+    let out = f();
     let secs = t.elapsed().as_secs_f64();
     let name = name.into();
     tracing::info!(stage = %name, seconds = format!("{secs:.3}"), "done");
     timings.push((name, secs));
-    Ok(out)
+    out
 }
 
 /// An area around the region: code, name, WGS84 geometry (drawn as context only).
@@ -175,9 +176,8 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     // Checked when the project was loaded; a GDAL handle cannot be kept in the project.
     let working = crs::working(&project.crs).map_err(|e| ProjectError::new(&project.file, format!("crs: {e}")))?;
     let (mut levels, context) = areas::read_levels(project, &working, &mut log)?;
-    let indexes: Vec<AreaIndex> = timed(&mut log.timings, "index areas", || {
-        Ok::<_, BuildError>(levels.iter().map(|l| AreaIndex::build(l.areas.iter().map(|a| &a.geometry))).collect())
-    })?;
+    let indexes: Vec<AreaIndex> =
+        timed(&mut log.timings, "index areas", || levels.iter().map(|l| AreaIndex::build(l.areas.iter().map(|a| &a.geometry))).collect());
     let order = hierarchy::link(project, &mut levels, &indexes, &mut log)?;
     let mut joined = Vec::new();
     let mut secret = None;

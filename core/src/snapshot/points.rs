@@ -63,8 +63,8 @@ pub(super) fn read_and_join(
         Err(source) => return Err(PointsError::Read { layer: pc.id.clone(), source: Box::new(source) }),
     };
     let (assigned, overlaps) = timed(&mut log.timings, format!("join points {}", pc.id), || {
-        Ok::<_, PointsError>(super::hierarchy::join_hierarchy(areas.levels, areas.indexes, areas.order, &layer))
-    })?;
+        super::hierarchy::join_hierarchy(areas.levels, areas.indexes, areas.order, &layer)
+    });
     for (li, o) in overlaps {
         let what = PathBuf::from(format!("points '{}' in level '{}'", pc.id, areas.levels[li].id));
         if let Some(w) = join::overlap_warning(&o, &areas.levels[li].areas, &what) {
