@@ -11,6 +11,7 @@ use gdal::vector::{Feature, FieldDefn, LayerAccess, LayerOptions, OGRFieldType, 
 use super::ExportError;
 use crate::model::Prop;
 use crate::snapshot::Snapshot;
+use crate::tiles::FieldKind;
 
 /// A field value for [`write_layer`].
 #[derive(Debug, Clone)]
@@ -81,14 +82,14 @@ pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<(), ExportError> {
 /// A level as a layer: the same fields as the tiles and the OGC API.
 fn write_level(ds: &mut gdal::Dataset, snap: &Snapshot, li: usize, srs: &crate::crs::SpatialRef) -> Result<(), GdalError> {
     let level = &snap.levels[li];
-    let mut fields: Vec<(String, OGRFieldType::Type)> = Vec::new();
-    for a in 0..level.areas.len() {
-        for (k, v) in snap.tiles.area_props(li, a) {
-            if !fields.iter().any(|(f, _)| f == k) {
-                fields.push((k.clone(), if matches!(v, Prop::Str(_)) { OGRFieldType::OFTString } else { OGRFieldType::OFTReal }));
-            }
-        }
-    }
+    // The level's tileset already names every property and what it holds.
+    let tileset = snap.tiles.tilesets.iter().find(|t| matches!(t.source, crate::tiles::Source::Level(l) if l == li));
+    let fields: Vec<(String, OGRFieldType::Type)> = tileset
+        .map(|t| &t.fields)
+        .into_iter()
+        .flatten()
+        .map(|(k, kind)| (k.clone(), if *kind == FieldKind::Text { OGRFieldType::OFTString } else { OGRFieldType::OFTReal }))
+        .collect();
     let rows = level.areas.iter().enumerate().map(|(a, area)| {
         let props = snap.tiles.area_props(li, a);
         let values = fields
