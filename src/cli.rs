@@ -209,10 +209,10 @@ pub struct CountArgs {
     /// The field with the area id; detected for CBS files (buurtcode, BU_CODE, ...).
     #[arg(long, value_name = "FIELD")]
     pub id_field: Option<String>,
-    /// The points: CSV, or any vector file GDAL reads.
+    /// The points: CSV, a spreadsheet (.xlsx, .xls, .ods), or any vector file GDAL reads.
     #[arg(long, value_name = "PATH")]
     pub points: PathBuf,
-    /// The layer in the points file (needed when it has more than one).
+    /// The layer (or the spreadsheet's sheet) in the points file (needed when it has more than one).
     #[arg(long, value_name = "NAME")]
     pub points_layer: Option<String>,
     /// Column with x (in --crs; RD New by default).
@@ -230,6 +230,17 @@ pub struct CountArgs {
     /// Column with WGS84 latitude.
     #[arg(long, value_name = "FIELD", requires = "lon")]
     pub lat: Option<String>,
+    /// One column with the location as text: WKT `POINT(x y)`, EWKT `SRID=28992;POINT(x y)`
+    /// or `x y` (detected by name: Coördinaten, geometrie, wkt, locatie, ...).
+    #[arg(long, value_name = "FIELD", conflicts_with_all = ["x", "lon"])]
+    pub geometry: Option<String>,
+    /// Spreadsheets: the row with the column names (1-based); found when not given.
+    #[arg(long, value_name = "N")]
+    pub header_row: Option<u32>,
+    /// Write every rejected and partly used row (with its fields, the reason and what to
+    /// do) to this CSV file, to hand back to whoever made the input.
+    #[arg(long, value_name = "FILE.csv")]
+    pub rejected: Option<std::path::PathBuf>,
     /// Column with a weight to sum per area (adds the weight_sum column).
     #[arg(long, value_name = "FIELD")]
     pub weight: Option<String>,

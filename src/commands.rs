@@ -36,13 +36,24 @@ pub fn accounting_json(a: &Accounting) -> Value {
         .iter()
         .map(|e| json!({"row": e.row, "reason": e.reason.key(), "explanation": e.reason.describe(), "detail": e.detail}))
         .collect();
+    let partly: serde_json::Map<String, Value> = a.field_issues.iter().map(|(r, n)| (r.key().to_string(), json!(n))).collect();
+    let partly_examples: Vec<Value> = a
+        .field_examples
+        .iter()
+        .map(|(row, issue, detail)| json!({"row": row, "reason": issue.key(), "explanation": issue.describe(), "detail": detail}))
+        .collect();
     json!({
         "rows": a.rows,
         "joined": a.joined,
         "outside": a.outside,
+        "outside_region": a.outside_region,
+        "outside_all_areas": a.outside - a.outside_region,
         "rejected": a.rejected_total(),
         "rejected_by_reason": by_reason,
         "rejected_examples": examples,
+        "partly_used_by_reason": partly,
+        "partly_used_examples": partly_examples,
+        "not_records": a.not_records,
         "warnings": a.warnings,
         "notes": a.notes,
         "duplicate_rows": a.duplicate_rows,
@@ -51,7 +62,12 @@ pub fn accounting_json(a: &Accounting) -> Value {
 
 /// One line for people: "1,234 rows: 1,200 joined, 30 outside all areas, 4 rejected (...)".
 pub fn accounting_line(a: &Accounting) -> String {
-    let mut s = format!("{} rows: {} joined, {} outside all areas, {} rejected", a.rows, a.joined, a.outside, a.rejected_total());
+    let outside = if a.outside_region > 0 {
+        format!("{} outside the project's region, {} outside all areas", a.outside_region, a.outside - a.outside_region)
+    } else {
+        format!("{} outside all areas", a.outside)
+    };
+    let mut s = format!("{} rows: {} joined, {outside}, {} rejected", a.rows, a.joined, a.rejected_total());
     if !a.rejected.is_empty() {
         let parts: Vec<String> = a.rejected.iter().map(|(r, n)| format!("{n} {}", r.key())).collect();
         s.push_str(&format!(" ({})", parts.join(", ")));
@@ -65,6 +81,12 @@ fn print_rejections(a: &Accounting) {
     }
     for e in &a.examples {
         eprintln!("  rejected {}: {} — {}", e.detail, e.reason.key(), e.reason.describe());
+    }
+    for (issue, n) in &a.field_issues {
+        eprintln!("  partly used: {n} rows {} — {}", issue.key(), issue.describe());
+    }
+    for (_, issue, detail) in &a.field_examples {
+        eprintln!("    {detail}: {}", issue.key());
     }
 }
 
@@ -83,9 +105,16 @@ fn count(a: CountArgs) -> Result<()> {
     for w in &read.warnings {
         eprintln!("warning: {w}");
     }
-    let coords = Coords::from_columns(&a.x, &a.y, &a.lon, &a.lat, &a.crs);
-    let source =
-        PointSource { path: a.points.clone(), layer: a.points_layer.clone(), coords, weight: a.weight.clone(), ..Default::default() };
+    let coords = Coords::from_columns(&a.x, &a.y, &a.lon, &a.lat, &a.geometry, &a.crs);
+    let source = PointSource {
+        path: a.points.clone(),
+        layer: a.points_layer.clone(),
+        coords,
+        weight: a.weight.clone(),
+        header_row: a.header_row,
+        hand_back: a.rejected.is_some(),
+        ..Default::default()
+    };
     let mut layer = timed(&mut timings, "read points", || ingest::read_points(&source, &working, "points"))?;
     let index = timed(&mut timings, "index areas", || AreaIndex::build(read.areas.iter().map(|x| &x.geometry)));
     let (assigned, overlaps) = timed(&mut timings, "join", || join::locate_all_checked(&index, &layer.xs, &layer.ys));
@@ -121,6 +150,10 @@ fn count(a: CountArgs) -> Result<()> {
     }
     eprintln!("{}: {}", a.points.display(), accounting_line(acc));
     print_rejections(acc);
+    if let (Some(p), Some(h)) = (&a.rejected, &acc.handback) {
+        export::write_hand_back(p, h).map_err(ExportError::write(p))?;
+        eprintln!("  {} rejected or partly used rows written to {}", h.rows.len(), p.display());
+    }
     for w in &acc.warnings {
         eprintln!("warning: {w}");
     }

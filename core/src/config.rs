@@ -46,6 +46,11 @@ pub struct Project {
     /// `within`. CBS codes (`["GM0917"]`) or `"extent"` (the finest level's areas).
     #[serde(default)]
     pub region: Option<Region>,
+    /// The time zone whose calendar dates count (`Europe/Amsterdam` when not given): a
+    /// timestamp with `Z` or an offset is taken to it before its date is read; one
+    /// without a zone is already local.
+    #[serde(default = "default_timezone", deserialize_with = "timezone")]
+    pub timezone: crate::ingest::TimeZone,
     #[serde(default, rename = "levels")]
     pub levels: Vec<LevelConfig>,
     #[serde(default, rename = "statistics")]
@@ -81,6 +86,16 @@ pub struct Basemap {
 
 fn default_crs() -> String {
     crate::crs::RD_NEW.to_string()
+}
+
+fn default_timezone() -> crate::ingest::TimeZone {
+    crate::ingest::DEFAULT_TIMEZONE
+}
+
+fn timezone<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<crate::ingest::TimeZone, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse::<crate::ingest::TimeZone>()
+        .map_err(|_| serde::de::Error::custom(format!("'{s}' is not a time zone of the tz database (such as Europe/Amsterdam)")))
 }
 
 /// One area level, finest first (buurten, wijken, gemeenten).
@@ -194,6 +209,9 @@ pub struct PointsConfig {
     pub lon: Option<String>,
     #[serde(default)]
     pub lat: Option<String>,
+    /// One column with the whole location as text: WKT, EWKT or `x y`.
+    #[serde(default)]
+    pub geometry: Option<String>,
     #[serde(default)]
     pub crs: Option<String>,
     #[serde(default)]
@@ -209,9 +227,16 @@ pub struct PointsConfig {
     /// `;`, `,`, `tab`; detected when not given.
     #[serde(default, deserialize_with = "delimiter")]
     pub delimiter: Option<u8>,
-    /// `utf-8` or `windows-1252`; detected when not given.
+    /// `utf-8` or `windows-1252`; detected when not given (CSV and Shapefiles only).
     #[serde(default, deserialize_with = "encoding")]
     pub encoding: Option<Encoding>,
+    /// Spreadsheets: the row with the column names (1-based); found when not given.
+    #[serde(default)]
+    pub header_row: Option<u32>,
+    /// Write every rejected and partly used row, with its fields and the reason, to this
+    /// CSV file (relative to the project file) on each build.
+    #[serde(default)]
+    pub rejected: Option<PathBuf>,
     /// `public`: individual points may be served (tiles from zoom 14, OGC API items);
     /// `aggregate` (the default): only counts per area and per grid cell, never a point;
     /// `restricted`: aggregates, and only to clients with an API key.

@@ -140,14 +140,18 @@ pub fn fill_unassigned(index: &AreaIndex, xs: &[f64], ys: &[f64], assigned: &mut
     });
 }
 
-/// Count points (and sum weights) per area. `counts.len()` = number of areas.
+/// Count points (and sum weights) per area. `counts.len()` = number of areas. A point
+/// without a usable weight (NaN) is counted, and left out of the sums.
 pub fn count_per_area(assigned: &[u32], weights: Option<&[f64]>, n_areas: usize) -> (Vec<u64>, Vec<f64>) {
     let mut counts = vec![0u64; n_areas];
     let mut sums = vec![0f64; n_areas];
     for (i, &a) in assigned.iter().enumerate() {
         if a != NONE {
             counts[a as usize] += 1;
-            sums[a as usize] += weights.map_or(1.0, |w| w[i]);
+            let w = weights.map_or(1.0, |w| w[i]);
+            if !w.is_nan() {
+                sums[a as usize] += w;
+            }
         }
     }
     (counts, sums)

@@ -225,10 +225,14 @@ pub struct PointLayer {
     pub ys: Vec<f64>,
     /// The 1-based input row (or feature number) of each point, for messages.
     pub rows: Vec<u64>,
+    /// The date per point; `None` where it is empty or unreadable (the point is left out of
+    /// per-period indicators; an unreadable one is named in `accounting.field_issues`).
     pub dates: Option<Vec<Option<Date>>>,
     /// Index into `categories`, per point.
     pub category_idx: Option<Vec<u32>>,
     pub categories: Vec<String>,
+    /// The weight per point; NaN where it is empty or unreadable (the point is left out of
+    /// weighted indicators, and named in `accounting.field_issues`).
     pub weights: Option<Vec<f64>>,
     /// A stable identity per point (a hash of its id column or row), when asked for.
     pub identity: Option<Vec<u64>>,
@@ -257,10 +261,9 @@ pub enum RejectReason {
     NotReprojectable,
     NoGeometry,
     NotAPoint,
-    BadWeight,
-    BadDate,
     MalformedRow,
     XySwapped,
+    GeometryText,
 }
 
 impl RejectReason {
@@ -276,28 +279,100 @@ impl RejectReason {
             RejectReason::NotReprojectable => "not_reprojectable",
             RejectReason::NoGeometry => "no_geometry",
             RejectReason::NotAPoint => "geometry_not_a_point",
-            RejectReason::BadWeight => "weight_not_a_number",
-            RejectReason::BadDate => "date_not_readable",
             RejectReason::MalformedRow => "malformed_row",
             RejectReason::XySwapped => "x_y_swapped",
+            RejectReason::GeometryText => "geometry_text_not_readable",
+        }
+    }
+
+    /// What it means and what to do about it, in the user's terms.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RejectReason::MissingCoordinate => "a coordinate is empty: fill in x/y (or lon/lat, or the coordinate column) for this row",
+            RejectReason::NotANumber => "a coordinate is not a number: correct the value (a decimal comma or point is fine)",
+            RejectReason::NotFinite => "a coordinate is NaN or infinite: correct the value",
+            RejectReason::OutsideCrsRange => {
+                "the point lies outside the valid area of its CRS: check the value, or the CRS (crs = ...) and which columns hold x and y"
+            }
+            RejectReason::LooksSwapped => "latitude and longitude look swapped (lat is in the lon range and vice versa): exchange them",
+            RejectReason::LooksLikeRdNotLonLat => {
+                "the values look like RD New x/y metres, but the columns were declared lon/lat: declare them as x/y"
+            }
+            RejectReason::NotReprojectable => "the point could not be reprojected: check the value and the CRS",
+            RejectReason::NoGeometry => "the feature has no geometry: give it a location",
+            RejectReason::NotAPoint => "the geometry is not a point (a line or polygon): a register needs one point per record",
+            RejectReason::MalformedRow => "the row could not be parsed as CSV (a stray quote?): correct the row",
+            RejectReason::XySwapped => "x and y look swapped (the point lies in the CRS's area with x and y exchanged): exchange them",
+            RejectReason::GeometryText => {
+                "the coordinate text is not WKT (POINT(x y)), EWKT (SRID=28992;POINT(x y)) or an 'x y' pair: correct the value"
+            }
+        }
+    }
+}
+
+/// A field of a row that is a point but cannot be used everywhere: the row counts as a
+/// point, but not in what needs that field. The same rule for every format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FieldIssue {
+    /// An empty weight: left out of weighted indicators (sums), counted everywhere else.
+    WeightEmpty,
+    /// A weight that is not a number (`n.b.`): as an empty one.
+    WeightNotANumber,
+    /// A date that cannot be read (`onbekend`): left out of per-period indicators and
+    /// date filters, counted in whole-period indicators.
+    DateNotReadable,
+}
+
+impl FieldIssue {
+    pub fn key(self) -> &'static str {
+        match self {
+            FieldIssue::WeightEmpty => "weight_empty",
+            FieldIssue::WeightNotANumber => "weight_not_a_number",
+            FieldIssue::DateNotReadable => "date_not_readable",
         }
     }
 
     pub fn describe(self) -> &'static str {
         match self {
-            RejectReason::MissingCoordinate => "a coordinate is empty",
-            RejectReason::NotANumber => "a coordinate is not a number",
-            RejectReason::NotFinite => "a coordinate is NaN or infinite",
-            RejectReason::OutsideCrsRange => "the point lies outside the valid area of its CRS",
-            RejectReason::LooksSwapped => "latitude and longitude look swapped (lat is in the lon range and vice versa)",
-            RejectReason::LooksLikeRdNotLonLat => "the values look like RD New x/y metres, but the columns were declared lon/lat",
-            RejectReason::NotReprojectable => "the point could not be reprojected",
-            RejectReason::NoGeometry => "the feature has no geometry",
-            RejectReason::NotAPoint => "the geometry is not a point",
-            RejectReason::BadWeight => "the weight is not a number",
-            RejectReason::BadDate => "the date is not readable (expected yyyy-mm-dd or dd-mm-jjjj)",
-            RejectReason::MalformedRow => "the row could not be parsed as CSV",
-            RejectReason::XySwapped => "x and y look swapped (the point lies in the CRS's area with x and y exchanged)",
+            FieldIssue::WeightEmpty => "the weight is empty: the row counts, but not in weighted indicators (sums); fill in the weight",
+            FieldIssue::WeightNotANumber => {
+                "the weight is not a number: the row counts, but not in weighted indicators (sums); correct the weight"
+            }
+            FieldIssue::DateNotReadable => {
+                "the date is not readable (expected yyyy-mm-dd, dd-mm-jjjj or an Excel date): the row counts in whole-period indicators, not per period; correct the date"
+            }
+        }
+    }
+}
+
+/// What happened to a row that is worth handing back: rejected, or a point with a field
+/// that could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RowIssue {
+    Rejected(RejectReason),
+    Partial(FieldIssue),
+}
+
+impl RowIssue {
+    pub fn key(self) -> &'static str {
+        match self {
+            RowIssue::Rejected(r) => r.key(),
+            RowIssue::Partial(f) => f.key(),
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            RowIssue::Rejected(r) => r.describe(),
+            RowIssue::Partial(f) => f.describe(),
+        }
+    }
+
+    /// `rejected` or `partly used`.
+    pub fn status(self) -> &'static str {
+        match self {
+            RowIssue::Rejected(_) => "rejected",
+            RowIssue::Partial(_) => "partly used",
         }
     }
 }
@@ -310,6 +385,25 @@ pub struct Rejection {
     pub detail: String,
 }
 
+/// One row for the file that goes back to whoever made the input: every rejected and
+/// partly used row, with its original fields (empty where a row's fields are not known,
+/// as for a point that failed reprojection).
+#[derive(Debug, Clone)]
+pub struct HandBackRow {
+    pub row: u64,
+    pub issue: RowIssue,
+    pub detail: String,
+    pub fields: Vec<String>,
+}
+
+/// Every rejected and partly used row of a layer, kept when asked for (`--rejected`,
+/// `rejected = "…"`), with the input's column names.
+#[derive(Debug, Clone, Default)]
+pub struct HandBack {
+    pub header: Vec<String>,
+    pub rows: Vec<HandBackRow>,
+}
+
 /// How many rows came in and where they went: `rows = joined + outside + rejected`.
 /// `joined` and `outside` are filled in by the join.
 #[derive(Debug, Clone, Default)]
@@ -317,15 +411,28 @@ pub struct Accounting {
     pub rows: u64,
     pub joined: u64,
     pub outside: u64,
+    /// Of `outside`: the points that lie in an area of the file but outside the project's
+    /// region (the rest lie outside every area).
+    pub outside_region: u64,
     pub rejected: BTreeMap<RejectReason, u64>,
     /// Examples, at most [`Accounting::EXAMPLES_PER_REASON`] per reason.
     pub examples: Vec<Rejection>,
+    /// Points with a field that could not be used (an empty weight, an unreadable date):
+    /// counted as points, left out of what needs that field.
+    pub field_issues: BTreeMap<FieldIssue, u64>,
+    /// Examples of those, at most [`Accounting::EXAMPLES_PER_REASON`] per issue.
+    pub field_examples: Vec<(u64, FieldIssue, String)>,
+    /// Lines of a spreadsheet or CSV that are no records (empty rows, a totals row): not
+    /// rows, not rejected; named in `notes`.
+    pub not_records: u64,
     pub warnings: Vec<String>,
     /// Rows that are exact copies of an earlier row (counted as points all the same).
     pub duplicate_rows: u64,
     /// What the reader decided and why (which columns, which CRS): printed with the
     /// accounting, so a person can see how their file was read.
     pub notes: Vec<String>,
+    /// Every rejected and partly used row with its fields, when asked for.
+    pub handback: Option<HandBack>,
 }
 
 impl Accounting {
@@ -334,8 +441,42 @@ impl Accounting {
     pub fn reject(&mut self, row: u64, reason: RejectReason, detail: impl FnOnce() -> String) {
         let n = self.rejected.entry(reason).or_insert(0);
         *n += 1;
-        if *n <= Self::EXAMPLES_PER_REASON {
-            self.examples.push(Rejection { row, reason, detail: detail() });
+        let example = *n <= Self::EXAMPLES_PER_REASON;
+        if example || self.handback.is_some() {
+            let detail = detail();
+            if let Some(h) = self.handback.as_mut() {
+                h.rows.push(HandBackRow { row, issue: RowIssue::Rejected(reason), detail: detail.clone(), fields: Vec::new() });
+            }
+            if example {
+                self.examples.push(Rejection { row, reason, detail });
+            }
+        }
+    }
+
+    /// A point with a field that cannot be used: counted, named, kept for the hand-back.
+    pub fn partial(&mut self, row: u64, issue: FieldIssue, detail: impl FnOnce() -> String) {
+        let n = self.field_issues.entry(issue).or_insert(0);
+        *n += 1;
+        let example = *n <= Self::EXAMPLES_PER_REASON;
+        if example || self.handback.is_some() {
+            let detail = detail();
+            if let Some(h) = self.handback.as_mut() {
+                h.rows.push(HandBackRow { row, issue: RowIssue::Partial(issue), detail: detail.clone(), fields: Vec::new() });
+            }
+            if example {
+                self.field_examples.push((row, issue, detail));
+            }
+        }
+    }
+
+    /// The fields of `row` for the hand-back rows just recorded for it.
+    pub fn attach_fields(&mut self, row: u64, fields: impl FnOnce() -> Vec<String>) {
+        let Some(h) = self.handback.as_mut() else { return };
+        let open = h.rows.iter().rev().take_while(|r| r.row == row && r.fields.is_empty()).count();
+        if open > 0 {
+            let fields = fields();
+            let n = h.rows.len();
+            h.rows[n - open..].iter_mut().for_each(|r| r.fields = fields.clone());
         }
     }
 
@@ -345,7 +486,7 @@ impl Accounting {
 
     /// The invariant every run checks: nothing went missing.
     pub fn balances(&self) -> bool {
-        self.rows == self.joined + self.outside + self.rejected_total()
+        self.rows == self.joined + self.outside + self.rejected_total() && self.outside_region <= self.outside
     }
 }
 

@@ -84,7 +84,9 @@ pub fn check_csv_points(data: &[u8]) {
     assert_eq!((layer.xs.len(), layer.ys.len(), layer.rows.len()), (n, n, n), "point columns differ in length");
     assert!(layer.xs.iter().chain(&layer.ys).all(|v| v.is_finite()), "a kept point has a non-finite coordinate");
     assert!(layer.rows.windows(2).all(|w| w[0] < w[1]), "row numbers not increasing: {:?}", layer.rows);
-    assert!(layer.rows.iter().all(|&r| r >= 1 && r <= a.rows), "a row number outside 1..={}", a.rows);
+    // Row numbers are positions in the file: lines that are no records (blank, totals) keep theirs.
+    let last_row = a.rows + a.not_records;
+    assert!(layer.rows.iter().all(|&r| r >= 1 && r <= last_row), "a row number outside 1..={last_row}");
     assert_eq!(layer.dates.is_some(), source.date.is_some());
     assert_eq!(layer.category_idx.is_some(), source.category.is_some());
     assert_eq!(layer.weights.is_some(), source.weight.is_some());
@@ -100,14 +102,19 @@ pub fn check_csv_points(data: &[u8]) {
     }
     if let Some(w) = &layer.weights {
         assert_eq!(w.len(), n);
-        assert!(w.iter().all(|v| v.is_finite()), "a kept weight is not finite");
+        // NaN: no usable weight (left out of weighted indicators), and then named.
+        assert!(w.iter().all(|v| !v.is_infinite()), "a kept weight is infinite");
+        let unusable = w.iter().filter(|v| v.is_nan()).count() as u64;
+        let named: u64 = a.field_issues.iter().filter(|(k, _)| k.key().starts_with("weight")).map(|(_, n)| n).sum();
+        assert_eq!(unusable, named, "every point without a usable weight is named");
     }
     for (reason, &count) in &a.rejected {
         assert!(count > 0, "{reason:?} counted 0");
         let examples = a.examples.iter().filter(|e| e.reason == *reason).count() as u64;
         assert_eq!(examples, count.min(Accounting::EXAMPLES_PER_REASON), "{reason:?}: {count} rejected, {examples} examples");
     }
-    assert!(a.examples.iter().all(|e| e.row >= 1 && e.row <= a.rows), "an example names a row that does not exist");
+    assert!(a.examples.iter().all(|e| e.row >= 1 && e.row <= last_row), "an example names a row that does not exist");
+    assert!(a.field_examples.iter().all(|e| e.0 >= 1 && e.0 <= last_row), "an example names a row that does not exist");
 }
 
 /// The settings a first byte stands for: bits 0–1 the period (latest, `2024`,

@@ -20,6 +20,26 @@ fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
+/// The rows to hand back to whoever made the input: every rejected and partly used row,
+/// `row,status,reason,explanation,detail` and then the row's own fields under their own
+/// names, in file order. Written with the csv crate (quotes, separators and line breaks
+/// in the fields survive).
+pub fn write_hand_back(path: &std::path::Path, h: &crate::model::HandBack) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_path(path)?;
+    let mut header = vec!["row", "status", "reason", "explanation", "detail"];
+    header.extend(h.header.iter().map(String::as_str));
+    w.write_record(&header)?;
+    let mut rows: Vec<&crate::model::HandBackRow> = h.rows.iter().collect();
+    rows.sort_by_key(|r| r.row);
+    for r in rows {
+        let row = r.row.to_string();
+        let mut rec = vec![row.as_str(), r.issue.status(), r.issue.key(), r.issue.describe(), r.detail.as_str()];
+        rec.extend((0..h.header.len()).map(|i| r.fields.get(i).map_or("", String::as_str)));
+        w.write_record(&rec)?;
+    }
+    w.flush()
+}
+
 /// `area_id,count[,weight_sum]`, one row per area, zeros included, in the layer's order.
 pub fn write_counts(out: &mut dyn Write, level: &Level, counts: &[u64], sums: Option<&[f64]>) -> Result<()> {
     let mut w = std::io::BufWriter::new(out);

@@ -7,7 +7,7 @@ pub mod gpkg;
 pub mod profile;
 pub mod styles;
 
-pub use csv_out::{write_counts, write_indicator_csv};
+pub use csv_out::{write_counts, write_hand_back, write_indicator_csv};
 
 use std::path::PathBuf;
 

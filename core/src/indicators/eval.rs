@@ -168,13 +168,35 @@ pub fn denominators(ind: &Indicator, levels: &[Level], level: usize, period_keys
                 let label = stats::current_period(levels, level, name);
                 return Denominators { per_cell: repeat(current), source, periods: vec![label; n_p] };
             }
-            let chosen: Vec<&crate::model::StatEdition> =
-                period_keys.iter().map(|&k| series.iter().rev().find(|e| ind.period.key(e.start) <= k).unwrap_or(&series[0])).collect();
-            let per_cell = (0..n_a).flat_map(|a| chosen.iter().map(move |e| e.values[a])).collect();
+            // Per period and area: the period's own edition or the nearest earlier one *that
+            // publishes a value for that area*, else the nearest later one. An edition that
+            // leaves the statistic out (Kerncijfers 2020 has no Woningvoorraad) is skipped,
+            // not used as a blank.
+            let keys: Vec<i32> = series.iter().map(|e| ind.period.key(e.start)).collect();
+            let pick = |k: i32, a: usize| -> Option<usize> {
+                let earlier = (0..series.len()).rev().find(|&i| keys[i] <= k && series[i].values[a].is_some());
+                earlier.or_else(|| (0..series.len()).find(|&i| keys[i] > k && series[i].values[a].is_some()))
+            };
+            let chosen: Vec<Vec<Option<usize>>> = (0..n_a).map(|a| period_keys.iter().map(|&k| pick(k, a)).collect()).collect();
+            let series = &series;
+            let per_cell =
+                chosen.iter().enumerate().flat_map(|(a, row)| row.iter().map(move |e| e.and_then(|i| series[i].values[a]))).collect();
+            // The label per period: the edition most areas use (the latest on a tie).
+            let periods = (0..n_p)
+                .map(|p| {
+                    let mut uses = vec![0usize; series.len()];
+                    chosen.iter().filter_map(|row| row[p]).for_each(|i| uses[i] += 1);
+                    (0..series.len()).filter(|&i| uses[i] > 0).max_by_key(|&i| (uses[i], i)).map(|i| series[i].label.clone())
+                })
+                .collect();
             let labels: Vec<&str> = series.iter().map(|e| e.label.as_str()).collect();
-            let source = source
-                .map(|s| format!("{s}; per period the edition of that period or the nearest earlier one (editions {})", labels.join(", ")));
-            Denominators { per_cell, source, periods: chosen.iter().map(|e| Some(e.label.clone())).collect() }
+            let source = source.map(|s| {
+                format!(
+                    "{s}; per period and area the edition of that period or the nearest earlier one that publishes it, else the nearest later one (editions {})",
+                    labels.join(", ")
+                )
+            });
+            Denominators { per_cell, source, periods }
         }
     }
 }
@@ -217,10 +239,16 @@ pub fn evaluate(
 
     // A point's period key, or None when it is filtered out, wherever it lies: the time
     // axis comes from all of the layer's points, so every level has the same periods.
+    // A point without a usable weight is left out of weighted indicators only (and named
+    // in the layer's accounting).
+    let weighted = ind.numerator.weighted().then_some(layer.weights.as_deref()).flatten();
     let key_any = |i: usize| -> Option<i32> {
         if let (Some(w), Some(ci)) = (&wanted, &layer.category_idx)
             && !w[ci[i] as usize]
         {
+            return None;
+        }
+        if weighted.is_some_and(|w| w[i].is_nan()) {
             return None;
         }
         if !needs_date {

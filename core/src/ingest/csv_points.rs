@@ -1,19 +1,23 @@
-//! The CSV point reader: a municipal register exported from Excel or a case system.
+//! The table reader: a municipal register exported from Excel or a case system, as CSV,
+//! and every other table of records (a spreadsheet's sheet, a layer without geometry):
+//! one detection of the columns and one set of row rules for all of them ([`Layout`]).
 //!
-//! One pass over the bytes with `csv::ByteRecord` reuse (no allocation per row), then one
-//! batch reprojection into the working CRS. Every data row ends up either as a point or
-//! as a rejection with its reason; header-only files are fine (zero rows).
+//! CSV: one pass over the bytes with `csv::ByteRecord` reuse (no allocation per row), then
+//! one batch reprojection into the working CRS. Other tables come in as [`Table`]s of the
+//! same records. Every data row ends up either as a point or as a rejection with its
+//! reason; lines that are no records (all blank, a totals row) are named and not counted;
+//! header-only files are fine (zero rows).
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use gdal::spatial_ref::SpatialRef;
 
-use super::text::{self, Encoding, Num};
+use super::text::{self, Encoding, Num, TimeZone};
 use super::{Coords, PointSource, Progress};
 use super::{IngestError, Result};
 use crate::crs::{self, CrsRange, Reprojector};
-use crate::model::{Accounting, Date, PointLayer, RejectReason};
+use crate::model::{Accounting, Date, FieldIssue, HandBack, PointLayer, RejectReason};
 
 /// Column names tried, in order, when the user did not name the coordinate columns.
 /// Compared after [`normalise`]: case, accents, spaces and punctuation do not matter, so
@@ -49,6 +53,44 @@ const Y_NAMES: &[&str] = &[
 const LON_NAMES: &[&str] =
     &["lon", "lng", "long", "longitude", "lengtegraad", "lengte", "wgs84lon", "lonwgs84", "gpslon", "gpslengtegraad"];
 const LAT_NAMES: &[&str] = &["lat", "latitude", "breedtegraad", "breedte", "wgs84lat", "latwgs84", "gpslat", "gpsbreedtegraad"];
+/// Names of a column that holds the whole location as text (WKT, EWKT, `x y`).
+const GEOMETRY_NAMES: &[&str] = &[
+    "coordinaten",
+    "coordinaat",
+    "coordinates",
+    "geometrie",
+    "geometry",
+    "geom",
+    "thegeom",
+    "wkt",
+    "wktgeom",
+    "wktgeometry",
+    "locatie",
+    "location",
+    "puntlocatie",
+    "positie",
+    "rdcoordinaten",
+    "xy",
+];
+
+/// First cells of a row that sums the rows above it: not a record.
+const TOTALS: &[&str] = &["totaal", "totalen", "total", "totals", "eindtotaal", "subtotaal", "generaal totaal", "grand total", "som"];
+
+/// A table of records from a source that is not CSV (a spreadsheet's sheet, a layer
+/// without geometry), as text: read by the same [`Layout`] as a CSV file.
+#[derive(Debug, Default)]
+pub struct Table {
+    /// Where it came from, for messages: `sheet 'Leegstand'`, `layer 'meldingen'`.
+    pub what: String,
+    pub header: Vec<String>,
+    /// Each record with the number the user sees for it (the sheet's row number, the
+    /// feature number).
+    pub records: Vec<(u64, csv::ByteRecord)>,
+    /// Lines that are no records, already known as such (empty rows of a sheet).
+    pub not_records: Vec<(u64, &'static str)>,
+    /// What the reader decided (the header row, the sheet).
+    pub notes: Vec<String>,
+}
 
 /// A column name for matching: lower case, accents dropped, only letters and digits.
 pub fn normalise(name: &str) -> String {
@@ -66,13 +108,17 @@ pub fn normalise(name: &str) -> String {
         .collect()
 }
 
-/// One pair of coordinate columns and how to read it.
+/// One pair of coordinate columns and how to read it. `text`: `x` = `y` is one column
+/// holding both as text (WKT, EWKT, `x y`).
 struct Pair {
     x: usize,
     y: usize,
+    text: bool,
     lonlat: bool,
     range: CrsRange,
     expect_lonlat: bool,
+    /// The EPSG code of the CRS, when it has one (to match an EWKT's SRID).
+    epsg: Option<u32>,
 }
 
 pub fn read(source: &PointSource, working: &SpatialRef, id: &str) -> Result<PointLayer> {
@@ -111,9 +157,9 @@ fn read_bytes_with(
         .iter()
         .map(|h| encoding.decode(h).trim().trim_matches('"').trim().to_string())
         .collect();
-    let (layout, reprojectors) = Layout::new(source, header, delimiter, encoding, working)?;
+    let (layout, reprojectors) = Layout::new(source, header, Some(delimiter), encoding, working)?;
     let progress = Progress::bytes(bytes.len() as u64, &format!("reading {}", path.display()));
-    let mut out = Collector::new(id, &layout);
+    let mut out = Collector::new(id, &layout, source.hand_back);
     match parallel_chunks(bytes, parallel_min_bytes, threads) {
         Some(chunks) => {
             // No quote characters: every line break ends a record, so the file can be cut at
@@ -124,7 +170,7 @@ fn read_bytes_with(
                 .par_iter()
                 .enumerate()
                 .map(|(k, chunk)| {
-                    let mut part = Collector::part(id, &layout);
+                    let mut part = Collector::part(id, &layout, source.hand_back);
                     let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(false).from_reader(*chunk);
                     read_records(&mut reader, &layout, &mut part, k as u64, &progress);
                     part
@@ -136,6 +182,26 @@ fn read_bytes_with(
         None => read_records(&mut reader, &layout, &mut out, 0, &progress),
     }
     progress.finish();
+    Ok(out.finish(layout, &reprojectors, path))
+}
+
+/// Read a [`Table`] (a sheet, a layer without geometry) as points, with the same column
+/// detection and row rules as a CSV file. Row numbers are the table's own.
+pub fn read_table(table: Table, source: &PointSource, working: &SpatialRef, id: &str) -> Result<PointLayer> {
+    let path = source.path.as_path();
+    let (layout, reprojectors) = Layout::new(source, table.header, None, Encoding::Utf8, working)?;
+    let mut out = Collector::new(id, &layout, source.hand_back);
+    out.acc.notes.splice(0..0, table.notes);
+    out.not_records.extend(table.not_records);
+    for (row, record) in &table.records {
+        match layout.not_a_record(record) {
+            Some(why) => out.not_records.push((*row, why)),
+            None => {
+                out.labels.push(*row);
+                out.record(&layout, record, *row);
+            }
+        }
+    }
     Ok(out.finish(layout, &reprojectors, path))
 }
 
@@ -182,8 +248,9 @@ fn read_records<R: std::io::Read>(reader: &mut csv::Reader<R>, layout: &Layout, 
             Err(e) => {
                 // A broken quote or invalid record: account for it and carry on.
                 row += 1;
+                out.seen += 1;
                 out.acc.rows += 1;
-                out.row_hashes.push(row ^ 0x9e37_79b9_7f4a_7c15 ^ salt.rotate_left(40));
+                out.row_hashes.push(stand_in_hash(row, salt));
                 out.acc.reject(row, RejectReason::MalformedRow, || e.to_string());
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     break;
@@ -192,17 +259,25 @@ fn read_records<R: std::io::Read>(reader: &mut csv::Reader<R>, layout: &Layout, 
             }
         }
         row += 1;
-        out.acc.rows += 1;
-        out.row_hashes.push(record_hash(&record));
         if row % 65536 == 0 {
             let at = record.position().map_or(reported, |p| p.byte());
             progress.inc(at.saturating_sub(reported));
             reported = at;
         }
-        if let Some(point) = layout.parse(&record, row, &mut out.acc) {
-            out.push(layout, &record, row, point);
+        if let Some(why) = layout.not_a_record(&record) {
+            out.seen += 1;
+            out.row_hashes.push(stand_in_hash(row, salt));
+            out.not_records.push((row, why));
+            continue;
         }
+        out.record(layout, &record, row);
     }
+}
+
+/// A hash no real row has, for a line that is no row of its own (keeps the row hashes
+/// aligned with the row numbers).
+fn stand_in_hash(row: u64, salt: u64) -> u64 {
+    row ^ 0x9e37_79b9_7f4a_7c15 ^ salt.rotate_left(40)
 }
 
 /// Where everything is in the file: the header, the coordinate pairs and the other columns.
@@ -216,6 +291,7 @@ struct Layout {
     identities: bool,
     encoding: Encoding,
     rd_check: CrsRange,
+    timezone: TimeZone,
 }
 
 /// One row that became a point (before reprojection).
@@ -250,14 +326,18 @@ impl Layout {
     fn new(
         source: &PointSource,
         header: Vec<String>,
-        delimiter: u8,
+        delimiter: Option<u8>,
         encoding: Encoding,
         working: &SpatialRef,
     ) -> Result<(Layout, Vec<Reprojector>)> {
         let path = source.path.as_path();
         let columns = Columns::new(&header);
-        let sep = if delimiter == b'\t' { "tab".to_string() } else { (delimiter as char).to_string() };
-        let listing = || format!("the columns are: {} (separator '{sep}')", header.join(", "));
+        let sep = match delimiter {
+            Some(b'\t') => " (separator 'tab')".to_string(),
+            Some(d) => format!(" (separator '{}')", d as char),
+            None => String::new(),
+        };
+        let listing = || format!("the columns are: {}{sep}", header.join(", "));
         let need = |c: &Option<String>| c.as_deref().map(|c| columns.require(c, path, &listing)).transpose();
         let rd = crs::spatial_ref(crs::RD_NEW).map_err(IngestError::crs(path))?;
         let (pairs, reprojectors) = coordinate_pairs(&source.coords, &columns, path, &listing, working)?.into_iter().unzip();
@@ -270,6 +350,7 @@ impl Layout {
             identities: source.identities,
             encoding,
             rd_check: Reprojector::new(&rd, &rd).map_err(IngestError::crs(path))?.range(),
+            timezone: source.timezone(),
             header,
         };
         Ok((layout, reprojectors))
@@ -287,18 +368,34 @@ impl Layout {
             });
             return None;
         };
-        let pair = &self.pairs[pi];
-        let (x, y) = match (text::parse_number(field(pair.x)), text::parse_number(field(pair.y))) {
-            (Num::Value(x), Num::Value(y)) => (x, y),
-            (Num::Empty, _) | (_, Num::Empty) => {
-                acc.reject(row, RejectReason::MissingCoordinate, || format!("row {row}: {}", coord_detail(header, pair.x, pair.y, record)));
-                return None;
+        let (pi, x, y) = if self.pairs[pi].text {
+            let raw = self.encoding.decode(field(self.pairs[pi].x));
+            match self.text_point(&raw, pi) {
+                Ok(v) => v,
+                Err(why) => {
+                    acc.reject(row, RejectReason::GeometryText, || {
+                        format!("row {row}: {} = '{}'{why}", header[self.pairs[pi].x], raw.trim())
+                    });
+                    return None;
+                }
             }
-            _ => {
-                acc.reject(row, RejectReason::NotANumber, || format!("row {row}: {}", coord_detail(header, pair.x, pair.y, record)));
-                return None;
+        } else {
+            let pair = &self.pairs[pi];
+            match (text::parse_number(field(pair.x)), text::parse_number(field(pair.y))) {
+                (Num::Value(x), Num::Value(y)) => (pi, x, y),
+                (Num::Empty, _) | (_, Num::Empty) => {
+                    acc.reject(row, RejectReason::MissingCoordinate, || {
+                        format!("row {row}: {}", coord_detail(header, pair.x, pair.y, record))
+                    });
+                    return None;
+                }
+                _ => {
+                    acc.reject(row, RejectReason::NotANumber, || format!("row {row}: {}", coord_detail(header, pair.x, pair.y, record)));
+                    return None;
+                }
             }
         };
+        let pair = &self.pairs[pi];
         if !x.is_finite() || !y.is_finite() {
             acc.reject(row, RejectReason::NotFinite, || format!("row {row}: ({x}, {y})"));
             return None;
@@ -308,19 +405,26 @@ impl Layout {
             // `194.123;320.456` in metres is ambiguous: a decimal point, or Dutch thousands
             // separators? When only the second reading is a real location, take it.
             let alt = (dotted_thousands(field(pair.x)).unwrap_or(x), dotted_thousands(field(pair.y)).unwrap_or(y));
-            if pair.expect_lonlat || alt == (x, y) || check_range(&pair.range, &self.rd_check, false, alt.0, alt.1).is_some() {
+            if pair.expect_lonlat || pair.text || alt == (x, y) || check_range(&pair.range, &self.rd_check, false, alt.0, alt.1).is_some() {
                 acc.reject(row, reason, || format!("row {row}: ({x}, {y}) in {}", pair.range.source_label));
                 return None;
             }
             (x, y, thousands) = (alt.0, alt.1, true);
         }
+        // One rule per field, the same in every format: an empty or unreadable weight leaves
+        // the point out of weighted indicators only, an unreadable date out of per-period
+        // indicators only; both are named.
         let weight = match self.weight.map(|i| (i, text::parse_number(field(i)))) {
             None => 1.0,
             Some((_, Num::Value(w))) if w.is_finite() => w,
-            Some((_, Num::Empty)) => 0.0,
+            Some((i, Num::Empty)) => {
+                acc.partial(row, FieldIssue::WeightEmpty, || format!("row {row}: {} is empty", header[i]));
+                f64::NAN
+            }
             Some((i, _)) => {
-                acc.reject(row, RejectReason::BadWeight, || format!("row {row}: {} = '{}'", header[i], String::from_utf8_lossy(field(i))));
-                return None;
+                let shown = self.encoding.decode(field(i));
+                acc.partial(row, FieldIssue::WeightNotANumber, || format!("row {row}: {} = '{}'", header[i], shown.trim()));
+                f64::NAN
             }
         };
         let date = match self.date {
@@ -329,15 +433,92 @@ impl Layout {
                 let s = self.encoding.decode(field(i));
                 if s.trim().is_empty() {
                     None
-                } else if let Some(d) = text::parse_date(&s) {
+                } else if let Some(d) = text::parse_date_in(&s, self.timezone) {
                     Some(d)
                 } else {
-                    acc.reject(row, RejectReason::BadDate, || format!("row {row}: {} = '{}'", header[i], s.trim()));
-                    return None;
+                    acc.partial(row, FieldIssue::DateNotReadable, || format!("row {row}: {} = '{}'", header[i], s.trim()));
+                    None
                 }
             }
         };
         Some(ParsedRow { pair: pi, x, y, weight, date, thousands })
+    }
+
+    /// Why a line of the table is no record, if it is none: every field blank, or a row
+    /// without coordinates whose first filled field says it sums the rows above
+    /// (`Totaal`, `Total:`).
+    fn not_a_record(&self, record: &csv::ByteRecord) -> Option<&'static str> {
+        let mut filled = record.iter().map(trim_bytes).filter(|f| !f.is_empty());
+        let Some(first) = filled.next() else { return Some("empty") };
+        let has_coordinates = self.pairs.iter().any(|p| record.get(p.x).is_some_and(|f| !trim_bytes(f).is_empty()));
+        if has_coordinates {
+            return None;
+        }
+        let first = self.encoding.decode(first).trim().trim_end_matches(':').trim().to_lowercase();
+        TOTALS.iter().any(|t| first == *t || first.strip_prefix(t).is_some_and(|rest| rest.starts_with(' '))).then_some("totals")
+    }
+
+    /// A location written as text in one column, as (pair, x, y): the pair whose CRS the
+    /// EWKT's SRID names, else the one whose range the values fit (WGS84 for values that
+    /// are degrees, RD New otherwise) when the CRS was not given.
+    fn text_point(&self, raw: &str, first: usize) -> std::result::Result<(usize, f64, f64), String> {
+        let (srid, x, y) = parse_point_text(raw).ok_or_else(String::new)?;
+        let column = self.pairs[first].x;
+        let candidates: Vec<usize> = (0..self.pairs.len()).filter(|&i| self.pairs[i].text && self.pairs[i].x == column).collect();
+        let pi = match srid {
+            Some(code) => *candidates.iter().find(|&&i| self.pairs[i].epsg == Some(code)).ok_or_else(|| {
+                let known: Vec<String> = candidates.iter().filter_map(|&i| self.pairs[i].epsg).map(|e| format!("EPSG:{e}")).collect();
+                format!(" (SRID {code} is not the column's CRS, {}: name it with crs = \"EPSG:{code}\")", known.join(" or "))
+            })?,
+            None if candidates.len() == 1 => candidates[0],
+            None => {
+                let degrees = x.abs() <= 180.0 && y.abs() <= 90.0;
+                *candidates.iter().find(|&&i| self.pairs[i].expect_lonlat == degrees).unwrap_or(&candidates[0])
+            }
+        };
+        Ok((pi, x, y))
+    }
+}
+
+/// A point written as text: WKT `POINT (x y)` (also `POINT Z`), EWKT `SRID=n;POINT(x y)`,
+/// or a pair `x y`, `x;y`, `x,y`, `(x, y)` with decimal points or commas. (SRID, x, y).
+pub fn parse_point_text(raw: &str) -> Option<(Option<u32>, f64, f64)> {
+    let s = raw.trim().trim_matches('"').trim();
+    let (srid, body) = match s.get(..5).filter(|p| p.eq_ignore_ascii_case("srid=")) {
+        Some(_) => {
+            let (code, rest) = s[5..].split_once(';')?;
+            (Some(code.trim().parse::<u32>().ok()?), rest.trim())
+        }
+        None => (None, s),
+    };
+    let num = |t: &str| match text::parse_number(t.trim().as_bytes()) {
+        Num::Value(v) => Some(v),
+        _ => None,
+    };
+    if body.len() >= 5 && body[..5].eq_ignore_ascii_case("point") {
+        let rest = body[5..].trim_start();
+        let rest = rest.trim_start_matches(|c: char| c.eq_ignore_ascii_case(&'z') || c.eq_ignore_ascii_case(&'m')).trim();
+        let inner = rest.strip_prefix('(')?.strip_suffix(')')?;
+        let mut it = inner.split_whitespace();
+        let (x, y) = (num(it.next()?)?, num(it.next()?)?);
+        return Some((srid, x, y));
+    }
+    if srid.is_some() {
+        return None;
+    }
+    let pair = body.strip_prefix('(').and_then(|b| b.strip_suffix(')')).unwrap_or(body).trim();
+    let parts: Vec<&str> = if pair.contains(char::is_whitespace) {
+        pair.split_whitespace().map(|p| p.trim_end_matches([',', ';'])).filter(|p| !p.is_empty()).collect()
+    } else if pair.contains(';') {
+        pair.split(';').collect()
+    } else if pair.matches(',').count() == 1 {
+        pair.split(',').collect()
+    } else {
+        return None;
+    };
+    match parts.as_slice() {
+        [x, y] => Some((None, num(x)?, num(y)?)),
+        _ => None,
     }
 }
 
@@ -356,20 +537,33 @@ struct Collector {
     row_hashes: Vec<u64>,
     /// Rows whose coordinates had '.' as a thousands separator.
     thousands: Vec<u64>,
+    /// Lines read so far, records or not (CSV pieces are renumbered by this).
+    seen: u64,
+    /// The row number of each record, for tables whose rows are numbered by the source
+    /// (a sheet's row numbers); empty for CSV, where a record's number is its position.
+    labels: Vec<u64>,
+    /// Lines that are no records, and why.
+    not_records: Vec<(u64, &'static str)>,
+    /// (row, id text) of every record with an `id_column` value, to name repeated ids.
+    ids: Vec<(u64, String)>,
 }
 
 impl Collector {
     /// The collector of a whole file: an empty one, with the notes on how it is read.
-    fn new(id: &str, layout: &Layout) -> Collector {
-        let mut c = Collector::part(id, layout);
+    fn new(id: &str, layout: &Layout, hand_back: bool) -> Collector {
+        let mut c = Collector::part(id, layout, hand_back);
         c.acc.notes.extend(layout.pairs.iter().map(|p| {
-            format!(
-                "coordinates: '{}' and '{}' as {} ({})",
-                layout.header[p.x],
-                layout.header[p.y],
-                if p.lonlat { "longitude/latitude" } else { "x/y" },
-                p.range.source_label
-            )
+            if p.text {
+                format!("coordinates: the text of '{}' (WKT, EWKT or 'x y') as {}", layout.header[p.x], p.range.source_label)
+            } else {
+                format!(
+                    "coordinates: '{}' and '{}' as {} ({})",
+                    layout.header[p.x],
+                    layout.header[p.y],
+                    if p.lonlat { "longitude/latitude" } else { "x/y" },
+                    p.range.source_label
+                )
+            }
         }));
         if layout.pairs.len() > 1 {
             c.acc.notes.push("each row uses the first of these pairs that is filled in".into());
@@ -392,10 +586,13 @@ impl Collector {
     }
 
     /// An empty collector for one piece of a file read in parallel.
-    fn part(id: &str, layout: &Layout) -> Collector {
+    fn part(id: &str, layout: &Layout, hand_back: bool) -> Collector {
         Collector {
             layer: PointLayer { id: id.to_string(), ..Default::default() },
-            acc: Accounting::default(),
+            acc: Accounting {
+                handback: hand_back.then(|| HandBack { header: layout.header.clone(), rows: Vec::new() }),
+                ..Default::default()
+            },
             pair_of: Vec::new(),
             used: vec![0; layout.pairs.len()],
             dates: Vec::new(),
@@ -405,17 +602,61 @@ impl Collector {
             identity: Vec::new(),
             row_hashes: Vec::new(),
             thousands: Vec::new(),
+            seen: 0,
+            labels: Vec::new(),
+            not_records: Vec::new(),
+            ids: Vec::new(),
         }
+    }
+
+    /// One record: counted, hashed for the duplicate check, parsed; a point or a rejection
+    /// (and, for the hand-back, the record's fields with whatever was wrong with it).
+    fn record(&mut self, layout: &Layout, record: &csv::ByteRecord, row: u64) {
+        self.seen += 1;
+        self.acc.rows += 1;
+        self.row_hashes.push(record_hash(record));
+        if let Some(i) = layout.id {
+            let id = layout.encoding.decode(trim_bytes(record.get(i).unwrap_or(b"")));
+            if !id.is_empty() {
+                self.ids.push((row, id.into_owned()));
+            }
+        }
+        if let Some(point) = layout.parse(record, row, &mut self.acc) {
+            self.push(layout, record, row, point);
+        }
+        self.acc.attach_fields(row, || record.iter().map(|f| layout.encoding.decode(f).into_owned()).collect());
     }
 
     /// Add the next piece of the file: its rows are numbered after the rows so far, its
     /// categories are matched to the ones seen so far (in order of first appearance, as
     /// one pass would number them).
     fn append(&mut self, part: Collector) {
-        let offset = self.acc.rows;
+        let offset = self.seen;
         let renumber = |row: u64| row + offset;
+        // Details start with "row N:" in this reader's own words (see `Layout::parse`).
+        let redetail = |row: u64, detail: String| match detail.strip_prefix(&format!("row {row}:")) {
+            Some(rest) => format!("row {}:{rest}", renumber(row)),
+            None => detail,
+        };
         let acc = part.acc;
+        self.seen += part.seen;
         self.acc.rows += acc.rows;
+        self.not_records.extend(part.not_records.into_iter().map(|(r, why)| (renumber(r), why)));
+        for (row, issue, detail) in acc.field_examples {
+            if self.acc.field_examples.iter().filter(|e| e.1 == issue).count() < Accounting::EXAMPLES_PER_REASON as usize {
+                self.acc.field_examples.push((renumber(row), issue, redetail(row, detail)));
+            }
+        }
+        for (issue, n) in acc.field_issues {
+            *self.acc.field_issues.entry(issue).or_insert(0) += n;
+        }
+        if let (Some(all), Some(h)) = (self.acc.handback.as_mut(), acc.handback) {
+            all.rows.extend(h.rows.into_iter().map(|mut r| {
+                r.detail = redetail(r.row, std::mem::take(&mut r.detail));
+                r.row = renumber(r.row);
+                r
+            }));
+        }
         let mut room: HashMap<RejectReason, u64> = HashMap::new();
         for mut e in acc.examples {
             let shown = self.acc.rejected.get(&e.reason).copied().unwrap_or(0);
@@ -424,10 +665,7 @@ impl Collector {
                 continue;
             }
             *left -= 1;
-            // Details start with "row N:" in this reader's own words (see `Layout::parse`).
-            if let Some(rest) = e.detail.strip_prefix(&format!("row {}:", e.row)) {
-                e.detail = format!("row {}:{rest}", renumber(e.row));
-            }
+            e.detail = redetail(e.row, std::mem::take(&mut e.detail));
             e.row = renumber(e.row);
             self.acc.examples.push(e);
         }
@@ -449,6 +687,7 @@ impl Collector {
         self.weights.extend(part.weights);
         self.identity.extend(part.identity);
         self.row_hashes.extend(part.row_hashes);
+        self.ids.extend(part.ids.into_iter().map(|(r, id)| (renumber(r), id)));
         self.thousands.extend(part.thousands.into_iter().map(renumber));
     }
 
@@ -491,7 +730,32 @@ impl Collector {
         layer.category_idx = layout.category.map(|_| self.cats);
         layer.weights = layout.weight.map(|_| self.weights);
         layer.identity = layout.identities.then_some(self.identity);
-        duplicate_rows(&self.row_hashes, &mut self.acc, path);
+        let labels = std::mem::take(&mut self.labels);
+        let row_of = |i: usize| labels.get(i).copied().unwrap_or(i as u64 + 1);
+        duplicate_rows(&self.row_hashes, &row_of, &mut self.acc, path);
+        if let Some(i) = layout.id {
+            repeated_ids(&self.ids, &layout.header[i], &mut self.acc, path);
+        }
+        if !self.not_records.is_empty() {
+            self.acc.not_records = self.not_records.len() as u64;
+            let mut by_why: Vec<(&str, Vec<u64>)> = Vec::new();
+            for (row, why) in &self.not_records {
+                match by_why.iter_mut().find(|(w, _)| w == why) {
+                    Some((_, rows)) => rows.push(*row),
+                    None => by_why.push((why, vec![*row])),
+                }
+            }
+            let parts: Vec<String> = by_why
+                .iter()
+                .map(|(why, rows)| {
+                    let shown: Vec<String> = rows.iter().take(10).map(u64::to_string).collect();
+                    let more = if rows.len() > 10 { ", ..." } else { "" };
+                    let what = if *why == "empty" { "empty" } else { "totals (Totaal, Total, ...) without coordinates" };
+                    format!("{} {what} (row{} {}{more})", rows.len(), if rows.len() > 1 { "s" } else { "" }, shown.join(", "))
+                })
+                .collect();
+            self.acc.notes.push(format!("not records, not counted: {}", parts.join("; ")));
+        }
         if !self.thousands.is_empty() {
             let shown: Vec<String> = self.thousands.iter().take(10).map(u64::to_string).collect();
             self.acc.notes.push(format!(
@@ -526,7 +790,7 @@ fn record_hash(record: &csv::ByteRecord) -> u64 {
 
 /// Count the rows that are exact copies of an earlier row (all fields equal, ignoring
 /// blanks around them) and warn with examples: double entries are counted twice.
-fn duplicate_rows(hashes: &[u64], acc: &mut Accounting, path: &Path) {
+pub(super) fn duplicate_rows(hashes: &[u64], row_of: &dyn Fn(usize) -> u64, acc: &mut Accounting, path: &Path) {
     use rayon::prelude::*;
     // Bucket by the top 16 bits (one counting pass), then sort the small buckets in
     // cache: several times faster than sorting all hashes at once. Each thread takes the
@@ -575,7 +839,7 @@ fn duplicate_rows(hashes: &[u64], acc: &mut Accounting, path: &Path) {
     let slot = |h: u64| ((h & 0xf_ffff) >> 6) as usize;
     repeated.iter().for_each(|&h| filter[slot(h)] |= 1 << (h & 63));
     for (i, h) in hashes.iter().enumerate().filter(|(_, h)| filter[slot(**h)] >> (**h & 63) & 1 == 1 && repeated.contains(h)) {
-        let row = i as u64 + 1;
+        let row = row_of(i);
         match first.get(h) {
             Some(&f) => {
                 acc.duplicate_rows += 1;
@@ -595,6 +859,30 @@ fn duplicate_rows(hashes: &[u64], acc: &mut Accounting, path: &Path) {
         examples.join(", "),
         if acc.duplicate_rows as usize > examples.len() { ", ..." } else { "" }
     ));
+}
+
+/// Name the rows whose `id_column` value repeats an earlier row's: a record counted
+/// twice, or two records under one number (the cell-key method takes them as one).
+pub(super) fn repeated_ids(ids: &[(u64, String)], column: &str, acc: &mut Accounting, path: &Path) {
+    let mut first: HashMap<&str, u64> = HashMap::with_capacity(ids.len());
+    let mut repeats = Vec::new();
+    for (row, id) in ids {
+        match first.get(id.as_str()) {
+            Some(&f) => repeats.push(format!("row {row} = row {f} ('{id}')")),
+            None => {
+                first.insert(id, *row);
+            }
+        }
+    }
+    if !repeats.is_empty() {
+        acc.warnings.push(format!(
+            "{}: {} rows repeat the {column} of an earlier row ({}{}): one record entered twice, or two records under one number?",
+            path.display(),
+            repeats.len(),
+            repeats.iter().take(10).cloned().collect::<Vec<_>>().join(", "),
+            if repeats.len() > 10 { ", ..." } else { "" }
+        ));
+    }
 }
 
 /// Why (x, y) in the source CRS cannot be a real location, if it cannot.
@@ -630,7 +918,24 @@ fn coordinate_pairs(
     let make = |x: usize, y: usize, lonlat: bool, crs_name: &str| -> Result<(Pair, Reprojector)> {
         let srs = crs::spatial_ref(crs_name).map_err(IngestError::crs(path))?;
         let reprojector = Reprojector::new(&srs, working).map_err(IngestError::crs(path))?;
-        Ok((Pair { x, y, lonlat, expect_lonlat: lonlat || srs.is_geographic(), range: reprojector.range() }, reprojector))
+        let epsg = srs.auth_code().ok().and_then(|c| u32::try_from(c).ok());
+        let expect_lonlat = lonlat || srs.is_geographic();
+        Ok((Pair { x, y, text: false, lonlat, expect_lonlat, range: reprojector.range(), epsg }, reprojector))
+    };
+    // One text column: in the CRS given, else RD New or WGS84 row by row (by range or SRID).
+    let text = |column: usize, crs: &Option<String>| -> Result<Vec<(Pair, Reprojector)>> {
+        let crss: Vec<&str> = match crs {
+            Some(c) => vec![c.as_str()],
+            None => vec![crs::RD_NEW, crs::WGS84],
+        };
+        crss.into_iter()
+            .map(|c| {
+                make(column, column, false, c).map(|(mut p, r)| {
+                    p.text = true;
+                    (p, r)
+                })
+            })
+            .collect()
     };
     let rd_or = |c: &Option<String>| c.clone().unwrap_or_else(|| crs::RD_NEW.into());
     let pairs = match coords {
@@ -642,23 +947,30 @@ fn coordinate_pairs(
             make(columns.require(x, path, listing)?, columns.require(y, path, listing)?, false, &rd_or(crs))?,
             make(columns.require(lon, path, listing)?, columns.require(lat, path, listing)?, true, crs::WGS84)?,
         ],
+        Coords::Text { column, crs } => text(columns.require(column, path, listing)?, crs)?,
         Coords::Auto { crs } => {
             let xy = columns.find_any(X_NAMES).zip(columns.find_any(Y_NAMES));
             let ll = columns.find_any(LON_NAMES).zip(columns.find_any(LAT_NAMES));
-            match (xy, ll) {
+            let mut pairs = match (xy, ll) {
                 (Some((x, y)), Some((lon, lat))) => vec![make(x, y, false, &rd_or(crs))?, make(lon, lat, true, crs::WGS84)?],
                 (Some((x, y)), None) => vec![make(x, y, false, &rd_or(crs))?],
                 (None, Some((lon, lat))) => vec![make(lon, lat, true, crs.as_deref().unwrap_or(crs::WGS84))?],
-                (None, None) => {
-                    return Err(IngestError::input(
-                        path,
-                        format!(
-                            "no coordinate columns found: name them with --x/--y (RD New, or --crs) and/or --lon/--lat; known names are X-coördinaat/Y-coördinaat, x/y, RD_X/RD_Y, Breedtegraad/Lengtegraad, lat/lon, ...; {}",
-                            listing()
-                        ),
-                    ));
-                }
+                (None, None) => Vec::new(),
+            };
+            // A coordinate column is used for the rows whose x/y and lon/lat are empty.
+            if let Some(g) = columns.find_any(GEOMETRY_NAMES) {
+                pairs.extend(text(g, crs)?);
             }
+            if pairs.is_empty() {
+                return Err(IngestError::input(
+                    path,
+                    format!(
+                        "no coordinate columns found: name them with x/y (RD New, or crs) and/or lon/lat, or one column with the location as text with geometry (--x/--y, --lon/--lat, --geometry); known names are X-coördinaat/Y-coördinaat, x/y, RD X/RD Y, Breedtegraad/Lengtegraad, lat/lon, Coördinaten, wkt, ...; {}",
+                        listing()
+                    ),
+                ));
+            }
+            pairs
         }
     };
     Ok(pairs)
@@ -742,15 +1054,22 @@ mod tests {
         s.category = Some("soort".into());
         s.weight = Some("gewicht".into());
         s.identities = true;
+        s.hand_back = true;
         let chunks = parallel_chunks(csv.as_bytes(), 0, 2).expect("no quotes: may be read in pieces");
         assert!(chunks.len() > 2, "{} pieces", chunks.len());
         let one = read_bytes_with(csv.as_bytes(), &s, &rd(), "t", usize::MAX, 2).unwrap();
         let many = read_bytes_with(csv.as_bytes(), &s, &rd(), "t", 0, 2).unwrap();
-        assert!(one.accounting.duplicate_rows > 100 && one.accounting.rejected_total() > 500, "{:?}", one.accounting);
+        let partly: u64 = one.accounting.field_issues.values().sum();
+        assert!(one.accounting.duplicate_rows > 100 && one.accounting.rejected_total() > 250 && partly > 500, "{:?}", one.accounting);
         assert_eq!(format!("{:?}", one.accounting), format!("{:?}", many.accounting));
         assert_eq!((&one.xs, &one.ys, &one.rows), (&many.xs, &many.ys, &many.rows));
         assert_eq!((&one.categories, &one.category_idx), (&many.categories, &many.category_idx));
-        assert_eq!((&one.dates, &one.weights, &one.identity), (&many.dates, &many.weights, &many.identity));
+        let bits = |w: &Option<Vec<f64>>| w.as_ref().map(|w| w.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        assert_eq!((&one.dates, bits(&one.weights), &one.identity), (&many.dates, bits(&many.weights), &many.identity));
+        // Every rejected and partly used row is kept for the hand-back, renumbered alike.
+        let h = one.accounting.handback.as_ref().unwrap();
+        assert_eq!(h.rows.len() as u64, one.accounting.rejected_total() + partly);
+        assert!(h.rows.iter().all(|r| r.fields.len() == 7), "every row keeps its 7 fields");
         // A quoted file is read in one pass.
         assert!(parallel_chunks(b"x;y\n\"1\";2\n", 0, 2).is_none());
     }
@@ -763,16 +1082,18 @@ mod tests {
         s.category = Some("soort".into());
         let layer = read_bytes(csv.as_bytes(), &s, &rd(), "t").unwrap();
         assert_eq!(layer.accounting.rows, 7);
-        assert_eq!(layer.len(), 2);
+        assert_eq!(layer.len(), 3);
         assert_eq!(layer.xs[0], 194000.5);
         let rej = &layer.accounting.rejected;
         assert_eq!(rej[&RejectReason::MissingCoordinate], 1);
         assert_eq!(rej[&RejectReason::NotANumber], 1);
         assert_eq!(rej[&RejectReason::NotFinite], 1);
         assert_eq!(rej[&RejectReason::OutsideCrsRange], 1);
-        assert_eq!(rej[&RejectReason::BadDate], 1);
+        // An unreadable date leaves the row in as a point without a date, named.
+        assert_eq!(layer.accounting.field_issues[&FieldIssue::DateNotReadable], 1);
+        assert_eq!(layer.dates.as_ref().unwrap()[1], None);
         assert_eq!(layer.categories, vec!["woning", "kantoor"]);
-        assert_eq!(layer.rows, vec![1, 7]);
+        assert_eq!(layer.rows, vec![1, 6, 7]);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! (EPSG:28992 RD New by default); no GDAL handle outlives a read.
 
 pub mod csv_points;
+pub mod spreadsheet;
 pub mod statistics;
 pub mod text;
 pub mod vector;
@@ -23,7 +24,7 @@ use gdal::spatial_ref::SpatialRef;
 use crate::crs::{CrsError, Reprojector};
 use crate::model::{PointLayer, RejectReason};
 
-pub use text::Encoding;
+pub use text::{DEFAULT_TIMEZONE, Encoding, TimeZone};
 
 /// A file that cannot be read: which file, which layer, and what was expected. Rows that
 /// cannot be used are not errors: they are accounted for (`Accounting::rejected`).
@@ -82,20 +83,31 @@ pub enum Coords {
     /// Both (CSV only): each row uses the pair that is filled in, x/y first. Exports
     /// where most rows have RD coordinates and app reports have lon/lat look like this.
     Both { x: String, y: String, crs: Option<String>, lon: String, lat: String },
-    /// The file's own geometry (GeoPackage, GeoJSON, Shapefile), or for CSV the first
-    /// familiar column pair (`x`/`y`, `lon`/`lat`, ...), in `crs` when given.
+    /// One column holding the whole location as text: WKT (`POINT(198081.2 321687.9)`),
+    /// EWKT (`SRID=28992;POINT(…)`) or a pair (`198081,2 321687,9`, `x,y`, `x;y`). Its
+    /// CRS is `crs` when given, else the EWKT's SRID, else RD New or WGS84 by range, row
+    /// by row.
+    Text { column: String, crs: Option<String> },
+    /// The file's own geometry (GeoPackage, GeoJSON, Shapefile), or for a table (CSV,
+    /// spreadsheet, a layer without geometry) the first familiar column pair (`x`/`y`,
+    /// `lon`/`lat`, ...) or coordinate column (`Coördinaten`, `wkt`, ...), in `crs` when
+    /// given.
     Auto { crs: Option<String> },
 }
 
 impl Coords {
-    /// From the command line or the project file: the pairs that were named.
+    /// From the command line or the project file: the pairs (or the column) that were named.
     pub fn from_columns(
         x: &Option<String>,
         y: &Option<String>,
         lon: &Option<String>,
         lat: &Option<String>,
+        geometry: &Option<String>,
         crs: &Option<String>,
     ) -> Coords {
+        if let Some(column) = geometry {
+            return Coords::Text { column: column.clone(), crs: crs.clone() };
+        }
         match (x, y, lon, lat) {
             (Some(x), Some(y), Some(lon), Some(lat)) => {
                 Coords::Both { x: x.clone(), y: y.clone(), crs: crs.clone(), lon: lon.clone(), lat: lat.clone() }
@@ -129,6 +141,19 @@ pub struct PointSource {
     /// The column that identifies a record (a report number); without it the record's
     /// identity is its row content (CSV) or feature id.
     pub id_column: Option<String>,
+    /// Spreadsheets: the (1-based) row with the column names; found when not given.
+    pub header_row: Option<u32>,
+    /// The zone of timestamps that name none, and the zone whose dates count (the
+    /// project's `timezone`; Europe/Amsterdam when not given).
+    pub timezone: Option<TimeZone>,
+    /// Keep every rejected and partly used row with its fields (`Accounting::handback`).
+    pub hand_back: bool,
+}
+
+impl PointSource {
+    pub fn timezone(&self) -> TimeZone {
+        self.timezone.unwrap_or(DEFAULT_TIMEZONE)
+    }
 }
 
 /// Send GDAL's own messages (one per invalid polygon, laundered field names, ...) to the
@@ -143,9 +168,64 @@ pub fn is_csv(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(), Some("csv" | "txt" | "tsv"))
 }
 
-/// Read a point layer from CSV or any OGR vector format, into the working CRS.
+/// Which reader a point file goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PointFormat {
+    /// Our own CSV reader.
+    Csv,
+    /// A spreadsheet, read with calamine (not GDAL: titles above the header, Excel dates).
+    Spreadsheet,
+    /// Anything else OGR opens.
+    Vector,
+}
+
+impl PointFormat {
+    pub fn of(path: &Path) -> PointFormat {
+        if is_csv(path) {
+            PointFormat::Csv
+        } else if spreadsheet::is_spreadsheet(path) {
+            PointFormat::Spreadsheet
+        } else {
+            PointFormat::Vector
+        }
+    }
+}
+
+/// Read a point layer from CSV, a spreadsheet or any OGR vector format, into the working
+/// CRS. Settings that cannot apply to the file's format are an error, not ignored.
 pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Result<PointLayer> {
-    if is_csv(&source.path) { csv_points::read(source, working, id) } else { vector::read_points(source, working, id) }
+    let format = PointFormat::of(&source.path);
+    check_settings(source, format)?;
+    match format {
+        PointFormat::Csv => csv_points::read(source, working, id),
+        PointFormat::Spreadsheet => spreadsheet::read_points(source, working, id),
+        PointFormat::Vector => vector::read_points(source, working, id),
+    }
+}
+
+/// A setting of a point layer that its file's format has no use for is a mistake to say,
+/// not to ignore: `delimiter` is for CSV, `header_row` for spreadsheets and CSV, `encoding`
+/// for CSV and Shapefiles (a spreadsheet, GeoPackage or GeoJSON says its own).
+fn check_settings(source: &PointSource, format: PointFormat) -> Result<()> {
+    let path = source.path.as_path();
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    let shapefile = matches!(ext.as_str(), "shp" | "dbf");
+    if source.delimiter.is_some() && format != PointFormat::Csv {
+        return Err(IngestError::input(path, "`delimiter` is for CSV files; this file says its own columns: remove it"));
+    }
+    if source.encoding.is_some() && !(format == PointFormat::Csv || shapefile) {
+        return Err(IngestError::input(
+            path,
+            "`encoding` is for CSV files and Shapefiles (.dbf); a spreadsheet, GeoPackage or GeoJSON says its own encoding: remove it",
+        ));
+    }
+    if source.header_row.is_some() && format == PointFormat::Vector {
+        return Err(IngestError::input(path, "`header_row` is for spreadsheets; this file's fields have names of their own: remove it"));
+    }
+    if source.layer.is_some() && format == PointFormat::Csv {
+        return Err(IngestError::input(path, "a CSV file has one table: remove `layer` (--points-layer)"));
+    }
+    Ok(())
 }
 
 /// Reproject the points in place; those that fail are moved to the rejected rows.
@@ -206,7 +286,7 @@ fn drop_failed(layer: &mut PointLayer, ok: &[bool], from: &str) {
 /// When most rows of a file were rejected for the same coordinate mix-up, say so once
 /// for the whole file: the fix is in the command, not in the rows.
 pub(crate) fn warn_if_mostly_swapped(acc: &mut crate::model::Accounting, path: &Path) {
-    const WHOLE_FILE: [(RejectReason, &str); 4] = [
+    const WHOLE_FILE: [(RejectReason, &str); 5] = [
         (
             RejectReason::LooksSwapped,
             "have latitude and longitude swapped: the whole file looks swapped; exchange the --lon and --lat columns",
@@ -214,6 +294,10 @@ pub(crate) fn warn_if_mostly_swapped(acc: &mut crate::model::Accounting, path: &
         (RejectReason::LooksLikeRdNotLonLat, "hold RD New metres in columns declared lon/lat: use --x/--y instead of --lon/--lat"),
         (RejectReason::XySwapped, "have x and y swapped: the whole file looks swapped; exchange the --x and --y columns"),
         (RejectReason::OutsideCrsRange, "lie outside the valid area of their CRS: check the CRS (--crs) and which columns hold x and y"),
+        (
+            RejectReason::MissingCoordinate,
+            "have no coordinates: is the location in another column? name it with x/y, lon/lat or geometry (--x/--y, --lon/--lat, --geometry)",
+        ),
     ];
     for (reason, what) in WHOLE_FILE {
         let n = acc.rejected.get(&reason).copied().unwrap_or(0);

@@ -4,7 +4,15 @@
 
 use std::borrow::Cow;
 
+use chrono::{Datelike, FixedOffset, NaiveDate, NaiveTime, TimeZone as _, Utc};
+
 use crate::model::Date;
+
+/// A time zone of the tz database (`Europe/Amsterdam`).
+pub type TimeZone = chrono_tz::Tz;
+
+/// The project's time zone when it names none: the Netherlands'.
+pub const DEFAULT_TIMEZONE: TimeZone = chrono_tz::Europe::Amsterdam;
 
 /// The text encoding of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +110,60 @@ pub fn parse_number(raw: &[u8]) -> Num {
     normalised.parse::<f64>().map_or(Num::NotANumber, Num::Value)
 }
 
+/// The date of a date or timestamp in time zone `tz`: a timestamp that says its zone
+/// (`2023-12-31T23:20:00Z`, `…+01:00`, `… +0100`, `… UTC`, GDAL's `2023/12/31 23:20:00+00`)
+/// is taken to `tz` before its date is read, so a report made on 1 January at 00:20 in
+/// Heerlen is a January report however the app wrote it; a timestamp without a zone is
+/// already local and read as [`parse_date`] reads it.
+pub fn parse_date_in(raw: &str, tz: TimeZone) -> Option<Date> {
+    let s = raw.trim().trim_matches('"').trim();
+    match zoned_instant(s) {
+        Some(utc) => {
+            let local = utc.with_timezone(&tz);
+            Date::new(local.year(), u8::try_from(local.month()).ok()?, u8::try_from(local.day()).ok()?)
+        }
+        None => parse_date(s),
+    }
+}
+
+/// A timestamp with a zone (`Z`, `UTC`, or an offset after the time) as a UTC instant;
+/// `None` for a date, a timestamp without a zone, or anything unreadable.
+fn zoned_instant(s: &str) -> Option<chrono::DateTime<Utc>> {
+    let (date, time) = s.split_once(['T', ' '])?;
+    let time = time.trim();
+    let (clock, offset) = match ["Z", "z", "UTC", "GMT"].iter().find_map(|z| time.strip_suffix(z)) {
+        Some(clock) => (clock.trim(), 0),
+        None => {
+            let at = time.rfind(['+', '-'])?;
+            let (clock, offset) = time.split_at(at);
+            (clock.trim(), offset_seconds(offset)?)
+        }
+    };
+    let d = parse_date(date)?;
+    let t = NaiveTime::parse_from_str(clock, "%H:%M:%S%.f").or_else(|_| NaiveTime::parse_from_str(clock, "%H:%M")).ok()?;
+    let naive = NaiveDate::from_ymd_opt(d.year, u32::from(d.month), u32::from(d.day))?.and_time(t);
+    Some(FixedOffset::east_opt(offset)?.from_local_datetime(&naive).single()?.with_timezone(&Utc))
+}
+
+/// `+01:00`, `+0100`, `+01`, `-05:30` in seconds east of UTC.
+fn offset_seconds(s: &str) -> Option<i32> {
+    let sign = match s.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let digits: String = s[1..].chars().filter(|c| *c != ':').collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m) = match digits.len() {
+        2 => (digits.parse::<i32>().ok()?, 0),
+        4 => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
+        _ => return None,
+    };
+    (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
+}
+
 /// Parse a date: `2023-05-17`, `2023/05/17`, `20230517`, `17-05-2023`, `17/5/2023`,
 /// `17.05.2023`, optionally followed by a time (`T10:00:00`, ` 10:00`), which is ignored.
 pub fn parse_date(raw: &str) -> Option<Date> {
@@ -169,6 +231,28 @@ mod tests {
         assert_eq!(parse_date("20230517"), d);
         assert_eq!(parse_date("31-02-2023"), None);
         assert_eq!(parse_date("gisteren"), None);
+    }
+
+    #[test]
+    fn timestamps_with_a_zone_are_dated_in_the_project_time_zone() {
+        let tz = DEFAULT_TIMEZONE;
+        let new_year = Date::new(2024, 1, 1);
+        let old_year = Date::new(2023, 12, 31);
+        // 00:20 in Heerlen on New Year's Day, written four ways: all January.
+        assert_eq!(parse_date_in("2023-12-31T23:20:00Z", tz), new_year);
+        assert_eq!(parse_date_in("2024-01-01T00:20:00+01:00", tz), new_year);
+        assert_eq!(parse_date_in("2023/12/31 23:20:00+00", tz), new_year, "GDAL's way of writing UTC");
+        assert_eq!(parse_date_in("2023-12-31 23:20:00.123 UTC", tz), new_year);
+        // Without a zone a timestamp is local.
+        assert_eq!(parse_date_in("2023-12-31T23:20:00", tz), old_year);
+        assert_eq!(parse_date_in("31-12-2023 23:20", tz), old_year);
+        // Summer time: 22:30 UTC on 30 June is 00:30 on 1 July in Amsterdam (UTC+2).
+        assert_eq!(parse_date_in("2024-06-30T22:30:00Z", tz), Date::new(2024, 7, 1));
+        assert_eq!(parse_date_in("2024-06-30T21:30:00Z", tz), Date::new(2024, 6, 30));
+        // Another zone: the same instant is still New Year's Eve in London.
+        assert_eq!(parse_date_in("2023-12-31T23:20:00Z", chrono_tz::Europe::London), old_year);
+        assert_eq!(parse_date_in("2024-01-01T00:20:00+25:00", tz), new_year, "no such offset: the date as written");
+        assert_eq!(parse_date_in("onbekend", tz), None);
     }
 
     #[test]

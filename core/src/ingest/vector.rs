@@ -19,11 +19,12 @@ use gdal::{Dataset, DatasetOptions, GdalOpenFlags};
 use geo::Area as _;
 use geo_types::{Geometry, MultiPolygon};
 
-use super::csv_points::check_range;
+use super::csv_points::{self, Table, check_range};
+use super::text::{Encoding, TimeZone};
 use super::{Coords, PointSource, Progress};
 use super::{IngestError, Result};
 use crate::crs::{self, Reprojector};
-use crate::model::{Accounting, Area, Date, PointLayer, RejectReason, StatColumns};
+use crate::model::{Accounting, Area, Date, FieldIssue, HandBack, PointLayer, RejectReason, StatColumns};
 
 /// Values CBS uses for "secret" or "missing" in its GeoPackages and shapefiles.
 pub const CBS_SENTINELS: [f64; 4] = [-99997.0, -99995.0, -99_999_999.0, -99_999_998.0];
@@ -74,12 +75,64 @@ pub struct AreaRead {
 }
 
 pub fn open(path: &Path) -> Result<Dataset> {
+    open_with(path, &[])
+}
+
+fn open_with(path: &Path, open_options: &[&str]) -> Result<Dataset> {
     if !path.exists() {
         return Err(IngestError::input(path, "file not found"));
     }
-    let options = DatasetOptions { open_flags: GdalOpenFlags::GDAL_OF_VECTOR, ..Default::default() };
+    let options = DatasetOptions {
+        open_flags: GdalOpenFlags::GDAL_OF_VECTOR,
+        open_options: (!open_options.is_empty()).then_some(open_options),
+        ..Default::default()
+    };
     Dataset::open_ex(path, options).map_err(|e| {
         IngestError::input(path, format!("GDAL cannot open this as a vector file (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, ...): {e}"))
+    })
+}
+
+/// The text encoding of a Shapefile's `.dbf`, when GDAL cannot know it: `encoding` when
+/// given; else none when a `.cpg` or the DBF's language driver byte (LDID) says it; else
+/// UTF-8 when every byte of the records is valid UTF-8, Windows-1252 when not (what
+/// ArcGIS and Excel wrote for years). With a note when the encoding was a guess.
+pub fn dbf_encoding(path: &Path, given: Option<Encoding>) -> Result<(Option<Encoding>, Option<String>)> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    if !matches!(ext.as_str(), "shp" | "dbf") {
+        return Ok((None, None));
+    }
+    if given.is_some() {
+        return Ok((given, None));
+    }
+    let dbf = path.with_extension(if path.extension().is_some_and(|e| e.to_str().is_some_and(|e| e.chars().all(|c| c.is_uppercase()))) {
+        "DBF"
+    } else {
+        "dbf"
+    });
+    let has_cpg = ["cpg", "CPG"].iter().any(|e| path.with_extension(e).exists());
+    let Ok(bytes) = std::fs::read(&dbf) else { return Ok((None, None)) };
+    let ldid = bytes.get(29).copied().unwrap_or(0);
+    if has_cpg || ldid != 0 {
+        return Ok((None, None));
+    }
+    let header_len = bytes.get(8..10).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let records = bytes.get(header_len..).unwrap_or(&[]);
+    if records.is_ascii() {
+        return Ok((None, None));
+    }
+    Ok(if std::str::from_utf8(records).is_ok() {
+        (
+            Some(Encoding::Utf8),
+            Some(format!("{}: no .cpg and no code page in the .dbf; the text is valid UTF-8 and read as such", dbf.display())),
+        )
+    } else {
+        (
+            Some(Encoding::Windows1252),
+            Some(format!(
+                "{}: no .cpg and no code page in the .dbf, and the text is not UTF-8: read as Windows-1252 (set encoding = \"…\" if that is wrong)",
+                dbf.display()
+            )),
+        )
     })
 }
 
@@ -400,7 +453,8 @@ struct RangeCheck<'a> {
 }
 
 /// One feature as (x, y, weight, date), or `None` after accounting for why it is not a
-/// point: no or the wrong geometry, coordinates out of range, an unreadable weight or date.
+/// point: no or the wrong geometry, coordinates out of range. An empty or unreadable
+/// weight (NaN) or date (`None`) is named and the feature kept, as in every format.
 #[allow(clippy::too_many_arguments)]
 fn read_feature(
     feature: &gdal::vector::Feature,
@@ -409,6 +463,7 @@ fn read_feature(
     check: &RangeCheck,
     weight_i: Option<usize>,
     date_i: Option<usize>,
+    timezone: TimeZone,
     cx: &LayerCx,
     acc: &mut Accounting,
 ) -> Result<Option<FeaturePoint>> {
@@ -447,26 +502,38 @@ fn read_feature(
     let weight = match weight_i {
         None => 1.0,
         Some(i) => match cx.field(feature, i)? {
-            None => 0.0,
-            v => match value_as_f64(v) {
-                Some(w) => w,
-                None => {
-                    acc.reject(row, RejectReason::BadWeight, || format!("feature {row}: field {}", fields[i].0));
-                    return Ok(None);
+            None => {
+                acc.partial(row, FieldIssue::WeightEmpty, || format!("feature {row}: {} is empty", fields[i].0));
+                f64::NAN
+            }
+            Some(FieldValue::StringValue(t)) if t.trim().is_empty() => {
+                acc.partial(row, FieldIssue::WeightEmpty, || format!("feature {row}: {} is empty", fields[i].0));
+                f64::NAN
+            }
+            v => {
+                let shown = value_as_string(v.clone()).unwrap_or_default();
+                match value_as_f64(v) {
+                    Some(w) => w,
+                    None => {
+                        acc.partial(row, FieldIssue::WeightNotANumber, || format!("feature {row}: {} = '{shown}'", fields[i].0));
+                        f64::NAN
+                    }
                 }
-            },
+            }
         },
     };
     let date = match date_i {
         None => None,
-        Some(i) => match value_as_string(cx.field(feature, i)?) {
+        // GDAL's own text of a date-time keeps its zone (`…+00`, `…+01`), or none when the
+        // file gives none (then it is local).
+        Some(i) => match feature.field_as_string(i).ok().flatten() {
             None => None,
             Some(s) if s.trim().is_empty() => None,
-            Some(s) => match super::text::parse_date(&s) {
+            Some(s) => match super::text::parse_date_in(&s, timezone) {
                 Some(d) => Some(d),
                 None => {
-                    acc.reject(row, RejectReason::BadDate, || format!("feature {row}: {} = '{s}'", fields[i].0));
-                    return Ok(None);
+                    acc.partial(row, FieldIssue::DateNotReadable, || format!("feature {row}: {} = '{}'", fields[i].0, s.trim()));
+                    None
                 }
             },
         },
@@ -582,7 +649,7 @@ impl PointFields {
             Coords::XY { x, y, .. } => (pair(x, y)?, false),
             Coords::LonLat { lon, lat } => (pair(lon, lat)?, true),
             Coords::Auto { .. } => (None, false),
-            Coords::Both { .. } => {
+            Coords::Both { .. } | Coords::Text { .. } => {
                 return Err(IngestError::input(
                     cx.path,
                     "x/y and lon/lat together are for CSV files; a GeoPackage, GeoJSON or Shapefile has its own geometry, or name one pair",
@@ -600,30 +667,76 @@ impl PointFields {
     }
 }
 
-/// Read a point layer with its own geometry (GeoPackage, GeoJSON, Shapefile, ...).
+/// Read a point layer: with its own geometry (GeoPackage, GeoJSON, Shapefile, ...), or,
+/// for a layer without geometry (a lone `.dbf`, a GeoPackage attribute table) or with the
+/// location in a text column, as a table through the same detection as a CSV file.
 pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Result<PointLayer> {
     let path = source.path.as_path();
-    let ds = open(path)?;
+    let (encoding, encoding_note) = dbf_encoding(path, source.encoding)?;
+    let open_option = encoding.map(|e| match e {
+        Encoding::Utf8 => "ENCODING=UTF-8",
+        Encoding::Windows1252 => "ENCODING=CP1252",
+    });
+    let ds = open_with(path, open_option.as_slice())?;
     let layer_name = choose_layer(&ds, path, source.layer.as_deref(), None)?;
     let mut layer = ds.layer_by_name(&layer_name).map_err(IngestError::gdal(path, &layer_name))?;
     let fields = field_names(&layer);
     let cx = LayerCx { path, layer: &layer_name, fields: &fields };
+    let no_geometry = layer.defn().geom_fields().count() == 0;
+    if no_geometry || matches!(source.coords, Coords::Text { .. } | Coords::Both { .. }) {
+        let mut table = attribute_table(&mut layer, &cx)?;
+        table.notes.extend(encoding_note);
+        return csv_points::read_table(table, source, working, id);
+    }
     let f = PointFields::find(source, &cx)?;
     let mut out = PointLayer { id: id.to_string(), ..Default::default() };
+    out.accounting.notes.extend(encoding_note);
+    if source.hand_back {
+        let mut header: Vec<String> = fields.iter().map(|(n, _)| n.clone()).collect();
+        header.push("geometrie (WKT)".into());
+        out.accounting.handback = Some(HandBack { header, rows: Vec::new() });
+    }
     let srs = match &source.coords {
         Coords::XY { crs: Some(c), .. } | Coords::Both { crs: Some(c), .. } | Coords::Auto { crs: Some(c) } => cx.crs(c)?,
         Coords::XY { crs: None, .. } | Coords::Both { crs: None, .. } => cx.crs(crs::RD_NEW)?,
         Coords::LonLat { .. } => cx.crs(crs::WGS84)?,
+        Coords::Text { .. } => unreachable!("read as a table above"),
         Coords::Auto { crs: None } => layer_srs(&layer, working, &mut out.accounting.warnings, &cx.what()),
     };
     let reprojector = cx.reprojector(&srs, working)?;
     let rd = cx.crs(crs::RD_NEW)?;
     let rd_check = cx.reprojector(&rd, &rd)?;
     let check = RangeCheck { reprojector: &reprojector, rd: &rd_check, expect_lonlat: f.lonlat || srs.is_geographic() };
-    point_features(&mut layer, &cx, &f, &check, source.identities, &mut out)?;
+    point_features(&mut layer, &cx, &f, &check, source, &mut out)?;
     super::reproject_points(&mut out, &reprojector);
     super::warn_if_mostly_swapped(&mut out.accounting, path);
     Ok(out)
+}
+
+/// A layer's attributes as a table of text (GDAL's own text of each field), numbered by
+/// feature.
+fn attribute_table(layer: &mut gdal::vector::Layer, cx: &LayerCx) -> Result<Table> {
+    let mut table =
+        Table { what: format!("layer '{}'", cx.layer), header: cx.fields.iter().map(|(n, _)| n.clone()).collect(), ..Default::default() };
+    for (n, feature) in layer.features().enumerate() {
+        let mut record = csv::ByteRecord::new();
+        for i in 0..cx.fields.len() {
+            let text = feature.field_as_string(i).map_err(|e| {
+                IngestError::layer(cx.path, cx.layer, format!("feature {}, field '{}': GDAL cannot read it: {e}", n + 1, cx.fields[i].0))
+            })?;
+            record.push_field(text.unwrap_or_default().as_bytes());
+        }
+        table.records.push((n as u64 + 1, record));
+    }
+    Ok(table)
+}
+
+/// A feature's fields as text, and its geometry as WKT: for the hand-back file and the
+/// duplicate check.
+fn feature_texts(feature: &gdal::vector::Feature, n_fields: usize) -> Vec<String> {
+    let mut out: Vec<String> = (0..n_fields).map(|i| feature.field_as_string(i).ok().flatten().unwrap_or_default()).collect();
+    out.push(feature.geometry().and_then(|g| g.wkt().ok()).unwrap_or_default());
+    out
 }
 
 /// Every feature of a point layer into `out`: a point, or a rejected row with its reason.
@@ -632,9 +745,12 @@ fn point_features(
     cx: &LayerCx,
     f: &PointFields,
     check: &RangeCheck,
-    identities: bool,
+    source: &PointSource,
     out: &mut PointLayer,
 ) -> Result<()> {
+    let identities = source.identities;
+    let mut row_hashes: Vec<u64> = Vec::new();
+    let mut ids: Vec<(u64, String)> = Vec::new();
     let mut dates: Vec<Option<Date>> = Vec::new();
     let mut cats: Vec<u32> = Vec::new();
     let mut cat_lookup = crate::model::CategoryIndex::default();
@@ -647,7 +763,16 @@ fn point_features(
         if n % 4096 == 0 {
             progress.set(n as u64);
         }
-        let read = read_feature(&feature, row, f.xy, check, f.weight, f.date, cx, &mut out.accounting)?;
+        let read = read_feature(&feature, row, f.xy, check, f.weight, f.date, source.timezone(), cx, &mut out.accounting)?;
+        // Every feature's content, for exact copies (and the hand-back file).
+        let texts = feature_texts(&feature, cx.fields.len());
+        row_hashes.push(xxhash_rust::xxh3::xxh3_64(texts.join("\u{1f}").as_bytes()));
+        if let Some(i) = f.id
+            && !texts[i].trim().is_empty()
+        {
+            ids.push((row, texts[i].trim().to_string()));
+        }
+        out.accounting.attach_fields(row, || texts);
         let Some((x, y, weight, date)) = read else { continue };
         if let Some(i) = f.category {
             let c = value_as_string(cx.field(&feature, i)?).unwrap_or_default();
@@ -671,6 +796,10 @@ fn point_features(
         out.rows.push(row);
     }
     progress.finish();
+    csv_points::duplicate_rows(&row_hashes, &|i| i as u64 + 1, &mut out.accounting, cx.path);
+    if let Some(i) = f.id {
+        csv_points::repeated_ids(&ids, &cx.fields[i].0, &mut out.accounting, cx.path);
+    }
     out.identity = identities.then_some(identity);
     out.dates = f.date.map(|_| dates);
     out.category_idx = f.category.map(|_| cats);

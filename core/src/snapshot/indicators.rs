@@ -110,6 +110,8 @@ fn compute_one(
                 levels[li].id,
                 crate::snapshot::denominator_label(&def).unwrap_or_default()
             ));
+        } else if let Some(w) = empty_periods_warning(&def, &levels[li], &values) {
+            warnings.push(w);
         }
         per_level.push(values);
     }
@@ -124,6 +126,37 @@ fn compute_one(
     warnings.extend(apply_rate_floor(&def, levels, &mut per_level));
     let restricted = layer_config.is_some_and(|l| l.access == Access::Restricted);
     Ok(Some(IndicatorResult { def, per_level, restricted, exact, hotspots: Vec::new() }))
+}
+
+/// The periods of one level in which an indicator has no value in any area (a blank map),
+/// named with what is missing: the denominator, when it has no value there either.
+fn empty_periods_warning(def: &Indicator, level: &Level, v: &LevelValues) -> Option<String> {
+    let n_p = v.periods.len();
+    if level.areas.is_empty() || n_p == 0 {
+        return None;
+    }
+    let empty: Vec<usize> = (0..n_p).filter(|&p| (0..level.areas.len()).all(|a| v.value[a * n_p + p].is_none())).collect();
+    if empty.is_empty() {
+        return None;
+    }
+    let no_denominator = empty.iter().all(|&p| (0..level.areas.len()).all(|a| v.denominator[a * n_p + p].is_none()));
+    let shown: Vec<&str> = empty.iter().map(|&p| v.periods[p].as_str()).collect();
+    let why = if no_denominator {
+        format!(
+            ": no edition of '{}' publishes a value for these periods or any other; check the statistics files",
+            crate::snapshot::denominator_label(def).unwrap_or_default()
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "indicator '{}': level '{}' has no value at all in {} period{} ({}){why}",
+        def.id,
+        level.id,
+        empty.len(),
+        if empty.len() > 1 { "s" } else { "" },
+        if shown.len() > 8 { format!("{}, ..., {}", shown[..4].join(", "), shown[shown.len() - 2..].join(", ")) } else { shown.join(", ") }
+    ))
 }
 
 /// The indicator's hot spots per level (not for custom groups), latest period, published

@@ -181,7 +181,10 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     let order = hierarchy::link(project, &mut levels, &indexes, &mut log)?;
     let mut joined = Vec::new();
     let mut secret = None;
-    let areas = points::Areas { levels: &levels, indexes: &indexes, order: &order };
+    // The areas around the region: a point outside the project's areas but in one of these
+    // is outside the region (Kerkrade), not outside every area (Germany).
+    let around = AreaIndex::build(context.iter().map(|a| &a.geometry));
+    let areas = points::Areas { levels: &levels, indexes: &indexes, order: &order, around: &around };
     for pc in &project.points {
         joined.extend(points::read_and_join(project, pc, &working, &areas, &mut secret, &mut log)?);
     }

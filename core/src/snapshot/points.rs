@@ -24,6 +24,14 @@ pub enum PointsError {
         #[source]
         source: Box<IngestError>,
     },
+    /// The file of rejected rows (`rejected = "…"`) cannot be written.
+    #[error("point layer '{layer}': cannot write the rejected rows to {}: {source}", path.display())]
+    HandBack {
+        layer: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("point layer '{layer}': cannot read or create the cell-key secret: {source}; set BUURTMETER_SDC_SECRET")]
     Secret {
         layer: String,
@@ -39,6 +47,8 @@ pub(super) struct Areas<'a> {
     pub levels: &'a [Level],
     pub indexes: &'a [AreaIndex],
     pub order: &'a [usize],
+    /// The areas around the region (left out by `region`).
+    pub around: &'a AreaIndex,
 }
 
 /// Read and join one point layer. `None` for a restricted layer that cannot be read: it
@@ -75,7 +85,22 @@ pub(super) fn read_and_join(
     let joined = (0..layer.len()).filter(|&i| assigned.iter().any(|a| a[i] != NONE)).count() as u64;
     layer.accounting.joined = joined;
     layer.accounting.outside = layer.len() as u64 - joined;
+    if !areas.around.is_empty() {
+        layer.accounting.outside_region = (0..layer.len())
+            .into_par_iter()
+            .filter(|&i| assigned.iter().all(|a| a[i] == NONE) && areas.around.locate(layer.xs[i], layer.ys[i]).is_some())
+            .count() as u64;
+    }
     debug_assert!(layer.accounting.balances());
+    if let (Some(file), Some(h)) = (&pc.rejected, &layer.accounting.handback) {
+        let path = project.resolve(file);
+        crate::export::write_hand_back(&path, h).map_err(|source| PointsError::HandBack {
+            layer: pc.id.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        tracing::info!(layer = %pc.id, rows = h.rows.len(), file = %path.display(), "rejected and partly used rows written");
+    }
     let joined_per_level: Vec<u64> = assigned.iter().map(|a| a.par_iter().filter(|&&x| x != NONE).count() as u64).collect();
     let protection = layer_protection(project, pc);
     let record_keys = match (protection, layer.identity.take()) {
@@ -114,7 +139,7 @@ fn record_keys(project: &Project, layer: &str, ids: &[u64], secret: &mut Option<
 
 /// Point source settings from the project file.
 pub fn point_source(project: &Project, p: &PointsConfig) -> PointSource {
-    let coords = Coords::from_columns(&p.x, &p.y, &p.lon, &p.lat, &p.crs);
+    let coords = Coords::from_columns(&p.x, &p.y, &p.lon, &p.lat, &p.geometry, &p.crs);
     PointSource {
         path: project.resolve(&p.path),
         layer: p.layer.clone(),
@@ -126,6 +151,9 @@ pub fn point_source(project: &Project, p: &PointsConfig) -> PointSource {
         encoding: p.encoding,
         identities: layer_protection(project, p).is_some(),
         id_column: p.id_column.clone(),
+        header_row: p.header_row,
+        timezone: Some(project.timezone),
+        hand_back: p.rejected.is_some(),
     }
 }
 
