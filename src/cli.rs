@@ -237,6 +237,13 @@ pub struct CountArgs {
     /// Spreadsheets: the row with the column names (1-based); found when not given.
     #[arg(long, value_name = "N")]
     pub header_row: Option<u32>,
+    /// A BAG address file (PDOK's GeoPackage of verblijfsobjecten): rows with postcode +
+    /// huisnummer (or a BAG id) and no coordinates get the point of that address.
+    #[arg(long, value_name = "PATH")]
+    pub addresses: Option<std::path::PathBuf>,
+    /// The layer of the --addresses file (when it has several).
+    #[arg(long, value_name = "NAME", requires = "addresses")]
+    pub addresses_layer: Option<String>,
     /// Write every rejected and partly used row (with its fields, the reason and what to
     /// do) to this CSV file, to hand back to whoever made the input.
     #[arg(long, value_name = "FILE.csv")]

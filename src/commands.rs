@@ -113,6 +113,7 @@ fn count(a: CountArgs) -> Result<()> {
         weight: a.weight.clone(),
         header_row: a.header_row,
         hand_back: a.rejected.is_some(),
+        addresses: a.addresses.clone().map(|path| ingest::AddressSource { path, layer: a.addresses_layer.clone() }),
         ..Default::default()
     };
     let mut layer = timed(&mut timings, "read points", || ingest::read_points(&source, &working, "points"))?;

@@ -413,3 +413,150 @@ fn unreadable_fields_leave_rows_out_of_what_needs_them_only_and_denominators_ski
     assert_eq!(v.denominator_periods[at("2017")].as_deref(), Some("2017"));
     assert!(!snap.warnings.iter().any(|w| w.contains("per_woning") && w.contains("no value at all")), "{:?}", snap.warnings);
 }
+
+/// A vacancy register keyed on the address, as most municipal registers are: rows with a
+/// postcode and huisnummer (spelled as people spell them, letters and toevoegingen written
+/// into the number) or a BAG id, matched to the real BAG sample (Amsterdam), counted per
+/// real CBS wijk 2022 and compared with GDAL's `ST_Contains` on the BAG points themselves.
+#[test]
+fn addresses_are_matched_to_the_bag_and_counted_like_gdal() {
+    let (Some(bag), Some(wijken)) = (
+        shared_data("bag_points/gokoala_bag_amsterdam_sample.gpkg"),
+        shared_data("nl_wijken_2022_tmap/nl_wijken_gemeenten_2022_tmap.gpkg"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Addresses the BAG has exactly once, every 25th: a spread over the sample.
+    let rows = ogr_sql(
+        &bag,
+        "SELECT feature_id + 0 AS vid, postcode, huisnummer, coalesce(huisletter, '') AS letter, coalesce(toevoeging, '') AS toev, nummer_id FROM verblijfsobjecten v \
+         WHERE postcode IS NOT NULL AND (SELECT count(*) FROM verblijfsobjecten w WHERE w.postcode = v.postcode AND w.huisnummer = v.huisnummer \
+           AND coalesce(w.huisletter, '') = coalesce(v.huisletter, '') AND coalesce(w.toevoeging, '') = coalesce(v.toevoeging, '')) = 1 \
+         AND feature_id % 25 = 0 ORDER BY feature_id",
+    );
+    assert!(rows.len() > 40, "{} addresses", rows.len());
+    let get = |row: &Vec<(String, String)>, k: &str| row.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let mut csv = String::from("Pand;Postcode;Huisnummer;Toevoeging;Nummeraanduiding-ID;Functie\n");
+    let mut matched_fids = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let (pc, nr, letter, toev, id) = (get(r, "postcode"), get(r, "huisnummer"), get(r, "letter"), get(r, "toev"), get(r, "nummer_id"));
+        let pc_spelled = match i % 3 {
+            0 => format!("{} {}", &pc[..4], &pc[4..]),
+            1 => pc.to_lowercase(),
+            _ => format!(" {pc} "),
+        };
+        let line = match i % 4 {
+            // the letter and toevoeging written into the number: 12a, 12-2, 12a-3
+            0 => format!(
+                "{i};{pc_spelled};{nr}{}{};;;winkel",
+                letter.to_lowercase(),
+                if toev.is_empty() { String::new() } else { format!("-{toev}") }
+            ),
+            // the toevoeging in its own column
+            1 => format!("{i};{pc_spelled};{nr}{letter};{toev};;kantoor"),
+            // only the BAG id, its leading zero lost as a spreadsheet loses it
+            2 => format!("{i};;;;{};woning", id.trim_start_matches('0')),
+            _ => format!("{i};{pc};{nr} {letter};{toev};;woning"),
+        };
+        csv.push_str(&line);
+        csv.push('\n');
+        matched_fids.push(get(r, "vid"));
+    }
+    // Addresses that do not exist, and one the row does not say precisely enough.
+    csv.push_str("x1;1013NJ;99999;;;woning\nx2;0000AA;1;;;woning\nx3;1013 NJ;1;;;woning\n");
+    let register = dir.path().join("leegstand_adressen.csv");
+    std::fs::write(&register, csv).unwrap();
+
+    // GDAL's answer: the BAG points of those addresses in the wijken, by ST_Contains.
+    let truth_gpkg = dir.path().join("truth.gpkg");
+    let (t, b, w) = (truth_gpkg.to_str().unwrap(), bag.to_str().unwrap(), wijken.to_str().unwrap());
+    let sql = format!("SELECT * FROM verblijfsobjecten WHERE feature_id IN ({})", matched_fids.join(","));
+    run("ogr2ogr", &["-f", "GPKG", t, b, "-dialect", "sqlite", "-sql", &sql, "-nln", "pts", "-t_srs", "EPSG:28992"]);
+    run("ogr2ogr", &["-update", "-append", t, w, "wijken", "-nln", "wijken"]);
+    let expected: BTreeMap<String, u64> = ogr_sql(
+        &truth_gpkg,
+        "SELECT w.code AS code, count(*) AS n FROM pts p JOIN wijken w ON ST_Contains(w.geom, p.geom) GROUP BY w.code",
+    )
+    .into_iter()
+    .map(|r| (get(&r, "code"), get(&r, "n").parse().unwrap()))
+    .collect();
+
+    let out = dir.path().join("counts.csv");
+    let summary = dir.path().join("summary.json");
+    let rejected = dir.path().join("terug.csv");
+    let o = buurtmeter(&[
+        "count",
+        "--areas",
+        w,
+        "--areas-layer",
+        "wijken",
+        "--points",
+        register.to_str().unwrap(),
+        "--addresses",
+        b,
+        "--out",
+        out.to_str().unwrap(),
+        "--summary",
+        summary.to_str().unwrap(),
+        "--rejected",
+        rejected.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ours: BTreeMap<String, u64> =
+        read_counts(&std::fs::read_to_string(&out).unwrap()).into_iter().filter(|(_, (n, _))| *n > 0).map(|(k, (n, _))| (k, n)).collect();
+    assert_eq!(ours, expected, "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["rows"], rows.len() as u64 + 3);
+    assert_eq!(s["joined"], rows.len() as u64, "every real address found, every spelling: {}", stderr(&o));
+    assert_eq!(s["rejected_by_reason"]["address_not_found"], 2, "{s}");
+    assert_eq!(s["rejected_by_reason"]["address_ambiguous"], 1, "{s}");
+    let back = hand_back(&rejected);
+    assert_eq!(back.len(), 3);
+    let ambiguous = back.iter().find(|r| r["reason"] == "address_ambiguous").unwrap();
+    assert!(ambiguous["detail"].contains("1013NJ 1 could be") && ambiguous["detail"].contains("1013NJ 1-H"), "{ambiguous:?}");
+    assert_eq!(ambiguous["Pand"], "x3");
+
+    // A row with coordinates and an address: the coordinates count, and a row whose
+    // coordinates lie more than 100 m from its own address's BAG point is named.
+    let first = &rows[0];
+    let at = ogr_sql(
+        &bag,
+        &format!("SELECT ST_X(geom) AS bx, ST_Y(geom) AS by FROM verblijfsobjecten WHERE feature_id = {}", get(first, "vid")),
+    );
+    let (bx, by): (f64, f64) = (get(&at[0], "bx").parse().unwrap(), get(&at[0], "by").parse().unwrap());
+    let (pc, nr, letter, toev) = (get(first, "postcode"), get(first, "huisnummer"), get(first, "letter"), get(first, "toev"));
+    let both = dir.path().join("met_coordinaten.csv");
+    std::fs::write(
+        &both,
+        format!(
+            "Postcode;Huisnummer;Huisletter;Toevoeging;x;y\n{pc};{nr};{letter};{toev};{bx};{by}\n{pc};{nr};{letter};{toev};{};{by}\n",
+            bx + 180.0
+        ),
+    )
+    .unwrap();
+    let summary2 = dir.path().join("summary2.json");
+    let o = buurtmeter(&[
+        "count",
+        "--areas",
+        w,
+        "--areas-layer",
+        "wijken",
+        "--points",
+        both.to_str().unwrap(),
+        "--addresses",
+        b,
+        "--summary",
+        summary2.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary2).unwrap()).unwrap();
+    assert_eq!(s["joined"].as_u64().unwrap() + s["outside"].as_u64().unwrap(), 2, "{s}");
+    let warnings = s["warnings"].to_string();
+    assert!(warnings.contains("1 rows have coordinates more than 100 m") && warnings.contains("row 2: 180 m"), "{warnings}");
+
+    // Without the address file the message says what to add.
+    let o = buurtmeter(&["count", "--areas", w, "--areas-layer", "wijken", "--points", register.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--addresses"), "{}", stderr(&o));
+}

@@ -237,6 +237,11 @@ pub struct PointsConfig {
     /// CSV file (relative to the project file) on each build.
     #[serde(default)]
     pub rejected: Option<PathBuf>,
+    /// A BAG address file (`{ path = "bag.gpkg", layer = "verblijfsobject" }`, relative to
+    /// the project file): rows with an address or a BAG id instead of coordinates get the
+    /// BAG point of that address.
+    #[serde(default)]
+    pub addresses: Option<crate::ingest::AddressSource>,
     /// `public`: individual points may be served (tiles from zoom 14, OGC API items);
     /// `aggregate` (the default): only counts per area and per grid cell, never a point;
     /// `restricted`: aggregates, and only to clients with an API key.
@@ -853,7 +858,7 @@ impl Project {
             .chain(self.statistics.iter().flat_map(|s| {
                 std::iter::once(&s.path).chain(s.boundaries.as_ref().map(|b| &b.path)).chain(s.weights.as_ref().map(|w| &w.path))
             }))
-            .chain(self.points.iter().map(|p| &p.path))
+            .chain(self.points.iter().flat_map(|p| std::iter::once(&p.path).chain(p.addresses.as_ref().map(|a| &a.path))))
     }
 
     pub fn resolve(&self, p: &Path) -> PathBuf {

@@ -264,6 +264,8 @@ pub enum RejectReason {
     MalformedRow,
     XySwapped,
     GeometryText,
+    AddressNotFound,
+    AddressAmbiguous,
 }
 
 impl RejectReason {
@@ -282,6 +284,8 @@ impl RejectReason {
             RejectReason::MalformedRow => "malformed_row",
             RejectReason::XySwapped => "x_y_swapped",
             RejectReason::GeometryText => "geometry_text_not_readable",
+            RejectReason::AddressNotFound => "address_not_found",
+            RejectReason::AddressAmbiguous => "address_ambiguous",
         }
     }
 
@@ -305,6 +309,12 @@ impl RejectReason {
             RejectReason::XySwapped => "x and y look swapped (the point lies in the CRS's area with x and y exchanged): exchange them",
             RejectReason::GeometryText => {
                 "the coordinate text is not WKT (POINT(x y)), EWKT (SRID=28992;POINT(x y)) or an 'x y' pair: correct the value"
+            }
+            RejectReason::AddressNotFound => {
+                "the address (postcode and huisnummer, or BAG id) is not in the BAG address file, or cannot be read: check the postcode, number, letter and toevoeging"
+            }
+            RejectReason::AddressAmbiguous => {
+                "the address has several BAG addresses (huisletters or toevoegingen) and the row does not say which: add the letter or toevoeging"
             }
         }
     }

@@ -13,6 +13,7 @@ use std::path::Path;
 
 use gdal::spatial_ref::SpatialRef;
 
+use super::addresses::{self, Address, AddressBook, Match};
 use super::text::{self, Encoding, Num, TimeZone};
 use super::{Coords, PointSource, Progress};
 use super::{IngestError, Result};
@@ -114,6 +115,8 @@ struct Pair {
     x: usize,
     y: usize,
     text: bool,
+    /// The pair of rows located by their address (already in the working CRS).
+    address: bool,
     lonlat: bool,
     range: CrsRange,
     expect_lonlat: bool,
@@ -292,6 +295,20 @@ struct Layout {
     encoding: Encoding,
     rd_check: CrsRange,
     timezone: TimeZone,
+    address: Option<AddressLookup>,
+}
+
+/// The address columns of a table and the BAG address book they are looked up in.
+struct AddressLookup {
+    book: AddressBook,
+    file: String,
+    postcode: Option<usize>,
+    huisnummer: Option<usize>,
+    huisletter: Option<usize>,
+    toevoeging: Option<usize>,
+    bag_id: Option<usize>,
+    /// The index of the address pair in `Layout::pairs`.
+    pair: usize,
 }
 
 /// One row that became a point (before reprojection).
@@ -303,6 +320,9 @@ struct ParsedRow {
     date: Option<Date>,
     /// The coordinates were read with '.' as a thousands separator (`194.123` = 194123).
     thousands: bool,
+    /// A row with coordinates and an address: the address's BAG point (working CRS), to
+    /// compare after reprojection.
+    address_point: Option<(f64, f64)>,
 }
 
 /// `194.123` or `1.234.567` (groups of three after each dot, nothing else) as a whole
@@ -340,7 +360,37 @@ impl Layout {
         let listing = || format!("the columns are: {}{sep}", header.join(", "));
         let need = |c: &Option<String>| c.as_deref().map(|c| columns.require(c, path, &listing)).transpose();
         let rd = crs::spatial_ref(crs::RD_NEW).map_err(IngestError::crs(path))?;
-        let (pairs, reprojectors) = coordinate_pairs(&source.coords, &columns, path, &listing, working)?.into_iter().unzip();
+        let (mut pairs, mut reprojectors): (Vec<Pair>, Vec<Reprojector>) =
+            coordinate_pairs(&source.coords, &columns, path, &listing, working)?.into_iter().unzip();
+        let address = address_lookup(source, &columns, &pairs, path, &listing, working)?;
+        let address = match address {
+            Some((mut lookup, column)) => {
+                let identity = Reprojector::new(working, working).map_err(IngestError::crs(path))?;
+                lookup.pair = pairs.len();
+                pairs.push(Pair {
+                    x: column,
+                    y: column,
+                    text: false,
+                    address: true,
+                    lonlat: false,
+                    expect_lonlat: false,
+                    range: identity.range(),
+                    epsg: None,
+                });
+                reprojectors.push(identity);
+                Some(lookup)
+            }
+            None => None,
+        };
+        if pairs.is_empty() {
+            return Err(IngestError::input(
+                path,
+                format!(
+                    "no coordinate columns found: name them with x/y (RD New, or crs) and/or lon/lat, or one column with the location as text with geometry (--x/--y, --lon/--lat, --geometry); known names are X-coördinaat/Y-coördinaat, x/y, RD X/RD Y, Breedtegraad/Lengtegraad, lat/lon, Coördinaten, wkt, ...; {}",
+                    listing()
+                ),
+            ));
+        }
         let layout = Layout {
             pairs,
             date: need(&source.date)?,
@@ -351,6 +401,7 @@ impl Layout {
             encoding,
             rd_check: Reprojector::new(&rd, &rd).map_err(IngestError::crs(path))?.range(),
             timezone: source.timezone(),
+            address,
             header,
         };
         Ok((layout, reprojectors))
@@ -361,7 +412,11 @@ impl Layout {
         let header = &self.header;
         let field = |i: usize| record.get(i).unwrap_or(b"");
         let filled = |i: usize| !trim_bytes(field(i)).is_empty();
-        let Some(pi) = self.pairs.iter().position(|p| filled(p.x) && filled(p.y)) else {
+        let Some(pi) = self.pairs.iter().position(|p| !p.address && filled(p.x) && filled(p.y)) else {
+            if let Some(a) = &self.address {
+                let (x, y) = self.address_point(a, record, row, acc)?;
+                return Some(self.fields(record, row, acc, a.pair, x, y, false));
+            }
             acc.reject(row, RejectReason::MissingCoordinate, || {
                 let shown: Vec<String> = self.pairs.iter().map(|p| coord_detail(header, p.x, p.y, record)).collect();
                 format!("row {row}: {}", shown.join("; "))
@@ -411,6 +466,15 @@ impl Layout {
             }
             (x, y, thousands) = (alt.0, alt.1, true);
         }
+        Some(self.fields(record, row, acc, pi, x, y, thousands))
+    }
+
+    /// A row with a location as a point: its weight and date read by the one rule for
+    /// every format.
+    #[allow(clippy::too_many_arguments)]
+    fn fields(&self, record: &csv::ByteRecord, row: u64, acc: &mut Accounting, pi: usize, x: f64, y: f64, thousands: bool) -> ParsedRow {
+        let header = &self.header;
+        let field = |i: usize| record.get(i).unwrap_or(b"");
         // One rule per field, the same in every format: an empty or unreadable weight leaves
         // the point out of weighted indicators only, an unreadable date out of per-period
         // indicators only; both are named.
@@ -441,19 +505,91 @@ impl Layout {
                 }
             }
         };
-        Some(ParsedRow { pair: pi, x, y, weight, date, thousands })
+        // A row with both coordinates and an address: where the BAG puts the address, to
+        // say when the two disagree.
+        let address_point = match &self.address {
+            Some(a) if !self.pairs[pi].address => self.quiet_address_point(a, record),
+            _ => None,
+        };
+        ParsedRow { pair: pi, x, y, weight, date, thousands, address_point }
+    }
+
+    /// The BAG point of a row's address, when it has one the BAG knows, without a word.
+    fn quiet_address_point(&self, a: &AddressLookup, record: &csv::ByteRecord) -> Option<(f64, f64)> {
+        let text = |i: Option<usize>| -> Option<String> {
+            let t = self.encoding.decode(trim_bytes(record.get(i?).unwrap_or(b""))).into_owned();
+            (!t.is_empty()).then_some(t)
+        };
+        let found = match text(a.bag_id) {
+            Some(id) => a.book.find_id(&id),
+            None => {
+                let address =
+                    Address::parse(&text(a.postcode)?, &text(a.huisnummer)?, text(a.huisletter).as_deref(), text(a.toevoeging).as_deref())?;
+                a.book.find(&address)
+            }
+        };
+        match found {
+            Match::Found { x, y, .. } => Some((x, y)),
+            _ => None,
+        }
+    }
+
+    /// The BAG point of a row's address (or BAG id), or `None` after rejecting the row:
+    /// no address, an address the BAG does not have, or one it has several of.
+    fn address_point(&self, a: &AddressLookup, record: &csv::ByteRecord, row: u64, acc: &mut Accounting) -> Option<(f64, f64)> {
+        let text = |i: Option<usize>| -> Option<String> {
+            let t = self.encoding.decode(trim_bytes(record.get(i?).unwrap_or(b""))).into_owned();
+            (!t.is_empty()).then_some(t)
+        };
+        let by_id = text(a.bag_id).map(|id| (a.book.find_id(&id), id));
+        if let Some((Match::Found { x, y, .. }, _)) = by_id {
+            return Some((x, y));
+        }
+        let (postcode, number) = (text(a.postcode), text(a.huisnummer));
+        let (Some(postcode), Some(number)) = (postcode, number) else {
+            match by_id {
+                Some((_, id)) => {
+                    acc.reject(row, RejectReason::AddressNotFound, || format!("row {row}: BAG id '{id}' is not in {}", a.file))
+                }
+                None => acc.reject(row, RejectReason::MissingCoordinate, || {
+                    format!("row {row}: no coordinates, and no postcode and huisnummer (or BAG id) to find them with")
+                }),
+            }
+            return None;
+        };
+        let (letter, toevoeging) = (text(a.huisletter), text(a.toevoeging));
+        let Some(address) = Address::parse(&postcode, &number, letter.as_deref(), toevoeging.as_deref()) else {
+            acc.reject(row, RejectReason::AddressNotFound, || {
+                format!("row {row}: postcode '{postcode}', huisnummer '{number}' cannot be read as a Dutch address")
+            });
+            return None;
+        };
+        match a.book.find(&address) {
+            Match::Found { x, y, .. } => Some((x, y)),
+            Match::NotFound => {
+                acc.reject(row, RejectReason::AddressNotFound, || format!("row {row}: {address} is not in {}", a.file));
+                None
+            }
+            Match::Ambiguous(candidates) => {
+                acc.reject(row, RejectReason::AddressAmbiguous, || {
+                    let shown = candidates.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
+                    format!("row {row}: {address} could be {shown}{}", if candidates.len() > 8 { ", ..." } else { "" })
+                });
+                None
+            }
+        }
     }
 
     /// Why a line of the table is no record, if it is none: every field blank, or a row
     /// without coordinates whose first filled field says it sums the rows above
     /// (`Totaal`, `Total:`).
     fn not_a_record(&self, record: &csv::ByteRecord) -> Option<&'static str> {
-        let mut filled = record.iter().map(trim_bytes).filter(|f| !f.is_empty());
-        let Some(first) = filled.next() else { return Some("empty") };
-        let has_coordinates = self.pairs.iter().any(|p| record.get(p.x).is_some_and(|f| !trim_bytes(f).is_empty()));
-        if has_coordinates {
+        // Nearly every row has coordinates: that settles it at once.
+        if self.pairs.iter().any(|p| record.get(p.x).is_some_and(|f| !trim_bytes(f).is_empty())) {
             return None;
         }
+        let mut filled = record.iter().map(trim_bytes).filter(|f| !f.is_empty());
+        let Some(first) = filled.next() else { return Some("empty") };
         let first = self.encoding.decode(first).trim().trim_end_matches(':').trim().to_lowercase();
         TOTALS.iter().any(|t| first == *t || first.strip_prefix(t).is_some_and(|rest| rest.starts_with(' '))).then_some("totals")
     }
@@ -546,6 +682,8 @@ struct Collector {
     not_records: Vec<(u64, &'static str)>,
     /// (row, id text) of every record with an `id_column` value, to name repeated ids.
     ids: Vec<(u64, String)>,
+    /// (row, BAG point) of rows located by their coordinates that also have an address.
+    address_points: Vec<(u64, f64, f64)>,
 }
 
 impl Collector {
@@ -553,7 +691,20 @@ impl Collector {
     fn new(id: &str, layout: &Layout, hand_back: bool) -> Collector {
         let mut c = Collector::part(id, layout, hand_back);
         c.acc.notes.extend(layout.pairs.iter().map(|p| {
-            if p.text {
+            if p.address {
+                let a = layout.address.as_ref().expect("an address pair has its lookup");
+                let named: Vec<String> = [a.postcode, a.huisnummer, a.huisletter, a.toevoeging, a.bag_id]
+                    .iter()
+                    .flatten()
+                    .map(|&i| format!("'{}'", layout.header[i]))
+                    .collect();
+                format!(
+                    "addresses: {} looked up in {} ({} BAG addresses) for rows without coordinates",
+                    named.join(", "),
+                    a.file,
+                    a.book.len()
+                )
+            } else if p.text {
                 format!("coordinates: the text of '{}' (WKT, EWKT or 'x y') as {}", layout.header[p.x], p.range.source_label)
             } else {
                 format!(
@@ -567,6 +718,9 @@ impl Collector {
         }));
         if layout.pairs.len() > 1 {
             c.acc.notes.push("each row uses the first of these pairs that is filled in".into());
+        }
+        if let Some(a) = &layout.address {
+            c.acc.warnings.extend(a.book.warnings().iter().cloned());
         }
         c
     }
@@ -606,6 +760,7 @@ impl Collector {
             labels: Vec::new(),
             not_records: Vec::new(),
             ids: Vec::new(),
+            address_points: Vec::new(),
         }
     }
 
@@ -688,6 +843,7 @@ impl Collector {
         self.identity.extend(part.identity);
         self.row_hashes.extend(part.row_hashes);
         self.ids.extend(part.ids.into_iter().map(|(r, id)| (renumber(r), id)));
+        self.address_points.extend(part.address_points.into_iter().map(|(r, x, y)| (renumber(r), x, y)));
         self.thousands.extend(part.thousands.into_iter().map(renumber));
     }
 
@@ -712,6 +868,9 @@ impl Collector {
         }
         if p.thousands {
             self.thousands.push(row);
+        }
+        if let Some((ax, ay)) = p.address_point {
+            self.address_points.push((row, ax, ay));
         }
         self.layer.xs.push(p.x);
         self.layer.ys.push(p.y);
@@ -770,13 +929,22 @@ impl Collector {
                 .pairs
                 .iter()
                 .zip(&self.used)
-                .map(|(p, n)| format!("{n} rows from '{}'/'{}'", layout.header[p.x], layout.header[p.y]))
+                .map(|(p, n)| {
+                    if p.address {
+                        format!("{n} rows from their address")
+                    } else if p.text {
+                        format!("{n} rows from '{}'", layout.header[p.x])
+                    } else {
+                        format!("{n} rows from '{}'/'{}'", layout.header[p.x], layout.header[p.y])
+                    }
+                })
                 .collect();
             self.acc.notes.push(per.join(", "));
         }
         layer.accounting = self.acc;
         super::reproject_by_pair(&mut layer, &self.pair_of, reprojectors);
         super::warn_if_mostly_swapped(&mut layer.accounting, path);
+        disagreeing_addresses(&mut layer, &self.address_points, path);
         layer
     }
 }
@@ -861,6 +1029,31 @@ pub(super) fn duplicate_rows(hashes: &[u64], row_of: &dyn Fn(usize) -> u64, acc:
     ));
 }
 
+/// Rows farther than this from the BAG point of their own address are named.
+const ADDRESS_DISAGREES_M: f64 = 100.0;
+
+/// Warn about rows whose coordinates lie more than 100 m from the BAG point of their own
+/// address (a typo in one of the two, or coordinates of another building).
+fn disagreeing_addresses(layer: &mut PointLayer, address_points: &[(u64, f64, f64)], path: &Path) {
+    let far: Vec<String> = address_points
+        .iter()
+        .filter_map(|&(row, ax, ay)| {
+            let i = layer.rows.binary_search(&row).ok()?;
+            let d = (layer.xs[i] - ax).hypot(layer.ys[i] - ay);
+            (d > ADDRESS_DISAGREES_M).then(|| format!("row {row}: {d:.0} m"))
+        })
+        .collect();
+    if !far.is_empty() {
+        layer.accounting.warnings.push(format!(
+            "{}: {} rows have coordinates more than {ADDRESS_DISAGREES_M} m from the BAG point of their own address ({}{}); the coordinates are used: check which of the two is right",
+            path.display(),
+            far.len(),
+            far.iter().take(10).cloned().collect::<Vec<_>>().join(", "),
+            if far.len() > 10 { ", ..." } else { "" }
+        ));
+    }
+}
+
 /// Name the rows whose `id_column` value repeats an earlier row's: a record counted
 /// twice, or two records under one number (the cell-key method takes them as one).
 pub(super) fn repeated_ids(ids: &[(u64, String)], column: &str, acc: &mut Accounting, path: &Path) {
@@ -883,6 +1076,59 @@ pub(super) fn repeated_ids(ids: &[(u64, String)], column: &str, acc: &mut Accoun
             if repeats.len() > 10 { ", ..." } else { "" }
         ));
     }
+}
+
+/// The address columns and the BAG address book, when the layer has an address file
+/// (`addresses = { … }`, `--addresses`), with the column that stands for the address pair
+/// in messages. A table with address columns but neither coordinates nor an address
+/// file is an error that says what to add.
+fn address_lookup(
+    source: &PointSource,
+    columns: &Columns,
+    pairs: &[Pair],
+    path: &Path,
+    listing: &dyn Fn() -> String,
+    working: &SpatialRef,
+) -> Result<Option<(AddressLookup, usize)>> {
+    let postcode = columns.find_any(addresses::POSTCODE_NAMES);
+    let huisnummer = columns.find_any(addresses::HUISNUMMER_NAMES);
+    let bag_id = columns.find_any(addresses::BAG_ID_NAMES);
+    let has_address = (postcode.is_some() && huisnummer.is_some()) || bag_id.is_some();
+    let Some(src) = &source.addresses else {
+        if pairs.is_empty() && has_address {
+            return Err(IngestError::input(
+                path,
+                format!(
+                    "the rows have addresses (postcode and huisnummer, or a BAG id) but no coordinates: give a BAG address file (PDOK's BAG GeoPackage) with addresses = {{ path = \"…\" }} (--addresses FILE); {}",
+                    listing()
+                ),
+            ));
+        }
+        return Ok(None);
+    };
+    if !has_address {
+        return Err(IngestError::input(
+            path,
+            format!(
+                "an address file is given, but no address columns were found: expected postcode and huisnummer (Postcode, Huisnummer, Huisnr, ...) or a BAG id (nummeraanduiding_id, ...); {}",
+                listing()
+            ),
+        ));
+    }
+    let book = AddressBook::read(&src.path, src.layer.as_deref(), working)?;
+    let file = src.path.file_name().map_or_else(|| src.path.display().to_string(), |f| f.to_string_lossy().into_owned());
+    let lookup = AddressLookup {
+        book,
+        file,
+        postcode,
+        huisnummer,
+        huisletter: columns.find_any(addresses::HUISLETTER_NAMES),
+        toevoeging: columns.find_any(addresses::TOEVOEGING_NAMES),
+        bag_id,
+        pair: 0,
+    };
+    let column = postcode.or(bag_id).unwrap_or(0);
+    Ok(Some((lookup, column)))
 }
 
 /// Why (x, y) in the source CRS cannot be a real location, if it cannot.
@@ -920,7 +1166,7 @@ fn coordinate_pairs(
         let reprojector = Reprojector::new(&srs, working).map_err(IngestError::crs(path))?;
         let epsg = srs.auth_code().ok().and_then(|c| u32::try_from(c).ok());
         let expect_lonlat = lonlat || srs.is_geographic();
-        Ok((Pair { x, y, text: false, lonlat, expect_lonlat, range: reprojector.range(), epsg }, reprojector))
+        Ok((Pair { x, y, text: false, address: false, lonlat, expect_lonlat, range: reprojector.range(), epsg }, reprojector))
     };
     // One text column: in the CRS given, else RD New or WGS84 row by row (by range or SRID).
     let text = |column: usize, crs: &Option<String>| -> Result<Vec<(Pair, Reprojector)>> {
@@ -960,15 +1206,6 @@ fn coordinate_pairs(
             // A coordinate column is used for the rows whose x/y and lon/lat are empty.
             if let Some(g) = columns.find_any(GEOMETRY_NAMES) {
                 pairs.extend(text(g, crs)?);
-            }
-            if pairs.is_empty() {
-                return Err(IngestError::input(
-                    path,
-                    format!(
-                        "no coordinate columns found: name them with x/y (RD New, or crs) and/or lon/lat, or one column with the location as text with geometry (--x/--y, --lon/--lat, --geometry); known names are X-coördinaat/Y-coördinaat, x/y, RD X/RD Y, Breedtegraad/Lengtegraad, lat/lon, Coördinaten, wkt, ...; {}",
-                        listing()
-                    ),
-                ));
             }
             pairs
         }

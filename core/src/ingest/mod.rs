@@ -10,6 +10,7 @@
 //! Everything that leaves this module is plain `geo_types` data in the working CRS
 //! (EPSG:28992 RD New by default); no GDAL handle outlives a read.
 
+pub mod addresses;
 pub mod csv_points;
 pub mod spreadsheet;
 pub mod statistics;
@@ -148,6 +149,18 @@ pub struct PointSource {
     pub timezone: Option<TimeZone>,
     /// Keep every rejected and partly used row with its fields (`Accounting::handback`).
     pub hand_back: bool,
+    /// A BAG address file: rows without coordinates but with an address (postcode +
+    /// huisnummer) or a BAG id get the point of that address.
+    pub addresses: Option<AddressSource>,
+}
+
+/// A BAG address file (PDOK's GeoPackage of verblijfsobjecten) and its layer.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressSource {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub layer: Option<String>,
 }
 
 impl PointSource {

@@ -154,6 +154,7 @@ pub fn point_source(project: &Project, p: &PointsConfig) -> PointSource {
         header_row: p.header_row,
         timezone: Some(project.timezone),
         hand_back: p.rejected.is_some(),
+        addresses: p.addresses.as_ref().map(|a| ingest::AddressSource { path: project.resolve(&a.path), layer: a.layer.clone() }),
     }
 }
 
