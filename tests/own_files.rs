@@ -373,6 +373,13 @@ fn unreadable_fields_leave_rows_out_of_what_needs_them_only_and_denominators_ski
         let weight = if i == 9 { "n.b.".to_string() } else { (100 + i).to_string() };
         csv.push_str(&format!("{};{};{date};{weight}\n", get("x"), get("y")));
     }
+    // One in Kerkrade (a neighbour, outside the project's region) and one in Aachen
+    // (outside every area); their places read from the CBS file itself.
+    let gemeenten = shared_data("nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg").unwrap();
+    let kerkrade = ogr_sql(&gemeenten, "SELECT ST_X(ST_PointOnSurface(geom)) AS x, ST_Y(ST_PointOnSurface(geom)) AS y FROM gemeenten WHERE gemeentecode = 'GM0928' AND water = 'NEE'");
+    let get = |row: &Vec<(String, String)>, k: &str| row.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap();
+    csv.push_str(&format!("{};{};2023-03-01;1\n", get(&kerkrade[0], "x"), get(&kerkrade[0], "y")));
+    csv.push_str("206500;311000;2023-03-01;1\n");
     let register = dir.path().join("leegstand.csv");
     std::fs::write(&register, csv).unwrap();
     let rejected = dir.path().join("leegstand_terug.csv");
@@ -395,6 +402,8 @@ fn unreadable_fields_leave_rows_out_of_what_needs_them_only_and_denominators_ski
         let exact = r.exact.as_ref().map_or(&r.per_level[gm], |e| &e[gm]);
         exact.numerator.iter().flatten().sum()
     };
+    let acc = &snap.points[0].layer.accounting;
+    assert_eq!((acc.rows, acc.joined, acc.outside, acc.outside_region), (26, 24, 2, 1), "Kerkrade is outside the region, Aachen outside every area");
     assert_eq!(total("alle"), 24.0, "a row with an unreadable date counts in the whole period");
     assert_eq!(total("per_jaar"), 23.0, "and in no year");
     let weights: f64 = (0..24).filter(|&i| i != 9).map(|i| 100.0 + i as f64).sum();
