@@ -338,6 +338,7 @@ fn utc_timestamps_around_new_year_are_dated_in_amsterdam_and_copies_are_named() 
         coords: Coords::Auto { crs: None },
         date: Some("gemeld".into()),
         id_column: Some("nr".into()),
+        hand_back: true,
         ..Default::default()
     };
     let rd = buurtmeter::crs::spatial_ref(buurtmeter::crs::RD_NEW).unwrap();
@@ -352,6 +353,16 @@ fn utc_timestamps_around_new_year_are_dated_in_amsterdam_and_copies_are_named() 
     assert_eq!(a.duplicate_rows, 1, "{:?}", a.warnings);
     assert!(a.warnings.iter().any(|w| w.contains("row 7 = row 6")), "{:?}", a.warnings);
     assert!(a.warnings.iter().any(|w| w.contains("1 rows repeat the nr of an earlier row (row 7 = row 6 ('6'))")), "{:?}", a.warnings);
+
+    // The hand-back file as a GeoPackage: the partly used row with its own point, which
+    // GDAL reads back in the input's CRS.
+    let back = dir.path().join("terug.gpkg");
+    buurtmeter::export::write_hand_back(&back, a.handback.as_ref().unwrap()).unwrap();
+    let rows = ogr_sql(&back, "SELECT row, reason, gemeld, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM rejected");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let get = |k: &str| rows[0].iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap();
+    assert_eq!((get("row").as_str(), get("reason").as_str(), get("gemeld").as_str()), ("5", "date_not_readable", "onbekend"));
+    assert_eq!((get("lon").parse::<f64>().unwrap(), get("lat").parse::<f64>().unwrap()), (5.96, 50.87));
 }
 
 /// One rule per field: an unreadable date leaves a row out of the per-year counts only,
@@ -376,7 +387,10 @@ fn unreadable_fields_leave_rows_out_of_what_needs_them_only_and_denominators_ski
     // One in Kerkrade (a neighbour, outside the project's region) and one in Aachen
     // (outside every area); their places read from the CBS file itself.
     let gemeenten = shared_data("nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg").unwrap();
-    let kerkrade = ogr_sql(&gemeenten, "SELECT ST_X(ST_PointOnSurface(geom)) AS x, ST_Y(ST_PointOnSurface(geom)) AS y FROM gemeenten WHERE gemeentecode = 'GM0928' AND water = 'NEE'");
+    let kerkrade = ogr_sql(
+        &gemeenten,
+        "SELECT ST_X(ST_PointOnSurface(geom)) AS x, ST_Y(ST_PointOnSurface(geom)) AS y FROM gemeenten WHERE gemeentecode = 'GM0928' AND water = 'NEE'",
+    );
     let get = |row: &Vec<(String, String)>, k: &str| row.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap();
     csv.push_str(&format!("{};{};2023-03-01;1\n", get(&kerkrade[0], "x"), get(&kerkrade[0], "y")));
     csv.push_str("206500;311000;2023-03-01;1\n");
@@ -403,7 +417,11 @@ fn unreadable_fields_leave_rows_out_of_what_needs_them_only_and_denominators_ski
         exact.numerator.iter().flatten().sum()
     };
     let acc = &snap.points[0].layer.accounting;
-    assert_eq!((acc.rows, acc.joined, acc.outside, acc.outside_region), (26, 24, 2, 1), "Kerkrade is outside the region, Aachen outside every area");
+    assert_eq!(
+        (acc.rows, acc.joined, acc.outside, acc.outside_region),
+        (26, 24, 2, 1),
+        "Kerkrade is outside the region, Aachen outside every area"
+    );
     assert_eq!(total("alle"), 24.0, "a row with an unreadable date counts in the whole period");
     assert_eq!(total("per_jaar"), 23.0, "and in no year");
     let weights: f64 = (0..24).filter(|&i| i != 9).map(|i| 100.0 + i as f64).sum();

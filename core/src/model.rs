@@ -412,6 +412,8 @@ pub struct HandBackRow {
 pub struct HandBack {
     pub header: Vec<String>,
     pub rows: Vec<HandBackRow>,
+    /// For a layer with geometry: its CRS (WKT); the last field is then the geometry as WKT.
+    pub geometry_crs: Option<String>,
 }
 
 /// How many rows came in and where they went: `rows = joined + outside + rejected`.

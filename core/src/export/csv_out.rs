@@ -22,9 +22,13 @@ fn csv_field(s: &str) -> String {
 
 /// The rows to hand back to whoever made the input: every rejected and partly used row,
 /// `row,status,reason,explanation,detail` and then the row's own fields under their own
-/// names, in file order. Written with the csv crate (quotes, separators and line breaks
-/// in the fields survive).
+/// names, in file order. CSV (with the csv crate: quotes, separators and line breaks in the
+/// fields survive), or a GeoPackage for a `.gpkg` path, with the feature's geometry where
+/// the input had one.
 pub fn write_hand_back(path: &std::path::Path, h: &crate::model::HandBack) -> std::io::Result<()> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gpkg")) {
+        return super::gpkg::write_hand_back(path, h).map_err(std::io::Error::other);
+    }
     let mut w = csv::Writer::from_path(path)?;
     let mut header = vec!["row", "status", "reason", "explanation", "detail"];
     header.extend(h.header.iter().map(String::as_str));

@@ -63,6 +63,43 @@ pub fn create(path: &Path) -> Result<gdal::Dataset, ExportError> {
     create().map_err(|source| ExportError::Create { path: path.to_path_buf(), source })
 }
 
+/// The hand-back rows (`export::write_hand_back`) as a GeoPackage layer `rejected`: the
+/// row's fields as text, and its geometry (in the input's CRS) where the input had one.
+pub fn write_hand_back(path: &Path, h: &crate::model::HandBack) -> Result<(), ExportError> {
+    let mut ds = create(path)?;
+    let err = |source| ExportError::Layer { path: path.to_path_buf(), layer: "rejected".into(), source };
+    let srs = match &h.geometry_crs {
+        Some(wkt) => Some(crate::crs::spatial_ref(wkt).map_err(|source| ExportError::Crs { path: path.to_path_buf(), source })?),
+        None => None,
+    };
+    // The last field holds the geometry as WKT when the input had geometries.
+    let n_fields = if srs.is_some() { h.header.len().saturating_sub(1) } else { h.header.len() };
+    let mut fields: Vec<(String, OGRFieldType::Type)> = vec![("row".into(), OGRFieldType::OFTInteger64)];
+    fields.extend(["status", "reason", "explanation", "detail"].iter().map(|f| (f.to_string(), OGRFieldType::OFTString)));
+    fields.extend(h.header[..n_fields].iter().map(|f| (f.clone(), OGRFieldType::OFTString)));
+    let mut rows: Vec<&crate::model::HandBackRow> = h.rows.iter().collect();
+    rows.sort_by_key(|r| r.row);
+    let features = rows.into_iter().map(|r| {
+        let geometry = srs
+            .as_ref()
+            .and_then(|_| r.fields.get(n_fields))
+            .filter(|w| !w.is_empty())
+            .and_then(|w| gdal::vector::Geometry::from_wkt(w).ok())
+            .and_then(|g| g.to_geo().ok());
+        let mut values = vec![
+            Value::Int(r.row as i64),
+            Value::Text(r.issue.status().into()),
+            Value::Text(r.issue.key().into()),
+            Value::Text(r.issue.describe().into()),
+            Value::Text(r.detail.clone()),
+        ];
+        values.extend((0..n_fields).map(|i| Value::Text(r.fields.get(i).cloned().unwrap_or_default())));
+        (geometry, values)
+    });
+    let ty = if srs.is_some() { OGRwkbGeometryType::wkbUnknown } else { OGRwkbGeometryType::wkbNone };
+    write_layer(&mut ds, "rejected", srs.as_ref(), ty, &fields, features).map_err(err)
+}
+
 /// Every level as a layer with its indicators, the long table, and QGIS's styles.
 pub fn write_snapshot(path: &Path, snap: &Snapshot) -> Result<(), ExportError> {
     let mut ds = create(path)?;

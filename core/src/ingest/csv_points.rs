@@ -744,7 +744,7 @@ impl Collector {
         Collector {
             layer: PointLayer { id: id.to_string(), ..Default::default() },
             acc: Accounting {
-                handback: hand_back.then(|| HandBack { header: layout.header.clone(), rows: Vec::new() }),
+                handback: hand_back.then(|| HandBack { header: layout.header.clone(), ..Default::default() }),
                 ..Default::default()
             },
             pair_of: Vec::new(),

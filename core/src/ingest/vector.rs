@@ -694,7 +694,7 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
     if source.hand_back {
         let mut header: Vec<String> = fields.iter().map(|(n, _)| n.clone()).collect();
         header.push("geometrie (WKT)".into());
-        out.accounting.handback = Some(HandBack { header, rows: Vec::new() });
+        out.accounting.handback = Some(HandBack { header, ..Default::default() });
     }
     let srs = match &source.coords {
         Coords::XY { crs: Some(c), .. } | Coords::Both { crs: Some(c), .. } | Coords::Auto { crs: Some(c) } => cx.crs(c)?,
@@ -704,6 +704,9 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
         Coords::Auto { crs: None } => layer_srs(&layer, working, &mut out.accounting.warnings, &cx.what()),
     };
     let reprojector = cx.reprojector(&srs, working)?;
+    if let (Some(h), Some(layer_srs)) = (out.accounting.handback.as_mut(), layer.spatial_ref()) {
+        h.geometry_crs = layer_srs.to_wkt().ok();
+    }
     let rd = cx.crs(crs::RD_NEW)?;
     let rd_check = cx.reprojector(&rd, &rd)?;
     let check = RangeCheck { reprojector: &reprojector, rd: &rd_check, expect_lonlat: f.lonlat || srs.is_geographic() };
