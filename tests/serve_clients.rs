@@ -265,13 +265,7 @@ fn styles_are_served_for_maplibre_and_qgis() {
 
 #[test]
 fn maplibre_renders_the_web_map_in_headless_chromium() {
-    let chromium = std::path::Path::new("/usr/bin/chromium");
-    let playwright = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/node_modules/playwright-core");
-    if !chromium.exists() || !playwright.exists() {
-        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-            panic!("CI=true and Chromium or playwright-core is missing: run sh .ci/setup test");
-        }
-        eprintln!("SKIPPED: no Chromium or playwright-core (sh .ci/setup test installs them)");
+    if !require_browser() {
         return;
     }
     let server = Server::start(&[]);

@@ -38,6 +38,29 @@ pub fn example_copy(name: &str, edit: impl Fn(String) -> String) -> (tempfile::T
     (dir, path)
 }
 
+/// Whether a program a test needs is here. Missing, the test fails and says how to get it,
+/// unless the person running the tests opts out with `skip_var=1` (then it is skipped and
+/// says so on the terminal): a test never passes silently because its program is absent.
+pub fn require_program(present: bool, what: &str, skip_var: &str) -> bool {
+    if present {
+        return true;
+    }
+    let opted_out = std::env::var(skip_var).is_ok_and(|v| v == "1" || v == "true");
+    if opted_out && !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        use std::io::Write;
+        let test = std::thread::current().name().unwrap_or("a test").to_string();
+        let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {what} is missing ({skip_var}=1)");
+        return false;
+    }
+    panic!("{what} is missing: sh .ci/setup test installs it; to run without it, set {skip_var}=1 and the tests that need it are skipped");
+}
+
+/// Chromium and playwright-core, for the browser tests (`BUURTMETER_SKIP_BROWSER=1` skips).
+pub fn require_browser() -> bool {
+    let here = Path::new("/usr/bin/chromium").exists() && Path::new(env!("CARGO_MANIFEST_DIR")).join("web/node_modules/playwright-core").exists();
+    require_program(here, "Chromium or playwright-core", "BUURTMETER_SKIP_BROWSER")
+}
+
 pub fn demo_project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/project.toml")
 }
