@@ -263,7 +263,17 @@ pub fn evaluate(
     // ... and None as well when the point lies in no area of this level.
     let key_of = |i: usize| -> Option<i32> { if assigned[i] == NONE { None } else { key_any(i) } };
 
-    let period_keys = period_axis(ind, assigned.len(), &key_any);
+    // The time axis: from/to, else the first and last date of the whole layer. Never of the
+    // points a category or weight filter keeps: the first and last month of a rare
+    // category would tell when its first and last record was made.
+    let axis_key = |i: usize| -> Option<i32> {
+        let d = layer.dates.as_ref().and_then(|d| d[i])?;
+        if ind.from.is_some_and(|f| d < f) || ind.to.is_some_and(|t| d > t) {
+            return None;
+        }
+        Some(ind.period.key(d))
+    };
+    let period_keys = period_axis(ind, assigned.len(), &axis_key);
     let dens = denominators(ind, levels, level, &period_keys);
     let weight = |i: usize| if ind.numerator.weighted() { layer.weights.as_ref().map_or(1.0, |w| w[i]) } else { 1.0 };
     let cells = Cells { n_areas, first: period_keys.first().copied().unwrap_or(0), n_p: period_keys.len() };
