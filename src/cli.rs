@@ -196,6 +196,10 @@ pub struct ServeArgs {
     /// SIGHUP and POST /admin/reload (with BUURTMETER_ADMIN_TOKEN) always reload.
     #[arg(long, env = "BUURTMETER_WATCH_SECONDS", default_value_t = 2.0, value_name = "S")]
     pub watch_seconds: f64,
+    /// Analyses (weights, hot spots, trends) computed at the same time, at most; more
+    /// requests wait briefly, then get 503 with Retry-After. Default: half the cores.
+    #[arg(long, env = "BUURTMETER_ANALYSIS_WORKERS", value_name = "N")]
+    pub analysis_workers: Option<usize>,
 }
 
 #[derive(Debug, Args)]

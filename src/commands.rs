@@ -312,7 +312,13 @@ fn serve(a: ServeArgs) -> Result<()> {
             exact_keys,
         };
         let admin = std::env::var("BUURTMETER_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).map(|t| api::reload::sha256_hex(&t));
-        let state = AppState::with_options(snap, options).with_reloader(api::reload::Reloader::new(project.file.clone(), admin));
+        let mut analysis = api::AnalysisOptions::default();
+        if let Some(n) = a.analysis_workers {
+            analysis.workers = n;
+        }
+        let state = AppState::with_options(snap, options)
+            .with_analysis(analysis)
+            .with_reloader(api::reload::Reloader::new(project.file.clone(), admin));
         if a.watch_seconds > 0.0 {
             tokio::spawn(api::reload::watch(state.clone(), std::time::Duration::from_secs_f64(a.watch_seconds)));
         }

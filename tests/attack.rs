@@ -215,11 +215,13 @@ fn attack(project_path: &Path, env: &[(&str, &str)]) -> (usize, usize, usize, us
             }
         }
     }
-    // Grid cells of the layer's tiles at three zooms (cells 1/64 of a tile: cell zooms 16,
-    // 17 and 18), decoded by GDAL: every published cell, and for every published cell the
-    // four cells it splits into at the next zoom (absent = published 0), with
+    // Grid cells of the layer's tiles at the three finest cell zooms it publishes (cells
+    // 1/64 of a tile, never finer than the layer's `min_cell_m`, whose zoom is the
+    // tileset's maxzoom), decoded by GDAL: every published cell, and for every published
+    // cell the four cells it splits into at the next zoom (absent = published 0), with
     // cell = Σ its four children.
-    let grid_vars = grid_cells(&mut a, &server, layer, table);
+    let finest = snap.tiles.tilesets.iter().find(|t| t.id == layer.layer.id).expect("the layer's tileset").maxzoom;
+    let grid_vars = grid_cells(&mut a, &server, layer, table, u32::from(finest));
     eprintln!("{}: {grid_vars} grid cells from the tiles", project.name);
 
     // The same attack against plain suppression (exact values, small counts withheld):
@@ -269,13 +271,14 @@ fn world_cell(mx: f64, my: f64, c: u32) -> (u32, u32) {
     (wx >> (28 - c), wy >> (28 - c))
 }
 
-fn grid_cells(a: &mut Attack, server: &Server, layer: &buurtmeter::snapshot::JoinedLayer, table: &PTable) -> usize {
+fn grid_cells(a: &mut Attack, server: &Server, layer: &buurtmeter::snapshot::JoinedLayer, table: &PTable, finest: u32) -> usize {
     use gdal::vector::LayerAccess;
     let merc: Vec<(f64, f64)> = layer.lonlat.iter().map(|p| buurtmeter::crs::lonlat_to_web_mercator(p[0], p[1])).collect();
     let dir = tempfile::tempdir().unwrap();
     let mut vars: BTreeMap<(u32, u32, u32), usize> = BTreeMap::new();
     let mut published: BTreeMap<(u32, u32, u32), i64> = BTreeMap::new();
-    let zooms = [10u32, 11, 12];
+    // Tile zooms whose cells are at cell zooms finest − 2, finest − 1 and finest.
+    let zooms: Vec<u32> = (finest.saturating_sub(8)..=finest.saturating_sub(6)).collect();
     for &z in &zooms {
         let c = z + 6;
         let tiles: std::collections::BTreeSet<(u32, u32)> = merc.iter().map(|&(x, y)| world_cell(x, y, z)).collect();

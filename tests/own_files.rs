@@ -408,6 +408,7 @@ fn unreadable_fields_leave_rows_out_of_what_needs_them_only_and_denominators_ski
             rejected.display()
         )
     });
+    let project_file = project.clone();
     let project = buurtmeter::config::Project::load(&project).unwrap();
     let snap = buurtmeter::snapshot::build(&project).unwrap();
     let gm = snap.levels.iter().position(|l| l.id == "gemeenten").unwrap();
@@ -439,6 +440,20 @@ fn unreadable_fields_leave_rows_out_of_what_needs_them_only_and_denominators_ski
     }
     assert_eq!(v.denominator_periods[at("2017")].as_deref(), Some("2017"));
     assert!(!snap.warnings.iter().any(|w| w.contains("per_woning") && w.contains("no value at all")), "{:?}", snap.warnings);
+
+    // The same accounting in the API (the layer is not protected: its counts are public).
+    let server = Server::start(&["--project", project_file.to_str().unwrap(), "--watch-seconds", "0"]);
+    let (status, body) = server.get("/health");
+    assert_eq!(status, 200);
+    let h: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let layer = &h["points"][0];
+    assert_eq!(
+        (layer["rows"].as_u64(), layer["joined"].as_u64(), layer["outside_region"].as_u64()),
+        (Some(26), Some(24), Some(1)),
+        "{layer}"
+    );
+    assert_eq!(layer["partly_used"]["date_not_readable"], 1, "{layer}");
+    assert_eq!(layer["partly_used"]["weight_not_a_number"], 1, "{layer}");
 }
 
 /// A vacancy register keyed on the address, as most municipal registers are: rows with a

@@ -132,3 +132,119 @@ fn public_health_does_not_depend_on_the_restricted_file() {
     assert_eq!(present, absent, "absent restricted file visible on the public /health or /metrics");
     assert!(!present.0.contains("wateroverlast"), "{}", present.0);
 }
+
+/// The attack on the shared cache: a key-less observer reads every public response (the
+/// metrics with the tile cache's size, /health, the public tiles with their ETags and data
+/// version) before and after a key holder views restricted tiles and the restricted file
+/// changes (and the server reloads it). Nothing public may differ, but the observer's own
+/// requests to /metrics.
+#[test]
+fn a_key_holders_views_and_a_restricted_change_leave_every_public_response_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = demo_project().parent().unwrap().to_path_buf();
+    for f in ["demodorp.gpkg", "kerncijfers_demodorp.csv", "leegstand_demodorp.csv", "wateroverlast_demodorp.csv"] {
+        std::fs::copy(data.join(f), dir.path().join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(demo_project()).unwrap().replace("access = \"aggregate\"", "access = \"restricted\"");
+    let project = dir.path().join("p.toml");
+    std::fs::write(&project, text).unwrap();
+    let keys = dir.path().join("keys.txt");
+    let hash = {
+        use std::io::Write;
+        let mut c = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(b"partner-key-123").unwrap();
+        String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap().split_whitespace().next().unwrap().to_string()
+    };
+    std::fs::write(&keys, format!("{hash}\n")).unwrap();
+    let server = Server::start_with_env(
+        &["--project", project.to_str().unwrap(), "--watch-seconds", "0.2"],
+        &[("BUURTMETER_API_KEYS_FILE", keys.to_str().unwrap()), ("BUURTMETER_ADMIN_TOKEN", "admin-token-456")],
+    );
+    let b = server.base.clone();
+    let public_tiles = ["/tiles/buurten/12/2114/1373.mvt", "/tiles/leegstand/12/2114/1373.mvt", "/tiles/buurten/14/8457/5493.mvt"];
+    let observe = || {
+        let metrics: Vec<String> =
+            server.get("/metrics").1.lines().filter(|l| !l.contains("route=\"/metrics\"")).map(String::from).collect();
+        let health = server.get("/health").1;
+        let tiles: Vec<(String, String)> = public_tiles
+            .iter()
+            .map(|t| {
+                let (status, head) = curl(&format!("{b}{t}"), &[]);
+                let etag = head.lines().find(|l| l.starts_with("etag:")).unwrap_or("").to_string();
+                (status, etag)
+            })
+            .collect();
+        (metrics, health, tiles)
+    };
+    // The observer's tiles are cached once, so that both observations read them alike.
+    observe();
+    let before = observe();
+
+    // The key holder looks at restricted tiles at several zooms.
+    for (z, x, y) in [(10, 528, 343), (12, 2114, 1373), (13, 4228, 2746), (14, 8457, 5493)] {
+        let (status, _) = curl(&format!("{b}/tiles/wateroverlast/{z}/{x}/{y}.mvt"), &["Authorization: Bearer partner-key-123"]);
+        assert!(status == "200" || status == "204", "{status}");
+    }
+    // The restricted file changes: one report more; the server reloads it.
+    let reloads = || {
+        let body = std::process::Command::new("curl")
+            .args(["-s", "-H", "Authorization: Bearer admin-token-456", &format!("{b}/health")])
+            .output()
+            .unwrap()
+            .stdout;
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        v["reload"]["reloads"].as_u64().unwrap_or(0)
+    };
+    let reloads_before = reloads();
+    let file = dir.path().join("wateroverlast_demodorp.csv");
+    let mut csv = std::fs::read_to_string(&file).unwrap();
+    let last = csv.lines().last().unwrap().to_string();
+    csv.push_str(&last);
+    csv.push('\n');
+    std::fs::write(&file, csv).unwrap();
+    let reloaded = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        reloads() > reloads_before
+    });
+    assert!(reloaded, "the server did not reload the changed restricted file");
+
+    let after = observe();
+    assert_eq!(before.1, after.1, "the public /health changed");
+    assert_eq!(before.2, after.2, "a public tile or its ETag changed");
+    // The metrics: the cache and version lines as they were, and the request counters moved
+    // by the observer's own requests only (one /health, three tiles), none of the key holder's.
+    let gauges = |m: &[String]| m.iter().filter(|l| !l.contains("buurtmeter_http_request")).cloned().collect::<Vec<_>>();
+    assert_eq!(gauges(&before.0), gauges(&after.0), "the public tile cache or version changed");
+    let counts = |m: &[String]| -> std::collections::BTreeMap<String, u64> {
+        m.iter()
+            .filter(|l| l.starts_with("buurtmeter_http_requests_total"))
+            .map(|l| {
+                let (k, v) = l.rsplit_once(' ').unwrap();
+                (k.to_string(), v.parse().unwrap())
+            })
+            .collect()
+    };
+    let (c0, c1) = (counts(&before.0), counts(&after.0));
+    assert_eq!(c0.keys().collect::<Vec<_>>(), c1.keys().collect::<Vec<_>>(), "a new route or status appeared in the public metrics");
+    let moved: Vec<(String, u64)> = c1.iter().map(|(k, v)| (k.clone(), v - c0[k])).filter(|(_, d)| *d > 0).collect();
+    assert_eq!(
+        moved,
+        vec![
+            ("buurtmeter_http_requests_total{route=\"/health\",method=\"GET\",status=\"200\"}".to_string(), 1),
+            ("buurtmeter_http_requests_total{route=\"/tiles/{tileset}/{z}/{x}/{y}\",method=\"GET\",status=\"200\"}".to_string(), 3),
+        ],
+        "the public request counters show more than the observer's own requests"
+    );
+    // With the admin token the keyed traffic and its cache are there.
+    let body = std::process::Command::new("curl")
+        .args(["-s", "-H", "Authorization: Bearer admin-token-456", &format!("{b}/metrics")])
+        .output()
+        .unwrap()
+        .stdout;
+    let admin = String::from_utf8_lossy(&body);
+    assert!(admin.contains("buurtmeter_keyed_tile_cache_bytes") && admin.contains("route=\"/tiles/{tileset}/{z}/{x}/{y}\""), "{admin}");
+}

@@ -7,6 +7,38 @@
 (function () {
   'use strict';
   const $ = (id) => document.getElementById(id);
+  // Every piece of the page that holds data is built here, as elements and text nodes:
+  // names, codes, titles, units, period labels and categories come from input files, so
+  // none of them is ever parsed as HTML: no innerHTML, insertAdjacentHTML or popup
+  // setHTML in this file (attributions, the one HTML MapLibre takes, go through `esc`).
+  // h('td', { class: 'v', style: { width: '3px' }, data: { i: 2 } }, 'text', child, [more])
+  function append(el, ...children) {
+    children.flat(Infinity).forEach((c) => {
+      if (c === null || c === undefined || c === false || c === '') { return; }
+      el.append(c instanceof Node ? c : String(c));
+    });
+    return el;
+  }
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([k, v]) => {
+      if (v === null || v === undefined || v === false) { return; }
+      if (k === 'class') { el.className = v; }
+      else if (k === 'style') { Object.entries(v).forEach(([p, x]) => { el.style[p] = String(x); }); }
+      else if (k === 'data') { Object.entries(v).forEach(([d, x]) => { el.dataset[d] = String(x); }); }
+      else { el.setAttribute(k, String(v)); }
+    });
+    return append(el, ...children);
+  }
+  // Replace an element's content with these children.
+  const fill = (el, ...children) => { el.replaceChildren(); return append(el, ...children); };
+  // A path with ids or codes in it: each part URL-encoded.
+  const url = (...parts) => '/' + parts.map((x) => encodeURIComponent(String(x))).join('/');
+  // For the one place MapLibre takes HTML (a source's attribution, which it sanitises):
+  // our attributions are text, so they go in escaped and come out as the same text.
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+  const qs = (params) => Object.entries(params).filter(([, v]) => v !== null && v !== undefined && v !== '')
+    .map(([k, v]) => k + '=' + encodeURIComponent(String(v))).join('&');
   const fmt = (x, unit) => x === null || x === undefined ? '—'
     : Number(x).toLocaleString('nl-NL', { maximumFractionDigits: Math.abs(x) >= 100 ? 0 : 2 }) + (unit ? ' ' + unit : '');
   const state = { indicators: [], ind: null, style: null, period: null, values: {}, names: [], hovered: null, labels: {}, markers: [], basemap: null, mode: 'value', trends: {}, chart: null };
@@ -82,6 +114,8 @@
       const hover = ['boolean', ['feature-state', 'hover'], false];
       line.paint['line-width'] = ['interpolate', ['linear'], ['zoom'], 8, ['case', hover, 2.5, 0.4], 14, ['case', hover, 4, 1.5]];
     }
+    // The tiles' attribution (from their TileJSON otherwise) as text: see `esc`.
+    Object.values(style.sources).forEach((s) => { if (s.type === 'vector') { s.attribution = esc(state.attribution || ''); } });
     const view = fit ? null : { center: map.getCenter(), zoom: map.getZoom() };
     delete style.center;
     delete style.zoom;
@@ -104,8 +138,12 @@
     state.trends = {};
     $('series').hidden = true;
     renderTicks(periods);
-    $('links').innerHTML = '<a href="/indicators/' + id + '?level=' + levels()[levels().length - 1].level + '&format=csv">CSV</a><a href="/indicators/' + id + '?level=' + levels()[levels().length - 1].level + '&format=csv-nl">CSV (Excel NL)</a>'
-      + '<a href="/styles/' + id + '.qml">QGIS-stijl</a><a href="/styles/' + id + '.json">MapLibre-stijl</a>';
+    const finest = levels()[levels().length - 1].level;
+    fill($('links'),
+      h('a', { href: url('indicators', id) + '?' + qs({ level: finest, format: 'csv' }) }, 'CSV'),
+      h('a', { href: url('indicators', id) + '?' + qs({ level: finest, format: 'csv-nl' }) }, 'CSV (Excel NL)'),
+      h('a', { href: url('styles', id + '.qml') }, 'QGIS-stijl'),
+      h('a', { href: url('styles', id + '.json') }, 'MapLibre-stijl'));
     map.once('styledata', () => {
       setPeriod(periods[periods.length - 1] || null).then(() => { if (state.mode !== 'value') { setMode(state.mode); } });
       addContext();
@@ -122,7 +160,7 @@
     const id = state.ind.id;
     const names = [];
     await Promise.all(levels().map(async (l) => {
-      const q = '/indicators/' + encodeURIComponent(id) + '?level=' + l.level + (period ? '&period=' + encodeURIComponent(period) : '');
+      const q = url('indicators', id) + '?' + qs({ level: l.level, period: period });
       const data = await (await fetch(q)).json();
       state.values[l.level] = data.values;
       data.values.forEach((row, i) => {
@@ -131,7 +169,7 @@
       });
     }));
     state.names = names;
-    $('area-names').innerHTML = names.map((n) => '<option value="' + n.name.replace(/"/g, '&quot;') + '">' + n.code + '</option>').join('');
+    fill($('area-names'), names.map((n) => h('option', { value: n.name }, n.code)));
     map.triggerRepaint();
     renderLegend();
     renderTable();
@@ -152,12 +190,12 @@
   // Year ticks under the period slider: the first period of every year (at most ~8 shown).
   function renderTicks(periods) {
     const ticks = $('period-ticks');
-    if (periods.length <= 1) { ticks.innerHTML = ''; return; }
+    if (periods.length <= 1) { fill(ticks); return; }
     const years = [];
     periods.forEach((p, i) => { const y = String(p).slice(0, 4); if (!years.length || years[years.length - 1].y !== y) { years.push({ y, i }); } });
     const every = Math.ceil(years.length / 8);
-    ticks.innerHTML = years.filter((_, k) => k % every === 0)
-      .map((t) => '<span style="left:' + (100 * t.i / (periods.length - 1)) + '%">' + t.y + '</span>').join('');
+    fill(ticks, years.filter((_, k) => k % every === 0)
+      .map((t) => h('span', { style: { left: (100 * t.i / (periods.length - 1)) + '%' } }, t.y)));
   }
 
   // Area names on the map, offline: the largest areas of the shown level whose label
@@ -166,7 +204,7 @@
     const l = currentLevel();
     if (!l) { return; }
     if (!state.labels[l.level]) {
-      state.labels[l.level] = (await (await fetch('/labels/' + encodeURIComponent(l.level))).json()).labels;
+      state.labels[l.level] = (await (await fetch(url('labels', l.level))).json()).labels;
     }
     const b = map.getBounds();
     // Largest first; a label that would overlap one already placed is left out.
@@ -233,7 +271,7 @@
       if (!state.basemap) { $('attribution').textContent += ' (achtergrondkaart niet bereikbaar)'; }
     }
     if (!state.basemap || map.getSource('basemap')) { return; }
-    map.addSource('basemap', { type: 'raster', tiles: [bm.url], tileSize: 256, attribution: bm.attribution || '' });
+    map.addSource('basemap', { type: 'raster', tiles: [bm.url], tileSize: 256, attribution: esc(bm.attribution || '') });
     const firstData = map.getStyle().layers.find((x) => x.id !== 'background');
     map.addLayer({ id: 'basemap', type: 'raster', source: 'basemap', paint: { 'raster-opacity': 0.9 } }, firstData && firstData.id);
     levels().forEach((l) => map.setPaintProperty(l.level + '-fill', 'fill-opacity', 0.7));
@@ -246,7 +284,7 @@
     if (mode === 'trend') {
       await Promise.all(levels().map(async (l) => {
         if (!state.trends[l.level]) {
-          const data = await (await fetch('/indicators/' + encodeURIComponent(state.ind.id) + '/trends?level=' + l.level)).json();
+          const data = await (await fetch(url('indicators', state.ind.id, 'trends') + '?' + qs({ level: l.level }))).json();
           state.trends[l.level] = data;
         }
         state.trends[l.level].trends.forEach((t, i) => {
@@ -256,13 +294,13 @@
       }));
     }
     if (mode === 'hotspots') {
-      const h = state.ind.hotspots;
+      const hs = state.ind.hotspots;
       await Promise.all(levels().map(async (l) => {
         // Spatial statistics need three areas with a value at least (one gemeente has none).
         const known = (state.values[l.level] || []).filter((r) => typeof r.value === 'number').length;
         if (!state.hot[l.level] && known < 3) { state.hot[l.level] = { areas: [] }; }
         if (!state.hot[l.level]) {
-          const q = '/indicators/' + encodeURIComponent(state.ind.id) + '/hotspots?level=' + l.level + '&method=' + h.method + '&weights=' + h.weights + (h.k ? '&k=' + h.k : '') + (h.threshold ? '&threshold=' + h.threshold : '') + '&permutations=' + h.permutations + '&seed=' + h.seed + '&alpha=' + h.alpha + '&fdr=' + h.fdr;
+          const q = url('indicators', state.ind.id, 'hotspots') + '?' + qs({ level: l.level, method: hs.method, weights: hs.weights, k: hs.k || null, threshold: hs.threshold || null, permutations: hs.permutations, seed: hs.seed, alpha: hs.alpha, fdr: hs.fdr });
           const res = await fetch(q);
           state.hot[l.level] = res.ok ? await res.json() : { areas: [] };
         }
@@ -289,27 +327,28 @@
     return t.direction_nl + ' (' + fmt(t.slope, (state.ind.unit || '') + ' ' + (PER[state.ind.period] || 'per periode')) + ', p ' + pval(t.p) + ')';
   }
 
+  // A legend entry: a colour swatch and its text.
+  const swatch = (colour, ...text) => h('div', { class: 'item' }, h('span', { class: 'swatch', style: { background: colour } }), text);
+
   function renderLegend() {
     const l = currentLevel();
     if (!l) { return; }
     if (state.mode === 'hotspots') {
       const md = state.style.metadata;
-      const h = state.ind.hotspots;
-      const sw = (c, text) => '<div class="item"><span class="swatch" style="background:' + c + '"></span>' + text + '</div>';
-      const keys = h.method !== 'local_moran' ? ['hot_spot', 'cold_spot', 'not_significant'] : ['high_high', 'low_low', 'high_low', 'low_high', 'not_significant'];
+      const hs = state.ind.hotspots;
+      const keys = hs.method !== 'local_moran' ? ['hot_spot', 'cold_spot', 'not_significant'] : ['high_high', 'low_low', 'high_low', 'low_high', 'not_significant'];
       const hot = state.hot[l.level] && state.hot[l.level].method;
-      $('legend').innerHTML = keys.map((k) => sw(HOT[k], HOT_NL[k])).join('') + sw(md['buurtmeter:no_data'], 'geen gegevens')
-        + '<p class="muted small">' + ({ gi_star: 'Getis-Ord Gi*', gi: 'Getis-Ord Gi' }[h.method] || "Lokale Moran's I") + ', ' + h.weights + '-buren, ' + h.permutations + ' permutaties, significant bij p &lt; '
-        + (hot ? fmt(hot.cutoff) : h.alpha) + (h.fdr ? ' (FDR)' : '') + '. Een cluster betekent: deze waarde en die van de buren samen wijken meer af dan toeval. Alleen gepubliceerde waarden tellen mee.</p>';
+      fill($('legend'), keys.map((k) => swatch(HOT[k], HOT_NL[k])), swatch(md['buurtmeter:no_data'], 'geen gegevens'),
+        h('p', { class: 'muted small' }, ({ gi_star: 'Getis-Ord Gi*', gi: 'Getis-Ord Gi' }[hs.method] || "Lokale Moran's I") + ', ' + hs.weights + '-buren, ' + hs.permutations + ' permutaties, significant bij p < '
+          + (hot ? fmt(hot.cutoff) : hs.alpha) + (hs.fdr ? ' (FDR)' : '') + '. Een cluster betekent: deze waarde en die van de buren samen wijken meer af dan toeval. Alleen gepubliceerde waarden tellen mee.'));
       $('level-label').textContent = l.level;
       return;
     }
     if (state.mode === 'trend') {
       const md = state.style.metadata;
-      const sw = (c, text) => '<div class="item"><span class="swatch" style="background:' + c + '"></span>' + text + '</div>';
-      $('legend').innerHTML = sw(TREND.rising, 'stijgend') + sw(TREND.falling, 'dalend') + sw(TREND.none, 'geen trend')
-        + sw(md['buurtmeter:no_data'], 'te weinig waarden')
-        + '<p class="muted small">Mann-Kendall-toets over alle perioden, p &lt; 0,05; helling volgens Sen. Alleen gepubliceerde waarden tellen mee.</p>';
+      fill($('legend'), swatch(TREND.rising, 'stijgend'), swatch(TREND.falling, 'dalend'), swatch(TREND.none, 'geen trend'),
+        swatch(md['buurtmeter:no_data'], 'te weinig waarden'),
+        h('p', { class: 'muted small' }, 'Mann-Kendall-toets over alle perioden, p < 0,05; helling volgens Sen. Alleen gepubliceerde waarden tellen mee.'));
       $('level-label').textContent = l.level;
       return;
     }
@@ -320,40 +359,49 @@
     if (!b.length) {
       const vals = (state.values[l.level] || []).map((r) => r.value).filter((x) => typeof x === 'number');
       if (vals.length) {
-        items.push('<div class="item"><span class="swatch" style="background:' + pal[Math.floor(pal.length / 2)] + '"></span>' + fmt(vals[0]) + ' ' + unit + ' (overal dezelfde waarde)</div>');
+        items.push(swatch(pal[Math.floor(pal.length / 2)], fmt(vals[0]) + ' ' + unit + ' (overal dezelfde waarde)'));
       }
     }
     for (let i = 0; b.length && i <= b.length; i += 1) {
       const lo = i === 0 ? null : b[i - 1];
       const hi = i < b.length ? b[i] : null;
       const label = lo === null ? '< ' + fmt(hi) : hi === null ? '≥ ' + fmt(lo) : fmt(lo) + ' – ' + fmt(hi);
-      items.push('<div class="item"><span class="swatch" style="background:' + pal[Math.min(i, pal.length - 1)] + '"></span>' + label + ' ' + unit + '</div>');
+      items.push(swatch(pal[Math.min(i, pal.length - 1)], label + ' ' + unit));
     }
     const md = state.style.metadata;
     // Only where this level has withheld cells: a legend entry for nothing reads as a hint.
     if ((state.values[l.level] || []).some((r) => r.suppressed && r.suppressed !== 'small_denominator')) {
-      items.push('<div class="item"><span class="swatch" style="background:' + (md['buurtmeter:protected'] || md['buurtmeter:no_data']) + '"></span>afgeschermd</div>');
+      items.push(swatch(md['buurtmeter:protected'] || md['buurtmeter:no_data'], 'afgeschermd'));
     }
-    items.push('<div class="item"><span class="swatch" style="background:' + md['buurtmeter:no_data'] + '"></span>geen gegevens</div>');
-    $('legend').innerHTML = items.join('');
+    items.push(swatch(md['buurtmeter:no_data'], 'geen gegevens'));
+    fill($('legend'), items);
     $('level-label').textContent = l.level;
   }
 
+  // The details of an area (the info panel, the popup): a list of nodes, new on every call.
   function describe(f) {
     const l = f.source;
     const row = (state.values[l] || [])[f.id];
-    if (!row) { return ''; }
+    if (!row) { return []; }
     const unit = state.ind.unit || '';
     const den = state.ind.definition.denominator;
-    return '<h3>' + (row.name || row.code) + '</h3><div class="muted">' + row.code + ' · ' + l + ' · ' + ($('period-label').textContent) + '</div>'
-      + (row.converted ? '<div class="muted small">berekend: omgerekend van een eerdere gebiedsindeling</div>' : '')
-      + '<table><tr><td>' + state.ind.title + '</td><td class="v"><strong>' + (row.suppressed === 'small_denominator' ? 'niet berekend (noemer te klein)' : row.suppressed && row.value === null ? 'afgeschermd' : fmt(row.value, unit)) + '</strong></td></tr>'
-      + '<tr><td>teller: ' + state.ind.definition.numerator_label + '</td><td class="v">' + (row.numerator === null && row.suppressed ? 'afgeschermd' : fmt(row.numerator)) + '</td></tr>'
-      + (den ? '<tr><td>noemer: ' + state.ind.definition.denominator_label + '</td><td class="v">' + fmt(row.denominator) + '</td></tr>' : '')
-      + (state.mode === 'trend' ? '<tr><td>trend</td><td class="v">' + trendOf(l, f.id) + '</td></tr>' : '')
-      + (state.mode === 'hotspots' && state.hot[l] && state.hot[l].areas[f.id] && state.hot[l].areas[f.id].cluster ? '<tr><td>cluster</td><td class="v">' + HOT_NL[state.hot[l].areas[f.id].cluster] + ' (p ' + pval(state.hot[l].areas[f.id].p_sim) + ')</td></tr>' : '')
-      + '</table><p class="small"><a href="/areas/' + encodeURIComponent(l) + '/' + encodeURIComponent(row.code) + '" target="_blank">Gebiedsprofiel (alle indicatoren, om te printen) →</a>'
-      + ' · <a href="#" class="compare-start" data-level="' + l + '" data-code="' + row.code + '">Vergelijk met…</a></p>';
+    const hot = state.mode === 'hotspots' && state.hot[l] && state.hot[l].areas[f.id];
+    const tr = (label, value) => h('tr', null, h('td', null, label), h('td', { class: 'v' }, value));
+    return [
+      h('h3', null, row.name || row.code),
+      h('div', { class: 'muted' }, row.code + ' · ' + l + ' · ' + $('period-label').textContent),
+      row.converted ? h('div', { class: 'muted small' }, 'berekend: omgerekend van een eerdere gebiedsindeling') : null,
+      h('table', null, h('tbody', null,
+        tr(state.ind.title, h('strong', null, row.suppressed === 'small_denominator' ? 'niet berekend (noemer te klein)' : row.suppressed && row.value === null ? 'afgeschermd' : fmt(row.value, unit))),
+        tr('teller: ' + state.ind.definition.numerator_label, row.numerator === null && row.suppressed ? 'afgeschermd' : fmt(row.numerator)),
+        den ? tr('noemer: ' + state.ind.definition.denominator_label, fmt(row.denominator)) : null,
+        state.mode === 'trend' ? tr('trend', trendOf(l, f.id)) : null,
+        hot && hot.cluster ? tr('cluster', HOT_NL[hot.cluster] + ' (p ' + pval(hot.p_sim) + ')') : null)),
+      h('p', { class: 'small' },
+        h('a', { href: url('areas', l, row.code), target: '_blank' }, 'Gebiedsprofiel (alle indicatoren, om te printen) →'),
+        ' · ',
+        h('a', { href: '#', class: 'compare-start', data: { level: l, code: row.code } }, 'Vergelijk met…')),
+    ];
   }
 
   function fillLayers() { return levels().map((l) => l.level + '-fill'); }
@@ -364,7 +412,7 @@
     if (f) {
       hover({ source: f.source, sourceLayer: f.sourceLayer, id: f.id });
       $('info').classList.remove('muted');
-      $('info').innerHTML = describe(f);
+      fill($('info'), describe(f));
       map.getCanvas().style.cursor = 'pointer';
     } else {
       hover(null);
@@ -374,7 +422,7 @@
   map.on('click', (e) => {
     const f = state.style && map.queryRenderedFeatures(e.point, { layers: fillLayers() })[0];
     if (f) {
-      new maplibregl.Popup({ maxWidth: '320px' }).setLngLat(e.lngLat).setHTML(describe(f)).addTo(map);
+      new maplibregl.Popup({ maxWidth: '320px' }).setLngLat(e.lngLat).setDOMContent(append(document.createDocumentFragment(), describe(f))).addTo(map);
       const row = (state.values[f.source] || [])[f.id];
       if (row) { selectArea(f.source, f.id); }
     }
@@ -395,25 +443,34 @@
     state.selected = { level, id: i };
     setHash({ level: level, area: row.code });
     $('info').classList.remove('muted');
-    $('info').innerHTML = describe({ source: level, id: i });
+    fill($('info'), describe({ source: level, id: i }));
     showSeries(level, row.code, row.name || row.code);
     renderTable();
   }
 
   // Two areas (or an area and a group) side by side: every indicator of both profiles.
   async function showComparison(a, b) {
-    const get = async (x) => (await fetch('/areas/' + encodeURIComponent(x.level) + '/' + encodeURIComponent(x.code) + '?f=json')).json();
+    const get = async (x) => (await fetch(url('areas', x.level, x.code) + '?f=json')).json();
     const [pa, pb] = await Promise.all([get(a), get(b)]);
     const cell = (e) => (e.value === null && e.suppressed && e.suppressed !== 'small_denominator' ? 'afgeschermd' : fmt(e.value));
+    const small = (text) => h('div', { class: 'muted small' }, text);
     const rows = pa.indicators.map((e, k) => {
       const f = pb.indicators[k] || {};
-      return '<tr><td>' + e.title + '<div class="muted small">' + (e.unit || '') + ' · ' + (e.period || '') + '</div></td><td class="v">' + cell(e) + '<div class="muted small">' + (e.band_nl || '') + '</div></td><td class="v">' + cell(f) + '<div class="muted small">' + (f.band_nl || '') + '</div></td></tr>';
-    }).join('');
+      return h('tr', null,
+        h('td', null, e.title, small((e.unit || '') + ' · ' + (e.period || ''))),
+        h('td', { class: 'v' }, cell(e), small(e.band_nl || '')),
+        h('td', { class: 'v' }, cell(f), small(f.band_nl || '')));
+    });
     const name = (p) => p.area.name || p.area.code;
+    const close = h('a', { href: '#', id: 'compare-close' }, 'sluiten');
+    close.addEventListener('click', (ev) => { ev.preventDefault(); $('compare').hidden = true; setHash({ compare: null }); });
     $('compare').hidden = false;
-    $('compare').innerHTML = '<h4>Vergelijking</h4><table class="areas compare"><colgroup><col style="width:46%"><col><col></colgroup><thead><tr><th></th><th class="v">' + name(pa) + '</th><th class="v">' + name(pb) + '</th></tr></thead><tbody>' + rows
-      + '</tbody></table><p class="small"><a href="#" id="compare-close">sluiten</a></p>';
-    $('compare-close').addEventListener('click', (ev) => { ev.preventDefault(); $('compare').hidden = true; setHash({ compare: null }); });
+    fill($('compare'), h('h4', null, 'Vergelijking'),
+      h('table', { class: 'areas compare' },
+        h('colgroup', null, h('col', { style: { width: '46%' } }), h('col'), h('col')),
+        h('thead', null, h('tr', null, h('th'), h('th', { class: 'v' }, name(pa)), h('th', { class: 'v' }, name(pb)))),
+        h('tbody', null, rows)),
+      h('p', { class: 'small' }, close));
   }
 
   // All areas of the shown level for the indicator: a table to sort, with a bar per value;
@@ -421,18 +478,25 @@
   function renderTable() {
     const l = currentLevel();
     const box = $('table');
-    if (!l || !state.values[l.level]) { box.innerHTML = ''; return; }
+    if (!l || !state.values[l.level]) { fill(box); return; }
     const unit = state.ind.unit || '';
     const rows = state.values[l.level].map((r, i) => ({ r, i }));
     const by = state.sort || 'value';
     rows.sort((a, b) => (by === 'name' ? String(a.r.name || a.r.code).localeCompare(String(b.r.name || b.r.code), 'nl')
       : (typeof b.r.value === 'number' ? b.r.value : -Infinity) - (typeof a.r.value === 'number' ? a.r.value : -Infinity)));
     const max = Math.max(...rows.map((x) => (typeof x.r.value === 'number' ? Math.abs(x.r.value) : 0)), 0) || 1;
-    box.innerHTML = '<table class="areas"><thead><tr><th data-sort="name">' + l.level + (by === 'name' ? ' ▾' : '') + '</th><th data-sort="value" class="v">waarde' + (by === 'value' ? ' ▾' : '') + '</th></tr></thead><tbody>'
-      + rows.map((x) => '<tr data-i="' + x.i + '"' + (state.selected && state.selected.level === l.level && state.selected.id === x.i ? ' class="sel"' : '') + '><td>' + (x.r.name || x.r.code)
-        + '</td><td class="v"><span class="bar" style="width:' + (typeof x.r.value === 'number' ? Math.round(60 * Math.abs(x.r.value) / max) : 0) + 'px"></span>'
-        + (x.r.value === null && x.r.suppressed && x.r.suppressed !== 'small_denominator' ? 'afgeschermd' : fmt(x.r.value)) + '</td></tr>').join('')
-      + '</tbody></table><p class="muted small">' + unit + '</p>';
+    const selected = (x) => state.selected && state.selected.level === l.level && state.selected.id === x.i;
+    fill(box,
+      h('table', { class: 'areas' },
+        h('thead', null, h('tr', null,
+          h('th', { data: { sort: 'name' } }, l.level + (by === 'name' ? ' ▾' : '')),
+          h('th', { data: { sort: 'value' }, class: 'v' }, 'waarde' + (by === 'value' ? ' ▾' : '')))),
+        h('tbody', null, rows.map((x) => h('tr', { data: { i: x.i }, class: selected(x) ? 'sel' : null },
+          h('td', null, x.r.name || x.r.code),
+          h('td', { class: 'v' },
+            h('span', { class: 'bar', style: { width: (typeof x.r.value === 'number' ? Math.round(60 * Math.abs(x.r.value) / max) : 0) + 'px' } }),
+            x.r.value === null && x.r.suppressed && x.r.suppressed !== 'small_denominator' ? 'afgeschermd' : fmt(x.r.value)))))),
+      h('p', { class: 'muted small' }, unit));
     box.querySelectorAll('th').forEach((th) => th.addEventListener('click', () => { state.sort = th.dataset.sort; renderTable(); }));
     box.querySelectorAll('tbody tr').forEach((tr) => {
       const i = Number(tr.dataset.i);
@@ -457,16 +521,16 @@
   async function showSeries(level, code, name) {
     const box = $('series');
     if (state.ind.periods.length < 2) { box.hidden = true; return; }
-    const data = await (await fetch('/indicators/' + encodeURIComponent(state.ind.id) + '?level=' + level + '&area=' + encodeURIComponent(code))).json();
+    const data = await (await fetch(url('indicators', state.ind.id) + '?' + qs({ level: level, area: code }))).json();
     const s = data.series;
     const t = data.trend;
     const trend = t.status === 'ok' ? t.direction_nl + ', ' + fmt(t.slope) + ' ' + (PER[state.ind.period] || 'per periode') + ' (p ' + pval(t.p) + ')'
       : t.status === 'protected' ? 'afgeschermd' : 'te weinig waarden voor een trend';
     box.hidden = false;
-    box.innerHTML = '<h4>' + name + ' door de tijd</h4><div id="series-chart"></div><p class="muted small">Trend: ' + trend + '</p>';
     if (state.chart) { state.chart.destroy(); state.chart = null; }
+    fill(box, h('h4', null, name + ' door de tijd'), h('div', { id: 'series-chart' }), h('p', { class: 'muted small' }, 'Trend: ' + trend));
     if (typeof uPlot === 'undefined') {
-      box.innerHTML += '<table>' + s.map((c) => '<tr><td>' + periodLabel(c.period) + '</td><td class="v">' + fmt(c.value) + '</td></tr>').join('') + '</table>';
+      append(box, h('table', null, h('tbody', null, s.map((c) => h('tr', null, h('td', null, periodLabel(c.period)), h('td', { class: 'v' }, fmt(c.value)))))));
       return;
     }
     const xs = s.map((_, i) => i);
@@ -498,7 +562,7 @@
     if (!a) { return; }
     e.preventDefault();
     state.compareWith = { level: a.dataset.level, code: a.dataset.code };
-    $('info').insertAdjacentHTML('beforeend', '<p class="small"><strong>Klik nu een tweede gebied aan (kaart of tabel).</strong></p>');
+    append($('info'), h('p', { class: 'small' }, h('strong', null, 'Klik nu een tweede gebied aan (kaart of tabel).')));
   });
   $('search').addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -511,7 +575,7 @@
 
   // Fit the map to an area at a zoom where its level is shown.
   async function zoomToArea(level, code) {
-    const feature = await (await fetch('/ogc/collections/' + level + '/items/' + encodeURIComponent(code) + '?f=json')).json();
+    const feature = await (await fetch(url('ogc', 'collections', level, 'items', code) + '?f=json')).json();
     const b = [180, 90, -180, -90];
     feature.geometry.coordinates.flat(2).forEach(([x, y]) => { b[0] = Math.min(b[0], x); b[1] = Math.min(b[1], y); b[2] = Math.max(b[2], x); b[3] = Math.max(b[3], y); });
     const lvl = levels().find((l) => l.level === level);
@@ -526,8 +590,9 @@
     state.indicators = list.indicators;
     $('project').textContent = list.project;
     document.title = list.project + ' — buurtmeter';
-    $('indicator').innerHTML = state.indicators.map((i) => '<option value="' + i.id + '">' + i.title + '</option>').join('');
+    fill($('indicator'), state.indicators.map((i) => h('option', { value: i.id }, i.title)));
     const attribution = (state.indicators[0] && state.indicators[0].source.attribution) || '';
+    state.attribution = attribution;
     $('attribution').textContent = attribution;
     const link = hashParams();
     const wanted = state.indicators.find((i) => i.id === link.get('indicator')) || state.indicators[0];

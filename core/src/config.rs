@@ -256,6 +256,11 @@ pub struct PointsConfig {
     /// Disclosure control: no rate for areas whose denominator is below this.
     #[serde(default)]
     pub min_denominator: Option<f64>,
+    /// Protected layers: the smallest grid cell published in tiles, in metres on the ground
+    /// (default 500: no finer than CBS's coarser square statistics); the layer's tiles stop
+    /// at the zoom whose cells are this size (clients overzoom beyond it).
+    #[serde(default)]
+    pub min_cell_m: Option<f64>,
 }
 
 /// How hot spots are computed: `hotspots = { … }` of an indicator, validated on load

@@ -617,6 +617,13 @@ fn page_links(q: &ItemsQuery, page: &Page, self_url: &str, collection_url: &str,
 }
 
 /// A page of features as an HTML table.
+/// A path segment with every byte but the unreserved ones (RFC 3986) percent-encoded.
+fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
 fn items_html(id: &str, self_url: &str, page: &Page, features: &FeatureFn, links: &[Value]) -> Response {
     let mut rows = String::new();
     let mut header_keys: Vec<String> = Vec::new();
@@ -625,15 +632,15 @@ fn items_html(id: &str, self_url: &str, page: &Page, features: &FeatureFn, links
         if header_keys.is_empty() {
             header_keys = props.keys().cloned().collect();
         }
-        let cells: String = header_keys
-            .iter()
-            .map(|k| format!("<td>{}</td>", esc(&props.get(k).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default())))
-            .collect();
-        rows.push_str(&format!(
-            "<tr><td><a href=\"{self_url}/{}?f=html\">{}</a></td>{cells}</tr>",
-            fid.trim_matches('"'),
-            esc(fid.trim_matches('"'))
-        ));
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let cells: String = header_keys.iter().map(|k| format!("<td>{}</td>", esc(&props.get(k).map(text).unwrap_or_default()))).collect();
+        // The id from the data: percent-encoded as a path segment, then escaped for the
+        // attribute; shown escaped.
+        let id = fid.trim_matches('"');
+        rows.push_str(&format!("<tr><td><a href=\"{self_url}/{}?f=html\">{}</a></td>{cells}</tr>", esc(&path_segment(id)), esc(id)));
     }
     let head: String = header_keys.iter().map(|k| format!("<th>{}</th>", esc(k))).collect();
     let nav: String = links

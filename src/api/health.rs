@@ -26,6 +26,11 @@ async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
         .iter()
         .filter(|p| admin || p.access != Access::Restricted)
         .map(|p| {
+            // A protected layer's true counts exist only inside the build: none of them here
+            // (its published counts are in the indicators, with their noise).
+            if p.ptable.is_some() && !admin {
+                return serde_json::json!({"id": p.layer.id, "protected": true});
+            }
             let a = &p.layer.accounting;
             let per_level: Vec<_> = snap
                 .levels
@@ -33,7 +38,19 @@ async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
                 .zip(&p.joined_per_level)
                 .map(|(l, &j)| serde_json::json!({"level": l.id, "joined": j, "outside": p.layer.len() as u64 - j}))
                 .collect();
-            serde_json::json!({"id": p.layer.id, "rows": a.rows, "joined": a.joined, "outside": a.outside, "rejected": a.rejected_total(), "per_level": per_level})
+            let partly: serde_json::Map<String, serde_json::Value> =
+                a.field_issues.iter().map(|(k, n)| (k.key().to_string(), (*n).into())).collect();
+            serde_json::json!({
+                "id": p.layer.id,
+                "rows": a.rows,
+                "joined": a.joined,
+                "outside": a.outside,
+                "outside_region": a.outside_region,
+                "rejected": a.rejected_total(),
+                "partly_used": partly,
+                "not_records": a.not_records,
+                "per_level": per_level,
+            })
         })
         .collect();
     let mut body = serde_json::json!({

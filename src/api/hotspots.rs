@@ -1,15 +1,17 @@
 //! `/weights/{level}` (the neighbours, as JSON or GeoDa's GAL, for an analyst to check)
 //! and `/indicators/{id}/hotspots` (global Moran's I, local Moran's I or Gi* per area,
-//! from the published values only).
+//! from the published values only). Both compute on the analysis workers, within the
+//! caller's limits, and cache their answers (`analysis`).
 
+use axum::Router;
 use axum::extract::{Path, Query, RawQuery, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::analysis::{self, Analysis, Body, Failure, Owned};
 use super::indicators::{find_level, mark, visible};
 use super::{ApiError, AppState};
 use crate::indicators::hotspots;
@@ -35,44 +37,92 @@ fn spec(kind: Option<&str>, tolerance: Option<f64>, k: Option<usize>, threshold:
     weights::Spec::parse(kind.unwrap_or("queen"), tolerance, k, threshold).map_err(ApiError::BadRequest)
 }
 
-async fn weights_of(State(state): State<AppState>, Path(level): Path<String>, Query(q): Query<WeightsQuery>) -> Result<Response, ApiError> {
+async fn weights_of(
+    State(state): State<AppState>,
+    Path(level): Path<String>,
+    Query(q): Query<WeightsQuery>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Failure> {
     let snap = state.current();
+    let keyed = super::has_valid_key(&state, &headers, query.as_deref())?;
     let li = find_level(&snap, Some(&level))?;
     let rule = spec(q.kind.as_deref(), q.tolerance, q.k, q.threshold)?;
-    let w = snap.weights(li, rule);
+    let format = q.format.unwrap_or_else(|| "json".into());
+    if format != "json" && format != "gal" {
+        return Err(ApiError::BadRequest(format!("format={format}: give json or gal")).into());
+    }
+    let tolerance = q.tolerance.unwrap_or(0.0);
+    let key = (analysis::public_version(&snap), format!("weights|{li}|{rule:?}|{tolerance:?}|{format}|{}", Analysis::tier(keyed)));
+    let an = state.analysis.clone();
+    let answer = analysis::run(&state, key, move || {
+        let w = an.weights(&snap, li, rule, keyed)?;
+        weights_body(&snap, li, rule, tolerance, &format, &w)
+    })
+    .await?;
+    Ok(answer.into_response())
+}
+
+/// The weights of level `li` as JSON (with islands, components and, for point-based
+/// weights, the points) or as GeoDa's GAL.
+fn weights_body(
+    snap: &Snapshot,
+    li: usize,
+    rule: weights::Spec,
+    tolerance: f64,
+    format: &str,
+    w: &weights::Neighbours,
+) -> Result<Body, ApiError> {
     let areas = &snap.levels[li].areas;
-    let codes = |l: &[u32]| l.iter().map(|&j| areas[j as usize].code.clone()).collect::<Vec<_>>();
-    match q.format.as_deref().unwrap_or("json") {
+    let codes = |l: &[u32]| l.iter().map(|&j| areas[j as usize].code.as_str()).collect::<Vec<_>>();
+    if format == "gal" {
         // GeoDa's GAL: a header, then per area its id and count, and its neighbours' ids.
-        "gal" => {
-            let mut gal = format!("0 {} {} code\n", areas.len(), snap.levels[li].id);
-            for (a, l) in areas.iter().zip(&w.lists) {
-                gal.push_str(&format!("{} {}\n{}\n", a.code, l.len(), codes(l).join(" ")));
-            }
-            Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], gal).into_response())
+        let mut gal = format!("0 {} {} code\n", areas.len(), snap.levels[li].id);
+        for (a, l) in areas.iter().zip(&w.lists) {
+            gal.push_str(&format!("{} {}\n{}\n", a.code, l.len(), codes(l).join(" ")));
         }
-        "json" => {
-            let (comp, count) = w.components();
-            let islands: Vec<&str> = w.islands().iter().map(|&i| areas[i].code.as_str()).collect();
-            let sizes = (0..count).map(|c| comp.iter().filter(|x| **x == c).count()).collect::<Vec<_>>();
-            Ok(Json(json!({
-                "level": snap.levels[li].id,
-                "type": rule.key(),
-                "tolerance": q.tolerance.unwrap_or(0.0),
-                "rule": rule.describe(),
-                // The interior points the point-based weights use (working CRS), to check them.
-                "points": matches!(rule, weights::Spec::Knn(_) | weights::Spec::Distance(_)).then(|| {
-                    areas.iter().zip(weights::interior_points(areas)).map(|(a, p)| (a.code.clone(), json!(p))).collect::<serde_json::Map<_, _>>()
-                }),
-                "areas": areas.len(),
-                "islands": islands,
-                "components": count,
-                "component_sizes": sizes,
-                "neighbours": areas.iter().zip(&w.lists).map(|(a, l)| (a.code.clone(), json!(codes(l)))).collect::<serde_json::Map<_, _>>(),
-            }))
-            .into_response())
-        }
-        other => Err(ApiError::BadRequest(format!("format={other}: give json or gal"))),
+        return Ok(Body::text(gal));
+    }
+    let (comp, count) = w.components();
+    let islands: Vec<&str> = w.islands().iter().map(|&i| areas[i].code.as_str()).collect();
+    let mut sizes = vec![0usize; count];
+    comp.iter().for_each(|&c| sizes[c] += 1);
+    let body = json!({
+        "level": snap.levels[li].id,
+        "type": rule.key(),
+        "tolerance": tolerance,
+        "rule": rule.describe(),
+        // The interior points the point-based weights use (working CRS), to check them.
+        "points": matches!(rule, weights::Spec::Knn(_) | weights::Spec::Distance(_)).then(|| {
+            areas.iter().zip(weights::interior_points(areas)).map(|(a, p)| (a.code.clone(), json!(p))).collect::<serde_json::Map<_, _>>()
+        }),
+        "areas": areas.len(),
+        "islands": islands,
+        "components": count,
+        "component_sizes": sizes,
+    });
+    // The neighbours (up to millions of pairs) are written from the lists, not copied
+    // into a JSON tree first.
+    Body::json(&WeightsResponse { head: body, neighbours: ByCode { areas, lists: &w.lists } })
+}
+
+#[derive(serde::Serialize)]
+struct WeightsResponse<'a> {
+    #[serde(flatten)]
+    head: serde_json::Value,
+    neighbours: ByCode<'a>,
+}
+
+/// Every area's neighbours as `{code: [code, …]}`.
+struct ByCode<'a> {
+    areas: &'a [crate::model::Area],
+    lists: &'a [Vec<u32>],
+}
+
+impl serde::Serialize for ByCode<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let code = |j: &u32| self.areas[*j as usize].code.as_str();
+        s.collect_map(self.areas.iter().zip(self.lists).map(|(a, l)| (a.code.as_str(), l.iter().map(code).collect::<Vec<_>>())))
     }
 }
 
@@ -137,26 +187,69 @@ async fn hotspots_of(
     Query(q): Query<HotspotQuery>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Failure> {
     let snap = state.current();
     let (ind, view) = visible(&state, &snap, &id, &headers, query.as_deref())?;
+    let keyed = super::has_valid_key(&state, &headers, query.as_deref())?;
     let li = find_level(&snap, q.level.as_deref())?;
+    let an = state.analysis.clone();
     // The indicator's own settings (`hotspots` in the project file) are the defaults.
     let base = ind.def.hotspots.unwrap_or_default();
-    if q.method.as_deref() == Some("emerging") {
-        let body = emerging(&snap, &ind, li, &q, base)?;
-        return Ok(mark(Json(body).into_response(), view));
+    let version = analysis::version(&snap, &ind, &view);
+    let values = if matches!(view, super::indicators::View::Exact) { "exact" } else { "published" };
+    let tier = Analysis::tier(keyed);
+    let emerging_asked = q.method.as_deref() == Some("emerging");
+    let permutations = q.permutations.unwrap_or(base.permutations);
+    an.check_permutations(keyed, "permutations", permutations, q.permutations.is_none())?;
+    if !emerging_asked {
+        let global = q.global_permutations.unwrap_or(permutations);
+        an.check_permutations(keyed, "global_permutations", global, q.global_permutations.is_none() && q.permutations.is_none())?;
+    }
+    if emerging_asked {
+        let periods = ind.per_level[li].periods.len();
+        if periods < 4 {
+            return Err(ApiError::BadRequest(format!("method=emerging needs four periods or more; '{}' has {periods}", ind.def.id)).into());
+        }
+        let params = emerging_params(&q, base)?;
+        let key = (version, format!("emerging|{}|{values}|{li}|{params:?}|{tier}", ind.def.id));
+        let owned = Owned::new(&snap, ind);
+        let answer = analysis::run(&state, key, move || {
+            let full = an.weights(&snap, li, params.weights, keyed)?;
+            an.check_draws(keyed, params.permutations, periods, &full)?;
+            Body::json(&emerging(&snap, owned.get(&snap), li, params, &full))
+        })
+        .await?;
+        return Ok(mark(answer.into_response(), view));
     }
     let params = query_params(&q, base, &ind.def)?;
+    let p = query_period(&ind.per_level[li], q.period.as_deref())?;
+    let key = (version, format!("hotspots|{}|{values}|{li}|{p}|{params:?}|{tier}", ind.def.id));
+    let owned = Owned::new(&snap, ind);
+    let answer = analysis::run(&state, key, move || {
+        let full = an.weights(&snap, li, params.weights, keyed)?;
+        // Local and global permutations each draw about one value per neighbour pair.
+        an.check_draws(keyed, params.permutations + params.global_permutations, 1, &full)?;
+        hotspots_body(&snap, owned.get(&snap), li, p, params, &full)
+    })
+    .await?;
+    Ok(mark(answer.into_response(), view))
+}
+
+/// One period's hot spots on the weights `full`.
+fn hotspots_body(
+    snap: &Snapshot,
+    ind: &crate::snapshot::IndicatorResult,
+    li: usize,
+    p: usize,
+    params: hotspots::Params,
+    full: &weights::Neighbours,
+) -> Result<Body, ApiError> {
     let v = &ind.per_level[li];
-    let p = query_period(v, q.period.as_deref())?;
-    let rule = params.weights;
-    let full = snap.weights(li, rule);
     // Published values only: protected and missing areas are left out of the analysis.
     let value = |a: usize| v.value[v.index(a, p)];
     let (events, bases) = (|a: usize| v.numerator[v.index(a, p)], |a: usize| v.denominator[v.index(a, p)]);
     let input = if params.eb { hotspots::Input::Rates { events: &events, base: &bases } } else { hotspots::Input::Values(&value) };
-    let a = hotspots::analyse(input, &full, params).ok_or_else(|| {
+    let a = hotspots::analyse(input, full, params).ok_or_else(|| {
         ApiError::BadRequest(format!(
             "fewer than three areas of '{}' have a published value, or the values do not vary (all the same, e.g. all 0): nothing to test for clusters",
             snap.levels[li].id
@@ -174,7 +267,7 @@ async fn hotspots_of(
         global_moran: json!({"I": a.global.i, "expected": a.global.expected, "z_norm": a.global.z_norm, "p_norm": a.global.p_norm, "p_sim": a.global.p_sim}),
         areas: rows,
     };
-    Ok(mark(Json(body).into_response(), view))
+    Body::json(&body)
 }
 
 /// The parameters of a hot-spot request; what it does not give, the indicator's own.
@@ -261,20 +354,9 @@ fn query_weights(q: &HotspotQuery, base: hotspots::Params) -> Result<weights::Sp
     }
 }
 
-/// Emerging hot spots: Gi* in every period on the same weights, each period's
-/// significant hot (+1) and cold (−1) spots, the Mann-Kendall trend of every area's
-/// z-scores, and the category (`hotspots::emerging_category`).
-fn emerging(
-    snap: &Snapshot,
-    ind: &crate::snapshot::IndicatorResult,
-    li: usize,
-    q: &HotspotQuery,
-    base: hotspots::Params,
-) -> Result<serde_json::Value, ApiError> {
-    let v = &ind.per_level[li];
-    if v.periods.len() < 4 {
-        return Err(ApiError::BadRequest(format!("method=emerging needs four periods or more; '{}' has {}", ind.def.id, v.periods.len())));
-    }
+/// The parameters of emerging hot spots: Gi* with the request's (else the indicator's)
+/// permutations, seed, alpha, fdr and weights; no global test.
+fn emerging_params(q: &HotspotQuery, base: hotspots::Params) -> Result<hotspots::Params, ApiError> {
     let params = hotspots::Params {
         method: hotspots::Method::GiStar,
         permutations: q.permutations.unwrap_or(base.permutations),
@@ -286,14 +368,27 @@ fn emerging(
         weights: query_weights(q, base)?,
     };
     params.check().map_err(ApiError::BadRequest)?;
+    Ok(params)
+}
+
+/// Emerging hot spots: Gi* in every period on the same weights `full`, each period's
+/// significant hot (+1) and cold (−1) spots, the Mann-Kendall trend of every area's
+/// z-scores, and the category (`hotspots::emerging_category`).
+fn emerging(
+    snap: &Snapshot,
+    ind: &crate::snapshot::IndicatorResult,
+    li: usize,
+    params: hotspots::Params,
+    full: &weights::Neighbours,
+) -> serde_json::Value {
+    let v = &ind.per_level[li];
     let rule = params.weights;
-    let full = snap.weights(li, rule);
     let n_areas = snap.levels[li].areas.len();
     let mut signs = vec![vec![0i8; v.periods.len()]; n_areas];
     let mut zs = vec![vec![None; v.periods.len()]; n_areas];
     for p in 0..v.periods.len() {
         let value = |a: usize| v.value[v.index(a, p)];
-        let Some(an) = hotspots::analyse(hotspots::Input::Values(&value), &full, params) else { continue };
+        let Some(an) = hotspots::analyse(hotspots::Input::Values(&value), full, params) else { continue };
         for (a, r) in an.areas.iter().enumerate() {
             if let Some(r) = r {
                 zs[a][p] = r.z;
@@ -314,7 +409,7 @@ fn emerging(
             json!({"code": area.code, "name": area.name, "category": cat, "category_nl": hotspots::emerging_nl(cat), "spots": signs[a], "z": zs[a]})
         })
         .collect();
-    Ok(json!({
+    json!({
         "indicator": {"id": ind.def.id, "title": ind.def.title, "unit": ind.def.unit},
         "level": snap.levels[li].id,
         "periods": v.periods,
@@ -330,5 +425,5 @@ fn emerging(
             "note": "Computed from the published values only: protected and missing values are left out of each period's analysis.",
         },
         "areas": rows,
-    }))
+    })
 }

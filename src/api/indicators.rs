@@ -207,39 +207,48 @@ struct TrendsQuery {
 
 /// `/indicators/{id}/trends?level=…`: every area's Mann-Kendall trend and Sen's slope over
 /// the periods, and its change against the previous period and `back` periods earlier.
+/// Quadratic in the periods for every area: on the analysis workers, cached (`analysis`).
 async fn trends(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<TrendsQuery>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
+) -> Result<Response, super::analysis::Failure> {
+    use super::analysis::{self, Body, Owned};
     let snap = state.current();
     let (ind, view) = visible(&state, &snap, &id, &headers, query.as_deref())?;
     let li = find_level(&snap, q.level.as_deref())?;
-    let level = &snap.levels[li];
-    let v = &ind.per_level[li];
     let back = q.back.unwrap_or_else(|| default_back(ind.def.period));
     if back == 0 {
-        return Err(ApiError::BadRequest("back must be 1 or more periods".into()));
+        return Err(ApiError::BadRequest("back must be 1 or more periods".into()).into());
     }
-    let rows: Vec<Value> = (0..level.areas.len())
-        .map(|a| {
-            let area = &level.areas[a];
-            let mut row = area_trend(v, a, back);
-            row["code"] = json!(area.code);
-            row["name"] = json!(area.name);
-            row
-        })
-        .collect();
-    let body = json!({
-        "indicator": metadata(&snap, &ind),
-        "level": level.id,
-        "periods": v.periods,
-        "method": trend_method(back),
-        "trends": rows,
-    });
-    Ok(mark(Json(body).into_response(), view))
+    let values = if matches!(view, View::Exact) { "exact" } else { "published" };
+    let key = (analysis::version(&snap, &ind, &view), format!("trends|{}|{values}|{li}|{back}", ind.def.id));
+    let owned = Owned::new(&snap, ind);
+    let answer = analysis::run(&state, key, move || {
+        let ind = owned.get(&snap);
+        let level = &snap.levels[li];
+        let v = &ind.per_level[li];
+        let rows: Vec<Value> = (0..level.areas.len())
+            .map(|a| {
+                let area = &level.areas[a];
+                let mut row = area_trend(v, a, back);
+                row["code"] = json!(area.code);
+                row["name"] = json!(area.name);
+                row
+            })
+            .collect();
+        Body::json(&json!({
+            "indicator": metadata(&snap, ind),
+            "level": level.id,
+            "periods": v.periods,
+            "method": trend_method(back),
+            "trends": rows,
+        }))
+    })
+    .await?;
+    Ok(mark(answer.into_response(), view))
 }
 
 async fn values_of(snap: &Snapshot, ind: &IndicatorResult, q: &ValuesQuery) -> Result<Response, ApiError> {

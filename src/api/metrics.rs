@@ -23,11 +23,17 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
-/// Request counters and latency histograms.
+/// Request counters and latency histograms: those of requests without a key (public),
+/// and those of requests with one, shown only with the admin token, so a key holder's
+/// use of a restricted layer leaves no trace in what anyone can read.
 #[derive(Default)]
 pub struct Metrics {
-    series: Mutex<BTreeMap<(String, String, u16), Series>>,
+    series: Mutex<SeriesMap>,
+    keyed: Mutex<SeriesMap>,
 }
+
+/// (route, method, status) → counters.
+type SeriesMap = BTreeMap<(String, String, u16), Series>;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(render))
@@ -36,11 +42,16 @@ pub(crate) fn router() -> Router<AppState> {
 pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = req.method().to_string();
+    // Any request that offers a key (valid or not) is counted apart from the public ones.
+    let keyed = req.headers().contains_key(header::AUTHORIZATION)
+        || req.headers().contains_key("x-api-key")
+        || req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("api_key=")));
     let start = Instant::now();
     let res = next.run(req).await;
     let secs = start.elapsed().as_secs_f64();
     let status = res.status().as_u16();
-    if let Ok(mut m) = state.metrics.series.lock() {
+    let series = if keyed { &state.metrics.keyed } else { &state.metrics.series };
+    if let Ok(mut m) = series.lock() {
         let s = m.entry((route, method, status)).or_default();
         s.count += 1;
         s.sum += secs;
@@ -53,15 +64,25 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
     res
 }
 
-async fn render(State(state): State<AppState>) -> Response {
+async fn render(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let admin = super::auth::is_admin(&state, &headers);
     let mut out = String::new();
     out.push_str(
         "# HELP buurtmeter_http_requests_total HTTP requests by route, method and status.\n# TYPE buurtmeter_http_requests_total counter\n",
     );
-    let series = match state.metrics.series.lock() {
-        Ok(m) => m.iter().map(|(k, v)| (k.clone(), v.count, v.sum, v.buckets)).collect::<Vec<_>>(),
-        Err(_) => Vec::new(),
-    };
+    let mut merged = SeriesMap::new();
+    let sources: &[&Mutex<SeriesMap>] = if admin { &[&state.metrics.series, &state.metrics.keyed] } else { &[&state.metrics.series] };
+    for source in sources {
+        if let Ok(m) = source.lock() {
+            for (k, v) in m.iter() {
+                let e = merged.entry(k.clone()).or_default();
+                e.count += v.count;
+                e.sum += v.sum;
+                (0..BUCKETS.len()).for_each(|i| e.buckets[i] += v.buckets[i]);
+            }
+        }
+    }
+    let series: Vec<_> = merged.into_iter().map(|(k, v)| (k, v.count, v.sum, v.buckets)).collect();
     for ((route, method, status), count, _, _) in &series {
         out.push_str(&format!("buurtmeter_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {count}\n"));
     }
@@ -93,7 +114,13 @@ async fn render(State(state): State<AppState>) -> Response {
         state.tile_cache.weight(),
         state.tile_cache.len()
     ));
+    if admin {
+        out.push_str(&format!(
+            "# HELP buurtmeter_keyed_tile_cache_bytes Bytes held by the cache of restricted tiles.\n# TYPE buurtmeter_keyed_tile_cache_bytes gauge\nbuurtmeter_keyed_tile_cache_bytes {}\n",
+            state.keyed_tile_cache.weight()
+        ));
+    }
     let snap = state.current();
     out.push_str(&format!("# HELP buurtmeter_snapshot_info The data version being served.\n# TYPE buurtmeter_snapshot_info gauge\nbuurtmeter_snapshot_info{{version=\"{}\"}} 1\n", snap.version));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4"), (header::CACHE_CONTROL, "no-store")], out).into_response()
 }

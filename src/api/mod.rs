@@ -2,6 +2,7 @@
 //! route family owns a `router()`; [`app`] assembles them so tests can call it without a
 //! socket. Requests only read the shared [`Snapshot`].
 
+mod analysis;
 mod areas;
 mod auth;
 mod features;
@@ -28,6 +29,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::snapshot::Snapshot;
 
+pub use analysis::{AnalysisOptions, Limits};
 pub use auth::{ApiKeys, KeysError, load_api_key_hashes};
 pub(crate) use auth::{has_valid_key, sees_exact};
 
@@ -81,10 +83,17 @@ type TileCache = quick_cache::sync::Cache<TileKey, tiles::CachedTile, TileWeight
 #[derive(Clone)]
 pub struct AppState {
     snapshot: Arc<RwLock<Arc<Snapshot>>>,
+    /// Tiles everyone may see, keyed on the public data version: a restricted file that
+    /// changes, or a key holder who views restricted tiles, leaves it as it was.
     pub(crate) tile_cache: Arc<TileCache>,
+    /// Restricted tiles (key holders only), keyed on every input: a cache of its own, so
+    /// nothing about it shows in the public cache or its metrics.
+    pub(crate) keyed_tile_cache: Arc<TileCache>,
     pub(crate) options: Arc<ServerOptions>,
     pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) reloader: Option<Arc<reload::Reloader>>,
+    /// Weights, hot spots and trends: their workers, limits and cache (`analysis`).
+    pub(crate) analysis: Arc<analysis::Analysis>,
 }
 
 impl AppState {
@@ -94,12 +103,15 @@ impl AppState {
 
     pub fn with_options(snapshot: Snapshot, options: ServerOptions) -> AppState {
         let cache = TileCache::with_weighter(4096, options.tile_cache_bytes.max(1), TileWeighter);
+        let keyed = TileCache::with_weighter(1024, (options.tile_cache_bytes / 4).max(1), TileWeighter);
         AppState {
             snapshot: Arc::new(RwLock::new(Arc::new(snapshot))),
             tile_cache: Arc::new(cache),
+            keyed_tile_cache: Arc::new(keyed),
             options: Arc::new(options),
             metrics: Arc::new(metrics::Metrics::default()),
             reloader: None,
+            analysis: Arc::new(analysis::Analysis::new(AnalysisOptions::default())),
         }
     }
 
@@ -142,6 +154,7 @@ pub fn app(state: AppState) -> Router {
         .merge(reload::router())
         .fallback(|| async { ApiError::NotFound("no such path; see / (the map), /ogc, /tiles, /styles, /indicators, /health".into()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), vary_on_host))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), web::csp_on_html))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, std::time::Duration::from_secs(30)))

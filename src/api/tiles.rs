@@ -40,7 +40,7 @@ async fn list(State(state): State<AppState>, headers: HeaderMap, RawQuery(query)
                 "tilejson": format!("{base}/tiles/{}", t.id),
                 "xyz": xyz_template(&base, &t.id, &snap.version),
                 "minzoom": 0,
-                "maxzoom": grid::MAX_ZOOM,
+                "maxzoom": t.maxzoom,
             })
         })
         .collect();
@@ -77,10 +77,10 @@ async fn tilejson(
         "scheme": "xyz",
         "tiles": [xyz_template(&base, &t.id, &snap.version)],
         "minzoom": 0,
-        "maxzoom": grid::MAX_ZOOM,
+        "maxzoom": t.maxzoom,
         "bounds": b,
         "center": [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, 11],
-        "vector_layers": [{"id": t.id, "description": t.title, "minzoom": 0, "maxzoom": grid::MAX_ZOOM, "fields": fields}],
+        "vector_layers": [{"id": t.id, "description": t.title, "minzoom": 0, "maxzoom": t.maxzoom, "fields": fields}],
     });
     Ok(([(header::CACHE_CONTROL, if t.restricted { "private" } else { "public, max-age=60" })], Json(body)).into_response())
 }
@@ -144,6 +144,16 @@ fn encoded_tile(raw: Vec<u8>, version: &str) -> CachedTile {
     CachedTile { etag: format!("\"{version}-{:016x}\"", h.finish()), raw: raw.into(), gzip: gzip.into() }
 }
 
+/// The public data version (12 hex digits) as a cache key.
+fn public_version_key(version: &str) -> u64 {
+    u64::from_str_radix(version, 16).unwrap_or_else(|_| {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        version.hash(&mut h);
+        h.finish()
+    })
+}
+
 async fn tile(
     State(state): State<AppState>,
     Path((id, z, x, y)): Path<(String, String, String, String)>,
@@ -155,8 +165,18 @@ async fn tile(
     let ts = snap.tiles.tileset(&id).filter(|&i| keyed || !snap.tiles.tilesets[i].restricted).ok_or_else(|| not_found(&snap, &id))?;
     let restricted = snap.tiles.tilesets[ts].restricted;
     let (z, x, y) = tile_address(&id, &z, &x, &y)?;
-    let key = (snap.version_hash, ts as u16, z, x, y);
-    let cached = match state.tile_cache.get(&key) {
+    let maxzoom = snap.tiles.tilesets[ts].maxzoom;
+    if z > maxzoom {
+        // A protected layer's tiles stop where a tile is its smallest published cell.
+        return Err(ApiError::NotFound(format!("'{id}' has tiles up to zoom {maxzoom}: clients overzoom beyond it (see /tiles/{id})")));
+    }
+    // Public tiles depend on public inputs only: keyed on the public data version, so a
+    // change in a restricted file does not empty the public cache (which anyone could see
+    // in the latency of the next request).
+    let (cache, version) =
+        if restricted { (&state.keyed_tile_cache, snap.version_hash) } else { (&state.tile_cache, public_version_key(&snap.version)) };
+    let key = (version, ts as u16, z, x, y);
+    let cached = match cache.get(&key) {
         Some(t) => t,
         None => {
             let snap2 = snap.clone();
@@ -171,7 +191,7 @@ async fn tile(
             } else {
                 tokio::task::spawn_blocking(make).await.map_err(|e| ApiError::Internal(format!("tile task: {e}")))?
             };
-            state.tile_cache.insert(key, t.clone());
+            cache.insert(key, t.clone());
             t
         }
     };

@@ -73,6 +73,111 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/context.geojson", get(context))
 }
 
+/// The Content-Security-Policy of every HTML page the server makes (the map, the area
+/// profiles, the OGC API pages): scripts only from this server's own files, so a name or
+/// title from an input file that slipped through as markup still cannot run (issue 20).
+/// Styles may be inline (the profile and OGC pages carry a `<style>`); MapLibre starts its
+/// workers from `blob:` URLs. Images and requests go to this server, to its `--public-url`
+/// (which the styles name, should the page be opened at another address) and to the
+/// project's background map.
+fn content_security_policy(public_url: Option<&str>, basemap_url: Option<&str>) -> String {
+    let mut extra = String::new();
+    for s in public_url.and_then(origin).into_iter().chain(basemap_url.map(|u| origin(u).unwrap_or_else(|| scheme_of(u)))) {
+        if !extra.split_whitespace().any(|x| x == s) {
+            extra.push(' ');
+            extra.push_str(&s);
+        }
+    }
+    format!(
+        "default-src 'self'; script-src 'self' '{profile}'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:{extra}; \
+         font-src 'self' data:; connect-src 'self'{extra}; worker-src 'self' blob:; child-src 'self' blob:; object-src 'none'; \
+         base-uri 'self'; form-action 'self'",
+        profile = profile_script_hash()
+    )
+}
+
+/// The origin of an http(s) URL (`https://host[:port]`) as a CSP source; None where the
+/// host holds anything but host characters (nothing from a URL may add a directive).
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    (!host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))).then(|| format!("{scheme}://{host}"))
+}
+
+/// Only the scheme (`https:` or `http:`), where a background map's host cannot be named.
+fn scheme_of(url: &str) -> String {
+    if url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://")) { "http:".into() } else { "https:".into() }
+}
+
+/// The one inline script of the area profile (`core/src/export/profile.rs`, PROFILE_SCRIPT:
+/// it draws the charts before `buurtmeter report` prints the page), allowed by its hash
+/// and nothing else inline. Must stay byte for byte the text between `<script>` and
+/// `</script>` of that page: `tests/xss.rs` checks it, and the charts vanish when not.
+const PROFILE_INLINE_SCRIPT: &str = r#"
+document.querySelectorAll('.chart').forEach(function (el) {
+  if (typeof uPlot === 'undefined') { return; }
+  var s = JSON.parse(el.dataset.series);
+  var xs = s.map(function (_, i) { return i; });
+  var ys = s.map(function (c) { return typeof c.value === 'number' ? c.value : null; });
+  new uPlot({ width: el.clientWidth || 320, height: 120, legend: { show: false }, scales: { x: { time: false } },
+    axes: [{ values: function (u, t) { return t.map(function (i) { return s[i] ? String(s[i].period).slice(0, 4) : ''; }); }, space: 40 }, { size: 44 }],
+    series: [{}, { stroke: '#123c69', width: 2, points: { size: 3 } }] }, [xs, ys], el);
+});
+window.buurtmeterProfileReady = true;
+"#;
+
+/// `sha256-…` (base64) of [`PROFILE_INLINE_SCRIPT`], as CSP writes a script hash.
+fn profile_script_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        use sha2::Digest;
+        format!("sha256-{}", base64(&sha2::Sha256::digest(PROFILE_INLINE_SCRIPT.as_bytes())))
+    })
+}
+
+/// Standard base64 with padding (RFC 4648), for the CSP hash.
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Middleware: the Content-Security-Policy on every `text/html` response.
+pub(crate) async fn csp_on_html(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut res = next.run(req).await;
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().get(..9).is_some_and(|t| t.eq_ignore_ascii_case("text/html")));
+    if html && !res.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
+        let snap = state.current();
+        let policy = content_security_policy(state.options.public_url.as_deref(), snap.basemap.as_ref().map(|b| b.url.as_str()));
+        if let Ok(v) = header::HeaderValue::from_str(&policy) {
+            res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    res
+}
+
 async fn index() -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], INDEX).into_response()
 }
@@ -88,4 +193,32 @@ async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
         _ => return Err(ApiError::NotFound(format!("no static file '{file}'"))),
     };
     Ok(([(header::CONTENT_TYPE, ct), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        for (input, want) in
+            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")]
+        {
+            assert_eq!(base64(input.as_bytes()), want);
+        }
+    }
+
+    #[test]
+    fn csp_names_only_well_formed_origins() {
+        let csp =
+            content_security_policy(Some("https://kaart.example.nl/buurtmeter/"), Some("http://tiles.example.nl:8080/{z}/{x}/{y}.png"));
+        assert!(csp.contains("img-src 'self' data: blob: https://kaart.example.nl http://tiles.example.nl:8080;"), "{csp}");
+        assert!(csp.contains("connect-src 'self' https://kaart.example.nl http://tiles.example.nl:8080;"), "{csp}");
+        // A host that would add a source or a directive: only the scheme.
+        let csp = content_security_policy(None, Some("https://a.example; script-src *{z}/{x}/{y}"));
+        assert!(csp.contains("img-src 'self' data: blob: https:;") && !csp.contains('*'), "{csp}");
+        assert!(!content_security_policy(Some("javascript:alert(1)"), None).contains("javascript"));
+        assert!(content_security_policy(None, None).contains("script-src 'self' 'sha256-"));
+        assert!(!content_security_policy(None, None).contains("unsafe-eval"));
+    }
 }

@@ -57,7 +57,8 @@ pub fn require_program(present: bool, what: &str, skip_var: &str) -> bool {
 
 /// Chromium and playwright-core, for the browser tests (`BUURTMETER_SKIP_BROWSER=1` skips).
 pub fn require_browser() -> bool {
-    let here = Path::new("/usr/bin/chromium").exists() && Path::new(env!("CARGO_MANIFEST_DIR")).join("web/node_modules/playwright-core").exists();
+    let here =
+        Path::new("/usr/bin/chromium").exists() && Path::new(env!("CARGO_MANIFEST_DIR")).join("web/node_modules/playwright-core").exists();
     require_program(here, "Chromium or playwright-core", "BUURTMETER_SKIP_BROWSER")
 }
 

@@ -30,9 +30,9 @@ pub const DOMINANCE_SHARE: f64 = 0.8;
 pub const MAGNITUDE_NOISE: f64 = 0.1;
 
 /// The cell-key method on one indicator of a protected layer, at every level: counts are
-/// perturbed through the table with the cell's key; weighted sums need more than `js`
-/// records and no record over [`DOMINANCE_SHARE`] of the sum, and get noise in proportion
-/// to their largest contribution; rates come from the published numerator; a numerator
+/// perturbed through the table with the cell's key; weighted sums need a published count
+/// above `js + D` and no record over [`DOMINANCE_SHARE`] of the sum, and get noise in
+/// proportion to the larger of their largest and their mean contribution; rates come from the published numerator; a numerator
 /// whose denominator is below `min_denominator` is withheld with its rate.
 pub fn apply_cell_key(table: &super::ckm::PTable, ind: &super::Indicator, per_level: &mut [LevelValues]) {
     for v in per_level.iter_mut() {
@@ -42,12 +42,22 @@ pub fn apply_cell_key(table: &super::ckm::PTable, ind: &super::Indicator, per_le
             let d = v.denominator[k];
             let records = cells.records[k];
             let published = if ind.numerator.weighted() {
+                // Shown only where the same records' published count is so large that
+                // every true count behind it is above `js` (published − D > js): whether
+                // a sum is shown then says nothing about the count that the count does
+                // not say, and the dominance rule below can only hide a magnitude, never
+                // tell that a count is small. The noise is the count's deviation times the
+                // larger of a share of the largest and the mean contribution, so it never
+                // rounds away: with every weight 1 the sum publishes what the count does.
+                let shown = table.perturb(records, cells.key[k]);
+                let safe = u64::from(table.params.js) + u64::from(table.params.max_deviation);
                 let dominated = cells.largest[k] > DOMINANCE_SHARE * n.abs();
-                if records > 0 && (records <= u64::from(table.params.js) || dominated) {
+                if records > 0 && (shown <= safe || dominated) {
                     None
                 } else {
-                    let dev = table.perturb(records, cells.key[k]) as f64 - records as f64;
-                    Some((n + MAGNITUDE_NOISE * cells.largest[k] * dev).round())
+                    let dev = shown as f64 - records as f64;
+                    let mean = if records > 0 { n.abs() / records as f64 } else { 0.0 };
+                    Some((n + (MAGNITUDE_NOISE * cells.largest[k]).max(mean) * dev).round())
                 }
             } else {
                 Some(table.perturb(n.round().max(0.0) as u64, cells.key[k]) as f64)

@@ -77,6 +77,8 @@ pub struct JoinedLayer {
     pub record_keys: Option<Vec<u64>>,
     /// Per level: how many points lie in one of its areas (the rest are outside it).
     pub joined_per_level: Vec<u64>,
+    /// Protected layers: the smallest grid cell published, in metres on the ground.
+    pub min_cell_m: f64,
     /// WGS84 lon/lat of every point (for OGC API and tiles).
     pub lonlat: Vec<[f64; 2]>,
 }

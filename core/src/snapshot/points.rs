@@ -119,6 +119,7 @@ pub(super) fn read_and_join(
         assigned,
         joined_per_level,
         lonlat: Vec::new(),
+        min_cell_m: pc.min_cell_m.unwrap_or(DEFAULT_MIN_CELL_M),
     }))
 }
 
@@ -136,6 +137,12 @@ fn record_keys(project: &Project, layer: &str, ids: &[u64], secret: &mut Option<
     };
     Ok(ids.par_iter().map(|&id| indicators::ckm::record_key(&key, layer, id)).collect())
 }
+
+/// A protected layer's smallest published grid cell when the project names none: 500 m,
+/// the coarser of CBS's square statistics (vierkantstatistieken 100 m and 500 m; the 100 m
+/// squares only with CBS's own suppression of small counts). A 500 m cell in a town holds
+/// dozens of addresses: "someone in this square" is no longer "someone in this block".
+pub const DEFAULT_MIN_CELL_M: f64 = 500.0;
 
 /// Point source settings from the project file.
 pub fn point_source(project: &Project, p: &PointsConfig) -> PointSource {

@@ -229,7 +229,15 @@ fn level_tileset(li: usize, l: &Level, props: &[Vec<(String, Prop)>], wgs84: &[M
         }
     }
     let bounds = bounds_of(wgs84.iter().flat_map(|mp| mp.0.iter().flat_map(|p| p.exterior().0.iter().map(|c| [c.x, c.y]))));
-    Tileset { restricted: false, id: l.id.clone(), title: l.title.clone(), source: tiles::Source::Level(li), bounds, fields }
+    Tileset {
+        restricted: false,
+        id: l.id.clone(),
+        title: l.title.clone(),
+        source: tiles::Source::Level(li),
+        bounds,
+        fields,
+        maxzoom: tiles::grid::MAX_ZOOM,
+    }
 }
 
 /// A point layer's tiles (Morton-ordered, cell keys for a protected layer) and tileset.
@@ -248,14 +256,17 @@ fn point_tileset(pi: usize, p: &JoinedLayer) -> ((tiles::points::PointTiles, til
         tiles::PointProps::default()
     };
     let mut pt = tiles::points::PointTiles::new(&merc, public);
+    let bounds = bounds_of(p.lonlat.iter().copied());
+    let mut maxzoom = tiles::grid::MAX_ZOOM;
     if let (Some(table), Some(keys)) = (&p.ptable, &p.record_keys) {
-        pt = pt.with_cell_keys(table.clone(), keys);
+        // A protected layer: tiles stop where a tile is the smallest published cell.
+        maxzoom = tiles::points::zoom_for_cell(p.min_cell_m, (bounds[1] + bounds[3]) / 2.0);
+        pt = pt.with_cell_keys(table.clone(), keys, maxzoom);
     }
     let mut fields = vec![("count".to_string(), FieldKind::Number)];
     if public {
         fields.extend([("category".to_string(), FieldKind::Text), ("date".to_string(), FieldKind::Text)]);
     }
-    let bounds = bounds_of(p.lonlat.iter().copied());
     let tileset = Tileset {
         restricted: p.access == Access::Restricted,
         id: p.layer.id.clone(),
@@ -263,6 +274,7 @@ fn point_tileset(pi: usize, p: &JoinedLayer) -> ((tiles::points::PointTiles, til
         source: tiles::Source::Points(pi),
         bounds: if public { bounds } else { snap_outward(bounds, 0.05) },
         fields,
+        maxzoom,
     };
     ((pt, props), tileset)
 }

@@ -35,6 +35,9 @@ pub struct Tileset {
     /// The properties of its features and what they hold (TileJSON's `vector_layers`
     /// says it in its own words; that is the API's business).
     pub fields: Vec<(String, FieldKind)>,
+    /// The finest zoom served: `grid::MAX_ZOOM`, or for a protected point layer the zoom
+    /// whose tiles are its smallest published cell (a finer tile would be a finer cell).
+    pub maxzoom: u8,
 }
 
 /// What a property of a tile feature holds.
@@ -95,9 +98,12 @@ impl TileData {
         self.tilesets.iter().position(|t| t.id == id)
     }
 
-    /// The encoded tile; empty when nothing lies in it.
+    /// The encoded tile; empty when nothing lies in it, or beyond the tileset's maxzoom.
     pub fn render(&self, tileset: usize, z: u8, x: u32, y: u32) -> Vec<u8> {
         let ts = &self.tilesets[tileset];
+        if z > ts.maxzoom {
+            return Vec::new();
+        }
         match ts.source {
             Source::Level(l) => {
                 let g = &self.levels[l];

@@ -10,6 +10,14 @@
 use super::grid::{self, EXTENT};
 use super::mvt::{LayerBuilder, Prop};
 
+/// The zoom whose tiles are at least `min_cell_m` metres on the ground at latitude `lat`:
+/// the finest cell (and tile) zoom of a protected layer.
+pub fn zoom_for_cell(min_cell_m: f64, lat: f64) -> u8 {
+    let ground = 40_075_016.686 * lat.to_radians().cos().abs().max(0.01);
+    let z = (ground / min_cell_m.max(1.0)).log2().floor();
+    z.clamp(0.0, f64::from(grid::MAX_ZOOM)) as u8
+}
+
 /// From this zoom on, public layers show individual points.
 pub const POINTS_MIN_ZOOM: u8 = 14;
 /// Bits per axis of world coordinates at zoom 16 (4096 · 2^16 = 2^28).
@@ -44,6 +52,8 @@ pub struct PointTiles {
     /// The point's index in its layer, in key order.
     index: Vec<u32>,
     pub public: bool,
+    /// The finest cell zoom (cells never smaller than a tile at this zoom).
+    finest_cell_zoom: u32,
 }
 
 impl PointTiles {
@@ -67,13 +77,16 @@ impl PointTiles {
             world: items.par_iter().map(|t| t.1).collect(),
             index: items.par_iter().map(|t| t.2).collect(),
             public,
+            finest_cell_zoom: if public { BITS } else { AGGREGATE_FINEST_CELL_ZOOM },
         }
     }
 
-    /// Protect the cell counts with the cell-key method: `record_keys` in the layer's order.
-    pub fn with_cell_keys(mut self, table: crate::indicators::ckm::PTable, record_keys: &[u64]) -> PointTiles {
+    /// Protect the cell counts with the cell-key method: `record_keys` in the layer's
+    /// order; cells never finer than a tile at `finest_cell_zoom`.
+    pub fn with_cell_keys(mut self, table: crate::indicators::ckm::PTable, record_keys: &[u64], finest_cell_zoom: u8) -> PointTiles {
         let sorted = self.index.iter().map(|&i| record_keys[i as usize]).collect();
         self.ckm = Some((table, sorted));
+        self.finest_cell_zoom = self.finest_cell_zoom.min(u32::from(finest_cell_zoom));
         self
     }
 
@@ -103,10 +116,7 @@ impl PointTiles {
             }
             return layer;
         }
-        let mut cell_zoom = u32::from(z) + CELL_BITS;
-        if !self.public {
-            cell_zoom = cell_zoom.min(AGGREGATE_FINEST_CELL_ZOOM);
-        }
+        let cell_zoom = (u32::from(z) + CELL_BITS).min(self.finest_cell_zoom);
         let cell_shift = 2 * (BITS - cell_zoom.min(BITS));
         let mut k = range.start;
         while k < range.end {
