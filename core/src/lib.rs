@@ -19,7 +19,7 @@
 //! | [`indicators`] | indicator definitions, evaluation, disclosure control, trends, hot spots, profiles |
 //! | [`snapshot`] | runs the pipeline into an immutable `Snapshot` (one module per stage) |
 //! | [`tiles`] | vector tiles: grid maths, snapping/clipping, point aggregation, MVT encoding |
-//! | [`export`] | CSV, GeoPackage and GeoJSON writers, MapLibre/QGIS styles, area profiles |
+//! | [`export`] | CSV, GeoPackage and GeoJSON writers, MapLibre/QGIS styles |
 //!
 //! Each stage has its own error type (`config::ProjectError`, `ingest::IngestError`,
 //! `crs::CrsError`, `snapshot::BuildError`, `export::ExportError`, `demo::DemoError`); the

@@ -364,18 +364,13 @@ impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         match self {
             Failure::Api(e) => e.into_response(),
-            Failure::Busy { workers, retry_after } => {
-                let status = StatusCode::SERVICE_UNAVAILABLE;
-                let body = serde_json::json!({
-                    "type": "about:blank",
-                    "title": status.canonical_reason().unwrap_or("error"),
-                    "status": status.as_u16(),
-                    "detail": format!("every analysis worker is busy (weights, hot spots and trends run at most {workers} at a time): try again in {retry_after} s; a result once computed is answered from the cache"),
-                });
-                let headers =
-                    [(header::CONTENT_TYPE, "application/problem+json".to_string()), (header::RETRY_AFTER, retry_after.to_string())];
-                (status, headers, body.to_string()).into_response()
-            }
+            Failure::Busy { workers, retry_after } => super::problem_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "every analysis worker is busy (weights, hot spots and trends run at most {workers} at a time): try again in {retry_after} s; a result once computed is answered from the cache"
+                ),
+                [(header::RETRY_AFTER, retry_after.to_string())],
+            ),
         }
     }
 }

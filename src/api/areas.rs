@@ -8,22 +8,49 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::indicators::find_level;
+use super::profile::{profile, profile_html};
+use super::views::{Problem, Profile};
 use super::{ApiError, AppState};
-use crate::export::profile::{profile_html, profile_json};
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/areas/{level}/{code}", get(profile))
+    Router::new().route("/areas/{level}/{code}", get(area_profile))
 }
 
-#[derive(Debug, Deserialize)]
-struct ProfileQuery {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ProfileQuery {
+    /// `json` or `html` (default: HTML when the `Accept` header asks for it, else JSON).
+    #[param(pattern = "^(json|html)$")]
     f: Option<String>,
+    /// A period: each indicator at this period where it has it, else at its latest.
+    #[param(example = "2024")]
     period: Option<String>,
 }
 
-async fn profile(
+/// The profile of one area: every public indicator, compared with its parent areas, with
+/// all areas of its level and over time.
+#[utoipa::path(
+    get,
+    path = "/areas/{level}/{code}",
+    tag = "areas",
+    params(
+        ("level" = String, Path, description = "`buurt`, `wijk`, `gemeente` or a level id", example = "buurten"),
+        ("code" = String, Path, description = "the area's code in that level", example = "BU99990000"),
+        ProfileQuery,
+    ),
+    responses(
+        (status = 200, description = "the profile, as JSON or as an HTML page (A4 when printed)", content(
+            (Profile = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 400, description = "an unknown level, or f= other than json or html", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such area in the level", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn area_profile(
     State(state): State<AppState>,
     Path((level, code)): Path<(String, String)>,
     Query(q): Query<ProfileQuery>,
@@ -39,10 +66,10 @@ async fn profile(
         Some(other) => return Err(ApiError::BadRequest(format!("f={other}: give f=html or f=json"))),
         None => headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html")),
     };
-    let period = q.period.as_deref();
+    let p = profile(&snap, li, a, q.period.as_deref());
     Ok(if html {
-        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], profile_html(&snap, li, a, period)).into_response()
+        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], profile_html(&snap, li, a, &p)).into_response()
     } else {
-        Json(profile_json(&snap, li, a, period)).into_response()
+        Json(p).into_response()
     })
 }

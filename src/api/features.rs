@@ -140,6 +140,7 @@ async fn landing(State(state): State<AppState>, headers: HeaderMap, Query(q): Qu
             {"rel": "self", "type": "application/json", "title": "this document", "href": format!("{o}?f=json")},
             {"rel": "alternate", "type": "text/html", "title": "this document as HTML", "href": format!("{o}?f=html")},
             {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0", "title": "the API definition", "href": format!("{o}/api")},
+            {"rel": "service-desc", "type": super::openapi::MEDIA_TYPE, "title": "the indicator API: indicators, trends, hot spots, weights, area profiles (OpenAPI 3.1)", "href": format!("{base}/openapi.json")},
             {"rel": "conformance", "type": "application/json", "title": "conformance classes", "href": format!("{o}/conformance")},
             {"rel": "data", "type": "application/json", "title": "collections", "href": format!("{o}/collections")},
         ],
@@ -153,7 +154,7 @@ async fn landing(State(state): State<AppState>, headers: HeaderMap, Query(q): Qu
         return Ok(html_page(
             &format!("{} — OGC API Features", snap.name),
             &format!(
-                "<p>In QGIS: <i>Layer → Add WFS / OGC API – Features layer</i>, URL <code>{o}</code>.</p><ul>{list}</ul><p><a href=\"{o}/collections?f=html\">alle collecties</a> · <a href=\"{o}/api\">OpenAPI</a> · <a href=\"{o}/conformance?f=html\">conformance</a></p>"
+                "<p>In QGIS: <i>Layer → Add WFS / OGC API – Features layer</i>, URL <code>{o}</code>.</p><ul>{list}</ul><p><a href=\"{o}/collections?f=html\">alle collecties</a> · <a href=\"{o}/api\">OpenAPI</a> · <a href=\"{base}/openapi.json\">OpenAPI van de indicatoren</a> · <a href=\"{o}/conformance?f=html\">conformance</a></p>"
             ),
         ));
     }

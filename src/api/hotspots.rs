@@ -9,10 +9,14 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::IntoParams;
 
 use super::analysis::{self, Analysis, Body, Failure, Owned};
-use super::indicators::{find_level, mark, visible};
+use super::indicators::{ApiKeyQuery, find_level, mark, visible};
+use super::views::{
+    ByCode, EmergingArea, EmergingMethod, EmergingResponse, GlobalMoran, HotspotArea, HotspotMethod, HotspotResponse, HotspotsJson,
+    IndicatorRef, Problem, WeightsResponse, WeightsRule, WeightsUsed,
+};
 use super::{ApiError, AppState};
 use crate::indicators::hotspots;
 use crate::snapshot::Snapshot;
@@ -22,13 +26,23 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/weights/{level}", get(weights_of)).route("/indicators/{id}/hotspots", get(hotspots_of))
 }
 
-#[derive(Debug, Deserialize)]
-struct WeightsQuery {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct WeightsQuery {
+    /// `queen` (default), `rook`, `knn` (with `k`) or `distance` (with `threshold`).
     #[serde(rename = "type")]
+    #[param(rename = "type", pattern = "^(queen|rook|knn|distance)$")]
     kind: Option<String>,
+    /// Nearest neighbours for `knn` (1 to 50; default 5).
+    #[param(minimum = 1, maximum = 50)]
     k: Option<usize>,
+    /// The distance band for `distance`, in metres (above 0).
     threshold: Option<f64>,
+    /// Snapping tolerance of contiguity, in metres (0 to 1000; default 0).
+    #[param(minimum = 0, maximum = 1000)]
     tolerance: Option<f64>,
+    /// `json` (default) or `gal` (GeoDa's GAL).
+    #[param(pattern = "^(json|gal)$")]
     format: Option<String>,
 }
 
@@ -37,7 +51,24 @@ fn spec(kind: Option<&str>, tolerance: Option<f64>, k: Option<usize>, threshold:
     weights::Spec::parse(kind.unwrap_or("queen"), tolerance, k, threshold).map_err(ApiError::BadRequest)
 }
 
-async fn weights_of(
+/// The spatial weights of a level: every area's neighbours, with islands and components.
+#[utoipa::path(
+    get,
+    path = "/weights/{level}",
+    tag = "hot spots",
+    params(("level" = String, Path, description = "`buurt`, `wijk`, `gemeente` or a level id", example = "buurten"), WeightsQuery, ApiKeyQuery),
+    security((), ("bearer" = []), ("api_key_header" = [])),
+    responses(
+        (status = 200, description = "the weights, as JSON or as GeoDa's GAL", content(
+            (WeightsResponse = "application/json"),
+            (String = "text/plain"),
+        )),
+        (status = 400, description = "an unknown level or weights type, parameters out of range, or more neighbour pairs than the caller's limit", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "an API key was given and is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "every analysis worker is busy: try again after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn weights_of(
     State(state): State<AppState>,
     Path(level): Path<String>,
     Query(q): Query<WeightsQuery>,
@@ -87,101 +118,78 @@ fn weights_body(
     let islands: Vec<&str> = w.islands().iter().map(|&i| areas[i].code.as_str()).collect();
     let mut sizes = vec![0usize; count];
     comp.iter().for_each(|&c| sizes[c] += 1);
-    let body = json!({
-        "level": snap.levels[li].id,
-        "type": rule.key(),
-        "tolerance": tolerance,
-        "rule": rule.describe(),
-        // The interior points the point-based weights use (working CRS), to check them.
-        "points": matches!(rule, weights::Spec::Knn(_) | weights::Spec::Distance(_)).then(|| {
-            areas.iter().zip(weights::interior_points(areas)).map(|(a, p)| (a.code.clone(), json!(p))).collect::<serde_json::Map<_, _>>()
-        }),
-        "areas": areas.len(),
-        "islands": islands,
-        "components": count,
-        "component_sizes": sizes,
-    });
     // The neighbours (up to millions of pairs) are written from the lists, not copied
     // into a JSON tree first.
-    Body::json(&WeightsResponse { head: body, neighbours: ByCode { areas, lists: &w.lists } })
+    Body::json(&WeightsResponse {
+        level: &snap.levels[li].id,
+        kind: rule.key(),
+        tolerance,
+        rule: rule.describe(),
+        // The interior points the point-based weights use (working CRS), to check them.
+        points: matches!(rule, weights::Spec::Knn(_) | weights::Spec::Distance(_))
+            .then(|| areas.iter().zip(weights::interior_points(areas)).map(|(a, p)| (a.code.as_str(), p)).collect()),
+        areas: areas.len(),
+        islands,
+        components: count,
+        component_sizes: sizes,
+        neighbours: ByCode { areas, lists: &w.lists },
+    })
 }
 
-#[derive(serde::Serialize)]
-struct WeightsResponse<'a> {
-    #[serde(flatten)]
-    head: serde_json::Value,
-    neighbours: ByCode<'a>,
-}
-
-/// Every area's neighbours as `{code: [code, …]}`.
-struct ByCode<'a> {
-    areas: &'a [crate::model::Area],
-    lists: &'a [Vec<u32>],
-}
-
-impl serde::Serialize for ByCode<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let code = |j: &u32| self.areas[*j as usize].code.as_str();
-        s.collect_map(self.areas.iter().zip(self.lists).map(|(a, l)| (a.code.as_str(), l.iter().map(code).collect::<Vec<_>>())))
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct HotspotQuery {
+/// A hot-spot request; what it does not give, the indicator's own settings (`hotspots`
+/// in `/indicators`) or the defaults give.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HotspotQuery {
+    /// `buurt`, `wijk`, `gemeente` or a level id (default: the first level).
+    #[param(example = "buurten")]
     level: Option<String>,
+    /// A period of the indicator (default: the latest); not for `emerging`.
     period: Option<String>,
+    /// `local_moran` (default), `gi`, `gi_star`, or `emerging` (Gi* in every period, four
+    /// periods or more).
+    #[param(pattern = "^(local_moran|gi|gi_star|emerging)$")]
     method: Option<String>,
+    /// `queen` (default), `rook`, `knn` (with `k`) or `distance` (with `threshold`).
+    #[param(pattern = "^(queen|rook|knn|distance)$")]
     weights: Option<String>,
+    /// Snapping tolerance of contiguity, in metres.
     tolerance: Option<f64>,
+    /// Nearest neighbours for `knn`.
     k: Option<usize>,
+    /// The distance band for `distance`, in metres.
     threshold: Option<f64>,
+    /// Permutations of the local test (default 999; at most 999 without an API key).
     permutations: Option<usize>,
     /// Permutations for global Moran's I (default: `permutations`; 0 for the analytic test only).
     global_permutations: Option<usize>,
+    /// The seed of the permutations.
     seed: Option<u64>,
+    /// The significance level (default 0.05).
     alpha: Option<f64>,
+    /// Benjamini-Hochberg false discovery rate.
     fdr: Option<bool>,
     /// Empirical-Bayes standardised rates (Assunção–Reis) instead of the rates.
     eb: Option<bool>,
 }
 
-#[derive(serde::Serialize)]
-struct HotspotResponse<'a> {
-    indicator: serde_json::Value,
-    level: &'a str,
-    period: &'a str,
-    method: serde_json::Value,
-    global_moran: serde_json::Value,
-    areas: Vec<Row<'a>>,
-}
-
-/// One area of a hot-spot response (absent fields are left out; an area without a
-/// published value has only its code and name, and `value: null`).
-#[derive(Debug, Default, serde::Serialize)]
-struct Row<'a> {
-    code: &'a str,
-    name: Option<&'a str>,
-    value: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    local_i: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    quadrant: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    g: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    z: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    p_norm: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    p_sim: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    significant: Option<bool>,
-    cluster: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cluster_nl: Option<&'static str>,
-}
-
-async fn hotspots_of(
+/// Global and local Moran's I or Gi* per area in one period, or emerging hot spots over
+/// every period, from the published values only.
+#[utoipa::path(
+    get,
+    path = "/indicators/{id}/hotspots",
+    tag = "hot spots",
+    params(("id" = String, Path, description = "an indicator id (see /indicators)"), HotspotQuery, ApiKeyQuery),
+    security((), ("bearer" = []), ("api_key_header" = [])),
+    responses(
+        (status = 200, description = "hot spots (or emerging hot spots) per area", body = HotspotsJson),
+        (status = 400, description = "an unknown level, period, method or weights; parameters out of range or over the caller's limits; too few published values", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "an API key was given and is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such indicator (or not for this caller)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "every analysis worker is busy: try again after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn hotspots_of(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<HotspotQuery>,
@@ -216,7 +224,7 @@ async fn hotspots_of(
         let answer = analysis::run(&state, key, move || {
             let full = an.weights(&snap, li, params.weights, keyed)?;
             an.check_draws(keyed, params.permutations, periods, &full)?;
-            Body::json(&emerging(&snap, owned.get(&snap), li, params, &full))
+            Body::json(&HotspotsJson::Emerging(emerging(&snap, owned.get(&snap), li, params, &full)))
         })
         .await?;
         return Ok(mark(answer.into_response(), view));
@@ -256,18 +264,17 @@ fn hotspots_body(
         ))
     })?;
     let areas = &snap.levels[li].areas;
-    let rows: Vec<Row> = areas.iter().zip(&a.areas).map(|(area, r)| row(area, r.as_ref())).collect();
-    let islands: Vec<&str> = a.islands.iter().map(|&i| areas[i].code.as_str()).collect();
-    // A struct, not a `Value`: 14,500 rows serialise without a map per row.
-    let body = HotspotResponse {
-        indicator: json!({"id": ind.def.id, "title": ind.def.title, "unit": ind.def.unit}),
+    let rows = areas.iter().zip(&a.areas).map(|(area, r)| row(area, r.as_ref())).collect();
+    let islands = a.islands.iter().map(|&i| areas[i].code.as_str()).collect();
+    let g = &a.global;
+    Body::json(&HotspotsJson::Hotspots(HotspotResponse {
+        indicator: indicator_ref(ind),
         level: &snap.levels[li].id,
         period: &v.periods[p],
-        method: method_json(&params, &a, &islands),
-        global_moran: json!({"I": a.global.i, "expected": a.global.expected, "z_norm": a.global.z_norm, "p_norm": a.global.p_norm, "p_sim": a.global.p_sim}),
+        method: method(&params, &a, islands),
+        global_moran: GlobalMoran { i: g.i, expected: g.expected, z_norm: g.z_norm, p_norm: g.p_norm, p_sim: g.p_sim },
         areas: rows,
-    };
-    Body::json(&body)
+    }))
 }
 
 /// The parameters of a hot-spot request; what it does not give, the indicator's own.
@@ -307,10 +314,15 @@ fn query_period(v: &crate::indicators::LevelValues, period: Option<&str>) -> Res
     .ok_or_else(|| ApiError::BadRequest("the indicator has no periods".into()))
 }
 
-fn row<'a>(area: &'a crate::model::Area, r: Option<&hotspots::AreaResult>) -> Row<'a> {
+/// An indicator by its id, title and unit.
+fn indicator_ref(ind: &crate::snapshot::IndicatorResult) -> IndicatorRef<'_> {
+    IndicatorRef { id: &ind.def.id, title: &ind.def.title, unit: ind.def.unit.as_deref() }
+}
+
+fn row<'a>(area: &'a crate::model::Area, r: Option<&hotspots::AreaResult>) -> HotspotArea<'a> {
     match r {
-        None => Row { code: &area.code, name: area.name.as_deref(), ..Row::default() },
-        Some(r) => Row {
+        None => HotspotArea { code: &area.code, name: area.name.as_deref(), ..HotspotArea::default() },
+        Some(r) => HotspotArea {
             code: &area.code,
             name: area.name.as_deref(),
             value: Some(r.value),
@@ -328,22 +340,33 @@ fn row<'a>(area: &'a crate::model::Area, r: Option<&hotspots::AreaResult>) -> Ro
 }
 
 /// How the result was made: the statistic, the weights, the test.
-fn method_json(params: &hotspots::Params, a: &hotspots::Analysis, islands: &[&str]) -> serde_json::Value {
+fn method<'a>(params: &hotspots::Params, a: &hotspots::Analysis, islands: Vec<&'a str>) -> HotspotMethod<'a> {
     let rule = params.weights;
-    json!({
-        "statistic": params.method.key(),
-        "weights": {"type": rule.key(), "rule": rule.describe(), "row_standardised": true, "areas": a.n, "islands": islands, "components": a.components},
-        "permutations": params.permutations,
-        "global_permutations": params.global_permutations,
-        "seed": params.seed,
-        "alpha": params.alpha,
-        "multiple_testing": if params.fdr { "Benjamini-Hochberg false discovery rate (esda.fdr)" } else { "none: each area tested at alpha" },
-        "cutoff": a.cutoff,
-        "empirical_bayes": params.eb,
-        "values": if params.eb { "empirical-Bayes standardised rates of the published numerators and denominators (esda assuncao_rate)" } else { "the published values" },
-        "significance": "p_sim (conditional permutation) below cutoff",
-        "note": "Computed from the published values only: protected and missing values are left out (their areas have no value and no cluster), so a hot-spot result cannot reveal what disclosure control hides. Definitions as PySAL esda (Moran, Moran_Local, G_Local with star=True, transform R).",
-    })
+    HotspotMethod {
+        statistic: params.method.key(),
+        weights: WeightsUsed {
+            kind: rule.key(),
+            rule: rule.describe(),
+            row_standardised: true,
+            areas: a.n,
+            islands,
+            components: a.components,
+        },
+        permutations: params.permutations,
+        global_permutations: params.global_permutations,
+        seed: params.seed,
+        alpha: params.alpha,
+        multiple_testing: if params.fdr { "Benjamini-Hochberg false discovery rate (esda.fdr)" } else { "none: each area tested at alpha" },
+        cutoff: a.cutoff,
+        empirical_bayes: params.eb,
+        values: if params.eb {
+            "empirical-Bayes standardised rates of the published numerators and denominators (esda assuncao_rate)"
+        } else {
+            "the published values"
+        },
+        significance: "p_sim (conditional permutation) below cutoff",
+        note: "Computed from the published values only: protected and missing values are left out (their areas have no value and no cluster), so a hot-spot result cannot reveal what disclosure control hides. Definitions as PySAL esda (Moran, Moran_Local, G_Local with star=True, transform R).",
+    }
 }
 
 /// The weights a hot-spot request asks for, else the indicator's own.
@@ -374,13 +397,13 @@ fn emerging_params(q: &HotspotQuery, base: hotspots::Params) -> Result<hotspots:
 /// Emerging hot spots: Gi* in every period on the same weights `full`, each period's
 /// significant hot (+1) and cold (−1) spots, the Mann-Kendall trend of every area's
 /// z-scores, and the category (`hotspots::emerging_category`).
-fn emerging(
-    snap: &Snapshot,
-    ind: &crate::snapshot::IndicatorResult,
+fn emerging<'a>(
+    snap: &'a Snapshot,
+    ind: &'a crate::snapshot::IndicatorResult,
     li: usize,
     params: hotspots::Params,
     full: &weights::Neighbours,
-) -> serde_json::Value {
+) -> EmergingResponse<'a> {
     let v = &ind.per_level[li];
     let rule = params.weights;
     let n_areas = snap.levels[li].areas.len();
@@ -400,30 +423,30 @@ fn emerging(
             }
         }
     }
-    let rows: Vec<serde_json::Value> = snap.levels[li]
+    let areas = snap.levels[li]
         .areas
         .iter()
-        .enumerate()
-        .map(|(a, area)| {
-            let cat = hotspots::emerging_category(&signs[a], &zs[a]);
-            json!({"code": area.code, "name": area.name, "category": cat, "category_nl": hotspots::emerging_nl(cat), "spots": signs[a], "z": zs[a]})
+        .zip(signs.into_iter().zip(zs))
+        .map(|(area, (spots, z))| {
+            let category = hotspots::emerging_category(&spots, &z);
+            EmergingArea { code: &area.code, name: area.name.as_deref(), category, category_nl: hotspots::emerging_nl(category), spots, z }
         })
         .collect();
-    json!({
-        "indicator": {"id": ind.def.id, "title": ind.def.title, "unit": ind.def.unit},
-        "level": snap.levels[li].id,
-        "periods": v.periods,
-        "method": {
-            "statistic": "emerging",
-            "per_period": "Getis-Ord Gi* (esda G_Local, star) on each period's published values; a period is a hot (+1) or cold (−1) spot where p_sim is below alpha",
-            "trend": "Mann-Kendall on each area's Gi* z-scores over the periods (two-sided, 0.05)",
-            "categories": "new, consecutive, intensifying, persistent, diminishing, sporadic, oscillating, historical (and the same for cold spots), as ArcGIS Pro's Emerging Hot Spot Analysis defines them; 'most periods' = at least 90 %",
-            "weights": {"type": rule.key(), "rule": rule.describe()},
-            "permutations": params.permutations,
-            "seed": params.seed,
-            "alpha": params.alpha,
-            "note": "Computed from the published values only: protected and missing values are left out of each period's analysis.",
+    EmergingResponse {
+        indicator: indicator_ref(ind),
+        level: &snap.levels[li].id,
+        periods: &v.periods,
+        method: EmergingMethod {
+            statistic: "emerging",
+            per_period: "Getis-Ord Gi* (esda G_Local, star) on each period's published values; a period is a hot (+1) or cold (−1) spot where p_sim is below alpha",
+            trend: "Mann-Kendall on each area's Gi* z-scores over the periods (two-sided, 0.05)",
+            categories: "new, consecutive, intensifying, persistent, diminishing, sporadic, oscillating, historical (and the same for cold spots), as ArcGIS Pro's Emerging Hot Spot Analysis defines them; 'most periods' = at least 90 %",
+            weights: WeightsRule { kind: rule.key(), rule: rule.describe() },
+            permutations: params.permutations,
+            seed: params.seed,
+            alpha: params.alpha,
+            note: "Computed from the published values only: protected and missing values are left out of each period's analysis.",
         },
-        "areas": rows,
-    })
+        areas,
+    }
 }

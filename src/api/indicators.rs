@@ -7,12 +7,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::IntoParams;
 
+use super::views::{
+    AreaRef, AreaTrend, AreaValue, CellKeyDisclosure, Definition, Disclosure, DisclosureRules, HotspotSettings, IndicatorJson,
+    IndicatorList, IndicatorMeta, IndicatorSeries, IndicatorValues, LevelMeta, Link, NumeratorDef, Problem, SeriesValue, Source, Trend,
+    TrendMethod, TrendsResponse,
+};
 use super::{ApiError, AppState};
 use crate::export::csv_out::{INDICATOR_CSV_HEADER, write_indicator_rows};
-use crate::export::profile::{area_trend, default_back, trend_method};
 use crate::indicators::Denominator;
+use crate::indicators::trend::default_back;
 use crate::model::CbsKind;
 use crate::snapshot::{IndicatorResult, Snapshot};
 
@@ -20,85 +25,144 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/indicators", get(list)).route("/indicators/{id}", get(values)).route("/indicators/{id}/trends", get(trends))
 }
 
-fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> Value {
+pub(crate) fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> IndicatorMeta {
     let d = &ind.def;
-    let denominator = match &d.denominator {
-        Denominator::None => Value::Null,
-        Denominator::LandKm2 => json!("land_km2"),
-        Denominator::Statistic(s) => json!(s),
-    };
     let layer = d.numerator.points().and_then(|id| snap.points.iter().find(|p| p.layer.id == id));
-    let levels: Vec<Value> = snap
+    let levels = snap
         .levels
         .iter()
         .zip(&ind.per_level)
-        .map(|(l, v)| {
-            json!({
-                "level": l.id,
-                "periods": v.periods,
-                "numerator_source": v.numerator_source,
-                "denominator_source": v.denominator_source,
-                "denominator_periods": v.denominator_periods,
-                "converted_cells": v.converted.iter().filter(|c| **c).count(),
-            })
+        .map(|(l, v)| LevelMeta {
+            level: l.id.clone(),
+            periods: v.periods.clone(),
+            numerator_source: v.numerator_source.clone(),
+            denominator_source: v.denominator_source.clone(),
+            denominator_periods: v.denominator_periods.clone(),
+            converted_cells: v.converted.iter().filter(|c| **c).count(),
         })
         .collect();
-    json!({
-        "id": d.id,
-        "title": d.title,
-        "description": d.description,
-        "unit": d.unit,
-        "definition": {
-            "text": d.definition(),
-            "numerator": {"points": d.numerator.points(), "statistic": d.numerator.statistic(), "categories": d.numerator.categories(), "weighted": d.numerator.weighted(), "from": d.from.map(|x| x.to_string()), "to": d.to.map(|x| x.to_string())},
-            "denominator": denominator,
-            "numerator_label": match (d.numerator.statistic(), layer) {
+    IndicatorMeta {
+        id: d.id.clone(),
+        title: d.title.clone(),
+        description: d.description.clone(),
+        unit: d.unit.clone(),
+        definition: Definition {
+            text: d.definition(),
+            numerator: NumeratorDef {
+                points: d.numerator.points().map(str::to_string),
+                statistic: d.numerator.statistic().map(str::to_string),
+                categories: d.numerator.categories().map(<[String]>::to_vec),
+                weighted: d.numerator.weighted(),
+                from: d.from.map(|x| x.to_string()),
+                to: d.to.map(|x| x.to_string()),
+            },
+            denominator: match &d.denominator {
+                Denominator::None => None,
+                Denominator::LandKm2 => Some("land_km2".into()),
+                Denominator::Statistic(s) => Some(s.clone()),
+            },
+            numerator_label: match (d.numerator.statistic(), layer) {
                 (Some(s), _) => crate::indicators::human_name(s),
                 (None, Some(l)) => l.title.clone(),
                 (None, None) => String::new(),
             },
-            "denominator_label": match &d.denominator {
-                Denominator::None => Value::Null,
-                Denominator::LandKm2 => json!("landoppervlakte (km²)"),
-                Denominator::Statistic(s) => json!(crate::indicators::human_name(s)),
+            denominator_label: match &d.denominator {
+                Denominator::None => None,
+                Denominator::LandKm2 => Some("landoppervlakte (km²)".into()),
+                Denominator::Statistic(s) => Some(crate::indicators::human_name(s)),
             },
-            "scale": d.scale,
+            scale: d.scale,
         },
-        "period": d.period.as_str(),
-        "hotspots": d.hotspots.map(|h| json!({"method": h.method.key(), "weights": h.weights.key(), "k": match h.weights { crate::weights::Spec::Knn(k) => Some(k), _ => None }, "threshold": match h.weights { crate::weights::Spec::Distance(t) => Some(t), _ => None }, "permutations": h.permutations, "seed": h.seed, "alpha": h.alpha, "fdr": h.fdr, "eb": h.eb})),
-        "disclosure": match layer.and_then(|l| l.ptable.as_ref()) {
-            Some(t) => json!({
-                "method": "cell-key",
-                "variance": t.params.variance,
-                "smallest_published_count": t.params.js + 1,
-                "min_denominator": d.disclosure.min_denominator,
-                "note": "Counts are perturbed with the cell-key method: every published count differs from the true count by a small random amount, the same whenever the same records are counted. Parts need not add up to totals; do not sum published values. Rates are computed from the published counts. No published count lies between 1 and smallest_published_count − 1. Cells marked 'protected' are withheld.",
+        period: d.period.into(),
+        hotspots: d.hotspots.map(|h| HotspotSettings {
+            method: h.method.key(),
+            weights: h.weights.key(),
+            k: match h.weights {
+                crate::weights::Spec::Knn(k) => Some(k),
+                _ => None,
+            },
+            threshold: match h.weights {
+                crate::weights::Spec::Distance(t) => Some(t),
+                _ => None,
+            },
+            permutations: h.permutations,
+            seed: h.seed,
+            alpha: h.alpha,
+            fdr: h.fdr,
+            eb: h.eb,
+        }),
+        disclosure: match layer.and_then(|l| l.ptable.as_ref()) {
+            Some(t) => Disclosure::CellKey(CellKeyDisclosure {
+                method: "cell-key",
+                variance: t.params.variance,
+                smallest_published_count: u64::from(t.params.js) + 1,
+                min_denominator: d.disclosure.min_denominator,
+                note: "Counts are perturbed with the cell-key method: every published count differs from the true count by a small random amount, the same whenever the same records are counted. Parts need not add up to totals; do not sum published values. Rates are computed from the published counts. No published count lies between 1 and smallest_published_count − 1. Cells marked 'protected' are withheld.",
             }),
-            None => json!({"min_count": d.disclosure.min_count, "round_to": d.disclosure.round_to, "min_denominator": d.disclosure.min_denominator}),
+            None => Disclosure::Rules(DisclosureRules {
+                min_count: d.disclosure.min_count,
+                round_to: d.disclosure.round_to,
+                min_denominator: d.disclosure.min_denominator,
+            }),
         },
-        "periods": ind.per_level.first().map(|v| v.periods.clone()).unwrap_or_default(),
+        periods: ind.per_level.first().map(|v| v.periods.clone()).unwrap_or_default(),
         // No file paths on a public endpoint: the layer's title says what was counted.
-        "source": {"points": layer.map(|l| l.layer.id.clone()), "points_title": layer.map(|l| l.title.clone()), "attribution": snap.attribution},
-        "levels": levels,
-        "links": [{"rel": "self", "href": format!("/indicators/{}", d.id)}],
-    })
+        source: Source {
+            points: layer.map(|l| l.layer.id.clone()),
+            points_title: layer.map(|l| l.title.clone()),
+            attribution: snap.attribution.clone(),
+        },
+        levels,
+        links: vec![Link { rel: "self", media_type: None, href: format!("/indicators/{}", d.id) }],
+    }
 }
 
-async fn list(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+/// Every indicator: what it counts, its periods per level, disclosure control, source.
+#[utoipa::path(
+    get,
+    path = "/indicators",
+    tag = "indicators",
+    params(ApiKeyQuery),
+    security((), ("bearer" = []), ("api_key_header" = [])),
+    responses(
+        (status = 200, description = "every indicator this caller may see (restricted ones need an API key)", body = IndicatorList),
+        (status = 403, description = "an API key was given and is not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn list(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
     let snap = state.current();
     let keyed = super::has_valid_key(&state, &headers, query.as_deref())?;
-    let items: Vec<Value> = snap.indicators.iter().filter(|i| keyed || !i.restricted).map(|i| metadata(&snap, i)).collect();
-    let body = Json(json!({"project": snap.name, "data_version": snap.version, "indicators": items}));
+    let indicators = snap.indicators.iter().filter(|i| keyed || !i.restricted).map(|i| metadata(&snap, i)).collect();
+    let body = Json(IndicatorList { project: snap.name.clone(), data_version: snap.version.clone(), indicators });
     Ok(if keyed { ([(header::CACHE_CONTROL, "private")], body).into_response() } else { body.into_response() })
 }
 
-#[derive(Debug, Deserialize)]
-struct ValuesQuery {
+/// The API key as a query parameter (`Authorization: Bearer` or `X-API-Key` do the same),
+/// for the OpenAPI document only: `auth::request_key` reads it from the raw query.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct ApiKeyQuery {
+    /// An API key: opens restricted indicators (and, with the `exact` role, exact values).
+    api_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ValuesQuery {
+    /// `buurt`, `wijk`, `gemeente` or a level id (default: the first level).
+    #[param(example = "buurten")]
     level: Option<String>,
+    /// A period of the indicator, or `latest` (the default).
+    #[param(example = "latest")]
     period: Option<String>,
+    /// `json` (default), `csv`, or `csv-nl` (Dutch Excel: `;` and decimal comma).
+    #[param(pattern = "^(json|csv|csv-nl)$")]
     format: Option<String>,
+    /// The same as `format`.
+    #[param(pattern = "^(json|csv|csv-nl)$")]
     f: Option<String>,
-    /// One area's values over all periods.
+    /// An area code of the level: that area's values over all periods, with its trend.
     area: Option<String>,
 }
 
@@ -185,7 +249,24 @@ pub(crate) fn mark(mut res: Response, view: View) -> Response {
     res
 }
 
-async fn values(
+/// Values per area in one period, or one area's series (`area=`), as JSON or CSV.
+#[utoipa::path(
+    get,
+    path = "/indicators/{id}",
+    tag = "indicators",
+    params(("id" = String, Path, description = "an indicator id (see /indicators)"), ValuesQuery, ApiKeyQuery),
+    security((), ("bearer" = []), ("api_key_header" = [])),
+    responses(
+        (status = 200, description = "every area's values in one period, or one area's series", content(
+            (IndicatorJson = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "an unknown level or period, or a format that is not json, csv or csv-nl", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "an API key was given and is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such indicator (or not for this caller), or no such area in the level", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn values(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<ValuesQuery>,
@@ -197,18 +278,36 @@ async fn values(
     Ok(mark(values_of(&snap, &ind, &q).await?, view))
 }
 
-#[derive(Debug, Deserialize)]
-struct TrendsQuery {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct TrendsQuery {
+    /// `buurt`, `wijk`, `gemeente` or a level id (default: the first level).
+    #[param(example = "buurten")]
     level: Option<String>,
     /// Compare the last value with the one this many periods earlier (default: a year for
     /// quarters and months, five years for years).
+    #[param(minimum = 1)]
     back: Option<usize>,
 }
 
-/// `/indicators/{id}/trends?level=…`: every area's Mann-Kendall trend and Sen's slope over
-/// the periods, and its change against the previous period and `back` periods earlier.
-/// Quadratic in the periods for every area: on the analysis workers, cached (`analysis`).
-async fn trends(
+/// Every area's trend: Mann-Kendall and Sen's slope over the periods, and the change against
+/// the previous period and `back` periods earlier.
+// Quadratic in the periods for every area: on the analysis workers, cached (`analysis`).
+#[utoipa::path(
+    get,
+    path = "/indicators/{id}/trends",
+    tag = "indicators",
+    params(("id" = String, Path, description = "an indicator id (see /indicators)"), TrendsQuery, ApiKeyQuery),
+    security((), ("bearer" = []), ("api_key_header" = [])),
+    responses(
+        (status = 200, description = "every area's trend", body = TrendsResponse),
+        (status = 400, description = "an unknown level, or back=0", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "an API key was given and is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such indicator (or not for this caller)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "every analysis worker is busy: try again after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn trends(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<TrendsQuery>,
@@ -230,22 +329,19 @@ async fn trends(
         let ind = owned.get(&snap);
         let level = &snap.levels[li];
         let v = &ind.per_level[li];
-        let rows: Vec<Value> = (0..level.areas.len())
-            .map(|a| {
-                let area = &level.areas[a];
-                let mut row = area_trend(v, a, back);
-                row["code"] = json!(area.code);
-                row["name"] = json!(area.name);
-                row
-            })
+        let trends = level
+            .areas
+            .iter()
+            .enumerate()
+            .map(|(a, area)| AreaTrend { code: area.code.clone(), name: area.name.clone(), trend: Trend::of(v, a, back) })
             .collect();
-        Body::json(&json!({
-            "indicator": metadata(&snap, ind),
-            "level": level.id,
-            "periods": v.periods,
-            "method": trend_method(back),
-            "trends": rows,
-        }))
+        Body::json(&TrendsResponse {
+            indicator: metadata(&snap, ind),
+            level: level.id.clone(),
+            periods: v.periods.clone(),
+            method: TrendMethod::new(back),
+            trends,
+        })
     })
     .await?;
     Ok(mark(answer.into_response(), view))
@@ -267,29 +363,30 @@ async fn values_of(snap: &Snapshot, ind: &IndicatorResult, q: &ValuesQuery) -> R
         if format != "json" {
             return csv_response(snap, ind, li, None, Some(a), format == "csv-nl");
         }
-        let series: Vec<Value> = (0..v.periods.len())
+        let series = (0..v.periods.len())
             .map(|p| {
                 let k = v.index(a, p);
-                json!({
-                    "period": v.periods[p],
-                    "numerator": v.numerator[k],
-                    "denominator": v.denominator[k],
-                    "denominator_period": v.denominator_periods.get(p).cloned().flatten(),
-                    "value": v.value[k],
-                    "suppressed": v.suppressed[k].map(|s| s.key()),
-                    "converted": v.converted.get(k).copied().unwrap_or(false)
-                })
+                SeriesValue {
+                    period: v.periods[p].clone(),
+                    numerator: v.numerator[k],
+                    denominator: v.denominator[k],
+                    denominator_period: v.denominator_periods.get(p).cloned().flatten(),
+                    value: v.value[k],
+                    suppressed: v.suppressed[k].map(|s| s.key()),
+                    converted: v.converted.get(k).copied().unwrap_or(false),
+                }
             })
             .collect();
         let area = &level.areas[a];
-        return Ok(Json(json!({
-            "indicator": metadata(snap, ind),
-            "level": level.id,
-            "area": {"code": area.code, "name": area.name},
-            "series": series,
-            "trend": area_trend(v, a, default_back(ind.def.period)),
-            "trend_method": trend_method(default_back(ind.def.period)),
-        }))
+        let back = default_back(ind.def.period);
+        return Ok(Json(IndicatorJson::Series(Box::new(IndicatorSeries {
+            indicator: metadata(snap, ind),
+            level: level.id.clone(),
+            area: AreaRef { code: area.code.clone(), name: area.name.clone() },
+            series,
+            trend: Trend::of(v, a, back),
+            trend_method: TrendMethod::new(back),
+        })))
         .into_response());
     }
 
@@ -302,7 +399,7 @@ async fn values_of(snap: &Snapshot, ind: &IndicatorResult, q: &ValuesQuery) -> R
     if format != "json" {
         return csv_response(snap, ind, li, period, None, format == "csv-nl");
     }
-    let rows: Vec<Value> = match period {
+    let values = match period {
         None => Vec::new(),
         Some(p) => level
             .areas
@@ -310,25 +407,25 @@ async fn values_of(snap: &Snapshot, ind: &IndicatorResult, q: &ValuesQuery) -> R
             .enumerate()
             .map(|(a, area)| {
                 let k = v.index(a, p);
-                json!({
-                    "code": area.code,
-                    "name": area.name,
-                    "numerator": v.numerator[k],
-                    "denominator": v.denominator[k],
-                    "value": v.value[k],
-                    "suppressed": v.suppressed[k].map(|s| s.key()),
-                    "converted": v.converted.get(k).copied().unwrap_or(false)
-                })
+                AreaValue {
+                    code: area.code.clone(),
+                    name: area.name.clone(),
+                    numerator: v.numerator[k],
+                    denominator: v.denominator[k],
+                    value: v.value[k],
+                    suppressed: v.suppressed[k].map(|s| s.key()),
+                    converted: v.converted.get(k).copied().unwrap_or(false),
+                }
             })
             .collect(),
     };
-    Ok(Json(json!({
-        "indicator": metadata(snap, ind),
-        "level": level.id,
-        "period": period.map(|p| v.periods[p].clone()),
-        "denominator_period": period.and_then(|p| v.denominator_periods.get(p).cloned().flatten()),
-        "values": rows,
-    }))
+    Ok(Json(IndicatorJson::Values(Box::new(IndicatorValues {
+        indicator: metadata(snap, ind),
+        level: level.id.clone(),
+        period: period.map(|p| v.periods[p].clone()),
+        denominator_period: period.and_then(|p| v.denominator_periods.get(p).cloned().flatten()),
+        values,
+    })))
     .into_response())
 }
 

@@ -10,9 +10,12 @@ mod health;
 mod hotspots;
 mod indicators;
 mod metrics;
+mod openapi;
+mod profile;
 pub mod reload;
 mod styles;
 pub mod tiles;
+mod views;
 mod web;
 
 /// The OGC API query parameters' parsers: pure functions of the text (and the storage
@@ -152,7 +155,10 @@ pub fn app(state: AppState) -> Router {
         .merge(features::router())
         .merge(styles::router())
         .merge(reload::router())
-        .fallback(|| async { ApiError::NotFound("no such path; see / (the map), /ogc, /tiles, /styles, /indicators, /health".into()) })
+        .merge(openapi::router())
+        .fallback(|| async {
+            ApiError::NotFound("no such path; see / (the map), /ogc, /tiles, /styles, /indicators, /openapi.json, /health".into())
+        })
         .layer(axum::middleware::from_fn_with_state(state.clone(), vary_on_host))
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::csp_on_html))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
@@ -218,14 +224,20 @@ impl IntoResponse for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())
             }
         };
-        let body = serde_json::json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or("error"),
-            "status": status.as_u16(),
-            "detail": detail,
-        });
-        (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+        problem_response(status, detail, [])
     }
+}
+
+/// A problem document (`views::Problem`) with its status and extra headers.
+pub(crate) fn problem_response<const N: usize>(status: StatusCode, detail: String, headers: [(header::HeaderName, String); N]) -> Response {
+    let body = serde_json::to_string(&views::Problem::new(status, detail)).unwrap_or_default();
+    let mut res = (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response();
+    for (name, value) in headers {
+        if let Ok(v) = header::HeaderValue::from_str(&value) {
+            res.headers_mut().insert(name, v);
+        }
+    }
+    res
 }
 
 /// Serve until Ctrl-C or SIGTERM, finishing requests in flight.

@@ -113,29 +113,16 @@ fn scheme_of(url: &str) -> String {
     if url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://")) { "http:".into() } else { "https:".into() }
 }
 
-/// The one inline script of the area profile (`core/src/export/profile.rs`, PROFILE_SCRIPT:
-/// it draws the charts before `buurtmeter report` prints the page), allowed by its hash
-/// and nothing else inline. Must stay byte for byte the text between `<script>` and
-/// `</script>` of that page: `tests/xss.rs` checks it, and the charts vanish when not.
-const PROFILE_INLINE_SCRIPT: &str = r#"
-document.querySelectorAll('.chart').forEach(function (el) {
-  if (typeof uPlot === 'undefined') { return; }
-  var s = JSON.parse(el.dataset.series);
-  var xs = s.map(function (_, i) { return i; });
-  var ys = s.map(function (c) { return typeof c.value === 'number' ? c.value : null; });
-  new uPlot({ width: el.clientWidth || 320, height: 120, legend: { show: false }, scales: { x: { time: false } },
-    axes: [{ values: function (u, t) { return t.map(function (i) { return s[i] ? String(s[i].period).slice(0, 4) : ''; }); }, space: 40 }, { size: 44 }],
-    series: [{}, { stroke: '#123c69', width: 2, points: { size: 3 } }] }, [xs, ys], el);
-});
-window.buurtmeterProfileReady = true;
-"#;
-
-/// `sha256-…` (base64) of [`PROFILE_INLINE_SCRIPT`], as CSP writes a script hash.
+/// `sha256-…` (base64) of the one inline script of the area profile
+/// ([`super::profile::PROFILE_SCRIPT`]: it draws the charts before `buurtmeter report`
+/// prints the page), as CSP writes a script hash: that script is allowed by its hash and
+/// nothing else inline. The page writes the constant whole between `<script>` and
+/// `</script>`, so the two cannot drift apart; `tests/xss.rs` checks it.
 fn profile_script_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| {
         use sha2::Digest;
-        format!("sha256-{}", base64(&sha2::Sha256::digest(PROFILE_INLINE_SCRIPT.as_bytes())))
+        format!("sha256-{}", base64(&sha2::Sha256::digest(super::profile::PROFILE_SCRIPT.as_bytes())))
     })
 }
 

@@ -201,9 +201,9 @@ pub fn http_get(base: &str, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
     Ok((status, buf[(head_end + 4).min(buf.len())..].to_vec()))
 }
 
-/// The Python with the reference implementations (pymannkendall, tobler, libpysal, esda)
-/// that `sh .ci/setup test` installs into CARGO_TARGET_TMPDIR/pyref. Missing: a failure
-/// that says how to install them.
+/// The Python with the reference implementations (pymannkendall, tobler, libpysal, esda,
+/// openapi-spec-validator) that `sh .ci/setup test` installs into
+/// CARGO_TARGET_TMPDIR/pyref. Missing: a failure that says how to install them.
 pub fn reference_python() -> PathBuf {
     let py = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyref/bin/python");
     assert!(

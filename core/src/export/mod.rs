@@ -4,7 +4,6 @@
 pub mod csv_out;
 pub mod geojson_out;
 pub mod gpkg;
-pub mod profile;
 pub mod styles;
 
 pub use csv_out::{write_counts, write_hand_back, write_indicator_csv};
@@ -50,7 +49,7 @@ impl ExportError {
     }
 }
 
-/// Text for HTML and XML (QML styles, the profile page, the OGC API's HTML).
+/// Text for HTML and XML (QML styles; the server's profile page and OGC API HTML).
 pub fn escape_markup(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

@@ -20,6 +20,18 @@ pub const MIN_VALUES: usize = 4;
 /// The significance level of the trend direction.
 pub const ALPHA: f64 = 0.05;
 
+/// How many periods back a change is compared when nobody says: a year for quarters and
+/// months, five years for years, the previous one otherwise.
+pub fn default_back(kind: crate::indicators::PeriodKind) -> usize {
+    use crate::indicators::PeriodKind;
+    match kind {
+        PeriodKind::Quarter => 4,
+        PeriodKind::Month => 12,
+        PeriodKind::Year => 5,
+        PeriodKind::All => 1,
+    }
+}
+
 /// Which way a series goes, at [`ALPHA`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {

@@ -140,6 +140,18 @@ impl Snapshot {
         self.indicators.iter().find(|i| i.def.id == id)
     }
 
+    /// The areas above area `a` of level `li`: (level, area), nearest first.
+    pub fn ancestors(&self, li: usize, a: usize) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let (mut l, mut x) = (li, a);
+        while let Some(parent) = self.levels[l].parent {
+            let Some(p) = self.levels[l].parent_area.get(x).copied().flatten() else { break };
+            out.push((parent, p as usize));
+            (l, x) = (parent, p as usize);
+        }
+        out
+    }
+
     /// The weights `spec` of level `li` (exact contiguity made once per snapshot).
     pub fn weights(&self, li: usize, spec: crate::weights::Spec) -> std::borrow::Cow<'_, crate::weights::Neighbours> {
         self.contiguity.weights(li, &self.levels[li].areas, spec)
