@@ -41,6 +41,19 @@ struct Attack {
     lo: Vec<i64>,
     hi: Vec<i64>,
     eqs: Vec<(usize, Vec<usize>)>,
+    /// Real-valued unknowns for the LP only (true weighted sums): truth and bounds.
+    reals: Vec<(f64, f64, f64)>,
+    /// LP rows lo ≤ Σ coef · var ≤ hi over counts (`Count`) and sums (`Sum`).
+    rows: Vec<Row>,
+}
+
+/// One LP row: lo ≤ Σ coef · unknown ≤ hi.
+type Row = (Vec<(Unknown, f64)>, f64, f64);
+
+#[derive(Clone, Copy)]
+enum Unknown {
+    Count(usize),
+    Sum(usize),
 }
 
 impl Attack {
@@ -120,7 +133,7 @@ fn attack(project_path: &Path, env: &[(&str, &str)]) -> (usize, usize, usize, us
         snap.points.iter().find(|p| p.ptable.is_some() && p.access != buurtmeter::config::Access::Restricted).expect("a protected layer");
     let table = layer.ptable.as_ref().unwrap();
     let js = i64::from(table.params.js);
-    let mut a = Attack { truth: vec![], lo: vec![], hi: vec![], eqs: vec![] };
+    let mut a = Attack { truth: vec![], lo: vec![], hi: vec![], eqs: vec![], reals: vec![], rows: vec![] };
     // (indicator, level, area, period) → variable
     let mut cell: BTreeMap<(String, usize, usize, String), usize> = BTreeMap::new();
     let counts: Vec<_> = snap
@@ -176,6 +189,34 @@ fn attack(project_path: &Path, env: &[(&str, &str)]) -> (usize, usize, usize, us
             }
         }
     }
+    // The whole layer is the sum of its categories (same period and dates).
+    let categories = &layer.layer.categories;
+    for total in counts.iter().filter(|i| i.def.numerator.categories().is_none()) {
+        let parts: Vec<&&buurtmeter::snapshot::IndicatorResult> = counts
+            .iter()
+            .filter(|i| {
+                i.def.period == total.def.period
+                    && i.def.from == total.def.from
+                    && i.def.to == total.def.to
+                    && i.def.numerator.categories().is_some_and(|c| c.len() == 1)
+            })
+            .collect();
+        let covered: std::collections::BTreeSet<&str> =
+            parts.iter().flat_map(|i| i.def.numerator.categories().unwrap()).map(String::as_str).collect();
+        if parts.is_empty() || covered.len() != categories.len() || parts.len() != categories.len() {
+            continue;
+        }
+        for (li, level) in snap.levels.iter().enumerate() {
+            for period in &total.per_level[li].periods {
+                for area in 0..level.areas.len() {
+                    let Some(&t) = cell.get(&(total.def.id.clone(), li, area, period.clone())) else { continue };
+                    let ps: Vec<usize> =
+                        parts.iter().filter_map(|i| cell.get(&(i.def.id.clone(), li, area, period.clone())).copied()).collect();
+                    a.eq(t, ps);
+                }
+            }
+        }
+    }
     // Custom groups are the sums of their members.
     for ind in &counts {
         for (li, level) in snap.levels.iter().enumerate() {
@@ -220,13 +261,15 @@ fn attack(project_path: &Path, env: &[(&str, &str)]) -> (usize, usize, usize, us
     // tileset's maxzoom), decoded by GDAL: every published cell, and for every published
     // cell the four cells it splits into at the next zoom (absent = published 0), with
     // cell = Σ its four children.
+    let sums = weighted_sums(&mut a, &snap, &server, layer, table, &counts, &cell);
+    eprintln!("{}: {sums} published weighted sums linked to the counts of the same records", project.name);
     let finest = snap.tiles.tilesets.iter().find(|t| t.id == layer.layer.id).expect("the layer's tileset").maxzoom;
     let grid_vars = grid_cells(&mut a, &server, layer, table, u32::from(finest));
     eprintln!("{}: {grid_vars} grid cells from the tiles", project.name);
 
     // The same attack against plain suppression (exact values, small counts withheld):
     // it must recover small counts, or the attack itself is too weak to mean anything.
-    let mut naive = Attack { truth: a.truth.clone(), lo: vec![], hi: vec![], eqs: a.eqs.clone() };
+    let mut naive = Attack { truth: a.truth.clone(), lo: vec![], hi: vec![], eqs: a.eqs.clone(), reals: vec![], rows: vec![] };
     for &t in &a.truth {
         let (lo, hi) = if (1..=js).contains(&t) { (0, UNBOUNDED) } else { (t, t) };
         naive.lo.push(lo);
@@ -236,6 +279,36 @@ fn attack(project_path: &Path, env: &[(&str, &str)]) -> (usize, usize, usize, us
     let naive_recovered = (0..naive.truth.len()).filter(|&v| (1..=js).contains(&naive.truth[v]) && naive.lo[v] == naive.hi[v]).count();
     eprintln!("{}: against plain suppression the same attack pins {naive_recovered} small counts", project.name);
     assert!(naive_recovered > 0, "the attack recovers nothing even from plain suppression: it tests nothing");
+
+    // The stronger attacker: every small cell minimised and maximised by a linear-program
+    // solver (HiGHS) over all published values and equations at once. Checked first
+    // against plain suppression, where it must pin small counts.
+    let small: Vec<usize> = (0..a.truth.len()).filter(|&v| (1..=js).contains(&a.truth[v])).collect();
+    let naive_lp = lp_bounds(&naive_lo_hi(&a, js), &a.eqs, &[], &[], &small);
+    let naive_lp_pinned = naive_lp.iter().filter(|b| b.1).count();
+    eprintln!("{}: against plain suppression the LP attack pins {naive_lp_pinned} of {} small counts", project.name, small.len());
+    assert!(naive_lp_pinned > 0, "the LP attack recovers nothing even from plain suppression: it tests nothing");
+    let started = std::time::Instant::now();
+    let lp = lp_bounds(&(a.lo.clone(), a.hi.clone()), &a.eqs, &a.reals, &a.rows, &small);
+    eprintln!("{}: LP attack solved in {:.1} s", project.name, started.elapsed().as_secs_f64());
+    let mut lp_pinned = 0;
+    for (&v, &(lo, pinned)) in small.iter().zip(&lp) {
+        assert!(lo.is_none_or(|lo| lo <= a.truth[v]), "the LP lost the truth: the constraints are wrong");
+        if pinned {
+            lp_pinned += 1;
+            eprintln!("LP pinned: true {} (published interval {}..{})", a.truth[v], a.lo[v], a.hi[v]);
+        }
+    }
+    eprintln!(
+        "{}: LP attack over {} cells, {} sums, {} equations and {} further rows: {lp_pinned} of {} small counts pinned",
+        project.name,
+        a.truth.len(),
+        a.reals.len(),
+        a.eqs.len(),
+        a.rows.len(),
+        small.len()
+    );
+    assert_eq!(lp_pinned, 0, "the LP attack pins small counts");
 
     let before: Vec<(i64, i64)> = a.lo.iter().copied().zip(a.hi.iter().copied()).collect();
     a.propagate();
@@ -261,6 +334,152 @@ fn attack(project_path: &Path, env: &[(&str, &str)]) -> (usize, usize, usize, us
         a.truth.len()
     );
     (tried, recovered, a.truth.len(), pinned)
+}
+
+/// The weighted sums of the layer (every level and period, through the indicator API),
+/// linked to the counts of the same records: the attacker is given more than the method
+/// tells: each cell's noise scale (the larger of a tenth of its largest and its mean
+/// weight), so a published sum ŝ bounds the true sum to ŝ ± D·scale; the smallest and
+/// largest weight of the layer, so wmin·n ≤ S ≤ wmax·n for the count n of the same records
+/// (where that holds: not for the one dominant record); parents are the sums of their
+/// children. Returns the number of published sums.
+fn weighted_sums(
+    a: &mut Attack,
+    snap: &Snapshot,
+    server: &Server,
+    layer: &buurtmeter::snapshot::JoinedLayer,
+    table: &PTable,
+    counts: &[&buurtmeter::snapshot::IndicatorResult],
+    cell: &BTreeMap<(String, usize, usize, String), usize>,
+) -> usize {
+    let d = f64::from(table.params.max_deviation);
+    let weights: Vec<f64> = layer.layer.weights.iter().flatten().copied().filter(|w| w.is_finite()).collect();
+    let mut sorted = weights.clone();
+    sorted.sort_by(f64::total_cmp);
+    // The attacker's belief about one record's weight: the range of all but the largest.
+    let (wmin, wmax) = (sorted.first().copied().unwrap_or(0.0), sorted.iter().rev().nth(1).copied().unwrap_or(0.0));
+    let mut published = 0;
+    for ind in snap.indicators.iter().filter(|i| i.def.numerator.points() == Some(layer.layer.id.as_str()) && i.def.numerator.weighted()) {
+        let twin = counts.iter().find(|c| {
+            c.def.period == ind.def.period
+                && c.def.numerator.categories() == ind.def.numerator.categories()
+                && c.def.from == ind.def.from
+                && c.def.to == ind.def.to
+        });
+        let mut sum_of: BTreeMap<(usize, usize, String), usize> = BTreeMap::new();
+        for (li, level) in snap.levels.iter().enumerate() {
+            let truth = buurtmeter::indicators::evaluate(
+                &ind.def,
+                &layer.layer,
+                &layer.assigned[li],
+                layer.record_keys.as_deref(),
+                &snap.levels,
+                li,
+            )
+            .unwrap();
+            let cells = truth.protection.as_ref().expect("a protected layer's cells");
+            for period in &truth.periods {
+                let (status, csv) = server.get(&format!("/indicators/{}?level={}&period={period}&format=csv", ind.def.id, level.id));
+                assert_eq!(status, 200, "{csv}");
+                let mut lines = csv.lines();
+                let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+                let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+                for line in lines {
+                    let f: Vec<&str> = line.split(',').collect();
+                    let area = level.by_code[f[col("area_code")]];
+                    let k = truth.index(area, truth.period_index(f[col("period")]).unwrap());
+                    let s = truth.numerator[k].unwrap_or(0.0);
+                    let n = cells.records[k];
+                    let (lo, hi) = match f[col("numerator")].parse::<f64>() {
+                        Ok(p) => {
+                            published += 1;
+                            let scale = (0.1 * cells.largest[k]).max(if n > 0 { s / n as f64 } else { 0.0 });
+                            (p - d * scale - 0.5, p + d * scale + 0.5)
+                        }
+                        Err(_) => (0.0, f64::INFINITY),
+                    };
+                    assert!(lo <= s && s <= hi, "a published sum excludes its own truth: {s} not in {lo}..{hi}");
+                    a.reals.push((s, lo, hi));
+                    let v = a.reals.len() - 1;
+                    sum_of.insert((li, area, period.clone()), v);
+                    if let Some(&c) = twin.and_then(|t| cell.get(&(t.def.id.clone(), li, area, period.clone()))) {
+                        let t = a.truth[c] as f64;
+                        if s >= wmin * t {
+                            a.rows.push((vec![(Unknown::Sum(v), 1.0), (Unknown::Count(c), -wmin)], 0.0, f64::INFINITY));
+                        }
+                        if s <= wmax * t {
+                            a.rows.push((vec![(Unknown::Sum(v), 1.0), (Unknown::Count(c), -wmax)], f64::NEG_INFINITY, 0.0));
+                        }
+                    }
+                }
+            }
+        }
+        // Parents are the sums of their children.
+        for (li, level) in snap.levels.iter().enumerate() {
+            let Some(pi) = level.parent else { continue };
+            for ((pl, parent, period), &t) in sum_of.iter().filter(|((l, _, _), _)| *l == pi) {
+                let kids: Vec<usize> = (0..level.areas.len())
+                    .filter(|&c| level.parent_area[c] == Some(*parent as u32))
+                    .filter_map(|c| sum_of.get(&(li, c, period.clone())).copied())
+                    .collect();
+                let total: f64 = kids.iter().map(|&k| a.reals[k].0).sum();
+                if !kids.is_empty() && (total - a.reals[t].0).abs() < 1e-6 * total.abs().max(1.0) && *pl == pi {
+                    let mut terms = vec![(Unknown::Sum(t), 1.0)];
+                    terms.extend(kids.iter().map(|&k| (Unknown::Sum(k), -1.0)));
+                    a.rows.push((terms, 0.0, 0.0));
+                }
+            }
+        }
+    }
+    let has_weighted =
+        snap.indicators.iter().any(|i| i.def.numerator.points() == Some(layer.layer.id.as_str()) && i.def.numerator.weighted());
+    assert!(!has_weighted || published > 0, "the layer has a weighted indicator but the attack found no published sum: it tests nothing");
+    published
+}
+
+/// What plain suppression publishes: small counts withheld, every other value exact.
+fn naive_lo_hi(a: &Attack, js: i64) -> (Vec<i64>, Vec<i64>) {
+    a.truth.iter().map(|&t| if (1..=js).contains(&t) { (0, UNBOUNDED) } else { (t, t) }).unzip()
+}
+
+/// What HiGHS proves about each target from the published bounds and the equations
+/// (tests/reference/lp_attack.py): its smallest integer value where solved, and whether
+/// it is pinned to one value.
+fn lp_bounds(
+    (lo, hi): &(Vec<i64>, Vec<i64>),
+    eqs: &[(usize, Vec<usize>)],
+    reals: &[(f64, f64, f64)],
+    rows: &[Row],
+    targets: &[usize],
+) -> Vec<(Option<i64>, bool)> {
+    use std::io::Write;
+    let n = lo.len();
+    let index = |u: &Unknown| match *u {
+        Unknown::Count(i) => i,
+        Unknown::Sum(k) => n + k,
+    };
+    let rows: Vec<serde_json::Value> =
+        rows.iter().map(|(terms, l, h)| serde_json::json!([terms.iter().map(|(u, c)| (index(u), *c)).collect::<Vec<_>>(), l, h])).collect();
+    let reals: Vec<(f64, f64)> = reals.iter().map(|r| (r.1, r.2)).collect();
+    let input = serde_json::json!({ "lo": lo, "hi": hi, "eqs": eqs, "reals": reals, "rows": rows, "targets": targets });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/lp_attack.py");
+    let result = tempfile::NamedTempFile::new().unwrap();
+    // BUURTMETER_LP_INPUT=dir keeps the LP of each attack there, for a look with HiGHS.
+    if let Ok(dir) = std::env::var("BUURTMETER_LP_INPUT") {
+        let name = format!("lp-{}-{}.json", std::process::id(), targets.len());
+        std::fs::write(Path::new(&dir).join(name), input.to_string()).unwrap();
+    }
+    let mut child = std::process::Command::new(reference_python())
+        .arg(script)
+        .arg(result.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("run the LP attack");
+    child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "the LP attack failed");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(result.path()).unwrap()).unwrap();
+    v["bounds"].as_array().unwrap().iter().map(|b| (b["lo"].as_i64(), b["pinned"].as_bool().unwrap())).collect()
 }
 
 /// World cell (x, y) at cell zoom `c` of EPSG:3857 metres (28-bit world grid, as the tiles).
@@ -343,21 +562,7 @@ fn hard_project(dir: &Path) -> std::path::PathBuf {
     for f in ["demodorp.gpkg", "kerncijfers_demodorp.csv", "wateroverlast_demodorp.csv"] {
         std::fs::copy(data.join(f), dir.join(f)).unwrap();
     }
-    // Few reports (many counts of 1 and 2), three categories, two years, one large weight.
-    let mut rows = vec!["id;x;y;datum;soort;liters".to_string()];
-    let mut seed = 11u64;
-    let mut rnd = || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (seed >> 33) as f64 / (1u64 << 31) as f64
-    };
-    let cats = ["kelder", "straat", "tuin"];
-    for i in 0..450 {
-        let (x, y) = (188_500.0 + rnd() * 9_000.0, 318_000.0 + rnd() * 9_000.0);
-        let date = format!("{}-{:02}-{:02}", 2023 + (i % 2), 1 + (rnd() * 12.0) as u32 % 12, 1 + (rnd() * 27.0) as u32);
-        let liters = if i == 7 { 100_000.0 } else { 10.0 + (rnd() * 50.0).round() };
-        rows.push(format!("M{i:04};{x:.1};{y:.1};{date};{};{liters}", cats[i % 3]));
-    }
-    std::fs::write(dir.join("meldingen.csv"), rows.join("\n") + "\n").unwrap();
+    register(&dir.join("meldingen.csv"), 450, [188_500.0, 318_000.0, 197_500.0, 327_000.0]);
     let mut toml = String::from(
         r#"name = "Aanvalsproject"
 [[levels]]
@@ -371,16 +576,6 @@ layer = "wijken"
 [[statistics]]
 path = "kerncijfers_demodorp.csv"
 [[points]]
-id = "meldingen"
-path = "meldingen.csv"
-x = "x"
-y = "y"
-date = "datum"
-category = "soort"
-weight = "liters"
-id_column = "id"
-min_count = 3
-[[points]]
 id = "partner"
 path = "wateroverlast_demodorp.csv"
 lon = "lon"
@@ -388,6 +583,39 @@ lat = "lat"
 access = "restricted"
 min_count = 5
 "#,
+    );
+    toml.push_str(&protected_layer("meldingen.csv", "aantal_inwoners"));
+    toml.push_str("[[indicators]]\nid = \"partner_n\"\ntitle = \"partner\"\nnumerator = { points = \"partner\" }\nperiod = \"year\"\n");
+    let p = dir.join("aanval.toml");
+    std::fs::write(&p, toml).unwrap();
+    p
+}
+
+/// A register of `n` reports in `bbox` (RD New): few per area (many counts of 1 and 2),
+/// three categories, two years, one record with a weight that dominates every sum.
+fn register(path: &Path, n: usize, bbox: [f64; 4]) {
+    let mut rows = vec!["id;x;y;datum;soort;liters".to_string()];
+    let mut seed = 11u64;
+    let mut rnd = || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let cats = ["kelder", "straat", "tuin"];
+    for i in 0..n {
+        let (x, y) = (bbox[0] + rnd() * (bbox[2] - bbox[0]), bbox[1] + rnd() * (bbox[3] - bbox[1]));
+        let date = format!("{}-{:02}-{:02}", 2023 + (i % 2), 1 + (rnd() * 12.0) as u32 % 12, 1 + (rnd() * 27.0) as u32);
+        let liters = if i == 7 { 100_000.0 } else { 10.0 + (rnd() * 50.0).round() };
+        rows.push(format!("M{i:04};{x:.1};{y:.1};{date};{};{liters}", cats[i % 3]));
+    }
+    std::fs::write(path, rows.join("\n") + "\n").unwrap();
+}
+
+/// The protected layer `meldingen` from `path` (`min_count = 3`) with every indicator an
+/// analyst could ask for: all, year, quarter and month, each category and all together,
+/// a rate on `inhabitants`, a weighted sum, so that many linked tables are published.
+fn protected_layer(path: &str, inhabitants: &str) -> String {
+    let mut toml = format!(
+        "[[points]]\nid = \"meldingen\"\npath = \"{path}\"\nx = \"x\"\ny = \"y\"\ndate = \"datum\"\ncategory = \"soort\"\nweight = \"liters\"\nid_column = \"id\"\nmin_count = 3\n"
     );
     let mut n = 0;
     for period in ["all", "year", "quarter", "month"] {
@@ -400,14 +628,29 @@ min_count = 5
             ));
         }
     }
-    toml.push_str("[[indicators]]\nid = \"rate\"\ntitle = \"per 1000\"\nnumerator = { points = \"meldingen\" }\ndenominator = \"aantal_inwoners\"\nscale = 1000\nperiod = \"year\"\nmin_denominator = 50\n");
+    toml.push_str(&format!("[[indicators]]\nid = \"rate\"\ntitle = \"per 1000\"\nnumerator = {{ points = \"meldingen\" }}\ndenominator = \"{inhabitants}\"\nscale = 1000\nperiod = \"year\"\nmin_denominator = 50\n"));
     toml.push_str(
         "[[indicators]]\nid = \"liters\"\ntitle = \"liters\"\nnumerator = { points = \"meldingen\", weighted = true }\nperiod = \"year\"\n",
     );
-    toml.push_str("[[indicators]]\nid = \"partner_n\"\ntitle = \"partner\"\nnumerator = { points = \"partner\" }\nperiod = \"year\"\n");
-    let p = dir.join("aanval.toml");
-    std::fs::write(&p, toml).unwrap();
-    p
+    toml
+}
+
+/// The LP attack on the real Heerlen example (57 CBS buurten, the wijken and the
+/// gemeente, the CBS statistics) with a protected register of 749 reports in Heerlen.
+#[test]
+fn the_attack_recovers_no_small_count_on_the_real_heerlen_buurten() {
+    if shared_data("heerlen_buurten_2023/heerlen_buurten_2023.gpkg").is_none() {
+        return;
+    }
+    let reg = tempfile::tempdir().unwrap();
+    let csv = reg.path().join("meldingen.csv");
+    register(&csv, 749, [190_737.0, 314_476.0, 200_044.0, 327_572.0]);
+    let layer = protected_layer(&csv.display().to_string(), "InwonersVanaf15Jaar_13");
+    let (_dir, p) = example_copy("heerlen", |t| t + "\n" + &layer);
+    let env = [("BUURTMETER_SDC_SECRET", "attack-suite-secret")];
+    let (tried, recovered, cells, _) = attack(&p, &env);
+    assert!(cells > 5000 && tried > 300, "the attack had something to try: {cells} cells, {tried} small");
+    assert_eq!(recovered, 0, "small counts pinned to their true value");
 }
 
 #[test]
