@@ -261,6 +261,20 @@ pub struct PointsConfig {
     /// at the zoom whose cells are this size (clients overzoom beyond it).
     #[serde(default)]
     pub min_cell_m: Option<f64>,
+    /// Protected layers: publish at release points only (`"month"`, `"quarter"`): the
+    /// public values come from the records of the closed periods as they stood at the
+    /// first build of the month (quarter), kept in `.buurtmeter/releases/` next to the
+    /// project; records added in between change nothing public until the next release.
+    #[serde(default)]
+    pub release: Option<Release>,
+}
+
+/// When a protected layer's public values may change (`release = "month"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Release {
+    Month,
+    Quarter,
 }
 
 /// How hot spots are computed: `hotspots = { … }` of an indicator, validated on load
@@ -850,6 +864,18 @@ impl Project {
             positive(&format!("point layer '{}'", p.id), [p.min_count, p.round_to, p.min_denominator])?;
             if p.x.is_some() != p.y.is_some() || p.lon.is_some() != p.lat.is_some() {
                 return Err(format!("point layer '{}': give both x and y, or both lon and lat", p.id));
+            }
+            let protected = p.min_count.is_some()
+                || p.round_to.is_some()
+                || self
+                    .indicators
+                    .iter()
+                    .any(|i| i.numerator.points() == Some(p.id.as_str()) && (i.min_count.is_some() || i.round_to.is_some()));
+            if p.release.is_some() && (!protected || p.access == Access::Public) {
+                return Err(format!(
+                    "point layer '{}': release is for protected layers (access aggregate or restricted, with min_count): give it min_count = 3, or leave release out",
+                    p.id
+                ));
             }
         }
         Ok(())

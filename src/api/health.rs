@@ -29,14 +29,20 @@ async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
             // A protected layer's true counts exist only inside the build: none of them here
             // (its published counts are in the indicators, with their noise).
             if p.ptable.is_some() && !admin {
-                return serde_json::json!({"id": p.layer.id, "protected": true});
+                let mut v = serde_json::json!({"id": p.layer.id, "protected": true});
+                if let Some(live) = &p.live {
+                    v["release"] = live.release.clone().into();
+                }
+                return v;
             }
             let a = &p.layer.accounting;
+            // Counted on the live records (a layer published at release points serves others).
+            let n_live = p.live.as_ref().map_or(p.layer.len(), |l| l.layer.len()) as u64;
             let per_level: Vec<_> = snap
                 .levels
                 .iter()
                 .zip(&p.joined_per_level)
-                .map(|(l, &j)| serde_json::json!({"level": l.id, "joined": j, "outside": p.layer.len() as u64 - j}))
+                .map(|(l, &j)| serde_json::json!({"level": l.id, "joined": j, "outside": n_live - j}))
                 .collect();
             let partly: serde_json::Map<String, serde_json::Value> =
                 a.field_issues.iter().map(|(k, n)| (k.key().to_string(), (*n).into())).collect();
@@ -50,6 +56,8 @@ async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
                 "partly_used": partly,
                 "not_records": a.not_records,
                 "per_level": per_level,
+                "release": p.live.as_ref().map(|l| l.release.clone()),
+                "released_records": p.live.as_ref().map(|_| p.layer.len()),
             })
         })
         .collect();

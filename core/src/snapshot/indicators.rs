@@ -118,7 +118,14 @@ fn compute_one(
     let mut exact = None;
     match layer.and_then(|l| l.ptable.as_ref()) {
         Some(table) => {
-            exact = Some(per_level.iter().map(|v| LevelValues { protection: None, ..v.clone() }).collect::<Vec<_>>());
+            // The exact role sees the live records, also between releases.
+            exact = Some(match layer.and_then(|l| l.live.as_deref()) {
+                Some(live) => (0..levels.len())
+                    .map(|li| indicators::evaluate(&def, &live.layer, &live.assigned[li], None, levels, li))
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|source| IndicatorsError::Table { indicator: def.id.clone(), level: String::new(), source })?,
+                None => per_level.iter().map(|v| LevelValues { protection: None, ..v.clone() }).collect::<Vec<_>>(),
+            });
             indicators::sdc::apply_cell_key(table, &def, &mut per_level)
         }
         None => indicators::sdc::apply(&def.disclosure, levels, &mut per_level),

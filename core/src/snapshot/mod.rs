@@ -17,6 +17,7 @@ mod hierarchy;
 mod indicators;
 mod names;
 mod points;
+pub mod release;
 mod serving;
 mod version;
 
@@ -81,6 +82,18 @@ pub struct JoinedLayer {
     pub min_cell_m: f64,
     /// WGS84 lon/lat of every point (for OGC API and tiles).
     pub lonlat: Vec<[f64; 2]>,
+    /// A layer published at release points (`release = "month"`): `layer` and `assigned`
+    /// are the release's records; here are the live ones, for the exact role only.
+    pub live: Option<Box<LiveRecords>>,
+}
+
+/// The live records of a layer published at release points, and the release in force.
+pub struct LiveRecords {
+    pub layer: PointLayer,
+    pub assigned: Vec<Vec<u32>>,
+    /// The release served (`2026-12`), and a fingerprint of its records.
+    pub release: String,
+    pub fingerprint: u64,
 }
 
 /// One indicator evaluated at every level (aligned with `Snapshot::levels`).
@@ -209,7 +222,21 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     let results = indicators::compute(project, &levels, &joined, &contiguity, &mut log)?;
     let (wgs84, tiles) = timed(&mut log.timings, "prepare tiles", || serving::prepare_serving(&working, &levels, &mut joined, &results))
         .map_err(BuildError::Serving)?;
-    let (version, version_hash) = version.join().unwrap_or_else(|_| ("unknown".into(), 0));
+    let (mut version, version_hash) = version.join().unwrap_or_else(|_| ("unknown".into(), 0));
+    // Layers published at release points are out of the public version (their files may
+    // change between releases without a trace); their releases are in it.
+    if joined.iter().any(|j| j.live.is_some()) {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(version.as_bytes());
+        for j in &joined {
+            if let Some(l) = &j.live {
+                h.update(j.layer.id.as_bytes());
+                h.update(l.release.as_bytes());
+                h.update(&l.fingerprint.to_le_bytes());
+            }
+        }
+        version = format!("{:012x}", h.digest() & 0xffff_ffff_ffff);
+    }
     Ok(Snapshot {
         name: project.name.clone(),
         description: project.description.clone(),

@@ -32,6 +32,9 @@ pub enum PointsError {
         #[source]
         source: std::io::Error,
     },
+    /// The store of a layer's releases cannot be read or written.
+    #[error(transparent)]
+    Release(super::release::ReleaseError),
     #[error("point layer '{layer}': cannot read or create the cell-key secret: {source}; set BUURTMETER_SDC_SECRET")]
     Secret {
         layer: String,
@@ -103,6 +106,28 @@ pub(super) fn read_and_join(
     }
     let joined_per_level: Vec<u64> = assigned.iter().map(|a| a.par_iter().filter(|&&x| x != NONE).count() as u64).collect();
     let protection = layer_protection(project, pc);
+    // Published at release points: the public sees the release's records; the live ones
+    // stay for the exact role.
+    let (layer, assigned, live) = match pc.release {
+        Some(kind) if protection.is_some() => {
+            let store = super::release::store_path(&project.base_dir, &pc.id);
+            let today = super::release::today(project.timezone);
+            let released = super::release::public_layer(&layer, kind, today, &store).map_err(PointsError::Release)?;
+            let (public_assigned, _) = super::hierarchy::join_hierarchy(areas.levels, areas.indexes, areas.order, &released.layer);
+            let live = super::LiveRecords { layer, assigned, release: released.label, fingerprint: released.fingerprint };
+            (released.layer, public_assigned, Some(Box::new(live)))
+        }
+        _ => {
+            if protection.is_some() && pc.access != Access::Restricted {
+                log.warnings.push(format!(
+                    "point layer '{}' is protected but published live: comparing the public values before and after a reload shows where and when a record was added; set release = \"month\" (see README, Releases)",
+                    pc.id
+                ));
+            }
+            (layer, assigned, None)
+        }
+    };
+    let mut layer = layer;
     let record_keys = match (protection, layer.identity.take()) {
         (Some(_), Some(ids)) => Some(record_keys(project, &pc.id, &ids, secret)?),
         _ => None,
@@ -120,6 +145,7 @@ pub(super) fn read_and_join(
         joined_per_level,
         lonlat: Vec::new(),
         min_cell_m: pc.min_cell_m.unwrap_or(DEFAULT_MIN_CELL_M),
+        live,
     }))
 }
 

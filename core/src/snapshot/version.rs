@@ -38,8 +38,10 @@ pub fn data_version(project: &Project) -> (String, u64) {
         }
     };
     feed(&mut [&mut public, &mut all], "project", &project.file);
+    // Also out of the public version: the files of layers published at release points
+    // (their releases go into it when the snapshot is built).
     let restricted: std::collections::HashSet<&PathBuf> =
-        project.points.iter().filter(|p| p.access == Access::Restricted).map(|p| &p.path).collect();
+        project.points.iter().filter(|p| p.access == Access::Restricted || p.release.is_some()).map(|p| &p.path).collect();
     let inputs = project.input_paths();
     let mut seen = std::collections::HashSet::new();
     for rel in inputs {
