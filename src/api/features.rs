@@ -436,23 +436,31 @@ fn query_string(q: &ItemsQuery, limit: usize, offset: usize, f: &str) -> String 
     parts.join("&")
 }
 
+/// A page of features: formatting thousands of coordinates takes milliseconds, so it runs
+/// on the blocking pool, never on the workers that answer tiles.
 async fn items(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     Query(raw): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    tokio::task::spawn_blocking(move || items_page(&state, &id, &headers, raw))
+        .await
+        .map_err(|e| ApiError::Internal(format!("items task: {e}")))?
+}
+
+fn items_page(state: &AppState, id: &str, headers: &HeaderMap, raw: BTreeMap<String, String>) -> Result<Response, ApiError> {
     let snap = state.current();
-    let coll = find(&snap, &id)?;
+    let coll = find(&snap, id)?;
     let q = items_query(raw);
-    let html = wants_html(q.f.as_deref(), &headers)?;
+    let html = wants_html(q.f.as_deref(), headers)?;
     let out_crs = q.crs.as_deref().map(|c| parse_crs(&snap.working_crs, c)).transpose()?.unwrap_or(Crs::Crs84);
     let bbox_crs = q.bbox_crs.as_deref().map(|c| parse_crs(&snap.working_crs, c)).transpose()?.unwrap_or(Crs::Crs84);
     if q.bbox_crs.is_some() && q.bbox.is_none() {
         return Err(ApiError::BadRequest("bbox-crs without bbox".into()));
     }
     let bbox = bbox_rects(q.bbox.as_deref().map(parse_bbox).transpose()?, bbox_crs);
-    let base = base_url(&headers, &state);
+    let base = base_url(headers, state);
     let self_url = format!("{base}/ogc/collections/{id}/items");
     let (matched, features): (Vec<usize>, FeatureFn) = match coll {
         Coll::Level(l) => {
@@ -485,7 +493,7 @@ async fn items(
     let page = paginate(&q, matched)?;
     let links = page_links(&q, &page, &self_url, &format!("{base}/ogc/collections/{id}"), html);
     if html {
-        return Ok(items_html(&id, &self_url, &page, &features, &links));
+        return Ok(items_html(id, &self_url, &page, &features, &links));
     }
     let mut res = items_geojson(&page, &features, links);
     if let Ok(v) = HeaderValue::from_str(&format!("<{}>", crs_uri(&snap, out_crs))) {

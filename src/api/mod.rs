@@ -97,6 +97,9 @@ pub struct AppState {
     pub(crate) reloader: Option<Arc<reload::Reloader>>,
     /// Weights, hot spots and trends: their workers, limits and cache (`analysis`).
     pub(crate) analysis: Arc<analysis::Analysis>,
+    /// Tiles rendered at once on the blocking pool (twice the cores): a burst of uncached
+    /// tiles queues here instead of starting hundreds of threads.
+    pub(crate) tile_renders: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -115,6 +118,9 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::default()),
             reloader: None,
             analysis: Arc::new(analysis::Analysis::new(AnalysisOptions::default())),
+            tile_renders: Arc::new(tokio::sync::Semaphore::new(
+                2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            )),
         }
     }
 

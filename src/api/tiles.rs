@@ -189,6 +189,7 @@ async fn tile(
             let t = if cheap {
                 make()
             } else {
+                let _permit = state.tile_renders.acquire().await.map_err(|e| ApiError::Internal(format!("tile task: {e}")))?;
                 tokio::task::spawn_blocking(make).await.map_err(|e| ApiError::Internal(format!("tile task: {e}")))?
             };
             cache.insert(key, t.clone());
