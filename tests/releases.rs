@@ -24,7 +24,8 @@ fn project(dir: &Path, release: bool) -> PathBuf {
     let text = std::fs::read_to_string(demo_project()).unwrap();
     let marker = "access = \"aggregate\"\nmin_count = 3\n";
     assert!(text.contains(marker), "the demo's flood layer is protected");
-    let text = if release { text.replacen(marker, &format!("{marker}release = \"month\"\n"), 1) } else { text };
+    // Releases are the default for an aggregate layer with min_count: "live" opts out.
+    let text = if release { text } else { text.replacen(marker, &format!("{marker}release = \"live\"\n"), 1) };
     let p = dir.join("project.toml");
     std::fs::write(&p, text).unwrap();
     p

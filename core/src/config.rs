@@ -261,10 +261,12 @@ pub struct PointsConfig {
     /// at the zoom whose cells are this size (clients overzoom beyond it).
     #[serde(default)]
     pub min_cell_m: Option<f64>,
-    /// Protected layers: publish at release points only (`"month"`, `"quarter"`): the
-    /// public values come from the records of the closed periods as they stood at the
-    /// first build of the month (quarter), kept in `.buurtmeter/releases/` next to the
-    /// project; records added in between change nothing public until the next release.
+    /// Protected layers: publish at release points only (`"month"`, the default for an
+    /// aggregate layer with disclosure control, or `"quarter"`): the public values come
+    /// from the records of the closed periods as they stood at the first build of the
+    /// month (quarter), kept in `.buurtmeter/releases/` next to the project; records added
+    /// in between change nothing public until the next release. `"live"`: every reload
+    /// publishes (the default for restricted layers).
     #[serde(default)]
     pub release: Option<Release>,
 }
@@ -275,6 +277,7 @@ pub struct PointsConfig {
 pub enum Release {
     Month,
     Quarter,
+    Live,
 }
 
 /// How hot spots are computed: `hotspots = { … }` of an indicator, validated on load
@@ -865,13 +868,7 @@ impl Project {
             if p.x.is_some() != p.y.is_some() || p.lon.is_some() != p.lat.is_some() {
                 return Err(format!("point layer '{}': give both x and y, or both lon and lat", p.id));
             }
-            let protected = p.min_count.is_some()
-                || p.round_to.is_some()
-                || self
-                    .indicators
-                    .iter()
-                    .any(|i| i.numerator.points() == Some(p.id.as_str()) && (i.min_count.is_some() || i.round_to.is_some()));
-            if p.release.is_some() && (!protected || p.access == Access::Public) {
+            if matches!(p.release, Some(Release::Month | Release::Quarter)) && (!self.is_protected(p) || p.access == Access::Public) {
                 return Err(format!(
                     "point layer '{}': release is for protected layers (access aggregate or restricted, with min_count): give it min_count = 3, or leave release out",
                     p.id
@@ -890,6 +887,24 @@ impl Project {
                 std::iter::once(&s.path).chain(s.boundaries.as_ref().map(|b| &b.path)).chain(s.weights.as_ref().map(|w| &w.path))
             }))
             .chain(self.points.iter().flat_map(|p| std::iter::once(&p.path).chain(p.addresses.as_ref().map(|a| &a.path))))
+    }
+
+    /// Whether anything published about a point layer is protected (its own `min_count` /
+    /// `round_to` or those of an indicator on it).
+    pub fn is_protected(&self, p: &PointsConfig) -> bool {
+        p.min_count.is_some()
+            || p.round_to.is_some()
+            || self.indicators.iter().any(|i| i.numerator.points() == Some(p.id.as_str()) && (i.min_count.is_some() || i.round_to.is_some()))
+    }
+
+    /// When a point layer's public values change: at its `release` points; by default
+    /// monthly for a protected layer the public sees (aggregate), live otherwise.
+    pub fn release_of(&self, p: &PointsConfig) -> Option<Release> {
+        match p.release {
+            Some(Release::Live) => None,
+            Some(r) => self.is_protected(p).then_some(r),
+            None => (self.is_protected(p) && p.access == Access::Aggregate).then_some(Release::Month),
+        }
     }
 
     pub fn resolve(&self, p: &Path) -> PathBuf {

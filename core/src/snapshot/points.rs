@@ -108,7 +108,7 @@ pub(super) fn read_and_join(
     let protection = layer_protection(project, pc);
     // Published at release points: the public sees the release's records; the live ones
     // stay for the exact role.
-    let (layer, assigned, live) = match pc.release {
+    let (layer, assigned, live) = match project.release_of(pc) {
         Some(kind) if protection.is_some() => {
             let store = super::release::store_path(&project.base_dir, &pc.id);
             let today = super::release::today(project.timezone);
@@ -118,9 +118,9 @@ pub(super) fn read_and_join(
             (released.layer, public_assigned, Some(Box::new(live)))
         }
         _ => {
-            if protection.is_some() && pc.access != Access::Restricted {
+            if protection.is_some() && pc.access == Access::Aggregate {
                 log.warnings.push(format!(
-                    "point layer '{}' is protected but published live: comparing the public values before and after a reload shows where and when a record was added; set release = \"month\" (see README, Releases)",
+                    "point layer '{}' is protected but published live (release = \"live\"): comparing the public values before and after a reload shows where and when a record was added; leave release out or set \"month\" (see README, Releases)",
                     pc.id
                 ));
             }

@@ -1,5 +1,6 @@
-//! Releases of a protected layer (`release = "month"` / `"quarter"`): what the public sees
-//! of the layer changes only at release points, never while records come in.
+//! Releases of a protected layer (`release = "month"`, the default for aggregate layers
+//! with disclosure control, or `"quarter"`): what the public sees of the layer changes
+//! only at release points, never while records come in.
 //!
 //! A live stream of perturbed tables tells a watcher what changed: every table whose
 //! record set changes gets fresh noise, so comparing the responses before and after one
@@ -62,6 +63,8 @@ pub fn window(release: Release, today: Date) -> (String, Date) {
             let q = today.quarter();
             (format!("{:04}-Q{q}", today.year), Date { year: today.year, month: (q - 1) * 3 + 1, day: 1 })
         }
+        // Live layers have no release; as if each day were one.
+        Release::Live => (today.to_string(), today),
     }
 }
 
@@ -197,7 +200,10 @@ fn write(path: &Path, s: &Stored) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension("tsv.part");
+    // A name of its own per writer: builds of the same project may run at once.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tsv.{}-{n}.part", std::process::id()));
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         writeln!(f, "# buurtmeter: the released records of a protected layer. Not for publication; do not edit.")?;

@@ -41,7 +41,7 @@ pub fn data_version(project: &Project) -> (String, u64) {
     // Also out of the public version: the files of layers published at release points
     // (their releases go into it when the snapshot is built).
     let restricted: std::collections::HashSet<&PathBuf> =
-        project.points.iter().filter(|p| p.access == Access::Restricted || p.release.is_some()).map(|p| &p.path).collect();
+        project.points.iter().filter(|p| p.access == Access::Restricted || project.release_of(p).is_some()).map(|p| &p.path).collect();
     let inputs = project.input_paths();
     let mut seen = std::collections::HashSet::new();
     for rel in inputs {
@@ -58,11 +58,18 @@ pub fn data_version(project: &Project) -> (String, u64) {
     (format!("{hash:012x}"), all.digest())
 }
 
-/// A cheap fingerprint of the inputs (sizes and modification times) for the file watcher:
+/// A cheap fingerprint of the inputs (sizes and modification times, and the month when a
+/// layer is published at release points) for the file watcher:
 /// when it changes and settles, the server rebuilds and the content decides the version.
 pub fn inputs_fingerprint(project: &Project) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    // A new month is a new release for layers published at release points: the server
+    // rebuilds then, even when no file changed.
+    if project.points.iter().any(|p| project.release_of(p).is_some()) {
+        let today = super::release::today(project.timezone);
+        (today.year, today.month).hash(&mut h);
+    }
     let mut paths: Vec<PathBuf> = vec![project.file.clone()];
     paths.extend(project.input_paths().map(|p| project.resolve(p)));
     for p in paths {
