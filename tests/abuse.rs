@@ -88,7 +88,9 @@ fn malformed_requests_get_4xx_problems_never_5xx() {
         })
         .unwrap();
     let code = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(code.starts_with('4'), "POST with 1 MB body: {code}");
+    // Refused: a 4xx, or (on a busy machine) the connection closed by the server after its
+    // early answer, before curl finished sending and could read it (curl reports 000).
+    assert!(code.starts_with('4') || code == "000", "POST with 1 MB body: {code}");
     // The server is still there.
     assert_eq!(http_get(&server.base, "/health").unwrap().0, 200);
 }

@@ -70,7 +70,10 @@ fn poisoned_project() -> (tempfile::TempDir, PathBuf, Poisoned) {
     let dir = tempfile::tempdir().unwrap();
     for e in std::fs::read_dir(&data).unwrap() {
         let f = e.unwrap().path();
-        std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
+        // The data files only (not the demo's release store, .buurtmeter/).
+        if f.is_file() {
+            std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
+        }
     }
     let gpkg = dir.path().join("demodorp.gpkg");
     let sql = |s: &str| s.replace('\'', "''");

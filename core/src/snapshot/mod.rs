@@ -231,7 +231,6 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         for j in &joined {
             if let Some(l) = &j.live {
                 h.update(j.layer.id.as_bytes());
-                h.update(l.release.as_bytes());
                 h.update(&l.fingerprint.to_le_bytes());
             }
         }
