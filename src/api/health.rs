@@ -46,7 +46,7 @@ async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
                 .collect();
             let partly: serde_json::Map<String, serde_json::Value> =
                 a.field_issues.iter().map(|(k, n)| (k.key().to_string(), (*n).into())).collect();
-            serde_json::json!({
+            let mut v = serde_json::json!({
                 "id": p.layer.id,
                 "rows": a.rows,
                 "joined": a.joined,
@@ -56,9 +56,12 @@ async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
                 "partly_used": partly,
                 "not_records": a.not_records,
                 "per_level": per_level,
-                "release": p.live.as_ref().map(|l| l.release.clone()),
-                "released_records": p.live.as_ref().map(|_| p.layer.len()),
-            })
+            });
+            if let Some(live) = &p.live {
+                v["release"] = live.release.clone().into();
+                v["released_records"] = p.layer.len().into();
+            }
+            v
         })
         .collect();
     let mut body = serde_json::json!({
