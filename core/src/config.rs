@@ -894,7 +894,10 @@ impl Project {
     pub fn is_protected(&self, p: &PointsConfig) -> bool {
         p.min_count.is_some()
             || p.round_to.is_some()
-            || self.indicators.iter().any(|i| i.numerator.points() == Some(p.id.as_str()) && (i.min_count.is_some() || i.round_to.is_some()))
+            || self
+                .indicators
+                .iter()
+                .any(|i| i.numerator.points() == Some(p.id.as_str()) && (i.min_count.is_some() || i.round_to.is_some()))
     }
 
     /// When a point layer's public values change: at its `release` points; by default
