@@ -336,6 +336,27 @@ fn init_heerlen_downloads_pages_caches_and_checks() {
     let check = common::buurtmeter(&["check", "--project", project.to_str().unwrap()]);
     assert!(check.status.success(), "check failed:\n{}", out_text(&check));
 
+    // The served values are the file's: the gemeente's inhabitants, every wijk's density.
+    let server = common::Server::start(&["--project", project.to_str().unwrap()]);
+    let (status, body) = server.get("/indicators/inwoners?level=gemeenten");
+    assert_eq!(status, 200, "{body}");
+    let served: Value = serde_json::from_str(&body).unwrap();
+    let row = &served["values"].as_array().unwrap()[0];
+    assert_eq!(row["code"], "GM0917");
+    assert_eq!(row["value"].as_f64(), gm["AantalInwoners_5"].as_f64());
+    let (status, body) = server.get("/indicators/inwoners_per_km2?level=wijken");
+    assert_eq!(status, 200, "{body}");
+    let served: Value = serde_json::from_str(&body).unwrap();
+    let rows = served["values"].as_array().unwrap();
+    assert_eq!(rows.len(), file_wijken.len());
+    for row in rows {
+        let f = &data.kwb[row["code"].as_str().unwrap()];
+        let expected = f["AantalInwoners_5"].as_f64().unwrap() / f["OppervlakteLand_123"].as_f64().unwrap() * 100.0;
+        let got = row["value"].as_f64().unwrap();
+        assert!((got - expected).abs() <= 1e-9 * expected, "{}: {got} != {expected}", row["code"]);
+    }
+    drop(server);
+
     // The server gone: a second init works from the cache and says so.
     fake.stop();
     let again = work.path().join("again");
