@@ -66,6 +66,30 @@ buurtmeter report --project examples/heerlen.toml --level buurten --area BU09171
 buurtmeter report --project examples/heerlen.toml --level wijken --all --out profielen/\n\n\
 Needs Chromium (Debian/Ubuntu: sudo apt-get install chromium); or set BUURTMETER_CHROMIUM to its path.")]
     Report(ReportArgs),
+    /// A ready project for your gemeente(n) from the official sources: the buurten, wijken
+    /// and gemeente from PDOK (CBS Wijk- en Buurtkaart) and the Kerncijfers wijken en
+    /// buurten from CBS, with indicators. Downloads are cached; a second run works offline.
+    #[command(after_help = "Example:\n  \
+buurtmeter init --gemeente GM0917 && buurtmeter serve --project buurtmeter-GM0917/project.toml\n\n\
+Sources (for a mirror or proxy): BUURTMETER_CBS_ODATA_URL (default https://opendata.cbs.nl/ODataApi/odata),\n\
+BUURTMETER_PDOK_URL (default https://api.pdok.nl). Cache: $XDG_CACHE_HOME/buurtmeter/sources (~/.cache/...).")]
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The gemeente's CBS code (GM0917); repeat for several gemeenten in one region.
+    #[arg(long = "gemeente", value_name = "GMnnnn", required = true)]
+    pub gemeenten: Vec<String>,
+    /// The year of the boundaries and the Kerncijfers (2017-2025).
+    #[arg(long, default_value_t = 2024, value_name = "YEAR")]
+    pub year: u16,
+    /// The folder to write the project into. Default: buurtmeter-GM0917.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Download again even when the cache has the data.
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Args)]

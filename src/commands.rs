@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::api::{self, AppState};
-use crate::cli::{Cli, Command, ComputeArgs, CountArgs, ExportArgs, ProjectArgs, ServeArgs};
+use crate::cli::{Cli, Command, ComputeArgs, CountArgs, ExportArgs, InitArgs, ProjectArgs, ServeArgs};
 use crate::config::Project;
 use crate::error::{Error, Result};
 use crate::export::ExportError;
@@ -25,7 +25,17 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(a) => export_cmd(a),
         Command::Crosswalk(a) => crosswalk(*a),
         Command::Report(a) => report(a),
+        Command::Init(a) => init_cmd(a),
     }
+}
+
+fn init_cmd(a: InitArgs) -> Result<()> {
+    let out = a.out.clone().unwrap_or_else(|| {
+        let first = a.gemeenten.first().and_then(|g| crate::init::gemeente_code(g)).unwrap_or_else(|| "project".into());
+        PathBuf::from(format!("buurtmeter-{first}"))
+    });
+    crate::init::run(&crate::init::Request { gemeenten: a.gemeenten, year: a.year, out, refresh: a.refresh })?;
+    Ok(())
 }
 
 /// The accounting as JSON: `rows = joined + outside + rejected`.

@@ -11,6 +11,7 @@
 //! | writing files (`export`) | [`ExportError`](crate::export::ExportError) |
 //! | the demo project (`demo`) | [`DemoError`](crate::demo::DemoError) |
 //! | the server's API keys (`api::auth`) | [`KeysError`](crate::api::KeysError) |
+//! | downloads of `init` (`init`) | [`InitError`](crate::init::InitError) |
 //!
 //! There is deliberately no conversion from GDAL's or polars' errors: each call site says
 //! which file, layer, indicator or level it was working on.
@@ -41,6 +42,10 @@ pub enum Error {
 
     #[error(transparent)]
     Demo(#[from] crate::demo::DemoError),
+
+    /// `init`: a download or the files it writes.
+    #[error(transparent)]
+    Init(#[from] crate::init::InitError),
 
     /// A command line that cannot be carried out (the message says what to give instead).
     #[error("{0}")]

@@ -9,6 +9,7 @@
 //! | [`api`] | the HTTP server (axum): OGC API – Features, tiles, indicators, profiles, the web map |
 //! | [`cli`] | the command line (clap) |
 //! | [`commands`] | what each subcommand does |
+//! | [`init`] | `buurtmeter init`: CBS OData and PDOK downloads (cached) into a ready project |
 //! | [`error`] | the error of a command: the core's stage errors, composed, and the server's and the command line's own |
 //!
 //! and from the core: [`config`], [`ingest`], [`crs`], [`model`], [`index`], [`join`],
@@ -23,3 +24,4 @@ pub use error::{Error, Result};
 pub mod api;
 pub mod cli;
 pub mod commands;
+pub mod init;
