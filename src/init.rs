@@ -222,7 +222,7 @@ impl Fetcher {
                 None => break,
             }
         }
-        let doc = json!({"key": key, "url": first, "fetched": now_utc(), "pages": pages, "rows": &rows});
+        let doc = json!({"key": key, "url": first, "fetched": crate::ingest::text::now_utc_rfc3339(), "pages": pages, "rows": &rows});
         let write = std::fs::create_dir_all(&self.cache).and_then(|()| {
             let tmp = file.with_extension(format!("tmp{}", std::process::id()));
             std::fs::write(&tmp, serde_json::to_vec(&doc).unwrap_or_default())?;
@@ -233,24 +233,6 @@ impl Fetcher {
         }
         Ok(Download { rows, pages, from_cache: None })
     }
-}
-
-/// The current time as `YYYY-MM-DDTHH:MM:SSZ` (for the cache's "fetched").
-fn now_utc() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 fn say_source(what: &str, d: &Download) {

@@ -679,7 +679,7 @@ fn items_geojson(page: &Page, features: &FeatureFn, links: Vec<Value>) -> Respon
         "],\"numberMatched\":{},\"numberReturned\":{},\"timeStamp\":\"{}\",\"links\":{}}}",
         page.matched,
         page.ids.len(),
-        now_rfc3339(),
+        crate::ingest::text::now_utc_rfc3339(),
         Value::Array(links)
     );
     ([(header::CONTENT_TYPE, "application/geo+json")], body).into_response()
@@ -761,23 +761,6 @@ fn point_feature(snap: &Snapshot, p: usize, i: usize, out_crs: Crs) -> (String, 
         }
     }
     (g, m)
-}
-
-fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // civil from days (Howard Hinnant)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 async fn openapi(State(state): State<AppState>, headers: HeaderMap) -> Response {
