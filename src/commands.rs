@@ -192,7 +192,7 @@ pub fn load_project(args: &ProjectArgs) -> Result<Project> {
         Some(p) => p.clone(),
         None => demo::extract()?,
     };
-    Ok(Project::load(&path)?)
+    crate::init::load_project(&path)
 }
 
 /// The report of a snapshot: accounting per point layer, warnings, timings.

@@ -16,7 +16,9 @@ use std::time::Duration;
 use gdal::vector::{OGRFieldType, OGRwkbGeometryType};
 use serde_json::{Value, json};
 
+use crate::config::Project;
 use crate::export::gpkg;
+use crate::region::Region;
 
 /// The Kerncijfers wijken en buurten table of each year (CBS OData v3).
 pub const KWB_TABLES: &[(u16, &str)] = &[
@@ -70,6 +72,12 @@ pub enum InitError {
     Loop { first: String, url: String, page: usize },
     #[error("{0}")]
     NotFound(String),
+    #[error("{what}: {message}")]
+    Source { what: String, message: String },
+    #[error(
+        "{url} is not in the cache ({cache}) and the network is not used here: run `buurtmeter check --project <file>` once with the network"
+    )]
+    NotCached { url: String, cache: String },
     #[error("cannot write {}: {message}", path.display())]
     Write { path: PathBuf, message: String },
 }
@@ -81,6 +89,8 @@ struct Fetcher {
     agent: ureq::Agent,
     cache: PathBuf,
     refresh: bool,
+    /// The cache only, never the network.
+    offline: bool,
 }
 
 /// The rows of one download, as cached.
@@ -121,7 +131,7 @@ impl Fetcher {
             .timeout(Duration::from_secs_f64(timeout))
             .user_agent(concat!("buurtmeter/", env!("CARGO_PKG_VERSION")))
             .build();
-        Fetcher { agent, cache: cache_root(), refresh }
+        Fetcher { agent, cache: cache_root(), refresh, offline: false }
     }
 
     /// One JSON document, with retries on 429, 5xx and broken connections (bounded).
@@ -197,6 +207,9 @@ impl Fetcher {
             let fetched = doc.get("fetched").and_then(Value::as_str).unwrap_or("earlier").to_string();
             let pages = doc.get("pages").and_then(Value::as_u64).unwrap_or(0) as usize;
             return Ok(Download { rows: rows.clone(), pages, from_cache: Some(fetched) });
+        }
+        if self.offline {
+            return Err(InitError::NotCached { url: first.into(), cache: self.cache.display().to_string() });
         }
         let mut rows = Vec::new();
         let mut seen = HashSet::new();
@@ -305,14 +318,7 @@ pub fn run(req: &Request) -> Result<PathBuf> {
         odata_next,
     )?;
     say_source("DataProperties", &props);
-    let filter = codes.iter().map(|c| format!("substring(WijkenEnBuurten,2,4) eq '{}'", &c[2..])).collect::<Vec<_>>().join(" or ");
-    let data = fetcher.paged(
-        &format!("cbs-{table}-TypedDataSet-{}", codes.join("-")),
-        &format!("{cbs}/{table}/TypedDataSet?$format=json&$filter={}", percent(&filter)),
-        "CBS OData",
-        value_rows,
-        odata_next,
-    )?;
+    let data = cbs_rows(&fetcher, &cbs, table, &codes)?;
     say_source("TypedDataSet", &data);
     if data.rows.is_empty() {
         return Err(InitError::NotFound(format!(
@@ -327,38 +333,9 @@ pub fn run(req: &Request) -> Result<PathBuf> {
 
     // PDOK: the gemeenten, wijken and buurten, filtered on the gemeenten.
     eprintln!("PDOK CBS Wijken en Buurten {}:", req.year);
-    let features = |v: &Value| v.get("features").and_then(Value::as_array).cloned();
-    let next_link = |v: &Value| {
-        v.get("links")?
-            .as_array()?
-            .iter()
-            .find(|l| l.get("rel").and_then(Value::as_str) == Some("next"))?
-            .get("href")?
-            .as_str()
-            .map(str::to_string)
-    };
     let mut levels: Vec<(&str, &str, Vec<Value>)> = Vec::new();
     for (collection, singular) in [("buurten", "buurt"), ("wijken", "wijk"), ("gemeenten", "gemeente")] {
-        let mut all = Vec::new();
-        for code in &codes {
-            let first = format!(
-                "{pdok}/cbs/wijken-en-buurten-{}/ogc/v1/collections/{collection}/items?f=json&limit=1000&crs={}&gemeentecode={code}",
-                req.year,
-                percent(RD_CRS_URI)
-            );
-            let d =
-                fetcher.paged(&format!("pdok-wijken-en-buurten-{}-{collection}-{code}", req.year), &first, "PDOK", features, next_link)?;
-            say_source(&format!("{collection} of {code}"), &d);
-            let land: Vec<Value> =
-                d.rows.into_iter().filter(|f| prop_str(f, &["water"]).is_none_or(|w| !w.eq_ignore_ascii_case("JA"))).collect();
-            if land.is_empty() {
-                return Err(InitError::NotFound(format!(
-                    "PDOK has no {collection} for {code} in {}: check the gemeente code (CBS gemeentecode, e.g. GM0917) and the year",
-                    req.year
-                )));
-            }
-            all.extend(land);
-        }
+        let all = pdok_features(&fetcher, &pdok, &format!("wijken-en-buurten-{}", req.year), collection, &codes, true)?;
         levels.push((collection, singular, all));
     }
 
@@ -379,6 +356,173 @@ pub fn run(req: &Request) -> Result<PathBuf> {
     eprintln!("wrote {} ({}; {} rows of CBS figures)", path.display(), counts.join(", "), data.rows.len());
     eprintln!("next: buurtmeter serve --project {}", path.display());
     Ok(path)
+}
+
+/// The `TypedDataSet` rows of a CBS OData v3 table for the gemeenten (`$filter` on the
+/// server, `odata.nextLink` paging).
+fn cbs_rows(fetcher: &Fetcher, cbs: &str, table: &str, codes: &[String]) -> Result<Download> {
+    let value_rows = |v: &Value| v.get("value").and_then(Value::as_array).cloned();
+    let odata_next = |v: &Value| v.get("odata.nextLink").and_then(Value::as_str).map(str::to_string);
+    let filter = codes.iter().map(|c| format!("substring(WijkenEnBuurten,2,4) eq '{}'", &c[2..])).collect::<Vec<_>>().join(" or ");
+    fetcher.paged(
+        &format!("cbs-{table}-TypedDataSet-{}", codes.join("-")),
+        &format!("{cbs}/{table}/TypedDataSet?$format=json&$filter={}", percent(&filter)),
+        "CBS OData",
+        value_rows,
+        odata_next,
+    )
+}
+
+/// The land features (not `water = JA`) of a PDOK OGC API Features collection of the CBS
+/// Wijken en Buurten for each gemeente (`gemeentecode=` on the server, RD New, `next` paging).
+fn pdok_features(fetcher: &Fetcher, pdok: &str, dataset: &str, collection: &str, codes: &[String], say: bool) -> Result<Vec<Value>> {
+    let features = |v: &Value| v.get("features").and_then(Value::as_array).cloned();
+    let next_link = |v: &Value| {
+        v.get("links")?
+            .as_array()?
+            .iter()
+            .find(|l| l.get("rel").and_then(Value::as_str) == Some("next"))?
+            .get("href")?
+            .as_str()
+            .map(str::to_string)
+    };
+    let mut all = Vec::new();
+    for code in codes {
+        let first = format!(
+            "{pdok}/cbs/{dataset}/ogc/v1/collections/{collection}/items?f=json&limit=1000&crs={}&gemeentecode={code}",
+            percent(RD_CRS_URI)
+        );
+        let d = fetcher.paged(&format!("pdok-{dataset}-{collection}-{code}"), &first, "PDOK", features, next_link)?;
+        if say || d.from_cache.is_none() {
+            say_source(&format!("PDOK {dataset} {collection} of {code}"), &d);
+        }
+        let land: Vec<Value> =
+            d.rows.into_iter().filter(|f| prop_str(f, &["water"]).is_none_or(|w| !w.eq_ignore_ascii_case("JA"))).collect();
+        if land.is_empty() {
+            return Err(InitError::NotFound(format!(
+                "PDOK has no {collection} for {code} in {dataset} ({first}): check the gemeente code (CBS gemeentecode, e.g. GM0917), \
+                 the dataset name (wijken-en-buurten-2024) and the collection (buurten, wijken, gemeenten)"
+            )));
+        }
+        all.extend(land);
+    }
+    Ok(all)
+}
+
+/// The gemeenten of a project's region (`GM0917`, or the gemeente of a `WK`/`BU` code).
+fn region_gemeenten(project: &Project) -> Result<Vec<String>> {
+    let Some(Region::Codes(codes)) = &project.region else {
+        return Err(InitError::Usage(format!(
+            "project file {}: a source is downloaded for the project's region only: set region = [\"GM0917\"]",
+            project.file.display()
+        )));
+    };
+    let mut out = BTreeSet::new();
+    for c in codes {
+        let t = c.trim();
+        let digits = ["GM", "WK", "BU"].iter().find_map(|p| t.get(..2).filter(|h| h.eq_ignore_ascii_case(p)).and_then(|_| t.get(2..6)));
+        match digits.and_then(gemeente_code) {
+            Some(g) => {
+                out.insert(g);
+            }
+            None => {
+                return Err(InitError::Usage(format!(
+                    "project file {}: region code '{c}' is not a CBS code (GM0917, WK091701, BU09170100); a source needs the gemeenten",
+                    project.file.display()
+                )));
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// A file in the cache named after the source, the gemeenten and the content, written
+/// once (to a temporary name, then renamed): the same download gives the same file, so
+/// the data version stays.
+fn derived_file(stem: &str, ext: &str, content: &[Value], write: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(serde_json::to_vec(content).unwrap_or_default());
+    let short: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let dir = cache_root().join("files");
+    let name: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).take(80).collect();
+    let path = dir.join(format!("{name}-{short}.{ext}"));
+    if path.is_file() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| InitError::Write { path: dir.clone(), message: e.to_string() })?;
+    let tmp = dir.join(format!("{name}-{short}.tmp{}.{ext}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    write(&tmp)?;
+    std::fs::rename(&tmp, &path).map_err(|e| InitError::Write { path: path.clone(), message: e.to_string() })?;
+    Ok(path)
+}
+
+/// Every level and statistics table with a `source`: downloaded for the project's region
+/// (or taken from the cache), written as a file in the cache, and `path` set to it.
+/// `offline`: the cache only, never the network (for polling).
+pub fn resolve_sources(project: &mut Project, offline: bool) -> Result<()> {
+    if project.levels.iter().all(|l| l.source.is_none()) && project.statistics.iter().all(|s| s.source.is_none()) {
+        return Ok(());
+    }
+    let codes = region_gemeenten(project)?;
+    let mut fetcher = Fetcher::new(false);
+    fetcher.offline = offline;
+    let cbs = base_url("BUURTMETER_CBS_ODATA_URL", CBS_DEFAULT);
+    let pdok = base_url("BUURTMETER_PDOK_URL", PDOK_DEFAULT);
+    let context = |what: String, e: InitError| match e {
+        InitError::Usage(m) | InitError::NotFound(m) => InitError::NotFound(format!("{what}: {m}")),
+        other => InitError::Source { what, message: other.to_string() },
+    };
+    for level in &mut project.levels {
+        let Some(src) = level.source.clone() else { continue };
+        let (Some(dataset), Some(collection)) = (src.pdok.as_deref(), src.collection.as_deref()) else { continue };
+        let what = format!("levels '{}': source {}", level.id, src.describe());
+        let features = pdok_features(&fetcher, &pdok, dataset, collection, &codes, false).map_err(|e| context(what.clone(), e))?;
+        let singular = match collection {
+            "buurten" => "buurt",
+            "wijken" => "wijk",
+            "gemeenten" => "gemeente",
+            other => other.trim_end_matches('s'),
+        };
+        let stem = format!("pdok-{dataset}-{collection}-{}", codes.join("-"));
+        let levels = [(collection, singular, features)];
+        level.path = derived_file(&stem, "gpkg", &levels[0].2, |p| write_boundaries(p, &levels)).map_err(|e| context(what, e))?;
+        level.layer.get_or_insert_with(|| collection.to_string());
+        level.id_field.get_or_insert_with(|| format!("{singular}code"));
+        level.name_field.get_or_insert_with(|| format!("{singular}naam"));
+    }
+    for (i, stats) in project.statistics.iter_mut().enumerate() {
+        let Some(src) = stats.source.clone() else { continue };
+        let Some(table) = src.cbs.as_deref().map(str::trim) else { continue };
+        let what = format!("statistics[{i}]: source {}", src.describe());
+        let data = cbs_rows(&fetcher, &cbs, table, &codes).map_err(|e| context(what.clone(), e))?;
+        if data.from_cache.is_none() {
+            say_source(&format!("CBS {table} TypedDataSet"), &data);
+        }
+        if data.rows.is_empty() {
+            return Err(InitError::NotFound(format!(
+                "{what}: CBS table {table} has no rows for {} ({cbs}/{table}/TypedDataSet): check the table id and the region",
+                codes.join(", ")
+            )));
+        }
+        let stem = format!("cbs-{table}-{}", codes.join("-"));
+        stats.path = derived_file(&stem, "csv", &data.rows, |p| write_csv(p, &data.rows)).map_err(|e| context(what, e))?;
+    }
+    Ok(())
+}
+
+/// A project file for building: read, checked, and its sources resolved to cached files.
+pub fn load_project(path: &Path) -> crate::Result<Project> {
+    let mut project = Project::load(path)?;
+    resolve_sources(&mut project, false)?;
+    Ok(project)
+}
+
+/// As [`load_project`] from the cache only (no network): for polling the inputs.
+pub fn load_project_cached(path: &Path) -> crate::Result<Project> {
+    let mut project = Project::load(path)?;
+    resolve_sources(&mut project, true)?;
+    Ok(project)
 }
 
 fn prop_str(feature: &Value, keys: &[&str]) -> Option<String> {

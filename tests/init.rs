@@ -440,3 +440,102 @@ fn a_wrong_gemeente_code_says_what_to_give() {
     assert!(!o.status.success());
     assert!(common::stderr(&o).contains("2024"), "{}", common::stderr(&o));
 }
+
+fn with_sources(base: &str, cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_buurtmeter"))
+        .args(args)
+        .env("BUURTMETER_CBS_ODATA_URL", format!("{base}/cbs"))
+        .env("BUURTMETER_PDOK_URL", format!("{base}/pdok"))
+        .env("XDG_CACHE_HOME", cache)
+        .output()
+        .expect("run buurtmeter")
+}
+
+const SOURCES_PROJECT: &str = r#"name = "Heerlen from the sources"
+region = ["GM0917"]
+
+[[levels]]
+id = "buurten"
+source = { pdok = "wijken-en-buurten-2024", collection = "buurten" }
+
+[[levels]]
+id = "wijken"
+source = { pdok = "wijken-en-buurten-2024", collection = "wijken" }
+
+[[levels]]
+id = "gemeenten"
+source = { pdok = "wijken-en-buurten-2024", collection = "gemeenten" }
+
+[[statistics]]
+source = { cbs = "85984NED" }
+period = "2024"
+
+[[indicators]]
+id = "inwoners"
+title = "Aantal inwoners"
+numerator = { statistic = "AantalInwoners_5" }
+period = "year"
+"#;
+
+#[test]
+fn project_sources_are_downloaded_for_the_region_and_cached() {
+    let Some(data) = load() else { return };
+    let data = Arc::new(data);
+    let mut fake = start(data.clone(), Faults::default());
+    let cache = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("project.toml");
+    std::fs::write(&project, SOURCES_PROJECT).unwrap();
+    let o = with_sources(&fake.base, cache.path(), &["check", "--project", project.to_str().unwrap()]);
+    assert!(o.status.success(), "check failed:\n{}", out_text(&o));
+
+    // Only the region was asked for: every request names GM0917 / 0917.
+    let pdok = fake.requests("/collections/");
+    assert!(!pdok.is_empty() && pdok.iter().all(|r| r.contains("gemeentecode=GM0917")), "{pdok:?}");
+    let cbs = fake.requests("/TypedDataSet");
+    assert!(!cbs.is_empty() && cbs.iter().all(|r| r.contains("0917")), "{cbs:?}");
+
+    // The files are in the cache; served from it with the services gone, equal to the data.
+    fake.stop();
+    let files = cache.path().join("buurtmeter/sources/files");
+    let names: Vec<String> = std::fs::read_dir(&files).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(names.iter().any(|n| n.starts_with("cbs-85984NED-GM0917") && n.ends_with(".csv")), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("pdok-wijken-en-buurten-2024-wijken-GM0917") && n.ends_with(".gpkg")), "{names:?}");
+    let server = common::Server::start_with_env(
+        &["--project", project.to_str().unwrap()],
+        &[("XDG_CACHE_HOME", cache.path().to_str().unwrap()), ("BUURTMETER_PDOK_URL", &format!("{}/pdok", fake.base))],
+    );
+    let (status, body) = server.get("/indicators/inwoners?level=gemeenten");
+    assert_eq!(status, 200, "{body}");
+    let served: Value = serde_json::from_str(&body).unwrap();
+    let row = &served["values"].as_array().unwrap()[0];
+    assert_eq!(row["code"], "GM0917");
+    assert_eq!(row["value"].as_f64(), data.kwb["GM0917"]["AantalInwoners_5"].as_f64());
+    let (status, body) = server.get("/indicators/inwoners?level=wijken");
+    assert_eq!(status, 200, "{body}");
+    let served: Value = serde_json::from_str(&body).unwrap();
+    let rows = served["values"].as_array().unwrap();
+    assert_eq!(rows.len(), data.kwb.keys().filter(|c| c.starts_with("WK0917")).count());
+    for row in rows {
+        assert_eq!(row["value"].as_f64(), data.kwb[row["code"].as_str().unwrap()]["AantalInwoners_5"].as_f64(), "{row}");
+    }
+}
+
+#[test]
+fn path_and_source_together_or_neither_is_a_clear_error() {
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("project.toml");
+    let cases = [
+        (SOURCES_PROJECT.replacen("id = \"wijken\"\n", "id = \"wijken\"\npath = \"wijken.gpkg\"\n", 1), "together"),
+        (SOURCES_PROJECT.replacen("source = { cbs = \"85984NED\" }\n", "", 1), "give either path"),
+        (SOURCES_PROJECT.replacen("region = [\"GM0917\"]\n", "", 1), "region"),
+        (SOURCES_PROJECT.replacen("{ cbs = \"85984NED\" }", "{ pdok = \"wijken-en-buurten-2024\" }", 1), "cbs = \"85984NED\""),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(&project, &text).unwrap();
+        let o = common::buurtmeter(&["check", "--project", project.to_str().unwrap()]);
+        assert!(!o.status.success(), "{text}");
+        let err = common::stderr(&o);
+        assert!(err.contains(expected) && err.contains("project.toml"), "{expected}: {err}");
+    }
+}

@@ -106,7 +106,13 @@ pub struct LevelConfig {
     pub id: String,
     #[serde(default)]
     pub title: Option<String>,
+    /// The boundaries file; or `source` instead (set to the downloaded file on resolving).
+    #[serde(default)]
     pub path: PathBuf,
+    /// Download the boundaries instead of `path`:
+    /// `{ pdok = "wijken-en-buurten-2024", collection = "buurten" }`, limited to the region.
+    #[serde(default)]
+    pub source: Option<SourceConfig>,
     #[serde(default)]
     pub layer: Option<String>,
     #[serde(default)]
@@ -134,7 +140,13 @@ impl LevelConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatisticsConfig {
+    /// The table; or `source` instead (set to the downloaded file on resolving).
+    #[serde(default)]
     pub path: PathBuf,
+    /// Download the table instead of `path`: `{ cbs = "85984NED" }` (CBS OData v3
+    /// `TypedDataSet`), limited to the region's gemeenten.
+    #[serde(default)]
+    pub source: Option<SourceConfig>,
     #[serde(default)]
     pub period: Option<String>,
     #[serde(default)]
@@ -154,6 +166,31 @@ pub struct StatisticsConfig {
     /// by area without.
     #[serde(default)]
     pub weights: Option<WeightsConfig>,
+}
+
+/// An official source instead of a local file: a CBS table (`cbs = "85984NED"`) for
+/// `[[statistics]]`, a PDOK OGC API Features collection (`pdok = "wijken-en-buurten-2024"`,
+/// `collection = "buurten"`) for `[[levels]]`. Downloaded for the project's `region` only.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    #[serde(default)]
+    pub cbs: Option<String>,
+    #[serde(default)]
+    pub pdok: Option<String>,
+    #[serde(default)]
+    pub collection: Option<String>,
+}
+
+impl SourceConfig {
+    /// `CBS 85984NED` or `PDOK wijken-en-buurten-2024/buurten`, for messages.
+    pub fn describe(&self) -> String {
+        match (&self.cbs, &self.pdok) {
+            (Some(t), _) => format!("CBS {t}"),
+            (None, Some(d)) => format!("PDOK {d}/{}", self.collection.as_deref().unwrap_or("?")),
+            _ => "source".into(),
+        }
+    }
 }
 
 /// A named group of areas of one level (`[[groups]]`): aggregated from its members'
@@ -713,6 +750,7 @@ impl Project {
         }
         self.check_ids()?;
         self.check_regions()?;
+        self.check_sources()?;
         if let Some(e) = self.band_edges
             && !(e.iter().all(|x| x.is_finite()) && e[0] < e[1] && e[1] <= e[2] && e[2] < e[3])
         {
@@ -767,6 +805,53 @@ impl Project {
         Ok(())
     }
 
+    /// Each level and statistics table has exactly one of `path` and `source`; a source
+    /// is of the right kind and needs the project's `region` as codes.
+    fn check_sources(&self) -> std::result::Result<(), String> {
+        let levels = self.levels.iter().map(|l| (format!("levels '{}'", l.id), &l.path, &l.source, "pdok"));
+        let stats = self.statistics.iter().enumerate().map(|(i, s)| (format!("statistics[{i}]"), &s.path, &s.source, "cbs"));
+        for (key, path, source, kind) in levels.chain(stats) {
+            let example = if kind == "pdok" {
+                "source = { pdok = \"wijken-en-buurten-2024\", collection = \"buurten\" }"
+            } else {
+                "source = { cbs = \"85984NED\" }"
+            };
+            let Some(src) = source else {
+                if path.as_os_str().is_empty() {
+                    return Err(format!("{key}: give either path = \"<file>\" or {example}"));
+                }
+                continue;
+            };
+            if !path.as_os_str().is_empty() {
+                return Err(format!(
+                    "{key}: path = \"{}\" and source = {{ … }} together; give one of them (the source is downloaded for the region, path is a local file)",
+                    path.display()
+                ));
+            }
+            let ok = match kind {
+                "pdok" => {
+                    src.cbs.is_none()
+                        && src.pdok.as_deref().is_some_and(|d| !d.trim().is_empty())
+                        && src.collection.as_deref().is_some_and(|c| !c.trim().is_empty())
+                }
+                _ => src.pdok.is_none() && src.collection.is_none() && src.cbs.as_deref().is_some_and(|t| !t.trim().is_empty()),
+            };
+            if !ok {
+                return Err(format!("{key}: source = {{ … }} must be {example}"));
+            }
+            match &self.region {
+                Some(Region::Codes(_)) => {}
+                _ => {
+                    return Err(format!(
+                        "{key}: a source ({}) is downloaded for the project's region only: set region = [\"GM0917\"] (CBS gemeentecodes)",
+                        src.describe()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A level's parent is another level of the project, and the parents form no cycle:
     /// checked here, before any data is read, and kept as an index.
     fn resolve_parents(&mut self) -> std::result::Result<(), String> {
@@ -795,7 +880,8 @@ impl Project {
 
     fn check_statistics(&self) -> std::result::Result<(), String> {
         for (i, s) in self.statistics.iter().enumerate() {
-            let key = format!("statistics[{i}] ({})", s.path.display());
+            let shown = s.source.as_ref().map(SourceConfig::describe).unwrap_or_else(|| s.path.display().to_string());
+            let key = format!("statistics[{i}] ({shown})");
             if s.boundaries.is_none() && (!s.convert.is_empty() || s.weights.is_some()) {
                 return Err(format!(
                     "{key}: convert and weights need boundaries = {{ path = \"...\", layer = \"...\" }}: the areas these statistics are published on"

@@ -17,7 +17,6 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use super::{ApiError, AppState};
-use crate::config::Project;
 use crate::snapshot;
 
 /// What the reloader knows: where the project is and how the last attempt went.
@@ -75,7 +74,7 @@ pub async fn reload(state: &AppState, why: &str) -> Result<String, ReloadError> 
     let file = r.project_file.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
-        let result = Project::load(&file).map_err(crate::Error::from).and_then(|p| Ok(snapshot::build(&p)?)).map_err(ReloadError::Build);
+        let result = crate::init::load_project(&file).and_then(|p| Ok(snapshot::build(&p)?)).map_err(ReloadError::Build);
         let _ = tx.send(result);
     });
     let result = rx.await.unwrap_or(Err(ReloadError::ThreadDied));
@@ -108,7 +107,7 @@ pub async fn reload(state: &AppState, why: &str) -> Result<String, ReloadError> 
 /// changing it reloads but keeps the version (and every cached tile URL).
 pub async fn watch(state: AppState, every: Duration) {
     let Some(r) = state.reloader.clone() else { return };
-    let fingerprint = |file: &std::path::Path| match Project::load(file) {
+    let fingerprint = |file: &std::path::Path| match crate::init::load_project_cached(file) {
         Ok(p) => snapshot::inputs_fingerprint(&p),
         Err(_) => 0,
     };
