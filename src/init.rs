@@ -57,7 +57,7 @@ pub enum InitError {
     Usage(String),
     #[error(
         "cannot reach {url}: {message}. Nothing is cached for this download yet: check the internet connection \
-         (or BUURTMETER_CBS_ODATA_URL / BUURTMETER_PDOK_URL for a mirror) and run init again"
+         (or BUURTMETER_CBS_ODATA_URL / BUURTMETER_PDOK_URL for a mirror) and run the command again"
     )]
     Unreachable { url: String, message: String },
     #[error("{url} answered HTTP {status} (attempt {attempts}): {hint}")]
@@ -171,7 +171,7 @@ impl Fetcher {
                     }
                     let hint = match status {
                         404 => "not found: check the gemeente code and the year".to_string(),
-                        429 => "too many requests: wait a few minutes and run init again".to_string(),
+                        429 => "too many requests: wait a few minutes and run the command again".to_string(),
                         s if s >= 500 => format!("{source_name} has a problem: try again later"),
                         _ => format!("{source_name} refused the request"),
                     };

@@ -522,6 +522,22 @@ fn project_sources_are_downloaded_for_the_region_and_cached() {
 }
 
 #[test]
+fn a_source_without_network_or_cache_names_the_source_and_the_url() {
+    let Some(data) = load() else { return };
+    let mut fake = start(Arc::new(data), Faults::default());
+    fake.stop();
+    let cache = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("project.toml");
+    std::fs::write(&project, SOURCES_PROJECT).unwrap();
+    let o = with_sources(&fake.base, cache.path(), &["check", "--project", project.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = common::stderr(&o);
+    assert!(err.contains("levels 'buurten': source PDOK wijken-en-buurten-2024/buurten"), "{err}");
+    assert!(err.contains("cannot reach") && err.contains(&format!("{}/pdok/cbs/wijken-en-buurten-2024", fake.base)), "{err}");
+}
+
+#[test]
 fn path_and_source_together_or_neither_is_a_clear_error() {
     let work = tempfile::tempdir().unwrap();
     let project = work.path().join("project.toml");
