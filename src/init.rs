@@ -1,7 +1,9 @@
 //! `buurtmeter init`: a project for one or more gemeenten from the official sources.
 //!
 //! Downloads the Kerncijfers wijken en buurten of a year from CBS OData v3 (`TableInfos`,
-//! `DataProperties`, `TypedDataSet` filtered on the gemeenten, `odata.nextLink` paging)
+//! `DataProperties`, `TypedDataSet` filtered on the gemeenten, `odata.nextLink` paging;
+//! OData v4 `Properties`, `MeasureCodes` and `Observations` pivoted to the same rows when a
+//! table is only there)
 //! and the gemeente, its wijken and buurten from PDOK's OGC API Features (`gemeentecode`
 //! filter, RD New, cursor paging by the `next` link), caches every download under
 //! `$XDG_CACHE_HOME/buurtmeter/sources/`, and writes ordinary files the pipeline reads
@@ -34,6 +36,7 @@ pub const KWB_TABLES: &[(u16, &str)] = &[
 ];
 
 const CBS_DEFAULT: &str = "https://opendata.cbs.nl/ODataApi/odata";
+const CBS4_DEFAULT: &str = "https://datasets.cbs.nl/odata/v1/CBS";
 const PDOK_DEFAULT: &str = "https://api.pdok.nl";
 const RD_CRS_URI: &str = "http://www.opengis.net/def/crs/EPSG/0/28992";
 /// Attempts per request on 429, 5xx or a broken connection.
@@ -57,7 +60,7 @@ pub enum InitError {
     Usage(String),
     #[error(
         "cannot reach {url}: {message}. Nothing is cached for this download yet: check the internet connection \
-         (or BUURTMETER_CBS_ODATA_URL / BUURTMETER_PDOK_URL for a mirror) and run the command again"
+         (or BUURTMETER_CBS_ODATA_URL / BUURTMETER_CBS_ODATA4_URL / BUURTMETER_PDOK_URL for a mirror) and run the command again"
     )]
     Unreachable { url: String, message: String },
     #[error("{url} answered HTTP {status} (attempt {attempts}): {hint}")]
@@ -308,18 +311,29 @@ pub fn run(req: &Request) -> Result<PathBuf> {
         "CBS OData",
         value_rows,
         odata_next,
-    )?;
-    say_source("TableInfos", &infos);
-    let props = fetcher.paged(
-        &format!("cbs-{table}-DataProperties"),
-        &format!("{cbs}/{table}/DataProperties?$format=json"),
-        "CBS OData",
-        value_rows,
-        odata_next,
-    )?;
-    say_source("DataProperties", &props);
-    let data = cbs_rows(&fetcher, &cbs, table, &codes)?;
-    say_source("TypedDataSet", &data);
+    );
+    let (info, props, data) = match infos {
+        Ok(infos) => {
+            say_source("TableInfos", &infos);
+            let props = fetcher.paged(
+                &format!("cbs-{table}-DataProperties"),
+                &format!("{cbs}/{table}/DataProperties?$format=json"),
+                "CBS OData",
+                value_rows,
+                odata_next,
+            )?;
+            say_source("DataProperties", &props);
+            let data = cbs_rows(&fetcher, &cbs, table, &codes)?;
+            say_source("TypedDataSet", &data);
+            (infos.rows.first().cloned().unwrap_or(Value::Null), props.rows, data)
+        }
+        Err(InitError::Http { status: 404, url, .. }) => {
+            eprintln!("  {table} is not in CBS OData v3 ({url}): CBS OData v4");
+            let t = cbs4_table(&fetcher, &base_url("BUURTMETER_CBS_ODATA4_URL", CBS4_DEFAULT), table, &codes, true)?;
+            (t.info, t.props, t.data)
+        }
+        Err(e) => return Err(e),
+    };
     if data.rows.is_empty() {
         return Err(InitError::NotFound(format!(
             "CBS table {table} has no rows for {}: check the gemeente code(s) for {}",
@@ -327,7 +341,6 @@ pub fn run(req: &Request) -> Result<PathBuf> {
             req.year
         )));
     }
-    let info = infos.rows.first().cloned().unwrap_or(Value::Null);
     let title = info.get("Title").and_then(Value::as_str).unwrap_or("Kerncijfers wijken en buurten").to_string();
     let modified = info.get("Modified").and_then(Value::as_str).map(|m| m.get(..10).unwrap_or(m).to_string());
 
@@ -349,7 +362,7 @@ pub fn run(req: &Request) -> Result<PathBuf> {
         .find(|(c, ..)| *c == "gemeenten")
         .map(|(_, _, f)| f.iter().filter_map(|f| prop_str(f, &["gemeentenaam", "statnaam", "naam"])).collect())
         .unwrap_or_default();
-    let project = project_toml(req, table, &title, modified.as_deref(), &codes, &names, &csv_name, &props.rows, &data.rows);
+    let project = project_toml(req, table, &title, modified.as_deref(), &codes, &names, &csv_name, &props, &data.rows);
     let path = req.out.join("project.toml");
     std::fs::write(&path, project).map_err(|e| InitError::Write { path: path.clone(), message: e.to_string() })?;
     let counts: Vec<String> = levels.iter().map(|(c, _, f)| format!("{} {c}", f.len())).collect();
@@ -371,6 +384,96 @@ fn cbs_rows(fetcher: &Fetcher, cbs: &str, table: &str, codes: &[String]) -> Resu
         value_rows,
         odata_next,
     )
+}
+
+/// A CBS OData v4 table for the gemeenten, in the shapes of the v3 path: the title and
+/// `Modified` (from `Properties`), the measures as `Key`/`Title`/`Unit` (from `MeasureCodes`)
+/// and the rows pivoted from `Observations` to one row per region, one column per measure.
+struct Cbs4 {
+    info: Value,
+    props: Vec<Value>,
+    data: Download,
+}
+
+fn cbs4_table(fetcher: &Fetcher, cbs4: &str, table: &str, codes: &[String], say: bool) -> Result<Cbs4> {
+    let value_rows = |v: &Value| v.get("value").and_then(Value::as_array).cloned();
+    let one = |v: &Value| v.is_object().then(|| vec![v.clone()]);
+    let next = |v: &Value| v.get("@odata.nextLink").and_then(Value::as_str).map(str::to_string);
+    let properties =
+        fetcher.paged(&format!("cbs4-{table}-Properties"), &format!("{cbs4}/{table}/Properties"), "CBS OData v4", one, next)?;
+    let measures =
+        fetcher.paged(&format!("cbs4-{table}-MeasureCodes"), &format!("{cbs4}/{table}/MeasureCodes"), "CBS OData v4", value_rows, next)?;
+    let filter = codes.iter().map(|c| format!("substring(WijkenEnBuurten,2,4) eq '{}'", &c[2..])).collect::<Vec<_>>().join(" or ");
+    let observations = fetcher.paged(
+        &format!("cbs4-{table}-Observations-{}", codes.join("-")),
+        &format!("{cbs4}/{table}/Observations?$filter={}", percent(&filter)),
+        "CBS OData v4",
+        value_rows,
+        next,
+    )?;
+    if say {
+        say_source("Properties", &properties);
+        say_source("MeasureCodes", &measures);
+        say_source("Observations", &observations);
+    } else if observations.from_cache.is_none() {
+        say_source(&format!("CBS {table} Observations (OData v4)"), &observations);
+    }
+    let props: Vec<Value> = measures
+        .rows
+        .iter()
+        .filter_map(|m| {
+            let s = |f: &str| m.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+            m.get("Identifier").and_then(Value::as_str).map(|k| json!({"Key": k, "Title": s("Title"), "Unit": s("Unit")}))
+        })
+        .collect();
+    let rows = pivot(&observations.rows, &props, &format!("{cbs4}/{table}/Observations"))?;
+    let info = properties.rows.into_iter().next().unwrap_or(Value::Null);
+    Ok(Cbs4 { info, props, data: Download { rows, pages: observations.pages, from_cache: observations.from_cache } })
+}
+
+/// Long observations (one per region × measure) to wide rows as `TypedDataSet` gives them:
+/// `ID`, the region code padded to 10 characters as CBS writes it, then a column per
+/// measure identifier (`Value`, or `StringValue` for a text measure; empty when missing).
+fn pivot(observations: &[Value], measures: &[Value], url: &str) -> Result<Vec<Value>> {
+    const FIELDS: [&str; 5] = ["Id", "Measure", "Value", "ValueAttribute", "StringValue"];
+    let region_dim = observations
+        .first()
+        .and_then(Value::as_object)
+        .and_then(|o| o.keys().find(|k| *k == "WijkenEnBuurten").or_else(|| o.keys().find(|k| !FIELDS.contains(&k.as_str()))))
+        .cloned()
+        .unwrap_or_else(|| "WijkenEnBuurten".into());
+    let mut by_region: std::collections::BTreeMap<String, serde_json::Map<String, Value>> = std::collections::BTreeMap::new();
+    for (i, o) in observations.iter().enumerate() {
+        let bad = |what: &str| InitError::Unexpected {
+            url: url.into(),
+            source_name: "CBS OData v4",
+            message: format!("observation {} has no {what}", i + 1),
+        };
+        let region = o.get(&region_dim).and_then(Value::as_str).ok_or_else(|| bad(&region_dim))?.trim().to_string();
+        let measure = o.get("Measure").and_then(Value::as_str).ok_or_else(|| bad("Measure"))?.trim().to_string();
+        let value = match o.get("Value") {
+            Some(v) if !v.is_null() => v.clone(),
+            _ => o.get("StringValue").cloned().unwrap_or(Value::Null),
+        };
+        by_region.entry(region).or_default().insert(measure, value);
+    }
+    let known: Vec<&str> = measures.iter().filter_map(|m| m.get("Key").and_then(Value::as_str)).collect();
+    Ok(by_region
+        .into_iter()
+        .enumerate()
+        .map(|(i, (code, values))| {
+            let mut row = serde_json::Map::new();
+            row.insert("ID".into(), json!(i));
+            row.insert(region_dim.clone(), json!(format!("{code:<10}")));
+            for k in &known {
+                row.insert((*k).to_string(), values.get(*k).cloned().unwrap_or(Value::Null));
+            }
+            for (k, v) in values {
+                row.entry(k).or_insert(v);
+            }
+            Value::Object(row)
+        })
+        .collect())
 }
 
 /// The land features (not `water = JA`) of a PDOK OGC API Features collection of the CBS
@@ -468,6 +571,7 @@ pub fn resolve_sources(project: &mut Project, offline: bool) -> Result<()> {
     let mut fetcher = Fetcher::new(false);
     fetcher.offline = offline;
     let cbs = base_url("BUURTMETER_CBS_ODATA_URL", CBS_DEFAULT);
+    let cbs4 = base_url("BUURTMETER_CBS_ODATA4_URL", CBS4_DEFAULT);
     let pdok = base_url("BUURTMETER_PDOK_URL", PDOK_DEFAULT);
     let context = |what: String, e: InitError| match e {
         InitError::Usage(m) | InitError::NotFound(m) => InitError::NotFound(format!("{what}: {m}")),
@@ -495,10 +599,23 @@ pub fn resolve_sources(project: &mut Project, offline: bool) -> Result<()> {
         let Some(src) = stats.source.clone() else { continue };
         let Some(table) = src.cbs.as_deref().map(str::trim) else { continue };
         let what = format!("statistics[{i}]: source {}", src.describe());
-        let data = cbs_rows(&fetcher, &cbs, table, &codes).map_err(|e| context(what.clone(), e))?;
-        if data.from_cache.is_none() {
-            say_source(&format!("CBS {table} TypedDataSet"), &data);
+        let data = match src.odata {
+            Some(4) => cbs4_table(&fetcher, &cbs4, table, &codes, false).map(|t| t.data),
+            _ => match cbs_rows(&fetcher, &cbs, table, &codes) {
+                Err(InitError::Http { status: 404, url, .. }) => {
+                    eprintln!("  CBS {table} is not in OData v3 ({url}): CBS OData v4 (set odata = 4 to ask there first)");
+                    cbs4_table(&fetcher, &cbs4, table, &codes, false).map(|t| t.data)
+                }
+                Ok(data) => {
+                    if data.from_cache.is_none() {
+                        say_source(&format!("CBS {table} TypedDataSet"), &data);
+                    }
+                    Ok(data)
+                }
+                Err(e) => Err(e),
+            },
         }
+        .map_err(|e| context(what.clone(), e))?;
         if data.rows.is_empty() {
             return Err(InitError::NotFound(format!(
                 "{what}: CBS table {table} has no rows for {} ({cbs}/{table}/TypedDataSet): check the table id and the region",

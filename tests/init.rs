@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 const KWB: &str = "nl_kwb_2024_gm_wk_85984NED/stripped_filtered_data_2024.json";
 const CBS_PAGE: usize = 10;
 const PDOK_PAGE: usize = 5;
+const CBS4_PAGE: usize = 50;
 
 /// What the fake services do wrong, for the fault tests.
 #[derive(Default, Clone, Copy)]
@@ -162,7 +163,52 @@ fn start(data: Arc<Data>, faults: Faults) -> Fake {
                 let body = serde_json::to_vec(v).unwrap();
                 respond(stream, "200 OK", &body, body.len());
             };
-            if route == "/cbs/85984NED/TableInfos" {
+            if let Some(what) = route.strip_prefix("/cbs4/85984NED/") {
+                // CBS OData v4 from the same data: Properties, MeasureCodes, long Observations.
+                let measures: Vec<Value> = data.data_properties["value"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|p| p["Key"].as_str().is_some_and(|k| data.kwb["GM0917"].get(k).is_some()))
+                    .map(|p| json!({"Identifier": p["Key"], "Index": p["Position"], "Title": p["Title"], "Unit": p["Unit"], "Decimals": p["Decimals"]}))
+                    .collect();
+                match what {
+                    "Properties" => {
+                        let info = &data.table_infos["value"][0];
+                        ok(
+                            &mut stream,
+                            &json!({"@odata.context": format!("{base2}/cbs4/85984NED/$metadata#Properties"), "Identifier": "85984NED", "Title": info["Title"], "Modified": info["Modified"]}),
+                        );
+                    }
+                    "MeasureCodes" => ok(&mut stream, &json!({"@odata.context": "$metadata#MeasureCodes", "value": measures})),
+                    "Observations" => {
+                        let filter = q.get("$filter").cloned().unwrap_or_default();
+                        let digits: Vec<&str> = filter.split('\'').skip(1).step_by(2).collect();
+                        let mut rows = Vec::new();
+                        for (code, values) in data.kwb.iter().filter(|(code, _)| digits.iter().any(|d| code.get(2..6) == Some(*d))) {
+                            for m in &measures {
+                                let key = m["Identifier"].as_str().unwrap();
+                                let value = values[key].clone();
+                                let attribute = if value.is_null() { "Impossible" } else { "None" };
+                                rows.push(json!({"Id": rows.len(), "Measure": key, "ValueAttribute": attribute, "Value": value, "WijkenEnBuurten": code}));
+                            }
+                        }
+                        let skip: usize = q.get("$skip").and_then(|s| s.parse().ok()).unwrap_or(0);
+                        let page: Vec<Value> = rows.iter().skip(skip).take(CBS4_PAGE).cloned().collect();
+                        let mut doc = json!({"@odata.context": format!("{base2}/cbs4/85984NED/$metadata#Observations"), "value": page});
+                        if skip + CBS4_PAGE < rows.len() {
+                            let next = format!(
+                                "{base2}/cbs4/85984NED/Observations?$filter={}&$skip={}",
+                                form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>(),
+                                skip + CBS4_PAGE
+                            );
+                            doc["@odata.nextLink"] = json!(next);
+                        }
+                        ok(&mut stream, &doc);
+                    }
+                    _ => respond(&mut stream, "404 Not Found", b"{\"code\":\"Not Found\"}", 20),
+                }
+            } else if route == "/cbs/85984NED/TableInfos" {
                 ok(&mut stream, &data.table_infos);
             } else if route == "/cbs/85984NED/DataProperties" {
                 ok(&mut stream, &data.data_properties);
@@ -442,9 +488,14 @@ fn a_wrong_gemeente_code_says_what_to_give() {
 }
 
 fn with_sources(base: &str, cache: &Path, args: &[&str]) -> Output {
+    with_cbs(&format!("{base}/cbs"), base, cache, args)
+}
+
+fn with_cbs(cbs: &str, base: &str, cache: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_buurtmeter"))
         .args(args)
-        .env("BUURTMETER_CBS_ODATA_URL", format!("{base}/cbs"))
+        .env("BUURTMETER_CBS_ODATA_URL", cbs)
+        .env("BUURTMETER_CBS_ODATA4_URL", format!("{base}/cbs4"))
         .env("BUURTMETER_PDOK_URL", format!("{base}/pdok"))
         .env("XDG_CACHE_HOME", cache)
         .output()
@@ -554,4 +605,60 @@ fn path_and_source_together_or_neither_is_a_clear_error() {
         let err = common::stderr(&o);
         assert!(err.contains(expected) && err.contains("project.toml"), "{expected}: {err}");
     }
+}
+
+/// The cached CSV of a CBS source (there is one per test cache).
+fn cached_csv(cache: &Path) -> PathBuf {
+    let files = cache.join("buurtmeter/sources/files");
+    std::fs::read_dir(&files)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("cbs-85984NED") && p.extension().is_some_and(|e| e == "csv"))
+        .expect("the CBS table in the cache")
+}
+
+#[test]
+fn odata4_observations_are_pivoted_to_the_same_table_as_v3() {
+    let Some(data) = load() else { return };
+    let data = Arc::new(data);
+    let fake = start(data.clone(), Faults::default());
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("project.toml");
+    let check = |text: &str, cbs: &str, cache: &Path| {
+        std::fs::write(&project, text).unwrap();
+        let o = with_cbs(cbs, &fake.base, cache, &["check", "--project", project.to_str().unwrap()]);
+        assert!(o.status.success(), "check failed:\n{}", out_text(&o));
+        o
+    };
+    let (v3_cache, v4_cache, fallback_cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    check(SOURCES_PROJECT, &format!("{}/cbs", fake.base), v3_cache.path());
+    let v4_project = SOURCES_PROJECT.replace("{ cbs = \"85984NED\" }", "{ cbs = \"85984NED\", odata = 4 }");
+    check(&v4_project, &format!("{}/cbs", fake.base), v4_cache.path());
+    let v3 = written_csv(&cached_csv(v3_cache.path()));
+    let v4 = written_csv(&cached_csv(v4_cache.path()));
+
+    // Paged to the end: every observation of Heerlen (regions × measures).
+    let measures = data.kwb["GM0917"].as_object().unwrap().len();
+    let regions = data.kwb.keys().filter(|c| c.get(2..6) == Some("0917")).count();
+    assert_eq!(fake.requests("/cbs4/85984NED/Observations").len(), (regions * measures).div_ceil(CBS4_PAGE));
+    assert!(fake.requests("/cbs4/85984NED/MeasureCodes").len() == 1);
+
+    // The same rows, the same columns, the same values as the v3 TypedDataSet.
+    assert_eq!(v3.keys().collect::<Vec<_>>(), v4.keys().collect::<Vec<_>>());
+    assert_eq!(v4.len(), regions);
+    for (code, row) in &v3 {
+        assert_eq!(row, &v4[code], "{code}");
+    }
+    assert_eq!(v4["GM0917"]["AantalInwoners_5"], "87461");
+    assert_eq!(v4["GM0917"]["Woningvoorraad_35"], "46697");
+
+    // A table not in v3 (its v3 service answers 404) falls back to v4.
+    let o = check(SOURCES_PROJECT, &format!("{}/nov3", fake.base), fallback_cache.path());
+    assert!(common::stderr(&o).contains("not in OData v3"), "{}", common::stderr(&o));
+    assert_eq!(written_csv(&cached_csv(fallback_cache.path())), v4);
+
+    // odata = 5 is no CBS OData version.
+    std::fs::write(&project, SOURCES_PROJECT.replace("{ cbs = \"85984NED\" }", "{ cbs = \"85984NED\", odata = 5 }")).unwrap();
+    let o = common::buurtmeter(&["check", "--project", project.to_str().unwrap()]);
+    assert!(!o.status.success() && common::stderr(&o).contains("odata = 4"), "{}", common::stderr(&o));
 }

@@ -144,7 +144,7 @@ pub struct StatisticsConfig {
     #[serde(default)]
     pub path: PathBuf,
     /// Download the table instead of `path`: `{ cbs = "85984NED" }` (CBS OData v3
-    /// `TypedDataSet`), limited to the region's gemeenten.
+    /// `TypedDataSet`; `odata = 4` for v4 `Observations`), limited to the region's gemeenten.
     #[serde(default)]
     pub source: Option<SourceConfig>,
     #[serde(default)]
@@ -180,12 +180,17 @@ pub struct SourceConfig {
     pub pdok: Option<String>,
     #[serde(default)]
     pub collection: Option<String>,
+    /// The CBS OData version: 3 (`opendata.cbs.nl`, the default; falls back to 4 when
+    /// the table is not there) or 4 (`datasets.cbs.nl`, for tables only published there).
+    #[serde(default)]
+    pub odata: Option<u8>,
 }
 
 impl SourceConfig {
     /// `CBS 85984NED` or `PDOK wijken-en-buurten-2024/buurten`, for messages.
     pub fn describe(&self) -> String {
         match (&self.cbs, &self.pdok) {
+            (Some(t), _) if self.odata == Some(4) => format!("CBS {t} (OData v4)"),
             (Some(t), _) => format!("CBS {t}"),
             (None, Some(d)) => format!("PDOK {d}/{}", self.collection.as_deref().unwrap_or("?")),
             _ => "source".into(),
@@ -814,7 +819,7 @@ impl Project {
             let example = if kind == "pdok" {
                 "source = { pdok = \"wijken-en-buurten-2024\", collection = \"buurten\" }"
             } else {
-                "source = { cbs = \"85984NED\" }"
+                "source = { cbs = \"85984NED\" } (or { cbs = \"…\", odata = 4 } for a table only in CBS OData v4)"
             };
             let Some(src) = source else {
                 if path.as_os_str().is_empty() {
@@ -831,10 +836,16 @@ impl Project {
             let ok = match kind {
                 "pdok" => {
                     src.cbs.is_none()
+                        && src.odata.is_none()
                         && src.pdok.as_deref().is_some_and(|d| !d.trim().is_empty())
                         && src.collection.as_deref().is_some_and(|c| !c.trim().is_empty())
                 }
-                _ => src.pdok.is_none() && src.collection.is_none() && src.cbs.as_deref().is_some_and(|t| !t.trim().is_empty()),
+                _ => {
+                    src.pdok.is_none()
+                        && src.collection.is_none()
+                        && src.cbs.as_deref().is_some_and(|t| !t.trim().is_empty())
+                        && src.odata.is_none_or(|v| v == 3 || v == 4)
+                }
             };
             if !ok {
                 return Err(format!("{key}: source = {{ … }} must be {example}"));
