@@ -211,15 +211,6 @@ async fn no_free_worker_is_503_with_retry_after() {
     assert_eq!(ask(&s, "/indicators/wateroverlast_per_1000_inw?level=buurten", None).await.0, StatusCode::OK);
 }
 
-/// Web-Mercator tile of a lon/lat at zoom z.
-fn tile_of(lon: f64, lat: f64, z: u8) -> (u32, u32) {
-    let n = f64::from(1u32 << z);
-    let x = ((lon + 180.0) / 360.0 * n).floor();
-    let lat = lat.to_radians();
-    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor();
-    (x as u32, y as u32)
-}
-
 /// The first coordinate pair of a GeoJSON geometry.
 fn first_position(v: &Value) -> Option<(f64, f64)> {
     let a = v.as_array()?;
@@ -308,7 +299,7 @@ period = "year"
         for (i, f) in items["features"].as_array().unwrap().iter().enumerate() {
             let (lon, lat) = first_position(&f["geometry"]["coordinates"]).unwrap();
             let z = (9 + (i % 4) as u8).clamp(minz, maxz);
-            let (x, y) = tile_of(lon, lat, z);
+            let (x, y) = common::lonlat_to_tile(lon, lat, z);
             tiles.insert(format!("/tiles/wijken/{z}/{x}/{y}.mvt"));
         }
     }

@@ -90,14 +90,6 @@ fn public_responses(project: &Path, today: &str) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-fn lonlat_to_tile(lon: f64, lat: f64, z: u8) -> (u32, u32) {
-    let n = f64::from(1u32 << z);
-    let x = ((lon + 180.0) / 360.0 * n).floor() as u32;
-    let lat = lat.to_radians();
-    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor() as u32;
-    (x, y)
-}
-
 fn differing(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
     let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).cloned().collect()

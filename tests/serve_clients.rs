@@ -10,13 +10,6 @@ use common::*;
 use gdal::vector::LayerAccess;
 use geo::{Area, BooleanOps};
 
-fn lonlat_to_tile(lon: f64, lat: f64, z: u8) -> (u32, u32) {
-    let n = f64::from(1u32 << z);
-    let x = ((lon + 180.0) / 360.0 * n).floor();
-    let y = ((1.0 - (lat.to_radians().tan() + 1.0 / lat.to_radians().cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor();
-    (x as u32, y as u32)
-}
-
 /// Features of an MVT tile decoded by GDAL's MVT driver, in tile coordinates.
 fn decode(bytes_file: &std::path::Path, layer: &str) -> Vec<(BTreeMap<String, String>, geo_types::Geometry<f64>)> {
     let ds = gdal::Dataset::open(bytes_file).expect("GDAL opens the tile");

@@ -7,13 +7,6 @@ mod common;
 
 use gdal::vector::LayerAccess;
 
-fn tile_of(lon: f64, lat: f64, z: u8) -> (u32, u32) {
-    let n = f64::from(1u32 << z);
-    let x = ((lon + 180.0) / 360.0 * n).floor();
-    let y = ((1.0 - (lat.to_radians().tan() + 1.0 / lat.to_radians().cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor();
-    (x as u32, y as u32)
-}
-
 /// Web Mercator metres to lon/lat.
 fn to_lonlat(mx: f64, my: f64) -> (f64, f64) {
     let r = 6_378_137.0;
@@ -42,7 +35,7 @@ fn aggregate_cells_do_not_sit_on_their_records() {
         }
         let maxzoom = snap.tiles.tilesets[ts].maxzoom;
         for z in [10u8, 12, 14, 16].into_iter().filter(|&z| z <= maxzoom) {
-            let tiles: std::collections::BTreeSet<(u32, u32)> = pts.iter().map(|p| tile_of(p.0, p.1, z)).collect();
+            let tiles: std::collections::BTreeSet<(u32, u32)> = pts.iter().map(|p| common::lonlat_to_tile(p.0, p.1, z)).collect();
             let (mut features, mut on_a_record) = (0usize, 0usize);
             for (x, y) in tiles {
                 let bytes = snap.tiles.render(ts, z, x, y);
@@ -97,7 +90,7 @@ fn a_protected_layers_cells_do_not_place_records_within_a_block() {
         assert!(tile_m >= jl.min_cell_m, "{}: tiles at z{z} are {tile_m:.0} m, below min_cell_m {}", jl.layer.id, jl.min_cell_m);
         assert!(snap.tiles.render(ts, z + 1, 0, 0).is_empty(), "a tile beyond maxzoom");
         // Every published non-zero cell at the finest zoom, decoded by GDAL.
-        let tiles: std::collections::BTreeSet<(u32, u32)> = pts.iter().map(|p| tile_of(p.0, p.1, z)).collect();
+        let tiles: std::collections::BTreeSet<(u32, u32)> = pts.iter().map(|p| common::lonlat_to_tile(p.0, p.1, z)).collect();
         let mut cells: Vec<(f64, f64)> = Vec::new();
         for (x, y) in tiles {
             let bytes = snap.tiles.render(ts, z, x, y);

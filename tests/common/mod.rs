@@ -131,6 +131,15 @@ pub fn read_startup(child: &mut std::process::Child) -> String {
     base.unwrap_or_else(|| panic!("server did not start:\n{}", seen.join("\n")))
 }
 
+/// The Web-Mercator (XYZ) tile of a lon/lat at zoom `z`.
+pub fn lonlat_to_tile(lon: f64, lat: f64, z: u8) -> (u32, u32) {
+    let n = f64::from(1u32 << z);
+    let x = ((lon + 180.0) / 360.0 * n).floor();
+    let lat = lat.to_radians();
+    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor();
+    (x as u32, y as u32)
+}
+
 /// A `buurtmeter serve` process on a free port, killed on drop.
 pub struct Server {
     child: std::process::Child,

@@ -71,18 +71,13 @@ pub fn window(release: Release, today: Date) -> (String, Date) {
 /// Today in the project's time zone, or `BUURTMETER_RELEASE_DATE` (yyyy-mm-dd) when set:
 /// for a release at a chosen date, and for the tests.
 pub fn today(tz: crate::ingest::TimeZone) -> Date {
-    if let Some(d) = std::env::var("BUURTMETER_RELEASE_DATE").ok().and_then(|s| parse_date(s.trim())) {
+    if let Some(d) = std::env::var("BUURTMETER_RELEASE_DATE").ok().and_then(|s| crate::ingest::text::parse_date(s.trim())) {
         return d;
     }
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let now = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default().with_timezone(&tz);
     use chrono::Datelike;
     Date::new(now.year(), now.month() as u8, now.day() as u8).unwrap_or(Date { year: 2000, month: 1, day: 1 })
-}
-
-fn parse_date(s: &str) -> Option<Date> {
-    let mut it = s.splitn(3, '-');
-    Date::new(it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?)
 }
 
 /// The store of a layer's release, next to the project file.
@@ -227,7 +222,7 @@ fn read(f: impl BufRead) -> Result<Stored, String> {
     let head = next()?.ok_or("empty")?;
     let h: Vec<&str> = head.split('\t').collect();
     let (label, cutoff) = match h.as_slice() {
-        ["release", label, cutoff] => (label.to_string(), parse_date(cutoff).ok_or("the release line has no date")?),
+        ["release", label, cutoff] => (label.to_string(), crate::ingest::text::parse_date(cutoff).ok_or("the release line has no date")?),
         _ => return Err("the first line is not 'release<TAB>label<TAB>date'".into()),
     };
     if next()?.as_deref() != Some(HEADER) {
@@ -246,7 +241,7 @@ fn read(f: impl BufRead) -> Result<Stored, String> {
             identity: f[0].parse().map_err(|_| bad("identity"))?,
             x: f[1].parse().map_err(|_| bad("x"))?,
             y: f[2].parse().map_err(|_| bad("y"))?,
-            date: if f[3].is_empty() { None } else { Some(parse_date(f[3]).ok_or_else(|| bad("date"))?) },
+            date: if f[3].is_empty() { None } else { Some(crate::ingest::text::parse_date(f[3]).ok_or_else(|| bad("date"))?) },
             category: Some(f[4].to_string()),
             weight: if f[5].is_empty() { None } else { Some(f[5].parse().map_err(|_| bad("weight"))?) },
         });
