@@ -20,6 +20,7 @@
 //! | [`snapshot`] | runs the pipeline into an immutable `Snapshot` (one module per stage) |
 //! | [`tiles`] | vector tiles: grid maths, snapping/clipping, point aggregation, MVT encoding |
 //! | [`export`] | CSV, GeoPackage and GeoJSON writers, MapLibre/QGIS styles |
+//! | [`grid`] | the European grid (EPSG:3035): cells by arithmetic, INSPIRE and Destatis cell codes |
 //!
 //! Each stage has its own error type (`config::ProjectError`, `ingest::IngestError`,
 //! `crs::CrsError`, `snapshot::BuildError`, `export::ExportError`, `demo::DemoError`); the
@@ -31,6 +32,7 @@ pub mod crosswalk;
 pub mod crs;
 pub mod demo;
 pub mod export;
+pub mod grid;
 pub mod index;
 pub mod indicators;
 pub mod ingest;
