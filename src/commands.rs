@@ -148,6 +148,7 @@ fn count(a: CountArgs) -> Result<()> {
         stats: Default::default(),
         areas: read.areas,
         groups: None,
+        grid: None,
     };
     let sums_opt = a.weight.as_ref().map(|_| sums.as_slice());
     match &a.out {

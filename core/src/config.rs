@@ -2,6 +2,7 @@
 //! indicators to compute. Paths are relative to the project file. Unknown keys are an
 //! error, so a typo never silently does nothing.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -66,6 +67,10 @@ pub struct Project {
     /// Custom groups of areas (`Heerlen-Noord` = a list of wijken).
     #[serde(default, rename = "groups")]
     pub groups: Vec<GroupConfig>,
+    /// Counts of one level converted onto another (the grid onto gemeenten, wijken onto
+    /// the grid), in the order given, after the statistics are attached.
+    #[serde(default, rename = "conversions")]
+    pub conversions: Vec<ConversionConfig>,
     /// The directory the project file is in (set on load).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -128,6 +133,30 @@ pub struct LevelConfig {
     /// Keep only the areas of this region (overrides the project's `region`).
     #[serde(default)]
     pub within: Option<Region>,
+    /// Cells of the European grid instead of a boundaries file:
+    /// `grid = { crs = "EPSG:3035", size = 1000, extent = [5.6, 50.65, 6.4, 51.05] }`.
+    #[serde(default)]
+    pub grid: Option<GridConfig>,
+}
+
+/// A level of cells of the European statistical grid (INSPIRE, EPSG:3035): made by
+/// arithmetic, not read from a file (see [`crate::grid`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridConfig {
+    /// The grid's CRS; only the European grid, `EPSG:3035`, for now.
+    #[serde(default = "grid_crs")]
+    pub crs: String,
+    /// The cell size in metres: 100, 1000, 10000, ... (a multiple of 100).
+    pub size: u32,
+    /// `[lon0, lat0, lon1, lat1]` (WGS84): every cell of this box. Without it, the cells
+    /// that touch an area of the project's other levels.
+    #[serde(default)]
+    pub extent: Option<[f64; 4]>,
+}
+
+fn grid_crs() -> String {
+    crate::grid::GRID_CRS.to_string()
 }
 
 impl LevelConfig {
@@ -222,6 +251,25 @@ pub struct BoundariesConfig {
     pub layer: Option<String>,
     #[serde(default)]
     pub id_field: Option<String>,
+}
+
+/// Counts of the level `from` converted onto the level `to` through a crosswalk
+/// (area-weighted, or by `weights`): `columns = { Einwohner = "inwoners" }` names each
+/// column on `from` and its name on `to`. A converted column that `to` already has is
+/// added to it (a 1 km cell across the border: the German census count plus the Dutch
+/// wijken's share), so one column can hold both countries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversionConfig {
+    pub from: String,
+    pub to: String,
+    pub columns: BTreeMap<String, String>,
+    #[serde(default)]
+    pub weights: Option<WeightsConfig>,
+    /// Count a missing value on `from` as 0 (Zensus cells without a published count: no
+    /// one or fewer than 3 live there) instead of making every area it touches missing.
+    #[serde(default)]
+    pub missing_as_zero: bool,
 }
 
 /// Weighting points for a conversion (`weights = { path, layer, field }`).
@@ -764,6 +812,7 @@ impl Project {
         self.resolve_parents()?;
         self.check_groups()?;
         self.check_statistics()?;
+        self.check_conversions()?;
         self.check_crs()?;
         if let Some(b) = &self.basemap
             && (!(b.url.starts_with("https://") || b.url.starts_with("http://"))
@@ -810,10 +859,44 @@ impl Project {
         Ok(())
     }
 
+    /// A grid level has no file, a valid size and extent, and the European grid's CRS.
+    fn check_grids(&self) -> std::result::Result<(), String> {
+        for l in &self.levels {
+            let Some(g) = &l.grid else { continue };
+            let key = format!("levels '{}': grid", l.id);
+            if !l.path.as_os_str().is_empty() || l.source.is_some() || l.layer.is_some() || l.id_field.is_some() {
+                return Err(format!("{key}: a grid level is made by arithmetic; leave out path, source, layer and id_field"));
+            }
+            let crs = g.crs.trim().to_ascii_uppercase();
+            if crs != crate::grid::GRID_CRS && crs != "ETRS89-LAEA" {
+                return Err(format!("{key}: crs = '{}': only the European grid, EPSG:3035, is supported", g.crs));
+            }
+            if g.size == 0 || g.size % 100 != 0 {
+                return Err(format!("{key}: size = {}: a cell size in metres, a multiple of 100 (100, 1000, 10000)", g.size));
+            }
+            if let Some([x0, y0, x1, y1]) = g.extent
+                && !([x0, y0, x1, y1].iter().all(|v| v.is_finite())
+                    && x0 < x1
+                    && y0 < y1
+                    && (-180.0..=180.0).contains(&x0)
+                    && (-180.0..=180.0).contains(&x1)
+                    && (-90.0..=90.0).contains(&y0)
+                    && (-90.0..=90.0).contains(&y1))
+            {
+                return Err(format!(
+                    "{key}: extent = {:?}: expected [lon0, lat0, lon1, lat1] in degrees (WGS84), west-south before east-north, e.g. [5.6, 50.65, 6.4, 51.05]",
+                    [x0, y0, x1, y1]
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Each level and statistics table has exactly one of `path` and `source`; a source
     /// is of the right kind and needs the project's `region` as codes.
     fn check_sources(&self) -> std::result::Result<(), String> {
-        let levels = self.levels.iter().map(|l| (format!("levels '{}'", l.id), &l.path, &l.source, "pdok"));
+        self.check_grids()?;
+        let levels = self.levels.iter().filter(|l| l.grid.is_none()).map(|l| (format!("levels '{}'", l.id), &l.path, &l.source, "pdok"));
         let stats = self.statistics.iter().enumerate().map(|(i, s)| (format!("statistics[{i}]"), &s.path, &s.source, "cbs"));
         for (key, path, source, kind) in levels.chain(stats) {
             let example = if kind == "pdok" {
@@ -908,6 +991,27 @@ impl Project {
             {
                 return Err(format!(
                     "{key}: period = '{p}' is not a CBS period: write the year (2018) or a StatLine period (2018JJ00, 2018KW01, 2018MM03)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_conversions(&self) -> std::result::Result<(), String> {
+        let ids: Vec<&str> = self.levels.iter().map(|l| l.id.as_str()).collect();
+        for (i, c) in self.conversions.iter().enumerate() {
+            for (k, id) in [("from", &c.from), ("to", &c.to)] {
+                if !ids.contains(&id.as_str()) {
+                    return Err(format!("conversions[{i}].{k} = '{id}': no level has that id; the levels are: {}", ids.join(", ")));
+                }
+            }
+            if c.from == c.to {
+                return Err(format!("conversions[{i}]: from and to are both '{}'", c.from));
+            }
+            if c.columns.is_empty() {
+                return Err(format!(
+                    "conversions[{i}]: columns = {{ aantal_inwoners = \"inwoners\" }}: the counts to convert and their names on '{}' (never rates or averages)",
+                    c.to
                 ));
             }
         }

@@ -118,6 +118,15 @@ pub type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 pub struct AreaIndex {
     grid: CandidateGrid,
     prepared: Vec<PreparedArea>,
+    /// For a level of cells of the European grid in a project whose working CRS is the
+    /// grid's: a point's cell by arithmetic, then the cell's area index.
+    cells: Option<CellLookup>,
+}
+
+struct CellLookup {
+    size: u32,
+    /// (easting, northing) of a cell's lower-left corner → its area.
+    index: std::collections::HashMap<(i64, i64), u32>,
 }
 
 /// An R-tree of the areas' envelopes, each tagged with the area's index; bulk-loaded.
@@ -230,15 +239,31 @@ impl AreaIndex {
     pub fn build<'a>(areas: impl IntoIterator<Item = &'a MultiPolygon<f64>> + Clone) -> AreaIndex {
         let prepared = areas.clone().into_iter().map(PreparedArea::new).collect();
         let envs: Vec<(u32, [f64; 4])> = envelopes(areas).collect();
-        AreaIndex { grid: CandidateGrid::new(&envs), prepared }
+        AreaIndex { grid: CandidateGrid::new(&envs), prepared, cells: None }
+    }
+
+    /// The index of a level of grid cells of `size` metres, in the grid's own CRS: a
+    /// point's cell is `floor(x / size)`, `floor(y / size)` (a point on a cell edge
+    /// belongs to the cell east or north of it), no polygon is tested. `cells[i]` is area
+    /// `i`; `None` for an area that is no cell of that size (never located).
+    pub fn cells(size: u32, cells: impl IntoIterator<Item = Option<crate::grid::Cell>>) -> AreaIndex {
+        let index = cells
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.filter(|c| c.size == size).map(|c| ((c.east, c.north), i as u32)))
+            .collect();
+        AreaIndex { grid: CandidateGrid::new(&[]), prepared: Vec::new(), cells: Some(CellLookup { size, index }) }
     }
 
     pub fn len(&self) -> usize {
-        self.prepared.len()
+        match &self.cells {
+            Some(c) => c.index.len(),
+            None => self.prepared.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.prepared.is_empty()
+        self.len() == 0
     }
 
     /// The area containing (x, y): of all candidates that contain it, the one with the
@@ -252,6 +277,10 @@ impl AreaIndex {
     /// point, when areas overlap there (for the overlap warning).
     #[inline]
     pub fn locate_checked(&self, x: f64, y: f64) -> (Option<u32>, Option<u32>) {
+        if let Some(cells) = &self.cells {
+            let found = crate::grid::Cell::containing(cells.size, x, y).and_then(|c| cells.index.get(&(c.east, c.north)).copied());
+            return (found, None);
+        }
         let (mut best, mut second): (Option<u32>, Option<u32>) = (None, None);
         for cand in self.grid.candidates(x, y) {
             let (i, e) = (cand.area, cand.env);

@@ -150,6 +150,9 @@ pub struct Level {
     pub stats: StatColumns,
     /// For a level of custom groups (`[[groups]]`): what they are made of.
     pub groups: Option<GroupInfo>,
+    /// For a level of cells of the European grid: the cell size in metres (codes are
+    /// INSPIRE cell codes, [`crate::grid::Cell`]).
+    pub grid: Option<u32>,
 }
 
 /// The makeup of a level of custom groups: the level the members come from, and per group

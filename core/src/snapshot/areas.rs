@@ -47,16 +47,37 @@ pub(super) type Result<T, E = AreasError> = std::result::Result<T, E>;
 /// Read every level, finest first. Returns the levels and the context areas around the
 /// region (the coarsest limited level's neighbours).
 pub(super) fn read_levels(project: &Project, working: &SpatialRef, log: &mut Log) -> Result<(Vec<Level>, Vec<Area>)> {
-    let mut levels: Vec<Level> = Vec::new();
+    let mut read: Vec<Option<Level>> = Vec::new();
     let mut context = Vec::new();
     for lc in &project.levels {
-        let (level, around) = read_level(project, lc, working, levels.first(), log)?;
+        if lc.grid.is_some() {
+            read.push(None);
+            continue;
+        }
+        let finest = read.iter().flatten().next();
+        let (level, around) = read_level(project, lc, working, finest, log)?;
         if let Some(around) = around {
             context = around;
         }
-        levels.push(level);
+        read.push(Some(level));
     }
+    // Grid levels after the others: without an extent, they cover the others' areas.
+    let mut grids: Vec<Option<Level>> = Vec::with_capacity(read.len());
+    {
+        let others: Vec<&Level> = read.iter().flatten().collect();
+        for lc in &project.levels {
+            grids.push(match &lc.grid {
+                Some(g) => Some(timed(&mut log.timings, format!("grid cells {}", lc.id), || {
+                    super::grid_level::build(project, lc, g, working, &others)
+                })?),
+                None => None,
+            });
+        }
+    }
+    // Every level is either read or a grid, so this keeps the project's order.
+    let mut levels: Vec<Level> = read.into_iter().zip(grids).filter_map(|(file, grid)| file.or(grid)).collect();
     attach_statistics(project, &mut levels, working, log)?;
+    super::convert::between_levels(project, &mut levels, working, log)?;
     let groups = super::groups::levels(project, &levels, log)?;
     levels.extend(groups);
     Ok((levels, context))
@@ -118,6 +139,7 @@ fn read_level(
         areas: read.areas,
         by_code,
         groups: None,
+        grid: None,
     };
     Ok((level, context))
 }
@@ -128,7 +150,15 @@ fn read_level(
 /// series. Returns how many areas the table's codes matched.
 fn attach_table(table: &statistics::StatTable, level: &Level, out: &mut StatColumns, file: &std::path::Path) -> usize {
     let align = |codes: &[String]| -> Vec<Option<usize>> {
-        let row_of: HashMap<&str, usize> = codes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+        // Grid cells in any spelling (`NL_CRS3035…`, `1kmN3112E4036`) are one cell.
+        fn key(grid: bool, c: &str) -> std::borrow::Cow<'_, str> {
+            match grid.then(|| crate::grid::canonical_code(c)).flatten() {
+                Some(k) => k.into(),
+                None => c.into(),
+            }
+        }
+        let row_of: HashMap<std::borrow::Cow<'_, str>, usize> =
+            codes.iter().enumerate().map(|(i, c)| (key(level.grid.is_some(), c), i)).collect();
         level.areas.iter().map(|a| row_of.get(a.code.as_str()).copied()).collect()
     };
     let rows = align(&table.codes);

@@ -71,29 +71,7 @@ fn make(project: &Project, index: usize, levels: &[Level], working: &SpatialRef,
             ),
         )
     })?;
-    let weights = match &sc.weights {
-        Some(w) => {
-            let ps =
-                PointSource { path: project.resolve(&w.path), layer: w.layer.clone(), weight: Some(w.field.clone()), ..Default::default() };
-            let layer =
-                timed(&mut log.timings, format!("read weights {}", w.path.display()), || ingest::read_points(&ps, working, "weights"))?;
-            // Weighting rows that are no point are named, not dropped without a word.
-            let a = &layer.accounting;
-            if a.rejected_total() > 0 {
-                let reasons: Vec<String> = a.rejected.iter().map(|(r, n)| format!("{n} {}", r.key())).collect();
-                log.warnings.push(format!(
-                    "{}: {} of {} weighting rows are no point and weigh nothing ({})",
-                    w.path.display(),
-                    a.rejected_total(),
-                    a.rows,
-                    reasons.join(", ")
-                ));
-            }
-            log.warnings.extend(a.warnings.iter().cloned());
-            Some(layer)
-        }
-        None => None,
-    };
+    let weights = sc.weights.as_ref().map(|w| read_weights(project, w, working, log)).transpose()?;
     let points = weights.as_ref().map(|l| WeightPoints { xs: &l.xs, ys: &l.ys, weights: l.weights.as_deref().unwrap_or(&[]) });
     let target = &levels[li];
     // Only the old areas that lie in the project's (a national file has many more).
@@ -194,4 +172,107 @@ pub(super) fn to_project_boundaries(
 
 fn codes(level: &Level) -> Vec<String> {
     level.areas.iter().map(|a| a.code.clone()).collect()
+}
+
+/// The weighting points of a conversion, with the rows that are no point named.
+fn read_weights(
+    project: &Project,
+    w: &crate::config::WeightsConfig,
+    working: &SpatialRef,
+    log: &mut Log,
+) -> Result<crate::model::PointLayer> {
+    let ps = PointSource { path: project.resolve(&w.path), layer: w.layer.clone(), weight: Some(w.field.clone()), ..Default::default() };
+    let layer = timed(&mut log.timings, format!("read weights {}", w.path.display()), || ingest::read_points(&ps, working, "weights"))?;
+    // Weighting rows that are no point are named, not dropped without a word.
+    let a = &layer.accounting;
+    if a.rejected_total() > 0 {
+        let reasons: Vec<String> = a.rejected.iter().map(|(r, n)| format!("{n} {}", r.key())).collect();
+        log.warnings.push(format!(
+            "{}: {} of {} weighting rows are no point and weigh nothing ({})",
+            w.path.display(),
+            a.rejected_total(),
+            a.rows,
+            reasons.join(", ")
+        ));
+    }
+    log.warnings.extend(a.warnings.iter().cloned());
+    Ok(layer)
+}
+
+/// The project's `[[conversions]]`: counts of one level onto another (the grid onto
+/// gemeenten, wijken onto the grid) through a crosswalk of the two levels' areas, in the
+/// order given. A column the target already has is added to where both have a value
+/// (the census count of a cell across the border plus the Dutch wijken's share of it);
+/// the converted flags say which areas' values hold a converted part.
+pub(super) fn between_levels(project: &Project, levels: &mut [Level], working: &SpatialRef, log: &mut Log) -> Result<()> {
+    for (i, c) in project.conversions.iter().enumerate() {
+        let key = format!("conversions[{i}]");
+        let position = |id: &str| levels.iter().position(|l| l.id == id);
+        let (Some(from), Some(to)) = (position(&c.from), position(&c.to)) else {
+            return Err(ProjectError::new(&project.file, format!("{key}: no level '{}' or '{}'", c.from, c.to)).into());
+        };
+        let weights = c.weights.as_ref().map(|w| read_weights(project, w, working, log)).transpose()?;
+        let points = weights.as_ref().map(|l| WeightPoints { xs: &l.xs, ys: &l.ys, weights: l.weights.as_deref().unwrap_or(&[]) });
+        let cw = timed(&mut log.timings, format!("crosswalk {} → {}", c.from, c.to), || {
+            crosswalk::build(&levels[from].areas, &levels[to].areas, points.as_ref())
+        });
+        let partly_outside = cw.uncovered.iter().filter(|u| **u > 0.01).count();
+        let n_to = levels[to].areas.len();
+        let mut done = Vec::new();
+        for (src, dst) in &c.columns {
+            let Some(values) = levels[from].stats.columns.get(src) else {
+                return Err(ProjectError::new(
+                    &project.file,
+                    format!(
+                        "{key}.columns: '{src}' is no statistic of level '{}'; it has: {}",
+                        c.from,
+                        levels[from].stats.columns.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+                .into());
+            };
+            let missing = values.iter().filter(|v| v.is_none()).count();
+            let values: Vec<Option<f64>> =
+                if c.missing_as_zero { values.iter().map(|v| Some(v.unwrap_or(0.0))).collect() } else { values.clone() };
+            let converted = crosswalk::convert(&cw, &values, n_to);
+            let stats = &mut levels[to].stats;
+            let merged: Vec<Option<f64>> = match stats.columns.get(dst) {
+                Some(own) => own
+                    .iter()
+                    .zip(&converted)
+                    .map(|(a, b)| match (a, b.value) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        (a, b) => a.or(b),
+                    })
+                    .collect(),
+                None => converted.iter().map(|c| c.value).collect(),
+            };
+            let flags = stats.converted.entry(dst.clone()).or_insert_with(|| vec![false; n_to]);
+            flags.iter_mut().zip(&converted).for_each(|(f, c)| *f |= c.converted && c.value.is_some());
+            let how = if points.is_some() { "weighted by points" } else { "by area" };
+            let source = format!("'{src}' of level '{}', converted {how}", c.from);
+            match stats.sources.get_mut(dst) {
+                Some(s) if stats.columns.contains_key(dst) => s.push_str(&format!(" + {source}")),
+                _ => {
+                    stats.sources.insert(dst.clone(), source);
+                }
+            }
+            stats.columns.insert(dst.clone(), merged);
+            done.push(format!(
+                "{src} → {dst} ({missing} of {} areas without a value{})",
+                levels[from].areas.len(),
+                if c.missing_as_zero { ", counted as 0" } else { "" }
+            ));
+        }
+        log.warnings.push(format!(
+            "{key}: '{}' converted to '{}' {}: {}; {partly_outside} areas of '{}' lie partly outside '{}' (their part outside goes nowhere)",
+            c.from,
+            c.to,
+            if points.is_some() { "weighted by points" } else { "by area" },
+            done.join(", "),
+            c.from,
+            c.to
+        ));
+    }
+    Ok(())
 }

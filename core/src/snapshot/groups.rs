@@ -95,6 +95,7 @@ fn group_level(project: &Project, members_of: &Level, log: &mut Log) -> Result<L
         parent_area: Vec::new(),
         stats,
         groups: Some(GroupInfo { member_level: members_of.id.clone(), members }),
+        grid: None,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The hierarchy stage: each level's parent level (from the project, else from the CBS
-//! code kinds), each area's parent area (by code, else by polygon), and the assignment of
+//! code kinds; grid levels nest by cell size), each area's parent area (by code or cell
+//! arithmetic, else by polygon), and the assignment of
 //! every point to an area at every level.
 
 use geo::InteriorPoint;
@@ -33,6 +34,16 @@ pub(super) fn link(project: &Project, levels: &mut [Level], indexes: &[AreaIndex
             levels[li].parent = up.iter().find_map(|k| levels.iter().position(|l| l.cbs_kind == Some(*k) && l.groups.is_none()));
         }
     }
+    // Grid levels nest: a grid level's parent is the next larger grid whose size is a
+    // multiple of its own (100 m in 1 km in 10 km).
+    for li in 0..levels.len() {
+        if levels[li].parent.is_none()
+            && let Some(size) = levels[li].grid
+        {
+            levels[li].parent =
+                (0..levels.len()).filter(|&p| levels[p].grid.is_some_and(|s| s > size && s % size == 0)).min_by_key(|&p| levels[p].grid);
+        }
+    }
     let order = child_first_order(levels).ok_or_else(|| HierarchyError::Cycle {
         project: project.file.clone(),
         levels: crate::model::parent_cycle(&levels.iter().map(|l| l.parent).collect::<Vec<_>>())
@@ -59,6 +70,16 @@ fn parent_areas(levels: &[Level], li: usize, pi: usize, parent_index: &AreaIndex
         .areas
         .iter()
         .map(|a| {
+            if let (Some(size), Some(_)) = (parent.grid, levels[li].grid) {
+                // Grid cells nest by arithmetic; a cell outside the parent grid's extent
+                // has no parent.
+                let p = crate::grid::Cell::parse(&a.code).and_then(|c| c.parent(size)).and_then(|c| parent.by_code.get(&c.code()));
+                match p {
+                    Some(_) => by_code += 1,
+                    None => orphans.push(a.code.clone()),
+                }
+                return p.map(|&p| p as u32);
+            }
             if let (Some(k), Some(_)) = (parent.cbs_kind, levels[li].cbs_kind)
                 && let Some(&p) = cbs_ancestor_code(&a.code, k).and_then(|c| parent.by_code.get(&c))
             {

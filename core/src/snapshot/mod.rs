@@ -12,6 +12,7 @@
 
 mod areas;
 mod convert;
+mod grid_level;
 mod groups;
 mod hierarchy;
 mod indicators;
@@ -203,8 +204,17 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     // Checked when the project was loaded; a GDAL handle cannot be kept in the project.
     let working = crs::working(&project.crs).map_err(|e| ProjectError::new(&project.file, format!("crs: {e}")))?;
     let (mut levels, context) = areas::read_levels(project, &working, &mut log)?;
-    let indexes: Vec<AreaIndex> =
-        timed(&mut log.timings, "index areas", || levels.iter().map(|l| AreaIndex::build(l.areas.iter().map(|a| &a.geometry))).collect());
+    // Grid cells are found by arithmetic when the working CRS is the grid's.
+    let in_grid_crs = crs::spatial_ref(crate::grid::GRID_CRS).is_ok_and(|g| crs::same(&working, &g));
+    let indexes: Vec<AreaIndex> = timed(&mut log.timings, "index areas", || {
+        levels
+            .iter()
+            .map(|l| match l.grid {
+                Some(size) if in_grid_crs => AreaIndex::cells(size, l.areas.iter().map(|a| crate::grid::Cell::parse(&a.code))),
+                _ => AreaIndex::build(l.areas.iter().map(|a| &a.geometry)),
+            })
+            .collect()
+    });
     let order = hierarchy::link(project, &mut levels, &indexes, &mut log)?;
     let mut joined = Vec::new();
     let mut secret = None;
