@@ -195,3 +195,72 @@ fn grid_mistakes_are_named() {
         assert!(common::stderr(&o).contains(expect), "{grid}: {}", common::stderr(&o));
     }
 }
+
+/// A grid level is a level like any other: its queen and rook neighbours (served at
+/// /weights) equal libpysal's on squares that Python builds from the cell codes alone,
+/// its cells are OGC API items and its profile page answers.
+#[test]
+fn grid_neighbours_equal_libpysal_and_cells_are_served() {
+    let Some(wijken) = common::shared_data("nl_wijken_2024_region/nl_wijken_2024_geoinzicht_region.gpkg") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p.toml");
+    std::fs::write(
+        &project,
+        format!(
+            "name = 'grid'\ncrs = 'EPSG:3035'\n[[levels]]\nid = 'wijken'\npath = '{}'\nlayer = 'wijken_rd'\nid_field = 'wijkcode'\n[[levels]]\nid = 'raster_1km'\ngrid = {{ size = 1000 }}\n",
+            wijken.display()
+        ),
+    )
+    .unwrap();
+    let server = common::Server::start(&["--project", project.to_str().unwrap()]);
+    let get = |path: &str| -> serde_json::Value {
+        let (status, body) = server.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let mut ours = serde_json::Map::new();
+    for rule in ["queen", "rook"] {
+        ours.insert(rule.into(), get(&format!("/weights/raster_1km?type={rule}"))["neighbours"].clone());
+    }
+    let codes: Vec<String> = ours["queen"].as_object().unwrap().keys().cloned().collect();
+    assert!(codes.len() > 500, "{} cells", codes.len());
+    let theirs = common::run_reference(
+        r#"
+import json, re, sys, warnings
+warnings.filterwarnings("ignore")
+import geopandas as gpd
+from shapely.geometry import box
+from libpysal.weights import Queen, Rook
+a = json.load(sys.stdin)
+rows = []
+for c in a["codes"]:
+    m = re.fullmatch(r"CRS3035RES(\d+)mN(\d+)E(\d+)", c)
+    s, n, e = (int(g) for g in m.groups())
+    rows.append({"code": c, "geometry": box(e, n, e + s, n + s)})
+df = gpd.GeoDataFrame(rows, crs="EPSG:3035")
+out = {}
+for name, cls in [("queen", Queen), ("rook", Rook)]:
+    w = cls.from_dataframe(df, ids="code", use_index=False)
+    out[name] = {str(k): sorted(v) for k, v in w.neighbors.items()}
+print(json.dumps(out))
+"#,
+        &serde_json::json!({"codes": codes}),
+    );
+    for rule in ["queen", "rook"] {
+        for c in &codes {
+            let set = |v: &serde_json::Value| -> Vec<String> {
+                let mut s: Vec<String> =
+                    v.as_array().map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect()).unwrap_or_default();
+                s.sort();
+                s
+            };
+            assert_eq!(set(&ours[rule][c]), set(&theirs[rule][c]), "{rule} neighbours of {c}");
+        }
+    }
+    let items = get("/ogc/collections/raster_1km/items?limit=5");
+    assert_eq!(items["features"].as_array().unwrap().len(), 5);
+    let first = items["features"][0]["id"].as_str().unwrap().to_string();
+    assert!(codes.contains(&first));
+    let (status, _) = server.get(&format!("/areas/raster_1km/{first}"));
+    assert_eq!(status, 200);
+}

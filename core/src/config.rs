@@ -195,6 +195,11 @@ pub struct StatisticsConfig {
     /// by area without.
     #[serde(default)]
     pub weights: Option<WeightsConfig>,
+    /// Columns under another name (`{ Personen = "aantal_inwoners" }`), so one statistic
+    /// has one name across sources and countries (the Zensus' `Einwohner` and the CBS
+    /// `aantal_inwoners`).
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
 }
 
 /// An official source instead of a local file: a CBS table (`cbs = "85984NED"`) for
@@ -1083,7 +1088,9 @@ impl Project {
     pub fn input_paths(&self) -> impl Iterator<Item = &PathBuf> {
         self.levels
             .iter()
+            .filter(|l| l.grid.is_none())
             .map(|l| &l.path)
+            .chain(self.conversions.iter().filter_map(|c| c.weights.as_ref().map(|w| &w.path)))
             .chain(self.statistics.iter().flat_map(|s| {
                 std::iter::once(&s.path).chain(s.boundaries.as_ref().map(|b| &b.path)).chain(s.weights.as_ref().map(|w| &w.path))
             }))

@@ -219,6 +219,7 @@ fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialR
         let mut table = timed(&mut log.timings, format!("read statistics {}", sc.path.display()), || statistics::read(&src))
             .map_err(|source| AreasError::Statistics { index, source: Box::new(source) })?;
         log.warnings.extend(table.warnings.iter().cloned());
+        rename_columns(project, index, &mut table)?;
         if !table.names.is_empty() {
             log.warnings.extend(super::names::match_to_codes(&mut table, levels));
         }
@@ -258,6 +259,29 @@ fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialR
             }
         }
         level.stats = fs;
+    }
+    Ok(())
+}
+
+/// `rename = { Einwohner = "aantal_inwoners" }` of `project.statistics[index]`, in the
+/// table's current values and every edition; a name the table does not have is an error
+/// that lists the names it has.
+fn rename_columns(project: &Project, index: usize, table: &mut statistics::StatTable) -> Result<()> {
+    let sc = &project.statistics[index];
+    for (from, to) in &sc.rename {
+        let is = |n: &str| n == from || crate::ingest::text::normalise_name(n) == crate::ingest::text::normalise_name(from);
+        if !table.columns.iter().any(|(n, _)| is(n)) {
+            return Err(AreasError::Project(ProjectError::new(
+                &project.file,
+                format!(
+                    "statistics[{index}].rename: '{from}' is not a column of {}; the columns are: {}",
+                    sc.path.display(),
+                    table.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )));
+        }
+        let columns = table.columns.iter_mut().chain(table.editions.iter_mut().flat_map(|e| e.columns.iter_mut()));
+        columns.filter(|(n, _)| is(n)).for_each(|(n, _)| *n = to.clone());
     }
     Ok(())
 }
