@@ -264,3 +264,62 @@ print(json.dumps(out))
     let (status, _) = server.get(&format!("/areas/raster_1km/{first}"));
     assert_eq!(status, 200);
 }
+
+/// A protected layer is not published on cells finer than its `min_cell_m` (500 m by
+/// default): on the 100 m grid every cell is withheld (a 100 m cell places a record to a
+/// block, whatever the noise on its count), on the 1 km grid the cell-key method applies.
+#[test]
+fn protected_layers_are_not_published_on_fine_grids() {
+    let Some(gpkg) = common::shared_data("bag_points/sdcspatial_bag_locations.gpkg") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("grid.toml");
+    std::fs::write(
+        &project,
+        format!(
+            r#"name = "Meldingen op het grid"
+crs = "EPSG:3035"
+[[levels]]
+id = "raster_1km"
+grid = {{ size = 1000, extent = [5.3, 52.1, 5.5, 52.25] }}
+[[levels]]
+id = "raster_100m"
+grid = {{ size = 100, extent = [5.3, 52.1, 5.5, 52.25] }}
+[[points]]
+id = "meldingen"
+path = "{}"
+layer = "dwellings"
+access = "aggregate"
+min_count = 3
+release = "live"
+[[indicators]]
+id = "aantal"
+title = "Meldingen"
+numerator = {{ points = "meldingen" }}
+"#,
+            gpkg.display()
+        ),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_buurtmeter"))
+        .args(["export", "--project", project.to_str().unwrap(), "--csv", dir.path().join("out").to_str().unwrap()])
+        .env("BUURTMETER_SDC_SECRET", "grid-test-secret")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(
+        common::stderr(&o).contains("level 'raster_100m' (100 m cells) is finer than the protected layer's min_cell_m"),
+        "{}",
+        common::stderr(&o)
+    );
+    let out = dir.path().join("out");
+    let fine = std::fs::read_to_string(out.join("indicators_raster_100m.csv")).unwrap();
+    let rows: Vec<&str> = fine.lines().skip(1).collect();
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter().all(|l| l.contains(",protected,")),
+        "a 100 m cell published: {:?}",
+        rows.iter().find(|l| !l.contains(",protected,"))
+    );
+    let coarse = values(&out, "raster_1km");
+    assert!(coarse["aantal"].values().filter(|v| **v > 0.0).count() > 50, "the 1 km cells are published");
+}

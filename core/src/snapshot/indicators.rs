@@ -126,7 +126,9 @@ fn compute_one(
                     .map_err(|source| IndicatorsError::Table { indicator: def.id.clone(), level: String::new(), source })?,
                 None => per_level.iter().map(|v| LevelValues { protection: None, ..v.clone() }).collect::<Vec<_>>(),
             });
-            indicators::sdc::apply_cell_key(table, &def, &mut per_level)
+            indicators::sdc::apply_cell_key(table, &def, &mut per_level);
+            let min_cell = layer.map_or(super::points::DEFAULT_MIN_CELL_M, |l| l.min_cell_m);
+            warnings.extend(withhold_fine_grids(&def, levels, &mut per_level, min_cell));
         }
         None => indicators::sdc::apply(&def.disclosure, levels, &mut per_level),
     }
@@ -356,4 +358,25 @@ fn layer_filter_warnings(project: &Project, points: &[JoinedLayer]) -> Vec<Strin
         }
     }
     out
+}
+
+/// A protected layer is not published on grid cells smaller than its `min_cell_m`
+/// (500 m by default, as its tiles): a 100 m cell places a record to a block, whatever
+/// the noise on its count. Every cell of such a level is withheld (`protected`); the
+/// exact role still sees them.
+fn withhold_fine_grids(def: &Indicator, levels: &[Level], per_level: &mut [LevelValues], min_cell_m: f64) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (level, v) in levels.iter().zip(per_level.iter_mut()) {
+        let Some(size) = level.grid.filter(|s| f64::from(*s) < min_cell_m) else { continue };
+        for k in 0..v.value.len() {
+            v.value[k] = None;
+            v.numerator[k] = None;
+            v.suppressed[k] = Some(indicators::sdc::Suppression::Protected);
+        }
+        warnings.push(format!(
+            "indicator '{}': level '{}' ({size} m cells) is finer than the protected layer's min_cell_m = {min_cell_m} m: every cell withheld (protected)",
+            def.id, level.id
+        ));
+    }
+    warnings
 }
