@@ -6,7 +6,8 @@
 //! - rows with `water = 'JA'` (the 2024 GeoPackage's water part of a gemeente) are
 //!   skipped, so a code is the land area only; the land row carries the statistics;
 //! - other duplicated ids are merged into one multipolygon (first row's attributes) and
-//!   reported; invalid polygons are reported and used as they are (even-odd rule);
+//!   reported; invalid polygons are repaired as GDAL/GEOS `MakeValid` does and reported by
+//!   their id (used as they are, even-odd rule, when GEOS cannot repair them);
 //! - numeric attributes become statistics, with the CBS sentinels (-99997, -99995,
 //!   -99999999, -99999998) read as missing.
 
