@@ -73,7 +73,7 @@ fn read_level(
     log: &mut Log,
 ) -> Result<(Level, Option<Vec<Area>>)> {
     let mut parts = Vec::new();
-    for part in lc.files() {
+    for (i, part) in lc.files().into_iter().enumerate() {
         let src = vector::AreaSource {
             path: project.resolve(&part.path),
             layer: part.layer.clone(),
@@ -81,9 +81,12 @@ fn read_level(
             name_field: part.name_field.clone(),
             level_hint: Some(lc.id.clone()),
         };
-        let mut read =
-            timed(&mut log.timings, format!("read areas {} {}", lc.id, part.path.display()), || vector::read_areas(&src, Some(working)))
-                .map_err(|source| AreasError::Level { level: lc.id.clone(), source: Box::new(source) })?;
+        let mut read = timed(
+            &mut log.timings,
+            if lc.parts.is_empty() { format!("read areas {}", lc.id) } else { format!("read areas {} part {i}", lc.id) },
+            || vector::read_areas(&src, Some(working)),
+        )
+        .map_err(|source| AreasError::Level { level: lc.id.clone(), source: Box::new(source) })?;
         log.warnings.extend(read.warnings.iter().cloned());
         tracing::info!(level = %lc.id, path = %src.path.display(), layer = %read.layer, id_field = %read.id_field, name_field = ?read.name_field, country = ?part.country, crs = %read.source_crs, areas = read.areas.len(), "areas");
         for a in &mut read.areas {
