@@ -521,7 +521,8 @@ fn region_gemeenten(project: &Project) -> Result<Vec<String>> {
         )));
     };
     let mut out = BTreeSet::new();
-    for c in codes {
+    // German ARS codes (`05334`) speak for the German areas; CBS and PDOK have none.
+    for c in codes.iter().filter(|c| crate::model::ArsKind::of(c.trim()).is_none()) {
         let t = c.trim();
         let digits = ["GM", "WK", "BU"].iter().find_map(|p| t.get(..2).filter(|h| h.eq_ignore_ascii_case(p)).and_then(|_| t.get(2..6)));
         match digits.and_then(gemeente_code) {
@@ -535,6 +536,12 @@ fn region_gemeenten(project: &Project) -> Result<Vec<String>> {
                 )));
             }
         }
+    }
+    if out.is_empty() {
+        return Err(InitError::Usage(format!(
+            "project file {}: the region has no CBS code (GM0917, WK091701, BU09170100); a source needs the gemeenten",
+            project.file.display()
+        )));
     }
     Ok(out.into_iter().collect())
 }

@@ -137,6 +137,14 @@ pub struct LevelConfig {
     /// `grid = { crs = "EPSG:3035", size = 1000, extent = [5.6, 50.65, 6.4, 51.05] }`.
     #[serde(default)]
     pub grid: Option<GridConfig>,
+    /// The country of the level's areas (ISO 3166-1 alpha-2, `NL`, `DE`), shown with them.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// A level made of several files (`[[levels.parts]]`), each with its own path,
+    /// layer, fields, CRS and country: NL gemeenten and German Gemeinden as one level.
+    /// Instead of the level's own `path`, `layer`, `id_field`, `name_field`, `country`.
+    #[serde(default)]
+    pub parts: Vec<LevelPart>,
 }
 
 /// A level of cells of the European statistical grid (INSPIRE, EPSG:3035): made by
@@ -159,10 +167,71 @@ fn grid_crs() -> String {
     crate::grid::GRID_CRS.to_string()
 }
 
+/// One file of a level of several (`[[levels.parts]]`). Codes stay as the file has them,
+/// and must be unique across the parts.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LevelPart {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub layer: Option<String>,
+    #[serde(default)]
+    pub id_field: Option<String>,
+    #[serde(default)]
+    pub name_field: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+}
+
 impl LevelConfig {
-    /// The region this level is limited to, if any.
+    /// The region this level is limited to, if any (`within = "all"`: none).
     pub fn region<'a>(&'a self, project: &'a Project) -> Option<&'a Region> {
-        self.within.as_ref().or(project.region.as_ref())
+        self.within.as_ref().or(project.region.as_ref()).filter(|r| !r.is_all())
+    }
+
+    /// The files the level is read from: its `parts`, or the one file of `path`.
+    pub fn files(&self) -> Vec<LevelPart> {
+        if !self.parts.is_empty() {
+            return self.parts.clone();
+        }
+        vec![LevelPart {
+            path: self.path.clone(),
+            layer: self.layer.clone(),
+            id_field: self.id_field.clone(),
+            name_field: self.name_field.clone(),
+            country: self.country.clone(),
+        }]
+    }
+
+    /// A level of `parts`: nothing of the one-file form beside them, each part a path,
+    /// every country two capital letters.
+    fn check_parts(&self) -> std::result::Result<(), String> {
+        let key = format!("levels '{}'", self.id);
+        if !self.parts.is_empty() {
+            let single = [
+                ("path", !self.path.as_os_str().is_empty()),
+                ("source", self.source.is_some()),
+                ("layer", self.layer.is_some()),
+                ("id_field", self.id_field.is_some()),
+                ("name_field", self.name_field.is_some()),
+                ("country", self.country.is_some()),
+            ];
+            if let Some((k, _)) = single.iter().find(|(_, set)| *set) {
+                return Err(format!(
+                    "{key}: {k} beside parts = [...]; give {k} in each part (a part has path, layer, id_field, name_field and country)"
+                ));
+            }
+            if let Some(i) = self.parts.iter().position(|p| p.path.as_os_str().is_empty()) {
+                return Err(format!("{key}: parts[{i}] has an empty path"));
+            }
+        }
+        let countries = std::iter::once(&self.country).chain(self.parts.iter().map(|p| &p.country));
+        for c in countries.flatten() {
+            if !(c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase())) {
+                return Err(format!("{key}: country = '{c}': an ISO 3166-1 alpha-2 code in capitals, such as \"NL\" or \"DE\""));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -850,9 +919,9 @@ impl Project {
         let within = self.levels.iter().map(|l| (format!("levels '{}': within", l.id), &l.within));
         for (key, r) in within.chain([("region".to_string(), &self.region)]) {
             match r {
-                Some(Region::Keyword(k)) if k != "extent" => {
+                Some(Region::Keyword(k)) if k != "extent" && !(k == "all" && key != "region") => {
                     return Err(format!(
-                        "{key} = '{k}': give a list of area codes (within = [\"GM0917\"]) or \"extent\" (the areas that hold the first level's areas)"
+                        "{key} = '{k}': give a list of area codes (within = [\"GM0917\", \"05334\"]), \"extent\" (the areas that hold the first level's areas) or, on a level, \"all\" (not limited)"
                     ));
                 }
                 Some(Region::Codes(c)) if c.is_empty() || c.iter().any(|c| c.trim().is_empty()) => {
@@ -869,8 +938,8 @@ impl Project {
         for l in &self.levels {
             let Some(g) = &l.grid else { continue };
             let key = format!("levels '{}': grid", l.id);
-            if !l.path.as_os_str().is_empty() || l.source.is_some() || l.layer.is_some() || l.id_field.is_some() {
-                return Err(format!("{key}: a grid level is made by arithmetic; leave out path, source, layer and id_field"));
+            if !l.path.as_os_str().is_empty() || l.source.is_some() || l.layer.is_some() || l.id_field.is_some() || !l.parts.is_empty() {
+                return Err(format!("{key}: a grid level is made by arithmetic; leave out path, source, parts, layer and id_field"));
             }
             let crs = g.crs.trim().to_ascii_uppercase();
             if crs != crate::grid::GRID_CRS && crs != "ETRS89-LAEA" {
@@ -901,7 +970,14 @@ impl Project {
     /// is of the right kind and needs the project's `region` as codes.
     fn check_sources(&self) -> std::result::Result<(), String> {
         self.check_grids()?;
-        let levels = self.levels.iter().filter(|l| l.grid.is_none()).map(|l| (format!("levels '{}'", l.id), &l.path, &l.source, "pdok"));
+        for l in &self.levels {
+            l.check_parts()?;
+        }
+        let levels = self
+            .levels
+            .iter()
+            .filter(|l| l.parts.is_empty() && l.grid.is_none())
+            .map(|l| (format!("levels '{}'", l.id), &l.path, &l.source, "pdok"));
         let stats = self.statistics.iter().enumerate().map(|(i, s)| (format!("statistics[{i}]"), &s.path, &s.source, "cbs"));
         for (key, path, source, kind) in levels.chain(stats) {
             let example = if kind == "pdok" {
@@ -1089,7 +1165,7 @@ impl Project {
         self.levels
             .iter()
             .filter(|l| l.grid.is_none())
-            .map(|l| &l.path)
+            .flat_map(|l| l.parts.is_empty().then_some(&l.path).into_iter().chain(l.parts.iter().map(|p| &p.path)))
             .chain(self.conversions.iter().filter_map(|c| c.weights.as_ref().map(|w| &w.path)))
             .chain(self.statistics.iter().flat_map(|s| {
                 std::iter::once(&s.path).chain(s.boundaries.as_ref().map(|b| &b.path)).chain(s.weights.as_ref().map(|w| &w.path))

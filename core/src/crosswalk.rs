@@ -234,7 +234,7 @@ mod tests {
 
     fn square(code: &str, x0: f64, y0: f64, x1: f64, y1: f64) -> Area {
         let g = MultiPolygon(vec![polygon![(x: x0, y: y0), (x: x1, y: y0), (x: x1, y: y1), (x: x0, y: y1), (x: x0, y: y0)]]);
-        Area { code: code.into(), name: None, geometry_km2: g.unsigned_area() / 1e6, geometry: g }
+        Area { code: code.into(), name: None, geometry_km2: g.unsigned_area() / 1e6, geometry: g, country: None }
     }
 
     #[test]

@@ -67,6 +67,80 @@ pub fn cbs_ancestor_code(code: &str, target: CbsKind) -> Option<String> {
     }
 }
 
+/// The kind of a German *Amtlicher Regionalschlüssel* (ARS), by its length: the 12 digits
+/// of a Gemeinde are Land (2) · Regierungsbezirk (1) · Kreis (2) · Gemeindeverband (4) ·
+/// Gemeinde (3), and each unit one up is a prefix (`05` NRW ⊃ `053` RB Köln ⊃ `05334`
+/// StädteRegion Aachen ⊃ `053340002` ⊃ `053340002002` Aachen), as VG250 writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ArsKind {
+    Land,
+    Regierungsbezirk,
+    Kreis,
+    Gemeindeverband,
+    Gemeinde,
+}
+
+impl ArsKind {
+    /// The kind of an ARS (digits only, of length 2, 3, 5, 9 or 12, Land 01–16), or
+    /// `None`. Short numbers are ambiguous (a district `12` is also Land 12): callers use
+    /// this where a code is compared with other ARS codes, never to guess a country.
+    pub fn of(code: &str) -> Option<ArsKind> {
+        let kind = match code.len() {
+            2 => ArsKind::Land,
+            3 => ArsKind::Regierungsbezirk,
+            5 => ArsKind::Kreis,
+            9 => ArsKind::Gemeindeverband,
+            12 => ArsKind::Gemeinde,
+            _ => return None,
+        };
+        let land: u8 = code.get(..2)?.parse().ok()?;
+        (code.bytes().all(|b| b.is_ascii_digit()) && (1..=16).contains(&land)).then_some(kind)
+    }
+
+    /// The number of digits of this kind's codes.
+    pub fn digits(self) -> usize {
+        match self {
+            ArsKind::Land => 2,
+            ArsKind::Regierungsbezirk => 3,
+            ArsKind::Kreis => 5,
+            ArsKind::Gemeindeverband => 9,
+            ArsKind::Gemeinde => 12,
+        }
+    }
+}
+
+/// The ARS of `code`'s ancestor of kind `target` (its prefix), when `code` is an ARS
+/// that nests in it: `ars_ancestor_code("053340002002", ArsKind::Kreis)` is `05334`.
+pub fn ars_ancestor_code(code: &str, target: ArsKind) -> Option<String> {
+    let kind = ArsKind::of(code)?;
+    (kind >= target).then(|| code[..target.digits()].to_string())
+}
+
+/// A region code of a known code system: CBS (the Netherlands) or ARS (Germany).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodeKind {
+    Cbs(CbsKind),
+    Ars(ArsKind),
+}
+
+impl CodeKind {
+    /// CBS first (`GM0917`), then ARS; `None` for any other code (postcodes, a city's own
+    /// district numbers, names).
+    pub fn of(code: &str) -> Option<CodeKind> {
+        CbsKind::of(code).map(CodeKind::Cbs).or_else(|| ArsKind::of(code).map(CodeKind::Ars))
+    }
+
+    /// Does `code` nest in `region` (or equal it)? Both of one system: by that system's
+    /// hierarchy; otherwise never.
+    pub fn nests(code: &str, region: &str) -> bool {
+        match (CodeKind::of(code), CodeKind::of(region)) {
+            (Some(CodeKind::Cbs(_)), Some(CodeKind::Cbs(k))) => cbs_ancestor_code(code, k).as_deref() == Some(region),
+            (Some(CodeKind::Ars(_)), Some(CodeKind::Ars(k))) => ars_ancestor_code(code, k).as_deref() == Some(region),
+            _ => false,
+        }
+    }
+}
+
 /// Trim the space padding CBS puts on region codes (`"GM0917    "` → `GM0917`).
 pub fn clean_code(raw: &str) -> String {
     raw.trim().trim_matches('"').trim().to_string()
@@ -131,6 +205,9 @@ pub struct Area {
     pub geometry: MultiPolygon<f64>,
     /// Planar area of `geometry` in km² (working CRS units are metres).
     pub geometry_km2: f64,
+    /// The country the area lies in, as its level (part) says (`country = "DE"`): ISO
+    /// 3166-1 alpha-2; `None` when the project does not say (never guessed from the code).
+    pub country: Option<String>,
 }
 
 /// A set of areas that together form one map level, e.g. all buurten.
@@ -545,6 +622,31 @@ mod tests {
         assert_eq!(cbs_parent_code("WK091710").as_deref(), Some("GM0917"));
         assert_eq!(cbs_ancestor_code("BU09171000", CbsKind::Gemeente).as_deref(), Some("GM0917"));
         assert_eq!(clean_code("\"GM0917    \""), "GM0917");
+    }
+
+    #[test]
+    fn ars_codes_nest_by_prefix() {
+        assert_eq!(ArsKind::of("053340002002"), Some(ArsKind::Gemeinde), "Aachen");
+        assert_eq!(ArsKind::of("053340002"), Some(ArsKind::Gemeindeverband));
+        assert_eq!(ArsKind::of("05334"), Some(ArsKind::Kreis), "StädteRegion Aachen");
+        assert_eq!(ArsKind::of("053"), Some(ArsKind::Regierungsbezirk));
+        assert_eq!(ArsKind::of("05"), Some(ArsKind::Land));
+        assert_eq!(ArsKind::of("175340002002"), None, "there is no Land 17");
+        assert_eq!(ArsKind::of("00334"), None);
+        assert_eq!(ArsKind::of("0533400020"), None, "10 digits is no ARS level");
+        assert_eq!(ArsKind::of("05334000200A"), None);
+        assert_eq!(ArsKind::of("GM0917"), None);
+        assert_eq!(ars_ancestor_code("053340002002", ArsKind::Kreis).as_deref(), Some("05334"));
+        assert_eq!(ars_ancestor_code("053340002002", ArsKind::Gemeinde).as_deref(), Some("053340002002"));
+        assert_eq!(ars_ancestor_code("05334", ArsKind::Gemeinde), None, "a Kreis does not nest in a Gemeinde");
+        assert_eq!(CodeKind::of("GM0917"), Some(CodeKind::Cbs(CbsKind::Gemeente)));
+        assert_eq!(CodeKind::of("05334"), Some(CodeKind::Ars(ArsKind::Kreis)));
+        assert_eq!(CodeKind::of("Aachen"), None);
+        assert!(CodeKind::nests("053340002002", "05334"));
+        assert!(CodeKind::nests("BU09171000", "GM0917"));
+        assert!(!CodeKind::nests("053700012012", "05334"));
+        assert!(!CodeKind::nests("GM0917", "05334"));
+        assert!(!CodeKind::nests("05334", "GM0917"));
     }
 
     #[test]

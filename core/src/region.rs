@@ -4,24 +4,34 @@
 //! *outside* instead of counted in the neighbours, and the map shows the region only.
 //!
 //! Two ways to say what the region is:
-//! - CBS codes (`["GM0917"]`): an area belongs when its code nests in one of them
-//!   (`WK091710` and `BU09171000` nest in `GM0917`); other codes match by prefix;
+//! - area codes (`["GM0917"]`): an area belongs when its code nests in one of them. CBS
+//!   codes nest by their hierarchy (`WK091710` and `BU09171000` nest in `GM0917`), German
+//!   ARS by prefix at the ARS levels (`053340002002` Aachen nests in `05334`, the
+//!   StädteRegion Aachen); other codes match by prefix. A region across the border lists
+//!   both (`["GM0917", "GM0928", "05334"]`): each code speaks for the areas of its own
+//!   code system, and a CBS code never keeps a German area or the reverse;
 //! - `"extent"`: an area of a coarser level belongs when it holds the interior point of
 //!   at least one area of the finest level (the first `[[levels]]`).
+//!
+//! A level whose codes no region code can name (a city's own district numbers, `10`–`66`
+//! in Aachen) says `within = "all"`: it is not limited. The region is not an extent of
+//! the other levels there, on purpose: such levels are published for one city already.
 
 use geo::{BoundingRect, Intersects};
 use geo_types::Point;
 use serde::Deserialize;
 
-use crate::model::{Area, CbsKind, StatColumns};
+use crate::model::{Area, CodeKind, StatColumns};
 
 /// What a level is limited to (`region` in the project, `within` on a level).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
 pub enum Region {
-    /// Area codes the region consists of (CBS codes nest, other codes match by prefix).
+    /// Area codes the region consists of (CBS and ARS codes nest, other codes match by
+    /// prefix).
     Codes(Vec<String>),
-    /// `"extent"`: the areas that hold an area of the finest level.
+    /// `"extent"`: the areas that hold an area of the finest level; `"all"` (a level's
+    /// `within` only): the level is not limited.
     Keyword(String),
 }
 
@@ -30,12 +40,18 @@ impl Region {
     pub fn is_extent(&self) -> bool {
         matches!(self, Region::Keyword(k) if k == "extent")
     }
+
+    /// `within = "all"`: not limited.
+    pub fn is_all(&self) -> bool {
+        matches!(self, Region::Keyword(k) if k == "all")
+    }
 }
 
 /// Does `code` lie in the region given by `codes`?
 pub fn code_in(code: &str, codes: &[String]) -> bool {
-    codes.iter().any(|r| match (CbsKind::of(code), CbsKind::of(r)) {
-        (Some(_), Some(_)) => code[2..].starts_with(&r[2..]),
+    codes.iter().any(|r| match (CodeKind::of(code), CodeKind::of(r)) {
+        (Some(CodeKind::Cbs(_)), Some(CodeKind::Cbs(_))) => code[2..].starts_with(&r[2..]),
+        (Some(CodeKind::Ars(_)), Some(CodeKind::Ars(_))) => CodeKind::nests(code, r),
         _ => code.starts_with(r.as_str()),
     })
 }
@@ -104,5 +120,18 @@ mod tests {
         assert!(code_in("BU09171003", &w));
         assert!(!code_in("GM0917", &w), "the gemeente does not lie inside one of its wijken");
         assert!(code_in("3011AB", &["30".to_string()]));
+    }
+
+    #[test]
+    fn ars_codes_nest_and_each_system_keeps_its_own_areas() {
+        let r = vec!["GM0917".to_string(), "05334".to_string()];
+        assert!(code_in("053340002002", &r), "Aachen in the StädteRegion Aachen");
+        assert!(code_in("053340024024", &r));
+        assert!(!code_in("053700012012", &r), "Kreis Heinsberg is not");
+        assert!(code_in("BU09171000", &r));
+        assert!(!code_in("GM0928", &r));
+        assert!(!code_in("12", &r), "a district number is named by no code");
+        assert!(code_in("053340002002", &["053340002002".to_string()]));
+        assert!(!code_in("05334", &["053340002002".to_string()]), "the Kreis does not lie in one of its Gemeinden");
     }
 }

@@ -422,7 +422,7 @@ mod tests {
 
     fn square(x: f64, y: f64) -> crate::model::Area {
         let g = MultiPolygon(vec![polygon![(x: x, y: y), (x: x + 1.0, y: y), (x: x + 1.0, y: y + 1.0), (x: x, y: y + 1.0), (x: x, y: y)]]);
-        crate::model::Area { code: format!("{x}_{y}"), name: None, geometry_km2: g.unsigned_area() / 1e6, geometry: g }
+        crate::model::Area { code: format!("{x}_{y}"), name: None, geometry_km2: g.unsigned_area() / 1e6, geometry: g, country: None }
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - rows with `water = 'JA'` (the 2024 GeoPackage's water part of a gemeente) are
 //!   skipped, so a code is the land area only; the land row carries the statistics;
 //! - other duplicated ids are merged into one multipolygon (first row's attributes) and
-//!   reported; invalid polygons are reported and used as they are (even-odd rule);
+//!   reported; invalid polygons are repaired as GDAL/GEOS `MakeValid` does and reported by
+//!   their id (used as they are, even-odd rule, when GEOS cannot repair them);
 //! - numeric attributes become statistics, with the CBS sentinels (-99997, -99995,
 //!   -99999999, -99999998) read as missing.
 
@@ -393,22 +394,28 @@ impl AreaFeatures {
     /// Check a batch on all cores, then add it in file order.
     fn add(&mut self, raw: Vec<RawArea>, reprojector: &Reprojector) {
         use rayon::prelude::*;
-        let checked: Vec<(bool, Option<MultiPolygon<f64>>)> = raw
+        let checked: Vec<(Validity, Option<MultiPolygon<f64>>)> = raw
             .par_iter()
             .map(|r| match r.wkb.as_deref().and_then(|b| gdal::vector::Geometry::from_wkb(b).ok()) {
-                Some(g) => (g.is_valid(), g.to_geo().ok().and_then(polygons_of)),
-                None => (true, None),
+                Some(g) if g.is_valid() => (Validity::Valid, g.to_geo().ok().and_then(polygons_of)),
+                Some(g) => match repaired(&g) {
+                    Some(mp) => (Validity::Repaired, Some(mp)),
+                    None => (Validity::Invalid, g.to_geo().ok().and_then(polygons_of)),
+                },
+                None => (Validity::Valid, None),
             })
             .collect();
-        for (r, (valid, geometry)) in raw.into_iter().zip(checked) {
-            self.add_one(r, valid, geometry, reprojector);
+        for (r, (validity, geometry)) in raw.into_iter().zip(checked) {
+            self.add_one(r, validity, geometry, reprojector);
         }
     }
 
-    fn add_one(&mut self, r: RawArea, valid: bool, geometry: Option<MultiPolygon<f64>>, reprojector: &Reprojector) {
+    fn add_one(&mut self, r: RawArea, validity: Validity, geometry: Option<MultiPolygon<f64>>, reprojector: &Reprojector) {
         let (code, skips) = (r.code, &mut self.skips);
-        if !valid {
-            skips.invalid.push(code.clone());
+        match validity {
+            Validity::Valid => {}
+            Validity::Repaired => skips.repaired.push(code.clone()),
+            Validity::Invalid => skips.invalid.push(code.clone()),
         }
         let Some(geometry) = geometry else {
             skips.not_polygon.push(code);
@@ -433,7 +440,7 @@ impl AreaFeatures {
         self.attrs.iter_mut().zip(r.attrs).for_each(|(col, v)| col.push(v));
         self.by_code.insert(code.clone(), self.areas.len());
         let geometry_km2 = geometry.unsigned_area() / 1e6;
-        self.areas.push(Area { code, name: r.name, geometry, geometry_km2 });
+        self.areas.push(Area { code, name: r.name, geometry, geometry_km2, country: None });
     }
 }
 
@@ -559,6 +566,25 @@ fn area_fields(src: &AreaSource, cx: &LayerCx) -> Result<(usize, Option<usize>)>
 }
 
 /// The polygons of a geometry (a polygon, a multipolygon, the polygons of a collection).
+/// What the validity check found: valid, repaired, or invalid and used as it is.
+#[derive(Debug, Clone, Copy)]
+enum Validity {
+    Valid,
+    Repaired,
+    Invalid,
+}
+
+/// An invalid polygon repaired as GDAL's `OGR_G_MakeValid` (GEOS `MakeValid`, the
+/// linework method, GDAL's default) does: the rings noded where they cross, every face
+/// they enclose kept, nothing added, so a bow tie becomes its two triangles (which the
+/// even-odd rule counts the same, but whose shoelace areas no longer cancel). Its
+/// polygons only (collapsed lines and points are dropped); `None` when GEOS cannot repair
+/// it or nothing polygonal is left (the polygon is then used as it is).
+fn repaired(g: &gdal::vector::Geometry) -> Option<MultiPolygon<f64>> {
+    let fixed = g.make_valid(&gdal::cpl::CslStringList::new()).ok()?;
+    polygons_of(fixed.to_geo().ok()?).filter(|mp| !mp.0.is_empty())
+}
+
 fn polygons_of(g: Geometry<f64>) -> Option<MultiPolygon<f64>> {
     match g {
         Geometry::Polygon(p) => Some(MultiPolygon(vec![p])),
@@ -582,6 +608,9 @@ struct AreaSkips {
     water: usize,
     no_id: usize,
     not_polygon: Vec<String>,
+    /// Invalid and repaired (`repaired`).
+    repaired: Vec<String>,
+    /// Invalid, not repairable: used as they are.
     invalid: Vec<String>,
     out_of_range: Vec<String>,
     duplicates: BTreeMap<String, usize>,
@@ -618,11 +647,20 @@ impl AreaSkips {
                 list_ids(&ids)
             ));
         }
+        self.repaired.sort();
+        self.repaired.dedup();
+        if !self.repaired.is_empty() {
+            out.push(format!(
+                "{what}: {} invalid polygons (self-intersections, ...) repaired as GDAL/GEOS MakeValid does (every enclosed face kept, nothing added), {id_field}: {}",
+                self.repaired.len(),
+                list_ids(&self.repaired)
+            ));
+        }
         self.invalid.sort();
         self.invalid.dedup();
         if !self.invalid.is_empty() {
             out.push(format!(
-                "{what}: {} invalid polygons (self-intersections, too few points, ...), used as they are with the even-odd rule: {}",
+                "{what}: {} invalid polygons (self-intersections, too few points, ...) GEOS cannot repair, used as they are with the even-odd rule, {id_field}: {}",
                 self.invalid.len(),
                 list_ids(&self.invalid)
             ));

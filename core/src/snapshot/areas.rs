@@ -30,6 +30,9 @@ pub enum AreasError {
         #[source]
         source: Box<IngestError>,
     },
+    /// A code in two parts of one level (`[[levels.parts]]`).
+    #[error("level '{level}': the code '{code}' is in two of its parts, {first} and {second}; codes must be unique across a level's parts")]
+    DuplicateCode { level: String, code: String, first: String, second: String },
     #[error(transparent)]
     Project(#[from] ProjectError),
     #[error(transparent)]
@@ -90,16 +93,30 @@ fn read_level(
     finest: Option<&Level>,
     log: &mut Log,
 ) -> Result<(Level, Option<Vec<Area>>)> {
-    let src = vector::AreaSource {
-        path: project.resolve(&lc.path),
-        layer: lc.layer.clone(),
-        id_field: lc.id_field.clone(),
-        name_field: lc.name_field.clone(),
-        level_hint: Some(lc.id.clone()),
-    };
-    let mut read = timed(&mut log.timings, format!("read areas {}", lc.id), || vector::read_areas(&src, Some(working)))
+    let mut parts = Vec::new();
+    for (i, part) in lc.files().into_iter().enumerate() {
+        let src = vector::AreaSource {
+            path: project.resolve(&part.path),
+            layer: part.layer.clone(),
+            id_field: part.id_field.clone(),
+            name_field: part.name_field.clone(),
+            level_hint: Some(lc.id.clone()),
+        };
+        let mut read = timed(
+            &mut log.timings,
+            if lc.parts.is_empty() { format!("read areas {}", lc.id) } else { format!("read areas {} part {i}", lc.id) },
+            || vector::read_areas(&src, Some(working)),
+        )
         .map_err(|source| AreasError::Level { level: lc.id.clone(), source: Box::new(source) })?;
-    log.warnings.extend(read.warnings.iter().cloned());
+        log.warnings.extend(read.warnings.iter().cloned());
+        tracing::info!(level = %lc.id, path = %src.path.display(), layer = %read.layer, id_field = %read.id_field, name_field = ?read.name_field, country = ?part.country, crs = %read.source_crs, areas = read.areas.len(), "areas");
+        for a in &mut read.areas {
+            a.country.clone_from(&part.country);
+        }
+        parts.push((src.path, read));
+    }
+    let described: Vec<String> = parts.iter().map(|(p, _)| p.display().to_string()).collect();
+    let (mut areas, mut stats, mut part_of) = merge_parts(&lc.id, parts)?;
     let mut context = None;
     if let Some(region) = lc.region(project) {
         let finest_points: Vec<geo_types::Point<f64>> = match finest {
@@ -108,40 +125,101 @@ fn read_level(
         };
         // The finest level defines the extent; it is not limited by it.
         if !(region.is_extent() && finest.is_none()) {
-            let keep = crate::region::keep_mask(&read.areas, region, &finest_points);
-            let before = read.areas.len();
-            context = Some(crate::region::context_areas(&read.areas, &keep));
-            crate::region::retain(&mut read.areas, &mut read.attributes, &keep);
-            tracing::info!(level = %lc.id, kept = read.areas.len(), of = before, "areas in the region");
-            if read.areas.is_empty() {
+            let keep = crate::region::keep_mask(&areas, region, &finest_points);
+            let before = areas.len();
+            context = Some(crate::region::context_areas(&areas, &keep));
+            crate::region::retain(&mut areas, &mut stats, &keep);
+            let mut it = keep.iter();
+            let before_per_part: Vec<usize> = (0..described.len()).map(|p| part_of.iter().filter(|&&x| x == p).count()).collect();
+            part_of.retain(|_| *it.next().unwrap_or(&true));
+            tracing::info!(level = %lc.id, kept = areas.len(), of = before, "areas in the region");
+            for (p, file) in described.iter().enumerate() {
+                if part_of.contains(&p) || before_per_part[p] == 0 {
+                    continue;
+                }
+                let hint = if described.len() > 1 {
+                    " (give the region a code of this part's own code system, such as \"05334\" for German ARS codes, or the level within = \"all\")"
+                } else {
+                    ""
+                };
                 log.warnings.push(format!(
-                    "level '{}': none of the {before} areas of {} lies in the region {region:?}",
-                    lc.id,
-                    src.path.display()
+                    "level '{}': none of the {} areas of {file} lies in the region {region:?}{hint}",
+                    lc.id, before_per_part[p]
                 ));
             }
         }
     }
-    if read.areas.is_empty() {
-        log.warnings.push(format!("level '{}': {} has no usable areas", lc.id, src.path.display()));
+    if areas.is_empty() {
+        log.warnings.push(format!("level '{}': {} has no usable areas", lc.id, described.join(" + ")));
     }
-    let kinds: Vec<Option<CbsKind>> = read.areas.iter().map(|a| CbsKind::of(&a.code)).collect();
+    let kinds: Vec<Option<CbsKind>> = areas.iter().map(|a| CbsKind::of(&a.code)).collect();
     let cbs_kind = kinds.first().copied().flatten().filter(|k| kinds.iter().all(|x| *x == Some(*k)));
-    let by_code = read.areas.iter().enumerate().map(|(i, a)| (a.code.clone(), i)).collect();
-    tracing::info!(level = %lc.id, layer = %read.layer, id_field = %read.id_field, name_field = ?read.name_field, cbs = ?cbs_kind, crs = %read.source_crs, "areas");
+    let by_code = areas.iter().enumerate().map(|(i, a)| (a.code.clone(), i)).collect();
+    tracing::info!(level = %lc.id, areas = areas.len(), cbs = ?cbs_kind, "level");
     let level = Level {
         id: lc.id.clone(),
         title: lc.title.clone().unwrap_or_else(|| lc.id.clone()),
         cbs_kind,
         parent: lc.parent_index,
         parent_area: Vec::new(),
-        stats: read.attributes,
-        areas: read.areas,
+        stats,
+        areas,
         by_code,
         groups: None,
         grid: None,
     };
     Ok((level, context))
+}
+
+/// The parts of a level as one: areas in part order, the attributes of every part
+/// (missing where a part has no such field), and each area's part. A code in two parts
+/// is an error naming both files.
+fn merge_parts(level: &str, parts: Vec<(std::path::PathBuf, vector::AreaRead)>) -> Result<(Vec<Area>, StatColumns, Vec<usize>)> {
+    if parts.len() == 1 {
+        let (_, read) = parts.into_iter().next().expect("one part");
+        let n = read.areas.len();
+        return Ok((read.areas, read.attributes, vec![0; n]));
+    }
+    let mut areas: Vec<Area> = Vec::new();
+    let mut stats = StatColumns::default();
+    let mut part_of = Vec::new();
+    let mut first: HashMap<String, usize> = HashMap::new();
+    let whats: Vec<String> = parts.iter().map(|(p, r)| format!("{}, layer '{}'", p.display(), r.layer)).collect();
+    for (pi, (_, read)) in parts.into_iter().enumerate() {
+        let before = areas.len();
+        for a in &read.areas {
+            if let Some(&other) = first.get(&a.code) {
+                return Err(AreasError::DuplicateCode {
+                    level: level.to_string(),
+                    code: a.code.clone(),
+                    first: whats[other].clone(),
+                    second: whats[pi].clone(),
+                });
+            }
+            first.insert(a.code.clone(), pi);
+        }
+        let n = read.areas.len();
+        areas.extend(read.areas);
+        part_of.extend(std::iter::repeat_n(pi, n));
+        // Columns already there and not in this part: missing here; new columns: missing before.
+        for (name, col) in stats.columns.iter_mut() {
+            if !read.attributes.columns.contains_key(name) {
+                col.resize(before + n, None);
+            }
+        }
+        for (name, values) in read.attributes.columns {
+            let col = stats.columns.entry(name.clone()).or_insert_with(|| vec![None; before]);
+            col.extend(values);
+            if let Some(src) = read.attributes.sources.get(&name) {
+                let s = stats.sources.entry(name).or_default();
+                if !s.is_empty() {
+                    s.push_str("; ");
+                }
+                s.push_str(src);
+            }
+        }
+    }
+    Ok((areas, stats, part_of))
 }
 
 /// One statistics table on one level: its current values under each column's name (a

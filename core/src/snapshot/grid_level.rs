@@ -95,7 +95,7 @@ pub(super) fn build(project: &Project, lc: &LevelConfig, g: &GridConfig, working
             }
             let cell = Cell { size, east: (i0 + i as i64) * s, north: (j0 + j as i64) * s };
             let km2 = square.unsigned_area() / 1e6;
-            areas.push(Area { code: cell.code(), name: None, geometry: square, geometry_km2: km2 });
+            areas.push(Area { code: cell.code(), name: None, geometry: square, geometry_km2: km2, country: None });
         }
     }
     tracing::info!(level = %lc.id, size, cells = areas.len(), "grid level");

@@ -70,7 +70,13 @@ fn group_level(project: &Project, members_of: &Level, log: &mut Log) -> Result<L
         }
         let geometry = idx.iter().fold(MultiPolygon::<f64>(Vec::new()), |acc, &i| acc.union(&members_of.areas[i].geometry));
         let km2 = geometry.unsigned_area() / 1e6;
-        areas.push(Area { code: g.id.clone(), name: Some(g.title.clone().unwrap_or_else(|| g.id.clone())), geometry, geometry_km2: km2 });
+        areas.push(Area {
+            code: g.id.clone(),
+            name: Some(g.title.clone().unwrap_or_else(|| g.id.clone())),
+            geometry,
+            geometry_km2: km2,
+            country: None,
+        });
         members.push(idx);
     }
     let stats = summed_statistics(&members_of.stats, &members);

@@ -1,6 +1,6 @@
 //! The hierarchy stage: each level's parent level (from the project, else from the CBS
-//! code kinds; grid levels nest by cell size), each area's parent area (by code or cell
-//! arithmetic, else by polygon), and the assignment of
+//! code kinds; grid levels nest by cell size), each area's parent area (by CBS or ARS
+//! code or cell arithmetic, else by polygon), and the assignment of
 //! every point to an area at every level.
 
 use geo::InteriorPoint;
@@ -9,7 +9,7 @@ use super::Log;
 use crate::config::Project;
 use crate::index::AreaIndex;
 use crate::join::{self, NONE};
-use crate::model::{CbsKind, Level, PointLayer, cbs_ancestor_code};
+use crate::model::{ArsKind, CbsKind, CodeKind, Level, PointLayer, ars_ancestor_code, cbs_ancestor_code};
 
 /// A hierarchy that cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -61,10 +61,32 @@ pub(super) fn link(project: &Project, levels: &mut [Level], indexes: &[AreaIndex
     Ok(order)
 }
 
-/// The parent area of every area of level `li` in level `pi`: by CBS code, else the
-/// parent polygon holding the area's interior point; orphans are named in a warning.
+/// The code kinds of a level whose every code is a CBS code or an ARS: the one CBS kind
+/// of its CBS codes and the one ARS kind of its ARS codes (NL gemeenten and German
+/// Gemeinden in one level: `Gemeente` and `Gemeinde`); `None` when a code is of neither
+/// system (then a number that looks like an ARS is not taken for one).
+fn code_kinds(level: &Level) -> Option<(Option<CbsKind>, Option<ArsKind>)> {
+    let (mut cbs, mut ars) = (Vec::new(), Vec::new());
+    for a in &level.areas {
+        match CodeKind::of(&a.code)? {
+            CodeKind::Cbs(k) => cbs.push(k),
+            CodeKind::Ars(k) => ars.push(k),
+        }
+    }
+    Some((only(&cbs), only(&ars)))
+}
+
+/// The one value all of `v` share, if any.
+fn only<T: Copy + PartialEq>(v: &[T]) -> Option<T> {
+    v.first().copied().filter(|k| v.iter().all(|x| x == k))
+}
+
+/// The parent area of every area of level `li` in level `pi`: by code where both are of
+/// one code system and nest (CBS, ARS), else the parent polygon holding the area's
+/// interior point; orphans are named in a warning.
 fn parent_areas(levels: &[Level], li: usize, pi: usize, parent_index: &AreaIndex, log: &mut Log) -> Vec<Option<u32>> {
     let parent = &levels[pi];
+    let (parent_cbs, parent_ars) = code_kinds(parent).unwrap_or((None, None));
     let (mut by_code, mut by_polygon, mut orphans) = (0usize, 0usize, Vec::new());
     let parent_area: Vec<Option<u32>> = levels[li]
         .areas
@@ -80,9 +102,12 @@ fn parent_areas(levels: &[Level], li: usize, pi: usize, parent_index: &AreaIndex
                 }
                 return p.map(|&p| p as u32);
             }
-            if let (Some(k), Some(_)) = (parent.cbs_kind, levels[li].cbs_kind)
-                && let Some(&p) = cbs_ancestor_code(&a.code, k).and_then(|c| parent.by_code.get(&c))
-            {
+            let up = match CodeKind::of(&a.code) {
+                Some(CodeKind::Cbs(_)) => parent_cbs.and_then(|k| cbs_ancestor_code(&a.code, k)),
+                Some(CodeKind::Ars(_)) => parent_ars.and_then(|k| ars_ancestor_code(&a.code, k)),
+                None => None,
+            };
+            if let Some(&p) = up.and_then(|c| parent.by_code.get(&c)) {
                 by_code += 1;
                 return Some(p as u32);
             }

@@ -23,7 +23,7 @@ pub fn denominator_label(ind: &Indicator) -> Option<String> {
     }
 }
 
-/// Per level and area: code, name, the CBS codes it nests in, every public indicator's
+/// Per level and area: code, name, country (when the level says), the CBS codes it nests in, every public indicator's
 /// latest value (`<id>`), numerator (`<id>_n`), protection (`<id>_suppressed`) and period
 /// (`<id>_period`, when there is more than one), and the denominators behind them (by
 /// their configured name). The one set of field names for tiles, OGC API, GeoJSON and the
@@ -37,6 +37,9 @@ fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize
     let mut props = vec![("code".to_string(), Prop::Str(area.code.clone()))];
     if let Some(n) = &area.name {
         props.push(("name".to_string(), Prop::Str(n.clone())));
+    }
+    if let Some(c) = &area.country {
+        props.push(("country".to_string(), Prop::Str(c.clone())));
     }
     // The CBS codes the area nests in (a buurt's wijkcode and gemeentecode), so a user can
     // filter or join on them in QGIS, whatever channel the layer came through.
