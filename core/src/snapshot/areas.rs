@@ -125,14 +125,22 @@ fn read_level(
 /// One statistics table on one level: its current values under each column's name (a
 /// second file with the same column gets `name [file]`, unless both are editions of one
 /// statistic: then the later period is current), and every edition into the column's
-/// series. Returns how many areas the table's codes matched.
-fn attach_table(table: &statistics::StatTable, level: &Level, out: &mut StatColumns, file: &std::path::Path) -> usize {
+/// series; `protected`: the source's own protection rule, when the project names one.
+/// Returns how many areas the table's codes matched.
+fn attach_table(
+    table: &statistics::StatTable,
+    level: &Level,
+    out: &mut StatColumns,
+    file: &std::path::Path,
+    protected: Option<&str>,
+) -> usize {
     let align = |codes: &[String]| -> Vec<Option<usize>> {
         let row_of: HashMap<&str, usize> = codes.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
         level.areas.iter().map(|a| row_of.get(a.code.as_str()).copied()).collect()
     };
     let rows = align(&table.codes);
     let hits = rows.iter().filter(|r| r.is_some()).count();
+    let rows_matched: std::collections::HashSet<usize> = rows.iter().flatten().copied().collect();
     if hits == 0 {
         return 0;
     }
@@ -156,7 +164,14 @@ fn attach_table(table: &statistics::StatTable, level: &Level, out: &mut StatColu
         let period = table.period.as_deref().map(|p| format!(", period {p}")).unwrap_or_default();
         // The file's name, not its path: sources are shown on public endpoints.
         let file = table.path.file_name().map_or_else(|| table.path.display().to_string(), |f| f.to_string_lossy().into_owned());
-        out.sources.insert(key.clone(), format!("{file}, column '{name}'{period}"));
+        // What the source withheld (secret) is missing like a cell without a value: say how many here.
+        let withheld = table.withheld.get(name).map_or(0, |rows| rows.iter().filter(|&&r| rows_matched.contains(&r)).count());
+        let withheld = if withheld > 0 { format!(", {withheld} withheld by the source") } else { String::new() };
+        out.sources.insert(key.clone(), format!("{file}, column '{name}'{period}{withheld}"));
+        match protected {
+            Some(rule) => out.protected.insert(key.clone(), rule.to_string()),
+            None => out.protected.remove(&key),
+        };
         if let Some(p) = &table.period {
             out.periods.insert(key, p.clone());
         }
@@ -196,7 +211,7 @@ fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialR
         if sc.boundaries.is_some() {
             let conv = super::convert::to_project_boundaries(project, index, table, levels, working, &mut crosswalks, log)?;
             let li = conv.level;
-            attach_table(&conv.table, &levels[li], &mut file_stats[li], &sc.path);
+            attach_table(&conv.table, &levels[li], &mut file_stats[li], &sc.path, sc.protected.as_deref());
             let from =
                 sc.boundaries.as_ref().and_then(|b| b.path.file_name()).map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
             for (name, _) in &conv.table.columns {
@@ -208,7 +223,7 @@ fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialR
             continue;
         }
         for (li, level) in levels.iter().enumerate() {
-            matched += attach_table(&table, level, &mut file_stats[li], &sc.path);
+            matched += attach_table(&table, level, &mut file_stats[li], &sc.path, sc.protected.as_deref());
         }
         if matched == 0 {
             log.warnings.push(format!(
