@@ -216,14 +216,12 @@ fn centre_columns(lower: &[String]) -> Option<(usize, usize, u32)> {
 /// The column of grid cell ids: `code_column` when given, else the column where most
 /// rows (more than half) hold a cell code.
 fn id_column(header: &[String], rows: &[(u64, Vec<String>)], code_column: Option<&str>) -> Option<usize> {
-    if let Some(c) = code_column {
-        return header.iter().position(|h| h == c || text::normalise_name(h) == text::normalise_name(c));
-    }
     if rows.is_empty() {
         return None;
     }
+    let named = |i: &usize| code_column.is_none_or(|c| header[*i] == c || text::normalise_name(&header[*i]) == text::normalise_name(c));
     let score = |i: usize| rows.iter().filter(|(_, r)| r.get(i).and_then(|s| Cell::parse(s)).is_some()).count();
-    let best = (0..header.len()).max_by_key(|&i| (score(i), std::cmp::Reverse(i)))?;
+    let best = (0..header.len()).filter(named).max_by_key(|&i| (score(i), std::cmp::Reverse(i)))?;
     (score(best) * 2 > rows.len()).then_some(best)
 }
 
@@ -233,8 +231,8 @@ struct Pivot {
     column_index: HashMap<String, usize>,
     rows: Vec<(String, String, Vec<String>)>,
     row_index: HashMap<(String, String), usize>,
-    /// Per column: (withheld, no value) as the source writes them.
-    counts: Vec<(usize, usize)>,
+    /// Per column: (withheld, no value, text, cells) as the source writes them.
+    counts: Vec<(usize, usize, usize, usize)>,
     duplicates: Vec<String>,
     text: HashMap<usize, Vec<String>>,
 }
@@ -257,7 +255,7 @@ impl Pivot {
             return c;
         }
         self.columns.push(name.to_string());
-        self.counts.push((0, 0));
+        self.counts.push((0, 0, 0, 0));
         for (_, _, values) in &mut self.rows {
             values.push(String::new());
         }
@@ -284,6 +282,7 @@ impl Pivot {
             }
             return;
         }
+        self.counts[c].3 += 1;
         *slot = match cell {
             Raw::Number(n) => n,
             Raw::Withheld => {
@@ -295,6 +294,7 @@ impl Pivot {
                 String::new()
             }
             Raw::Text(t) => {
+                self.counts[c].2 += 1;
                 let seen = self.text.entry(c).or_default();
                 if seen.len() < 3 {
                     seen.push(format!("{}: '{t}'", at()));
@@ -314,18 +314,25 @@ impl Pivot {
                 if self.duplicates.len() == 5 { ", …" } else { "" }
             ));
         }
-        let mut columns: Vec<usize> = self.text.keys().copied().collect();
-        columns.sort_unstable();
-        for c in columns {
-            let name = &self.columns[c];
-            warnings.push(format!("{file}: column '{name}': text where a number was expected ({})", self.text[&c].join(", ")));
+        // A column of mostly text (names, labels) is no statistic; a few text cells in a
+        // column of numbers are missing, and named.
+        let keep: Vec<usize> = (0..self.columns.len()).filter(|&c| self.counts[c].2 * 2 <= self.counts[c].3).collect();
+        for &c in &keep {
+            let (text, examples) = (self.counts[c].2, self.text.get(&c));
+            if let Some(examples) = examples.filter(|_| text > 0) {
+                warnings.push(format!(
+                    "{file}: column '{}': {text} cells are text where a number was expected and were read as missing ({}{})",
+                    self.columns[c],
+                    examples.join(", "),
+                    if text > examples.len() { ", …" } else { "" }
+                ));
+            }
         }
-        let symbols: Vec<String> = self
-            .columns
+        let symbols: Vec<String> = keep
             .iter()
-            .zip(&self.counts)
-            .filter(|(_, (w, m))| w + m > 0)
-            .map(|(name, (w, m))| format!("'{name}' {w} withheld, {m} without a value"))
+            .map(|&c| (&self.columns[c], self.counts[c]))
+            .filter(|(_, (w, m, _, _))| w + m > 0)
+            .map(|(name, (w, m, _, _))| format!("'{name}' {w} withheld, {m} without a value"))
             .collect();
         if !symbols.is_empty() {
             warnings.push(format!(
@@ -337,18 +344,19 @@ impl Pivot {
         if has_period {
             header.push("period".into());
         }
-        header.extend(self.columns.iter().cloned());
-        let width = self.columns.len();
+        header.extend(keep.iter().map(|&c| self.columns[c].clone()));
         let rows = self
             .rows
             .into_iter()
             .map(|(code, period, mut values)| {
-                values.resize(width, String::new());
                 let mut row = vec![code];
                 if has_period {
                     row.push(period);
                 }
-                row.extend(values);
+                for &c in &keep {
+                    let v = values.get_mut(c).map(std::mem::take).unwrap_or_default();
+                    row.push(if matches!(destatis_cell(&v), Raw::Text(_)) { String::new() } else { v });
+                }
                 row
             })
             .collect();
@@ -409,9 +417,10 @@ fn destatis_export(path: &Path, text: &str) -> Result<Normalised> {
         }
         let line = record.position().map_or(before, csv::Position::line);
         let fields: Vec<String> = record.iter().map(|f| f.trim().to_string()).collect();
+        // The first row holds a value; a later one may have none (`...`).
         let is_row = fields.len() >= 3
             && is_region_code(&fields[0])
-            && fields[2..].iter().any(|f| matches!(destatis_cell(f), Raw::Number(_) | Raw::Withheld));
+            && (!data.is_empty() || fields[2..].iter().any(|f| matches!(destatis_cell(f), Raw::Number(_) | Raw::Withheld)));
         if is_row {
             data.push((line, fields));
         } else if data.is_empty() {
@@ -474,14 +483,10 @@ fn destatis_export(path: &Path, text: &str) -> Result<Normalised> {
             pivot.set(&fields[0], &period, &name, cell, &|| format!("line {line}"));
         }
     }
-    let mut warnings = Vec::new();
     if let Some(line) = footer_at {
         tracing::debug!(file = %file, line, "Destatis export: the footer from this line on is not read");
     }
-    if pivot.rows.iter().any(|(c, _, _)| c == "DG") {
-        warnings.push(format!("{file}: row DG is Germany as a whole; it is kept under the code DG"));
-    }
-    Ok(pivot.finish(path, Layout::DestatisExport, "ARS", warnings))
+    Ok(pivot.finish(path, Layout::DestatisExport, "ARS", Vec::new()))
 }
 
 /// The Destatis flat file (`ffcsv`), pivoted: one row per region and period.
@@ -551,9 +556,6 @@ fn flat_file(path: &Path, header: &[String], rows: &[(u64, Vec<String>)]) -> Res
             no_region.iter().take(5).map(u64::to_string).collect::<Vec<_>>().join(", ")
         ));
     }
-    if pivot.rows.iter().any(|(c, _, _)| c == "DG") {
-        warnings.push(format!("{}: row DG is Germany as a whole; it is kept under the code DG", path.display()));
-    }
     Ok(pivot.finish(path, Layout::DestatisFlat, &header[region.2], warnings))
 }
 
@@ -563,7 +565,10 @@ fn grid_table(path: &Path, header: &[String], rows: &[(u64, Vec<String>)], code_
     let lower: Vec<String> = header.iter().map(|h| h.to_lowercase()).collect();
     let id = id_column(header, rows, code_column);
     if let (Some(c), None) = (code_column, id) {
-        return Err(IngestError::input(path, format!("no column '{c}' (code_column); the columns are: {}", header.join(", "))));
+        return Err(IngestError::input(
+            path,
+            format!("code_column = '{c}': no column of grid cell codes by that name; the columns are: {}", header.join(", ")),
+        ));
     }
     let centres = centre_columns(&lower);
     if id.is_none() && centres.is_none() {
@@ -797,6 +802,17 @@ mod tests {
     }
 
     #[test]
+    fn text_columns_are_dropped_and_stray_text_is_missing_with_its_row() {
+        let n = norm("Gitter_ID_1km;Name;Einwohner\n1kmN3112E4036;Aachen;7\n1kmN3113E4036;Aachen;k.A.\n1kmN3114E4036;Würselen;9\n");
+        assert_eq!(n.header, vec!["Gitter_ID_1km", "Einwohner"]);
+        assert_eq!(column(&n, "Einwohner"), vec!["7", "", "9"]);
+        assert!(n.warnings.iter().any(|w| w.contains("'Einwohner': 1 cells are text") && w.contains("row 2: 'k.A.'")), "{:?}", n.warnings);
+        let n = norm("Tabelle: 1\n;;2022\n01;A;5;e\n02;B;...;\n03;C;6;e\nStand: heute\n");
+        assert_eq!(column(&n, "ARS"), vec!["01", "02", "03"], "a row without a value is a row");
+        assert_eq!(column(&n, "Wert"), vec!["5", "", "6"]);
+    }
+
+    #[test]
     fn cbs_tables_are_not_taken() {
         for t in [
             "\"Perioden\";\"Regiocode\";\"Aantal inwoners\"\n\"2024\";\"GM0917\";\"87461\"\n",
@@ -805,6 +821,9 @@ mod tests {
         ] {
             assert!(read(Path::new("t.csv"), t.as_bytes(), None).unwrap().is_none(), "{t}");
         }
+        // Not even when the project names the code column.
+        let t = "WijkenEnBuurten,Perioden,AantalInwoners_5\nGM0917,2024JJ00,87461\n";
+        assert!(read(Path::new("t.csv"), t.as_bytes(), Some("WijkenEnBuurten")).unwrap().is_none());
     }
 
     #[test]
