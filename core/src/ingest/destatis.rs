@@ -170,6 +170,10 @@ pub(super) fn read(path: &Path, bytes: &[u8], code_column: Option<&str>) -> Resu
         }
     }
     let rows = read_records(path, text, delimiter)?;
+    if rows.is_empty() {
+        let what = if is_flat { "a Destatis flat file" } else { "a grid table" };
+        return Err(IngestError::input(path, format!("{what} with a header and no rows")));
+    }
     if is_flat {
         return flat_file(path, &header, &rows).map(Some);
     }
@@ -830,6 +834,8 @@ mod tests {
     fn errors_name_the_file_and_what_is_wrong() {
         let e = read(Path::new("t.csv"), b"Tabelle: 1\nnur Text\n", None).unwrap_err().to_string();
         assert!(e.contains("t.csv") && e.contains("without rows"), "{e}");
+        let e = read(Path::new("t.csv"), b"GITTER_ID_100m;Einwohner\n", None).unwrap_err().to_string();
+        assert!(e.contains("t.csv") && e.contains("no rows"), "{e}");
         let e = read(Path::new("t.csv"), b"Merkmal;Auspraegung_Text;Anzahl\nA;B;1\n", None).unwrap_err().to_string();
         assert!(e.contains("t.csv") && e.contains("without cell ids or centres"), "{e}");
     }

@@ -110,15 +110,15 @@ pub fn read(src: &StatSource) -> Result<StatTable> {
 pub fn read_bytes(raw: &[u8], src: &StatSource) -> Result<StatTable> {
     let path = src.path.as_path();
     let bytes = text::strip_bom(raw);
-    if let Some(german) = super::destatis::read(path, bytes, src.code_column.as_deref())? {
+    let json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !json && let Some(german) = super::destatis::read(path, bytes, src.code_column.as_deref())? {
         let period_col = german.has_period.then_some(1);
         let mut table = build_table(src, german.header, german.rows, 0, period_col)?;
         table.layout = german.layout;
         table.warnings.splice(0..0, german.warnings);
         return Ok(table);
     }
-    let (header, rows) =
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') { read_odata_json(path, bytes)? } else { read_csv(path, bytes)? };
+    let (header, rows) = if json { read_odata_json(path, bytes)? } else { read_csv(path, bytes)? };
     table_from_rows(src, header, rows)
 }
 
