@@ -269,6 +269,13 @@ pub struct StatisticsConfig {
     /// `aantal_inwoners`).
     #[serde(default)]
     pub rename: BTreeMap<String, String>,
+    /// The source already protected these figures, by its own rule, named here as the
+    /// metadata shows it: `protected = "Zensus 2022: cell-key method (Destatis)"`,
+    /// `"CBS: rounded to tens, small cells secret"`. An indicator that counts such a
+    /// statistic is not protected again by buurtmeter's rules (`min_count`, `round_to`,
+    /// secondary suppression); a minimum denominator for its rates still applies.
+    #[serde(default)]
+    pub protected: Option<String>,
 }
 
 /// An official source instead of a local file: a CBS table (`cbs = "85984NED"`) for
@@ -1067,6 +1074,9 @@ impl Project {
                     "{key}: boundaries needs convert = [\"aantal_inwoners\", ...]: the counts to convert to the project's boundaries (never rates or averages)"
                 ));
             }
+            if s.protected.as_ref().is_some_and(|r| r.trim().is_empty()) {
+                return Err(format!("{key}: protected = '': name the source's rule (\"Zensus 2022: cell-key method (Destatis)\")"));
+            }
             if let Some(p) = &s.period
                 && crate::ingest::statistics::period_start(p.trim()).is_none()
             {
@@ -1303,6 +1313,8 @@ mod tests {
             ("[[points]]\nid='m'\npath='m.csv'\ncrs='EPSG:0'\n", "point layer 'm': crs = 'EPSG:0'"),
             ("[[statistics]]\npath='s.csv'\nperiod='vorig jaar'\n", "statistics[0] (s.csv): period = 'vorig jaar' is not a CBS period"),
             ("[[statistics]]\npath='s.csv'\nboundaries={path='old.gpkg'}\n", "statistics[0] (s.csv): boundaries needs convert"),
+            ("[[statistics]]\npath='s.csv'\nprotected=' '\n", "statistics[0] (s.csv): protected = '': name the source's rule"),
+            ("[[statistics]]\npath='s.csv'\nprotection='source'\n", "unknown field `protection`"),
         ] {
             // `crs` is a top-level key: it goes before the first table.
             let text = if extra.starts_with("crs") { format!("{extra}{LEVEL}") } else { format!("{LEVEL}{extra}") };

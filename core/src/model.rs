@@ -254,6 +254,9 @@ pub struct StatColumns {
     /// Columns converted from other boundaries: per area, whether its value was converted
     /// (`false` where the area was carried over unchanged).
     pub converted: BTreeMap<String, Vec<bool>>,
+    /// Columns their source already protected (`[[statistics]] protected = "…"`), with
+    /// the source's rule in words: not protected again by buurtmeter's rules.
+    pub protected: BTreeMap<String, String>,
 }
 
 /// One period of a statistic for every area of a level.

@@ -11,8 +11,8 @@ use utoipa::IntoParams;
 
 use super::views::{
     AreaRef, AreaTrend, AreaValue, CellKeyDisclosure, Definition, Disclosure, DisclosureRules, HotspotSettings, IndicatorJson,
-    IndicatorList, IndicatorMeta, IndicatorSeries, IndicatorValues, LevelMeta, Link, NumeratorDef, Problem, SeriesValue, Source, Trend,
-    TrendMethod, TrendsResponse,
+    IndicatorList, IndicatorMeta, IndicatorSeries, IndicatorValues, LevelMeta, Link, NumeratorDef, Problem, ProtectedSource, SeriesValue,
+    Source, SourceDisclosure, Trend, TrendMethod, TrendsResponse,
 };
 use super::{ApiError, AppState};
 use crate::export::csv_out::{INDICATOR_CSV_HEADER, write_indicator_rows};
@@ -98,6 +98,20 @@ pub(crate) fn metadata(snap: &Snapshot, ind: &IndicatorResult) -> IndicatorMeta 
                 smallest_published_count: u64::from(t.params.js) + 1,
                 min_denominator: d.disclosure.min_denominator,
                 note: "Counts are perturbed with the cell-key method: every published count differs from the true count by a small random amount, the same whenever the same records are counted. Parts need not add up to totals; do not sum published values. Rates are computed from the published counts. No published count lies between 1 and smallest_published_count − 1. Cells marked 'protected' are withheld.",
+            }),
+            None if ind.source_protection.is_some() => Disclosure::Source(SourceDisclosure {
+                method: "source",
+                sources: snap
+                    .levels
+                    .iter()
+                    .zip(&ind.per_level)
+                    .zip(ind.source_protection.iter().flatten())
+                    .filter_map(|((l, v), rule)| {
+                        Some(ProtectedSource { level: l.id.clone(), source: v.numerator_source.clone(), rule: rule.clone()? })
+                    })
+                    .collect(),
+                min_denominator: d.disclosure.min_denominator,
+                note: "The statistic is published as its source protected it (each source's rule is named); buurtmeter does not protect it again: no minimum count, rounding or secondary suppression. Missing values include what the source withheld.",
             }),
             None => Disclosure::Rules(DisclosureRules {
                 min_count: d.disclosure.min_count,
@@ -215,6 +229,7 @@ pub(crate) fn visible<'a>(
             restricted: ind.restricted,
             exact: None,
             hotspots: ind.hotspots.clone(),
+            source_protection: ind.source_protection.clone(),
         };
         return Ok((Seen::Exact(Box::new(exact)), View::Exact));
     }

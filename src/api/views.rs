@@ -161,13 +161,39 @@ pub(crate) struct HotspotSettings {
     pub eb: bool,
 }
 
-/// The disclosure control of an indicator: the cell-key method (protected layers) or the
-/// rules of the project file.
+/// The disclosure control of an indicator: the cell-key method (protected layers), the
+/// rules of the project file, or, for a statistic its sources already protected, their
+/// rules.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub(crate) enum Disclosure {
     CellKey(CellKeyDisclosure),
     Rules(DisclosureRules),
+    Source(SourceDisclosure),
+}
+
+/// A statistic numerator its sources protected (`[[statistics]] protected`): buurtmeter
+/// does not protect it again.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SourceDisclosure {
+    #[schema(example = "source")]
+    pub method: &'static str,
+    /// Per level that has the statistic: where it came from and the source's rule.
+    pub sources: Vec<ProtectedSource>,
+    /// No rate where the denominator is below this (a rule for rates, not a protection).
+    #[schema(required)]
+    pub min_denominator: Option<f64>,
+    pub note: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProtectedSource {
+    pub level: String,
+    /// The file and column, as in `levels[].numerator_source`.
+    #[schema(required)]
+    pub source: Option<String>,
+    #[schema(example = "Zensus 2022: cell-key method (Destatis)")]
+    pub rule: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

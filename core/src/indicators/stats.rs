@@ -63,6 +63,18 @@ pub fn resolve(levels: &[Level], level: usize, wanted: &str) -> (Vec<Option<f64>
     (vec![None; l.areas.len()], None)
 }
 
+/// Whether `levels[level]` has the statistic (its own column, else its children's, as
+/// [`resolve`] finds it), and the rule its source protected it with
+/// (`[[statistics]] protected`): `None` when the level has no such statistic,
+/// `Some(None)` when it has it unprotected.
+pub fn source_protection<'a>(levels: &'a [Level], level: usize, wanted: &str) -> Option<Option<&'a str>> {
+    let l = &levels[level];
+    if let Some((name, _)) = find_column(&l.stats, wanted) {
+        return Some(l.stats.protected.get(name).map(String::as_str));
+    }
+    (0..levels.len()).filter(|&ci| levels[ci].parent == Some(level)).find_map(|ci| source_protection(levels, ci, wanted))
+}
+
 /// Every edition of a statistic for every area of `levels[level]`, oldest first: the
 /// level's own series when it has the column, else the sum over its children per period
 /// (a period counts only when the children publish it). Empty when the statistic has no

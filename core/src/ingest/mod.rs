@@ -5,13 +5,16 @@
 //!   GeoJSON, FlatGeobuf, ...), in any CRS GDAL knows;
 //! - [`csv_points`]: municipal registers as CSV (RD New x/y, lon/lat or any EPSG);
 //! - [`statistics`]: CBS tables (StatLine CSV with symbols, OData exports) and the
-//!   numeric attributes of the CBS GeoPackage.
+//!   numeric attributes of the CBS GeoPackage; with [`destatis`], German tables (the
+//!   Destatis / Zensus database export and flat file, ARS codes) and grid tables (Zensus
+//!   2011 and 2022, cells by id or centre).
 //!
 //! Everything that leaves this module is plain `geo_types` data in the working CRS
 //! (EPSG:28992 RD New by default); no GDAL handle outlives a read.
 
 pub mod addresses;
 pub mod csv_points;
+pub mod destatis;
 pub mod spreadsheet;
 pub mod statistics;
 pub mod text;

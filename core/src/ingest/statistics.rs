@@ -1,4 +1,5 @@
-//! CBS statistics tables: Kerncijfers wijken en buurten and friends.
+//! Statistics tables: CBS (Kerncijfers wijken en buurten and friends), Destatis / Zensus
+//! tables and grid tables, one reader.
 //!
 //! Read as published, missing stays missing (`None`), never 0:
 //! - StatLine "CSV met statistische symbolen": UTF-8 with BOM, `;`, every field quoted,
@@ -9,15 +10,25 @@
 //!   (`AantalInwoners_5`) matched on the name without the suffix, periods `2023JJ00`,
 //!   `2023MM03`, `2023KW01`;
 //! - the CBS GeoPackage's own attributes are read by [`super::vector`] (sentinels
-//!   -99997/-99995 = missing).
+//!   -99997/-99995 = missing);
+//! - German and grid tables ([`super::destatis`]): the Destatis / Zensus database export
+//!   with its title lines and footer, its flat file (`ffcsv`), Zensus grid tables by cell
+//!   id or centre (2011 and 2022), and long grid tables (one column per category),
+//!   recognised by their content and brought to the shape below; region codes are ARS as
+//!   written or the cell's INSPIRE code.
+//!
+//! What the source withheld (CBS `x`, Destatis `–`, Zensus 2011 `-9`) is missing like any
+//! other missing value, and also listed per column in [`StatTable::withheld`].
 //!
 //! The region-code column and the period column are found by their content. When a
 //! table holds several periods, every period is kept as an edition (for time series) and
 //! the configured one, else the latest, is the table's current values. A file without a
 //! period column is one edition when the project gives its period (`period = "2018"`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use super::destatis::Layout;
 use super::text::{self, Encoding, Num};
 use super::vector::CBS_SENTINELS;
 use super::{IngestError, Result};
@@ -29,7 +40,8 @@ pub struct StatSource {
     /// The period to use (`2024JJ00`, `2024`); the latest when not given. For a file
     /// without a period column: the period its figures are of.
     pub period: Option<String>,
-    /// The column with the CBS region codes; found by content when not given.
+    /// The column with the region codes (CBS codes; grid cell ids); found by content
+    /// when not given.
     pub code_column: Option<String>,
     /// The column with region names, for tables without codes (older Kerncijfers
     /// exports: `Wijk_Buurt`); found by name when no column holds codes.
@@ -52,6 +64,12 @@ pub struct StatTable {
     /// to areas (see `snapshot::areas`).
     pub names: Vec<(u64, String)>,
     pub warnings: Vec<String>,
+    /// How the file was read (CBS table, Destatis export, grid table, …).
+    pub layout: Layout,
+    /// Per column, the rows (indices into `codes`) whose value the source withheld
+    /// (secret, not safe enough): missing in `columns` like a cell without a value, kept
+    /// apart here. Columns without withheld cells are not listed.
+    pub withheld: BTreeMap<String, Vec<usize>>,
 }
 
 /// Named columns of values, in the table's order.
@@ -92,8 +110,15 @@ pub fn read(src: &StatSource) -> Result<StatTable> {
 pub fn read_bytes(raw: &[u8], src: &StatSource) -> Result<StatTable> {
     let path = src.path.as_path();
     let bytes = text::strip_bom(raw);
-    let (header, rows) =
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') { read_odata_json(path, bytes)? } else { read_csv(path, bytes)? };
+    let json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !json && let Some(german) = super::destatis::read(path, bytes, src.code_column.as_deref())? {
+        let period_col = german.has_period.then_some(1);
+        let mut table = build_table(src, german.header, german.rows, 0, period_col)?;
+        table.layout = german.layout;
+        table.warnings.splice(0..0, german.warnings);
+        return Ok(table);
+    }
+    let (header, rows) = if json { read_odata_json(path, bytes)? } else { read_csv(path, bytes)? };
     table_from_rows(src, header, rows)
 }
 
@@ -271,6 +296,18 @@ fn table_from_coded_rows(src: &StatSource, header: Vec<String>, rows: Vec<Vec<St
         }
     };
     let period_col = (0..header.len()).find(|&i| i != code_col && !rows.is_empty() && rows.iter().all(|r| is_period(cell(r, i))));
+    build_table(src, header, rows, code_col, period_col)
+}
+
+/// The table from rows whose region code and period columns are known.
+fn build_table(
+    src: &StatSource,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+    code_col: usize,
+    period_col: Option<usize>,
+) -> Result<StatTable> {
+    let path = src.path.as_path();
     let mut periods: Vec<String> = period_col.map(|i| rows.iter().map(|r| cell(r, i).trim().to_string()).collect()).unwrap_or_default();
     periods.sort();
     periods.dedup();
@@ -299,16 +336,17 @@ fn table_from_coded_rows(src: &StatSource, header: Vec<String>, rows: Vec<Vec<St
     let mut warnings = Vec::new();
     let skip = |ci: usize| ci == code_col || Some(ci) == period_col || text::normalise_name(&header[ci]) == "id";
     let in_period = |r: &&Vec<String>, p: &str| period_col.is_none_or(|i| cell(r, i).trim() == p);
+    let mut withheld = BTreeMap::new();
     let current = match &period {
-        Some(p) => slice(path, &header, code_col, &skip, rows.iter().filter(|r| in_period(r, p)).collect(), &mut warnings),
-        None => slice(path, &header, code_col, &skip, rows.iter().collect(), &mut warnings),
+        Some(p) => slice(path, &header, code_col, &skip, rows.iter().filter(|r| in_period(r, p)).collect(), &mut warnings, &mut withheld),
+        None => slice(path, &header, code_col, &skip, rows.iter().collect(), &mut warnings, &mut withheld),
     };
     let mut editions = match (period_col, &period) {
         (Some(_), _) => periods
             .iter()
             .map(|p| {
-                let (codes, columns) =
-                    slice(path, &header, code_col, &skip, rows.iter().filter(|r| in_period(r, p)).collect(), &mut Vec::new());
+                let selected = rows.iter().filter(|r| in_period(r, p)).collect();
+                let (codes, columns) = slice(path, &header, code_col, &skip, selected, &mut Vec::new(), &mut BTreeMap::new());
                 Edition { period: p.clone(), codes, columns }
             })
             .collect(),
@@ -320,10 +358,22 @@ fn table_from_coded_rows(src: &StatSource, header: Vec<String>, rows: Vec<Vec<St
         periods = period.iter().cloned().collect();
     }
     let (codes, columns) = current;
-    Ok(StatTable { path: path.to_path_buf(), codes, columns, period, periods, editions, names: Vec::new(), warnings })
+    Ok(StatTable {
+        path: path.to_path_buf(),
+        codes,
+        columns,
+        period,
+        periods,
+        editions,
+        names: Vec::new(),
+        warnings,
+        layout: Layout::Cbs,
+        withheld,
+    })
 }
 
-/// The region codes and numeric columns of `selected` rows (one period).
+/// The region codes and numeric columns of `selected` rows (one period); the cells the
+/// source withheld (`x`) into `withheld`.
 fn slice(
     path: &Path,
     header: &[String],
@@ -331,6 +381,7 @@ fn slice(
     skip: &dyn Fn(usize) -> bool,
     selected: Vec<&Vec<String>>,
     warnings: &mut Vec<String>,
+    withheld: &mut BTreeMap<String, Vec<usize>>,
 ) -> (Vec<String>, Columns) {
     let mut codes = Vec::with_capacity(selected.len());
     let mut keep = Vec::with_capacity(selected.len());
@@ -354,8 +405,13 @@ fn slice(
         }
         let mut values = Vec::with_capacity(keep.len());
         let mut bad = 0usize;
-        for &i in &keep {
-            match parse_cell(cell(selected[i], ci)) {
+        let mut secret = Vec::new();
+        for (row, &i) in keep.iter().enumerate() {
+            let raw = cell(selected[i], ci);
+            if matches!(raw.trim(), "x" | "X") {
+                secret.push(row);
+            }
+            match parse_cell(raw) {
                 Ok(v) => values.push(v),
                 Err(()) => {
                     bad += 1;
@@ -369,6 +425,9 @@ fn slice(
         }
         if bad > 0 {
             warnings.push(format!("{}: column '{name}': {bad} cells are not numbers and were read as missing", path.display()));
+        }
+        if !secret.is_empty() {
+            withheld.insert(name.clone(), secret);
         }
         columns.push((name.clone(), values));
     }

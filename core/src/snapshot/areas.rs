@@ -225,8 +225,15 @@ fn merge_parts(level: &str, parts: Vec<(std::path::PathBuf, vector::AreaRead)>) 
 /// One statistics table on one level: its current values under each column's name (a
 /// second file with the same column gets `name [file]`, unless both are editions of one
 /// statistic: then the later period is current), and every edition into the column's
-/// series. Returns how many areas the table's codes matched.
-fn attach_table(table: &statistics::StatTable, level: &Level, out: &mut StatColumns, file: &std::path::Path) -> usize {
+/// series; `protected`: the source's own protection rule, when the project names one.
+/// Returns how many areas the table's codes matched.
+fn attach_table(
+    table: &statistics::StatTable,
+    level: &Level,
+    out: &mut StatColumns,
+    file: &std::path::Path,
+    protected: Option<&str>,
+) -> usize {
     let align = |codes: &[String]| -> Vec<Option<usize>> {
         // Grid cells in any spelling (`NL_CRS3035…`, `1kmN3112E4036`) are one cell.
         fn key(grid: bool, c: &str) -> std::borrow::Cow<'_, str> {
@@ -241,6 +248,7 @@ fn attach_table(table: &statistics::StatTable, level: &Level, out: &mut StatColu
     };
     let rows = align(&table.codes);
     let hits = rows.iter().filter(|r| r.is_some()).count();
+    let rows_matched: std::collections::HashSet<usize> = rows.iter().flatten().copied().collect();
     if hits == 0 {
         return 0;
     }
@@ -264,7 +272,14 @@ fn attach_table(table: &statistics::StatTable, level: &Level, out: &mut StatColu
         let period = table.period.as_deref().map(|p| format!(", period {p}")).unwrap_or_default();
         // The file's name, not its path: sources are shown on public endpoints.
         let file = table.path.file_name().map_or_else(|| table.path.display().to_string(), |f| f.to_string_lossy().into_owned());
-        out.sources.insert(key.clone(), format!("{file}, column '{name}'{period}"));
+        // What the source withheld (secret) is missing like a cell without a value: say how many here.
+        let withheld = table.withheld.get(name).map_or(0, |rows| rows.iter().filter(|&&r| rows_matched.contains(&r)).count());
+        let withheld = if withheld > 0 { format!(", {withheld} withheld by the source") } else { String::new() };
+        out.sources.insert(key.clone(), format!("{file}, column '{name}'{period}{withheld}"));
+        match protected {
+            Some(rule) => out.protected.insert(key.clone(), rule.to_string()),
+            None => out.protected.remove(&key),
+        };
         if let Some(p) = &table.period {
             out.periods.insert(key, p.clone());
         }
@@ -305,7 +320,7 @@ fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialR
         if sc.boundaries.is_some() {
             let conv = super::convert::to_project_boundaries(project, index, table, levels, working, &mut crosswalks, log)?;
             let li = conv.level;
-            attach_table(&conv.table, &levels[li], &mut file_stats[li], &sc.path);
+            attach_table(&conv.table, &levels[li], &mut file_stats[li], &sc.path, sc.protected.as_deref());
             let from =
                 sc.boundaries.as_ref().and_then(|b| b.path.file_name()).map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
             for (name, _) in &conv.table.columns {
@@ -317,7 +332,7 @@ fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialR
             continue;
         }
         for (li, level) in levels.iter().enumerate() {
-            matched += attach_table(&table, level, &mut file_stats[li], &sc.path);
+            matched += attach_table(&table, level, &mut file_stats[li], &sc.path, sc.protected.as_deref());
         }
         if matched == 0 {
             log.warnings.push(format!(

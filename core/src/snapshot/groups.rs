@@ -128,6 +128,9 @@ fn summed_statistics(stats: &StatColumns, members: &[Vec<usize>]) -> StatColumns
         if let Some(c) = stats.converted.get(name) {
             out.converted.insert(name.clone(), members.iter().map(|m| m.iter().any(|&i| c[i])).collect());
         }
+        if let Some(rule) = stats.protected.get(name) {
+            out.protected.insert(name.clone(), rule.clone());
+        }
     }
     let series: BTreeMap<String, Vec<StatEdition>> = stats
         .series

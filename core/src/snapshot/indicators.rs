@@ -80,6 +80,10 @@ fn compute_one(
     if let Some(layer) = layer {
         warnings.extend(layer_warnings(&def, layer));
     }
+    let source_protection = match source {
+        Numerator::Statistic(name) => statistic_protection(&def, name, levels, warnings),
+        Numerator::Points(_) => None,
+    };
     let stat_axis = match source {
         Numerator::Statistic(name) => {
             let axis = indicators::eval::statistic_axis(&def, name, levels);
@@ -130,11 +134,50 @@ fn compute_one(
             let min_cell = layer.map_or(super::points::DEFAULT_MIN_CELL_M, |l| l.min_cell_m);
             warnings.extend(withhold_fine_grids(&def, levels, &mut per_level, min_cell));
         }
+        // Protected by its sources: not again; only no rate on too small a base.
+        None if source_protection.is_some() => {
+            if let Some(min) = def.disclosure.min_denominator {
+                indicators::withhold_small_denominators(&mut per_level, min);
+            }
+        }
         None => indicators::sdc::apply(&def.disclosure, levels, &mut per_level),
     }
     warnings.extend(apply_rate_floor(&def, levels, &mut per_level));
     let restricted = layer_config.is_some_and(|l| l.access == Access::Restricted);
-    Ok(Some(IndicatorResult { def, per_level, restricted, exact, hotspots: Vec::new() }))
+    Ok(Some(IndicatorResult { def, per_level, restricted, exact, hotspots: Vec::new(), source_protection }))
+}
+
+/// Per level, the rule the sources of a statistic numerator protected it with, when every
+/// level that has the statistic has it from a protected source (`[[statistics]]
+/// protected`): buurtmeter's rules are then not applied again. When only some levels do,
+/// buurtmeter's rules apply everywhere (secondary suppression runs across levels), and a
+/// warning says so.
+fn statistic_protection(def: &Indicator, name: &str, levels: &[Level], warnings: &mut Vec<String>) -> Option<Vec<Option<String>>> {
+    let found: Vec<Option<Option<&str>>> = (0..levels.len()).map(|li| indicators::stats::source_protection(levels, li, name)).collect();
+    let present: Vec<Option<&str>> = found.iter().flatten().copied().collect();
+    if present.iter().all(Option::is_none) {
+        return None;
+    }
+    if present.iter().any(Option::is_none) {
+        if def.disclosure.is_active() {
+            warnings.push(format!(
+                "indicator '{}': statistic '{name}' is protected by its source at some levels and not at others; buurtmeter's rules (min_count, round_to, min_denominator) apply at every level",
+                def.id
+            ));
+        }
+        return None;
+    }
+    if def.disclosure.min_count.is_some() || def.disclosure.round_to.is_some() {
+        let mut rules: Vec<&str> = present.iter().flatten().copied().collect();
+        rules.sort_unstable();
+        rules.dedup();
+        warnings.push(format!(
+            "indicator '{}': min_count and round_to are not applied: statistic '{name}' is protected by its source ({})",
+            def.id,
+            rules.join("; ")
+        ));
+    }
+    Some(found.into_iter().map(|f| f.flatten().map(str::to_string)).collect())
 }
 
 /// The periods of one level in which an indicator has no value in any area (a blank map),

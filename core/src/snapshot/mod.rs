@@ -108,6 +108,10 @@ pub struct IndicatorResult {
     /// Per level, the hot spots of the latest period when the indicator asks for them
     /// (`hotspots = { … }`), from the published values.
     pub hotspots: Vec<Option<crate::indicators::hotspots::Analysis>>,
+    /// A statistic numerator its sources already protected (`[[statistics]] protected`),
+    /// so buurtmeter's rules were not applied again: per level, the source's rule (`None`
+    /// at a level without the statistic). `None` when buurtmeter's own rules apply.
+    pub source_protection: Option<Vec<Option<String>>>,
 }
 
 /// Everything the server and the exports need, built once and then read-only.
