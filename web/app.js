@@ -51,6 +51,9 @@
     return w.replace(/\{(\w+)\}/g, (m, k) => (vars && vars[k] !== undefined ? String(vars[k]) : m));
   }
   window.buurtmeterLang = LANG;
+  // A language chosen in the address (the switch, a link) goes on to the profile's link;
+  // without one, the profile follows the browser's language, as this page did.
+  const CHOSEN_LANG = new URLSearchParams(location.search).has('lang') ? LANG : null;
   const numberFormats = {};
   const fmt = (x, unit) => {
     if (x === null || x === undefined) { return '—'; }
@@ -460,7 +463,7 @@
         state.mode === 'trend' ? tr(t('area.trend'), trendOf(l, f.id)) : null,
         hot && hot.cluster ? tr(t('area.cluster'), t('cluster.' + hot.cluster) + ' (p ' + pval(hot.p_sim) + ')') : null)),
       h('p', { class: 'small' },
-        h('a', { href: url('areas', l, row.code) + '?' + qs({ lang: LANG }), target: '_blank' }, t('area.profile')),
+        h('a', { href: url('areas', l, row.code) + (CHOSEN_LANG ? '?' + qs({ lang: CHOSEN_LANG }) : ''), target: '_blank' }, t('area.profile')),
         ' · ',
         h('a', { href: '#', class: 'compare-start', data: { level: l, code: row.code } }, t('area.compare'))),
     ];

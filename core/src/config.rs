@@ -1187,7 +1187,11 @@ mod tests {
 
     #[test]
     fn basemap_and_basemaps_become_one_list() {
-        let one = parse("basemap = { url = 'https://a.example/{z}/{x}/{y}.png', attribution = 'A' }\n").unwrap();
+        let one = Project::parse(
+            &format!("basemap = {{ url = 'https://a.example/{{z}}/{{x}}/{{y}}.png', attribution = 'A' }}\n{LEVEL}"),
+            Path::new("p.toml"),
+        )
+        .unwrap();
         let b = one.basemap.unwrap();
         assert_eq!(b.maps.len(), 1);
         assert_eq!(
