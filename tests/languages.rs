@@ -101,10 +101,9 @@ async fn the_language_of_a_page_is_negotiated() {
     assert!(js.contains("window.buurtmeterI18n") && js.contains("\"Legende\""));
 }
 
-/// Two background maps (one per side of the border) and the older single `basemap`: the
-/// CSP names every origin, the styles hand the list to the map.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn basemaps_of_both_sides_are_allowed_and_handed_to_the_map() {
+/// The demo project with two background maps, one per side of the border, in a temporary
+/// folder.
+fn basemaps_project() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let data = common::demo_project().parent().unwrap().to_path_buf();
     for e in std::fs::read_dir(&data).unwrap() {
@@ -122,6 +121,14 @@ async fn basemaps_of_both_sides_are_allowed_and_handed_to_the_map() {
     let at = text.find("[[levels]]").unwrap();
     let project = dir.path().join("project.toml");
     std::fs::write(&project, format!("{}{basemaps}\n{}", &text[..at], &text[at..])).unwrap();
+    (dir, project)
+}
+
+/// Two background maps (one per side of the border) and the older single `basemap`: the
+/// CSP names every origin, the styles hand the list to the map.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basemaps_of_both_sides_are_allowed_and_handed_to_the_map() {
+    let (_dir, project) = basemaps_project();
     let p = Project::load(&project).unwrap();
     let s = AppState::new(buurtmeter::snapshot::build(&p).unwrap());
     let (_, h, _) = get(&s, "/", &[]).await;
@@ -176,7 +183,7 @@ fn the_map_and_the_profile_speak_the_browsers_language_in_chromium() {
         assert!(s(&m["info"]).contains(hint) || key == "de", "{key}: {m:#}");
         assert!(m["features"].as_u64().unwrap_or(0) > 10, "{key}: the map drew nothing: {m:#}");
         // The demo has no background map: no chooser.
-        assert_eq!(m["basemapHidden"], true, "{key}: {m:#}");
+        assert_eq!(m["basemapVisible"], false, "{key}: {m:#}");
     }
     // Numbers the language's way: the demo's first legend class has decimals (0,7 / 0.7).
     assert!(s(&r["de"]["legend"]).contains(','), "{:#}", r["de"]);
@@ -202,6 +209,26 @@ fn the_map_and_the_profile_speak_the_browsers_language_in_chromium() {
         assert_eq!(s(&p["mapLink"]), format!("/?lang={lang}#level=buurten&area=BU99990000"), "{key}");
         assert!(p["charts"].as_u64().unwrap_or(0) > 0, "{key}: no chart drawn: {p:#}");
     }
+    // With two background maps (unreachable here: the tests run offline): the chooser
+    // offers both and none, and the map works without them.
+    let (_dir, project) = basemaps_project();
+    let server = common::Server::start(&["--project", project.to_str().unwrap()]);
+    let out = std::process::Command::new("node")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/languages.cjs"))
+        .arg(&server.base)
+        .arg(&shots)
+        .arg("/areas/buurten/BU99990000")
+        .env("BASEMAP_HOST", "service.pdok.nl,sgx.geodatenzentrum.de")
+        .env("ONLY_MAP", "1")
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_else(|| panic!("no output: {}", String::from_utf8_lossy(&out.stderr)));
+    let r: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(r["errors"].as_array().map(Vec::len), Some(0), "{r:#}");
+    assert_eq!(r["de"]["basemapVisible"], true, "{r:#}");
+    assert_eq!(r["de"]["basemapOptions"], serde_json::json!(["none", "brt", "basemapde"]), "{r:#}");
+    assert!(r["de"]["features"].as_u64().unwrap_or(0) > 10, "{r:#}");
     eprintln!("screenshots: {}", shots.display());
 }
 

@@ -142,11 +142,11 @@ window.buurtmeterI18n = {
     "compare.close": "schließen",
     "compare.next": "Klicken Sie jetzt ein zweites Gebiet an (Karte oder Tabelle).",
     "series.title": "{name} im Zeitverlauf",
-    "band.well_below": "weit unter dem Durchschnitt",
-    "band.below": "unter dem Durchschnitt",
-    "band.about": "etwa durchschnittlich",
-    "band.above": "über dem Durchschnitt",
-    "band.well_above": "weit über dem Durchschnitt",
+    "band.well_below": "weit unter\u00addurch\u00adschnitt\u00adlich",
+    "band.below": "unter\u00addurch\u00adschnitt\u00adlich",
+    "band.about": "durch\u00adschnitt\u00adlich",
+    "band.above": "über\u00addurch\u00adschnitt\u00adlich",
+    "band.well_above": "weit über\u00addurch\u00adschnitt\u00adlich",
     "error.load": "Die Daten konnten nicht geladen werden: {error}"
   },
   "en": {

@@ -204,12 +204,13 @@ const PROFILE_DE: ProfileText = ProfileText {
     per_period: "pro Zeitraum",
     too_few_values: "zu wenige Werte",
     map_label: "Karte des Gebiets und seiner Umgebung",
+    // Soft hyphens: the long German words break in the narrow column of the printed page.
     bands: [
-        "weit unter dem Durchschnitt",
-        "unter dem Durchschnitt",
-        "etwa durchschnittlich",
-        "über dem Durchschnitt",
-        "weit über dem Durchschnitt",
+        "weit unter\u{ad}durch\u{ad}schnitt\u{ad}lich",
+        "unter\u{ad}durch\u{ad}schnitt\u{ad}lich",
+        "durch\u{ad}schnitt\u{ad}lich",
+        "über\u{ad}durch\u{ad}schnitt\u{ad}lich",
+        "weit über\u{ad}durch\u{ad}schnitt\u{ad}lich",
     ],
     directions: ["steigend", "fallend", "kein Trend"],
 };

@@ -314,7 +314,7 @@ document.querySelectorAll('.chart').forEach(function (el) {
   var xs = s.map(function (_, i) { return i; });
   var ys = s.map(function (c) { return typeof c.value === 'number' ? c.value : null; });
   new uPlot({ width: el.clientWidth || 320, height: 120, legend: { show: false }, scales: { x: { time: false } },
-    axes: [{ values: function (u, t) { return t.map(function (i) { return s[i] ? String(s[i].period).slice(0, 4) : ''; }); }, space: 40 }, { size: 44, values: function (u, t) { return t.map(function (v) { return nf.format(v); }); } }],
+    axes: [{ values: function (u, t) { return t.map(function (i) { return s[i] ? String(s[i].period).slice(0, 4) : ''; }); }, space: 40 }, { size: 52, values: function (u, t) { return t.map(function (v) { return nf.format(v); }); } }],
     series: [{}, { stroke: '#123c69', width: 2, points: { size: 3 } }] }, [xs, ys], el);
 });
 window.buurtmeterProfileReady = true;
