@@ -111,6 +111,9 @@ pub struct ReportArgs {
     /// The PDF to write (--area), or the folder (--all).
     #[arg(long, value_name = "PATH")]
     pub out: PathBuf,
+    /// The language of the profile: nl (Nederlands), de (Deutsch) or en (English).
+    #[arg(long, value_name = "LANG", default_value = "nl", value_parser = ["nl", "de", "en"])]
+    pub lang: String,
 }
 
 #[derive(Debug, Args)]

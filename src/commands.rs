@@ -551,6 +551,7 @@ fn report(a: crate::cli::ReportArgs) -> Result<()> {
     };
     let level_id = level.id.clone();
     let period = a.period.clone();
+    let lang = a.lang.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Server)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(Error::Server)?;
@@ -560,7 +561,8 @@ fn report(a: crate::cli::ReportArgs) -> Result<()> {
         let progress = ingest::Progress::items(areas.len() as u64, "printing profiles");
         for (i, (code, out)) in areas.iter().enumerate() {
             let query = period.as_deref().map(|p| format!("&period={p}")).unwrap_or_default();
-            let url = format!("http://{addr}/areas/{level_id}/{code}?f=html{query}");
+            // The language always given: Chromium's own Accept-Language is its locale's.
+            let url = format!("http://{addr}/areas/{level_id}/{code}?f=html&lang={lang}{query}");
             let (b, target, u) = (browser.clone(), out.clone(), url.clone());
             let status = tokio::task::spawn_blocking(move || {
                 std::process::Command::new(&b)

@@ -2,7 +2,8 @@
 // levels switching with the zoom (gemeente → wijk → buurt), a period slider driven by
 // the indicator API (feature-state), a trend mode (Mann-Kendall per area, from
 // /indicators/{id}/trends), hover and click details with the area's time series (uPlot),
-// search by name.
+// search by name; in Dutch, German or English (the words in i18n.js), with a chooser of
+// the project's background maps.
 /* global maplibregl, uPlot */
 (function () {
   'use strict';
@@ -39,16 +40,37 @@
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
   const qs = (params) => Object.entries(params).filter(([, v]) => v !== null && v !== undefined && v !== '')
     .map(([k, v]) => k + '=' + encodeURIComponent(String(v))).join('&');
-  const fmt = (x, unit) => x === null || x === undefined ? '—'
-    : Number(x).toLocaleString('nl-NL', { maximumFractionDigits: Math.abs(x) >= 100 ? 0 : 2 }) + (unit ? ' ' + unit : '');
-  const state = { indicators: [], ind: null, style: null, period: null, values: {}, names: [], hovered: null, labels: {}, markers: [], basemap: null, mode: 'value', trends: {}, chart: null };
+  // The interface's language: the one the server wrote the page in (<html lang>, from
+  // ?lang= or the browser's Accept-Language). `t('key', { name: … })` is its word for
+  // `key` with {name} filled in (as text: the words end up in text nodes, like the data).
+  const WORDS = window.buurtmeterI18n || {};
+  const LANG = WORDS[document.documentElement.lang] ? document.documentElement.lang : 'nl';
+  const LOCALE = { nl: 'nl-NL', de: 'de-DE', en: 'en-GB' }[LANG];
+  function t(key, vars) {
+    const w = (WORDS[LANG] && WORDS[LANG][key]) || (WORDS.nl && WORDS.nl[key]) || key;
+    return w.replace(/\{(\w+)\}/g, (m, k) => (vars && vars[k] !== undefined ? String(vars[k]) : m));
+  }
+  window.buurtmeterLang = LANG;
+  // A language chosen in the address (the switch, a link) goes on to the profile's link;
+  // without one, the profile follows the browser's language, as this page did.
+  const CHOSEN_LANG = new URLSearchParams(location.search).has('lang') ? LANG : null;
+  const numberFormats = {};
+  const fmt = (x, unit) => {
+    if (x === null || x === undefined) { return '—'; }
+    const digits = Math.abs(x) >= 100 ? 0 : 2;
+    numberFormats[digits] = numberFormats[digits] || new Intl.NumberFormat(LOCALE, { maximumFractionDigits: digits });
+    return numberFormats[digits].format(Number(x)) + (unit ? ' ' + unit : '');
+  };
+  const state = { indicators: [], ind: null, style: null, period: null, values: {}, names: [], hovered: null, labels: {}, markers: [], basemapShown: null, probes: {}, reachable: {}, mode: 'value', trends: {}, chart: null };
   // Trend colours: neither is "good" for every indicator, so two distinct hues, not red/green.
   const TREND = { rising: '#d95f02', falling: '#7570b3', none: '#cfd6dd' };
   // The usual LISA / hot-spot colours.
   const HOT = { high_high: '#d7191c', hot_spot: '#d7191c', low_low: '#2c7bb6', cold_spot: '#2c7bb6', low_high: '#abd9e9', high_low: '#fdae61', not_significant: '#e4e7eb' };
-  const HOT_NL = { high_high: 'hoog, omringd door hoog', low_low: 'laag, omringd door laag', low_high: 'laag, omringd door hoog', high_low: 'hoog, omringd door laag', hot_spot: 'hotspot', cold_spot: 'coldspot', not_significant: 'niet significant' };
-  const PER = { year: 'per jaar', quarter: 'per kwartaal', month: 'per maand' };
-  const pval = (p) => (p < 0.001 ? '< 0,001' : '= ' + fmt(p));
+  const per = (kind) => t({ year: 'per.year', quarter: 'per.quarter', month: 'per.month' }[kind] || 'per.period');
+  const pval = (p) => (p < 0.001 ? '< ' + (0.001).toLocaleString(LOCALE) : '= ' + fmt(p));
+  // A trend's direction (`rising`, `falling`, `no_trend`) and a profile's band in words.
+  const direction = (d) => t('trend.' + (d || 'no_trend'));
+  const band = (b) => (b ? t('band.' + b) : '');
 
   // Deep links: the hash holds the map view (`kaart=zoom/lat/lon`, MapLibre's) and the
   // indicator, period, level and selected area, so a link in a memo opens this very view.
@@ -126,7 +148,7 @@
     }
     else if (view) { map.jumpTo(view); }
     $('description').textContent = state.ind.description || state.ind.title;
-    $('definition').textContent = 'Definitie: ' + state.ind.definition.text + (state.ind.unit ? ' (' + state.ind.unit + ')' : '');
+    $('definition').textContent = t('definition', { text: state.ind.definition.text + (state.ind.unit ? ' (' + state.ind.unit + ')' : '') });
     const periods = state.ind.periods;
     $('period').max = Math.max(periods.length - 1, 0);
     $('period').value = Math.max(periods.length - 1, 0);
@@ -140,13 +162,14 @@
     renderTicks(periods);
     const finest = levels()[levels().length - 1].level;
     fill($('links'),
-      h('a', { href: url('indicators', id) + '?' + qs({ level: finest, format: 'csv' }) }, 'CSV'),
-      h('a', { href: url('indicators', id) + '?' + qs({ level: finest, format: 'csv-nl' }) }, 'CSV (Excel NL)'),
-      h('a', { href: url('styles', id + '.qml') }, 'QGIS-stijl'),
-      h('a', { href: url('styles', id + '.json') }, 'MapLibre-stijl'));
+      h('a', { href: url('indicators', id) + '?' + qs({ level: finest, format: 'csv' }) }, t('link.csv')),
+      h('a', { href: url('indicators', id) + '?' + qs({ level: finest, format: 'csv-nl' }) }, t('link.csv_nl')),
+      h('a', { href: url('styles', id + '.qml') }, t('link.qgis')),
+      h('a', { href: url('styles', id + '.json') }, t('link.maplibre')));
     map.once('styledata', () => {
       setPeriod(periods[periods.length - 1] || null).then(() => { if (state.mode !== 'value') { setMode(state.mode); } });
       addContext();
+      renderBasemapChooser();
       addBasemap();
       renderLabels();
     });
@@ -175,15 +198,16 @@
     renderTable();
   }
 
-  // `2023` → 2023, `2023-Q2` → 2e kwartaal 2023, `2023-03` → maart 2023, `all` → hele periode.
-  const MONTHS = ['januari', 'februari', 'maart', 'april', 'mei', 'juni', 'juli', 'augustus', 'september', 'oktober', 'november', 'december'];
+  // `2023` → 2023, `2023-Q2` → 2e kwartaal 2023, `2023-03` → maart 2023 (März 2023,
+  // March 2023), `all` → hele periode.
+  const monthYear = new Intl.DateTimeFormat(LOCALE, { month: 'long', year: 'numeric', timeZone: 'UTC' });
   function periodLabel(p) {
     if (!p) { return '—'; }
-    if (p === 'all') { return 'hele periode'; }
+    if (p === 'all') { return t('period.all'); }
     let m = /^(\d{4})-Q(\d)$/.exec(p);
-    if (m) { return m[2] + 'e kwartaal ' + m[1]; }
+    if (m) { return t('period.quarter', { q: m[2], y: m[1] }); }
     m = /^(\d{4})-(\d{2})$/.exec(p);
-    if (m) { return MONTHS[Number(m[2]) - 1] + ' ' + m[1]; }
+    if (m) { return monthYear.format(new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, 1))); }
     return p;
   }
 
@@ -195,7 +219,7 @@
     periods.forEach((p, i) => { const y = String(p).slice(0, 4); if (!years.length || years[years.length - 1].y !== y) { years.push({ y, i }); } });
     const every = Math.ceil(years.length / 8);
     fill(ticks, years.filter((_, k) => k % every === 0)
-      .map((t) => h('span', { style: { left: (100 * t.i / (periods.length - 1)) + '%' } }, t.y)));
+      .map((k) => h('span', { style: { left: (100 * k.i / (periods.length - 1)) + '%' } }, k.y)));
   }
 
   // Area names on the map, offline: the largest areas of the shown level whose label
@@ -249,32 +273,68 @@
     });
   }
 
-  // The background map of the project (PDOK's BRT-Achtergrondkaart, say), when the
+  // The project's background maps (PDOK's BRT-Achtergrondkaart for the Dutch side,
+  // basemap.de for the German side, say): a chooser where there are any; the one chosen
+  // (`basemap=` in the link, else the first; `basemap=none`: none) is shown when the
   // browser can reach it: one tile is tried first, so an offline map stays clean.
+  function basemaps() {
+    const b = state.style && state.style.metadata['buurtmeter:basemap'];
+    return !b ? [] : Array.isArray(b) ? b : [b];
+  }
+  function chosenBasemap() {
+    const want = hashParams().get('basemap');
+    if (want === 'none') { return null; }
+    return basemaps().find((m) => m.id === want) || basemaps()[0] || null;
+  }
+  function renderBasemapChooser() {
+    const list = basemaps();
+    $('basemap-field').hidden = list.length === 0;
+    if (!list.length) { return; }
+    fill($('basemap'), h('option', { value: 'none' }, t('basemap.none')), list.map((m) => h('option', { value: m.id }, m.title || m.id)));
+    const chosen = chosenBasemap();
+    $('basemap').value = chosen ? chosen.id : 'none';
+  }
+  // The attribution under the panel, with a word on a background map that cannot be reached.
+  function renderAttribution() {
+    const bm = chosenBasemap();
+    const off = bm && state.reachable[bm.id] === false ? ' (' + t('basemap.unreachable', { title: bm.title || bm.id }) + ')' : '';
+    $('attribution').textContent = (state.attribution || '') + off;
+  }
+  function probeBasemap(bm) {
+    if (state.probes[bm.id]) { return state.probes[bm.id]; }
+    const c = map.getCenter();
+    const z = Math.max(0, Math.min(16, Math.round(map.getZoom())));
+    const n = 2 ** z;
+    const x = Math.floor((c.lng + 180) / 360 * n);
+    const y = Math.floor((1 - Math.log(Math.tan(c.lat * Math.PI / 180) + 1 / Math.cos(c.lat * Math.PI / 180)) / Math.PI) / 2 * n);
+    const tile = bm.url.replace('{z}', z).replace('{x}', x).replace('{y}', y);
+    state.probes[bm.id] = new Promise((resolve) => {
+      const img = new Image();
+      const timer = setTimeout(() => resolve(false), 4000);
+      img.onload = () => { clearTimeout(timer); resolve(true); };
+      img.onerror = () => { clearTimeout(timer); resolve(false); };
+      img.src = tile;
+    }).then((ok) => { state.reachable[bm.id] = ok; return ok; });
+    return state.probes[bm.id];
+  }
   async function addBasemap() {
-    const bm = state.style && state.style.metadata['buurtmeter:basemap'];
-    if (!bm || !bm.url) { return; }
-    if (state.basemap === null) {
-      const c = map.getCenter();
-      const z = Math.max(0, Math.min(16, Math.round(map.getZoom())));
-      const n = 2 ** z;
-      const x = Math.floor((c.lng + 180) / 360 * n);
-      const y = Math.floor((1 - Math.log(Math.tan(c.lat * Math.PI / 180) + 1 / Math.cos(c.lat * Math.PI / 180)) / Math.PI) / 2 * n);
-      const url = bm.url.replace('{z}', z).replace('{x}', x).replace('{y}', y);
-      state.basemap = await new Promise((resolve) => {
-        const img = new Image();
-        const timer = setTimeout(() => resolve(false), 4000);
-        img.onload = () => { clearTimeout(timer); resolve(true); };
-        img.onerror = () => { clearTimeout(timer); resolve(false); };
-        img.src = url;
-      });
-      if (!state.basemap) { $('attribution').textContent += ' (achtergrondkaart niet bereikbaar)'; }
-    }
-    if (!state.basemap || map.getSource('basemap')) { return; }
+    const bm = chosenBasemap();
+    if (map.getSource('basemap') && bm && state.basemapShown === bm.id) { return; }
+    if (map.getLayer('basemap')) { map.removeLayer('basemap'); }
+    if (map.getSource('basemap')) { map.removeSource('basemap'); }
+    state.basemapShown = null;
+    levels().forEach((l) => { if (map.getLayer(l.level + '-fill')) { map.setPaintProperty(l.level + '-fill', 'fill-opacity', 0.85); } });
+    renderAttribution();
+    if (!bm) { return; }
+    const ok = await probeBasemap(bm);
+    renderAttribution();
+    // Another map chosen meanwhile, or this one already added by a call that won the race.
+    if (!ok || chosenBasemap() !== bm || map.getSource('basemap')) { return; }
     map.addSource('basemap', { type: 'raster', tiles: [bm.url], tileSize: 256, attribution: esc(bm.attribution || '') });
     const firstData = map.getStyle().layers.find((x) => x.id !== 'background');
     map.addLayer({ id: 'basemap', type: 'raster', source: 'basemap', paint: { 'raster-opacity': 0.9 } }, firstData && firstData.id);
     levels().forEach((l) => map.setPaintProperty(l.level + '-fill', 'fill-opacity', 0.7));
+    state.basemapShown = bm.id;
   }
 
   // Colour by value (the classes of the style) or by trend (rising / falling / no trend
@@ -287,8 +347,8 @@
           const data = await (await fetch(url('indicators', state.ind.id, 'trends') + '?' + qs({ level: l.level }))).json();
           state.trends[l.level] = data;
         }
-        state.trends[l.level].trends.forEach((t, i) => {
-          const v = t.status !== 'ok' ? null : t.direction === 'rising' ? 1 : t.direction === 'falling' ? -1 : 0;
+        state.trends[l.level].trends.forEach((tn, i) => {
+          const v = tn.status !== 'ok' ? null : tn.direction === 'rising' ? 1 : tn.direction === 'falling' ? -1 : 0;
           map.setFeatureState({ source: l.level, sourceLayer: l.level, id: i }, { trend: v });
         });
       }));
@@ -321,10 +381,10 @@
   }
 
   function trendOf(level, i) {
-    const t = state.trends[level] && state.trends[level].trends[i];
-    if (!t) { return ''; }
-    if (t.status !== 'ok') { return t.status === 'protected' ? 'afgeschermd' : 'te weinig waarden'; }
-    return t.direction_nl + ' (' + fmt(t.slope, (state.ind.unit || '') + ' ' + (PER[state.ind.period] || 'per periode')) + ', p ' + pval(t.p) + ')';
+    const tn = state.trends[level] && state.trends[level].trends[i];
+    if (!tn) { return ''; }
+    if (tn.status !== 'ok') { return tn.status === 'protected' ? t('protected') : t('too_few'); }
+    return direction(tn.direction) + ' (' + fmt(tn.slope, (state.ind.unit || '') + ' ' + per(state.ind.period)) + ', p ' + pval(tn.p) + ')';
   }
 
   // A legend entry: a colour swatch and its text.
@@ -338,17 +398,22 @@
       const hs = state.ind.hotspots;
       const keys = hs.method !== 'local_moran' ? ['hot_spot', 'cold_spot', 'not_significant'] : ['high_high', 'low_low', 'high_low', 'low_high', 'not_significant'];
       const hot = state.hot[l.level] && state.hot[l.level].method;
-      fill($('legend'), keys.map((k) => swatch(HOT[k], HOT_NL[k])), swatch(md['buurtmeter:no_data'], 'geen gegevens'),
-        h('p', { class: 'muted small' }, ({ gi_star: 'Getis-Ord Gi*', gi: 'Getis-Ord Gi' }[hs.method] || "Lokale Moran's I") + ', ' + hs.weights + '-buren, ' + hs.permutations + ' permutaties, significant bij p < '
-          + (hot ? fmt(hot.cutoff) : hs.alpha) + (hs.fdr ? ' (FDR)' : '') + '. Een cluster betekent: deze waarde en die van de buren samen wijken meer af dan toeval. Alleen gepubliceerde waarden tellen mee.'));
+      fill($('legend'), keys.map((k) => swatch(HOT[k], t('cluster.' + k))), swatch(md['buurtmeter:no_data'], t('no_data')),
+        h('p', { class: 'muted small' }, t('cluster.legend', {
+          method: { gi_star: 'Getis-Ord Gi*', gi: 'Getis-Ord Gi' }[hs.method] || t('cluster.local_moran'),
+          weights: hs.weights,
+          permutations: fmt(hs.permutations),
+          alpha: fmt(hot ? hot.cutoff : hs.alpha),
+          fdr: hs.fdr ? ' (FDR)' : '',
+        })));
       $('level-label').textContent = l.level;
       return;
     }
     if (state.mode === 'trend') {
       const md = state.style.metadata;
-      fill($('legend'), swatch(TREND.rising, 'stijgend'), swatch(TREND.falling, 'dalend'), swatch(TREND.none, 'geen trend'),
-        swatch(md['buurtmeter:no_data'], 'te weinig waarden'),
-        h('p', { class: 'muted small' }, 'Mann-Kendall-toets over alle perioden, p < 0,05; helling volgens Sen. Alleen gepubliceerde waarden tellen mee.'));
+      fill($('legend'), swatch(TREND.rising, direction('rising')), swatch(TREND.falling, direction('falling')), swatch(TREND.none, direction('no_trend')),
+        swatch(md['buurtmeter:no_data'], t('too_few')),
+        h('p', { class: 'muted small' }, t('trend.legend', { p: fmt(0.05) })));
       $('level-label').textContent = l.level;
       return;
     }
@@ -359,7 +424,7 @@
     if (!b.length) {
       const vals = (state.values[l.level] || []).map((r) => r.value).filter((x) => typeof x === 'number');
       if (vals.length) {
-        items.push(swatch(pal[Math.floor(pal.length / 2)], fmt(vals[0]) + ' ' + unit + ' (overal dezelfde waarde)'));
+        items.push(swatch(pal[Math.floor(pal.length / 2)], fmt(vals[0]) + ' ' + unit + ' (' + t('same_value') + ')'));
       }
     }
     for (let i = 0; b.length && i <= b.length; i += 1) {
@@ -371,9 +436,9 @@
     const md = state.style.metadata;
     // Only where this level has withheld cells: a legend entry for nothing reads as a hint.
     if ((state.values[l.level] || []).some((r) => r.suppressed && r.suppressed !== 'small_denominator')) {
-      items.push(swatch(md['buurtmeter:protected'] || md['buurtmeter:no_data'], 'afgeschermd'));
+      items.push(swatch(md['buurtmeter:protected'] || md['buurtmeter:no_data'], t('protected')));
     }
-    items.push(swatch(md['buurtmeter:no_data'], 'geen gegevens'));
+    items.push(swatch(md['buurtmeter:no_data'], t('no_data')));
     fill($('legend'), items);
     $('level-label').textContent = l.level;
   }
@@ -390,17 +455,17 @@
     return [
       h('h3', null, row.name || row.code),
       h('div', { class: 'muted' }, row.code + ' · ' + l + ' · ' + $('period-label').textContent),
-      row.converted ? h('div', { class: 'muted small' }, 'berekend: omgerekend van een eerdere gebiedsindeling') : null,
+      row.converted ? h('div', { class: 'muted small' }, t('area.converted')) : null,
       h('table', null, h('tbody', null,
-        tr(state.ind.title, h('strong', null, row.suppressed === 'small_denominator' ? 'niet berekend (noemer te klein)' : row.suppressed && row.value === null ? 'afgeschermd' : fmt(row.value, unit))),
-        tr('teller: ' + state.ind.definition.numerator_label, row.numerator === null && row.suppressed ? 'afgeschermd' : fmt(row.numerator)),
-        den ? tr('noemer: ' + state.ind.definition.denominator_label, fmt(row.denominator)) : null,
-        state.mode === 'trend' ? tr('trend', trendOf(l, f.id)) : null,
-        hot && hot.cluster ? tr('cluster', HOT_NL[hot.cluster] + ' (p ' + pval(hot.p_sim) + ')') : null)),
+        tr(state.ind.title, h('strong', null, row.suppressed === 'small_denominator' ? t('area.small_denominator') : row.suppressed && row.value === null ? t('protected') : fmt(row.value, unit))),
+        tr(t('area.numerator', { label: state.ind.definition.numerator_label }), row.numerator === null && row.suppressed ? t('protected') : fmt(row.numerator)),
+        den ? tr(t('area.denominator', { label: state.ind.definition.denominator_label }), fmt(row.denominator)) : null,
+        state.mode === 'trend' ? tr(t('area.trend'), trendOf(l, f.id)) : null,
+        hot && hot.cluster ? tr(t('area.cluster'), t('cluster.' + hot.cluster) + ' (p ' + pval(hot.p_sim) + ')') : null)),
       h('p', { class: 'small' },
-        h('a', { href: url('areas', l, row.code), target: '_blank' }, 'Gebiedsprofiel (alle indicatoren, om te printen) →'),
+        h('a', { href: url('areas', l, row.code) + (CHOSEN_LANG ? '?' + qs({ lang: CHOSEN_LANG }) : ''), target: '_blank' }, t('area.profile')),
         ' · ',
-        h('a', { href: '#', class: 'compare-start', data: { level: l, code: row.code } }, 'Vergelijk met…')),
+        h('a', { href: '#', class: 'compare-start', data: { level: l, code: row.code } }, t('area.compare'))),
     ];
   }
 
@@ -452,20 +517,20 @@
   async function showComparison(a, b) {
     const get = async (x) => (await fetch(url('areas', x.level, x.code) + '?f=json')).json();
     const [pa, pb] = await Promise.all([get(a), get(b)]);
-    const cell = (e) => (e.value === null && e.suppressed && e.suppressed !== 'small_denominator' ? 'afgeschermd' : fmt(e.value));
+    const cell = (e) => (e.value === null && e.suppressed && e.suppressed !== 'small_denominator' ? t('protected') : fmt(e.value));
     const small = (text) => h('div', { class: 'muted small' }, text);
     const rows = pa.indicators.map((e, k) => {
       const f = pb.indicators[k] || {};
       return h('tr', null,
         h('td', null, e.title, small((e.unit || '') + ' · ' + (e.period || ''))),
-        h('td', { class: 'v' }, cell(e), small(e.band_nl || '')),
-        h('td', { class: 'v' }, cell(f), small(f.band_nl || '')));
+        h('td', { class: 'v' }, cell(e), small(band(e.band))),
+        h('td', { class: 'v' }, cell(f), small(band(f.band))));
     });
     const name = (p) => p.area.name || p.area.code;
-    const close = h('a', { href: '#', id: 'compare-close' }, 'sluiten');
+    const close = h('a', { href: '#', id: 'compare-close' }, t('compare.close'));
     close.addEventListener('click', (ev) => { ev.preventDefault(); $('compare').hidden = true; setHash({ compare: null }); });
     $('compare').hidden = false;
-    fill($('compare'), h('h4', null, 'Vergelijking'),
+    fill($('compare'), h('h4', null, t('compare.title')),
       h('table', { class: 'areas compare' },
         h('colgroup', null, h('col', { style: { width: '46%' } }), h('col'), h('col')),
         h('thead', null, h('tr', null, h('th'), h('th', { class: 'v' }, name(pa)), h('th', { class: 'v' }, name(pb)))),
@@ -482,7 +547,7 @@
     const unit = state.ind.unit || '';
     const rows = state.values[l.level].map((r, i) => ({ r, i }));
     const by = state.sort || 'value';
-    rows.sort((a, b) => (by === 'name' ? String(a.r.name || a.r.code).localeCompare(String(b.r.name || b.r.code), 'nl')
+    rows.sort((a, b) => (by === 'name' ? String(a.r.name || a.r.code).localeCompare(String(b.r.name || b.r.code), LANG)
       : (typeof b.r.value === 'number' ? b.r.value : -Infinity) - (typeof a.r.value === 'number' ? a.r.value : -Infinity)));
     const max = Math.max(...rows.map((x) => (typeof x.r.value === 'number' ? Math.abs(x.r.value) : 0)), 0) || 1;
     const selected = (x) => state.selected && state.selected.level === l.level && state.selected.id === x.i;
@@ -490,12 +555,12 @@
       h('table', { class: 'areas' },
         h('thead', null, h('tr', null,
           h('th', { data: { sort: 'name' } }, l.level + (by === 'name' ? ' ▾' : '')),
-          h('th', { data: { sort: 'value' }, class: 'v' }, 'waarde' + (by === 'value' ? ' ▾' : '')))),
+          h('th', { data: { sort: 'value' }, class: 'v' }, t('table.value') + (by === 'value' ? ' ▾' : '')))),
         h('tbody', null, rows.map((x) => h('tr', { data: { i: x.i }, class: selected(x) ? 'sel' : null },
           h('td', null, x.r.name || x.r.code),
           h('td', { class: 'v' },
             h('span', { class: 'bar', style: { width: (typeof x.r.value === 'number' ? Math.round(60 * Math.abs(x.r.value) / max) : 0) + 'px' } }),
-            x.r.value === null && x.r.suppressed && x.r.suppressed !== 'small_denominator' ? 'afgeschermd' : fmt(x.r.value)))))),
+            x.r.value === null && x.r.suppressed && x.r.suppressed !== 'small_denominator' ? t('protected') : fmt(x.r.value)))))),
       h('p', { class: 'muted small' }, unit));
     box.querySelectorAll('th').forEach((th) => th.addEventListener('click', () => { state.sort = th.dataset.sort; renderTable(); }));
     box.querySelectorAll('tbody tr').forEach((tr) => {
@@ -523,19 +588,19 @@
     if (state.ind.periods.length < 2) { box.hidden = true; return; }
     const data = await (await fetch(url('indicators', state.ind.id) + '?' + qs({ level: level, area: code }))).json();
     const s = data.series;
-    const t = data.trend;
-    const trend = t.status === 'ok' ? t.direction_nl + ', ' + fmt(t.slope) + ' ' + (PER[state.ind.period] || 'per periode') + ' (p ' + pval(t.p) + ')'
-      : t.status === 'protected' ? 'afgeschermd' : 'te weinig waarden voor een trend';
+    const tn = data.trend;
+    const trend = tn.status === 'ok' ? direction(tn.direction) + ', ' + fmt(tn.slope) + ' ' + per(state.ind.period) + ' (p ' + pval(tn.p) + ')'
+      : tn.status === 'protected' ? t('protected') : t('too_few_trend');
     box.hidden = false;
     if (state.chart) { state.chart.destroy(); state.chart = null; }
-    fill(box, h('h4', null, name + ' door de tijd'), h('div', { id: 'series-chart' }), h('p', { class: 'muted small' }, 'Trend: ' + trend));
+    fill(box, h('h4', null, t('series.title', { name: name })), h('div', { id: 'series-chart' }), h('p', { class: 'muted small' }, t('trend.label', { text: trend })));
     if (typeof uPlot === 'undefined') {
       append(box, h('table', null, h('tbody', null, s.map((c) => h('tr', null, h('td', null, periodLabel(c.period)), h('td', { class: 'v' }, fmt(c.value)))))));
       return;
     }
     const xs = s.map((_, i) => i);
     const ys = s.map((c) => (typeof c.value === 'number' ? c.value : null));
-    const fit = t.status === 'ok' ? xs.map((x) => t.intercept + t.slope * x) : xs.map(() => null);
+    const fit = tn.status === 'ok' ? xs.map((x) => tn.intercept + tn.slope * x) : xs.map(() => null);
     state.chart = new uPlot({
       width: box.clientWidth || 280,
       height: 150,
@@ -546,13 +611,22 @@
         { size: 46, values: (u, ticks) => ticks.map((v) => fmt(v)) },
       ],
       series: [{}, { label: state.ind.title, stroke: '#123c69', width: 2, spanGaps: false, points: { size: 4 } },
-        { label: 'trend (Sen)', stroke: '#d95f02', dash: [4, 4], width: 1, points: { show: false } }],
+        { label: t('trend.sen'), stroke: '#d95f02', dash: [4, 4], width: 1, points: { show: false } }],
     }, [xs, ys, fit], $('series-chart'));
   }
   map.on('zoomend', () => { renderLegend(); renderTable(); });
   map.on('moveend', () => { if (state.style) { renderLabels(); } });
   map.on('error', (e) => { console.error('map error', e && e.error ? e.error.message : e); });
 
+  // The language switch: the same view (the hash) in another language, which the server
+  // writes the page in; `?lang=` stays in the address, so a link keeps its language.
+  $('lang').value = LANG;
+  $('lang').addEventListener('change', (e) => {
+    const q = new URLSearchParams(location.search);
+    q.set('lang', e.target.value);
+    location.assign(location.pathname + '?' + q.toString() + location.hash);
+  });
+  $('basemap').addEventListener('change', (e) => { setHash({ basemap: e.target.value }); addBasemap(); });
   $('indicator').addEventListener('change', (e) => { setHash({ indicator: e.target.value, period: null }); loadIndicator(e.target.value, false); });
   $('period').addEventListener('input', (e) => setPeriod(state.ind.periods[Number(e.target.value)]));
   document.querySelectorAll('input[name=mode]').forEach((r) => r.addEventListener('change', (e) => setMode(e.target.value)));
@@ -562,14 +636,14 @@
     if (!a) { return; }
     e.preventDefault();
     state.compareWith = { level: a.dataset.level, code: a.dataset.code };
-    append($('info'), h('p', { class: 'small' }, h('strong', null, 'Klik nu een tweede gebied aan (kaart of tabel).')));
+    append($('info'), h('p', { class: 'small' }, h('strong', null, t('compare.next'))));
   });
   $('search').addEventListener('submit', async (e) => {
     e.preventDefault();
     const q = $('search-input').value.trim().toLowerCase();
     const hit = state.names.find((n) => n.name.toLowerCase() === q || n.code.toLowerCase() === q)
       || state.names.find((n) => n.name.toLowerCase().includes(q));
-    if (!hit) { $('info').textContent = 'Geen gebied gevonden voor "' + q + '".'; return; }
+    if (!hit) { $('info').textContent = t('search.none', { q: q }); return; }
     await zoomToArea(hit.level, hit.code);
   });
 
@@ -591,9 +665,8 @@
     $('project').textContent = list.project;
     document.title = list.project + ' — buurtmeter';
     fill($('indicator'), state.indicators.map((i) => h('option', { value: i.id }, i.title)));
-    const attribution = (state.indicators[0] && state.indicators[0].source.attribution) || '';
-    state.attribution = attribution;
-    $('attribution').textContent = attribution;
+    state.attribution = (state.indicators[0] && state.indicators[0].source.attribution) || '';
+    renderAttribution();
     const link = hashParams();
     const wanted = state.indicators.find((i) => i.id === link.get('indicator')) || state.indicators[0];
     if (wanted) {
@@ -622,5 +695,5 @@
       }
       window.buurtmeterReady = true;
     });
-  })().catch((err) => { console.error(err); $('info').textContent = 'Kon de gegevens niet laden: ' + err; });
+  })().catch((err) => { console.error(err); $('info').textContent = t('error.load', { error: err }); });
 }());

@@ -36,10 +36,15 @@ pub struct Project {
     /// Attribution shown with every output (e.g. "Bron: CBS, gemeente Heerlen").
     #[serde(default)]
     pub attribution: Option<String>,
-    /// An optional background map for the web map (an XYZ raster URL template), used
-    /// when the browser can reach it; the map works without it.
-    #[serde(default)]
+    /// The web map's background maps (XYZ raster URL templates), each used when the
+    /// browser can reach it; the map works without any. Written as one
+    /// `basemap = { url, attribution }` or as a list `basemaps = [{ id, title, url,
+    /// attribution }, …]` (one per side of a border, say); both end up here, as a list.
+    #[serde(default, deserialize_with = "one_basemap")]
     pub basemap: Option<Basemap>,
+    /// `basemaps = [...]` as written: folded into `basemap` by `validate`.
+    #[serde(default, rename = "basemaps")]
+    basemap_list: Vec<BackgroundMap>,
     /// The working CRS; must be projected in metres.
     #[serde(default = "default_crs")]
     pub crs: String,
@@ -79,14 +84,34 @@ pub struct Project {
     pub file: PathBuf,
 }
 
-/// A background map: `url` with `{z}`, `{x}` and `{y}` (PDOK's BRT-Achtergrondkaart:
-/// `https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{z}/{x}/{y}.png`).
+/// The web map's background maps, the first shown by default, with a chooser in the map
+/// where there are several. Written to the styles' metadata (`buurtmeter:basemap`) as
+/// the list, which the web map reads.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+#[serde(transparent)]
+pub struct Basemap {
+    pub maps: Vec<BackgroundMap>,
+}
+
+/// One background map: `url` with `{z}`, `{x}` and `{y}` (PDOK's BRT-Achtergrondkaart:
+/// `https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{z}/{x}/{y}.png`),
+/// an `id` (for the map's link; `basemap-1`, … when not given) and a `title` for the
+/// chooser (the URL's host when not given).
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Basemap {
+pub struct BackgroundMap {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub title: Option<String>,
     pub url: String,
     #[serde(default)]
     pub attribution: Option<String>,
+}
+
+/// `basemap = { url, attribution }`: a list of one.
+fn one_basemap<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Basemap>, D::Error> {
+    Ok(Some(Basemap { maps: vec![BackgroundMap::deserialize(d)?] }))
 }
 
 fn default_crs() -> String {
@@ -895,17 +920,52 @@ impl Project {
         self.check_statistics()?;
         self.check_conversions()?;
         self.check_crs()?;
-        if let Some(b) = &self.basemap
-            && (!(b.url.starts_with("https://") || b.url.starts_with("http://"))
-                || !["{z}", "{x}", "{y}"].iter().all(|k| b.url.contains(k)))
-        {
-            return Err(format!(
-                "basemap.url '{}': expected an http(s) URL template with {{z}}, {{x}} and {{y}}, e.g. https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{{z}}/{{x}}/{{y}}.png",
-                b.url
-            ));
-        }
+        self.check_basemaps()?;
         self.check_indicators()?;
         self.check_points()
+    }
+
+    /// `basemaps` folded into `basemap`; URLs, ids and titles checked and filled in.
+    fn check_basemaps(&mut self) -> std::result::Result<(), String> {
+        let list = std::mem::take(&mut self.basemap_list);
+        let key = match (&self.basemap, list.is_empty()) {
+            (Some(_), false) => {
+                return Err("basemap and basemaps: give one of them (basemaps = [{ id, title, url }, …] for several)".into());
+            }
+            (None, false) => {
+                self.basemap = Some(Basemap { maps: list });
+                "basemaps"
+            }
+            _ => "basemap",
+        };
+        let Some(b) = &mut self.basemap else { return Ok(()) };
+        let mut ids = std::collections::HashSet::new();
+        for (i, m) in b.maps.iter_mut().enumerate() {
+            let at = if key == "basemap" { key.to_string() } else { format!("{key}[{i}]") };
+            if !(m.url.starts_with("https://") || m.url.starts_with("http://")) || !["{z}", "{x}", "{y}"].iter().all(|k| m.url.contains(k))
+            {
+                return Err(format!(
+                    "{at}.url '{}': expected an http(s) URL template with {{z}}, {{x}} and {{y}}, e.g. https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{{z}}/{{x}}/{{y}}.png",
+                    m.url
+                ));
+            }
+            if m.id.is_empty() {
+                m.id = format!("basemap-{}", i + 1);
+            }
+            if !m.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(format!("{at}.id '{}': letters, digits, '-' and '_' only", m.id));
+            }
+            if !ids.insert(m.id.clone()) {
+                return Err(format!("{at}.id '{}': another basemap has this id", m.id));
+            }
+            if m.title.as_deref().is_none_or(|t| t.trim().is_empty()) {
+                m.title = Some(m.url.split('/').nth(2).unwrap_or(&m.url).to_string());
+            }
+        }
+        if b.maps.is_empty() {
+            self.basemap = None;
+        }
+        Ok(())
     }
 
     fn check_ids(&self) -> std::result::Result<(), String> {
@@ -1322,5 +1382,37 @@ mod tests {
             assert!(e.contains(says), "{extra}: {e}");
         }
         assert!(parse("[[statistics]]\npath='s.csv'\nperiod='2018KW03'\n").is_ok());
+    }
+
+    #[test]
+    fn basemap_and_basemaps_become_one_list() {
+        let one = Project::parse(
+            &format!("basemap = {{ url = 'https://a.example/{{z}}/{{x}}/{{y}}.png', attribution = 'A' }}\n{LEVEL}"),
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        let b = one.basemap.unwrap();
+        assert_eq!(b.maps.len(), 1);
+        assert_eq!(
+            (b.maps[0].id.as_str(), b.maps[0].title.as_deref(), b.maps[0].attribution.as_deref()),
+            ("basemap-1", Some("a.example"), Some("A"))
+        );
+        let two = "basemaps = [{ id = 'brt', title = 'BRT', url = 'https://a.example/{z}/{x}/{y}.png' }, { url = 'https://b.example/{z}/{y}/{x}.png' }]\n";
+        let b = Project::parse(&format!("{two}{LEVEL}"), Path::new("p.toml")).unwrap().basemap.unwrap();
+        let ids: Vec<&str> = b.maps.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["brt", "basemap-2"]);
+        assert_eq!(serde_json::to_value(&b).unwrap()[0]["title"], "BRT");
+        assert!(Project::parse(&format!("basemaps = []\n{LEVEL}"), Path::new("p.toml")).unwrap().basemap.is_none());
+        assert!(parse("").unwrap().basemap.is_none());
+        for (bad, says) in [
+            ("basemaps = [{ url = 'ftp://a/{z}/{x}/{y}' }]\n", "basemaps[0].url"),
+            ("basemaps = [{ id = 'a b', url = 'https://a/{z}/{x}/{y}' }]\n", "basemaps[0].id 'a b'"),
+            ("basemaps = [{ id = 'a', url = 'https://a/{z}/{x}/{y}' }, { id = 'a', url = 'https://b/{z}/{x}/{y}' }]\n", "another basemap"),
+            ("basemaps = [{ urll = 'https://a/{z}/{x}/{y}' }]\n", "unknown field `urll`"),
+            ("basemap = { url = 'https://a/{z}/{x}' }\nbasemaps = [{ url = 'https://a/{z}/{x}/{y}' }]\n", "give one of them"),
+        ] {
+            let e = Project::parse(&format!("{bad}{LEVEL}"), Path::new("p.toml")).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 }

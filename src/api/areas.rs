@@ -1,6 +1,7 @@
 //! `/areas/{level}/{code}`: the area profile, as HTML for people (`?f=html`, or a browser's
 //! `Accept`) and as JSON for tools (`?f=json`); `?period=` picks a period where an
-//! indicator has it. Public indicators only.
+//! indicator has it; the page is in Dutch, German or English (`?lang=`, else the
+//! browser's `Accept-Language`: `api::i18n`). Public indicators only.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
@@ -10,6 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::i18n::{Lang, language_headers};
 use super::indicators::find_level;
 use super::profile::{profile, profile_html};
 use super::views::{Problem, Profile};
@@ -28,6 +30,10 @@ pub(crate) struct ProfileQuery {
     /// A period: each indicator at this period where it has it, else at its latest.
     #[param(example = "2024")]
     period: Option<String>,
+    /// The language of the HTML page: `nl`, `de` or `en` (default: the browser's
+    /// `Accept-Language`, else Dutch). The JSON is the same in every language.
+    #[param(example = "de")]
+    lang: Option<String>,
 }
 
 /// The profile of one area: every public indicator, compared with its parent areas, with
@@ -68,7 +74,10 @@ pub(crate) async fn area_profile(
     };
     let p = profile(&snap, li, a, q.period.as_deref());
     Ok(if html {
-        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], profile_html(&snap, li, a, &p)).into_response()
+        let lang = Lang::negotiate(q.lang.as_deref(), &headers);
+        let mut res = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], profile_html(&snap, li, a, &p, lang)).into_response();
+        language_headers(lang, res.headers_mut());
+        res
     } else {
         Json(p).into_response()
     })

@@ -8,6 +8,7 @@ mod auth;
 mod features;
 mod health;
 mod hotspots;
+mod i18n;
 mod indicators;
 mod metrics;
 mod openapi;

@@ -7,14 +7,15 @@
 use crate::export::escape_markup as esc;
 use geo::BoundingRect;
 
+use super::i18n::{Lang, ProfileText};
 use super::views::{
     AreaAt, Cell, Comparison, LevelReference, Link, NoPeriod, PeriodValue, Profile, ProfileArea, ProfileEntry, ProfileIndicator, Rank,
     Trend, TrendStatus,
 };
 use crate::crs::lonlat_to_web_mercator as mercator;
+use crate::indicators::LevelValues;
 use crate::indicators::profile::{self, Band};
 use crate::indicators::trend::default_back;
-use crate::indicators::{LevelValues, dutch_number};
 use crate::snapshot::{IndicatorResult, Snapshot};
 
 /// The period index of `ind` at a level: `period` when given and known, else the latest.
@@ -140,29 +141,29 @@ pub(crate) fn profile(snap: &Snapshot, li: usize, a: usize, period: Option<&str>
     }
 }
 
-/// A value as a Dutch reader writes it: `12,3`, `1.234`, `—` for none.
-fn nl(x: Option<f64>) -> String {
+/// A value as a reader of `lang` writes it: `12,3`, `1.234` (nl, de), `1,234` (en), `—` for none.
+fn num(x: Option<f64>, lang: Lang) -> String {
     match x {
         None => "—".into(),
         Some(x) => {
             let rounded = if x.abs() >= 100.0 { x.round() } else { (x * 10.0).round() / 10.0 };
-            dutch_number(rounded)
+            lang.number(rounded)
         }
     }
 }
 
-/// A published cell as text: the value, `afgeschermd` or `—`.
-fn shown(value: Option<f64>, suppressed: Option<&str>) -> String {
+/// A published cell as text: the value, `afgeschermd` (in `lang`) or `—`.
+fn shown(value: Option<f64>, suppressed: Option<&str>, lang: Lang) -> String {
     match (value, suppressed) {
-        (Some(x), _) => nl(Some(x)),
-        (None, Some("small_denominator")) => "niet berekend".into(),
-        (None, Some(_)) => "afgeschermd".into(),
+        (Some(x), _) => num(Some(x), lang),
+        (None, Some("small_denominator")) => lang.profile().not_computed.into(),
+        (None, Some(_)) => lang.profile().protected.into(),
         (None, None) => "—".into(),
     }
 }
 
 /// The area and its surroundings at its level, as an SVG map (Web Mercator).
-fn area_map(snap: &Snapshot, li: usize, a: usize) -> String {
+fn area_map(snap: &Snapshot, li: usize, a: usize, t: &ProfileText) -> String {
     let shapes = &snap.wgs84[li];
     let Some(r) = shapes[a].bounding_rect() else { return String::new() };
     let (w, h) = (r.width().max(1e-4), r.height().max(1e-4));
@@ -189,8 +190,7 @@ fn area_map(snap: &Snapshot, li: usize, a: usize) -> String {
         }
         d
     };
-    let mut svg =
-        format!("<svg class=\"map\" viewBox=\"0 0 {vw} {vh}\" role=\"img\" aria-label=\"kaart van het gebied en zijn omgeving\">");
+    let mut svg = format!("<svg class=\"map\" viewBox=\"0 0 {vw} {vh}\" role=\"img\" aria-label=\"{}\">", t.map_label);
     for (i, mp) in shapes.iter().enumerate() {
         let Some(b) = mp.bounding_rect() else { continue };
         if i == a || b.max().x < x0 || b.min().x > x1 || b.max().y < y0 || b.min().y > y1 {
@@ -206,45 +206,49 @@ fn area_map(snap: &Snapshot, li: usize, a: usize) -> String {
 }
 
 /// One indicator's row of the profile table: value, parents, all areas, band, rank, trend.
-fn indicator_row(ind: &ProfileIndicator, parent_code: &str) -> String {
+fn indicator_row(ind: &ProfileIndicator, parent_code: &str, lang: Lang) -> String {
+    let words = lang.profile();
     let e = match ind {
         ProfileIndicator::Entry(e) => e,
         ProfileIndicator::NoPeriod(n) => {
-            return row_html(&n.title, n.unit.as_deref(), "", &shown(n.value, None), false, "", "—", "none", "—", "—", "—");
+            return row_html(&n.title, n.unit.as_deref(), "", &shown(n.value, None, lang), None, "", "—", "none", "—", "—", "—");
         }
     };
     let parents_cells: String =
-        e.parents.iter().chain(&e.groups).map(|p| format!("<td class=\"v\">{}</td>", shown(p.value, p.suppressed))).collect();
+        e.parents.iter().chain(&e.groups).map(|p| format!("<td class=\"v\">{}</td>", shown(p.value, p.suppressed, lang))).collect();
+    let rank_of = |rank: usize, of: usize| words.rank_of.replace("{rank}", &rank.to_string()).replace("{of}", &of.to_string());
     let rank = match (&e.rank, &e.rank_siblings) {
         (Some(r), s) => format!(
-            "{} van {}{}",
-            r.rank,
-            r.of,
+            "{}{}",
+            rank_of(r.rank, r.of),
             match s {
-                Some(s) => format!("<br><span class=\"muted\">{} van {} in {parent_code}</span>", s.rank, s.of),
+                Some(s) => format!("<br><span class=\"muted\">{} {} {parent_code}</span>", rank_of(s.rank, s.of), words.within),
                 None => String::new(),
             }
         ),
         (None, _) => "—".into(),
     };
     let trend = match &e.trend {
-        Some(t) if t.status == TrendStatus::Ok => {
-            format!("{} <span class=\"muted\">({} per periode)</span>", t.direction_nl.unwrap_or(""), nl(t.slope))
-        }
-        Some(t) if t.status == TrendStatus::Protected => "afgeschermd".into(),
-        Some(_) => "te weinig waarden".into(),
+        Some(t) if t.status == TrendStatus::Ok => format!(
+            "{} <span class=\"muted\">({} {})</span>",
+            t.direction.map_or("", |d| words.direction(d)),
+            num(t.slope, lang),
+            words.per_period
+        ),
+        Some(t) if t.status == TrendStatus::Protected => words.protected.into(),
+        Some(_) => words.too_few_values.into(),
         None => "—".into(),
     };
     row_html(
         &e.title,
         e.unit.as_deref(),
         &e.period,
-        &shown(e.value, e.suppressed),
-        e.converted,
+        &shown(e.value, e.suppressed, lang),
+        e.converted.then_some(words.converted),
         &parents_cells,
-        &nl(e.level_reference.as_ref().map(|r| r.value)),
+        &num(e.level_reference.as_ref().map(|r| r.value), lang),
         e.band.unwrap_or("none"),
-        e.band_nl.unwrap_or("—"),
+        e.band.map_or("—", |b| words.band(b)),
         &rank,
         &trend,
     )
@@ -257,20 +261,20 @@ fn row_html(
     unit: Option<&str>,
     period: &str,
     value: &str,
-    converted: bool,
+    converted: Option<&str>,
     parents_cells: &str,
     level_value: &str,
     band: &str,
-    band_nl: &str,
+    band_words: &str,
     rank: &str,
     trend: &str,
 ) -> String {
     format!(
-        "<tr><td><strong>{}</strong><br><span class=\"muted\">{} · {}</span></td><td class=\"v\"><strong>{value}</strong>{}</td>{parents_cells}<td class=\"v\">{level_value}</td><td><span class=\"band {band}\">{band_nl}</span></td><td class=\"r\">{rank}</td><td>{trend}</td></tr>",
+        "<tr><td><strong>{}</strong><br><span class=\"muted\">{} · {}</span></td><td class=\"v\"><strong>{value}</strong>{}</td>{parents_cells}<td class=\"v\">{level_value}</td><td><span class=\"band {band}\">{band_words}</span></td><td class=\"r\">{rank}</td><td>{trend}</td></tr>",
         esc(title),
         esc(unit.unwrap_or("")),
         esc(period),
-        if converted { "<br><span class=\"muted\">berekend</span>" } else { "" },
+        converted.map(|c| format!("<br><span class=\"muted\">{c}</span>")).unwrap_or_default(),
     )
 }
 
@@ -303,22 +307,25 @@ a { color: #123c69; }
 /// whole text between `<script>` and `</script>` of the page: the Content-Security-Policy
 /// allows it by its hash (`web.rs`), so it is written nowhere else.
 pub(crate) const PROFILE_SCRIPT: &str = r#"
+var nf = new Intl.NumberFormat({ de: 'de-DE', en: 'en-GB' }[document.documentElement.lang] || 'nl-NL', { maximumFractionDigits: 2 });
 document.querySelectorAll('.chart').forEach(function (el) {
   if (typeof uPlot === 'undefined') { return; }
   var s = JSON.parse(el.dataset.series);
   var xs = s.map(function (_, i) { return i; });
   var ys = s.map(function (c) { return typeof c.value === 'number' ? c.value : null; });
   new uPlot({ width: el.clientWidth || 320, height: 120, legend: { show: false }, scales: { x: { time: false } },
-    axes: [{ values: function (u, t) { return t.map(function (i) { return s[i] ? String(s[i].period).slice(0, 4) : ''; }); }, space: 40 }, { size: 44 }],
+    axes: [{ values: function (u, t) { return t.map(function (i) { return s[i] ? String(s[i].period).slice(0, 4) : ''; }); }, space: 40 }, { size: 52, values: function (u, t) { return t.map(function (v) { return nf.format(v); }); } }],
     series: [{}, { stroke: '#123c69', width: 2, points: { size: 3 } }] }, [xs, ys], el);
 });
 window.buurtmeterProfileReady = true;
 "#;
 
-/// The profile as a page for people: one table of every indicator compared with the
-/// parent areas and all areas of the level, a chart per series, the sources; laid out
-/// for A4 when printed.
-pub(crate) fn profile_html(snap: &Snapshot, li: usize, a: usize, j: &Profile) -> String {
+/// The profile as a page for people, in `lang`: one table of every indicator compared
+/// with the parent areas and all areas of the level, a chart per series, the sources;
+/// laid out for A4 when printed. The words are `lang`'s ([`ProfileText`]); titles, units,
+/// names and definitions are the project's, escaped.
+pub(crate) fn profile_html(snap: &Snapshot, li: usize, a: usize, j: &Profile, lang: Lang) -> String {
+    let words = lang.profile();
     let level = &snap.levels[li];
     let area = &level.areas[a];
     let name = area.name.clone().unwrap_or_else(|| area.code.clone());
@@ -328,7 +335,7 @@ pub(crate) fn profile_html(snap: &Snapshot, li: usize, a: usize, j: &Profile) ->
     let mut charts = String::new();
     let mut sources = String::new();
     for ind in &j.indicators {
-        rows.push_str(&indicator_row(ind, &parent_code));
+        rows.push_str(&indicator_row(ind, &parent_code, lang));
         let (title, definition, denominator_period) = match ind {
             ProfileIndicator::Entry(e) => (&e.title, e.definition.as_str(), e.denominator_period.as_deref()),
             ProfileIndicator::NoPeriod(n) => (&n.title, "", None),
@@ -349,7 +356,7 @@ pub(crate) fn profile_html(snap: &Snapshot, li: usize, a: usize, j: &Profile) ->
             "<li><strong>{}</strong>: {}{}</li>",
             esc(title),
             esc(definition),
-            denominator_period.map(|p| format!(" (noemer: periode {})", esc(p))).unwrap_or_default()
+            denominator_period.map(|p| format!(" ({})", words.denominator_period.replace("{period}", &esc(p)))).unwrap_or_default()
         ));
     }
     // Columns: the parent areas, then the custom groups the area belongs to (as the first
@@ -365,40 +372,55 @@ pub(crate) fn profile_html(snap: &Snapshot, li: usize, a: usize, j: &Profile) ->
         .chain(groups.iter().map(|g| (g.name.as_deref(), &g.code)))
         .map(|(name, code)| format!("<th>{}</th>", esc(name.unwrap_or(code))))
         .collect();
+    let level_id = esc(&level.id);
+    let parents_text = if within.is_empty() { String::new() } else { format!("{}, ", within.join(", ")) };
+    let edges = snap.band_edges.iter().map(|e| lang.number(*e)).collect::<Vec<_>>().join(" / ");
+    // Placeholders are filled in one pass each, the data last: a `{level}` in a name stays text.
+    let intro = words.intro.replace("{level}", &level_id).replace("{parents}", &parents_text);
+    let comparison_note = words.comparison_note.replace("{edges}", &edges).replace("{level}", &level_id);
     format!(
         r#"<!doctype html>
-<html lang="nl"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} — gebiedsprofiel</title>
+<html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} — {area_profile}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/uplot.css"><script src="/static/uplot.js"></script>
 <style>
 {PROFILE_CSS}</style></head><body>
-<header><span>{project} · gebiedsprofiel</span><span>gegevensversie {version}</span></header>
+<header><span>{project} · {area_profile}</span><span>{data_version} {version}</span></header>
 <h1>{title}</h1>
 <div class="sub">{code} · {level_id}{within}</div>
-<div class="top">{map}<div><p>Elke indicator van dit gebied, vergeleken met {parents_text}alle {level_id} van het project (gewogen naar hun noemer: het cijfer van alle {level_id} samen) en door de tijd.</p>
-<p class="muted">Vergelijking: z-score t.o.v. de {level_id}; grenzen {edges}. Rang 1 = hoogste waarde.</p>
-<p class="noprint"><a href="/#level={level_id}&area={code}">Op de kaart</a> · <a href="/areas/{level_id}/{code}?f=json">JSON</a></p></div></div>
-<table><colgroup><col class="ind"><col>{parent_cols}<col><col class="band"><col class="rank"><col class="trend"></colgroup><thead><tr><th>Indicator</th><th>{title}</th>{parent_heads}<th>Alle {level_id}</th><th>Vergelijking</th><th>Rang</th><th>Trend</th></tr></thead><tbody>
+<div class="top">{map}<div><p>{intro}</p>
+<p class="muted">{comparison_note}</p>
+<p class="noprint"><a href="/?lang={lang}#level={level_id}&area={code}">{on_the_map}</a> · <a href="/areas/{level_id}/{code}?f=json">JSON</a></p></div></div>
+<table><colgroup><col class="ind"><col>{parent_cols}<col><col class="band"><col class="rank"><col class="trend"></colgroup><thead><tr><th>{indicator}</th><th>{title}</th>{parent_heads}<th>{all_of_level}</th><th>{comparison}</th><th>{rank}</th><th>{trend}</th></tr></thead><tbody>
 {rows}</tbody></table>
 <section class="charts">{charts}</section>
-<footer><p><strong>Definities en bronnen.</strong></p><ul>{sources}</ul>
+<footer><p><strong>{sources_title}</strong></p><ul>{sources}</ul>
 <p>{attribution}</p>
-<p>Geheimhouding: alleen gepubliceerde waarden worden getoond en vergeleken. Een afgeschermde waarde staat er als "afgeschermd" en telt niet mee in gemiddelden, rangen of trends. "Berekend" = omgerekend van een eerdere gebiedsindeling.</p></footer>
+<p>{disclosure}</p></footer>
 <script>{PROFILE_SCRIPT}</script>
 </body></html>
 "#,
+        lang = lang.code(),
         title = esc(&name),
+        area_profile = words.area_profile,
+        data_version = words.data_version,
         PROFILE_CSS = PROFILE_CSS,
         PROFILE_SCRIPT = PROFILE_SCRIPT,
         project = esc(&snap.name),
         version = esc(&snap.version),
         code = esc(&area.code),
-        level_id = esc(&level.id),
-        within = if within.is_empty() { String::new() } else { format!(" · in {}", within.join(", ")) },
-        map = area_map(snap, li, a),
-        parents_text = if within.is_empty() { String::new() } else { format!("{}, ", within.join(", ")) },
+        within = if within.is_empty() { String::new() } else { format!(" · {} {}", words.within, within.join(", ")) },
+        map = area_map(snap, li, a, words),
+        on_the_map = words.on_the_map,
+        indicator = words.indicator,
+        all_of_level = words.all_of_level.replace("{level}", &level_id),
+        comparison = words.comparison,
+        rank = words.rank,
+        trend = words.trend,
+        sources_title = words.sources,
+        disclosure = esc(words.disclosure),
         attribution = esc(snap.attribution.as_deref().unwrap_or("")),
         parent_cols = "<col>".repeat(j.parents.len() + groups.len()),
-        edges = snap.band_edges.iter().map(|e| dutch_number(*e)).collect::<Vec<_>>().join(" / "),
     )
 }

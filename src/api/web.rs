@@ -8,6 +8,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use super::i18n::{Lang, WEB_DICTIONARY, language_headers, render_index};
 use super::{ApiError, AppState};
 
 /// The areas around the project's region (see `region::context_areas`) as GeoJSON, with
@@ -79,10 +80,10 @@ pub(crate) fn router() -> Router<AppState> {
 /// Styles may be inline (the profile and OGC pages carry a `<style>`); MapLibre starts its
 /// workers from `blob:` URLs. Images and requests go to this server, to its `--public-url`
 /// (which the styles name, should the page be opened at another address) and to the
-/// project's background map.
-fn content_security_policy(public_url: Option<&str>, basemap_url: Option<&str>) -> String {
+/// project's background maps.
+fn content_security_policy(public_url: Option<&str>, basemap_urls: &[&str]) -> String {
     let mut extra = String::new();
-    for s in public_url.and_then(origin).into_iter().chain(basemap_url.map(|u| origin(u).unwrap_or_else(|| scheme_of(u)))) {
+    for s in public_url.and_then(origin).into_iter().chain(basemap_urls.iter().map(|u| origin(u).unwrap_or_else(|| scheme_of(u)))) {
         if !extra.split_whitespace().any(|x| x == s) {
             extra.push(' ');
             extra.push_str(&s);
@@ -157,7 +158,8 @@ pub(crate) async fn csp_on_html(
         .is_some_and(|v| v.trim_start().get(..9).is_some_and(|t| t.eq_ignore_ascii_case("text/html")));
     if html && !res.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
         let snap = state.current();
-        let policy = content_security_policy(state.options.public_url.as_deref(), snap.basemap.as_ref().map(|b| b.url.as_str()));
+        let basemaps: Vec<&str> = snap.basemap.iter().flat_map(|b| &b.maps).map(|m| m.url.as_str()).collect();
+        let policy = content_security_policy(state.options.public_url.as_deref(), &basemaps);
         if let Ok(v) = header::HeaderValue::from_str(&policy) {
             res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
         }
@@ -165,13 +167,28 @@ pub(crate) async fn csp_on_html(
     res
 }
 
-async fn index() -> Response {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], INDEX).into_response()
+#[derive(serde::Deserialize)]
+struct IndexQuery {
+    lang: Option<String>,
+}
+
+/// The map page in the reader's language (`?lang=`, else `Accept-Language`, else Dutch):
+/// `web/index.html` with its words filled in, once per language.
+async fn index(axum::extract::Query(q): axum::extract::Query<IndexQuery>, headers: header::HeaderMap) -> Response {
+    static PAGES: std::sync::OnceLock<[String; 3]> = std::sync::OnceLock::new();
+    let lang = Lang::negotiate(q.lang.as_deref(), &headers);
+    let pages = PAGES.get_or_init(|| Lang::ALL.map(|l| render_index(INDEX, l)));
+    let page = &pages[Lang::ALL.iter().position(|l| *l == lang).unwrap_or(0)];
+    let mut res =
+        ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], page.as_str()).into_response();
+    language_headers(lang, res.headers_mut());
+    res
 }
 
 async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {
     let (body, ct): (&'static [u8], &str) = match file.as_str() {
         "app.js" => (APP_JS.as_bytes(), "text/javascript; charset=utf-8"),
+        "i18n.js" => (WEB_DICTIONARY.as_bytes(), "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS.as_bytes(), "text/css; charset=utf-8"),
         "maplibre-gl.js" => (MAPLIBRE_JS, "text/javascript; charset=utf-8"),
         "maplibre-gl.css" => (MAPLIBRE_CSS, "text/css; charset=utf-8"),
@@ -197,15 +214,24 @@ mod tests {
 
     #[test]
     fn csp_names_only_well_formed_origins() {
-        let csp =
-            content_security_policy(Some("https://kaart.example.nl/buurtmeter/"), Some("http://tiles.example.nl:8080/{z}/{x}/{y}.png"));
+        let csp = content_security_policy(Some("https://kaart.example.nl/buurtmeter/"), &["http://tiles.example.nl:8080/{z}/{x}/{y}.png"]);
         assert!(csp.contains("img-src 'self' data: blob: https://kaart.example.nl http://tiles.example.nl:8080;"), "{csp}");
         assert!(csp.contains("connect-src 'self' https://kaart.example.nl http://tiles.example.nl:8080;"), "{csp}");
         // A host that would add a source or a directive: only the scheme.
-        let csp = content_security_policy(None, Some("https://a.example; script-src *{z}/{x}/{y}"));
+        let csp = content_security_policy(None, &["https://a.example; script-src *{z}/{x}/{y}"]);
         assert!(csp.contains("img-src 'self' data: blob: https:;") && !csp.contains('*'), "{csp}");
-        assert!(!content_security_policy(Some("javascript:alert(1)"), None).contains("javascript"));
-        assert!(content_security_policy(None, None).contains("script-src 'self' 'sha256-"));
-        assert!(!content_security_policy(None, None).contains("unsafe-eval"));
+        assert!(!content_security_policy(Some("javascript:alert(1)"), &[]).contains("javascript"));
+        assert!(content_security_policy(None, &[]).contains("script-src 'self' 'sha256-"));
+        assert!(!content_security_policy(None, &[]).contains("unsafe-eval"));
+        // Every basemap's origin, each once: a map of either side of a border loads.
+        let csp = content_security_policy(
+            None,
+            &[
+                "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{z}/{x}/{y}.png",
+                "https://sgx.geodatenzentrum.de/wmts_basemapde/tile/1.0.0/de_basemapde_web_raster_farbe/default/GLOBAL_WEBMERCATOR/{z}/{y}/{x}.png",
+                "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/grijs/EPSG:3857/{z}/{x}/{y}.png",
+            ],
+        );
+        assert!(csp.contains("img-src 'self' data: blob: https://service.pdok.nl https://sgx.geodatenzentrum.de;"), "{csp}");
     }
 }

@@ -16,11 +16,13 @@ const { chromium } = require(path.join(__dirname, '..', '..', 'web', 'node_modul
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  // A Dutch browser (the page's language follows Accept-Language; languages.cjs tries
+  // the others), so the words checked below are the Dutch ones.
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, locale: 'nl-NL' });
   // The project's background map may be unreachable (no network in CI): the map must work
   // without it, so failures of that host alone are not errors; everything else is.
-  const basemapHost = process.env.BASEMAP_HOST || '';
-  const external = (url) => basemapHost && url && url.includes(basemapHost);
+  const basemapHosts = (process.env.BASEMAP_HOST || '').split(',').filter(Boolean);
+  const external = (url) => !!url && basemapHosts.some((h) => url.includes(h));
   page.on('console', (m) => { if (m.type() === 'error' && !external(m.location().url)) { errors.push('console: ' + m.text() + ' ' + m.location().url); } });
   page.on('pageerror', (e) => errors.push('page: ' + e.message));
   page.on('requestfailed', (r) => { if (!external(r.url())) { errors.push('request failed: ' + r.url()); } });
@@ -111,7 +113,7 @@ const { chromium } = require(path.join(__dirname, '..', '..', 'web', 'node_modul
       const rows = (await (await fetch('/indicators/' + ind.id + '?level=' + level + '&period=' + ind.periods[0])).json()).values;
       return { indicator: ind.id, period: ind.periods[0], level, code: rows[rows.length - 1].code, other: rows[0].code, n: rows.length, indicators: list.length };
     });
-    const page2 = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const page2 = await browser.newPage({ viewport: { width: 1400, height: 900 }, locale: 'nl-NL' });
     page2.on('pageerror', (e) => errors.push('page (deep link): ' + e.message));
     await page2.goto(base + '/#indicator=' + link.indicator + '&period=' + encodeURIComponent(link.period) + '&level=' + link.level + '&area=' + link.code + '&compare=' + link.level + ':' + link.other, { waitUntil: 'load' });
     await page2.waitForFunction(() => window.buurtmeterReady === true, null, { timeout: 60000 });

@@ -19,15 +19,15 @@ const { chromium } = require(path.join(__dirname, '..', '..', 'web', 'node_modul
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: 'nl-NL' });
   // Before any script of the page: note every CSP violation (the page cannot undo this).
   await context.addInitScript(() => {
     window.__csp = [];
     document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + (e.sample || '')));
   });
   // The background map of the project is unreachable on purpose (tiles.invalid).
-  const basemapHost = process.env.BASEMAP_HOST || '';
-  const external = (u) => basemapHost && u && u.includes(basemapHost);
+  const basemapHosts = (process.env.BASEMAP_HOST || '').split(',').filter(Boolean);
+  const external = (u) => !!u && basemapHosts.some((h) => u.includes(h));
   const watch = (page, label) => {
     const err = (text) => (label === 'ogcItems' ? result.ogcItemsErrors : result.errors).push(label + ': ' + text);
     // The profile and OGC pages name no icon: Chromium's own request for /favicon.ico is no error.
