@@ -206,6 +206,10 @@ pub struct LevelPart {
     pub name_field: Option<String>,
     #[serde(default)]
     pub country: Option<String>,
+    /// This part's own region (`"all"`: not limited), instead of the level's: Aachen's
+    /// districts (codes `10`–`66`, which no region code names) beside Parkstad's wijken.
+    #[serde(default)]
+    pub within: Option<Region>,
 }
 
 impl LevelConfig {
@@ -225,6 +229,7 @@ impl LevelConfig {
             id_field: self.id_field.clone(),
             name_field: self.name_field.clone(),
             country: self.country.clone(),
+            within: None,
         }]
     }
 
@@ -376,6 +381,11 @@ pub struct ConversionConfig {
     /// one or fewer than 3 live there) instead of making every area it touches missing.
     #[serde(default)]
     pub missing_as_zero: bool,
+    /// Give converted values only to areas of `to` without a value of their own, instead
+    /// of adding them: the grid's census counts onto Aachen's districts (which publish
+    /// none) without touching the Dutch wijken's CBS counts in the same level.
+    #[serde(default)]
+    pub only_missing: bool,
 }
 
 /// Weighting points for a conversion (`weights = { path, layer, field }`).
@@ -983,7 +993,11 @@ impl Project {
     }
 
     fn check_regions(&self) -> std::result::Result<(), String> {
-        let within = self.levels.iter().map(|l| (format!("levels '{}': within", l.id), &l.within));
+        let within = self.levels.iter().map(|l| (format!("levels '{}': within", l.id), &l.within)).chain(
+            self.levels
+                .iter()
+                .flat_map(|l| l.parts.iter().enumerate().map(move |(i, p)| (format!("levels '{}': parts[{i}].within", l.id), &p.within))),
+        );
         for (key, r) in within.chain([("region".to_string(), &self.region)]) {
             match r {
                 Some(Region::Keyword(k)) if k != "extent" && !(k == "all" && key != "region") => {

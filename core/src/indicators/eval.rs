@@ -156,7 +156,14 @@ pub fn denominators(ind: &Indicator, levels: &[Level], level: usize, period_keys
         Denominator::LandKm2 => {
             let (ha, source) = stats::resolve(levels, level, "oppervlakte_land_in_ha");
             let (per_area, source) = match source {
-                Some(s) => (ha.iter().map(|v| v.map(|h| h / 100.0)).collect(), Some(format!("{s} / 100"))),
+                // Per area: an area the column leaves out (a German Gemeinde in a level
+                // with Dutch gemeenten) has its polygon's area.
+                Some(s) => {
+                    let planar = ha.iter().filter(|v| v.is_none()).count();
+                    let per_area = ha.iter().zip(&l.areas).map(|(v, a)| Some(v.map_or(a.geometry_km2, |h| h / 100.0))).collect();
+                    let also = if planar > 0 { format!(", else the polygon area ({planar} areas)") } else { String::new() };
+                    (per_area, Some(format!("{s} / 100{also}")))
+                }
                 None => (l.areas.iter().map(|a| Some(a.geometry_km2)).collect(), Some("polygon area in the working CRS".into())),
             };
             Denominators { per_cell: repeat(per_area), source, periods: vec![None; n_p] }

@@ -93,6 +93,8 @@ pub(super) struct Normalised {
     pub rows: Vec<Vec<String>>,
     pub has_period: bool,
     pub warnings: Vec<String>,
+    /// The region's name beside its code, where the table gives one (`Aachen, Stadt`).
+    pub region_names: Vec<(String, String)>,
 }
 
 /// A cell as the source writes it.
@@ -364,7 +366,7 @@ impl Pivot {
                 row
             })
             .collect();
-        Normalised { layout, header, rows, has_period, warnings }
+        Normalised { layout, header, rows, has_period, warnings, region_names: Vec::new() }
     }
 }
 
@@ -490,7 +492,9 @@ fn destatis_export(path: &Path, text: &str) -> Result<Normalised> {
     if let Some(line) = footer_at {
         tracing::debug!(file = %file, line, "Destatis export: the footer from this line on is not read");
     }
-    Ok(pivot.finish(path, Layout::DestatisExport, "ARS", Vec::new()))
+    let mut table = pivot.finish(path, Layout::DestatisExport, "ARS", Vec::new());
+    table.region_names = data.iter().filter_map(|(_, f)| Some((f.first()?.clone(), f.get(1).filter(|n| !n.is_empty())?.clone()))).collect();
+    Ok(table)
 }
 
 /// The Destatis flat file (`ffcsv`), pivoted: one row per region and period.

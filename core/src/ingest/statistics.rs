@@ -63,6 +63,9 @@ pub struct StatTable {
     /// order, `(row number, name)`; `codes` then hold `row:N` until the names are matched
     /// to areas (see `snapshot::areas`).
     pub names: Vec<(u64, String)>,
+    /// Region names beside codes, where the table gives them (a Destatis export's
+    /// `Aachen, Stadt`): areas without a name of their own take them.
+    pub region_names: Vec<(String, String)>,
     pub warnings: Vec<String>,
     /// How the file was read (CBS table, Destatis export, grid table, …).
     pub layout: Layout,
@@ -115,6 +118,7 @@ pub fn read_bytes(raw: &[u8], src: &StatSource) -> Result<StatTable> {
         let period_col = german.has_period.then_some(1);
         let mut table = build_table(src, german.header, german.rows, 0, period_col)?;
         table.layout = german.layout;
+        table.region_names = german.region_names;
         table.warnings.splice(0..0, german.warnings);
         return Ok(table);
     }
@@ -366,6 +370,7 @@ fn build_table(
         periods,
         editions,
         names: Vec::new(),
+        region_names: Vec::new(),
         warnings,
         layout: Layout::Cbs,
         withheld,

@@ -118,14 +118,24 @@ fn read_level(
     let described: Vec<String> = parts.iter().map(|(p, _)| p.display().to_string()).collect();
     let (mut areas, mut stats, mut part_of) = merge_parts(&lc.id, parts)?;
     let mut context = None;
-    if let Some(region) = lc.region(project) {
+    let files = lc.files();
+    if let Some(region) = lc.region(project).or_else(|| files.iter().find_map(|f| f.within.as_ref())) {
         let finest_points: Vec<geo_types::Point<f64>> = match finest {
             Some(l) if region.is_extent() => l.areas.iter().filter_map(|a| a.geometry.interior_point()).collect(),
             _ => Vec::new(),
         };
         // The finest level defines the extent; it is not limited by it.
         if !(region.is_extent() && finest.is_none()) {
-            let keep = crate::region::keep_mask(&areas, region, &finest_points);
+            let mut keep = match lc.region(project) {
+                Some(r) => crate::region::keep_mask(&areas, r, &finest_points),
+                None => vec![true; areas.len()],
+            };
+            // A part's own `within` decides for its areas.
+            for (p, part) in files.iter().enumerate() {
+                let Some(w) = &part.within else { continue };
+                let mask = if w.is_all() { vec![true; areas.len()] } else { crate::region::keep_mask(&areas, w, &finest_points) };
+                keep.iter_mut().zip(&mask).zip(&part_of).filter(|(_, of)| **of == p).for_each(|((k, m), _)| *k = *m);
+            }
             let before = areas.len();
             context = Some(crate::region::context_areas(&areas, &keep));
             crate::region::retain(&mut areas, &mut stats, &keep);
@@ -233,6 +243,7 @@ fn attach_table(
     out: &mut StatColumns,
     file: &std::path::Path,
     protected: Option<&str>,
+    seen: &mut [bool],
 ) -> usize {
     let align = |codes: &[String]| -> Vec<Option<usize>> {
         // Grid cells in any spelling (`NL_CRS3035…`, `1kmN3112E4036`) are one cell.
@@ -248,6 +259,7 @@ fn attach_table(
     };
     let rows = align(&table.codes);
     let hits = rows.iter().filter(|r| r.is_some()).count();
+    seen.iter_mut().zip(&rows).filter(|(_, r)| r.is_some()).for_each(|(s, _)| *s = true);
     let rows_matched: std::collections::HashSet<usize> = rows.iter().flatten().copied().collect();
     if hits == 0 {
         return 0;
@@ -301,6 +313,8 @@ fn attach_table(
 /// own attributes fill in the names not taken.
 fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialRef, log: &mut Log) -> Result<()> {
     let mut file_stats: Vec<StatColumns> = vec![StatColumns::default(); levels.len()];
+    // Per level, the areas some statistics file has a row for.
+    let mut seen: Vec<Vec<bool>> = levels.iter().map(|l| vec![false; l.areas.len()]).collect();
     let mut crosswalks = super::convert::Crosswalks::default();
     for (index, sc) in project.statistics.iter().enumerate() {
         let src = statistics::StatSource {
@@ -313,6 +327,12 @@ fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialR
             .map_err(|source| AreasError::Statistics { index, source: Box::new(source) })?;
         log.warnings.extend(table.warnings.iter().cloned());
         rename_columns(project, index, &mut table)?;
+        if !table.region_names.is_empty() {
+            let names: HashMap<&str, &str> = table.region_names.iter().map(|(c, n)| (c.as_str(), n.as_str())).collect();
+            for a in levels.iter_mut().flat_map(|l| l.areas.iter_mut()).filter(|a| a.name.is_none()) {
+                a.name = names.get(a.code.as_str()).map(|n| n.to_string());
+            }
+        }
         if !table.names.is_empty() {
             log.warnings.extend(super::names::match_to_codes(&mut table, levels));
         }
@@ -320,7 +340,7 @@ fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialR
         if sc.boundaries.is_some() {
             let conv = super::convert::to_project_boundaries(project, index, table, levels, working, &mut crosswalks, log)?;
             let li = conv.level;
-            attach_table(&conv.table, &levels[li], &mut file_stats[li], &sc.path, sc.protected.as_deref());
+            attach_table(&conv.table, &levels[li], &mut file_stats[li], &sc.path, sc.protected.as_deref(), &mut seen[li]);
             let from =
                 sc.boundaries.as_ref().and_then(|b| b.path.file_name()).map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
             for (name, _) in &conv.table.columns {
@@ -332,7 +352,7 @@ fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialR
             continue;
         }
         for (li, level) in levels.iter().enumerate() {
-            matched += attach_table(&table, level, &mut file_stats[li], &sc.path, sc.protected.as_deref());
+            matched += attach_table(&table, level, &mut file_stats[li], &sc.path, sc.protected.as_deref(), &mut seen[li]);
         }
         if matched == 0 {
             log.warnings.push(format!(
@@ -342,8 +362,26 @@ fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialR
             ));
         }
     }
-    for (level, mut fs) in levels.iter_mut().zip(file_stats) {
+    for ((level, mut fs), seen) in levels.iter_mut().zip(file_stats).zip(seen) {
         for (k, v) in std::mem::take(&mut level.stats.columns) {
+            // A file's column covers only the areas it has a row for: the areas' own
+            // attribute of that name stays for the others (a Zensus table on the German
+            // part of a level whose Dutch part has the CBS figure).
+            if let Some(file) = fs.columns.get_mut(&k) {
+                let mut filled = 0;
+                for ((f, own), in_file) in file.iter_mut().zip(&v).zip(&seen) {
+                    if !in_file && own.is_some() {
+                        *f = *own;
+                        filled += 1;
+                    }
+                }
+                if filled > 0
+                    && let (Some(src), Some(own)) = (fs.sources.get(&k).cloned(), level.stats.sources.get(&k))
+                {
+                    fs.sources.insert(k.clone(), format!("{src}; {filled} areas: {own}"));
+                }
+                continue;
+            }
             if !fs.columns.contains_key(&k) {
                 if let Some(s) = level.stats.sources.get(&k) {
                     fs.sources.insert(k.clone(), s.clone());

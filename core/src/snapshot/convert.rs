@@ -241,14 +241,19 @@ pub(super) fn between_levels(project: &Project, levels: &mut [Level], working: &
                     .iter()
                     .zip(&converted)
                     .map(|(a, b)| match (a, b.value) {
+                        (Some(a), Some(_)) if c.only_missing => Some(*a),
                         (Some(a), Some(b)) => Some(a + b),
                         (a, b) => a.or(b),
                     })
                     .collect(),
                 None => converted.iter().map(|c| c.value).collect(),
             };
+            let own = stats.columns.get(dst).cloned();
             let flags = stats.converted.entry(dst.clone()).or_insert_with(|| vec![false; n_to]);
-            flags.iter_mut().zip(&converted).for_each(|(f, c)| *f |= c.converted && c.value.is_some());
+            for (i, (f, conv)) in flags.iter_mut().zip(&converted).enumerate() {
+                let kept_own = c.only_missing && own.as_ref().is_some_and(|o| o[i].is_some());
+                *f |= conv.converted && conv.value.is_some() && !kept_own;
+            }
             let how = if points.is_some() { "weighted by points" } else { "by area" };
             let source = format!("'{src}' of level '{}', converted {how}", c.from);
             match stats.sources.get_mut(dst) {

@@ -194,10 +194,13 @@ fn empty_periods_warning(def: &Indicator, level: &Level, v: &LevelValues) -> Opt
     let no_denominator = empty.iter().all(|&p| (0..level.areas.len()).all(|a| v.denominator[a * n_p + p].is_none()));
     let shown: Vec<&str> = empty.iter().map(|&p| v.periods[p].as_str()).collect();
     let why = if no_denominator {
-        format!(
-            ": no edition of '{}' publishes a value for these periods or any other; check the statistics files",
-            crate::snapshot::denominator_label(def).unwrap_or_default()
-        )
+        match crate::snapshot::denominator_label(def) {
+            Some(d) => format!(": no edition of '{d}' publishes a value for these periods or any other; check the statistics files"),
+            None => match &def.numerator {
+                config::Numerator::Statistic(n) => format!(": no statistic '{n}' for the areas of this level"),
+                _ => String::new(),
+            },
+        }
     } else {
         String::new()
     };
