@@ -43,8 +43,9 @@ async fn labels(axum::extract::State(state): axum::extract::State<AppState>, Pat
     let snap = state.current();
     let li = snap.level_index(&level).ok_or_else(|| ApiError::NotFound(format!("no level '{level}'")))?;
     let body = snap.labels[li].get_or_init(|| {
-        let rows: Vec<serde_json::Value> = snap.levels[li]
-            .areas
+        // Grid cells carry no label: their codes name no place.
+        let labelled = if snap.levels[li].grid.is_some() { 0 } else { snap.levels[li].areas.len() };
+        let rows: Vec<serde_json::Value> = snap.levels[li].areas[..labelled]
             .iter()
             .zip(&snap.wgs84[li])
             .filter_map(|(a, g)| {

@@ -74,7 +74,15 @@ pub fn level_min_zooms(snap: &Snapshot) -> Vec<f64> {
     {
         zooms[coarsest] = 0.0;
     }
-    zooms.iter().map(|z| (z * 2.0).round() / 2.0).collect()
+    let mut zooms: Vec<f64> = zooms.iter().map(|z| (z * 2.0).round() / 2.0).collect();
+    // Each level on the ladder at least one zoom wide: levels of about the same size (a
+    // city's districts beside 1 km cells) would otherwise leave one of them no zoom.
+    let mut order: Vec<usize> = (0..zooms.len()).filter(|&i| snap.levels[i].groups.is_none()).collect();
+    order.sort_by(|a, b| zooms[*a].total_cmp(&zooms[*b]));
+    for k in 1..order.len() {
+        zooms[order[k]] = zooms[order[k]].max(zooms[order[k - 1]] + 1.0);
+    }
+    zooms
 }
 
 /// Levels from coarse to fine with their zoom range [min, max).

@@ -79,7 +79,7 @@ pub(super) fn read_levels(project: &Project, working: &SpatialRef, log: &mut Log
     }
     // Every level is either read or a grid, so this keeps the project's order.
     let mut levels: Vec<Level> = read.into_iter().zip(grids).filter_map(|(file, grid)| file.or(grid)).collect();
-    attach_statistics(project, &mut levels, working, log)?;
+    attach_statistics(project, &mut levels, &mut context, working, log)?;
     super::convert::between_levels(project, &mut levels, working, log)?;
     let groups = super::groups::levels(project, &levels, log)?;
     levels.extend(groups);
@@ -311,7 +311,7 @@ fn attach_table(
 
 /// The statistics files, matched to levels by region code. They come first; the areas'
 /// own attributes fill in the names not taken.
-fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialRef, log: &mut Log) -> Result<()> {
+fn attach_statistics(project: &Project, levels: &mut [Level], context: &mut [Area], working: &SpatialRef, log: &mut Log) -> Result<()> {
     let mut file_stats: Vec<StatColumns> = vec![StatColumns::default(); levels.len()];
     // Per level, the areas some statistics file has a row for.
     let mut seen: Vec<Vec<bool>> = levels.iter().map(|l| vec![false; l.areas.len()]).collect();
@@ -329,7 +329,7 @@ fn attach_statistics(project: &Project, levels: &mut [Level], working: &SpatialR
         rename_columns(project, index, &mut table)?;
         if !table.region_names.is_empty() {
             let names: HashMap<&str, &str> = table.region_names.iter().map(|(c, n)| (c.as_str(), n.as_str())).collect();
-            for a in levels.iter_mut().flat_map(|l| l.areas.iter_mut()).filter(|a| a.name.is_none()) {
+            for a in levels.iter_mut().flat_map(|l| l.areas.iter_mut()).chain(context.iter_mut()).filter(|a| a.name.is_none()) {
                 a.name = names.get(a.code.as_str()).map(|n| n.to_string());
             }
         }
