@@ -386,6 +386,10 @@ pub struct ConversionConfig {
     /// none) without touching the Dutch wijken's CBS counts in the same level.
     #[serde(default)]
     pub only_missing: bool,
+    /// Convert only the areas of `from` of these countries (`["NL"]`: the Dutch wijken
+    /// of a level that also holds Aachen's districts); the others give nothing.
+    #[serde(default)]
+    pub countries: Vec<String>,
 }
 
 /// Weighting points for a conversion (`weights = { path, layer, field }`).

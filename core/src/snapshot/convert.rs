@@ -231,9 +231,22 @@ pub(super) fn between_levels(project: &Project, levels: &mut [Level], working: &
                 )
                 .into());
             };
-            let missing = values.iter().filter(|v| v.is_none()).count();
-            let values: Vec<Option<f64>> =
-                if c.missing_as_zero { values.iter().map(|v| Some(v.unwrap_or(0.0))).collect() } else { values.clone() };
+            // Areas of other countries than `countries` give nothing (0, not missing).
+            let included: Vec<bool> = levels[from]
+                .areas
+                .iter()
+                .map(|a| c.countries.is_empty() || a.country.as_ref().is_some_and(|k| c.countries.contains(k)))
+                .collect();
+            let missing = values.iter().zip(&included).filter(|(v, inc)| **inc && v.is_none()).count();
+            let values: Vec<Option<f64>> = values
+                .iter()
+                .zip(&included)
+                .map(|(v, inc)| match (inc, v) {
+                    (false, _) => Some(0.0),
+                    (true, None) if c.missing_as_zero => Some(0.0),
+                    (true, v) => *v,
+                })
+                .collect();
             let converted = crosswalk::convert(&cw, &values, n_to);
             let stats = &mut levels[to].stats;
             let merged: Vec<Option<f64>> = match stats.columns.get(dst) {
@@ -263,9 +276,10 @@ pub(super) fn between_levels(project: &Project, levels: &mut [Level], working: &
                 }
             }
             stats.columns.insert(dst.clone(), merged);
+            let of = included.iter().filter(|i| **i).count();
+            let countries = if c.countries.is_empty() { String::new() } else { format!(" of {}", c.countries.join(", ")) };
             done.push(format!(
-                "{src} → {dst} ({missing} of {} areas without a value{})",
-                levels[from].areas.len(),
+                "{src} → {dst} ({missing} of {of} areas{countries} without a value{})",
                 if c.missing_as_zero { ", counted as 0" } else { "" }
             ));
         }
