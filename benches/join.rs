@@ -49,6 +49,58 @@ fn main() {
         println!("\n== {name}");
         bench(&path, layer, id);
     }
+    println!("\n== European grid, 1 km cells (EPSG:3035)");
+    bench_grid();
+}
+
+/// A grid level's join: a point's cell by `floor(x / size)` and a hash map
+/// (`AreaIndex::cells`) against the same cells as polygons in the banded index
+/// (`AreaIndex::build`), on 4M uniform points over 100 × 100 km; identical assignments.
+fn bench_grid() {
+    use buurtmeter::grid::Cell;
+    let size = 1000u32;
+    let (x0, y0) = (4_000_000.0, 3_050_000.0);
+    let cells: Vec<Cell> = (0..100i64)
+        .flat_map(|j| (0..100i64).map(move |i| Cell { size, east: 4_000_000 + i * 1000, north: 3_050_000 + j * 1000 }))
+        .collect();
+    let squares: Vec<geo_types::MultiPolygon<f64>> = cells
+        .iter()
+        .map(|c| {
+            let [a, b, cx, d] = c.bounds();
+            geo_types::MultiPolygon(vec![geo_types::Polygon::new(
+                geo_types::LineString::from(vec![(a, b), (cx, b), (cx, d), (a, d), (a, b)]),
+                vec![],
+            )])
+        })
+        .collect();
+    let n = 4_000_000usize;
+    let mut seed = 0x9e3779b97f4a7c15u64;
+    let mut rnd = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let xs: Vec<f64> = (0..n).map(|_| x0 + rnd() * 100_000.0).collect();
+    let ys: Vec<f64> = (0..n).map(|_| y0 + rnd() * 100_000.0).collect();
+    let (t_build_cells, by_arithmetic) = best_of(3, || AreaIndex::cells(size, cells.iter().copied().map(Some)));
+    let (t_build_poly, by_polygon) = best_of(3, || AreaIndex::build(&squares));
+    let one = |index: &AreaIndex| {
+        rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool").install(|| join::locate_all(index, &xs, &ys))
+    };
+    let (t_cells, a) = best_of(3, || one(&by_arithmetic));
+    let (t_poly, b) = best_of(3, || one(&by_polygon));
+    let (t_cells_par, _) = best_of(3, || join::locate_all(&by_arithmetic, &xs, &ys));
+    let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();
+    println!("{} cells; index built: arithmetic {:.1} ms, polygons {:.1} ms", cells.len(), t_build_cells * 1e3, t_build_poly * 1e3);
+    println!("arithmetic, one thread: {:.3} s = {:.1} M points/s", t_cells, n as f64 / t_cells / 1e6);
+    println!("arithmetic, {} threads: {:.3} s = {:.1} M points/s", rayon::current_num_threads(), t_cells_par, n as f64 / t_cells_par / 1e6);
+    println!(
+        "polygons, one thread:   {:.3} s = {:.1} M points/s; arithmetic is {:.1}x faster; {same}/{n} identical",
+        t_poly,
+        n as f64 / t_poly / 1e6,
+        t_poly / t_cells
+    );
 }
 
 fn bench(path: &std::path::Path, layer: &str, id: Option<&str>) {
