@@ -854,7 +854,7 @@ impl quick_cache::Weighter<(u64, usize), bytes::Bytes> for FgbWeighter {
 }
 
 /// Upper bound of the whole-collection cache (the national buurten, 14,520 areas of 256
-/// vertices, take 70 MB).
+/// vertices, take 60 MB).
 const FGB_CACHE_BYTES: u64 = 512 << 20;
 const FGB_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 const FGB_RETRY_AFTER: u64 = 5;
