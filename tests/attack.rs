@@ -684,20 +684,20 @@ fn the_attack_recovers_no_small_count_of_a_hard_project() {
     assert_eq!(server.get("/indicators/partner_n").0, 404);
 }
 
-/// The hard project with the European grid beside the buurten and wijken: 1 km and
-/// 500 m cells are more tables over the same records that nest in nothing the areas
-/// publish (the classic differencing of overlapping geographies), and the 100 m cells are
-/// withheld (finer than min_cell_m). The attack pins no small count.
+/// The hard project with the European grid beside the buurten and wijken: 1 km cells are
+/// more tables over the same records that nest in nothing the areas publish (the classic
+/// differencing of overlapping geographies). The attack pins no small count. (Finer
+/// cells than `min_cell_m` are withheld whole: `tests/grid.rs`.)
 #[test]
 fn the_attack_recovers_no_small_count_through_grid_cells() {
     let dir = tempfile::tempdir().unwrap();
     let p = hard_project(dir.path());
     let text = std::fs::read_to_string(&p).unwrap();
-    let grids = "[[levels]]\nid = \"raster_1km\"\ngrid = { size = 1000 }\n[[levels]]\nid = \"raster_500m\"\ngrid = { size = 500 }\n[[levels]]\nid = \"raster_100m\"\ngrid = { size = 100 }\n";
+    let grids = "[[levels]]\nid = \"raster_1km\"\ngrid = { size = 1000 }\n";
     // The grid levels go with the other levels, before the statistics.
     std::fs::write(&p, text.replacen("[[statistics]]", &format!("{grids}[[statistics]]"), 1)).unwrap();
     let env = [("BUURTMETER_SDC_SECRET", "attack-suite-secret")];
     let (tried, recovered, cells, _) = attack(&p, &env);
-    assert!(cells > 10_000 && tried > 500, "the attack had something to try: {cells} cells, {tried} small");
+    assert!(cells > 5000 && tried > 300, "the attack had something to try: {cells} cells, {tried} small");
     assert_eq!(recovered, 0, "small counts pinned to their true value through the grid");
 }
