@@ -236,3 +236,46 @@ fn every_channel_carries_the_same_fields() {
         }
     }
 }
+
+/// Every example project in German, English and Dutch in headless Chromium
+/// (`tests/browser/languages.cjs`): the browser's language picks the interface of the
+/// map and of an area's profile, `?lang=` and the switch override it, no console errors.
+#[test]
+fn every_example_speaks_dutch_german_and_english() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !require_browser() {
+        return;
+    }
+    for (name, path) in projects().into_iter().filter(|(n, _)| n != "demo") {
+        let p = Project::load(&path).unwrap();
+        let server = Server::start(&["--project", path.to_str().unwrap()]);
+        let level = &p.levels[0].id;
+        let (_, items) = server.get(&format!("/ogc/collections/{level}/items?limit=1&f=json"));
+        let items: serde_json::Value = serde_json::from_str(&items).unwrap();
+        let code = items["features"][0]["id"].as_str().unwrap_or_else(|| panic!("{name}: no area in {level}")).to_string();
+        let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("languages-{name}"));
+        std::fs::create_dir_all(&shots).unwrap();
+        let hosts: Vec<String> =
+            p.basemap.as_ref().map(|b| b.maps.iter().map(|m| m.url.split('/').nth(2).unwrap_or("").to_string()).collect()).unwrap_or_default();
+        let out = Command::new("node")
+            .arg(root.join("tests/browser/languages.cjs"))
+            .arg(&server.base)
+            .arg(&shots)
+            .arg(format!("/areas/{level}/{code}"))
+            .env("BASEMAP_HOST", hosts.join(","))
+            .output()
+            .expect("node");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout.lines().last().unwrap_or_else(|| panic!("{name}: no output: {}", String::from_utf8_lossy(&out.stderr)));
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(r["errors"].as_array().map(Vec::len), Some(0), "{name}: {r:#}");
+        for (key, lang, legend) in [("de", "de", "Legende"), ("en", "en", "Legend"), ("switched", "en", "Legend"), ("nl", "nl", "Legenda")] {
+            assert_eq!(r[key]["lang"], lang, "{name} {key}: {:#}", r[key]);
+            assert_eq!(r[key]["legendTitle"], legend, "{name} {key}: {:#}", r[key]);
+            assert!(r[key]["features"].as_u64().unwrap_or(0) > 0, "{name} {key}: nothing drawn: {:#}", r[key]);
+        }
+        for (key, lang) in [("profileDe", "de"), ("profileEn", "en"), ("profileNl", "nl")] {
+            assert_eq!(r[key]["lang"], lang, "{name} {key}: {:#}", r[key]);
+        }
+    }
+}
