@@ -4,6 +4,7 @@
 pub mod csv_out;
 pub mod geojson_out;
 pub mod gpkg;
+pub mod pmtiles;
 pub mod styles;
 
 pub use csv_out::{write_counts, write_hand_back, write_indicator_csv};
