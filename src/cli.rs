@@ -47,7 +47,7 @@ pub enum Command {
         BUURTMETER_SDC_SECRET     the secret behind the cell-key record keys of protected layers\n                            \
         (default: one per installation in ~/.config/buurtmeter; replicas must share it)")]
     Serve(ServeArgs),
-    /// Write every level with its indicators: GeoPackage (QGIS styles embedded), CSV, GeoJSON, styles.
+    /// Write every level with its indicators: GeoPackage (QGIS styles embedded), CSV, GeoJSON, FlatGeobuf, styles.
     Export(ExportArgs),
     /// Conversion table between two editions of boundaries (CBS redraws buurten and wijken
     /// almost every year): the share of each old area that went to each new area, weighted
@@ -206,6 +206,10 @@ pub struct ExportArgs {
     /// Directory for a MapLibre style (.json) and a QGIS style (.qml) per indicator.
     #[arg(long, value_name = "DIR")]
     pub styles: Option<PathBuf>,
+    /// Directory for one FlatGeobuf (EPSG:4326, with its spatial index) per level with the
+    /// latest indicator values: the OGC API's features as a file for QGIS and GDAL.
+    #[arg(long, value_name = "DIR")]
+    pub fgb: Option<PathBuf>,
     /// Also write the indicators of restricted point layers (left out by default: a file
     /// cannot check an API key).
     #[arg(long)]

@@ -341,8 +341,8 @@ fn serve(a: ServeArgs) -> Result<()> {
 }
 
 fn export_cmd(a: ExportArgs) -> Result<()> {
-    if a.gpkg.is_none() && a.csv.is_none() && a.geojson.is_none() && a.styles.is_none() {
-        return Err(Error::Usage("say what to write: --gpkg FILE, --csv DIR, --geojson DIR and/or --styles DIR".into()));
+    if a.gpkg.is_none() && a.csv.is_none() && a.geojson.is_none() && a.fgb.is_none() && a.styles.is_none() {
+        return Err(Error::Usage("say what to write: --gpkg FILE, --csv DIR, --geojson DIR, --fgb DIR and/or --styles DIR".into()));
     }
     let project = load_project(&a.project)?;
     let mut snap = snapshot::build(&project)?;
@@ -381,6 +381,20 @@ fn export_cmd(a: ExportArgs) -> Result<()> {
             let path = dir.join(format!("{}.geojson", snap.levels[li].id));
             std::fs::write(&path, export::geojson_out::level_collection(&snap, li).to_string()).map_err(ExportError::write(&path))?;
             eprintln!("wrote {}", path.display());
+        }
+    }
+    if let Some(dir) = &a.fgb {
+        std::fs::create_dir_all(dir).map_err(ExportError::write(dir))?;
+        for li in 0..snap.levels.len() {
+            let path = dir.join(format!("{}.fgb", snap.levels[li].id));
+            let file = std::fs::File::create(&path).map_err(ExportError::write(&path))?;
+            let mut out = std::io::BufWriter::new(file);
+            export::fgb::write_level_fgb(&snap, li, a.include_restricted, &mut out).map_err(|e| match e {
+                ExportError::Write { source, .. } => ExportError::Write { path: path.clone(), source },
+                other => other,
+            })?;
+            out.flush().map_err(ExportError::write(&path))?;
+            eprintln!("wrote {} ({} areas)", path.display(), snap.levels[li].areas.len());
         }
     }
     if let Some(dir) = &a.styles {

@@ -7,7 +7,7 @@
 //! DIR/static/                                    MapLibre, uPlot, the pmtiles protocol, the map's code
 //! DIR/tiles/<tileset>.<version>.pmtiles          one archive per public tileset
 //! DIR/styles/<indicator>.<version>.json|.qml     MapLibre (pmtiles:// sources) and QGIS styles
-//! DIR/downloads/<level>.<version>.csv            every indicator of a level (long format)
+//! DIR/downloads/<level>.<version>.csv|.fgb       every public indicator of a level: CSV (long), FlatGeobuf
 //! DIR/data/<version>/manifest.json + *.json      what the map asks the API for, as files
 //! DIR/metadata.<version>.json                    data version, sources, disclosure, files
 //! ```
@@ -303,7 +303,7 @@ pub fn run(a: PublishArgs) -> Result<()> {
         styles.insert(id.clone(), style);
     }
 
-    // Downloads: every public indicator of a level, the server's CSV rows.
+    // Downloads: every public indicator of a level, the server's CSV rows and FlatGeobuf.
     for (li, level) in snap.levels.iter().enumerate() {
         let rel = format!("downloads/{}.{version}.csv", level.id);
         let mut buf = Vec::new();
@@ -314,9 +314,13 @@ pub fn run(a: PublishArgs) -> Result<()> {
         }
         site.write(&rel, "csv", &buf)?;
         downloads["csv"][&level.id] = json!(rel);
-        // FlatGeobuf of the level with its indicators: `export::fgb` (branch fgb) is not
-        // merged yet. CALL SITE: write `downloads/{level}.{version}.fgb` here with it, for
-        // public indicators only, and add it to `downloads["fgb"][level]`.
+        // FlatGeobuf of the level with its public indicators (the OGC API's `f=fgb`), with
+        // its spatial index: any QGIS and GDAL read it, over HTTP too.
+        let rel = format!("downloads/{}.{version}.fgb", level.id);
+        let mut buf = Vec::new();
+        export::fgb::write_level_fgb(&snap, li, false, &mut buf)?;
+        site.write(&rel, "fgb", &buf)?;
+        downloads["fgb"][&level.id] = json!(rel);
     }
 
     // What the map asks the API for, as files.

@@ -187,7 +187,19 @@ fn published_tiles_are_the_servers_byte_for_byte() {
                 assert_eq!(code, 204, "{name} {id} {z}/{x}/{y}: the server has a tile the archive lacks");
             }
         }
-        eprintln!("{name}: {} archives, {compared} tiles identical to the server's", files.len());
+        // The FlatGeobuf downloads: the OGC API's whole collection as FlatGeobuf, the same
+        // bytes, and GDAL reads every area.
+        for l in Project::load(&path).unwrap().levels {
+            let file = dir.join(format!("downloads/{}.{version}.fgb", l.id));
+            let served = tmp.path().join("level.fgb");
+            assert_eq!(server.get_bytes(&format!("/ogc/collections/{}/items?f=fgb", l.id), &served), 200, "{name} {}", l.id);
+            assert!(std::fs::read(&file).unwrap() == std::fs::read(&served).unwrap(), "{name} {}: the download differs from f=fgb", l.id);
+            let (ok, info) = ogrinfo(&["-so", "-al", file.to_str().unwrap()]);
+            let (_, items) = server.get(&format!("/ogc/collections/{}/items?limit=1&f=json", l.id));
+            let matched = serde_json::from_str::<serde_json::Value>(&items).unwrap()["numberMatched"].as_u64().unwrap();
+            assert!(ok && info.contains(&format!("Feature Count: {matched}")), "{name} {}: {info}", l.id);
+        }
+        eprintln!("{name}: {} archives, {compared} tiles identical to the server's; FlatGeobuf identical", files.len());
     }
 }
 
@@ -213,7 +225,7 @@ fn every_published_site_renders_from_its_archives() {
             let file = file.as_str().unwrap();
             assert!(file.starts_with(&format!("data/{version}/")) && dir.join(file).exists(), "{name}: {file}");
         }
-        for kind in ["csv", "maplibre", "qml"] {
+        for kind in ["csv", "fgb", "maplibre", "qml"] {
             for (_, file) in manifest["downloads"][kind].as_object().unwrap() {
                 let file = file.as_str().unwrap();
                 assert!(file.contains(version) && dir.join(file).exists(), "{name}: {file}");
@@ -249,7 +261,9 @@ fn every_published_site_renders_from_its_archives() {
         // No API links; the note on what needs a server; downloads instead.
         assert_eq!(r["nav"], 0, "{name}: {r}");
         assert!(!r["note"].as_str().unwrap_or("").is_empty(), "{name}: {r}");
-        assert!(r["links"].as_array().unwrap().iter().any(|l| l.as_str().unwrap_or("").ends_with(".csv")), "{name}: {r}");
+        for ext in [".csv", ".fgb", ".qml"] {
+            assert!(r["links"].as_array().unwrap().iter().any(|l| l.as_str().unwrap_or("").ends_with(ext)), "{name}: no {ext} link: {r}");
+        }
         for l in &p.levels {
             assert!(r["perLevel"][&l.id].as_u64().unwrap_or(0) > 0, "{name}: level {} drew no area at its own zoom: {r}", l.id);
         }

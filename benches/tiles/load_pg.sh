@@ -38,7 +38,8 @@ q <<SQL
 SET client_min_messages = warning;
 DROP TABLE IF EXISTS ind_per_1000, ind_per_km2, buurten, buurten_meta;
 CREATE TABLE ind_per_1000 (indicator text, level text, area_code text, area_name text, period text,
-  numerator float8, denominator float8, value float8, unit text, suppressed text);
+  numerator float8, denominator float8, denominator_period text, value float8, unit text, suppressed text,
+  converted text);
 CREATE TABLE ind_per_km2 (LIKE ind_per_1000);
 \copy ind_per_1000 FROM '$tmp/per_1000.csv' WITH (FORMAT csv, HEADER true)
 \copy ind_per_km2 FROM '$tmp/per_km2.csv' WITH (FORMAT csv, HEADER true)

@@ -97,7 +97,11 @@ fn wants_html(f: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError> {
     match f {
         Some("json") | Some("geojson") => return Ok(false),
         Some("html") => return Ok(true),
-        Some(other) => return Err(ApiError::BadRequest(format!("f={other} is not supported; use f=json or f=html"))),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "f={other} is not supported; use f=json or f=html (and for the items of an area collection f=fgb)"
+            )));
+        }
         None => {}
     }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -222,6 +226,17 @@ fn collection_json(snap: &Snapshot, base: &str, id: &str) -> Value {
     if let Some(t) = temporal {
         extent["temporal"] = t;
     }
+    let mut links = vec![
+        json!({"rel": "self", "type": "application/json", "href": o}),
+        json!({"rel": "alternate", "type": "text/html", "href": format!("{o}?f=html")}),
+        json!({"rel": "items", "type": "application/geo+json", "title": "features", "href": format!("{o}/items")}),
+        json!({"rel": "items", "type": "text/html", "title": "features as HTML", "href": format!("{o}/items?f=html")}),
+    ];
+    if matches!(find(snap, id), Ok(Coll::Level(_))) {
+        // Every feature in one file, with its spatial index (GDAL, QGIS: FlatGeobuf).
+        links.push(json!({"rel": "items", "type": crate::export::fgb::MEDIA_TYPE, "title": "all features as FlatGeobuf (EPSG:4326, with its spatial index)", "href": format!("{o}/items?f=fgb")}));
+    }
+    links.push(json!({"rel": "describedby", "type": "application/vnd.mapbox.tile+json", "title": "vector tiles (TileJSON)", "href": format!("{base}/tiles/{id}")}));
     json!({
         "id": id,
         "title": title,
@@ -229,13 +244,7 @@ fn collection_json(snap: &Snapshot, base: &str, id: &str) -> Value {
         "extent": extent,
         "crs": crs_list(&snap.working_crs),
         "storageCrs": storage_uri(&snap.working_crs),
-        "links": [
-            {"rel": "self", "type": "application/json", "href": o},
-            {"rel": "alternate", "type": "text/html", "href": format!("{o}?f=html")},
-            {"rel": "items", "type": "application/geo+json", "title": "features", "href": format!("{o}/items")},
-            {"rel": "items", "type": "text/html", "title": "features as HTML", "href": format!("{o}/items?f=html")},
-            {"rel": "describedby", "type": "application/vnd.mapbox.tile+json", "title": "vector tiles (TileJSON)", "href": format!("{base}/tiles/{id}")},
-        ],
+        "links": links,
     })
 }
 
@@ -444,6 +453,9 @@ async fn items(
     headers: HeaderMap,
     Query(raw): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    if wants_fgb(raw.get("f").map(String::as_str), &headers) {
+        return Ok(items_fgb(state, id, headers, raw).await.unwrap_or_else(|e| e));
+    }
     tokio::task::spawn_blocking(move || items_page(&state, &id, &headers, raw))
         .await
         .map_err(|e| ApiError::Internal(format!("items task: {e}")))?
@@ -491,7 +503,10 @@ fn items_page(state: &AppState, id: &str, headers: &HeaderMap, raw: BTreeMap<Str
         }
     };
     let page = paginate(&q, matched)?;
-    let links = page_links(&q, &page, &self_url, &format!("{base}/ogc/collections/{id}"), html);
+    let mut links = page_links(&q, &page, &self_url, &format!("{base}/ogc/collections/{id}"), html);
+    if matches!(coll, Coll::Level(_)) {
+        links.push(json!({"rel": "alternate", "type": crate::export::fgb::MEDIA_TYPE, "title": "this page as FlatGeobuf (the collection's items?f=fgb: every feature)", "href": format!("{self_url}?{}", query_string(&q, page.limit, page.offset, "fgb"))}));
+    }
     if html {
         return Ok(items_html(id, &self_url, &page, &features, &links));
     }
@@ -780,8 +795,9 @@ async fn openapi(State(state): State<AppState>, headers: HeaderMap) -> Response 
             "/collections/{collectionId}": {"get": {"summary": "a collection", "operationId": "describeCollection", "parameters": [p("collectionId"), p("f")], "responses": {"200": {"description": "collection"}, "404": {"description": "not found"}}}},
             "/collections/{collectionId}/items": {"get": {
                 "summary": "features of a collection", "operationId": "getFeatures",
-                "parameters": [p("collectionId"), p("limit"), p("offset"), p("bbox"), p("bbox-crs"), p("crs"), p("datetime"), p("f")],
-                "responses": {"200": {"description": "GeoJSON FeatureCollection", "content": {"application/geo+json": {}}}, "400": {"description": "bad request"}, "404": {"description": "not found"}}
+                "description": "f=fgb (or Accept: application/flatgeobuf) on an area collection: every matched feature as one FlatGeobuf file in EPSG:4326 with its spatial index; without limit and offset the whole match, not a page (GDAL's FlatGeobuf driver reads a complete file); the whole collection is answered with Accept-Ranges: bytes.",
+                "parameters": [p("collectionId"), p("limit"), p("offset"), p("bbox"), p("bbox-crs"), p("crs"), p("datetime"), p("fItems")],
+                "responses": {"200": {"description": "GeoJSON FeatureCollection, an HTML page, or FlatGeobuf", "content": {"application/geo+json": {}, "text/html": {}, "application/flatgeobuf": {}}}, "206": {"description": "a byte range of the whole collection as FlatGeobuf", "content": {"application/flatgeobuf": {}}}, "400": {"description": "bad request"}, "404": {"description": "not found"}, "503": {"description": "every FlatGeobuf writer is busy (Retry-After)"}}
             }},
             "/collections/{collectionId}/items/{featureId}": {"get": {
                 "summary": "one feature", "operationId": "getFeature",
@@ -799,7 +815,265 @@ async fn openapi(State(state): State<AppState>, headers: HeaderMap) -> Response 
             "crs": {"name": "crs", "in": "query", "required": false, "schema": {"type": "string", "format": "uri", "enum": crs_list(&snap.working_crs)}},
             "datetime": {"name": "datetime", "in": "query", "required": false, "schema": {"type": "string"}},
             "f": {"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": ["json", "html"]}},
+            "fItems": {"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": ["json", "html", "fgb"]}},
         }},
     });
     ([(header::CONTENT_TYPE, "application/vnd.oai.openapi+json;version=3.0")], doc.to_string()).into_response()
+}
+
+// ---------------------------------------------------------------------------------------
+// FlatGeobuf (`f=fgb`, `Accept: application/flatgeobuf`)
+// ---------------------------------------------------------------------------------------
+
+/// The FlatGeobuf files of the whole collections, per public data version, and the
+/// permits that bound how many are being written at once.
+///
+/// - The whole collection (no bbox, no filters, no limit or offset: what GDAL and QGIS
+///   read) is written once per public data version and level, kept in a bounded cache, and
+///   answered from it with `Accept-Ranges: bytes`, so `/vsicurl/` reads only the parts it
+///   needs, as from a file on object storage. Requests for it that arrive while it is
+///   being written wait for that one writing.
+/// - Anything else (a bbox, property filters, an explicit `limit`/`offset`) is a file of
+///   its own, written on the blocking pool and streamed as it is written (the features
+///   wait in a temporary file until the index is known, never all in memory).
+/// - Both write under a permit: at most `workers` at once; a request that finds none
+///   within two seconds gets 503 with `Retry-After`, never an unbounded queue.
+pub(crate) struct FgbFiles {
+    cache: quick_cache::sync::Cache<(u64, usize), bytes::Bytes, FgbWeighter>,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    workers: usize,
+}
+
+#[derive(Clone)]
+struct FgbWeighter;
+
+impl quick_cache::Weighter<(u64, usize), bytes::Bytes> for FgbWeighter {
+    fn weight(&self, _: &(u64, usize), v: &bytes::Bytes) -> u64 {
+        v.len() as u64 + 64
+    }
+}
+
+/// Upper bound of the whole-collection cache (the national buurten, 14,520 areas of 256
+/// vertices, take 70 MB).
+const FGB_CACHE_BYTES: u64 = 512 << 20;
+const FGB_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const FGB_RETRY_AFTER: u64 = 5;
+
+impl FgbFiles {
+    pub(crate) fn new() -> FgbFiles {
+        let workers = (std::thread::available_parallelism().map_or(1, |n| n.get()) / 2).max(1);
+        let options = quick_cache::OptionsBuilder::new()
+            // One shard: a file of 100 MB must fit in it, and there are a few levels.
+            .shards(1)
+            .estimated_items_capacity(16)
+            .weight_capacity(FGB_CACHE_BYTES)
+            .build()
+            .expect("cache options");
+        FgbFiles {
+            cache: quick_cache::sync::Cache::with_options(options, FgbWeighter, Default::default(), Default::default()),
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(workers)),
+            workers,
+        }
+    }
+
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+        match tokio::time::timeout(FGB_WAIT, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(super::problem_response(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "every FlatGeobuf writer is busy (at most {} at a time): try again in {FGB_RETRY_AFTER} s; a whole collection once written is answered from the cache",
+                    self.workers
+                ),
+                [(header::RETRY_AFTER, FGB_RETRY_AFTER.to_string())],
+            )),
+        }
+    }
+}
+
+/// Whether an items request asks for FlatGeobuf: `f=fgb` (or `flatgeobuf`), or no `f` and
+/// an Accept header that names `application/flatgeobuf` before any JSON or HTML.
+fn wants_fgb(f: Option<&str>, headers: &HeaderMap) -> bool {
+    match f {
+        Some(f) => f == "fgb" || f == "flatgeobuf",
+        None => {
+            let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let fgb = accept.find(crate::export::fgb::MEDIA_TYPE);
+            let other = [accept.find("json"), accept.find("text/html")].into_iter().flatten().min();
+            fgb.is_some_and(|p| other.is_none_or(|o| p < o))
+        }
+    }
+}
+
+/// `items?f=fgb`: the collection's areas as FlatGeobuf, in EPSG:4326 (longitude first).
+async fn items_fgb(state: AppState, id: String, headers: HeaderMap, raw: BTreeMap<String, String>) -> Result<Response, Response> {
+    let bad = |e: ApiError| e.into_response();
+    let snap = state.current();
+    let l = match find(&snap, &id).map_err(bad)? {
+        Coll::Level(l) => l,
+        Coll::Points(_) => {
+            return Err(bad(ApiError::BadRequest(format!("f=fgb is for area collections; '{id}' is a point layer: use f=json"))));
+        }
+    };
+    let q = items_query(raw);
+    if let Some(c) = q.crs.as_deref()
+        && !matches!(parse_crs(&snap.working_crs, c).map_err(bad)?, Crs::Crs84 | Crs::Epsg4326)
+    {
+        return Err(bad(ApiError::BadRequest(format!(
+            "f=fgb is written in EPSG:4326 (longitude, latitude, as FlatGeobuf orders it); crs={c} is for f=json"
+        ))));
+    }
+    let bbox_crs = q.bbox_crs.as_deref().map(|c| parse_crs(&snap.working_crs, c)).transpose().map_err(bad)?.unwrap_or(Crs::Crs84);
+    if q.bbox_crs.is_some() && q.bbox.is_none() {
+        return Err(bad(ApiError::BadRequest("bbox-crs without bbox".into())));
+    }
+    let bbox = bbox_rects(q.bbox.as_deref().map(parse_bbox).transpose().map_err(bad)?, bbox_crs);
+    let limit = q.limit.as_deref().map(parse_limit).transpose().map_err(bad)?;
+    let offset = q.offset.as_deref().map(parse_offset).transpose().map_err(bad)?;
+    if let Some(d) = q.datetime.as_deref() {
+        parse_datetime(d).map_err(bad)?;
+    }
+    let fgb = state.fgb.clone();
+    let filename = format!("{}.fgb", snap.levels[l].id);
+    if q.bbox.is_none() && q.filters.is_empty() && limit.is_none() && offset.is_none() {
+        // The whole collection: once per public data version, then from the cache.
+        let key = (super::analysis::public_version(&snap), l);
+        let etag = format!("\"fgb-{}-{:016x}-{l}\"", snap.version, key.0);
+        let bytes = match fgb.cache.get(&key) {
+            Some(b) => b,
+            None => {
+                let task = tokio::spawn(async move {
+                    let guard = match fgb.cache.get_value_or_guard_async(&key).await {
+                        Ok(b) => return Ok(b),
+                        Err(guard) => guard,
+                    };
+                    let permit = fgb.permit().await?;
+                    let written = tokio::task::spawn_blocking(move || {
+                        let _permit = permit;
+                        let mut out = Vec::new();
+                        crate::export::fgb::write_level_fgb(&snap, l, false, &mut out).map(|()| bytes::Bytes::from(out))
+                    })
+                    .await;
+                    match written {
+                        Ok(Ok(b)) => {
+                            let _ = guard.insert(b.clone());
+                            Ok(b)
+                        }
+                        Ok(Err(e)) => Err(ApiError::Internal(format!("FlatGeobuf: {e}")).into_response()),
+                        Err(e) => Err(ApiError::Internal(format!("FlatGeobuf task: {e}")).into_response()),
+                    }
+                });
+                task.await.map_err(|e| ApiError::Internal(format!("FlatGeobuf task: {e}")).into_response())??
+            }
+        };
+        return Ok(ranged(bytes, &headers, &etag, &filename));
+    }
+    // A part: the matched areas (and the page, when limit or offset is given), streamed.
+    let mut ids = match_areas(&snap, l, &q, bbox).map_err(bad)?;
+    if limit.is_some() || offset.is_some() {
+        ids = ids.into_iter().skip(offset.unwrap_or(0)).take(limit.unwrap_or(usize::MAX)).collect();
+    }
+    let permit = fgb.permit().await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let mut out = ChunkWriter { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) };
+        let written = crate::export::fgb::write_areas_fgb(&snap, l, &ids, false, &mut out).map_err(std::io::Error::other);
+        if let Err(e) = written.and_then(|()| std::io::Write::flush(&mut out)) {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) });
+    let mut res = axum::body::Body::from_stream(stream).into_response();
+    fgb_headers(&mut res, &filename);
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+const CHUNK: usize = 256 << 10;
+
+/// Writes into the response body in chunks; an error once the client has gone.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client has gone"))
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() { Ok(()) } else { self.send() }
+    }
+}
+
+fn fgb_headers(res: &mut Response, filename: &str) {
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::export::fgb::MEDIA_TYPE));
+    // The coordinates are longitude, latitude (the header says EPSG:4326, which FlatGeobuf
+    // and GDAL read in that order).
+    h.insert("content-crs", HeaderValue::from_static("<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"));
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{filename}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+}
+
+/// A cached file as a 200, a 206 for one byte range (`Range: bytes=a-b`, `a-`, `-n`), a
+/// 416 for a range outside it, or a 304 for a matching `If-None-Match`. Several ranges
+/// in one request get the whole file.
+fn ranged(bytes: bytes::Bytes, headers: &HeaderMap, etag: &str, filename: &str) -> Response {
+    use axum::http::StatusCode;
+    let len = bytes.len() as u64;
+    let same = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let range =
+        headers.get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().strip_prefix("bytes=")).filter(|r| !r.contains(','));
+    let mut res = if same {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if let Some(r) = range {
+        let (a, b) = r.split_once('-').unwrap_or((r, ""));
+        let span = match (a.trim().parse::<u64>().ok(), b.trim().parse::<u64>().ok()) {
+            (Some(a), Some(b)) if a <= b && a < len => Some((a, b.min(len - 1))),
+            (Some(a), None) if b.trim().is_empty() && a < len => Some((a, len - 1)),
+            (None, Some(n)) if a.trim().is_empty() && n > 0 && len > 0 => Some((len.saturating_sub(n), len - 1)),
+            _ => None,
+        };
+        match span {
+            Some((a, b)) => {
+                let mut res = (StatusCode::PARTIAL_CONTENT, bytes.slice(a as usize..=b as usize)).into_response();
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{b}/{len}")) {
+                    res.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                res
+            }
+            None => {
+                let mut res = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                    res.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                return res;
+            }
+        }
+    } else {
+        bytes.into_response()
+    };
+    fgb_headers(&mut res, filename);
+    let h = res.headers_mut();
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, v);
+    }
+    res
 }

@@ -103,6 +103,8 @@ pub struct AppState {
     /// Tiles rendered at once on the blocking pool (twice the cores): a burst of uncached
     /// tiles queues here instead of starting hundreds of threads.
     pub(crate) tile_renders: Arc<tokio::sync::Semaphore>,
+    /// `items?f=fgb`: whole collections per public data version, and the writers' permits.
+    pub(crate) fgb: Arc<features::FgbFiles>,
 }
 
 impl AppState {
@@ -124,6 +126,7 @@ impl AppState {
             tile_renders: Arc::new(tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             )),
+            fgb: Arc::new(features::FgbFiles::new()),
         }
     }
 

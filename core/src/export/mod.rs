@@ -2,6 +2,7 @@
 //! QGIS styles) and GeoJSON, MapLibre/QGIS styles, and the `count` table. GDAL is used here only to write (`gpkg`), never to read.
 
 pub mod csv_out;
+pub mod fgb;
 pub mod geojson_out;
 pub mod gpkg;
 pub mod pmtiles;

@@ -41,7 +41,7 @@ pub use hierarchy::{HierarchyError, join_hierarchy};
 pub use indicators::IndicatorsError;
 pub use points::PointsError;
 pub use points::{layer_protection, point_source};
-pub use serving::{area_properties, denominator_label};
+pub use serving::{area_properties, denominator_label, properties_of};
 pub use version::{data_version, inputs_fingerprint};
 
 /// Why a snapshot could not be built: the stage that failed, with its own error.

@@ -29,10 +29,17 @@ pub fn denominator_label(ind: &Indicator) -> Option<String> {
 /// their configured name). The one set of field names for tiles, OGC API, GeoJSON and the
 /// GeoPackage's level layers.
 pub fn area_properties(levels: &[Level], results: &[IndicatorResult]) -> Vec<Vec<Vec<(String, Prop)>>> {
-    levels.iter().enumerate().map(|(li, level)| (0..level.areas.len()).map(|a| properties_of(level, li, results, a)).collect()).collect()
+    levels
+        .iter()
+        .enumerate()
+        .map(|(li, level)| (0..level.areas.len()).map(|a| properties_of(level, li, results, a, false)).collect())
+        .collect()
 }
 
-fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize) -> Vec<(String, Prop)> {
+/// The properties of area `a` of level `li`, as [`area_properties`] makes them; with
+/// `include_restricted`, restricted indicators' fields too (for files written on request,
+/// `export --include-restricted`; never for anything served).
+pub fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize, include_restricted: bool) -> Vec<(String, Prop)> {
     let area = &level.areas[a];
     let mut props = vec![("code".to_string(), Prop::Str(area.code.clone()))];
     if let Some(n) = &area.name {
@@ -53,7 +60,7 @@ fn properties_of(level: &Level, li: usize, results: &[IndicatorResult], a: usize
         }
     }
     // Restricted indicators never go into the public area layers (tiles, OGC API, GeoJSON).
-    for r in results.iter().filter(|r| !r.restricted) {
+    for r in results.iter().filter(|r| include_restricted || !r.restricted) {
         let v = &r.per_level[li];
         if let Some(p) = v.periods.len().checked_sub(1) {
             let k = v.index(a, p);
