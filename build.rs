@@ -1,4 +1,5 @@
-//! Embeds MapLibre GL JS and uPlot (the time-series charts), installed from npm into
+//! Embeds MapLibre GL JS, uPlot (the time-series charts) and the pmtiles protocol (the
+//! published site's map), installed from npm into
 //! web/node_modules by `.ci/setup`, so the web map works offline, from the binary alone.
 //! Without them, a stub tells the user what to run.
 
@@ -8,6 +9,7 @@ fn main() {
     let out = std::env::var("OUT_DIR").expect("OUT_DIR");
     println!("cargo:rerun-if-changed=web/node_modules/maplibre-gl/package.json");
     println!("cargo:rerun-if-changed=web/node_modules/uplot/package.json");
+    println!("cargo:rerun-if-changed=web/node_modules/pmtiles/package.json");
     println!("cargo:rerun-if-changed=build.rs");
     for (package, file, stub) in [
         (
@@ -19,6 +21,12 @@ fn main() {
         // Without uPlot the map works; the details panel shows the series as a table.
         ("uplot", "uPlot.iife.min.js", ""),
         ("uplot", "uPlot.min.css", ""),
+        // The pmtiles protocol, for the map of a published site (`buurtmeter publish`).
+        (
+            "pmtiles",
+            "pmtiles.js",
+            "console.error('the pmtiles protocol is not installed: run sh .ci/setup (npm install in web/) and rebuild');",
+        ),
     ] {
         let src = Path::new("web/node_modules").join(package).join("dist").join(file);
         let dst = Path::new(&out).join(file);

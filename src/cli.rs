@@ -74,6 +74,35 @@ buurtmeter init --gemeente GM0917 && buurtmeter serve --project buurtmeter-GM091
 Sources (for a mirror or proxy): BUURTMETER_CBS_ODATA_URL (default https://opendata.cbs.nl/ODataApi/odata),\n\
 BUURTMETER_PDOK_URL (default https://api.pdok.nl). Cache: $XDG_CACHE_HOME/buurtmeter/sources (~/.cache/...).")]
     Init(InitArgs),
+    /// The public part of a project as plain files for any web space or bucket that answers
+    /// HTTP Range requests: PMTiles per level, styles, the web map, CSV downloads and
+    /// metadata, with no server to run. Restricted layers are never written.
+    #[command(after_help = "Example:\n  \
+buurtmeter publish --project examples/heerlen.toml --out site/\n  \
+then copy site/ to the bucket or web space as it is (index.json last) and open index.html there.\n\n\
+File names carry the data version: a new publication adds files beside the old ones, so a reader\n\
+halfway through the old one is not disturbed; delete older versions when nobody reads them.")]
+    Publish(PublishArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The folder to write the site into (created when missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The lowest zoom in the archives. Default: 0.
+    #[arg(long, value_name = "N")]
+    pub minzoom: Option<u8>,
+    /// The highest zoom in the archives. Default: each tileset's own (as its TileJSON says);
+    /// maps overzoom beyond it.
+    #[arg(long, value_name = "N")]
+    pub maxzoom: Option<u8>,
+    /// The URL the site will be read at (https://kaart.example.nl/buurtmeter): the styles'
+    /// pmtiles:// sources become absolute (for QGIS and other maps); relative otherwise.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

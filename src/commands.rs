@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Crosswalk(a) => crosswalk(*a),
         Command::Report(a) => report(a),
         Command::Init(a) => init_cmd(a),
+        Command::Publish(a) => crate::publish::run(a),
     }
 }
 

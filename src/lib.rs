@@ -9,6 +9,7 @@
 //! | [`api`] | the HTTP server (axum): OGC API – Features, tiles, indicators, profiles, the web map |
 //! | [`cli`] | the command line (clap) |
 //! | [`commands`] | what each subcommand does |
+//! | [`publish`] | `buurtmeter publish`: a static site (PMTiles, styles, the map, downloads) for any web space |
 //! | [`init`] | `buurtmeter init`: CBS OData and PDOK downloads (cached) into a ready project |
 //! | [`error`] | the error of a command: the core's stage errors, composed, and the server's and the command line's own |
 //!
@@ -25,3 +26,4 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod init;
+pub mod publish;

@@ -4,7 +4,12 @@
 // /indicators/{id}/trends), hover and click details with the area's time series (uPlot),
 // search by name; in Dutch, German or English (the words in i18n.js), with a chooser of
 // the project's background maps.
-/* global maplibregl, uPlot */
+// The same code runs a published site (`buurtmeter publish`: no server, plain files): the
+// page names its manifest in <meta name="buurtmeter-static">; every API request then goes
+// to the file the manifest gives for it, the tiles come from PMTiles archives by Range
+// requests (the pmtiles protocol), and what only a server can do (hot spots on request,
+// area profiles, the API's links) is left out with a note.
+/* global maplibregl, uPlot, pmtiles */
 (function () {
   'use strict';
   const $ = (id) => document.getElementById(id);
@@ -61,6 +66,23 @@
     numberFormats[digits] = numberFormats[digits] || new Intl.NumberFormat(LOCALE, { maximumFractionDigits: digits });
     return numberFormats[digits].format(Number(x)) + (unit ? ' ' + unit : '');
   };
+  const STATIC_META = document.querySelector('meta[name="buurtmeter-static"]');
+  const STATIC = STATIC_META ? { index: STATIC_META.getAttribute('content'), manifest: null } : null;
+  if (STATIC && typeof pmtiles !== 'undefined') { maplibregl.addProtocol('pmtiles', new pmtiles.Protocol().tile); }
+  // The published site's current manifest: index.json (never from a cache, it changes with
+  // every publication) names the versioned one.
+  async function loadManifest() {
+    const index = await (await fetch(STATIC.index, { cache: 'no-cache' })).json();
+    STATIC.manifest = await (await fetch(index.manifest)).json();
+  }
+  // An API answer as JSON: from the server (`path`), or on a published site from the file
+  // of `key` (null where the publication has none).
+  async function apiJSON(path, key) {
+    if (!STATIC) { return (await fetch(path)).json(); }
+    const file = STATIC.manifest.files[key];
+    if (!file) { return null; }
+    return (await fetch(file)).json();
+  }
   const state = { indicators: [], ind: null, style: null, period: null, values: {}, names: [], hovered: null, labels: {}, markers: [], basemapShown: null, probes: {}, reachable: {}, mode: 'value', trends: {}, chart: null };
   // Trend colours: neither is "good" for every indicator, so two distinct hues, not red/green.
   const TREND = { rising: '#d95f02', falling: '#7570b3', none: '#cfd6dd' };
@@ -119,7 +141,7 @@
 
   async function loadIndicator(id, fit) {
     state.ind = state.indicators.find((i) => i.id === id);
-    const style = await (await fetch('/styles/' + encodeURIComponent(id) + '.json')).json();
+    const style = await apiJSON('/styles/' + encodeURIComponent(id) + '.json', 'style/' + id);
     state.style = style;
     for (const l of levels()) {
       // The style's per-class layers (what QGIS reads) become one layer coloured from
@@ -154,14 +176,25 @@
     $('period').value = Math.max(periods.length - 1, 0);
     $('period').disabled = periods.length <= 1;
     $('mode-trend').disabled = periods.length < 4;
-    $('mode-hotspots').disabled = !state.ind.hotspots;
-    if ((periods.length < 4 && state.mode === 'trend') || (!state.ind.hotspots && state.mode === 'hotspots')) { document.querySelector('input[name=mode][value=value]').checked = true; state.mode = 'value'; }
+    // Published: the indicator's configured hot spots where they were computed.
+    const hotspotsHere = state.ind.hotspots && (!STATIC || levels().some((l) => STATIC.manifest.files['hotspots/' + id + '/' + l.level]));
+    $('mode-hotspots').disabled = !hotspotsHere;
+    if ((periods.length < 4 && state.mode === 'trend') || (!hotspotsHere && state.mode === 'hotspots')) { document.querySelector('input[name=mode][value=value]').checked = true; state.mode = 'value'; }
     state.hot = {};
     state.trends = {};
     $('series').hidden = true;
     renderTicks(periods);
     const finest = levels()[levels().length - 1].level;
-    fill($('links'),
+    if (STATIC) {
+      const d = STATIC.manifest.downloads;
+      fill($('links'),
+        d.csv[finest] ? h('a', { href: d.csv[finest], download: '' }, t('link.csv')) : null,
+        d.fgb && d.fgb[finest] ? h('a', { href: d.fgb[finest], download: '' }, t('link.fgb')) : null,
+        d.qml[id] ? h('a', { href: d.qml[id], download: '' }, t('link.qgis')) : null,
+        d.maplibre[id] ? h('a', { href: d.maplibre[id] }, t('link.maplibre')) : null,
+        h('a', { href: STATIC.manifest.metadata }, t('link.metadata')),
+        h('span', { class: 'muted small static-note' }, t('static.note')));
+    } else fill($('links'),
       h('a', { href: url('indicators', id) + '?' + qs({ level: finest, format: 'csv' }) }, t('link.csv')),
       h('a', { href: url('indicators', id) + '?' + qs({ level: finest, format: 'csv-nl' }) }, t('link.csv_nl')),
       h('a', { href: url('styles', id + '.qml') }, t('link.qgis')),
@@ -184,7 +217,7 @@
     const names = [];
     await Promise.all(levels().map(async (l) => {
       const q = url('indicators', id) + '?' + qs({ level: l.level, period: period });
-      const data = await (await fetch(q)).json();
+      const data = (await apiJSON(q, 'values/' + id + '/' + l.level + '/' + (period || 'latest'))) || { values: [] };
       state.values[l.level] = data.values;
       data.values.forEach((row, i) => {
         map.setFeatureState({ source: l.level, sourceLayer: l.level, id: i }, { v: row.value, protected: !!row.suppressed && row.suppressed !== 'small_denominator' });
@@ -228,7 +261,7 @@
     const l = currentLevel();
     if (!l) { return; }
     if (!state.labels[l.level]) {
-      state.labels[l.level] = (await (await fetch(url('labels', l.level))).json()).labels;
+      state.labels[l.level] = ((await apiJSON(url('labels', l.level), 'labels/' + l.level)) || { labels: [] }).labels;
     }
     const b = map.getBounds();
     // Largest first; a label that would overlap one already placed is left out.
@@ -257,7 +290,7 @@
   // value: they are not part of the project, so they get no colour and no legend entry.
   async function addContext() {
     if (state.context === undefined) {
-      state.context = await (await fetch('/context.geojson')).json();
+      state.context = (await apiJSON('/context.geojson', 'context')) || { type: 'FeatureCollection', features: [] };
     }
     if (!state.context.features.length || map.getSource('context')) { return; }
     map.addSource('context', { type: 'geojson', data: state.context });
@@ -344,8 +377,8 @@
     if (mode === 'trend') {
       await Promise.all(levels().map(async (l) => {
         if (!state.trends[l.level]) {
-          const data = await (await fetch(url('indicators', state.ind.id, 'trends') + '?' + qs({ level: l.level }))).json();
-          state.trends[l.level] = data;
+          const data = await apiJSON(url('indicators', state.ind.id, 'trends') + '?' + qs({ level: l.level }), 'trends/' + state.ind.id + '/' + l.level);
+          state.trends[l.level] = data || { trends: [] };
         }
         state.trends[l.level].trends.forEach((tn, i) => {
           const v = tn.status !== 'ok' ? null : tn.direction === 'rising' ? 1 : tn.direction === 'falling' ? -1 : 0;
@@ -361,8 +394,11 @@
         if (!state.hot[l.level] && known < 3) { state.hot[l.level] = { areas: [] }; }
         if (!state.hot[l.level]) {
           const q = url('indicators', state.ind.id, 'hotspots') + '?' + qs({ level: l.level, method: hs.method, weights: hs.weights, k: hs.k || null, threshold: hs.threshold || null, permutations: hs.permutations, seed: hs.seed, alpha: hs.alpha, fdr: hs.fdr });
-          const res = await fetch(q);
-          state.hot[l.level] = res.ok ? await res.json() : { areas: [] };
+          if (STATIC) { state.hot[l.level] = (await apiJSON(q, 'hotspots/' + state.ind.id + '/' + l.level)) || { areas: [] }; }
+          else {
+            const res = await fetch(q);
+            state.hot[l.level] = res.ok ? await res.json() : { areas: [] };
+          }
         }
         (state.hot[l.level].areas || []).forEach((r, i) => map.setFeatureState({ source: l.level, sourceLayer: l.level, id: i }, { hot: r.cluster || null }));
       }));
@@ -462,7 +498,8 @@
         den ? tr(t('area.denominator', { label: state.ind.definition.denominator_label }), fmt(row.denominator)) : null,
         state.mode === 'trend' ? tr(t('area.trend'), trendOf(l, f.id)) : null,
         hot && hot.cluster ? tr(t('area.cluster'), t('cluster.' + hot.cluster) + ' (p ' + pval(hot.p_sim) + ')') : null)),
-      h('p', { class: 'small' },
+      // Profiles and the comparison are pages of the server: not on a published site.
+      STATIC ? null : h('p', { class: 'small' },
         h('a', { href: url('areas', l, row.code) + (CHOSEN_LANG ? '?' + qs({ lang: CHOSEN_LANG }) : ''), target: '_blank' }, t('area.profile')),
         ' · ',
         h('a', { href: '#', class: 'compare-start', data: { level: l, code: row.code } }, t('area.compare'))),
@@ -581,12 +618,30 @@
     }
   }
 
+  // A published site's series of one area: its row of the level's series file, and its
+  // trend from the trends file (the same values and trend the server's series gives).
+  async function staticSeries(level, code) {
+    const id = state.ind.id;
+    state.series = state.series || {};
+    const k = id + '/' + level;
+    if (!state.series[k]) { state.series[k] = await apiJSON(null, 'series/' + k); }
+    if (!state.trends[level]) { state.trends[level] = (await apiJSON(null, 'trends/' + k)) || { trends: [] }; }
+    const all = state.series[k];
+    const i = (state.values[level] || []).findIndex((r) => r.code === code);
+    if (!all || i < 0 || !all.values[i]) { return null; }
+    return {
+      series: all.periods.map((p, j) => ({ period: p, value: all.values[i][j] })),
+      trend: state.trends[level].trends[i] || { status: 'too_few' },
+    };
+  }
+
   // The clicked area's values over all periods, with its trend: a small uPlot chart
   // (compiled into the binary like MapLibre), or a table where uPlot is missing.
   async function showSeries(level, code, name) {
     const box = $('series');
     if (state.ind.periods.length < 2) { box.hidden = true; return; }
-    const data = await (await fetch(url('indicators', state.ind.id) + '?' + qs({ level: level, area: code }))).json();
+    const data = STATIC ? await staticSeries(level, code) : await (await fetch(url('indicators', state.ind.id) + '?' + qs({ level: level, area: code }))).json();
+    if (!data) { box.hidden = true; return; }
     const s = data.series;
     const tn = data.trend;
     const trend = tn.status === 'ok' ? direction(tn.direction) + ', ' + fmt(tn.slope) + ' ' + per(state.ind.period) + ' (p ' + pval(tn.p) + ')'
@@ -622,6 +677,8 @@
   // writes the page in; `?lang=` stays in the address, so a link keeps its language.
   $('lang').value = LANG;
   $('lang').addEventListener('change', (e) => {
+    // A published site has a page per language (index.html is Dutch).
+    if (STATIC) { location.assign((e.target.value === 'nl' ? 'index.html' : 'index.' + e.target.value + '.html') + location.hash); return; }
     const q = new URLSearchParams(location.search);
     q.set('lang', e.target.value);
     location.assign(location.pathname + '?' + q.toString() + location.hash);
@@ -649,6 +706,7 @@
 
   // Fit the map to an area at a zoom where its level is shown.
   async function zoomToArea(level, code) {
+    if (STATIC) { return zoomToLabel(level, code); }
     const feature = await (await fetch(url('ogc', 'collections', level, 'items', code) + '?f=json')).json();
     const b = [180, 90, -180, -90];
     feature.geometry.coordinates.flat(2).forEach(([x, y]) => { b[0] = Math.min(b[0], x); b[1] = Math.min(b[1], y); b[2] = Math.max(b[2], x); b[3] = Math.max(b[3], y); });
@@ -659,8 +717,22 @@
     await new Promise((resolve) => { map.once('idle', resolve); map.jumpTo(cam || {}); });
   }
 
+  // A published site has no geometry service: the area's label point and size instead.
+  async function zoomToLabel(level, code) {
+    const lvl = levels().find((l) => l.level === level);
+    if (!state.labels[level]) { state.labels[level] = ((await apiJSON(null, 'labels/' + level)) || { labels: [] }).labels; }
+    const x = state.labels[level].find((y) => y.code === code);
+    if (!x || !lvl) { return; }
+    // About 400 px across for the area's size, within the zooms of its level.
+    const side = Math.sqrt(Math.max(x.km2, 0.0001));
+    const zoom = Math.log2((400 / side) * 40075 * Math.cos(x.lat * Math.PI / 180) / 256);
+    const z = Math.min(Math.max(zoom, lvl.minzoom), Math.max(lvl.minzoom, Math.min(lvl.maxzoom - 0.01, 16)));
+    await new Promise((resolve) => { map.once('idle', resolve); map.jumpTo({ center: [x.lon, x.lat], zoom: z }); });
+  }
+
   (async function init() {
-    const list = await (await fetch('/indicators')).json();
+    if (STATIC) { await loadManifest(); }
+    const list = await apiJSON('/indicators', 'indicators');
     state.indicators = list.indicators;
     $('project').textContent = list.project;
     document.title = list.project + ' — buurtmeter';

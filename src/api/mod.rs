@@ -36,6 +36,8 @@ use crate::snapshot::Snapshot;
 pub use analysis::{AnalysisOptions, Limits};
 pub use auth::{ApiKeys, KeysError, load_api_key_hashes};
 pub(crate) use auth::{has_valid_key, sees_exact};
+pub(crate) use i18n::Lang;
+pub(crate) use web::{site_assets, site_page};
 
 /// Tile cache key: (data version hash, tileset, z, x, y).
 pub type TileKey = (u64, u16, u8, u32, u32);

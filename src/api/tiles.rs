@@ -61,6 +61,14 @@ async fn tilejson(
     let i = snap.tiles.tileset(&id).filter(|&i| keyed || !snap.tiles.tilesets[i].restricted).ok_or_else(|| not_found(&snap, &id))?;
     let t = &snap.tiles.tilesets[i];
     let base = base_url(&headers, &state);
+    let mut body = tilejson_of(&snap, t);
+    body["tiles"] = json!([xyz_template(&base, &t.id, &snap.version)]);
+    Ok(([(header::CACHE_CONTROL, if t.restricted { "private" } else { "public, max-age=60" })], Json(body)).into_response())
+}
+
+/// A tileset's TileJSON 3.0.0 without its `tiles` URLs (which depend on where it is read):
+/// the server's `/tiles/{id}`, and the metadata of a published PMTiles archive.
+pub(crate) fn tilejson_of(snap: &crate::snapshot::Snapshot, t: &crate::tiles::Tileset) -> Value {
     // TileJSON's words for the kinds of properties.
     let kind = |k: &crate::tiles::FieldKind| match k {
         crate::tiles::FieldKind::Text => "String",
@@ -68,21 +76,19 @@ async fn tilejson(
     };
     let fields: serde_json::Map<String, Value> = t.fields.iter().map(|(k, ty)| (k.clone(), json!(kind(ty)))).collect();
     let b = t.bounds;
-    let body = json!({
+    json!({
         "tilejson": "3.0.0",
         "name": t.title,
         "description": format!("{} — {}", snap.name, t.title),
         "attribution": snap.attribution.clone().unwrap_or_default(),
         "version": "1.0.0",
         "scheme": "xyz",
-        "tiles": [xyz_template(&base, &t.id, &snap.version)],
         "minzoom": 0,
         "maxzoom": t.maxzoom,
         "bounds": b,
         "center": [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, 11],
         "vector_layers": [{"id": t.id, "description": t.title, "minzoom": 0, "maxzoom": t.maxzoom, "fields": fields}],
-    });
-    Ok(([(header::CACHE_CONTROL, if t.restricted { "private" } else { "public, max-age=60" })], Json(body)).into_response())
+    })
 }
 
 fn not_found(snap: &crate::snapshot::Snapshot, id: &str) -> ApiError {
@@ -125,6 +131,12 @@ fn tile_address(id: &str, z: &str, x: &str, y: &str) -> Result<(u8, u32, u32), A
         )));
     }
     Ok((z as u8, x, y))
+}
+
+/// The MVT bytes of a tile as the server sends them (before any gzip); empty: no tile (204).
+/// `buurtmeter publish` writes these very bytes into its archives.
+pub fn tile_bytes(snap: &crate::snapshot::Snapshot, tileset: usize, z: u8, x: u32, y: u32) -> Vec<u8> {
+    snap.tiles.render(tileset, z, x, y)
 }
 
 /// A rendered tile with its gzip form and ETag, as the cache keeps it.
@@ -181,7 +193,7 @@ async fn tile(
         None => {
             let snap2 = snap.clone();
             let version = snap.version.clone();
-            let make = move || encoded_tile(snap2.tiles.render(ts, z, x, y), &version);
+            let make = move || encoded_tile(tile_bytes(&snap2, ts, z, x, y), &version);
             // Area tiles from zoom 13 on hold a few clipped polygons and render in tens of
             // microseconds: on the worker, as a hop to the blocking pool costs as much.
             // Everything else (low zooms, point layers) may take milliseconds: off it.

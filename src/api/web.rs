@@ -66,6 +66,48 @@ const MAPLIBRE_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/maplibre-gl
 const MAPLIBRE_CSS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/maplibre-gl.css"));
 const UPLOT_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/uPlot.iife.min.js"));
 const UPLOT_CSS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/uPlot.min.css"));
+/// The pmtiles protocol for MapLibre (npm `pmtiles`): only the published site uses it.
+const PMTILES_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pmtiles.js"));
+
+/// The files under `static/` of a published site (`buurtmeter publish`): the map's own and
+/// the libraries, the same bytes the server sends, plus the pmtiles protocol.
+pub(crate) fn site_assets() -> [(&'static str, &'static [u8]); 8] {
+    [
+        ("app.js", APP_JS.as_bytes()),
+        ("i18n.js", WEB_DICTIONARY.as_bytes()),
+        ("app.css", APP_CSS.as_bytes()),
+        ("maplibre-gl.js", MAPLIBRE_JS),
+        ("maplibre-gl.css", MAPLIBRE_CSS),
+        ("uplot.js", UPLOT_JS),
+        ("uplot.css", UPLOT_CSS),
+        ("pmtiles.js", PMTILES_JS),
+    ]
+}
+
+/// The map page of a published site in `lang`: the server's page with relative asset
+/// paths, the pmtiles protocol, no links to the API, the manifest to read (`index.json`)
+/// and its Content-Security-Policy as a `<meta>` (a static host sends no such header):
+/// scripts from the site's own files only; requests to the site, to `public_url` (where the
+/// archives are, when given) and to the background maps.
+pub(crate) fn site_page(lang: Lang, public_url: Option<&str>, basemap_urls: &[&str]) -> String {
+    let page = render_index(INDEX, lang);
+    let policy = content_security_policy(public_url, basemap_urls, None);
+    let page = page.replace("href=\"/static/", "href=\"static/").replace("src=\"/static/", "src=\"static/");
+    // The API's links (OGC API, tiles, indicators) lead nowhere on a static host.
+    let page = match (page.find("<nav>"), page.find("</nav>")) {
+        (Some(a), Some(b)) if a < b => format!("{}{}", &page[..a], &page[b + "</nav>".len()..]),
+        _ => page,
+    };
+    let head = format!(
+        "<meta charset=\"utf-8\">\n  <meta http-equiv=\"Content-Security-Policy\" content=\"{}\">\n  <meta name=\"buurtmeter-static\" content=\"index.json\">",
+        crate::export::escape_markup(&policy)
+    );
+    page.replacen("<meta charset=\"utf-8\">", &head, 1).replacen(
+        "<script src=\"static/app.js\">",
+        "<script src=\"static/pmtiles.js\"></script>\n  <script src=\"static/app.js\">",
+        1,
+    )
+}
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -82,7 +124,9 @@ pub(crate) fn router() -> Router<AppState> {
 /// workers from `blob:` URLs. Images and requests go to this server, to its `--public-url`
 /// (which the styles name, should the page be opened at another address) and to the
 /// project's background maps.
-fn content_security_policy(public_url: Option<&str>, basemap_urls: &[&str]) -> String {
+/// `script_hash`: the one inline script allowed (the server's pages: the profile's); none on
+/// a published site.
+fn content_security_policy(public_url: Option<&str>, basemap_urls: &[&str], script_hash: Option<&str>) -> String {
     let mut extra = String::new();
     for s in public_url.and_then(origin).into_iter().chain(basemap_urls.iter().map(|u| origin(u).unwrap_or_else(|| scheme_of(u)))) {
         if !extra.split_whitespace().any(|x| x == s) {
@@ -91,10 +135,10 @@ fn content_security_policy(public_url: Option<&str>, basemap_urls: &[&str]) -> S
         }
     }
     format!(
-        "default-src 'self'; script-src 'self' '{profile}'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:{extra}; \
+        "default-src 'self'; script-src 'self'{profile}; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:{extra}; \
          font-src 'self' data:; connect-src 'self'{extra}; worker-src 'self' blob:; child-src 'self' blob:; object-src 'none'; \
          base-uri 'self'; form-action 'self'",
-        profile = profile_script_hash()
+        profile = script_hash.map(|h| format!(" '{h}'")).unwrap_or_default()
     )
 }
 
@@ -160,7 +204,7 @@ pub(crate) async fn csp_on_html(
     if html && !res.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
         let snap = state.current();
         let basemaps: Vec<&str> = snap.basemap.iter().flat_map(|b| &b.maps).map(|m| m.url.as_str()).collect();
-        let policy = content_security_policy(state.options.public_url.as_deref(), &basemaps);
+        let policy = content_security_policy(state.options.public_url.as_deref(), &basemaps, Some(profile_script_hash()));
         if let Ok(v) = header::HeaderValue::from_str(&policy) {
             res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
         }
@@ -215,15 +259,16 @@ mod tests {
 
     #[test]
     fn csp_names_only_well_formed_origins() {
-        let csp = content_security_policy(Some("https://kaart.example.nl/buurtmeter/"), &["http://tiles.example.nl:8080/{z}/{x}/{y}.png"]);
+        let csp =
+            content_security_policy(Some("https://kaart.example.nl/buurtmeter/"), &["http://tiles.example.nl:8080/{z}/{x}/{y}.png"], None);
         assert!(csp.contains("img-src 'self' data: blob: https://kaart.example.nl http://tiles.example.nl:8080;"), "{csp}");
         assert!(csp.contains("connect-src 'self' https://kaart.example.nl http://tiles.example.nl:8080;"), "{csp}");
         // A host that would add a source or a directive: only the scheme.
-        let csp = content_security_policy(None, &["https://a.example; script-src *{z}/{x}/{y}"]);
+        let csp = content_security_policy(None, &["https://a.example; script-src *{z}/{x}/{y}"], None);
         assert!(csp.contains("img-src 'self' data: blob: https:;") && !csp.contains('*'), "{csp}");
-        assert!(!content_security_policy(Some("javascript:alert(1)"), &[]).contains("javascript"));
-        assert!(content_security_policy(None, &[]).contains("script-src 'self' 'sha256-"));
-        assert!(!content_security_policy(None, &[]).contains("unsafe-eval"));
+        assert!(!content_security_policy(Some("javascript:alert(1)"), &[], None).contains("javascript"));
+        assert!(content_security_policy(None, &[], Some(profile_script_hash())).contains("script-src 'self' 'sha256-"));
+        assert!(!content_security_policy(None, &[], Some(profile_script_hash())).contains("unsafe-eval"));
         // Every basemap's origin, each once: a map of either side of a border loads.
         let csp = content_security_policy(
             None,
@@ -232,7 +277,18 @@ mod tests {
                 "https://sgx.geodatenzentrum.de/wmts_basemapde/tile/1.0.0/de_basemapde_web_raster_farbe/default/GLOBAL_WEBMERCATOR/{z}/{y}/{x}.png",
                 "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/grijs/EPSG:3857/{z}/{x}/{y}.png",
             ],
+            None,
         );
         assert!(csp.contains("img-src 'self' data: blob: https://service.pdok.nl https://sgx.geodatenzentrum.de;"), "{csp}");
+        // A published site: no inline script at all.
+        assert!(content_security_policy(None, &[], None).contains("script-src 'self'; "));
+    }
+
+    #[test]
+    fn the_published_page_is_relative_and_carries_its_policy() {
+        let page = site_page(Lang::Nl, None, &["https://service.pdok.nl/x/{z}/{x}/{y}.png"]);
+        assert!(page.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'self'; script-src 'self';"), "{page}");
+        assert!(page.contains("src=\"static/pmtiles.js\"") && page.contains("src=\"static/app.js\"") && !page.contains("\"/static/"));
+        assert!(!page.contains("<nav>") && page.contains("name=\"buurtmeter-static\""));
     }
 }

@@ -5,6 +5,7 @@ pub mod csv_out;
 pub mod fgb;
 pub mod geojson_out;
 pub mod gpkg;
+pub mod pmtiles;
 pub mod styles;
 
 pub use csv_out::{write_counts, write_hand_back, write_indicator_csv};
