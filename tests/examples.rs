@@ -255,8 +255,11 @@ fn every_example_speaks_dutch_german_and_english() {
         let code = items["features"][0]["id"].as_str().unwrap_or_else(|| panic!("{name}: no area in {level}")).to_string();
         let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("languages-{name}"));
         std::fs::create_dir_all(&shots).unwrap();
-        let hosts: Vec<String> =
-            p.basemap.as_ref().map(|b| b.maps.iter().map(|m| m.url.split('/').nth(2).unwrap_or("").to_string()).collect()).unwrap_or_default();
+        let hosts: Vec<String> = p
+            .basemap
+            .as_ref()
+            .map(|b| b.maps.iter().map(|m| m.url.split('/').nth(2).unwrap_or("").to_string()).collect())
+            .unwrap_or_default();
         let out = Command::new("node")
             .arg(root.join("tests/browser/languages.cjs"))
             .arg(&server.base)
@@ -269,7 +272,8 @@ fn every_example_speaks_dutch_german_and_english() {
         let line = stdout.lines().last().unwrap_or_else(|| panic!("{name}: no output: {}", String::from_utf8_lossy(&out.stderr)));
         let r: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(r["errors"].as_array().map(Vec::len), Some(0), "{name}: {r:#}");
-        for (key, lang, legend) in [("de", "de", "Legende"), ("en", "en", "Legend"), ("switched", "en", "Legend"), ("nl", "nl", "Legenda")] {
+        for (key, lang, legend) in [("de", "de", "Legende"), ("en", "en", "Legend"), ("switched", "en", "Legend"), ("nl", "nl", "Legenda")]
+        {
             assert_eq!(r[key]["lang"], lang, "{name} {key}: {:#}", r[key]);
             assert_eq!(r[key]["legendTitle"], legend, "{name} {key}: {:#}", r[key]);
             assert!(r[key]["features"].as_u64().unwrap_or(0) > 0, "{name} {key}: nothing drawn: {:#}", r[key]);

@@ -125,8 +125,14 @@ pub struct AreaIndex {
 
 struct CellLookup {
     size: u32,
-    /// (easting, northing) of a cell's lower-left corner → its area.
-    index: std::collections::HashMap<(i64, i64), u32>,
+    /// Column and row (in cells) of the lower-left cell of the levels' extent.
+    i0: i64,
+    j0: i64,
+    nx: i64,
+    ny: i64,
+    /// Row-major over the extent: the area of each cell, or [`crate::join::NONE`].
+    dense: Vec<u32>,
+    len: usize,
 }
 
 /// An R-tree of the areas' envelopes, each tagged with the area's index; bulk-loaded.
@@ -247,17 +253,32 @@ impl AreaIndex {
     /// belongs to the cell east or north of it), no polygon is tested. `cells[i]` is area
     /// `i`; `None` for an area that is no cell of that size (never located).
     pub fn cells(size: u32, cells: impl IntoIterator<Item = Option<crate::grid::Cell>>) -> AreaIndex {
-        let index = cells
+        let s = i64::from(size);
+        let found: Vec<(i64, i64, u32)> = cells
             .into_iter()
             .enumerate()
-            .filter_map(|(i, c)| c.filter(|c| c.size == size).map(|c| ((c.east, c.north), i as u32)))
+            .filter_map(|(i, c)| c.filter(|c| c.size == size).map(|c| (c.east / s, c.north / s, i as u32)))
             .collect();
-        AreaIndex { grid: CandidateGrid::new(&[]), prepared: Vec::new(), cells: Some(CellLookup { size, index }) }
+        // A dense table over the cells' extent (a grid level is a rectangle, or the cells
+        // that touch a region: never much larger than its extent, and MAX_CELLS caps it).
+        let (i0, j0) = found.iter().fold((i64::MAX, i64::MAX), |(a, b), c| (a.min(c.0), b.min(c.1)));
+        let (i1, j1) = found.iter().fold((i64::MIN, i64::MIN), |(a, b), c| (a.max(c.0), b.max(c.1)));
+        let (nx, ny) = if found.is_empty() { (0, 0) } else { (i1 - i0 + 1, j1 - j0 + 1) };
+        let mut dense = vec![crate::join::NONE; (nx * ny).max(0) as usize];
+        for &(i, j, a) in &found {
+            let k = ((j - j0) * nx + (i - i0)) as usize;
+            // The first area of a cell wins, as a polygon lookup's lowest index does.
+            if dense[k] == crate::join::NONE {
+                dense[k] = a;
+            }
+        }
+        let lookup = CellLookup { size, i0, j0, nx, ny, dense, len: found.len() };
+        AreaIndex { grid: CandidateGrid::new(&[]), prepared: Vec::new(), cells: Some(lookup) }
     }
 
     pub fn len(&self) -> usize {
         match &self.cells {
-            Some(c) => c.index.len(),
+            Some(c) => c.len,
             None => self.prepared.len(),
         }
     }
@@ -277,9 +298,18 @@ impl AreaIndex {
     /// point, when areas overlap there (for the overlap warning).
     #[inline]
     pub fn locate_checked(&self, x: f64, y: f64) -> (Option<u32>, Option<u32>) {
-        if let Some(cells) = &self.cells {
-            let found = crate::grid::Cell::containing(cells.size, x, y).and_then(|c| cells.index.get(&(c.east, c.north)).copied());
-            return (found, None);
+        if let Some(c) = &self.cells {
+            let s = f64::from(c.size);
+            let (i, j) = ((x / s).floor(), (y / s).floor());
+            if !(i.is_finite() && j.is_finite()) {
+                return (None, None);
+            }
+            let (i, j) = (i as i64 - c.i0, j as i64 - c.j0);
+            if i < 0 || j < 0 || i >= c.nx || j >= c.ny {
+                return (None, None);
+            }
+            let a = c.dense[(j * c.nx + i) as usize];
+            return ((a != crate::join::NONE).then_some(a), None);
         }
         let (mut best, mut second): (Option<u32>, Option<u32>) = (None, None);
         for cand in self.grid.candidates(x, y) {
