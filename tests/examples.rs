@@ -12,39 +12,9 @@ use std::process::Command;
 use buurtmeter::config::Project;
 use common::*;
 
-/// The demo and every example project whose data is here (a missing file fails under CI).
-fn projects() -> Vec<(String, PathBuf)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut out = vec![("demo".to_string(), demo_project())];
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "examples/ holds no project");
-    'project: for f in files {
-        let p = Project::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        for rel in p.input_paths() {
-            let path = p.resolve(rel);
-            let Ok(inside) = path.canonicalize() else {
-                // Reports the missing file: a failure under CI, a skip otherwise.
-                let shared = rel.to_string_lossy().replace("../../shared/data/", "");
-                if shared_data(&shared).is_none() {
-                    continue 'project;
-                }
-                panic!("{}: {} is missing", f.display(), path.display());
-            };
-            assert!(inside.exists());
-        }
-        out.push((f.file_stem().unwrap().to_string_lossy().into_owned(), f));
-    }
-    out
-}
-
 #[test]
 fn every_project_checks_with_accounting_per_level() {
-    for (name, path) in projects() {
+    for (name, path) in example_projects() {
         let out = buurtmeter(&["check", "--project", path.to_str().unwrap()]);
         let err = stderr(&out);
         assert!(out.status.success(), "{name}: check failed:\n{err}");
@@ -64,7 +34,7 @@ fn every_project_checks_with_accounting_per_level() {
 fn every_style_passes_maplibre_style_validation() {
     let validator = Path::new(env!("CARGO_MANIFEST_DIR")).join("web/node_modules/.bin/gl-style-validate");
     assert!(validator.exists(), "run sh .ci/setup (npm ci in web/) for MapLibre's gl-style-validate");
-    for (name, path) in projects() {
+    for (name, path) in example_projects() {
         let dir = tempfile::tempdir().unwrap();
         let out = buurtmeter(&["export", "--project", path.to_str().unwrap(), "--styles", dir.path().to_str().unwrap()]);
         assert!(out.status.success(), "{name}: export failed: {}", stderr(&out));
@@ -90,7 +60,7 @@ fn every_project_renders_in_headless_chromium() {
     if !require_browser() {
         return;
     }
-    for (name, path) in projects() {
+    for (name, path) in example_projects() {
         let server = Server::start(&["--project", path.to_str().unwrap()]);
         let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("webmap-{name}.png"));
         // Every background map's host (comma-separated): unreachable offline, not an error.
@@ -174,7 +144,7 @@ fn every_style_converts_in_qgis_without_skipped_expressions() {
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/qgis/convert_style.py");
-    for (name, path) in projects() {
+    for (name, path) in example_projects() {
         let dir = tempfile::tempdir().unwrap();
         let out = buurtmeter(&["export", "--project", path.to_str().unwrap(), "--styles", dir.path().to_str().unwrap()]);
         assert!(out.status.success(), "{name}: {}", stderr(&out));
@@ -201,7 +171,7 @@ fn every_style_converts_in_qgis_without_skipped_expressions() {
 
 #[test]
 fn every_channel_carries_the_same_fields() {
-    for (name, path) in projects() {
+    for (name, path) in example_projects() {
         let server = Server::start(&["--project", path.to_str().unwrap()]);
         let dir = tempfile::tempdir().unwrap();
         let gpkg = dir.path().join("e.gpkg");
@@ -246,7 +216,7 @@ fn every_example_speaks_dutch_german_and_english() {
     if !require_browser() {
         return;
     }
-    for (name, path) in projects().into_iter().filter(|(n, _)| n != "demo") {
+    for (name, path) in example_projects().into_iter().filter(|(n, _)| n != "demo") {
         let p = Project::load(&path).unwrap();
         let server = Server::start(&["--project", path.to_str().unwrap()]);
         let level = &p.levels[0].id;

@@ -9,39 +9,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use buurtmeter::config::Project;
 use common::*;
 use gdal::vector::{LayerAccess, LayerCaps};
 use serde_json::{Map, Value};
-
-/// The demo and every example project whose data is here (as `tests/examples.rs`).
-fn projects() -> Vec<(String, PathBuf)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut out = vec![("demo".to_string(), demo_project())];
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    'project: for f in files {
-        let p = Project::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        for rel in p.input_paths() {
-            if p.resolve(rel).canonicalize().is_err() {
-                let shared = rel.to_string_lossy().replace("../../shared/data/", "");
-                if shared_data(&shared).is_none() {
-                    continue 'project;
-                }
-                panic!("{}: {} is missing", f.display(), p.resolve(rel).display());
-            }
-        }
-        out.push((f.file_stem().unwrap().to_string_lossy().into_owned(), f));
-    }
-    out
-}
 
 /// Features by code: (properties, geometry).
 type Features = BTreeMap<String, (Map<String, Value>, Value)>;
@@ -141,7 +115,7 @@ fn assert_same(what: &str, api: &Features, fgb: &Features) {
 
 #[test]
 fn export_and_items_fgb_are_the_ogc_api_features_as_gdal_reads_them() {
-    for (name, project) in projects() {
+    for (name, project) in example_projects() {
         let p = project.to_str().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let out = buurtmeter(&["export", "--project", p, "--fgb", dir.path().to_str().unwrap()]);

@@ -13,32 +13,6 @@ use std::process::{Child, Command, Stdio};
 use buurtmeter::config::Project;
 use common::*;
 
-/// The demo and every example project whose data is here (as tests/examples.rs lists them).
-fn projects() -> Vec<(String, PathBuf)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut out = vec![("demo".to_string(), demo_project())];
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    'project: for f in files {
-        let p = Project::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        for rel in p.input_paths() {
-            if p.resolve(rel).canonicalize().is_err() {
-                let shared = rel.to_string_lossy().replace("../../shared/data/", "");
-                if shared_data(&shared).is_none() {
-                    continue 'project;
-                }
-                panic!("{}: {} is missing", f.display(), p.resolve(rel).display());
-            }
-        }
-        out.push((f.file_stem().unwrap().to_string_lossy().into_owned(), f));
-    }
-    out
-}
-
 /// `buurtmeter publish` into a fresh folder under the target's tmp dir (kept for a look).
 fn publish(name: &str, project: &Path, extra: &[&str]) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("publish-{name}"));
@@ -133,7 +107,7 @@ fn archives(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn published_tiles_are_the_servers_byte_for_byte() {
-    for (name, path) in projects() {
+    for (name, path) in example_projects() {
         let dir = publish(&name, &path, &[]);
         let index = read_json(&dir.join("index.json"));
         let version = index["data_version"].as_str().unwrap().to_string();
@@ -209,7 +183,7 @@ fn every_published_site_renders_from_its_archives() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for (name, path) in projects() {
+    for (name, path) in example_projects() {
         let dir = publish(&format!("{name}-web"), &path, &[]);
         let index = read_json(&dir.join("index.json"));
         let version = index["data_version"].as_str().unwrap();

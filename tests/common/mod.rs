@@ -239,3 +239,33 @@ pub fn run_reference(script: &str, input: &serde_json::Value) -> serde_json::Val
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("reference output is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
+
+/// The demo and every example project whose data is here (a missing file fails under CI).
+pub fn example_projects() -> Vec<(String, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = vec![("demo".to_string(), demo_project())];
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "examples/ holds no project");
+    'project: for f in files {
+        let p = buurtmeter::config::Project::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        for rel in p.input_paths() {
+            let path = p.resolve(rel);
+            let Ok(inside) = path.canonicalize() else {
+                // Reports the missing file: a failure under CI, a skip otherwise.
+                let shared = rel.to_string_lossy().replace("../../shared/data/", "");
+                if shared_data(&shared).is_none() {
+                    continue 'project;
+                }
+                panic!("{}: {} is missing", f.display(), path.display());
+            };
+            assert!(inside.exists());
+        }
+        out.push((f.file_stem().unwrap().to_string_lossy().into_owned(), f));
+    }
+    out
+}
