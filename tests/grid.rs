@@ -166,6 +166,28 @@ numerator = {{ statistic = "aantal_inwoners" }}
     assert!(text.lines().skip(1).filter(|l| l.starts_with("inwoners,")).all(|l| l.ends_with(",true")), "every 1 km value is converted");
     // Without an extent: exactly the 1 km cells that touch a wijk, checked with GDAL's
     // ST_Intersects on the wijken transformed to EPSG:3035.
+    // A conversion limited to a country no area has is an error that says so, not a
+    // column of zeros.
+    let text = std::fs::read_to_string(&project).unwrap();
+    let wrong = dir.path().join("wrong.toml");
+    std::fs::write(
+        &wrong,
+        text.replacen(
+            "columns = { aantal_inwoners = \"inwoners\" }",
+            "columns = { aantal_inwoners = \"inwoners\" }\ncountries = [\"DE\"]",
+            1,
+        ),
+    )
+    .unwrap();
+    let o = common::buurtmeter(&["check", "--project", wrong.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        common::stderr(&o).contains(
+            "conversions[0].countries = [\"DE\"]: no area of level 'wijken' is of these countries (its areas' countries: none given)"
+        ),
+        "{}",
+        common::stderr(&o)
+    );
     let grid_cells = values(&out, "raster_1km")["inwoners"].len();
     let rows = common::ogr_sql(
         &wijken,

@@ -237,6 +237,19 @@ pub(super) fn between_levels(project: &Project, levels: &mut [Level], working: &
                 .iter()
                 .map(|a| c.countries.is_empty() || a.country.as_ref().is_some_and(|k| c.countries.contains(k)))
                 .collect();
+            if !included.contains(&true) {
+                let have: std::collections::BTreeSet<&str> = levels[from].areas.iter().filter_map(|a| a.country.as_deref()).collect();
+                return Err(ProjectError::new(
+                    &project.file,
+                    format!(
+                        "{key}.countries = {:?}: no area of level '{}' is of these countries (its areas' countries: {}); give each part of the level its country = \"NL\" / \"DE\"",
+                        c.countries,
+                        c.from,
+                        if have.is_empty() { "none given".to_string() } else { have.into_iter().collect::<Vec<_>>().join(", ") }
+                    ),
+                )
+                .into());
+            }
             let missing = values.iter().zip(&included).filter(|(v, inc)| **inc && v.is_none()).count();
             let values: Vec<Option<f64>> = values
                 .iter()
