@@ -56,29 +56,14 @@ fn every_style_passes_maplibre_style_validation() {
 
 #[test]
 fn every_project_renders_in_headless_chromium() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     if !require_browser() {
         return;
     }
     for (name, path) in example_projects() {
         let server = Server::start(&["--project", path.to_str().unwrap()]);
         let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("webmap-{name}.png"));
-        // Every background map's host (comma-separated): unreachable offline, not an error.
-        let basemap_host = Project::load(&path)
-            .unwrap()
-            .basemap
-            .map(|b| b.maps.iter().map(|m| m.url.split('/').nth(2).unwrap_or("")).collect::<Vec<_>>().join(","))
-            .unwrap_or_default();
-        let out = Command::new("node")
-            .arg(root.join("tests/browser/webmap.cjs"))
-            .arg(&server.base)
-            .arg(&shot)
-            .env("BASEMAP_HOST", &basemap_host)
-            .output()
-            .expect("node");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let line = stdout.lines().last().unwrap_or_else(|| panic!("{name}: no output: {}", String::from_utf8_lossy(&out.stderr)));
-        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let hosts = basemap_hosts(&Project::load(&path).unwrap());
+        let r = browser_json("webmap.cjs", &[server.base.as_ref(), shot.as_os_str()], &[("BASEMAP_HOST", &hosts)]);
         assert_eq!(r["errors"].as_array().map(Vec::len), Some(0), "{name}: {r}");
         assert!(r["features"].as_u64().unwrap_or(0) > 0, "{name}: nothing rendered: {r}");
         assert!(r["legend"].as_u64().unwrap_or(0) >= 2, "{name}: {r}");
@@ -212,7 +197,6 @@ fn every_channel_carries_the_same_fields() {
 /// map and of an area's profile, `?lang=` and the switch override it, no console errors.
 #[test]
 fn every_example_speaks_dutch_german_and_english() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     if !require_browser() {
         return;
     }
@@ -225,22 +209,9 @@ fn every_example_speaks_dutch_german_and_english() {
         let code = items["features"][0]["id"].as_str().unwrap_or_else(|| panic!("{name}: no area in {level}")).to_string();
         let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("languages-{name}"));
         std::fs::create_dir_all(&shots).unwrap();
-        let hosts: Vec<String> = p
-            .basemap
-            .as_ref()
-            .map(|b| b.maps.iter().map(|m| m.url.split('/').nth(2).unwrap_or("").to_string()).collect())
-            .unwrap_or_default();
-        let out = Command::new("node")
-            .arg(root.join("tests/browser/languages.cjs"))
-            .arg(&server.base)
-            .arg(&shots)
-            .arg(format!("/areas/{level}/{code}"))
-            .env("BASEMAP_HOST", hosts.join(","))
-            .output()
-            .expect("node");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let line = stdout.lines().last().unwrap_or_else(|| panic!("{name}: no output: {}", String::from_utf8_lossy(&out.stderr)));
-        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let profile = format!("/areas/{level}/{code}");
+        let args = [server.base.as_ref(), shots.as_os_str(), profile.as_ref()];
+        let r = browser_json("languages.cjs", &args, &[("BASEMAP_HOST", &basemap_hosts(&p))]);
         assert_eq!(r["errors"].as_array().map(Vec::len), Some(0), "{name}: {r:#}");
         for (key, lang, legend) in [("de", "de", "Legende"), ("en", "en", "Legend"), ("switched", "en", "Legend"), ("nl", "nl", "Legenda")]
         {

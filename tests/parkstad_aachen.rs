@@ -134,17 +134,9 @@ fn the_cross_border_map_in_three_languages() {
     let server = common::Server::start(&["--project", project.to_str().unwrap()]);
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("parkstad-aachen");
     std::fs::create_dir_all(&shots).unwrap();
-    let out = std::process::Command::new("node")
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/languages.cjs"))
-        .arg(&server.base)
-        .arg(&shots)
-        .arg("/areas/gemeenten/053340002002")
-        .env("BASEMAP_HOST", "service.pdok.nl,sgx.geodatenzentrum.de")
-        .output()
-        .expect("node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_else(|| panic!("no output: {}", String::from_utf8_lossy(&out.stderr)));
-    let r: Value = serde_json::from_str(line).unwrap();
+    let hosts = common::basemap_hosts(&buurtmeter::config::Project::load(&project).unwrap());
+    let args = [server.base.as_ref(), shots.as_os_str(), "/areas/gemeenten/053340002002".as_ref()];
+    let r = common::browser_json("languages.cjs", &args, &[("BASEMAP_HOST", &hosts)]);
     assert_eq!(r["errors"].as_array().map(Vec::len), Some(0), "{r:#}");
     for (key, lang, legend) in [("de", "de", "Legende"), ("en", "en", "Legend"), ("nl", "nl", "Legenda")] {
         assert_eq!(r[key]["lang"], lang, "{key}: {:#}", r[key]);

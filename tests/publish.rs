@@ -182,7 +182,6 @@ fn every_published_site_renders_from_its_archives() {
     if !require_browser() {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for (name, path) in example_projects() {
         let dir = publish(&format!("{name}-web"), &path, &[]);
         let index = read_json(&dir.join("index.json"));
@@ -206,23 +205,9 @@ fn every_published_site_renders_from_its_archives() {
             }
         }
         let p = Project::load(&path).unwrap();
-        let basemap_host = p
-            .basemap
-            .as_ref()
-            .map(|b| b.maps.iter().map(|m| m.url.split('/').nth(2).unwrap_or("")).collect::<Vec<_>>().join(","))
-            .unwrap_or_default();
         let site = StaticServer::start(&dir);
         let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("published-{name}.png"));
-        let out = Command::new("node")
-            .arg(root.join("tests/browser/published.cjs"))
-            .arg(&site.base)
-            .arg(&shot)
-            .env("BASEMAP_HOST", &basemap_host)
-            .output()
-            .expect("node");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let line = stdout.lines().last().unwrap_or_else(|| panic!("{name}: no output: {}", String::from_utf8_lossy(&out.stderr)));
-        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let r = browser_json("published.cjs", &[site.base.as_ref(), shot.as_os_str()], &[("BASEMAP_HOST", &basemap_hosts(&p))]);
         assert_eq!(r["errors"].as_array().map(Vec::len), Some(0), "{name}: {r}");
         assert!(r["features"].as_u64().unwrap_or(0) > 0, "{name}: nothing rendered: {r}");
         assert!(r["legend"].as_u64().unwrap_or(0) >= 2, "{name}: {r}");

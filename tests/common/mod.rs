@@ -269,3 +269,26 @@ pub fn example_projects() -> Vec<(String, PathBuf)> {
     }
     out
 }
+
+/// Every background map's host of a project, comma-separated, for the browser scripts'
+/// `BASEMAP_HOST`: unreachable offline, so their failures are not errors.
+pub fn basemap_hosts(p: &buurtmeter::config::Project) -> String {
+    p.basemap
+        .as_ref()
+        .map(|b| b.maps.iter().map(|m| m.url.split('/').nth(2).unwrap_or("")).collect::<Vec<_>>().join(","))
+        .unwrap_or_default()
+}
+
+/// Run `node tests/browser/<script> ARGS…` with `env`; its last line of output, which
+/// every browser script prints as one JSON object.
+pub fn browser_json(script: &str, args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> serde_json::Value {
+    let out = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(script))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_else(|| panic!("{script}: no output: {}", String::from_utf8_lossy(&out.stderr)));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{script}: not JSON ({e}): {line}"))
+}
