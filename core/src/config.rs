@@ -479,6 +479,29 @@ pub struct PointsConfig {
     /// publishes (the default for restricted layers).
     #[serde(default)]
     pub release: Option<Release>,
+    /// A database layer (`path = "PG:…"`): a query whose rows are the points, instead of
+    /// `layer` (`"select id, geom, gemeld_op from meldingen where …"`).
+    #[serde(default)]
+    pub sql: Option<String>,
+    /// Where the points are joined to the areas: `"process"` (the default: every point is
+    /// read into buurtmeter) or `"database"` (a PostGIS layer: the areas go to the
+    /// database and one aggregation query comes back; see `join::database`).
+    #[serde(default)]
+    pub join: JoinPlace,
+}
+
+/// Where a point layer is joined (`join` in the project file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinPlace {
+    #[default]
+    Process,
+    Database,
+}
+
+/// A path that is a GDAL connection string to PostgreSQL (`PG:dbname=… host=…`), not a file.
+pub fn is_database_path(p: &Path) -> bool {
+    p.to_str().is_some_and(|s| s.len() >= 3 && s[..3].eq_ignore_ascii_case("pg:"))
 }
 
 /// When a protected layer's public values may change (`release = "month"`).
@@ -1200,6 +1223,50 @@ impl Project {
         Ok(())
     }
 
+    /// A database layer: a password stays out of the project file; `sql` and `join =
+    /// "database"` are for databases only; a layer joined in the database has no points
+    /// in buurtmeter, so it cannot be public (points on the map) or kept at release
+    /// points (a release keeps every record), and its record keys need an id column.
+    fn check_database_layer(&self, p: &PointsConfig) -> std::result::Result<(), String> {
+        let database = is_database_path(&p.path);
+        if database {
+            let conninfo = p.path.to_string_lossy();
+            if conninfo.split_whitespace().any(|kv| kv.to_ascii_lowercase().trim_start_matches("pg:").starts_with("password")) {
+                return Err(format!(
+                    "point layer '{}': the connection string holds a password; remove it and set PGPASSWORD, or put it in ~/.pgpass (a project file is shared, a password is not)",
+                    p.id
+                ));
+            }
+            if p.sql.is_some() && p.layer.is_some() {
+                return Err(format!("point layer '{}': give `layer` (a table) or `sql` (a query), not both", p.id));
+            }
+            if p.sql.is_none() && p.layer.is_none() {
+                return Err(format!("point layer '{}': name the table with layer = \"schema.table\", or give a query with sql = \"select …\"", p.id));
+            }
+        } else if p.sql.is_some() {
+            return Err(format!("point layer '{}': `sql` is for database layers (path = \"PG:dbname=…\"); a file's layer is chosen with `layer`", p.id));
+        }
+        if p.join == JoinPlace::Database {
+            let why = if !database {
+                Some("join = \"database\" is for a PostGIS layer (path = \"PG:dbname=…\"); a file is joined in buurtmeter")
+            } else if p.access == Access::Public {
+                Some("a layer joined in the database leaves its points there, so it cannot show them: use access = \"aggregate\" (counts per area), or join = \"process\"")
+            } else if self.release_of(p).is_some() {
+                Some("a layer joined in the database cannot be kept at release points (a release keeps every record in buurtmeter): set release = \"live\" (every reload publishes), or join = \"process\"")
+            } else if self.is_protected(p) && p.id_column.is_none() {
+                Some("a protected layer joined in the database needs id_column (the column that identifies a record), from which the cell-key record keys are computed in SQL")
+            } else if p.x.is_some() || p.lon.is_some() || p.geometry.is_some() || p.addresses.is_some() || p.crs.is_some() {
+                Some("a layer joined in the database takes its points and their CRS from the table's PostGIS geometry: remove x/y, lon/lat, geometry, crs and addresses (or make the point in `sql` with ST_SetSRID(ST_MakePoint(x, y), 28992))")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(format!("point layer '{}': {why}", p.id));
+            }
+        }
+        Ok(())
+    }
+
     fn check_groups(&self) -> std::result::Result<(), String> {
         for g in &self.groups {
             if !self.levels.iter().any(|l| l.id == g.level) {
@@ -1235,6 +1302,7 @@ impl Project {
     fn check_points(&self) -> std::result::Result<(), String> {
         for p in &self.points {
             positive(&format!("point layer '{}'", p.id), [p.min_count, p.round_to, p.min_denominator])?;
+            self.check_database_layer(p)?;
             if p.x.is_some() != p.y.is_some() || p.lon.is_some() != p.lat.is_some() {
                 return Err(format!("point layer '{}': give both x and y, or both lon and lat", p.id));
             }
@@ -1283,7 +1351,7 @@ impl Project {
     }
 
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+        if p.is_absolute() || is_database_path(p) { p.to_path_buf() } else { self.base_dir.join(p) }
     }
 }
 

@@ -319,7 +319,19 @@ pub struct PointLayer {
     pub weights: Option<Vec<f64>>,
     /// A stable identity per point (a hash of its id column or row), when asked for.
     pub identity: Option<Vec<u64>>,
+    /// Rows that stand for many records (a layer joined in the database: one row per
+    /// area, date, category and usable weight). `weights` then holds each row's weight
+    /// sum, and `xs`/`ys` are NaN but for the points the database sent back one by one.
+    pub groups: Option<Groups>,
     pub accounting: Accounting,
+}
+
+/// Per row of a grouped layer: how many records it stands for, and the largest |weight|
+/// among them (for the dominance rule of weighted sums).
+#[derive(Debug, Clone, Default)]
+pub struct Groups {
+    pub records: Vec<u64>,
+    pub largest: Vec<f64>,
 }
 
 impl PointLayer {

@@ -5,10 +5,13 @@
 //! table, level, period, filter and tile, so slicing and repeating queries does not
 //! average the noise away; differences of published cells are noisy.
 //!
-//! - **Record keys**: SipHash-2-4 (a keyed pseudo-random function) of the layer id and
-//!   the record's identity, under a secret kept outside the project
+//! - **Record keys**: the first 8 bytes of SHA-256 over the secret, the layer id and the
+//!   record's identity (a keyed pseudo-random function: the secret is a fixed-length
+//!   prefix and no key is ever published), under a secret kept outside the project
 //!   (`BUURTMETER_SDC_SECRET`). A key is a u64 read as a fraction of 2⁶⁴; cell keys are
-//!   wrapping sums, so they do not depend on the order the records are added in.
+//!   wrapping sums, so they do not depend on the order the records are added in. SHA-256
+//!   because PostgreSQL has it built in (`sha256()`, no extension): the join pushed down
+//!   into a database computes the same keys in SQL ([`record_key_sql`]).
 //! - **Perturbation table**: per true count i, a distribution over published counts
 //!   j = i + v with |v| ≤ D, j ≥ 0, j not in 1..=js (no published value between 1 and
 //!   `min_count − 1`), mean 0 (unbiased) and variance V; among those the one with maximum
@@ -22,8 +25,7 @@
 //! D is not published (the SDC Handbook calls that risky); V is, so analysts can judge
 //! the noise.
 
-use siphasher::sip::SipHasher24;
-use std::hash::Hasher;
+use sha2::Digest;
 
 /// The method's parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -151,13 +153,46 @@ fn max_entropy(v: &[f64], var: f64) -> Vec<f64> {
     dist(a, b)
 }
 
-/// A record's key: SipHash-2-4 under the secret, of the layer id and the record identity.
+/// A record's key: SHA-256 of the secret, the layer id, a zero byte and the identity
+/// (8 bytes, big-endian), its first 8 bytes read big-endian.
 pub fn record_key(secret: &[u8; 16], layer: &str, identity: u64) -> u64 {
-    let mut h = SipHasher24::new_with_key(secret);
-    h.write(layer.as_bytes());
-    h.write_u8(0);
-    h.write_u64(identity);
-    h.finish()
+    let mut h = sha2::Sha256::new();
+    h.update(secret);
+    h.update(layer.as_bytes());
+    h.update([0u8]);
+    h.update(identity.to_be_bytes());
+    first_u64(&h.finalize())
+}
+
+/// A record's identity from the text of its id column (trimmed of ASCII white space):
+/// the first 8 bytes of its SHA-256, so that SQL can compute it too ([`identity_sql`]).
+pub fn identity_of_id(text: &[u8]) -> u64 {
+    let start = text.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(text.len());
+    let end = text.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    first_u64(&sha2::Sha256::digest(&text[start..end]))
+}
+
+fn first_u64(digest: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// [`identity_of_id`] in PostgreSQL, of the SQL expression `column` (any type, as text):
+/// 8 bytes (`bytea`). The trimmed characters are those of Rust's ASCII white space.
+pub fn identity_sql(column: &str) -> String {
+    format!("substring(sha256(convert_to(btrim(({column})::text, E' \\t\\n\\f\\r'), 'UTF8')) from 1 for 8)")
+}
+
+/// [`record_key`] in PostgreSQL, of the 8-byte identity expression `identity` (from
+/// [`identity_sql`]): a `bigint` holding the key's 64 bits (two's complement). Summed as
+/// `numeric` and taken modulo 2⁶⁴, it is the cell key of the in-process join.
+pub fn record_key_sql(secret: &[u8; 16], layer: &str, identity: &str) -> String {
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let layer_hex: String = layer.bytes().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "('x' || encode(substring(sha256('\\x{hex}{layer_hex}00'::bytea || ({identity})) from 1 for 8), 'hex'))::bit(64)::bigint"
+    )
 }
 
 /// The secret for record keys: `BUURTMETER_SDC_SECRET` (any text, hashed to 128 bits).

@@ -282,9 +282,24 @@ pub fn evaluate(
     };
     let period_keys = period_axis(ind, assigned.len(), &axis_key);
     let dens = denominators(ind, levels, level, &period_keys);
-    let weight = |i: usize| if ind.numerator.weighted() { layer.weights.as_ref().map_or(1.0, |w| w[i]) } else { 1.0 };
+    // A row of a grouped layer (joined in the database) stands for `records` records,
+    // its weight for their sum: it counts, weighs and keys as those records would.
+    let groups = layer.groups.as_ref();
+    let records = |i: usize| groups.map_or(1, |g| g.records[i]);
+    let weight = |i: usize| {
+        if ind.numerator.weighted() {
+            layer.weights.as_ref().map_or(records(i) as f64, |w| w[i])
+        } else {
+            records(i) as f64
+        }
+    };
+    let largest = |i: usize| match groups {
+        Some(g) if ind.numerator.weighted() && layer.weights.is_some() => g.largest[i],
+        Some(_) => 1.0,
+        None => weight(i).abs(),
+    };
     let cells = Cells { n_areas, first: period_keys.first().copied().unwrap_or(0), n_p: period_keys.len() };
-    let (sums, protection) = histogram(&cells, assigned, record_keys, &key_of, &weight);
+    let (sums, protection) = histogram(&cells, assigned, record_keys, &key_of, &PerRecord { weight: &weight, records: &records, largest: &largest });
     let (numerator, value) = rate_table(ind, &period_keys, n_areas, sums.into_iter().map(Some).collect(), &dens.per_cell)?;
     Ok(level_values(ind, levels, level, &period_keys, (numerator, value), dens, protection))
 }
@@ -314,12 +329,20 @@ struct Cells {
 /// histogram over the points, summed per chunk on all cores, in one pass; for protected
 /// layers the cell keys, record counts and largest weights are summed next to it. Chunks
 /// are added in order, so weighted sums come out the same on every run.
+/// What a row adds to its cell: its weight (1 for a point of a count), the records it
+/// stands for (1 for a point), the largest |weight| among them.
+struct PerRecord<'a> {
+    weight: &'a (dyn Fn(usize) -> f64 + Sync),
+    records: &'a (dyn Fn(usize) -> u64 + Sync),
+    largest: &'a (dyn Fn(usize) -> f64 + Sync),
+}
+
 fn histogram(
     g: &Cells,
     assigned: &[u32],
     record_keys: Option<&[u64]>,
     key_of: &(dyn Fn(usize) -> Option<i32> + Sync),
-    weight: &(dyn Fn(usize) -> f64 + Sync),
+    per: &PerRecord,
 ) -> (Vec<f64>, Option<CellKeys>) {
     let cells = g.n_areas * g.n_p;
     let empty_keys = || CellKeys { key: vec![0; cells], records: vec![0; cells], largest: vec![0.0; cells] };
@@ -335,12 +358,11 @@ fn histogram(
                 let p = (k - g.first) as usize;
                 if k >= g.first && p < g.n_p {
                     let cell = assigned[i] as usize * g.n_p + p;
-                    let w = weight(i);
-                    acc[cell] += w;
+                    acc[cell] += (per.weight)(i);
                     if let (Some(c), Some(keys)) = (keyed.as_mut(), record_keys) {
                         c.key[cell] = c.key[cell].wrapping_add(keys[i]);
-                        c.records[cell] += 1;
-                        c.largest[cell] = c.largest[cell].max(w.abs());
+                        c.records[cell] += (per.records)(i);
+                        c.largest[cell] = c.largest[cell].max((per.largest)(i));
                     }
                 }
             }

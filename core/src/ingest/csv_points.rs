@@ -862,7 +862,8 @@ impl Collector {
         }
         if layout.identities {
             self.identity.push(match layout.id {
-                Some(i) => xxhash_rust::xxh3::xxh3_64(trim_bytes(field(i))),
+                // The text as UTF-8, as a database holds it: the same identity either way.
+                Some(i) => crate::indicators::ckm::identity_of_id(layout.encoding.decode(field(i)).as_bytes()),
                 None => self.row_hashes.last().copied().unwrap_or(row),
             });
         }

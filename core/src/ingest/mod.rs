@@ -155,6 +155,8 @@ pub struct PointSource {
     /// A BAG address file: rows without coordinates but with an address (postcode +
     /// huisnummer) or a BAG id get the point of that address.
     pub addresses: Option<AddressSource>,
+    /// A database layer (`PG:…`): a query whose rows are the points, instead of `layer`.
+    pub sql: Option<String>,
 }
 
 /// A BAG address file (PDOK's GeoPackage of verblijfsobjecten) and its layer.

@@ -80,6 +80,9 @@ pub fn open(path: &Path) -> Result<Dataset> {
 }
 
 fn open_with(path: &Path, open_options: &[&str]) -> Result<Dataset> {
+    if crate::config::is_database_path(path) {
+        return crate::join::database::connect(&path.to_string_lossy()).map_err(|e| IngestError::input(path, e.message));
+    }
     if !path.exists() {
         return Err(IngestError::input(path, "file not found"));
     }
@@ -716,13 +719,28 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
         Encoding::Windows1252 => "ENCODING=CP1252",
     });
     let ds = open_with(path, open_option.as_slice())?;
-    let layer_name = choose_layer(&ds, path, source.layer.as_deref(), None)?;
-    let mut layer = ds.layer_by_name(&layer_name).map_err(IngestError::gdal(path, &layer_name))?;
-    let fields = field_names(&layer);
+    // A database layer may be a query (`sql`): its result set is read as any layer.
+    let mut result_set;
+    let mut named;
+    let (layer_name, layer): (String, &mut gdal::vector::Layer) = match &source.sql {
+        Some(sql) => {
+            result_set = ds
+                .execute_sql(sql, None, gdal::vector::sql::Dialect::DEFAULT)
+                .map_err(|e| IngestError::layer(path, "sql", crate::join::database::explain(&e.to_string())))?
+                .ok_or_else(|| IngestError::layer(path, "sql", "the query returns no rows"))?;
+            ("sql".to_string(), &mut result_set)
+        }
+        None => {
+            let layer_name = choose_layer(&ds, path, source.layer.as_deref(), None)?;
+            named = ds.layer_by_name(&layer_name).map_err(IngestError::gdal(path, &layer_name))?;
+            (layer_name, &mut named)
+        }
+    };
+    let fields = field_names(layer);
     let cx = LayerCx { path, layer: &layer_name, fields: &fields };
     let no_geometry = layer.defn().geom_fields().count() == 0;
     if no_geometry || matches!(source.coords, Coords::Text { .. } | Coords::Both { .. }) {
-        let mut table = attribute_table(&mut layer, &cx)?;
+        let mut table = attribute_table(layer, &cx)?;
         table.notes.extend(encoding_note);
         return csv_points::read_table(table, source, working, id);
     }
@@ -739,7 +757,7 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
         Coords::XY { crs: None, .. } | Coords::Both { crs: None, .. } => cx.crs(crs::RD_NEW)?,
         Coords::LonLat { .. } => cx.crs(crs::WGS84)?,
         Coords::Text { .. } => unreachable!("read as a table above"),
-        Coords::Auto { crs: None } => layer_srs(&layer, working, &mut out.accounting.warnings, &cx.what()),
+        Coords::Auto { crs: None } => layer_srs(layer, working, &mut out.accounting.warnings, &cx.what()),
     };
     let reprojector = cx.reprojector(&srs, working)?;
     if let (Some(h), Some(layer_srs)) = (out.accounting.handback.as_mut(), layer.spatial_ref()) {
@@ -748,7 +766,7 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
     let rd = cx.crs(crs::RD_NEW)?;
     let rd_check = cx.reprojector(&rd, &rd)?;
     let check = RangeCheck { reprojector: &reprojector, rd: &rd_check, expect_lonlat: f.lonlat || srs.is_geographic() };
-    point_features(&mut layer, &cx, &f, &check, source, &mut out)?;
+    point_features(layer, &cx, &f, &check, source, &mut out)?;
     super::reproject_points(&mut out, &reprojector);
     super::warn_if_mostly_swapped(&mut out.accounting, path);
     Ok(out)
@@ -827,7 +845,7 @@ fn point_features(
         }
         if identities {
             let id = match f.id {
-                Some(i) => xxhash_rust::xxh3::xxh3_64(value_as_string(cx.field(&feature, i)?).unwrap_or_default().trim().as_bytes()),
+                Some(i) => crate::indicators::ckm::identity_of_id(value_as_string(cx.field(&feature, i)?).unwrap_or_default().as_bytes()),
                 None => feature.fid().unwrap_or(row),
             };
             identity.push(id);

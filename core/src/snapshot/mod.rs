@@ -15,6 +15,7 @@ mod convert;
 mod grid_level;
 mod groups;
 mod hierarchy;
+pub(crate) use hierarchy::join_hierarchy as join_hierarchy_of;
 mod indicators;
 mod names;
 mod points;
@@ -225,7 +226,8 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     // The areas around the region: a point outside the project's areas but in one of these
     // is outside the region (Kerkrade), not outside every area (Germany).
     let around = AreaIndex::build(context.iter().map(|a| &a.geometry));
-    let areas = points::Areas { levels: &levels, indexes: &indexes, order: &order, around: &around };
+    let around_geometry: Vec<&geo_types::MultiPolygon<f64>> = context.iter().map(|a| &a.geometry).collect();
+    let areas = points::Areas { levels: &levels, indexes: &indexes, order: &order, around: &around, around_geometry: &around_geometry };
     for pc in &project.points {
         joined.extend(points::read_and_join(project, pc, &working, &areas, &mut secret, &mut log)?);
     }

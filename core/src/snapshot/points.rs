@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 
 use super::{JoinedLayer, Log, timed};
-use crate::config::{Access, PointsConfig, Project};
+use crate::config::{Access, JoinPlace, PointsConfig, Project};
 use crate::crs::SpatialRef;
 use crate::index::AreaIndex;
 use crate::indicators;
@@ -35,6 +35,13 @@ pub enum PointsError {
     /// The store of a layer's releases cannot be read or written.
     #[error(transparent)]
     Release(super::release::ReleaseError),
+    /// A layer joined in the database (`join = "database"`).
+    #[error("point layer '{layer}': {source}")]
+    Database {
+        layer: String,
+        #[source]
+        source: join::database::DatabaseError,
+    },
     #[error("point layer '{layer}': cannot read or create the cell-key secret: {source}; set BUURTMETER_SDC_SECRET")]
     Secret {
         layer: String,
@@ -50,8 +57,9 @@ pub(super) struct Areas<'a> {
     pub levels: &'a [Level],
     pub indexes: &'a [AreaIndex],
     pub order: &'a [usize],
-    /// The areas around the region (left out by `region`).
+    /// The areas around the region (left out by `region`), and their polygons.
     pub around: &'a AreaIndex,
+    pub around_geometry: &'a [&'a geo_types::MultiPolygon<f64>],
 }
 
 /// Read and join one point layer. `None` for a restricted layer that cannot be read: it
@@ -65,6 +73,9 @@ pub(super) fn read_and_join(
     secret: &mut Option<[u8; 16]>,
     log: &mut Log,
 ) -> Result<Option<JoinedLayer>> {
+    if pc.join == JoinPlace::Database {
+        return join_in_database(project, pc, working, areas, secret, log).map(Some);
+    }
     let source = point_source(project, pc);
     let mut layer = match timed(&mut log.timings, format!("read points {}", pc.id), || ingest::read_points(&source, working, &pc.id)) {
         Ok(l) => l,
@@ -149,18 +160,93 @@ pub(super) fn read_and_join(
     }))
 }
 
-/// The cell-key record keys of a layer's points, under the secret (read once per build).
-fn record_keys(project: &Project, layer: &str, ids: &[u64], secret: &mut Option<[u8; 16]>) -> Result<Vec<u64>> {
-    let key = match *secret {
-        Some(s) => s,
+/// A layer joined in the database (`join = "database"`): the database sends the counts
+/// per leaf area (and the few points it cannot decide exactly); the rest is as for any
+/// layer. A restricted layer whose database cannot be reached is left out, as a file.
+fn join_in_database(
+    project: &Project,
+    pc: &PointsConfig,
+    working: &SpatialRef,
+    areas: &Areas,
+    secret: &mut Option<[u8; 16]>,
+    log: &mut Log,
+) -> Result<JoinedLayer> {
+    let protection = layer_protection(project, pc);
+    let key = match protection {
+        Some(_) => Some(secret_of(project, &pc.id, secret)?),
+        None => None,
+    };
+    let srid = crate::crs::label(working).strip_prefix("EPSG:").and_then(|c| c.parse().ok()).ok_or_else(|| PointsError::Database {
+        layer: pc.id.clone(),
+        source: join::database::DatabaseError {
+            what: pc.path.display().to_string(),
+            message: format!("the working CRS ({}) has no EPSG code, which PostGIS needs", project.crs),
+        },
+    })?;
+    let src = database_source(project, pc);
+    let join_areas = join::database::JoinAreas {
+        levels: areas.levels,
+        indexes: areas.indexes,
+        order: areas.order,
+        around: areas.around,
+        around_geometry: areas.around_geometry,
+        srid,
+    };
+    let pushed = timed(&mut log.timings, format!("join points {} in the database", pc.id), || join::database::join(&src, &join_areas, key.as_ref()))
+        .map_err(|source| PointsError::Database { layer: pc.id.clone(), source })?;
+    let joined_per_level: Vec<u64> = pushed
+        .assigned
+        .iter()
+        .map(|col| col.iter().zip(&pushed.layer.groups.as_ref().map(|g| g.records.clone()).unwrap_or_default()).filter(|(a, _)| **a != NONE).map(|(_, n)| n).sum())
+        .collect();
+    log.warnings.extend(pushed.layer.accounting.warnings.iter().cloned());
+    Ok(JoinedLayer {
+        title: pc.title.clone().unwrap_or_else(|| pc.id.clone()),
+        source: pc.path.clone(),
+        access: pc.access,
+        disclosure: pc.disclosure(),
+        ptable: protection.map(indicators::ckm::PTable::new),
+        record_keys: pushed.key_sums,
+        layer: pushed.layer,
+        assigned: pushed.assigned,
+        joined_per_level,
+        lonlat: Vec::new(),
+        min_cell_m: pc.min_cell_m.unwrap_or(DEFAULT_MIN_CELL_M),
+        live: None,
+    })
+}
+
+/// A database layer's source for the pushed-down join and its content version.
+pub fn database_source(project: &Project, pc: &PointsConfig) -> join::database::DatabaseSource {
+    join::database::DatabaseSource {
+        conninfo: pc.path.to_string_lossy().into_owned(),
+        table: pc.layer.clone(),
+        sql: pc.sql.clone(),
+        date: pc.date.clone(),
+        category: pc.category.clone(),
+        weight: pc.weight.clone(),
+        id_column: pc.id_column.clone(),
+        layer_id: pc.id.clone(),
+        timezone: project.timezone.name().to_string(),
+    }
+}
+
+fn secret_of(project: &Project, layer: &str, secret: &mut Option<[u8; 16]>) -> Result<[u8; 16]> {
+    match *secret {
+        Some(s) => Ok(s),
         None => {
             let (s, from) = indicators::ckm::secret(crate::demo::is_demo(project))
                 .map_err(|source| PointsError::Secret { layer: layer.to_string(), source })?;
             tracing::info!("cell-key record keys under {from}");
             *secret = Some(s);
-            s
+            Ok(s)
         }
-    };
+    }
+}
+
+/// The cell-key record keys of a layer's points, under the secret (read once per build).
+fn record_keys(project: &Project, layer: &str, ids: &[u64], secret: &mut Option<[u8; 16]>) -> Result<Vec<u64>> {
+    let key = secret_of(project, layer, secret)?;
     Ok(ids.par_iter().map(|&id| indicators::ckm::record_key(&key, layer, id)).collect())
 }
 
@@ -188,6 +274,7 @@ pub fn point_source(project: &Project, p: &PointsConfig) -> PointSource {
         timezone: Some(project.timezone),
         hand_back: p.rejected.is_some(),
         addresses: p.addresses.as_ref().map(|a| ingest::AddressSource { path: project.resolve(&a.path), layer: a.layer.clone() }),
+        sql: p.sql.clone(),
     }
 }
 

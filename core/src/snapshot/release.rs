@@ -186,6 +186,7 @@ fn to_layer(live: &PointLayer, s: &Stored) -> PointLayer {
         categories,
         weights: live.weights.as_ref().map(|_| s.records.iter().map(|r| r.weight.unwrap_or(f64::NAN)).collect()),
         identity: Some(s.records.iter().map(|r| r.identity).collect()),
+        groups: None,
         accounting: live.accounting.clone(),
     }
 }

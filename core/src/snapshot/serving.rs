@@ -146,7 +146,7 @@ impl ServingTransform {
         for r in levels.iter().flat_map(|l| &l.areas).filter_map(|a| a.geometry.bounding_rect()) {
             add(r.min().x, r.min().y, r.max().x, r.max().y);
         }
-        for p in points {
+        for p in points.iter().filter(|p| p.layer.groups.is_none()) {
             let (x0, x1) = min_max(&p.layer.xs);
             let (y0, y1) = min_max(&p.layer.ys);
             add(x0, y0, x1, y1);
@@ -213,6 +213,12 @@ pub(super) fn prepare_serving(
     let mut tilesets: Vec<Tileset> = levels.iter().enumerate().map(|(li, l)| level_tileset(li, l, &props[li], &wgs84[li])).collect();
     let mut point_tiles = Vec::new();
     for (pi, p) in points.iter_mut().enumerate() {
+        if p.layer.groups.is_some() {
+            // Joined in the database: counts per area, no points to draw (an empty set
+            // keeps the layers' numbering).
+            point_tiles.push((tiles::points::PointTiles::new(&[], false), tiles::PointProps::default()));
+            continue;
+        }
         p.lonlat = to_wgs.points(&p.layer.xs, &p.layer.ys);
         let (tiles, tileset) = point_tileset(pi, p);
         point_tiles.push(tiles);

@@ -54,6 +54,17 @@ pub fn data_version(project: &Project) -> (String, u64) {
             }
         }
     }
+    // A database layer: its content version (row count and newest write), asked of the
+    // database; a database that cannot be reached reads as such (the build says why).
+    for p in project.points.iter().filter(|p| crate::config::is_database_path(&p.path)) {
+        let v = database_version(project, p);
+        let mut hs: Vec<&mut Xxh3> = if restricted.contains(&p.path) { vec![&mut all] } else { vec![&mut public, &mut all] };
+        for h in hs.iter_mut() {
+            h.update(p.id.as_bytes());
+            h.update(&[0]);
+            h.update(v.as_bytes());
+        }
+    }
     let hash = public.digest() & 0xffff_ffff_ffff;
     (format!("{hash:012x}"), all.digest())
 }
@@ -81,5 +92,17 @@ pub fn inputs_fingerprint(project: &Project) -> u64 {
             }
         }
     }
+    // A database changes without a file changing: its content version is polled too.
+    for p in project.points.iter().filter(|p| crate::config::is_database_path(&p.path)) {
+        database_version(project, p).hash(&mut h);
+    }
     h.finish()
+}
+
+/// The content version of a database point layer, or why there is none.
+fn database_version(project: &Project, p: &crate::config::PointsConfig) -> String {
+    match crate::join::database::content_version(&super::points::database_source(project, p)) {
+        Ok(v) => v,
+        Err(e) => format!("unavailable: {e}"),
+    }
 }

@@ -5,6 +5,8 @@
 //! (see [`crate::index::PreparedArea::contains`]); where areas overlap, the one listed
 //! first wins. A point inside no area is *outside* ([`NONE`]), never dropped.
 
+pub mod database;
+
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
