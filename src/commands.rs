@@ -226,7 +226,7 @@ pub fn snapshot_report(snap: &Snapshot) -> Value {
 
 /// Per level: the points in one of its areas and those outside all of them.
 fn per_level_json(snap: &Snapshot, p: &crate::snapshot::JoinedLayer) -> Value {
-    let points = p.layer.len() as u64;
+    let points = p.layer.records();
     snap.levels.iter().zip(&p.joined_per_level).map(|(l, &j)| json!({"level": l.id, "joined": j, "outside": points - j})).collect()
 }
 

@@ -1241,22 +1241,36 @@ impl Project {
                 return Err(format!("point layer '{}': give `layer` (a table) or `sql` (a query), not both", p.id));
             }
             if p.sql.is_none() && p.layer.is_none() {
-                return Err(format!("point layer '{}': name the table with layer = \"schema.table\", or give a query with sql = \"select …\"", p.id));
+                return Err(format!(
+                    "point layer '{}': name the table with layer = \"schema.table\", or give a query with sql = \"select …\"",
+                    p.id
+                ));
             }
         } else if p.sql.is_some() {
-            return Err(format!("point layer '{}': `sql` is for database layers (path = \"PG:dbname=…\"); a file's layer is chosen with `layer`", p.id));
+            return Err(format!(
+                "point layer '{}': `sql` is for database layers (path = \"PG:dbname=…\"); a file's layer is chosen with `layer`",
+                p.id
+            ));
         }
         if p.join == JoinPlace::Database {
             let why = if !database {
                 Some("join = \"database\" is for a PostGIS layer (path = \"PG:dbname=…\"); a file is joined in buurtmeter")
             } else if p.access == Access::Public {
-                Some("a layer joined in the database leaves its points there, so it cannot show them: use access = \"aggregate\" (counts per area), or join = \"process\"")
+                Some(
+                    "a layer joined in the database leaves its points there, so it cannot show them: use access = \"aggregate\" (counts per area), or join = \"process\"",
+                )
             } else if self.release_of(p).is_some() {
-                Some("a layer joined in the database cannot be kept at release points (a release keeps every record in buurtmeter): set release = \"live\" (every reload publishes), or join = \"process\"")
+                Some(
+                    "a layer joined in the database cannot be kept at release points (a release keeps every record in buurtmeter): set release = \"live\" (every reload publishes), or join = \"process\"",
+                )
             } else if self.is_protected(p) && p.id_column.is_none() {
-                Some("a protected layer joined in the database needs id_column (the column that identifies a record), from which the cell-key record keys are computed in SQL")
+                Some(
+                    "a protected layer joined in the database needs id_column (the column that identifies a record), from which the cell-key record keys are computed in SQL",
+                )
             } else if p.x.is_some() || p.lon.is_some() || p.geometry.is_some() || p.addresses.is_some() || p.crs.is_some() {
-                Some("a layer joined in the database takes its points and their CRS from the table's PostGIS geometry: remove x/y, lon/lat, geometry, crs and addresses (or make the point in `sql` with ST_SetSRID(ST_MakePoint(x, y), 28992))")
+                Some(
+                    "a layer joined in the database takes its points and their CRS from the table's PostGIS geometry: remove x/y, lon/lat, geometry, crs and addresses (or make the point in `sql` with ST_SetSRID(ST_MakePoint(x, y), 28992))",
+                )
             } else {
                 None
             };

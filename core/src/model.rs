@@ -342,6 +342,11 @@ impl PointLayer {
     pub fn is_empty(&self) -> bool {
         self.xs.is_empty()
     }
+
+    /// The records the rows stand for: the rows, or for a grouped layer their records.
+    pub fn records(&self) -> u64 {
+        self.groups.as_ref().map_or(self.xs.len() as u64, |g| g.records.iter().sum())
+    }
 }
 
 /// Why a row was not used. Every row that is not a point is one of these.

@@ -37,7 +37,7 @@ async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
             }
             let a = &p.layer.accounting;
             // Counted on the live records (a layer published at release points serves others).
-            let n_live = p.live.as_ref().map_or(p.layer.len(), |l| l.layer.len()) as u64;
+            let n_live = p.live.as_ref().map_or(p.layer.records(), |l| l.layer.records());
             let per_level: Vec<_> = snap
                 .levels
                 .iter()

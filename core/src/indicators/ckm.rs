@@ -190,9 +190,7 @@ pub fn identity_sql(column: &str) -> String {
 pub fn record_key_sql(secret: &[u8; 16], layer: &str, identity: &str) -> String {
     let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
     let layer_hex: String = layer.bytes().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "('x' || encode(substring(sha256('\\x{hex}{layer_hex}00'::bytea || ({identity})) from 1 for 8), 'hex'))::bit(64)::bigint"
-    )
+    format!("('x' || encode(substring(sha256('\\x{hex}{layer_hex}00'::bytea || ({identity})) from 1 for 8), 'hex'))::bit(64)::bigint")
 }
 
 /// The secret for record keys: `BUURTMETER_SDC_SECRET` (any text, hashed to 128 bits).

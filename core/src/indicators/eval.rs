@@ -287,11 +287,7 @@ pub fn evaluate(
     let groups = layer.groups.as_ref();
     let records = |i: usize| groups.map_or(1, |g| g.records[i]);
     let weight = |i: usize| {
-        if ind.numerator.weighted() {
-            layer.weights.as_ref().map_or(records(i) as f64, |w| w[i])
-        } else {
-            records(i) as f64
-        }
+        if ind.numerator.weighted() { layer.weights.as_ref().map_or(records(i) as f64, |w| w[i]) } else { records(i) as f64 }
     };
     let largest = |i: usize| match groups {
         Some(g) if ind.numerator.weighted() && layer.weights.is_some() => g.largest[i],
@@ -299,7 +295,8 @@ pub fn evaluate(
         None => weight(i).abs(),
     };
     let cells = Cells { n_areas, first: period_keys.first().copied().unwrap_or(0), n_p: period_keys.len() };
-    let (sums, protection) = histogram(&cells, assigned, record_keys, &key_of, &PerRecord { weight: &weight, records: &records, largest: &largest });
+    let (sums, protection) =
+        histogram(&cells, assigned, record_keys, &key_of, &PerRecord { weight: &weight, records: &records, largest: &largest });
     let (numerator, value) = rate_table(ind, &period_keys, n_areas, sums.into_iter().map(Some).collect(), &dens.per_cell)?;
     Ok(level_values(ind, levels, level, &period_keys, (numerator, value), dens, protection))
 }

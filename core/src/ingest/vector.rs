@@ -731,8 +731,21 @@ pub fn read_points(source: &PointSource, working: &SpatialRef, id: &str) -> Resu
             ("sql".to_string(), &mut result_set)
         }
         None => {
-            let layer_name = choose_layer(&ds, path, source.layer.as_deref(), None)?;
-            named = ds.layer_by_name(&layer_name).map_err(IngestError::gdal(path, &layer_name))?;
+            // A database's tables go by `schema.table` (GDAL lists those of `public`
+            // without the schema): asked for by name.
+            let database = crate::config::is_database_path(path);
+            let layer_name = match (database, source.layer.as_deref()) {
+                (true, Some(t)) => t.to_string(),
+                _ => choose_layer(&ds, path, source.layer.as_deref(), None)?,
+            };
+            named = ds.layer_by_name(&layer_name).map_err(|e| match database {
+                true => IngestError::layer(
+                    path,
+                    &layer_name,
+                    crate::join::database::explain(&format!("relation {layer_name} does not exist ({e})")),
+                ),
+                false => IngestError::gdal(path, &layer_name)(e),
+            })?;
             (layer_name, &mut named)
         }
     };

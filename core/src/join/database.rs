@@ -79,7 +79,7 @@ impl DatabaseSource {
     }
 
     /// The rows as a FROM item.
-    fn from_item(&self) -> String {
+    fn rows_sql(&self) -> String {
         match (&self.table, &self.sql) {
             (Some(t), _) => format!("{} AS src", quote_table(t)),
             (None, Some(q)) => format!("({}) AS src", q.trim().trim_end_matches(';')),
@@ -110,9 +110,14 @@ pub fn connect(conninfo: &str) -> Result<Dataset> {
 /// A PostgreSQL message in the user's terms (the message itself follows).
 pub fn explain(message: &str) -> String {
     let m = message.to_ascii_lowercase();
-    let hint = if m.contains("password authentication failed") || m.contains("no password supplied") || m.contains("authentication failed") {
+    let hint = if m.contains("password authentication failed") || m.contains("no password supplied") || m.contains("authentication failed")
+    {
         "the database refused the login: check the user in the connection string and the password in PGPASSWORD or ~/.pgpass"
-    } else if m.contains("could not connect") || m.contains("connection refused") || m.contains("could not translate host name") || m.contains("timeout expired") {
+    } else if m.contains("could not connect")
+        || m.contains("connection refused")
+        || m.contains("could not translate host name")
+        || m.contains("timeout expired")
+    {
         "cannot reach the database server: is it running, are host and port right, and may this machine connect?"
     } else if m.contains("database") && m.contains("does not exist") {
         "no such database on the server: check dbname in the connection string"
@@ -186,7 +191,9 @@ pub fn content_version(src: &DatabaseSource) -> Result<String> {
     let ds = connect(&src.conninfo)?;
     let sql = match &src.table {
         Some(t) => format!("SELECT count(*)::text || ':' || coalesce(max(xmin::text::bigint), 0)::text AS v FROM {}", quote_table(t)),
-        None => format!("SELECT count(*)::text || ':' || coalesce(sum(hashtext(src::text)::bigint), 0)::text AS v FROM {}", src.from_item()),
+        None => {
+            format!("SELECT count(*)::text || ':' || coalesce(sum(hashtext(src::text)::bigint), 0)::text AS v FROM {}", src.rows_sql())
+        }
     };
     let rows = query(&ds, src, &sql)?;
     Ok(rows.first().and_then(|r| text(&r[0])).unwrap_or_default())
@@ -261,7 +268,13 @@ fn areas_table(ds: &Dataset, src: &DatabaseSource, a: &JoinAreas) -> Result<Stri
     let tmp = format!("{name}_{}", std::process::id());
     let t = quote_ident(&tmp);
     exec(ds, src, &format!("DROP TABLE IF EXISTS {t}"))?;
-    exec(ds, src, &format!("CREATE TABLE {t} (lvl integer NOT NULL, idx integer NOT NULL, orphan boolean NOT NULL, geom geometry NOT NULL, bnd geometry)"))?;
+    exec(
+        ds,
+        src,
+        &format!(
+            "CREATE TABLE {t} (lvl integer NOT NULL, idx integer NOT NULL, orphan boolean NOT NULL, geom geometry NOT NULL, bnd geometry)"
+        ),
+    )?;
     let mut sql = String::new();
     let flush = |sql: &mut String| -> Result<()> {
         if !sql.is_empty() {
@@ -311,7 +324,7 @@ struct Columns {
 /// The source's columns, checked against the project: which is the geometry, whether
 /// the named ones exist, and the SQL that turns each into what the join needs.
 fn columns(ds: &Dataset, src: &DatabaseSource) -> Result<Columns> {
-    let probe = format!("SELECT * FROM {} LIMIT 0", src.from_item());
+    let probe = format!("SELECT * FROM {} LIMIT 0", src.rows_sql());
     let rs = ds.execute_sql(&probe, None, gdal::vector::sql::Dialect::DEFAULT).map_err(|e| src.err(explain(&e.to_string())))?;
     let Some(rs) = rs else { return Err(src.err("the query returns no columns")) };
     let fields: Vec<(String, u32)> = rs.defn().fields().map(|f| (f.name(), f.field_type())).collect();
@@ -319,7 +332,10 @@ fn columns(ds: &Dataset, src: &DatabaseSource) -> Result<Columns> {
     drop(rs);
     let listing = || fields.iter().map(|(n, _)| n.as_str()).chain(geoms.iter().map(String::as_str)).collect::<Vec<_>>().join(", ");
     let Some(geometry) = geoms.first().cloned() else {
-        return Err(src.err(format!("no PostGIS geometry column (the columns are: {}); make one in `sql` with ST_SetSRID(ST_MakePoint(x, y), 28992)", listing())));
+        return Err(src.err(format!(
+            "no PostGIS geometry column (the columns are: {}); make one in `sql` with ST_SetSRID(ST_MakePoint(x, y), 28992)",
+            listing()
+        )));
     };
     let find = |name: &Option<String>, what: &str| -> Result<Option<(String, u32)>> {
         let Some(n) = name else { return Ok(None) };
@@ -337,7 +353,7 @@ fn columns(ds: &Dataset, src: &DatabaseSource) -> Result<Columns> {
         Some((c, t)) if t == T::OFTDate => Some(format!("(src.{})::date", quote_ident(&c))),
         Some((c, t)) if t == T::OFTDateTime => {
             // A timestamp with a zone is taken to the project's zone; one without is local.
-            let rows = query(ds, src, &format!("SELECT pg_typeof(src.{})::text AS t FROM {} LIMIT 1", quote_ident(&c), src.from_item()))?;
+            let rows = query(ds, src, &format!("SELECT pg_typeof(src.{})::text AS t FROM {} LIMIT 1", quote_ident(&c), src.rows_sql()))?;
             let with_zone = rows.first().and_then(|r| text(&r[0])).is_some_and(|t| t.contains("with time zone"));
             Some(if with_zone {
                 format!("(src.{} AT TIME ZONE {})::date", quote_ident(&c), quote_literal(&src.timezone))
@@ -353,7 +369,7 @@ fn columns(ds: &Dataset, src: &DatabaseSource) -> Result<Columns> {
     };
     let weight = match find(&src.weight, "weight")? {
         None => None,
-        Some((c, t)) if matches!(t, T::OFTInteger | T::OFTInteger64 | T::OFTReal) => Some(format!("(src.{})::float8", quote_ident(&c))),
+        Some((c, T::OFTInteger | T::OFTInteger64 | T::OFTReal)) => Some(format!("(src.{})::float8", quote_ident(&c))),
         Some((c, _)) => return Err(src.err(format!("weight column '{c}' is not a number; cast it in `sql` ({c}::numeric AS {c})"))),
     };
     let category = find(&src.category, "category")?.map(|(c, _)| format!("coalesce(btrim((src.{})::text), '')", quote_ident(&c)));
@@ -405,7 +421,7 @@ fn aggregation_sql(src: &DatabaseSource, cols: &Columns, table: &str, a: &JoinAr
         cols.date.as_deref().unwrap_or("NULL::date"),
         cols.category.as_deref().unwrap_or("''::text"),
         cols.weight.as_deref().unwrap_or("1::float8"),
-        src.from_item()
+        src.rows_sql()
     );
     let _ = write!(
         s,
@@ -605,7 +621,12 @@ fn assemble(
             }
         }
     }
-    acc.notes.push(format!("joined in the database ({}): {} rows of aggregates, {} points decided by buurtmeter", src.conninfo, n_rows, raw_rows.len()));
+    acc.notes.push(format!(
+        "joined in the database ({}): {} rows of aggregates, {} points decided by buurtmeter",
+        src.conninfo,
+        n_rows,
+        raw_rows.len()
+    ));
     layer.accounting = acc;
     Pushed { layer, assigned, key_sums: protected.then_some(keys) }
 }

@@ -192,12 +192,19 @@ fn join_in_database(
         around_geometry: areas.around_geometry,
         srid,
     };
-    let pushed = timed(&mut log.timings, format!("join points {} in the database", pc.id), || join::database::join(&src, &join_areas, key.as_ref()))
-        .map_err(|source| PointsError::Database { layer: pc.id.clone(), source })?;
+    let pushed =
+        timed(&mut log.timings, format!("join points {} in the database", pc.id), || join::database::join(&src, &join_areas, key.as_ref()))
+            .map_err(|source| PointsError::Database { layer: pc.id.clone(), source })?;
     let joined_per_level: Vec<u64> = pushed
         .assigned
         .iter()
-        .map(|col| col.iter().zip(&pushed.layer.groups.as_ref().map(|g| g.records.clone()).unwrap_or_default()).filter(|(a, _)| **a != NONE).map(|(_, n)| n).sum())
+        .map(|col| {
+            col.iter()
+                .zip(&pushed.layer.groups.as_ref().map(|g| g.records.clone()).unwrap_or_default())
+                .filter(|(a, _)| **a != NONE)
+                .map(|(_, n)| n)
+                .sum()
+        })
         .collect();
     log.warnings.extend(pushed.layer.accounting.warnings.iter().cloned());
     Ok(JoinedLayer {
