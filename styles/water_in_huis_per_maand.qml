@@ -5,8 +5,8 @@
       <range lower="0" upper="4" symbol="0" label="0,000 – 4,0 meldingen" render="true"/>
       <range lower="4" upper="6" symbol="1" label="4,0 – 6,0 meldingen" render="true"/>
       <range lower="6" upper="8" symbol="2" label="6,0 – 8,0 meldingen" render="true"/>
-      <range lower="8" upper="11" symbol="3" label="8,0 – 11,0 meldingen" render="true"/>
-      <range lower="11" upper="13" symbol="4" label="11,0 – 13,0 meldingen" render="true"/>
+      <range lower="8" upper="10" symbol="3" label="8,0 – 10,0 meldingen" render="true"/>
+      <range lower="10" upper="13" symbol="4" label="10,0 – 13,0 meldingen" render="true"/>
     </ranges>
     <symbols>
       <symbol type="fill" name="0" alpha="1" clip_to_extent="1" force_rhr="0">

@@ -2,11 +2,11 @@
 <qgis version="3.22.0" styleCategories="Symbology">
   <renderer-v2 type="graduatedSymbol" attr="wateroverlast_km2" graduatedMethod="GraduatedColor" symbollevels="0" enableorderby="0" forceraster="0">
     <ranges>
-      <range lower="2.857142857142857" upper="5.4" symbol="0" label="2,9 – 5,4 per km²" render="true"/>
-      <range lower="5.4" upper="9.3" symbol="1" label="5,4 – 9,3 per km²" render="true"/>
-      <range lower="9.3" upper="17" symbol="2" label="9,3 – 17,0 per km²" render="true"/>
-      <range lower="17" upper="35" symbol="3" label="17,0 – 35,0 per km²" render="true"/>
-      <range lower="35" upper="171.9626168224299" symbol="4" label="35,0 – 172 per km²" render="true"/>
+      <range lower="0" upper="6.2" symbol="0" label="0,000 – 6,2 per km²" render="true"/>
+      <range lower="6.2" upper="11" symbol="1" label="6,2 – 11,0 per km²" render="true"/>
+      <range lower="11" upper="16" symbol="2" label="11,0 – 16,0 per km²" render="true"/>
+      <range lower="16" upper="36" symbol="3" label="16,0 – 36,0 per km²" render="true"/>
+      <range lower="36" upper="170.09345794392522" symbol="4" label="36,0 – 170 per km²" render="true"/>
     </ranges>
     <symbols>
       <symbol type="fill" name="0" alpha="1" clip_to_extent="1" force_rhr="0">

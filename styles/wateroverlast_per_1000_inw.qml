@@ -2,10 +2,10 @@
 <qgis version="3.22.0" styleCategories="Symbology">
   <renderer-v2 type="graduatedSymbol" attr="wateroverlast_per_1000_inw" graduatedMethod="GraduatedColor" symbollevels="0" enableorderby="0" forceraster="0">
     <ranges>
-      <range lower="0" upper="2.6" symbol="0" label="0,000 – 2,6 per 1.000 inwoners" render="true"/>
-      <range lower="2.6" upper="4.4" symbol="1" label="2,6 – 4,4 per 1.000 inwoners" render="true"/>
-      <range lower="4.4" upper="7.5" symbol="2" label="4,4 – 7,5 per 1.000 inwoners" render="true"/>
-      <range lower="7.5" upper="22.727272727272727" symbol="3" label="7,5 – 22,7 per 1.000 inwoners" render="true"/>
+      <range lower="0" upper="2.9000000000000004" symbol="0" label="0,000 – 2,9 per 1.000 inwoners" render="true"/>
+      <range lower="2.9000000000000004" upper="4.7" symbol="1" label="2,9 – 4,7 per 1.000 inwoners" render="true"/>
+      <range lower="4.7" upper="7.6000000000000005" symbol="2" label="4,7 – 7,6 per 1.000 inwoners" render="true"/>
+      <range lower="7.6000000000000005" upper="21.29436325678497" symbol="3" label="7,6 – 21,3 per 1.000 inwoners" render="true"/>
     </ranges>
     <symbols>
       <symbol type="fill" name="0" alpha="1" clip_to_extent="1" force_rhr="0">

@@ -229,6 +229,24 @@ fn tile_http_behaviour_matches_what_clients_need() {
     assert!(!plain.contains("content-encoding"), "no gzip unless asked");
     assert!(plain.contains("access-control-allow-origin: *"));
     assert!(plain.contains("cache-control:"));
+    // The tile route has no middleware: it answers a browser's preflight itself (a map
+    // page on another origin that sends an API key asks first).
+    let preflight = head(&[
+        "-X",
+        "OPTIONS",
+        "-H",
+        "Origin: https://kaart.example.nl",
+        "-H",
+        "Access-Control-Request-Method: GET",
+        "-H",
+        "Access-Control-Request-Headers: authorization",
+    ]);
+    assert!(
+        preflight.starts_with("http/1.1 204")
+            && preflight.contains("access-control-allow-origin: *")
+            && preflight.contains("access-control-allow-headers: *"),
+        "{preflight}"
+    );
     let gz = head(&["-H", "Accept-Encoding: gzip"]);
     assert!(gz.contains("content-encoding: gzip") && gz.contains("vary: accept-encoding"), "{gz}");
     let etag = plain.lines().find_map(|l| l.strip_prefix("etag: ")).unwrap().trim().to_string();

@@ -15,6 +15,7 @@ row says in how many areas and by how many points in total.
 
 Usage: python3 benches/peers/count_points.py [--case rijnmond|wijken2022] [N ...]
        (default 1000000)
+BM_PEERS=duckdb_spatial,sedonadb limits the run to those peers.
 Needs: a release build (cargo build --release); peers, each skipped with a message when
 missing (an error when CI=true): pip install duckdb==1.5.* duckdb-extension-spatial==1.5.*
 geopandas pyogrio sedonadb; PostgreSQL + PostGIS (Debian postgresql,
@@ -241,8 +242,11 @@ PEERS = [("duckdb_spatial", run_duckdb), ("geopandas", run_geopandas), ("sedonad
 
 
 def available_peers(postgis_up):
+    # BM_PEERS=duckdb_spatial,sedonadb: only these peers (the others are not run at all).
+    only = [p for p in os.environ.get("BM_PEERS", "").split(",") if p]
     return [(name, f) for name, f in PEERS
-            if (postgis_up if name == "postgis" else not peer_missing(name))]
+            if (not only or name in only)
+            and (postgis_up if name == "postgis" else not peer_missing(name))]
 
 
 def compare(row, name, counts, ref):

@@ -177,6 +177,8 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, std::time::Duration::from_secs(30)))
         .layer(tower_http::cors::CorsLayer::permissive())
+        // Tiles: no middleware (see `tiles::tile_router`).
+        .merge(tiles::tile_router())
         .with_state(state)
 }
 

@@ -16,7 +16,49 @@ use super::{ApiError, AppState, base_url};
 use crate::tiles::grid;
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/tiles", get(list)).route("/tiles/{tileset}", get(tilejson)).route("/tiles/{tileset}/{z}/{x}/{y}", get(tile))
+    Router::new().route("/tiles", get(list)).route("/tiles/{tileset}", get(tilejson))
+}
+
+/// The tile route, apart from the others: a cached tile is a few microseconds of work,
+/// so it passes no middleware (each costs an allocation, a boxed future, a lock or a
+/// timer per request). What the layers of `api::app` do for the other routes it does
+/// itself: lock-free metrics, CORS for any origin (and the preflight of a request with
+/// an API key), a time limit on rendering; it sets no `Vary: Host` (a tile holds no URL).
+pub(crate) fn tile_router() -> Router<AppState> {
+    Router::new().route(super::metrics::TILE_ROUTE, get(lean_tile).options(preflight))
+}
+
+async fn lean_tile(
+    State(state): State<AppState>,
+    path: Path<(String, String, String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let start = std::time::Instant::now();
+    let keyed = super::metrics::offers_key(&headers, query.as_deref());
+    let mut res = match tile(State(state.clone()), path, headers, RawQuery(query)).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    let h = res.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("*"));
+    state.metrics.record_tile(keyed, res.status().as_u16(), start.elapsed().as_secs_f64());
+    res
+}
+
+/// CORS preflight (a browser asks before sending `Authorization`): any origin, GET.
+async fn preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, OPTIONS"),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, "*"),
+            (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+        ],
+    )
+        .into_response()
 }
 
 /// The XYZ template of a tileset, as QGIS wants it pasted.
@@ -201,8 +243,16 @@ async fn tile(
             let t = if cheap {
                 make()
             } else {
-                let _permit = state.tile_renders.acquire().await.map_err(|e| ApiError::Internal(format!("tile task: {e}")))?;
-                tokio::task::spawn_blocking(make).await.map_err(|e| ApiError::Internal(format!("tile task: {e}")))?
+                // The time limit the other routes get from a layer: waiting for a render
+                // slot and rendering, at most 30 s.
+                let render = async {
+                    let _permit = state.tile_renders.acquire().await.map_err(|e| ApiError::Internal(format!("tile task: {e}")))?;
+                    tokio::task::spawn_blocking(make).await.map_err(|e| ApiError::Internal(format!("tile task: {e}")))
+                };
+                match tokio::time::timeout(std::time::Duration::from_secs(30), render).await {
+                    Ok(t) => t?,
+                    Err(_) => return Ok((StatusCode::REQUEST_TIMEOUT, "tile took too long").into_response()),
+                }
             };
             cache.insert(key, t.clone());
             t

@@ -205,10 +205,14 @@ pub fn build(project: &Project) -> Result<Snapshot> {
         let project = project.clone();
         std::thread::spawn(move || data_version(&project))
     };
+    // The point files are read while the areas are: reading areas is GDAL on one
+    // thread, reading a CSV of points keeps the other cores busy.
+    let early_points = points::read_early(project);
     let mut log = Log::default();
     // Checked when the project was loaded; a GDAL handle cannot be kept in the project.
     let working = crs::working(&project.crs).map_err(|e| ProjectError::new(&project.file, format!("crs: {e}")))?;
     let (mut levels, context) = areas::read_levels(project, &working, &mut log)?;
+    let mut early_points = early_points.join().unwrap_or_default();
     // Grid cells are found by arithmetic when the working CRS is the grid's.
     let in_grid_crs = crs::spatial_ref(crate::grid::GRID_CRS).is_ok_and(|g| crs::same(&working, &g));
     let indexes: Vec<AreaIndex> = timed(&mut log.timings, "index areas", || {
@@ -228,8 +232,9 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     let around = AreaIndex::build(context.iter().map(|a| &a.geometry));
     let around_geometry: Vec<&geo_types::MultiPolygon<f64>> = context.iter().map(|a| &a.geometry).collect();
     let areas = points::Areas { levels: &levels, indexes: &indexes, order: &order, around: &around, around_geometry: &around_geometry };
-    for pc in &project.points {
-        joined.extend(points::read_and_join(project, pc, &working, &areas, &mut secret, &mut log)?);
+    for (i, pc) in project.points.iter().enumerate() {
+        let early = early_points.get_mut(i).and_then(Option::take);
+        joined.extend(points::read_and_join(project, pc, &working, &areas, early, &mut secret, &mut log)?);
     }
     // The prepared areas (120 MB at national scale) serve only the join: freed now, on
     // another thread, instead of at the end of the build or never.

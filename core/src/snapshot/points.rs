@@ -62,7 +62,30 @@ pub(super) struct Areas<'a> {
     pub around_geometry: &'a [&'a geo_types::MultiPolygon<f64>],
 }
 
-/// Read and join one point layer. `None` for a restricted layer that cannot be read: it
+/// A point layer read ahead, and how long it took.
+pub(super) type Early = (ingest::Result<crate::model::PointLayer>, f64);
+
+/// Read every point layer that is joined in process, on a thread of its own, while the
+/// caller reads the areas (the join needs both).
+pub(super) fn read_early(project: &Project) -> std::thread::JoinHandle<Vec<Option<Early>>> {
+    let project = project.clone();
+    std::thread::spawn(move || {
+        let Ok(working) = crate::crs::working(&project.crs) else { return Vec::new() };
+        project
+            .points
+            .iter()
+            .map(|pc| {
+                (pc.join == JoinPlace::Process).then(|| {
+                    let t = std::time::Instant::now();
+                    let read = ingest::read_points(&point_source(&project, pc), &working, &pc.id);
+                    (read, t.elapsed().as_secs_f64())
+                })
+            })
+            .collect()
+    })
+}
+
+/// Read and join one point layer (or join one read ahead). `None` for a restricted layer that cannot be read: it
 /// is left out (the operator sees why, in the log and on the admin /health), and the
 /// public data is served as always.
 pub(super) fn read_and_join(
@@ -70,6 +93,7 @@ pub(super) fn read_and_join(
     pc: &PointsConfig,
     working: &SpatialRef,
     areas: &Areas,
+    early: Option<Early>,
     secret: &mut Option<[u8; 16]>,
     log: &mut Log,
 ) -> Result<Option<JoinedLayer>> {
@@ -77,7 +101,15 @@ pub(super) fn read_and_join(
         return join_in_database(project, pc, working, areas, secret, log).map(Some);
     }
     let source = point_source(project, pc);
-    let mut layer = match timed(&mut log.timings, format!("read points {}", pc.id), || ingest::read_points(&source, working, &pc.id)) {
+    let read = match early {
+        Some((read, secs)) => {
+            tracing::info!(stage = %format!("read points {}", pc.id), seconds = format!("{secs:.3}"), "done (alongside the areas)");
+            log.timings.push((format!("read points {}", pc.id), secs));
+            read
+        }
+        None => timed(&mut log.timings, format!("read points {}", pc.id), || ingest::read_points(&source, working, &pc.id)),
+    };
+    let mut layer = match read {
         Ok(l) => l,
         Err(e) if pc.access == Access::Restricted => {
             tracing::error!(layer = %pc.id, error = %e, "restricted point layer left out");
