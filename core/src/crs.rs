@@ -181,7 +181,7 @@ impl Reprojector {
         let source_is_geographic = source.is_geographic();
         let valid = valid_bounds(source, AREA_OF_USE_MARGIN_DEG)?;
         let strict = if source_is_geographic { None } else { valid_bounds(source, 0.0)? };
-        let target_lonlat = area_of_use(target).map(|a| {
+        let target_lonlat = area_of_use_cached(target).map(|a| {
             let m = AREA_OF_USE_MARGIN_DEG;
             Rect::new((a[0] - m, a[1] - m), (a[2] + m, a[3] + m))
         });
@@ -433,6 +433,23 @@ pub fn web_mercator_to_lonlat(x: f64, y: f64) -> (f64, f64) {
 
 /// The area of use, also for a CRS given as WKT without one (identified by EPSG code).
 /// West, south, east, north in degrees.
+/// [`area_of_use`], once per CRS per process.
+fn area_of_use_cached(srs: &SpatialRef) -> Option<[f64; 4]> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static KNOWN: OnceLock<Mutex<HashMap<String, Option<[f64; 4]>>>> = OnceLock::new();
+    let Ok(wkt) = srs.to_wkt() else { return area_of_use(srs) };
+    let known = KNOWN.get_or_init(Default::default);
+    if let Some(v) = known.lock().ok().and_then(|g| g.get(&wkt).copied()) {
+        return v;
+    }
+    let v = area_of_use(srs);
+    if let Ok(mut g) = known.lock() {
+        g.insert(wkt, v);
+    }
+    v
+}
+
 fn area_of_use(srs: &SpatialRef) -> Option<[f64; 4]> {
     let a = srs.area_of_use().or_else(|| {
         let mut copy = srs.clone();
@@ -443,8 +460,30 @@ fn area_of_use(srs: &SpatialRef) -> Option<[f64; 4]> {
     Some([a.west_lon_degree, a.south_lat_degree, a.east_lon_degree, a.north_lat_degree])
 }
 
-/// The CRS's area of use widened by a margin, in its own coordinates.
+/// The CRS's area of use widened by a margin, in its own coordinates. Asked of PROJ's
+/// database and a transform from WGS84 (tens of milliseconds): once per CRS and margin
+/// per process, then from memory (every reader makes reprojectors, most of them for the
+/// same two or three CRSs).
 fn valid_bounds(srs: &SpatialRef, m: f64) -> Result<Option<Rect<f64>>> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Known = HashMap<(String, u64), Option<Rect<f64>>>;
+    static KNOWN: OnceLock<Mutex<Known>> = OnceLock::new();
+    let key = srs.to_wkt().ok().map(|w| (w, m.to_bits()));
+    let known = KNOWN.get_or_init(Default::default);
+    if let Some(k) = &key
+        && let Some(v) = known.lock().ok().and_then(|g| g.get(k).copied())
+    {
+        return Ok(v);
+    }
+    let v = valid_bounds_uncached(srs, m)?;
+    if let (Some(k), Ok(mut g)) = (key, known.lock()) {
+        g.insert(k, v);
+    }
+    Ok(v)
+}
+
+fn valid_bounds_uncached(srs: &SpatialRef, m: f64) -> Result<Option<Rect<f64>>> {
     let Some(area) = area_of_use(srs) else {
         return Ok(None);
     };

@@ -962,15 +962,17 @@ fn record_hash(record: &csv::ByteRecord) -> u64 {
 pub(super) fn duplicate_rows(hashes: &[u64], row_of: &dyn Fn(usize) -> u64, acc: &mut Accounting, path: &Path) {
     use rayon::prelude::*;
     // Bucket by the top 16 bits (one counting pass), then sort the small buckets in
-    // cache: several times faster than sorting all hashes at once. Each thread takes the
-    // buckets of its own residue, so the parts need no merging but of what repeats.
+    // cache: several times faster than sorting all hashes at once. Each thread takes a
+    // range of buckets (by the top bits: no division per hash), so the parts need no
+    // merging but of what repeats.
     const BITS: u32 = 16;
     let bucket = |h: u64| (h >> (64 - BITS)) as usize;
     let parts = rayon::current_num_threads().max(1);
+    let part_of = |b: usize| b * parts >> BITS;
     let repeated: std::collections::HashSet<u64> = (0..parts)
         .into_par_iter()
         .map(|part| {
-            let mine = |h: &&u64| bucket(**h) % parts == part;
+            let mine = |h: &&u64| part_of(bucket(**h)) == part;
             let mut start = vec![0usize; (1 << BITS) + 1];
             hashes.iter().filter(mine).for_each(|&h| start[bucket(h) + 1] += 1);
             for i in 1..start.len() {
@@ -984,7 +986,7 @@ pub(super) fn duplicate_rows(hashes: &[u64], row_of: &dyn Fn(usize) -> u64, acc:
                 next[b] += 1;
             }
             let mut repeated = std::collections::HashSet::new();
-            for b in (part..(1 << BITS)).step_by(parts) {
+            for b in (0..(1usize << BITS)).filter(|&b| part_of(b) == part) {
                 let part = &mut sorted[start[b]..start[b + 1]];
                 if part.len() > 1 {
                     part.sort_unstable();

@@ -89,6 +89,16 @@ pub enum Num {
 /// Parse a number written with a decimal point or a Dutch decimal comma, with padding
 /// spaces and optional thousands separators (`1.234,5` and `1,234.5` both read 1234.5).
 pub fn parse_number(raw: &[u8]) -> Num {
+    // Nearly every coordinate and weight is plain ASCII (`97643.73`): parsed from the
+    // bytes (correctly rounded, as `str::parse`), without a UTF-8 check or the trimming
+    // of quotes and Unicode space; anything else takes the full path below.
+    let t = raw.trim_ascii();
+    if !t.is_empty()
+        && t.iter().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
+        && let Ok(v) = fast_float2::parse::<f64, _>(t)
+    {
+        return Num::Value(v);
+    }
     let s = match std::str::from_utf8(raw) {
         Ok(s) => s.trim().trim_matches('"').trim(),
         Err(_) => return Num::NotANumber,
