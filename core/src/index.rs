@@ -243,7 +243,12 @@ impl CandidateGrid {
 impl AreaIndex {
     /// Prepare every area and grid their envelopes.
     pub fn build<'a>(areas: impl IntoIterator<Item = &'a MultiPolygon<f64>> + Clone) -> AreaIndex {
-        let prepared = areas.clone().into_iter().map(PreparedArea::new).collect();
+        // Preparing the edges of 14,500 buurten is 0.3 s on one core: on all of them.
+        let refs: Vec<&MultiPolygon<f64>> = areas.clone().into_iter().collect();
+        let prepared = {
+            use rayon::prelude::*;
+            refs.par_iter().map(|a| PreparedArea::new(a)).collect()
+        };
         let envs: Vec<(u32, [f64; 4])> = envelopes(areas).collect();
         AreaIndex { grid: CandidateGrid::new(&envs), prepared, cells: None }
     }

@@ -23,6 +23,7 @@ pub mod release;
 mod serving;
 mod version;
 
+use rayon::prelude::*;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -217,7 +218,7 @@ pub fn build(project: &Project) -> Result<Snapshot> {
     let in_grid_crs = crs::spatial_ref(crate::grid::GRID_CRS).is_ok_and(|g| crs::same(&working, &g));
     let indexes: Vec<AreaIndex> = timed(&mut log.timings, "index areas", || {
         levels
-            .iter()
+            .par_iter()
             .map(|l| match l.grid {
                 Some(size) if in_grid_crs => AreaIndex::cells(size, l.areas.iter().map(|a| crate::grid::Cell::parse(&a.code))),
                 _ => AreaIndex::build(l.areas.iter().map(|a| &a.geometry)),
