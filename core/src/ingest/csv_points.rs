@@ -968,7 +968,7 @@ pub(super) fn duplicate_rows(hashes: &[u64], row_of: &dyn Fn(usize) -> u64, acc:
     const BITS: u32 = 16;
     let bucket = |h: u64| (h >> (64 - BITS)) as usize;
     let parts = rayon::current_num_threads().max(1);
-    let part_of = |b: usize| b * parts >> BITS;
+    let part_of = |b: usize| (b * parts) >> BITS;
     let repeated: std::collections::HashSet<u64> = (0..parts)
         .into_par_iter()
         .map(|part| {

@@ -130,7 +130,9 @@ fn spatial_sort(xs: &[f64], ys: &[f64], with_coords: bool) -> (Vec<u32>, Vec<[f6
     bounds.push(n_cells + 1);
     let mut order = vec![0u32; xs.len()];
     let mut coords = if with_coords { vec![[0.0; 2]; xs.len()] } else { Vec::new() };
-    let mut parts: Vec<(std::ops::Range<usize>, &mut [u32], &mut [[f64; 2]])> = Vec::new();
+    // Per thread: its range of cells, and its parts of the output.
+    type Part<'a> = (std::ops::Range<usize>, &'a mut [u32], &'a mut [[f64; 2]]);
+    let mut parts: Vec<Part> = Vec::new();
     let (mut order_rest, mut coords_rest): (&mut [u32], &mut [[f64; 2]]) = (&mut order, &mut coords);
     for w in bounds.windows(2) {
         let len = (start[w[1]] - start[w[0]]) as usize;
