@@ -181,21 +181,27 @@ pub fn tile_bytes(snap: &crate::snapshot::Snapshot, tileset: usize, z: u8, x: u3
     snap.tiles.render(tileset, z, x, y)
 }
 
-/// A rendered tile with its gzip form and ETag, as the cache keeps it.
-fn encoded_tile(raw: Vec<u8>, version: &str) -> CachedTile {
-    // Small tiles go out as they are: gzip saves next to nothing on them and setting up
-    // the compressor cost more than rendering (perf, z14).
-    let gzip = if raw.len() < GZIP_MIN_BYTES {
-        Vec::new()
-    } else {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        let _ = enc.write_all(&raw);
-        enc.finish().unwrap_or_default()
-    };
+/// A rendered tile with its ETag, as the cache keeps it; with its gzip form when the
+/// client that caused the render takes gzip (a client that does not would pay for a
+/// compressor it never uses: the window's set-up was a tenth of an uncached z14 tile).
+fn encoded_tile(raw: Vec<u8>, version: &str, gzip: bool) -> CachedTile {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     raw.hash(&mut h);
-    CachedTile { etag: format!("\"{version}-{:016x}\"", h.finish()), raw: raw.into(), gzip: gzip.into() }
+    let etag = format!("\"{version}-{:016x}\"", h.finish());
+    let gzip = if gzip { gzipped(&raw) } else { Vec::new() };
+    CachedTile { etag, raw: raw.into(), gzip: gzip.into() }
+}
+
+/// The gzip form of a tile; none for a small tile: gzip saves next to nothing on it and
+/// setting up the compressor costs more than rendering (perf, z14).
+fn gzipped(raw: &[u8]) -> Vec<u8> {
+    if raw.len() < GZIP_MIN_BYTES {
+        return Vec::new();
+    }
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let _ = enc.write_all(raw);
+    enc.finish().unwrap_or_default()
 }
 
 /// The public data version (12 hex digits) as a cache key.
@@ -230,12 +236,25 @@ async fn tile(
     let (cache, version) =
         if restricted { (&state.keyed_tile_cache, snap.version_hash) } else { (&state.tile_cache, public_version_key(&snap.version)) };
     let key = (version, ts as u16, z, x, y);
+    let gzip_ok = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
     let cached = match cache.get(&key) {
+        // Rendered for a client that took no gzip: compressed now, once, for this one.
+        Some(t) if gzip_ok && t.gzip.is_empty() && t.raw.len() >= GZIP_MIN_BYTES => {
+            let raw = t.raw.clone();
+            let gzip =
+                tokio::task::spawn_blocking(move || gzipped(&raw)).await.map_err(|e| ApiError::Internal(format!("tile task: {e}")))?;
+            let t = CachedTile { gzip: gzip.into(), ..t };
+            cache.insert(key, t.clone());
+            t
+        }
         Some(t) => t,
         None => {
             let snap2 = snap.clone();
             let version = snap.version.clone();
-            let make = move || encoded_tile(tile_bytes(&snap2, ts, z, x, y), &version);
+            let make = move || encoded_tile(tile_bytes(&snap2, ts, z, x, y), &version, gzip_ok);
             // Area tiles from zoom 13 on hold a few clipped polygons and render in tens of
             // microseconds: on the worker, as a hop to the blocking pool costs as much.
             // Everything else (low zooms, point layers) may take milliseconds: off it.
@@ -271,10 +290,6 @@ async fn tile(
         return Ok((StatusCode::NOT_MODIFIED, h).into_response());
     }
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.mapbox-vector-tile"));
-    let gzip_ok = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
     if gzip_ok && !cached.gzip.is_empty() {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         Ok((h, cached.gzip).into_response())
