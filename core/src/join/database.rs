@@ -4,17 +4,17 @@
 //! does only the part that grows with the points. The project's areas go into a table of
 //! that database (`buurtmeter_areas_<content hash>`, made once per set of areas, cut into
 //! pieces of at most 64 vertices with `ST_Subdivide`, with a GiST index; a Citus reference
-//! table when Citus is there), and one aggregation query
-//! comes back with a small table:
+//! table when Citus is there), and one aggregation query comes back with a small table:
 //!
-//! - **groups**: per leaf area (the finest level of each chain), date, category and
-//!   usable weight: the number of records, the weight sum, the largest |weight| and the
-//!   sum of the cell-key record keys modulo 2⁶⁴, computed in SQL with the same keyed hash
-//!   as in Rust ([`crate::indicators::ckm::record_key_sql`]);
+//! - **groups**: per area the point was looked up in (the finest level, and a coarser one
+//!   only for points its child level has no area for, as the in-process join does), date,
+//!   category and usable weight: the number of records, the weight sum, the largest
+//!   |weight| and the sum of the cell-key record keys modulo 2⁶⁴, computed in SQL with the
+//!   same keyed hash as in Rust ([`crate::indicators::ckm::record_key_sql`]);
 //! - **raw points**: the few points the database cannot decide with certainty the way
 //!   buurtmeter decides (within 1 µm of an area's edge, in two areas at once, in an area
-//!   whose parents are found by polygon, or outside the finest areas but in a coarser or
-//!   surrounding one): their coordinates, which buurtmeter joins itself with the exact
+//!   whose parents are found by polygon, or in no area but near the edge of one around
+//!   the region): their coordinates, which buurtmeter joins itself with the exact
 //!   predicate of [`crate::index`]. So the tie rules (a point on a shared edge in exactly
 //!   one area, overlapping areas: the first) are the in-process ones, not PostGIS's
 //!   floating-point ones;
@@ -218,8 +218,8 @@ fn child_of(levels: &[Level], li: usize) -> Option<usize> {
 
 /// An area whose chain of parents is not complete: the in-process join looks its points
 /// up by polygon at the level above, so the database sends them back raw.
-fn orphan(levels: &[Level], leaf: usize, area: usize) -> bool {
-    let (mut li, mut a) = (leaf, area);
+fn orphan(levels: &[Level], level: usize, area: usize) -> bool {
+    let (mut li, mut a) = (level, area);
     while let Some(p) = levels[li].parent {
         if child_of(levels, p) != Some(li) {
             return false;
