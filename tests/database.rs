@@ -261,9 +261,17 @@ fn the_join_in_postgis_gives_the_indicators_of_the_join_in_process() {
     };
     let v1 = buurtmeter::join::database::content_version(&src).unwrap();
     assert_eq!(v1, buurtmeter::join::database::content_version(&src).unwrap());
+    let counter = buurtmeter::join::database::change_counter(&src).unwrap();
     psql(&c, "UPDATE meldingen SET soort = 'overlast' WHERE melding_id = 'M-5'");
     let v2 = buurtmeter::join::database::content_version(&src).unwrap();
     assert_ne!(v1, v2);
+    // The watcher's cheap poll (PostgreSQL's statistics) sees the write too, once the
+    // writing session has published its counts.
+    let moved = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        buurtmeter::join::database::change_counter(&src).unwrap() != counter
+    });
+    assert!(moved, "the change counter stayed at {counter} after an UPDATE");
     let q = buurtmeter::join::database::DatabaseSource {
         table: None,
         sql: Some("SELECT * FROM meldingen WHERE soort = 'afval'".into()),

@@ -107,15 +107,20 @@ pub async fn reload(state: &AppState, why: &str) -> Result<String, ReloadError> 
 /// changing it reloads but keeps the version (and every cached tile URL).
 pub async fn watch(state: AppState, every: Duration) {
     let Some(r) = state.reloader.clone() else { return };
-    let fingerprint = |file: &std::path::Path| match crate::init::load_project_cached(file) {
-        Ok(p) => snapshot::inputs_fingerprint(&p),
-        Err(_) => 0,
+    // Off the async workers: the fingerprint reads file metadata and may ask a database.
+    let fingerprint = |file: std::path::PathBuf| async move {
+        tokio::task::spawn_blocking(move || match crate::init::load_project_cached(&file) {
+            Ok(p) => snapshot::inputs_fingerprint(&p),
+            Err(_) => 0,
+        })
+        .await
+        .unwrap_or(0)
     };
-    let mut loaded = fingerprint(&r.project_file);
+    let mut loaded = fingerprint(r.project_file.clone()).await;
     let mut last_seen = loaded;
     loop {
         tokio::time::sleep(every).await;
-        let seen = fingerprint(&r.project_file);
+        let seen = fingerprint(r.project_file.clone()).await;
         if seen != last_seen {
             // Wait one more round so a file being written settles.
             last_seen = seen;

@@ -200,6 +200,22 @@ pub fn content_version(src: &DatabaseSource) -> Result<String> {
     Ok(rows.first().and_then(|r| text(&r[0])).unwrap_or_default())
 }
 
+/// A cheap sign that a database layer may have changed, for the file watcher's poll:
+/// PostgreSQL's own counts of rows inserted, updated and deleted (of the table, or for a
+/// query of every table of the database), from its statistics, without reading a row.
+/// When it moves, the server rebuilds and [`content_version`] decides the data version.
+/// (PostgreSQL publishes these counts when a writing session ends or idles a moment.)
+pub fn change_counter(src: &DatabaseSource) -> Result<String> {
+    let ds = connect(&src.conninfo)?;
+    let only = match &src.table {
+        Some(t) => format!(" WHERE relid = to_regclass({})", quote_literal(&quote_table(t))),
+        None => String::new(),
+    };
+    let sql = format!("SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::text AS v FROM pg_stat_user_tables{only}");
+    let rows = query(&ds, src, &sql)?;
+    Ok(rows.first().and_then(|r| text(&r[0])).unwrap_or_default())
+}
+
 /// The join's inputs: the levels, their child-first order, and the areas around the region.
 pub struct JoinAreas<'a> {
     pub levels: &'a [Level],
@@ -607,22 +623,17 @@ fn assemble(
             ys: raw_rows.iter().map(|&i| layer.ys[i]).collect(),
             ..Default::default()
         };
-        let (raw_assigned, overlaps) = crate::snapshot::join_hierarchy_of(levels, a.indexes, a.order, &raw);
+        let (raw_assigned, overlaps) = super::join_hierarchy(levels, a.indexes, a.order, &raw);
         for (li, col) in raw_assigned.iter().enumerate() {
             for (k, &i) in raw_rows.iter().enumerate() {
                 assigned[li][i] = col[k];
             }
         }
-        for (li, o) in overlaps {
-            let what = std::path::PathBuf::from(format!("points '{}' in level '{}'", src.layer_id, levels[li].id));
-            if let Some(w) = super::overlap_warning(&o, &levels[li].areas, &what) {
-                acc.warnings.push(w);
-            }
-        }
+        acc.warnings.extend(super::overlap_warnings(levels, &src.layer_id, &overlaps));
     }
     // Accounting in records: joined = in some area at some level.
     let n_rows = layer.xs.len();
-    let recs = layer.groups.as_ref().map(|g| g.records.clone()).unwrap_or_default();
+    let recs = layer.groups.as_ref().map(|g| g.records.as_slice()).unwrap_or_default();
     for i in 0..n_rows {
         if assigned.iter().any(|col| col[i] != NONE) {
             acc.joined += recs[i];

@@ -8,8 +8,7 @@ use geo::InteriorPoint;
 use super::Log;
 use crate::config::Project;
 use crate::index::AreaIndex;
-use crate::join::{self, NONE};
-use crate::model::{ArsKind, CbsKind, CodeKind, Level, PointLayer, ars_ancestor_code, cbs_ancestor_code};
+use crate::model::{ArsKind, CbsKind, CodeKind, Level, ars_ancestor_code, cbs_ancestor_code};
 
 /// A hierarchy that cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -144,35 +143,4 @@ fn child_first_order(levels: &[Level]) -> Option<Vec<usize>> {
         order.push(next);
     }
     Some(order)
-}
-
-/// Assign every point to an area at every level. A level with a child level inherits the
-/// child's answer through the hierarchy (code prefix or polygon containment); the points
-/// that gives no answer for are looked up in the level's own polygons, so a gemeente
-/// without loaded buurten still gets its points.
-pub fn join_hierarchy(
-    levels: &[Level],
-    indexes: &[AreaIndex],
-    order: &[usize],
-    layer: &PointLayer,
-) -> (Vec<Vec<u32>>, Vec<(usize, join::Overlaps)>) {
-    let mut assigned: Vec<Vec<u32>> = vec![Vec::new(); levels.len()];
-    let mut overlaps = Vec::new();
-    for &li in order {
-        let child = (0..levels.len()).find(|&c| levels[c].parent == Some(li) && !assigned[c].is_empty());
-        let Some(c) = child else {
-            // A finest level: every point is looked up, and overlaps are reported.
-            let (mine, o) = join::locate_all_checked(&indexes[li], &layer.xs, &layer.ys);
-            if !o.is_empty() {
-                overlaps.push((li, o));
-            }
-            assigned[li] = mine;
-            continue;
-        };
-        let mut mine: Vec<u32> =
-            assigned[c].iter().map(|&a| if a == NONE { NONE } else { levels[c].parent_area[a as usize].unwrap_or(NONE) }).collect();
-        join::fill_unassigned(&indexes[li], &layer.xs, &layer.ys, &mut mine);
-        assigned[li] = mine;
-    }
-    (assigned, overlaps)
 }

@@ -15,7 +15,6 @@ mod convert;
 mod grid_level;
 mod groups;
 mod hierarchy;
-pub(crate) use hierarchy::join_hierarchy as join_hierarchy_of;
 mod indicators;
 mod names;
 mod points;
@@ -39,7 +38,7 @@ use crate::model::{Level, PointLayer};
 use crate::tiles::TileData;
 
 pub use areas::AreasError;
-pub use hierarchy::{HierarchyError, join_hierarchy};
+pub use hierarchy::HierarchyError;
 pub use indicators::IndicatorsError;
 pub use points::PointsError;
 pub use points::{layer_protection, point_source};

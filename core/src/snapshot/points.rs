@@ -98,7 +98,16 @@ pub(super) fn read_and_join(
     log: &mut Log,
 ) -> Result<Option<JoinedLayer>> {
     if pc.join == JoinPlace::Database {
-        return join_in_database(project, pc, working, areas, secret, log).map(Some);
+        return match join_in_database(project, pc, working, areas, secret, log) {
+            Ok(j) => Ok(Some(j)),
+            // As a restricted file that cannot be read: left out, the public data served.
+            Err(e) if pc.access == Access::Restricted => {
+                tracing::error!(layer = %pc.id, error = %e, "restricted point layer left out");
+                log.warnings.push(format!("restricted point layer '{}' left out: {e}", pc.id));
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        };
     }
     let source = point_source(project, pc);
     let read = match early {
@@ -119,14 +128,9 @@ pub(super) fn read_and_join(
         Err(source) => return Err(PointsError::Read { layer: pc.id.clone(), source: Box::new(source) }),
     };
     let (assigned, overlaps) = timed(&mut log.timings, format!("join points {}", pc.id), || {
-        super::hierarchy::join_hierarchy(areas.levels, areas.indexes, areas.order, &layer)
+        join::join_hierarchy(areas.levels, areas.indexes, areas.order, &layer)
     });
-    for (li, o) in overlaps {
-        let what = PathBuf::from(format!("points '{}' in level '{}'", pc.id, areas.levels[li].id));
-        if let Some(w) = join::overlap_warning(&o, &areas.levels[li].areas, &what) {
-            layer.accounting.warnings.push(w);
-        }
-    }
+    layer.accounting.warnings.extend(join::overlap_warnings(areas.levels, &pc.id, &overlaps));
     // Accounting against the finest level that holds the point: joined = in some area.
     let joined = (0..layer.len()).filter(|&i| assigned.iter().any(|a| a[i] != NONE)).count() as u64;
     layer.accounting.joined = joined;
@@ -156,17 +160,12 @@ pub(super) fn read_and_join(
             let store = super::release::store_path(&project.base_dir, &pc.id);
             let today = super::release::today(project.timezone);
             let released = super::release::public_layer(&layer, kind, today, &store).map_err(PointsError::Release)?;
-            let (public_assigned, _) = super::hierarchy::join_hierarchy(areas.levels, areas.indexes, areas.order, &released.layer);
+            let (public_assigned, _) = join::join_hierarchy(areas.levels, areas.indexes, areas.order, &released.layer);
             let live = super::LiveRecords { layer, assigned, release: released.label, fingerprint: released.fingerprint };
             (released.layer, public_assigned, Some(Box::new(live)))
         }
         _ => {
-            if protection.is_some() && pc.access == Access::Aggregate {
-                log.warnings.push(format!(
-                    "point layer '{}' is protected but published live (release = \"live\"): comparing the public values before and after a reload shows where and when a record was added; leave release out or set \"month\" (see README, Releases)",
-                    pc.id
-                ));
-            }
+            warn_if_live(pc, protection.is_some(), log);
             (layer, assigned, None)
         }
     };
@@ -192,9 +191,19 @@ pub(super) fn read_and_join(
     }))
 }
 
+/// A protected layer the public sees, published at every reload: say what that reveals.
+fn warn_if_live(pc: &PointsConfig, protected: bool, log: &mut Log) {
+    if protected && pc.access == Access::Aggregate {
+        log.warnings.push(format!(
+            "point layer '{}' is protected but published live (release = \"live\"): comparing the public values before and after a reload shows where and when a record was added; leave release out or set \"month\" (see README, Releases)",
+            pc.id
+        ));
+    }
+}
+
 /// A layer joined in the database (`join = "database"`): the database sends the counts
-/// per leaf area (and the few points it cannot decide exactly); the rest is as for any
-/// layer. A restricted layer whose database cannot be reached is left out, as a file.
+/// per area (and the few points it cannot decide exactly); the rest is as for any layer.
+/// (A restricted one that fails is left out by the caller, as a file would be.)
 fn join_in_database(
     project: &Project,
     pc: &PointsConfig,
@@ -227,17 +236,11 @@ fn join_in_database(
     let pushed =
         timed(&mut log.timings, format!("join points {} in the database", pc.id), || join::database::join(&src, &join_areas, key.as_ref()))
             .map_err(|source| PointsError::Database { layer: pc.id.clone(), source })?;
-    let joined_per_level: Vec<u64> = pushed
-        .assigned
-        .iter()
-        .map(|col| {
-            col.iter()
-                .zip(&pushed.layer.groups.as_ref().map(|g| g.records.clone()).unwrap_or_default())
-                .filter(|(a, _)| **a != NONE)
-                .map(|(_, n)| n)
-                .sum()
-        })
-        .collect();
+    let records = pushed.layer.groups.as_ref().map(|g| g.records.as_slice()).unwrap_or_default();
+    let joined_per_level: Vec<u64> =
+        pushed.assigned.iter().map(|col| col.iter().zip(records).filter(|(a, _)| **a != NONE).map(|(_, n)| n).sum()).collect();
+    // Always published live (the project refuses a release here): say so, as for a file.
+    warn_if_live(pc, protection.is_some(), log);
     log.warnings.extend(pushed.layer.accounting.warnings.iter().cloned());
     Ok(JoinedLayer {
         title: pc.title.clone().unwrap_or_else(|| pc.id.clone()),

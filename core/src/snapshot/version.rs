@@ -92,9 +92,11 @@ pub fn inputs_fingerprint(project: &Project) -> u64 {
             }
         }
     }
-    // A database changes without a file changing: its content version is polled too.
+    // A database changes without a file changing: polled through PostgreSQL's statistics
+    // (no scan of the table on every poll; the rebuild then reads its content version).
     for p in project.points.iter().filter(|p| crate::config::is_database_path(&p.path)) {
-        database_version(project, p).hash(&mut h);
+        let src = super::points::database_source(project, p);
+        crate::join::database::change_counter(&src).unwrap_or_else(|e| format!("unavailable: {e}")).hash(&mut h);
     }
     h.finish()
 }
