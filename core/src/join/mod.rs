@@ -219,6 +219,48 @@ pub fn count_per_area(assigned: &[u32], weights: Option<&[f64]>, n_areas: usize)
     (counts, sums)
 }
 
+/// Assign every point to an area at every level. A level with a child level inherits the
+/// child's answer through the hierarchy (code prefix or polygon containment); the points
+/// that gives no answer for are looked up in the level's own polygons, so a gemeente
+/// without loaded buurten still gets its points.
+pub fn join_hierarchy(
+    levels: &[crate::model::Level],
+    indexes: &[AreaIndex],
+    order: &[usize],
+    layer: &crate::model::PointLayer,
+) -> (Vec<Vec<u32>>, Vec<(usize, Overlaps)>) {
+    let mut assigned: Vec<Vec<u32>> = vec![Vec::new(); levels.len()];
+    let mut overlaps = Vec::new();
+    for &li in order {
+        let child = (0..levels.len()).find(|&c| levels[c].parent == Some(li) && !assigned[c].is_empty());
+        let Some(c) = child else {
+            // A finest level: every point is looked up, and overlaps are reported.
+            let (mine, o) = locate_all_checked(&indexes[li], &layer.xs, &layer.ys);
+            if !o.is_empty() {
+                overlaps.push((li, o));
+            }
+            assigned[li] = mine;
+            continue;
+        };
+        let mut mine: Vec<u32> =
+            assigned[c].iter().map(|&a| if a == NONE { NONE } else { levels[c].parent_area[a as usize].unwrap_or(NONE) }).collect();
+        fill_unassigned(&indexes[li], &layer.xs, &layer.ys, &mut mine);
+        assigned[li] = mine;
+    }
+    (assigned, overlaps)
+}
+
+/// The warnings of a layer's points that lay in two areas of a level at once.
+pub fn overlap_warnings(levels: &[crate::model::Level], layer: &str, overlaps: &[(usize, Overlaps)]) -> Vec<String> {
+    overlaps
+        .iter()
+        .filter_map(|(li, o)| {
+            let what = std::path::PathBuf::from(format!("points '{layer}' in level '{}'", levels[*li].id));
+            overlap_warning(o, &levels[*li].areas, &what)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,46 +324,4 @@ mod tests {
         let joined = assigned.iter().filter(|&&a| a != NONE).count() as u64;
         assert_eq!(counts.iter().sum::<u64>(), joined);
     }
-}
-
-/// Assign every point to an area at every level. A level with a child level inherits the
-/// child's answer through the hierarchy (code prefix or polygon containment); the points
-/// that gives no answer for are looked up in the level's own polygons, so a gemeente
-/// without loaded buurten still gets its points.
-pub fn join_hierarchy(
-    levels: &[crate::model::Level],
-    indexes: &[AreaIndex],
-    order: &[usize],
-    layer: &crate::model::PointLayer,
-) -> (Vec<Vec<u32>>, Vec<(usize, Overlaps)>) {
-    let mut assigned: Vec<Vec<u32>> = vec![Vec::new(); levels.len()];
-    let mut overlaps = Vec::new();
-    for &li in order {
-        let child = (0..levels.len()).find(|&c| levels[c].parent == Some(li) && !assigned[c].is_empty());
-        let Some(c) = child else {
-            // A finest level: every point is looked up, and overlaps are reported.
-            let (mine, o) = locate_all_checked(&indexes[li], &layer.xs, &layer.ys);
-            if !o.is_empty() {
-                overlaps.push((li, o));
-            }
-            assigned[li] = mine;
-            continue;
-        };
-        let mut mine: Vec<u32> =
-            assigned[c].iter().map(|&a| if a == NONE { NONE } else { levels[c].parent_area[a as usize].unwrap_or(NONE) }).collect();
-        fill_unassigned(&indexes[li], &layer.xs, &layer.ys, &mut mine);
-        assigned[li] = mine;
-    }
-    (assigned, overlaps)
-}
-
-/// The warnings of a layer's points that lay in two areas of a level at once.
-pub fn overlap_warnings(levels: &[crate::model::Level], layer: &str, overlaps: &[(usize, Overlaps)]) -> Vec<String> {
-    overlaps
-        .iter()
-        .filter_map(|(li, o)| {
-            let what = std::path::PathBuf::from(format!("points '{layer}' in level '{}'", levels[*li].id));
-            overlap_warning(o, &levels[*li].areas, &what)
-        })
-        .collect()
 }
