@@ -40,5 +40,6 @@ pub mod join;
 pub mod model;
 pub mod region;
 pub mod snapshot;
+pub mod sort;
 pub mod tiles;
 pub mod weights;

@@ -96,68 +96,12 @@ fn spatial_sort(xs: &[f64], ys: &[f64], with_coords: bool) -> (Vec<u32>, Vec<[f6
         interleave(cx) | (interleave(cy) << 1)
     };
     let cells: Vec<u32> = (0..xs.len()).into_par_iter().map(|i| cell(i) as u32).collect();
-    // Counting sort: the histogram per chunk on all cores, then the start of every cell.
-    let chunk = xs.len().div_ceil(rayon::current_num_threads()).max(1 << 16);
-    let start: Vec<u32> = {
-        let counts = cells
-            .par_chunks(chunk)
-            .map(|cs| {
-                let mut h = vec![0u32; n_cells + 1];
-                cs.iter().for_each(|&c| h[c as usize] += 1);
-                h
-            })
-            .reduce(
-                || vec![0u32; n_cells + 1],
-                |mut a, b| {
-                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                    a
-                },
-            );
-        let mut start = vec![0u32; n_cells + 2];
-        for c in 0..=n_cells {
-            start[c + 1] = start[c] + counts[c];
-        }
-        start
-    };
-    // The scatter, on all cores: each thread owns a range of cells, so a contiguous part of
-    // the output (split off safely), and places the points of its cells in file order.
-    let threads = rayon::current_num_threads().max(1);
-    let mut bounds = vec![0usize];
-    for t in 1..threads {
-        let target = (xs.len() * t / threads) as u32;
-        bounds.push(start.partition_point(|&s| s < target).clamp(*bounds.last().unwrap_or(&0), n_cells + 1));
+    if with_coords {
+        let (order, coords, _) = crate::sort::counting_sort(&cells, n_cells + 1, |i| [xs[i], ys[i]]);
+        (order, coords)
+    } else {
+        (crate::sort::counting_sort(&cells, n_cells + 1, |_| ()).0, Vec::new())
     }
-    bounds.push(n_cells + 1);
-    let mut order = vec![0u32; xs.len()];
-    let mut coords = if with_coords { vec![[0.0; 2]; xs.len()] } else { Vec::new() };
-    // Per thread: its range of cells, and its parts of the output.
-    type Part<'a> = (std::ops::Range<usize>, &'a mut [u32], &'a mut [[f64; 2]]);
-    let mut parts: Vec<Part> = Vec::new();
-    let (mut order_rest, mut coords_rest): (&mut [u32], &mut [[f64; 2]]) = (&mut order, &mut coords);
-    for w in bounds.windows(2) {
-        let len = (start[w[1]] - start[w[0]]) as usize;
-        let (o, orest) = order_rest.split_at_mut(len);
-        let (c, crest) = if with_coords { coords_rest.split_at_mut(len) } else { (&mut [][..], coords_rest) };
-        order_rest = orest;
-        coords_rest = crest;
-        parts.push((w[0]..w[1], o, c));
-    }
-    parts.into_par_iter().for_each(|(range, o, c)| {
-        let base = start[range.start];
-        let mut next: Vec<u32> = start[range.clone()].iter().map(|&s| s - base).collect();
-        for (i, &cl) in cells.iter().enumerate() {
-            let cl = cl as usize;
-            if range.contains(&cl) {
-                let k = next[cl - range.start] as usize;
-                o[k] = i as u32;
-                if with_coords {
-                    c[k] = [xs[i], ys[i]];
-                }
-                next[cl - range.start] += 1;
-            }
-        }
-    });
-    (order, coords)
 }
 
 /// Spread the low 10 bits of `v` to the even bit positions.

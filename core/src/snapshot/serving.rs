@@ -155,7 +155,7 @@ impl ServingTransform {
             .then(|| crs::GridTransform::new(&exact, geo_types::Rect::new((b[0], b[1]), (b[2], b[3])), SERVING_TOLERANCE_DEG))
             .flatten();
         match &grid {
-            Some(g) => tracing::debug!(max_error_deg = g.max_error, "serving transform: grid approximation"),
+            Some(g) => tracing::debug!(max_error_deg = g.max_error, cells = g.cells(), "serving transform: grid approximation"),
             None => tracing::debug!("serving transform: exact (identity, or no grid within the tolerance)"),
         }
         ServingTransform { exact, grid }
@@ -260,7 +260,6 @@ fn level_tileset(li: usize, l: &Level, props: &[Vec<(String, Prop)>], wgs84: &[M
 /// Point attributes go only where points are served one by one (public layers), and a
 /// layer that is not public shows coarse bounds.
 fn point_tileset(pi: usize, p: &JoinedLayer) -> ((tiles::points::PointTiles, tiles::PointProps), Tileset) {
-    let merc: Vec<[f64; 2]> = p.lonlat.par_iter().map(|c| crs::lonlat_to_web_mercator(c[0], c[1])).map(|(x, y)| [x, y]).collect();
     let public = p.access == Access::Public;
     let props = if public {
         tiles::PointProps {
@@ -271,7 +270,7 @@ fn point_tileset(pi: usize, p: &JoinedLayer) -> ((tiles::points::PointTiles, til
     } else {
         tiles::PointProps::default()
     };
-    let mut pt = tiles::points::PointTiles::new(&merc, public);
+    let mut pt = tiles::points::PointTiles::new(&p.lonlat, public);
     let bounds = bounds_of(p.lonlat.iter().copied());
     let mut maxzoom = tiles::grid::MAX_ZOOM;
     if let (Some(table), Some(keys)) = (&p.ptable, &p.record_keys) {

@@ -41,15 +41,31 @@ fn morton(x: u32, y: u32) -> u64 {
     spread(x) | (spread(y) << 1)
 }
 
+/// The inverse of [`spread`]: the even bits of `v`, packed.
+fn compact(v: u64) -> u32 {
+    let mut x = v & 0x5555_5555_5555_5555;
+    x = (x | (x >> 1)) & 0x3333_3333_3333_3333;
+    x = (x | (x >> 2)) & 0x0f0f_0f0f_0f0f_0f0f;
+    x = (x | (x >> 4)) & 0x00ff_00ff_00ff_00ff;
+    x = (x | (x >> 8)) & 0x0000_ffff_0000_ffff;
+    x = (x | (x >> 16)) & 0x0000_0000_ffff_ffff;
+    x as u32
+}
+
+/// World coordinates at zoom 16 of a Morton key.
+fn world(key: u64) -> [u32; 2] {
+    [compact(key), compact(key >> 1)]
+}
+
 /// One point layer, ready for tiles.
 pub struct PointTiles {
     /// Protected layers: the cell-key table and the record keys in key order; cell counts
     /// are perturbed like every other published count of the layer (and zero cells left out).
     ckm: Option<(crate::indicators::ckm::PTable, Vec<u64>)>,
+    /// Morton keys of the world coordinates at zoom 16, sorted (the coordinates
+    /// themselves are the key's bits: [`world`]).
     keys: Vec<u64>,
-    /// World coordinates at zoom 16, in key order.
-    world: Vec<[u32; 2]>,
-    /// The point's index in its layer, in key order.
+    /// The point's index in its layer, in key order (ascending among equal keys).
     index: Vec<u32>,
     pub public: bool,
     /// The finest cell zoom (cells never smaller than a tile at this zoom).
@@ -57,28 +73,25 @@ pub struct PointTiles {
 }
 
 impl PointTiles {
-    /// From EPSG:3857 coordinates.
-    pub fn new(mercator: &[[f64; 2]], public: bool) -> PointTiles {
-        let max = (1u64 << BITS) as f64 - 1.0;
+    /// From WGS84 longitude/latitude.
+    ///
+    /// The sort: a counting sort on the top bits of the keys that differ (about 8 points
+    /// per bucket, on all cores), then each bucket sorted on its own; no comparison sort of
+    /// the whole layer.
+    pub fn new(lonlat: &[[f64; 2]], public: bool) -> PointTiles {
         use rayon::prelude::*;
-        let mut items: Vec<(u64, [u32; 2], u32)> = mercator
+        let max = (1u64 << BITS) as f64 - 1.0;
+        let keys: Vec<u64> = lonlat
             .par_iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let (wx, wy) = grid::to_world(grid::MAX_ZOOM, p[0], p[1]);
-                let (wx, wy) = (wx.floor().clamp(0.0, max) as u32, wy.floor().clamp(0.0, max) as u32);
-                (morton(wx, wy), [wx, wy], i as u32)
+            .map(|c| {
+                let (mx, my) = crate::crs::lonlat_to_web_mercator(c[0], c[1]);
+                let (wx, wy) = grid::to_world(grid::MAX_ZOOM, mx, my);
+                // Clamped first, so truncation is the floor (NaN: 0, as before).
+                morton(wx.clamp(0.0, max) as u32, wy.clamp(0.0, max) as u32)
             })
             .collect();
-        items.par_sort_unstable_by_key(|t| (t.0, t.2));
-        PointTiles {
-            ckm: None,
-            keys: items.par_iter().map(|t| t.0).collect(),
-            world: items.par_iter().map(|t| t.1).collect(),
-            index: items.par_iter().map(|t| t.2).collect(),
-            public,
-            finest_cell_zoom: if public { BITS } else { AGGREGATE_FINEST_CELL_ZOOM },
-        }
+        let (index, keys) = sort_keys(&keys);
+        PointTiles { ckm: None, keys, index, public, finest_cell_zoom: if public { BITS } else { AGGREGATE_FINEST_CELL_ZOOM } }
     }
 
     /// Protect the cell counts with the cell-key method: `record_keys` in the layer's
@@ -112,7 +125,7 @@ impl PointTiles {
         let local = |w: [u32; 2]| [i64::from(w[0] >> down) - ox, i64::from(w[1] >> down) - oy];
         if self.public && z >= POINTS_MIN_ZOOM {
             for k in range {
-                layer.points(u64::from(self.index[k]), &props(self.index[k]), &[local(self.world[k])]);
+                layer.points(u64::from(self.index[k]), &props(self.index[k]), &[local(world(self.keys[k]))]);
             }
             return layer;
         }
@@ -124,7 +137,7 @@ impl PointTiles {
             let mut end = k;
             let (mut sx, mut sy) = (0f64, 0f64);
             while end < range.end && self.keys[end] >> cell_shift == cell {
-                let p = local(self.world[end]);
+                let p = local(world(self.keys[end]));
                 sx += p[0] as f64;
                 sy += p[1] as f64;
                 end += 1;
@@ -137,7 +150,7 @@ impl PointTiles {
                 // Aggregate-only: the cell's fixed centre, never a position derived from
                 // the records (a cell with one point would sit on it).
                 let s = BITS - cell_zoom.min(BITS);
-                let w = self.world[k];
+                let w = world(self.keys[k]);
                 let centre = |v: u32| ((v >> s) << s) + ((1u32 << s) >> 1);
                 local([centre(w[0]), centre(w[1])])
             };
@@ -160,6 +173,63 @@ impl PointTiles {
     }
 }
 
+/// `keys` sorted, ties in index order, and the index of each: see [`PointTiles::new`].
+fn sort_keys(keys: &[u64]) -> (Vec<u32>, Vec<u64>) {
+    use rayon::prelude::*;
+    let (lo, hi) = keys
+        .par_iter()
+        .fold(|| (u64::MAX, 0), |(a, b), &k| (a.min(k), b.max(k)))
+        .reduce(|| (u64::MAX, 0), |x, y| (x.0.min(y.0), x.1.max(y.1)));
+    // The bits below the prefix all keys share; buckets on the top ones of those.
+    let varying = if keys.is_empty() { 0 } else { u64::BITS - (lo ^ hi).leading_zeros() };
+    let bucket_bits = (usize::BITS - (keys.len() / 8).leading_zeros()).clamp(1, 20).min(varying);
+    let shift = varying - bucket_bits;
+    let mask = (1u64 << bucket_bits) - 1;
+    let cells: Vec<u32> = keys.par_iter().map(|&k| ((k >> shift) & mask) as u32).collect();
+    let (mut index, mut sorted, start) = crate::sort::counting_sort(&cells, 1 << bucket_bits, |i| keys[i]);
+    drop(cells);
+    // Each bucket on its own, on all cores: groups of buckets of about 64k points, split
+    // off the output safely.
+    let mut groups: Vec<(&mut [u32], &mut [u64])> = Vec::new();
+    let (mut irest, mut krest): (&mut [u32], &mut [u64]) = (&mut index, &mut sorted);
+    let mut b = 0;
+    while b + 1 < start.len() {
+        let mut e = b + 1;
+        while e + 1 < start.len() && start[e] - start[b] < 1 << 16 {
+            e += 1;
+        }
+        let len = (start[e] - start[b]) as usize;
+        let (i, ir) = irest.split_at_mut(len);
+        let (k, kr) = krest.split_at_mut(len);
+        irest = ir;
+        krest = kr;
+        groups.push((i, k));
+        b = e;
+    }
+    groups.into_par_iter().for_each_init(Vec::new, |pairs: &mut Vec<(u64, u32)>, (index, keys)| {
+        // Runs of one bucket are contiguous; a bucket is sorted when its keys are.
+        let mut s = 0;
+        while s < keys.len() {
+            let bucket = (keys[s] >> shift) & mask;
+            let mut e = s + 1;
+            while e < keys.len() && (keys[e] >> shift) & mask == bucket {
+                e += 1;
+            }
+            if e - s > 1 && keys[s..e].windows(2).any(|w| w[0] > w[1]) {
+                pairs.clear();
+                pairs.extend(keys[s..e].iter().copied().zip(index[s..e].iter().copied()));
+                pairs.sort_unstable();
+                for (o, (k, i)) in pairs.iter().enumerate() {
+                    keys[s + o] = *k;
+                    index[s + o] = *i;
+                }
+            }
+            s = e;
+        }
+    });
+    (index, sorted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,7 +241,12 @@ mod tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
             (seed >> 11) as f64 / (1u64 << 53) as f64
         };
-        let pts: Vec<[f64; 2]> = (0..5000).map(|_| [600_000.0 + rnd() * 50_000.0, 6_600_000.0 + rnd() * 50_000.0]).collect();
+        let pts: Vec<[f64; 2]> = (0..5000)
+            .map(|_| {
+                let (lon, lat) = crate::crs::web_mercator_to_lonlat(600_000.0 + rnd() * 50_000.0, 6_600_000.0 + rnd() * 50_000.0);
+                [lon, lat]
+            })
+            .collect();
         let t = PointTiles::new(&pts, false);
         for z in [8u8, 11, 14] {
             let (x0, y0, x1, y1) = {
@@ -186,6 +261,31 @@ mod tests {
                 }
             }
             assert_eq!(total, pts.len(), "zoom {z}");
+        }
+    }
+
+    #[test]
+    fn the_bucket_sort_equals_a_comparison_sort() {
+        let mut seed = 11u64;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            seed >> 20
+        };
+        // Clustered keys with many ties, as points on addresses are.
+        for n in [0usize, 1, 2, 1000, 300_000] {
+            let keys: Vec<u64> = (0..n).map(|_| (1u64 << 40) + (rnd() % 5000) * (rnd() % 7) + (rnd() % 3)).collect();
+            let (index, sorted) = sort_keys(&keys);
+            let mut expected: Vec<(u64, u32)> = keys.iter().enumerate().map(|(i, &k)| (k, i as u32)).collect();
+            expected.sort_unstable();
+            assert_eq!(sorted, expected.iter().map(|p| p.0).collect::<Vec<_>>(), "{n} keys");
+            assert_eq!(index, expected.iter().map(|p| p.1).collect::<Vec<_>>(), "{n} indices");
+        }
+    }
+
+    #[test]
+    fn world_coordinates_come_back_from_the_key() {
+        for (x, y) in [(0u32, 0u32), (1, 2), ((1 << 28) - 1, 12_345_678), (123_456, (1 << 28) - 1)] {
+            assert_eq!(world(morton(x, y)), [x, y]);
         }
     }
 }
