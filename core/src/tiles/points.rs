@@ -206,27 +206,44 @@ fn sort_keys(keys: &[u64]) -> (Vec<u32>, Vec<u64>) {
         groups.push((i, k));
         b = e;
     }
-    groups.into_par_iter().for_each_init(Vec::new, |pairs: &mut Vec<(u64, u32)>, (index, keys)| {
-        // Runs of one bucket are contiguous; a bucket is sorted when its keys are.
-        let mut s = 0;
-        while s < keys.len() {
-            let bucket = (keys[s] >> shift) & mask;
-            let mut e = s + 1;
-            while e < keys.len() && (keys[e] >> shift) & mask == bucket {
-                e += 1;
-            }
-            if e - s > 1 && keys[s..e].windows(2).any(|w| w[0] > w[1]) {
-                pairs.clear();
-                pairs.extend(keys[s..e].iter().copied().zip(index[s..e].iter().copied()));
-                pairs.sort_unstable();
-                for (o, (k, i)) in pairs.iter().enumerate() {
-                    keys[s + o] = *k;
-                    index[s + o] = *i;
+    groups.into_par_iter().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(pairs, packed): &mut (Vec<(u64, u32)>, Vec<u64>), (index, keys)| {
+            // Runs of one bucket are contiguous; a bucket is sorted when its keys are.
+            let mut s = 0;
+            while s < keys.len() {
+                let bucket = (keys[s] >> shift) & mask;
+                let mut e = s + 1;
+                while e < keys.len() && (keys[e] >> shift) & mask == bucket {
+                    e += 1;
                 }
+                if e - s > 1 && keys[s..e].windows(2).any(|w| w[0] > w[1]) {
+                    if shift <= 32 {
+                        // The key bits below the bucket's and the index fit in one word: one
+                        // integer sort (half the bytes of pairs, one comparison).
+                        let low = (1u64 << shift) - 1;
+                        let high = keys[s] & !low;
+                        packed.clear();
+                        packed.extend(keys[s..e].iter().zip(&index[s..e]).map(|(&k, &i)| ((k & low) << 32) | u64::from(i)));
+                        packed.sort_unstable();
+                        for (o, &p) in packed.iter().enumerate() {
+                            keys[s + o] = high | (p >> 32);
+                            index[s + o] = p as u32;
+                        }
+                    } else {
+                        pairs.clear();
+                        pairs.extend(keys[s..e].iter().copied().zip(index[s..e].iter().copied()));
+                        pairs.sort_unstable();
+                        for (o, (k, i)) in pairs.iter().enumerate() {
+                            keys[s + o] = *k;
+                            index[s + o] = *i;
+                        }
+                    }
+                }
+                s = e;
             }
-            s = e;
-        }
-    });
+        },
+    );
     (index, sorted)
 }
 
@@ -272,8 +289,12 @@ mod tests {
             seed >> 20
         };
         // Clustered keys with many ties, as points on addresses are.
-        for n in [0usize, 1, 2, 1000, 300_000] {
-            let keys: Vec<u64> = (0..n).map(|_| (1u64 << 40) + (rnd() % 5000) * (rnd() % 7) + (rnd() % 3)).collect();
+        // Clustered keys (a few low bits vary: one word per point in a bucket) and keys
+        // over the whole Morton range (key and index sorted as pairs).
+        let cases = [0usize, 1, 2, 1000, 300_000].into_iter().flat_map(|n| [(n, false), (n, true)]);
+        for (n, wide) in cases {
+            let keys: Vec<u64> =
+                (0..n).map(|_| if wide { rnd() % (1 << 56) } else { (1u64 << 40) + (rnd() % 5000) * (rnd() % 7) + (rnd() % 3) }).collect();
             let (index, sorted) = sort_keys(&keys);
             let mut expected: Vec<(u64, u32)> = keys.iter().enumerate().map(|(i, &k)| (k, i as u32)).collect();
             expected.sort_unstable();
