@@ -425,6 +425,48 @@ pub fn lonlat_to_web_mercator(lon: f64, lat: f64) -> (f64, f64) {
     (R * lon.to_radians(), R * (std::f64::consts::FRAC_PI_4 + lat.to_radians() / 2.0).tan().ln())
 }
 
+/// Web Mercator for many coordinates in a band of latitudes: x is linear in longitude,
+/// y is read off a table of `y(lat)` (linear interpolation between 65,537 exact values)
+/// instead of a tangent and a logarithm per coordinate. Over the 3° of latitude of the
+/// Netherlands a step is under a millionth of a radian and the interpolation within two
+/// micrometres of [`lonlat_to_web_mercator`]; in a band of 10° up to 85° within a
+/// millimetre (both tested). Outside the band, and for a band wider than 10°, the
+/// formula itself.
+pub struct MercatorTable {
+    lat0: f64,
+    per_degree: f64,
+    ys: Vec<f64>,
+}
+
+impl MercatorTable {
+    const STEPS: usize = 1 << 16;
+
+    /// A table for latitudes from `lat_min` to `lat_max` (degrees).
+    pub fn new(lat_min: f64, lat_max: f64) -> MercatorTable {
+        if !(lat_min.is_finite() && lat_max.is_finite() && lat_max >= lat_min && lat_max - lat_min <= 10.0) {
+            return MercatorTable { lat0: 0.0, per_degree: 0.0, ys: Vec::new() };
+        }
+        let span = (lat_max - lat_min).max(1e-6);
+        let per_degree = Self::STEPS as f64 / span;
+        let ys = (0..=Self::STEPS).map(|k| lonlat_to_web_mercator(0.0, lat_min + k as f64 / per_degree).1).collect();
+        MercatorTable { lat0: lat_min, per_degree, ys }
+    }
+
+    /// EPSG:3857 metres of WGS84 (lon, lat) in degrees.
+    #[inline]
+    pub fn apply(&self, lon: f64, lat: f64) -> (f64, f64) {
+        let f = (lat - self.lat0) * self.per_degree;
+        if f >= 0.0 && f <= Self::STEPS as f64 && !self.ys.is_empty() {
+            let k = (f as usize).min(Self::STEPS - 1);
+            let u = f - k as f64;
+            let y = self.ys[k] + (self.ys[k + 1] - self.ys[k]) * u;
+            (6_378_137.0 * lon.to_radians(), y)
+        } else {
+            lonlat_to_web_mercator(lon, lat)
+        }
+    }
+}
+
 /// WGS84 lon/lat in degrees from EPSG:3857.
 pub fn web_mercator_to_lonlat(x: f64, y: f64) -> (f64, f64) {
     const R: f64 = 6_378_137.0;
@@ -529,6 +571,29 @@ mod tests {
     fn unknown_crs_is_a_clear_error() {
         let err = spatial_ref("EPSG:999999").unwrap_err().to_string();
         assert!(err.contains("EPSG:999999"), "{err}");
+    }
+
+    #[test]
+    fn the_mercator_table_agrees_with_the_formula() {
+        for (lo, hi, bound) in [(50.5, 53.7, 2e-6), (75.0, 85.0, 1e-3)] {
+            let table = MercatorTable::new(lo, hi);
+            let mut worst = 0.0f64;
+            for k in 0..=200_000 {
+                let lat = lo + (hi - lo) * (k as f64 / 200_000.0);
+                let lon = -10.0 + (k % 97) as f64 * 0.3;
+                let (ex, ey) = lonlat_to_web_mercator(lon, lat);
+                let (ax, ay) = table.apply(lon, lat);
+                assert_eq!(ax, ex, "x is the formula");
+                worst = worst.max((ay - ey).abs());
+            }
+            assert!(worst < bound, "{lo}..{hi}: {worst} m");
+        }
+        let table = MercatorTable::new(50.5, 53.7);
+        // Outside the band and for NaN: the formula.
+        assert_eq!(table.apply(5.0, 60.0), lonlat_to_web_mercator(5.0, 60.0));
+        assert!(table.apply(f64::NAN, f64::NAN).1.is_nan());
+        // Too wide a band: the formula everywhere.
+        assert_eq!(MercatorTable::new(40.0, 60.0).apply(5.0, 52.0), lonlat_to_web_mercator(5.0, 52.0));
     }
 
     #[test]

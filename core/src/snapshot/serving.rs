@@ -201,14 +201,20 @@ pub(super) fn prepare_serving(
     let wgs = crs::spatial_ref(crs::WGS84)?;
     let to_wgs = crs::Reprojector::new(working, &wgs)?;
     let to_wgs = ServingTransform::new(to_wgs, levels, points);
-    let (wgs84, mercator): (Geometries, Geometries) = levels
-        .iter()
-        .map(|l| {
-            let wgs84: Vec<MultiPolygon<f64>> = to_wgs.multipolygons(&l.areas);
-            let mercator = wgs84.par_iter().map(web_mercator).collect();
-            (wgs84, mercator)
-        })
-        .unzip();
+    let wgs84: Geometries = levels.iter().map(|l| to_wgs.multipolygons(&l.areas)).collect();
+    for p in points.iter_mut().filter(|p| p.layer.groups.is_none()) {
+        p.lonlat = to_wgs.points(&p.layer.xs, &p.layer.ys);
+    }
+    // Web Mercator for tiles, y from a table over the latitudes of everything served.
+    let lats = wgs84
+        .par_iter()
+        .flat_map(|l| l.par_iter().flat_map_iter(|mp| mp.0.iter().flat_map(|p| p.exterior().0.iter().map(|c| c.y))))
+        .chain(points.par_iter().flat_map(|p| p.lonlat.par_iter().map(|c| c[1])))
+        .filter(|y| y.is_finite())
+        .fold(|| (f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)))
+        .reduce(|| (f64::INFINITY, f64::NEG_INFINITY), |x, y| (x.0.min(y.0), x.1.max(y.1)));
+    let table = crs::MercatorTable::new(lats.0, lats.1);
+    let mercator: Geometries = wgs84.iter().map(|l| l.par_iter().map(|mp| web_mercator(mp, &table)).collect()).collect();
     let props = area_properties(levels, results);
     let mut tilesets: Vec<Tileset> = levels.iter().enumerate().map(|(li, l)| level_tileset(li, l, &props[li], &wgs84[li])).collect();
     let mut point_tiles = Vec::new();
@@ -216,20 +222,19 @@ pub(super) fn prepare_serving(
         if p.layer.groups.is_some() {
             // Joined in the database: counts per area, no points to draw (an empty set
             // keeps the layers' numbering).
-            point_tiles.push((tiles::points::PointTiles::new(&[], false), tiles::PointProps::default()));
+            point_tiles.push((tiles::points::PointTiles::new(&[], &table, false), tiles::PointProps::default()));
             continue;
         }
-        p.lonlat = to_wgs.points(&p.layer.xs, &p.layer.ys);
-        let (tiles, tileset) = point_tileset(pi, p);
+        let (tiles, tileset) = point_tileset(pi, p, &table);
         point_tiles.push(tiles);
         tilesets.push(tileset);
     }
     Ok((wgs84, TileData::new(tilesets, mercator, props, point_tiles)))
 }
 
-fn web_mercator(mp: &MultiPolygon<f64>) -> MultiPolygon<f64> {
+fn web_mercator(mp: &MultiPolygon<f64>, table: &crs::MercatorTable) -> MultiPolygon<f64> {
     mp.map_coords(|c| {
-        let (x, y) = crs::lonlat_to_web_mercator(c.x, c.y);
+        let (x, y) = table.apply(c.x, c.y);
         geo_types::Coord { x, y }
     })
 }
@@ -259,7 +264,7 @@ fn level_tileset(li: usize, l: &Level, props: &[Vec<(String, Prop)>], wgs84: &[M
 /// A point layer's tiles (Morton-ordered, cell keys for a protected layer) and tileset.
 /// Point attributes go only where points are served one by one (public layers), and a
 /// layer that is not public shows coarse bounds.
-fn point_tileset(pi: usize, p: &JoinedLayer) -> ((tiles::points::PointTiles, tiles::PointProps), Tileset) {
+fn point_tileset(pi: usize, p: &JoinedLayer, table: &crs::MercatorTable) -> ((tiles::points::PointTiles, tiles::PointProps), Tileset) {
     let public = p.access == Access::Public;
     let props = if public {
         tiles::PointProps {
@@ -270,7 +275,7 @@ fn point_tileset(pi: usize, p: &JoinedLayer) -> ((tiles::points::PointTiles, til
     } else {
         tiles::PointProps::default()
     };
-    let mut pt = tiles::points::PointTiles::new(&p.lonlat, public);
+    let mut pt = tiles::points::PointTiles::new(&p.lonlat, table, public);
     let bounds = bounds_of(p.lonlat.iter().copied());
     let mut maxzoom = tiles::grid::MAX_ZOOM;
     if let (Some(table), Some(keys)) = (&p.ptable, &p.record_keys) {

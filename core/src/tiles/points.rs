@@ -73,18 +73,18 @@ pub struct PointTiles {
 }
 
 impl PointTiles {
-    /// From WGS84 longitude/latitude.
+    /// From WGS84 longitude/latitude, to Web Mercator through `table`.
     ///
     /// The sort: a counting sort on the top bits of the keys that differ (about 8 points
     /// per bucket, on all cores), then each bucket sorted on its own; no comparison sort of
     /// the whole layer.
-    pub fn new(lonlat: &[[f64; 2]], public: bool) -> PointTiles {
+    pub fn new(lonlat: &[[f64; 2]], table: &crate::crs::MercatorTable, public: bool) -> PointTiles {
         use rayon::prelude::*;
         let max = (1u64 << BITS) as f64 - 1.0;
         let keys: Vec<u64> = lonlat
             .par_iter()
             .map(|c| {
-                let (mx, my) = crate::crs::lonlat_to_web_mercator(c[0], c[1]);
+                let (mx, my) = table.apply(c[0], c[1]);
                 let (wx, wy) = grid::to_world(grid::MAX_ZOOM, mx, my);
                 // Clamped first, so truncation is the floor (NaN: 0, as before).
                 morton(wx.clamp(0.0, max) as u32, wy.clamp(0.0, max) as u32)
@@ -264,7 +264,7 @@ mod tests {
                 [lon, lat]
             })
             .collect();
-        let t = PointTiles::new(&pts, false);
+        let t = PointTiles::new(&pts, &crate::crs::MercatorTable::new(50.0, 56.0), false);
         for z in [8u8, 11, 14] {
             let (x0, y0, x1, y1) = {
                 let (a, b) = grid::to_world(z, 600_000.0, 6_650_000.0);
