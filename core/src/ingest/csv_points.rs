@@ -179,7 +179,6 @@ fn read_bytes_with(
                     part
                 })
                 .collect();
-            out.reserve(&parts);
             parts.into_iter().for_each(|part| out.append(part));
         }
         None => read_records(&mut reader, &layout, &mut out, 0, &progress),
@@ -222,7 +221,7 @@ fn parallel_chunks(bytes: &[u8], min_bytes: usize, threads: usize) -> Option<Vec
     let first = bytes.iter().position(|&b| b != b'\n' && b != b'\r')?;
     let body_start = first + bytes[first..].iter().position(|&b| b == b'\n')? + 1;
     let body = &bytes[body_start..];
-    let pieces = threads * 4;
+    let pieces = threads;
     let target = body.len().div_ceil(pieces).max(1);
     let mut chunks = Vec::with_capacity(pieces);
     let mut rest = body;
@@ -725,20 +724,6 @@ impl Collector {
         c
     }
 
-    /// Room for all rows of `parts` (one allocation instead of doubling while appending).
-    fn reserve(&mut self, parts: &[Collector]) {
-        let rows: usize = parts.iter().map(|p| p.layer.xs.len()).sum();
-        self.layer.xs.reserve(rows);
-        self.layer.ys.reserve(rows);
-        self.layer.rows.reserve(rows);
-        self.pair_of.reserve(rows);
-        self.row_hashes.reserve(parts.iter().map(|p| p.row_hashes.len()).sum());
-        self.dates.reserve(parts.iter().map(|p| p.dates.len()).sum());
-        self.cats.reserve(parts.iter().map(|p| p.cats.len()).sum());
-        self.weights.reserve(parts.iter().map(|p| p.weights.len()).sum());
-        self.identity.reserve(parts.iter().map(|p| p.identity.len()).sum());
-    }
-
     /// An empty collector for one piece of a file read in parallel.
     fn part(id: &str, layout: &Layout, hand_back: bool) -> Collector {
         Collector {
@@ -831,17 +816,21 @@ impl Collector {
         let layer = part.layer;
         let map: Vec<u32> = layer.categories.iter().map(|c| self.cat_lookup.index(c, &mut self.layer.categories)).collect();
         self.cats.extend(part.cats.iter().map(|&c| map[c as usize]));
-        self.layer.xs.extend(layer.xs);
-        self.layer.ys.extend(layer.ys);
-        self.layer.rows.extend(layer.rows.into_iter().map(renumber));
-        self.pair_of.extend(part.pair_of);
+        take_or_extend(&mut self.layer.xs, layer.xs);
+        take_or_extend(&mut self.layer.ys, layer.ys);
+        if offset == 0 {
+            take_or_extend(&mut self.layer.rows, layer.rows);
+        } else {
+            self.layer.rows.extend(layer.rows.into_iter().map(renumber));
+        }
+        take_or_extend(&mut self.pair_of, part.pair_of);
         for (i, n) in part.used.into_iter().enumerate() {
             self.used[i] += n;
         }
-        self.dates.extend(part.dates);
-        self.weights.extend(part.weights);
-        self.identity.extend(part.identity);
-        self.row_hashes.extend(part.row_hashes);
+        take_or_extend(&mut self.dates, part.dates);
+        take_or_extend(&mut self.weights, part.weights);
+        take_or_extend(&mut self.identity, part.identity);
+        take_or_extend(&mut self.row_hashes, part.row_hashes);
         self.ids.extend(part.ids.into_iter().map(|(r, id)| (renumber(r), id)));
         self.address_points.extend(part.address_points.into_iter().map(|(r, x, y)| (renumber(r), x, y)));
         self.thousands.extend(part.thousands.into_iter().map(renumber));
@@ -947,6 +936,16 @@ impl Collector {
         super::warn_if_mostly_swapped(&mut layer.accounting, path);
         disagreeing_addresses(&mut layer, &self.address_points, path);
         layer
+    }
+}
+
+/// `src` appended to `dst`; moved when `dst` is empty (the first piece of a file read in
+/// parallel: no copy, and the pages it touched are not touched again).
+fn take_or_extend<T>(dst: &mut Vec<T>, src: Vec<T>) {
+    if dst.is_empty() {
+        *dst = src;
+    } else {
+        dst.extend(src);
     }
 }
 
