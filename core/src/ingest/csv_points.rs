@@ -221,6 +221,8 @@ fn parallel_chunks(bytes: &[u8], min_bytes: usize, threads: usize) -> Option<Vec
     let first = bytes.iter().position(|&b| b != b'\n' && b != b'\r')?;
     let body_start = first + bytes[first..].iter().position(|&b| b == b'\n')? + 1;
     let body = &bytes[body_start..];
+    // One piece per core: the first is moved into the layer, the others appended (more
+    // pieces balanced no better here and copied more; BENCHMARKS.md).
     let pieces = threads;
     let target = body.len().div_ceil(pieces).max(1);
     let mut chunks = Vec::with_capacity(pieces);
