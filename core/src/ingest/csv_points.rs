@@ -1296,10 +1296,11 @@ mod tests {
         s.weight = Some("gewicht".into());
         s.identities = true;
         s.hand_back = true;
-        let chunks = parallel_chunks(csv.as_bytes(), 0, 2).expect("no quotes: may be read in pieces");
+        // One piece per core: four, as on a machine with four cores.
+        let chunks = parallel_chunks(csv.as_bytes(), 0, 4).expect("no quotes: may be read in pieces");
         assert!(chunks.len() > 2, "{} pieces", chunks.len());
-        let one = read_bytes_with(csv.as_bytes(), &s, &rd(), "t", usize::MAX, 2).unwrap();
-        let many = read_bytes_with(csv.as_bytes(), &s, &rd(), "t", 0, 2).unwrap();
+        let one = read_bytes_with(csv.as_bytes(), &s, &rd(), "t", usize::MAX, 4).unwrap();
+        let many = read_bytes_with(csv.as_bytes(), &s, &rd(), "t", 0, 4).unwrap();
         let partly: u64 = one.accounting.field_issues.values().sum();
         assert!(one.accounting.duplicate_rows > 100 && one.accounting.rejected_total() > 250 && partly > 500, "{:?}", one.accounting);
         assert_eq!(format!("{:?}", one.accounting), format!("{:?}", many.accounting));
