@@ -277,8 +277,9 @@ impl Reprojector {
 /// at cells' centres and edge midpoints before use: GDAL's approximate transformer
 /// (gdalwarp's error threshold) does the same. The check covers every cell of a grid of
 /// up to 64 cells a side and, for finer grids, the cells of every `cells / 64`-th row and
-/// column (64 × 64 cells spread evenly over the extent: the error of a bilinear grid over
-/// a smooth transform changes slowly from cell to cell). Plain data, so it is `Sync` and runs on
+/// column and of the last row and column (about 64 × 64 cells spread evenly over the
+/// extent: the error of a bilinear grid over a smooth transform changes slowly from cell
+/// to cell). Plain data, so it is `Sync` and runs on
 /// all cores; PROJ costs about a microsecond per coordinate on one thread, this about
 /// ten nanoseconds.
 pub struct GridTransform {
@@ -308,16 +309,15 @@ impl GridTransform {
         let pad = |lo: f64, hi: f64| if hi - lo > 0.0 { (lo, hi) } else { (lo - 1.0, hi + 1.0) };
         let ((x0, x1), (y0, y1)) = (pad(bounds.min().x, bounds.max().x), pad(bounds.min().y, bounds.max().y));
         let bounds = [x0, y0, x1, y1];
-        // Bilinear interpolation's error shrinks with the square of the cell size: from the
-        // error of a coarse grid, the next grid is the one predicted to meet the tolerance
-        // (rounded up to a power of two, at least twice as fine), so the exact transform
-        // runs for the nodes of at most three grids and their check points.
+        // The smallest grid of 64 · 2^k cells that passes its check. Each grid keeps the
+        // nodes of the one before (every second node), so the exact transform runs once
+        // per node of the grid used, plus its check points and those of the coarser ones.
         let mut cells = 64;
-        let mut nodes = ExactNodes::new(exact, bounds, cells)?;
+        let mut nodes = ExactNodes::new(exact, bounds, cells)?.nodes;
         loop {
             let n = cells + 1;
             let (dx, dy) = ((x1 - x0) / cells as f64, (y1 - y0) / cells as f64);
-            let mut grid = GridTransform { x0, y0, dx, dy, n, nodes: std::mem::take(&mut nodes.nodes), max_error: 0.0 };
+            let mut grid = GridTransform { x0, y0, dx, dy, n, nodes, max_error: 0.0 };
             grid.max_error = grid.check(exact, bounds)?;
             if grid.max_error <= tolerance {
                 return Some(grid);
@@ -325,9 +325,8 @@ impl GridTransform {
             if cells >= 1024 {
                 return None;
             }
-            let predicted = (cells as f64 * (grid.max_error / (0.8 * tolerance)).sqrt()).ceil();
-            cells = (predicted.min(1024.0) as usize).next_power_of_two().clamp(2 * cells, 1024);
-            nodes = ExactNodes::new(exact, bounds, cells)?;
+            nodes = ExactNodes::refine(exact, bounds, cells, &grid.nodes)?.nodes;
+            cells *= 2;
         }
     }
 
@@ -337,11 +336,21 @@ impl GridTransform {
         let cells = self.n - 1;
         let stride = (cells / 64).max(1);
         let (dx, dy) = ((x1 - x0) / cells as f64, (y1 - y0) / cells as f64);
+        // Every `stride`-th row and column of cells, and always the last ones (whose top
+        // and right edge midpoints are checked too).
+        let lattice: Vec<usize> = (0..cells).step_by(stride).chain(((cells - 1) % stride != 0).then_some(cells - 1)).collect();
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
-        for j in (0..cells).step_by(stride) {
-            for i in (0..cells).step_by(stride) {
+        for &j in &lattice {
+            for &i in &lattice {
                 let (x, y) = (x0 + i as f64 * dx, y0 + j as f64 * dy);
-                for (fx, fy) in [(0.5, 0.5), (0.5, 0.0), (0.0, 0.5)] {
+                let mut at = vec![(0.5, 0.5), (0.5, 0.0), (0.0, 0.5)];
+                if j == cells - 1 {
+                    at.push((0.5, 1.0));
+                }
+                if i == cells - 1 {
+                    at.push((1.0, 0.5));
+                }
+                for (fx, fy) in at {
                     xs.push(x + fx * dx);
                     ys.push(y + fy * dy);
                 }
@@ -398,6 +407,25 @@ impl ExactNodes {
         out.transform(exact, &all).then_some(out)
     }
 
+    /// The grid of twice the cells of `coarse` (the nodes of a grid of `cells`): the
+    /// nodes they share are kept, the others transformed.
+    fn refine(exact: &Reprojector, bounds: [f64; 4], cells: usize, coarse: &[[f64; 2]]) -> Option<ExactNodes> {
+        let (old_n, fine) = (cells + 1, cells * 2);
+        let n = fine + 1;
+        let mut out = ExactNodes { bounds, cells: fine, nodes: vec![[0.0; 2]; n * n] };
+        let mut new = Vec::with_capacity(n * n - old_n * old_n);
+        for j in 0..n {
+            for i in 0..n {
+                if i % 2 == 0 && j % 2 == 0 {
+                    out.nodes[j * n + i] = coarse[(j / 2) * old_n + i / 2];
+                } else {
+                    new.push((i, j));
+                }
+            }
+        }
+        out.transform(exact, &new).then_some(out)
+    }
+
     fn source(&self, i: usize, j: usize) -> (f64, f64) {
         let [x0, y0, x1, y1] = self.bounds;
         (x0 + i as f64 * ((x1 - x0) / self.cells as f64), y0 + j as f64 * ((y1 - y0) / self.cells as f64))
@@ -443,6 +471,9 @@ impl MercatorTable {
 
     /// A table for latitudes from `lat_min` to `lat_max` (degrees).
     pub fn new(lat_min: f64, lat_max: f64) -> MercatorTable {
+        // The formula clamps here: the table never spans the kink.
+        const LIMIT: f64 = 85.051_128_779_806_59;
+        let (lat_min, lat_max) = (lat_min.max(-LIMIT), lat_max.min(LIMIT));
         if !(lat_min.is_finite() && lat_max.is_finite() && lat_max >= lat_min && lat_max - lat_min <= 10.0) {
             return MercatorTable { lat0: 0.0, per_degree: 0.0, ys: Vec::new() };
         }
@@ -575,7 +606,7 @@ mod tests {
 
     #[test]
     fn the_mercator_table_agrees_with_the_formula() {
-        for (lo, hi, bound) in [(50.5, 53.7, 2e-6), (75.0, 85.0, 1e-3)] {
+        for (lo, hi, bound) in [(50.5, 53.7, 2e-6), (75.0, 85.0, 1e-3), (76.0, 86.0, 1e-3), (-90.0, -80.0, 1e-3)] {
             let table = MercatorTable::new(lo, hi);
             let mut worst = 0.0f64;
             for k in 0..=200_000 {
@@ -619,6 +650,18 @@ mod tests {
             // 1e-7 degrees is about 1 cm.
             assert!((ax - xs[k]).abs() < 1e-7 && (ay - ys[k]).abs() < 1e-7, "({ax}, {ay}) vs ({}, {})", xs[k], ys[k]);
         }
+        // The lattice check against every cell's centre, on the national extent with a
+        // cross-border margin (a grid of 512 cells: 262,144 centres).
+        let wide = Rect::new((-20_000.0, 280_000.0), (291_000.0, 654_000.0));
+        let g = GridTransform::new(&exact, wide, 1e-7).expect("smooth");
+        let c = g.cells();
+        let (w, h) = (wide.width() / c as f64, wide.height() / c as f64);
+        let (mut xs, mut ys): (Vec<f64>, Vec<f64>) =
+            (0..c * c).map(|k| (-20_000.0 + ((k % c) as f64 + 0.5) * w, 280_000.0 + ((k / c) as f64 + 0.5) * h)).unzip();
+        let approx: Vec<(f64, f64)> = xs.iter().zip(&ys).map(|(&x, &y)| g.apply(x, y).unwrap()).collect();
+        exact.transform(&mut xs, &mut ys);
+        let worst = approx.iter().enumerate().map(|(k, (ax, ay))| (ax - xs[k]).abs().max((ay - ys[k]).abs())).fold(0.0, f64::max);
+        assert!(worst <= 1e-7, "{c} cells: {worst}° at a centre");
         assert!(grid.apply(0.0, 0.0).is_none(), "outside the grid: no answer, not a guess");
         assert!(GridTransform::new(&Reprojector::new(&rd, &rd).unwrap(), bounds, 1e-7).is_none(), "identity needs no grid");
     }
