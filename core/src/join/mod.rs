@@ -34,7 +34,7 @@ pub fn locate_all_checked(index: &AreaIndex, xs: &[f64], ys: &[f64]) -> (Vec<u32
     // The coordinates in spatial order, moved there by the sort itself: the lookups then
     // read them in sequence (gathering xs[i], ys[i] by index missed cache on every point:
     // more time than the lookups).
-    let (order, coords) = spatial_order_with_coords(xs, ys);
+    let (order, coords) = spatial_order(xs, ys);
     let mut sorted = vec![NONE; xs.len()];
     let overlaps = sorted
         .par_chunks_mut(CHUNK)
@@ -67,18 +67,9 @@ pub fn locate_all_checked(index: &AreaIndex, xs: &[f64], ys: &[f64]) -> (Vec<u32
 
 /// The points' indices ordered by cell of a grid over their extent (up to 1024 × 1024
 /// cells, about four points per cell for fewer points), cells in Morton (Z-order)
-/// sequence: a counting sort, two passes, no comparison sort. Points with a non-finite
-/// coordinate go last.
-pub fn spatial_order(xs: &[f64], ys: &[f64]) -> Vec<u32> {
-    spatial_sort(xs, ys, false).0
-}
-
-/// [`spatial_order`], and the coordinates in that order.
-pub fn spatial_order_with_coords(xs: &[f64], ys: &[f64]) -> (Vec<u32>, Vec<[f64; 2]>) {
-    spatial_sort(xs, ys, true)
-}
-
-fn spatial_sort(xs: &[f64], ys: &[f64], with_coords: bool) -> (Vec<u32>, Vec<[f64; 2]>) {
+/// sequence, and their coordinates in that order: a counting sort, two passes, no
+/// comparison sort. Points with a non-finite coordinate go last.
+pub fn spatial_order(xs: &[f64], ys: &[f64]) -> (Vec<u32>, Vec<[f64; 2]>) {
     let bits: u32 = ((usize::BITS - (xs.len() / 4).leading_zeros()) / 2).clamp(2, 10);
     let side = f64::from(1u32 << bits);
     let fin = |v: &&f64| v.is_finite();
@@ -96,12 +87,8 @@ fn spatial_sort(xs: &[f64], ys: &[f64], with_coords: bool) -> (Vec<u32>, Vec<[f6
         interleave(cx) | (interleave(cy) << 1)
     };
     let cells: Vec<u32> = (0..xs.len()).into_par_iter().map(|i| cell(i) as u32).collect();
-    if with_coords {
-        let (order, coords, _) = crate::sort::counting_sort(&cells, n_cells + 1, |i| [xs[i], ys[i]]);
-        (order, coords)
-    } else {
-        (crate::sort::counting_sort(&cells, n_cells + 1, |_| ()).0, Vec::new())
-    }
+    let (order, coords, _) = crate::sort::counting_sort(&cells, n_cells + 1, |i| [xs[i], ys[i]]);
+    (order, coords)
 }
 
 /// Spread the low 10 bits of `v` to the even bit positions.
@@ -218,7 +205,13 @@ mod tests {
             if n > 1 {
                 ys[0] = f64::NAN;
             }
-            let order = spatial_order(&xs, &ys);
+            let (order, coords) = spatial_order(&xs, &ys);
+            assert!(
+                order
+                    .iter()
+                    .zip(&coords)
+                    .all(|(&i, c)| c[0].to_bits() == xs[i as usize].to_bits() && c[1].to_bits() == ys[i as usize].to_bits())
+            );
             let mut seen = order.clone();
             seen.sort_unstable();
             assert!(seen.iter().enumerate().all(|(k, &i)| k == i as usize), "n = {n}: not a permutation");

@@ -112,12 +112,30 @@ fn snap_outward(b: [f64; 4], step: f64) -> [f64; 4] {
     ]
 }
 
-fn bounds_of(points: impl Iterator<Item = [f64; 2]>) -> [f64; 4] {
-    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
-    for p in points {
-        b = [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])];
-    }
-    if b[0].is_finite() { b } else { [-180.0, -85.0, 180.0, 85.0] }
+/// (min x, min y, max x, max y); infinite when nothing (finite) is in it.
+type Extent = [f64; 4];
+const NO_EXTENT: Extent = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+
+fn grow(a: Extent, b: Extent) -> Extent {
+    [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])]
+}
+
+/// The extent of a level's exteriors, on all cores.
+fn areas_extent(areas: &[MultiPolygon<f64>]) -> Extent {
+    areas
+        .par_iter()
+        .map(|mp| mp.0.iter().flat_map(|p| p.exterior().0.iter()).fold(NO_EXTENT, |b, c| grow(b, [c.x, c.y, c.x, c.y])))
+        .reduce(|| NO_EXTENT, grow)
+}
+
+/// The extent of points, on all cores.
+fn points_extent(points: &[[f64; 2]]) -> Extent {
+    points.par_chunks(1 << 16).map(|c| c.iter().fold(NO_EXTENT, |b, p| grow(b, [p[0], p[1], p[0], p[1]]))).reduce(|| NO_EXTENT, grow)
+}
+
+/// A tileset's bounds: the extent, or the world when it is empty.
+fn bounds_of(extent: Extent) -> [f64; 4] {
+    if extent[0].is_finite() { extent } else { [-180.0, -85.0, 180.0, 85.0] }
 }
 
 /// Working CRS → WGS84 for everything served. The exact transform (GDAL/PROJ, one
@@ -205,18 +223,16 @@ pub(super) fn prepare_serving(
     for p in points.iter_mut().filter(|p| p.layer.groups.is_none()) {
         p.lonlat = to_wgs.points(&p.layer.xs, &p.layer.ys);
     }
-    // Web Mercator for tiles, y from a table over the latitudes of everything served.
-    let lats = wgs84
-        .par_iter()
-        .flat_map(|l| l.par_iter().flat_map_iter(|mp| mp.0.iter().flat_map(|p| p.exterior().0.iter().map(|c| c.y))))
-        .chain(points.par_iter().flat_map(|p| p.lonlat.par_iter().map(|c| c[1])))
-        .filter(|y| y.is_finite())
-        .fold(|| (f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)))
-        .reduce(|| (f64::INFINITY, f64::NEG_INFINITY), |x, y| (x.0.min(y.0), x.1.max(y.1)));
-    let table = crs::MercatorTable::new(lats.0, lats.1);
+    // The extents give the tilesets' bounds and the latitudes of everything served, over
+    // which Web Mercator's y is tabled.
+    let level_extents: Vec<Extent> = wgs84.iter().map(|l| areas_extent(l)).collect();
+    let point_extents: Vec<Extent> = points.iter().map(|p| points_extent(&p.lonlat)).collect();
+    let all = level_extents.iter().chain(&point_extents).fold(NO_EXTENT, |a, &b| grow(a, b));
+    let table = crs::MercatorTable::new(all[1], all[3]);
     let mercator: Geometries = wgs84.iter().map(|l| l.par_iter().map(|mp| web_mercator(mp, &table)).collect()).collect();
     let props = area_properties(levels, results);
-    let mut tilesets: Vec<Tileset> = levels.iter().enumerate().map(|(li, l)| level_tileset(li, l, &props[li], &wgs84[li])).collect();
+    let mut tilesets: Vec<Tileset> =
+        levels.iter().enumerate().map(|(li, l)| level_tileset(li, l, &props[li], bounds_of(level_extents[li]))).collect();
     let mut point_tiles = Vec::new();
     for (pi, p) in points.iter_mut().enumerate() {
         if p.layer.groups.is_some() {
@@ -225,7 +241,7 @@ pub(super) fn prepare_serving(
             point_tiles.push((tiles::points::PointTiles::new(&[], &table, false), tiles::PointProps::default()));
             continue;
         }
-        let (tiles, tileset) = point_tileset(pi, p, &table);
+        let (tiles, tileset) = point_tileset(pi, p, &table, bounds_of(point_extents[pi]));
         point_tiles.push(tiles);
         tilesets.push(tileset);
     }
@@ -240,7 +256,7 @@ fn web_mercator(mp: &MultiPolygon<f64>, table: &crs::MercatorTable) -> MultiPoly
 }
 
 /// A level's tileset: its fields (with their TileJSON types) and its WGS84 bounds.
-fn level_tileset(li: usize, l: &Level, props: &[Vec<(String, Prop)>], wgs84: &[MultiPolygon<f64>]) -> Tileset {
+fn level_tileset(li: usize, l: &Level, props: &[Vec<(String, Prop)>], bounds: [f64; 4]) -> Tileset {
     let mut fields: Vec<(String, FieldKind)> = Vec::new();
     for area_props in props {
         for (k, v) in area_props {
@@ -249,7 +265,6 @@ fn level_tileset(li: usize, l: &Level, props: &[Vec<(String, Prop)>], wgs84: &[M
             }
         }
     }
-    let bounds = bounds_of(wgs84.iter().flat_map(|mp| mp.0.iter().flat_map(|p| p.exterior().0.iter().map(|c| [c.x, c.y]))));
     Tileset {
         restricted: false,
         id: l.id.clone(),
@@ -264,7 +279,12 @@ fn level_tileset(li: usize, l: &Level, props: &[Vec<(String, Prop)>], wgs84: &[M
 /// A point layer's tiles (Morton-ordered, cell keys for a protected layer) and tileset.
 /// Point attributes go only where points are served one by one (public layers), and a
 /// layer that is not public shows coarse bounds.
-fn point_tileset(pi: usize, p: &JoinedLayer, table: &crs::MercatorTable) -> ((tiles::points::PointTiles, tiles::PointProps), Tileset) {
+fn point_tileset(
+    pi: usize,
+    p: &JoinedLayer,
+    table: &crs::MercatorTable,
+    bounds: [f64; 4],
+) -> ((tiles::points::PointTiles, tiles::PointProps), Tileset) {
     let public = p.access == Access::Public;
     let props = if public {
         tiles::PointProps {
@@ -276,7 +296,6 @@ fn point_tileset(pi: usize, p: &JoinedLayer, table: &crs::MercatorTable) -> ((ti
         tiles::PointProps::default()
     };
     let mut pt = tiles::points::PointTiles::new(&p.lonlat, table, public);
-    let bounds = bounds_of(p.lonlat.iter().copied());
     let mut maxzoom = tiles::grid::MAX_ZOOM;
     if let (Some(table), Some(keys)) = (&p.ptable, &p.record_keys) {
         // A protected layer: tiles stop where a tile is the smallest published cell.
