@@ -46,6 +46,38 @@ fn geojson_and_shapefile_points_count_like_the_geopackage() {
     assert!(diff <= 4, "{diff}");
 }
 
+/// Files with Z or M coordinates (a PolygonZ export, points with heights or measures)
+/// count as their 2D selves: GDAL's conversion refuses such geometries, which once lost
+/// every area ("no usable polygon geometry") and every point ("no geometry").
+#[test]
+fn areas_and_points_with_z_or_m_count_like_their_2d_selves() {
+    let Some(gpkg) = shared_data("nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg") else {
+        return;
+    };
+    let g = gpkg.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (areas_z, points_m, points_z) =
+        (dir.path().join("wijken_z.gpkg"), dir.path().join("points_m.gpkg"), dir.path().join("points_z.shp"));
+    ogr2ogr(&["-f", "GPKG", "-dim", "XYZ", areas_z.to_str().unwrap(), g, "wijken"]);
+    ogr2ogr(&["-f", "GPKG", "-dim", "XYM", points_m.to_str().unwrap(), g, "vierkant_100m"]);
+    ogr2ogr(&["-f", "ESRI Shapefile", "-dim", "XYZ", points_z.to_str().unwrap(), g, "vierkant_100m"]);
+    let count = |areas: &str, layer: &str, points: &str, points_layer: Option<&str>| {
+        let out = dir.path().join("c.csv");
+        let mut args = vec!["count", "--areas", areas, "--areas-layer", layer, "--points", points, "--out", out.to_str().unwrap()];
+        if let Some(l) = points_layer {
+            args.extend(["--points-layer", l]);
+        }
+        let o = buurtmeter(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("without a usable polygon") && !stderr(&o).contains("no_geometry"), "{}", stderr(&o));
+        read_counts(&std::fs::read_to_string(&out).unwrap())
+    };
+    let flat = count(g, "wijken", g, Some("vierkant_100m"));
+    assert!(flat.values().map(|c| c.0).sum::<u64>() > 16_000);
+    assert_eq!(count(areas_z.to_str().unwrap(), "wijken", points_m.to_str().unwrap(), None), flat);
+    assert_eq!(count(areas_z.to_str().unwrap(), "wijken", points_z.to_str().unwrap(), None), flat);
+}
+
 #[test]
 fn duplicated_ids_and_self_intersections_are_warnings_naming_the_ids() {
     let dir = tempfile::tempdir().unwrap();

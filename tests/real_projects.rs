@@ -175,3 +175,58 @@ fn cell_key_method_on_real_bag_points() {
     );
     assert!(cells > 500 && changed > 0);
 }
+
+/// The quick validity check that spares GEOS most areas, on every real polygon file: the
+/// CBS levels of the example projects, the German Gemeinden and districts, the postcode
+/// areas and the Zensus grids. Whatever it shows valid, GEOS (through GDAL, as the reader
+/// asks it) finds valid too, and the geometry it reads from the WKB is the one GDAL's
+/// conversion gives; and it does spare GEOS most of them.
+#[test]
+fn quick_validity_agrees_with_geos_on_every_real_polygon_file() {
+    use buurtmeter::ingest::validity::{multipolygon, surely_valid};
+    use gdal::vector::LayerAccess;
+    let files = [
+        "nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg",
+        "heerlen_buurten_2023/heerlen_buurten_2023.gpkg",
+        "nl_wijken_2022_tmap/nl_wijken_gemeenten_2022_tmap.gpkg",
+        "nl_wijken_2024_region/nl_wijken_2024_geoinzicht_region.gpkg",
+        "nl_pc4_2024_inwoners/nl_pc4_2024_certegis.gpkg",
+        "de_aachen_statistische_bezirke/aachen_statistische_bezirke.gpkg",
+        "de_vg250_gem_2022_simplified_region/de_vg250_gem_2022_simplified_region.gpkg",
+        "de_zensus2011_grid_1km_aachen/de_zensus2011_1km_aachen.gpkg",
+    ];
+    let (mut polygons, mut valid, mut shown) = (0usize, 0usize, 0usize);
+    for rel in files {
+        let Some(path) = shared_data(rel) else { return };
+        let ds = gdal::Dataset::open(&path).unwrap();
+        for mut layer in ds.layers() {
+            let name = layer.name();
+            for feature in layer.features() {
+                let Some(g) = feature.geometry() else { continue };
+                let wkb = g.wkb().unwrap();
+                let mut geos = gdal::vector::Geometry::from_wkb(&wkb).unwrap();
+                geos.flatten_to_2d();
+                let Ok(converted) = geos.to_geo() else { continue };
+                let converted = match converted {
+                    geo_types::Geometry::Polygon(p) => geo_types::MultiPolygon(vec![p]),
+                    geo_types::Geometry::MultiPolygon(mp) => mp,
+                    _ => continue,
+                };
+                polygons += 1;
+                let is_valid = geos.is_valid();
+                valid += usize::from(is_valid);
+                let read = multipolygon(&wkb);
+                if let Some(mp) = &read {
+                    assert_eq!(mp, &converted, "{rel}, layer {name}, feature {:?}: read differently from GDAL", feature.fid());
+                }
+                if read.as_ref().is_some_and(surely_valid) {
+                    assert!(is_valid, "{rel}, layer {name}, feature {:?}: shown valid, GEOS finds it invalid", feature.fid());
+                    shown += 1;
+                }
+            }
+        }
+    }
+    eprintln!("{polygons} polygons, {valid} valid for GEOS, {shown} of them shown valid without it");
+    assert!(polygons > 10_000, "only {polygons} polygons read");
+    assert!(shown * 100 >= valid * 95, "only {shown} of {valid} valid polygons shown valid without GEOS");
+}

@@ -85,7 +85,7 @@ pub fn write_hand_back(path: &Path, h: &crate::model::HandBack) -> Result<(), Ex
             .and_then(|_| r.fields.get(n_fields))
             .filter(|w| !w.is_empty())
             .and_then(|w| gdal::vector::Geometry::from_wkt(w).ok())
-            .and_then(|g| g.to_geo().ok());
+            .and_then(|g| crate::ingest::vector::to_geo_2d(&g).ok());
         let mut values = vec![
             Value::Int(r.row as i64),
             Value::Text(r.issue.status().into()),

@@ -687,7 +687,7 @@ fn read_layer(layer: &mut gdal::vector::Layer, path: &Path, name: &str, layer_in
 
 /// A feature's location: its point, or the interior point of its polygon.
 fn point_of(g: &gdal::vector::Geometry) -> Option<(f64, f64)> {
-    let point = match g.to_geo().ok()? {
+    let point = match super::vector::to_geo_2d(g).ok()? {
         Geometry::Point(p) => p,
         Geometry::MultiPoint(mp) if mp.0.len() == 1 => mp.0[0],
         Geometry::Polygon(p) => p.interior_point()?,

@@ -18,6 +18,7 @@ pub mod destatis;
 pub mod spreadsheet;
 pub mod statistics;
 pub mod text;
+pub mod validity;
 pub mod vector;
 
 use std::io::IsTerminal;

@@ -399,13 +399,12 @@ impl AreaFeatures {
         use rayon::prelude::*;
         let checked: Vec<(Validity, Option<MultiPolygon<f64>>)> = raw
             .par_iter()
-            .map(|r| match r.wkb.as_deref().and_then(|b| gdal::vector::Geometry::from_wkb(b).ok()) {
-                Some(g) if g.is_valid() => (Validity::Valid, g.to_geo().ok().and_then(polygons_of)),
-                Some(g) => match repaired(&g) {
-                    Some(mp) => (Validity::Repaired, Some(mp)),
-                    None => (Validity::Invalid, g.to_geo().ok().and_then(polygons_of)),
-                },
-                None => (Validity::Valid, None),
+            .map(|r| match r.wkb.as_deref() {
+                // Most areas: read straight from the WKB and shown valid without GEOS.
+                Some(b) if let Some(mp) = super::validity::multipolygon(b).filter(super::validity::surely_valid) => {
+                    (Validity::Valid, Some(mp))
+                }
+                _ => checked_by_geos(r.wkb.as_deref()),
             })
             .collect();
         for (r, (validity, geometry)) in raw.into_iter().zip(checked) {
@@ -447,6 +446,23 @@ impl AreaFeatures {
     }
 }
 
+/// Validity as GEOS decides it (through GDAL), and the geometry as GDAL converts it; an
+/// invalid one repaired where GEOS can.
+fn checked_by_geos(wkb: Option<&[u8]>) -> (Validity, Option<MultiPolygon<f64>>) {
+    let flat = |mut g: gdal::vector::Geometry| {
+        g.flatten_to_2d();
+        g
+    };
+    match wkb.and_then(|b| gdal::vector::Geometry::from_wkb(b).ok()).map(flat) {
+        Some(g) if g.is_valid() => (Validity::Valid, g.to_geo().ok().and_then(polygons_of)),
+        Some(g) => match repaired(&g) {
+            Some(mp) => (Validity::Repaired, Some(mp)),
+            None => (Validity::Invalid, g.to_geo().ok().and_then(polygons_of)),
+        },
+        None => (Validity::Valid, None),
+    }
+}
+
 fn list_ids(ids: &[String]) -> String {
     const SHOWN: usize = 20;
     if ids.len() <= SHOWN { ids.join(", ") } else { format!("{}, ... ({} more)", ids[..SHOWN].join(", "), ids.len() - SHOWN) }
@@ -483,7 +499,7 @@ fn read_feature(
             (Some(x), Some(y)) => Ok((x, y)),
             _ => Err(RejectReason::MissingCoordinate),
         },
-        None => match feature.geometry().map(|g| g.to_geo()) {
+        None => match feature.geometry().map(to_geo_2d) {
             None => Err(RejectReason::NoGeometry),
             Some(Ok(Geometry::Point(p))) => Ok((p.x(), p.y())),
             Some(Ok(Geometry::MultiPoint(mp))) if mp.0.len() == 1 => Ok((mp.0[0].x(), mp.0[0].y())),
@@ -586,6 +602,19 @@ enum Validity {
 fn repaired(g: &gdal::vector::Geometry) -> Option<MultiPolygon<f64>> {
     let fixed = g.make_valid(&gdal::cpl::CslStringList::new()).ok()?;
     polygons_of(fixed.to_geo().ok()?).filter(|mp| !mp.0.is_empty())
+}
+
+/// A GDAL geometry as `geo` types, its Z and M dropped (GDAL's conversion refuses 3D and
+/// measured geometries: a PointZ or PolygonZ file would lose every feature).
+pub(crate) fn to_geo_2d(g: &gdal::vector::Geometry) -> gdal::errors::Result<Geometry<f64>> {
+    use gdal::vector::{geometry_type_has_m, geometry_type_has_z};
+    let t = g.geometry_type();
+    if geometry_type_has_z(t) || geometry_type_has_m(t) {
+        let mut flat = g.clone();
+        flat.flatten_to_2d();
+        return flat.to_geo();
+    }
+    g.to_geo()
 }
 
 fn polygons_of(g: Geometry<f64>) -> Option<MultiPolygon<f64>> {
