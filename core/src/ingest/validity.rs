@@ -131,14 +131,16 @@ struct Seg {
     b: Coord<f64>,
     min_x: f64,
     max_x: f64,
+    min_y: f64,
+    max_y: f64,
     ring: u32,
     /// Position in the ring (repeated points removed) and the ring's edge count.
     k: u32,
     n: u32,
 }
 
-/// Pairs of edges the sweep may look at per edge before it leaves the polygon to GEOS
-/// (long edges over many others, such as a comb): keeps the check linear-ish.
+/// Pairs of edges the sweep may compare per edge before it leaves the polygon to GEOS
+/// (a long edge over many others, a comb): keeps the check linear.
 const PAIRS_PER_EDGE: usize = 64;
 
 /// `true` when `mp` is shown to be valid (see the module documentation); `false` means
@@ -163,7 +165,17 @@ pub fn surely_valid(mp: &MultiPolygon<f64>) -> bool {
                     continue;
                 }
                 let (a, b) = (w[0], w[1]);
-                segs.push(Seg { a, b, min_x: a.x.min(b.x), max_x: a.x.max(b.x), ring: id, k, n: 0 });
+                segs.push(Seg {
+                    a,
+                    b,
+                    min_x: a.x.min(b.x),
+                    max_x: a.x.max(b.x),
+                    min_y: a.y.min(b.y),
+                    max_y: a.y.max(b.y),
+                    ring: id,
+                    k,
+                    n: 0,
+                });
                 k += 1;
             }
             // At least three distinct edges: four points that are not repeats.
@@ -174,7 +186,7 @@ pub fn surely_valid(mp: &MultiPolygon<f64>) -> bool {
             rings.push(pts);
         }
     }
-    if !edges_apart(&mut segs) {
+    if !edges_apart(&segs) {
         return false;
     }
     rings_nested_right(mp)
@@ -182,28 +194,39 @@ pub fn surely_valid(mp: &MultiPolygon<f64>) -> bool {
 
 /// No two edges meet except consecutive ones at their shared vertex: a sweep over the
 /// edges by smallest x, each compared with those that start before it ends.
-fn edges_apart(segs: &mut [Seg]) -> bool {
-    segs.sort_unstable_by(|p, q| p.min_x.total_cmp(&q.min_x));
+///
+/// The order is a sort of plain integers: a 32-bit key that keeps the order of x (the
+/// scaled offset from the smallest x, rounded down: monotone, so an edge that starts
+/// before another ends never has the larger key) above the edge's index.
+fn edges_apart(segs: &[Seg]) -> bool {
+    let x0 = segs.iter().map(|s| s.min_x).fold(f64::INFINITY, f64::min);
+    let x1 = segs.iter().map(|s| s.max_x).fold(f64::NEG_INFINITY, f64::max);
+    let scale = if x1 > x0 { f64::from(u32::MAX) / (x1 - x0) } else { 0.0 };
+    let key = |x: f64| ((x - x0) * scale) as u32;
+    let mut order: Vec<u64> = segs.iter().enumerate().map(|(i, s)| (u64::from(key(s.min_x)) << 32) | i as u64).collect();
+    order.sort_unstable();
     let mut budget = segs.len().saturating_mul(PAIRS_PER_EDGE);
-    for (i, s) in segs.iter().enumerate() {
-        let (s_lo, s_hi) = (s.a.y.min(s.b.y), s.a.y.max(s.b.y));
-        for t in &segs[i + 1..] {
-            if t.min_x > s.max_x {
+    for (n, &o) in order.iter().enumerate() {
+        let s = &segs[o as u32 as usize];
+        let end = key(s.max_x);
+        for &p in &order[n + 1..] {
+            if (p >> 32) as u32 > end {
                 break;
             }
             if budget == 0 {
                 return false;
             }
             budget -= 1;
-            let (t_lo, t_hi) = (t.a.y.min(t.b.y), t.a.y.max(t.b.y));
-            if t_hi < s_lo || t_lo > s_hi {
+            let t = &segs[p as u32 as usize];
+            if t.min_x > s.max_x || s.min_x > t.max_x || t.max_y < s.min_y || t.min_y > s.max_y {
                 continue;
             }
-            let meet = if s.ring == t.ring && (t.k == (s.k + 1) % s.n || s.k == (t.k + 1) % s.n) {
+            let next = |k: u32| if k + 1 == s.n { 0 } else { k + 1 };
+            let meet = if s.ring == t.ring && (t.k == next(s.k) || s.k == next(t.k)) {
                 // Consecutive: they share one vertex; they meet elsewhere only when they
                 // are collinear and fold back over each other (a spike). (A ring of three
                 // edges has every pair consecutive.)
-                let (first, second) = if t.k == (s.k + 1) % s.n { (s, t) } else { (t, s) };
+                let (first, second) = if t.k == next(s.k) { (s, t) } else { (t, s) };
                 folds_back(first.a, first.b, second.b)
             } else {
                 intersect(s.a, s.b, t.a, t.b)
@@ -225,7 +248,7 @@ fn folds_back(a: Coord<f64>, b: Coord<f64>, c: Coord<f64>) -> bool {
     // Collinear, and a and c on the same side of b in x or in y (a float difference has
     // the exact sign of the difference).
     let same = |p: f64, q: f64| (p > 0.0 && q > 0.0) || (p < 0.0 && q < 0.0);
-    orient(a, b, c) == 0.0 && (same(a.x - b.x, c.x - b.x) || same(a.y - b.y, c.y - b.y))
+    (same(a.x - b.x, c.x - b.x) || same(a.y - b.y, c.y - b.y)) && orient(a, b, c) == 0.0
 }
 
 /// Closed segments p1p2 and q1q2 share a point (crossing, touching or overlapping); exact.
