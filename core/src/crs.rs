@@ -82,9 +82,22 @@ fn transform_batch(t: &CoordTransform, xs: &mut [f64], ys: &mut [f64]) {
     let _ = t.transform_coords(xs, ys, &mut []);
 }
 
+/// Transforms made from WKT, by (source WKT, target WKT); `None` where none could be made.
+type OwnTransforms = Vec<((String, String), Option<CoordTransform>)>;
+
+thread_local! {
+    /// This thread's transforms made from WKT, by (source, target) WKT, kept for the next
+    /// batch: making one asks PROJ's database (milliseconds), so that a thread makes one
+    /// per CRS pair and process instead of one per batch. `None`: the thread could not.
+    static OWN_TRANSFORMS: std::cell::RefCell<OwnTransforms> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// CRS pairs a thread keeps transforms for (the oldest is dropped beyond).
+const OWN_TRANSFORMS_KEPT: usize = 8;
+
 /// `xs`/`ys` in pieces on `threads` threads, each with its own transform made from the
-/// WKTs; a piece whose thread cannot make one, or makes one that answers otherwise,
-/// goes through `fallback` afterwards.
+/// WKTs (and kept by the thread, see `OWN_TRANSFORMS`); a piece whose thread cannot make
+/// one, or makes one that answers otherwise, goes through `fallback` afterwards.
 fn transform_in_parallel(fallback: &CoordTransform, (from, to): (&str, &str), xs: &mut [f64], ys: &mut [f64], threads: usize) {
     use rayon::prelude::*;
     let make = || -> Option<CoordTransform> {
@@ -109,12 +122,26 @@ fn transform_in_parallel(fallback: &CoordTransform, (from, to): (&str, &str), xs
         .par_chunks_mut(piece)
         .zip(ys.par_chunks_mut(piece))
         .zip(expected)
-        .map(|((x, y), expected)| match make() {
-            Some(t) if one(&t, x[0], y[0]) == expected => {
-                transform_batch(&t, x, y);
-                true
-            }
-            _ => false,
+        .map(|((x, y), expected)| {
+            OWN_TRANSFORMS.with_borrow_mut(|own| {
+                let k = match own.iter().position(|((f, t), _)| f == from && t == to) {
+                    Some(k) => k,
+                    None => {
+                        if own.len() == OWN_TRANSFORMS_KEPT {
+                            own.remove(0);
+                        }
+                        own.push(((from.to_string(), to.to_string()), make()));
+                        own.len() - 1
+                    }
+                };
+                match &own[k].1 {
+                    Some(t) if one(t, x[0], y[0]) == expected => {
+                        transform_batch(t, x, y);
+                        true
+                    }
+                    _ => false,
+                }
+            })
         })
         .collect();
     for (k, _) in done.iter().enumerate().filter(|(_, d)| !**d) {
@@ -138,8 +165,9 @@ pub struct Reprojector {
     range: CrsRange,
 }
 
-/// Batches from this size on are transformed on all cores.
-const PARALLEL_MIN_COORDS: usize = 65_536;
+/// Batches from this size on are transformed on all cores (a thread's first batch of a
+/// CRS pair makes its transform, milliseconds; later ones reuse it).
+const PARALLEL_MIN_COORDS: usize = 16_384;
 
 /// Where coordinates of a CRS can lie: plain numbers, no GDAL handle, so the range checks
 /// can run on every thread of a parallel read (a GDAL transform cannot be shared).
@@ -311,33 +339,34 @@ impl GridTransform {
         let bounds = [x0, y0, x1, y1];
         // The smallest grid of 64 · 2^k cells that passes its check. Each grid keeps the
         // nodes of the one before (every second node), so the exact transform runs once
-        // per node of the grid used, plus its check points and those of the coarser ones.
+        // per node of the grid used, plus its check points and those of the coarser ones;
+        // a grid's new nodes and its check points go through it in one batch.
         let mut cells = 64;
-        let mut nodes = ExactNodes::new(exact, bounds, cells)?.nodes;
+        let mut coarse: Option<Vec<[f64; 2]>> = None;
         loop {
+            let (nodes, checks) = ExactNodes::with_checks(exact, bounds, cells, coarse.as_deref())?;
             let n = cells + 1;
             let (dx, dy) = ((x1 - x0) / cells as f64, (y1 - y0) / cells as f64);
             let mut grid = GridTransform { x0, y0, dx, dy, n, nodes, max_error: 0.0 };
-            grid.max_error = grid.check(exact, bounds)?;
+            grid.max_error = checks.iter().map(|&(x, y, tx, ty)| grid.error(x, y, tx, ty)).fold(0.0, f64::max);
             if grid.max_error <= tolerance {
                 return Some(grid);
             }
             if cells >= 1024 {
                 return None;
             }
-            nodes = ExactNodes::refine(exact, bounds, cells, &grid.nodes)?.nodes;
+            coarse = Some(grid.nodes);
             cells *= 2;
         }
     }
 
-    /// The largest difference from `exact` at the check points (see the type); `None`
-    /// when the exact transform fails at one.
-    fn check(&self, exact: &Reprojector, [x0, y0, x1, y1]: [f64; 4]) -> Option<f64> {
-        let cells = self.n - 1;
+    /// The check points of a grid of `cells` over `[x0, y0, x1, y1]` (see the type): the
+    /// centre and the bottom and left edge midpoints of every `stride`-th cell of every
+    /// `stride`-th row, and always of the last row and column (with their top and right
+    /// edge midpoints too).
+    fn check_points(cells: usize, [x0, y0, x1, y1]: [f64; 4]) -> (Vec<f64>, Vec<f64>) {
         let stride = (cells / 64).max(1);
         let (dx, dy) = ((x1 - x0) / cells as f64, (y1 - y0) / cells as f64);
-        // Every `stride`-th row and column of cells, and always the last ones (whose top
-        // and right edge midpoints are checked too).
         let lattice: Vec<usize> = (0..cells).step_by(stride).chain(((cells - 1) % stride != 0).then_some(cells - 1)).collect();
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
         for &j in &lattice {
@@ -356,15 +385,12 @@ impl GridTransform {
                 }
             }
         }
-        let (sx, sy) = (xs.clone(), ys.clone());
-        if !exact.transform(&mut xs, &mut ys).iter().all(|&ok| ok) {
-            return None;
-        }
-        let mut worst = 0.0f64;
-        for k in 0..xs.len() {
-            worst = worst.max(self.apply(sx[k], sy[k]).map_or(f64::INFINITY, |(ax, ay)| (ax - xs[k]).abs().max((ay - ys[k]).abs())));
-        }
-        Some(worst)
+        (xs, ys)
+    }
+
+    /// The difference from the exact (tx, ty) at source (x, y); infinite outside the grid.
+    fn error(&self, x: f64, y: f64, tx: f64, ty: f64) -> f64 {
+        self.apply(x, y).map_or(f64::INFINITY, |(ax, ay)| (ax - tx).abs().max((ay - ty).abs()))
     }
 
     /// Cells per side.
@@ -391,57 +417,45 @@ impl GridTransform {
 }
 
 /// The exactly transformed nodes of a regular grid of `cells` × `cells` over `bounds`.
-struct ExactNodes {
-    bounds: [f64; 4],
-    cells: usize,
-    /// Target coordinates of node (i, j) at `j * (cells + 1) + i`.
-    nodes: Vec<[f64; 2]>,
-}
+struct ExactNodes;
 
 impl ExactNodes {
-    /// Every node transformed; `None` when the transform fails at any of them.
-    fn new(exact: &Reprojector, bounds: [f64; 4], cells: usize) -> Option<ExactNodes> {
+    /// The nodes of a grid of `cells` over `bounds` (target coordinates of node (i, j) at
+    /// `j * (cells + 1) + i`), those of the grid of half the cells `coarse` kept and the
+    /// others transformed, and the grid's check points (source x, y, exact target x, y),
+    /// in one batch through `exact`. `None` when the transform fails at any of them.
+    #[allow(clippy::type_complexity)]
+    fn with_checks(
+        exact: &Reprojector,
+        bounds: [f64; 4],
+        cells: usize,
+        coarse: Option<&[[f64; 2]]>,
+    ) -> Option<(Vec<[f64; 2]>, Vec<(f64, f64, f64, f64)>)> {
+        let [x0, y0, x1, y1] = bounds;
         let n = cells + 1;
-        let mut out = ExactNodes { bounds, cells, nodes: vec![[0.0; 2]; n * n] };
-        let all: Vec<(usize, usize)> = (0..n).flat_map(|j| (0..n).map(move |i| (i, j))).collect();
-        out.transform(exact, &all).then_some(out)
-    }
-
-    /// The grid of twice the cells of `coarse` (the nodes of a grid of `cells`): the
-    /// nodes they share are kept, the others transformed.
-    fn refine(exact: &Reprojector, bounds: [f64; 4], cells: usize, coarse: &[[f64; 2]]) -> Option<ExactNodes> {
-        let (old_n, fine) = (cells + 1, cells * 2);
-        let n = fine + 1;
-        let mut out = ExactNodes { bounds, cells: fine, nodes: vec![[0.0; 2]; n * n] };
-        let mut new = Vec::with_capacity(n * n - old_n * old_n);
+        let source = |i: usize, j: usize| (x0 + i as f64 * ((x1 - x0) / cells as f64), y0 + j as f64 * ((y1 - y0) / cells as f64));
+        let mut nodes = vec![[0.0; 2]; n * n];
+        let mut new = Vec::with_capacity(n * n);
         for j in 0..n {
             for i in 0..n {
-                if i % 2 == 0 && j % 2 == 0 {
-                    out.nodes[j * n + i] = coarse[(j / 2) * old_n + i / 2];
-                } else {
-                    new.push((i, j));
+                match coarse {
+                    Some(c) if i % 2 == 0 && j % 2 == 0 => nodes[j * n + i] = c[(j / 2) * (cells / 2 + 1) + i / 2],
+                    _ => new.push((i, j)),
                 }
             }
         }
-        out.transform(exact, &new).then_some(out)
-    }
-
-    fn source(&self, i: usize, j: usize) -> (f64, f64) {
-        let [x0, y0, x1, y1] = self.bounds;
-        (x0 + i as f64 * ((x1 - x0) / self.cells as f64), y0 + j as f64 * ((y1 - y0) / self.cells as f64))
-    }
-
-    /// Transform the nodes `which` exactly (on all cores for many); false when any fails.
-    fn transform(&mut self, exact: &Reprojector, which: &[(usize, usize)]) -> bool {
-        let (mut xs, mut ys): (Vec<f64>, Vec<f64>) = which.iter().map(|&(i, j)| self.source(i, j)).unzip();
+        let (mut xs, mut ys): (Vec<f64>, Vec<f64>) = new.iter().map(|&(i, j)| source(i, j)).unzip();
+        let (cx, cy) = GridTransform::check_points(cells, bounds);
+        xs.extend(&cx);
+        ys.extend(&cy);
         if !exact.transform(&mut xs, &mut ys).iter().all(|&ok| ok) {
-            return false;
+            return None;
         }
-        let n = self.cells + 1;
-        for (k, &(i, j)) in which.iter().enumerate() {
-            self.nodes[j * n + i] = [xs[k], ys[k]];
+        for (k, &(i, j)) in new.iter().enumerate() {
+            nodes[j * n + i] = [xs[k], ys[k]];
         }
-        true
+        let checks = (0..cx.len()).map(|k| (cx[k], cy[k], xs[new.len() + k], ys[new.len() + k])).collect();
+        Some((nodes, checks))
     }
 }
 

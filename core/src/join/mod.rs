@@ -174,7 +174,7 @@ pub fn join_hierarchy(
             continue;
         };
         let mut mine: Vec<u32> =
-            assigned[c].iter().map(|&a| if a == NONE { NONE } else { levels[c].parent_area[a as usize].unwrap_or(NONE) }).collect();
+            assigned[c].par_iter().map(|&a| if a == NONE { NONE } else { levels[c].parent_area[a as usize].unwrap_or(NONE) }).collect();
         fill_unassigned(&indexes[li], &layer.xs, &layer.ys, &mut mine);
         assigned[li] = mine;
     }

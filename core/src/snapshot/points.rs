@@ -132,7 +132,7 @@ pub(super) fn read_and_join(
     });
     layer.accounting.warnings.extend(join::overlap_warnings(areas.levels, &pc.id, &overlaps));
     // Accounting against the finest level that holds the point: joined = in some area.
-    let joined = (0..layer.len()).filter(|&i| assigned.iter().any(|a| a[i] != NONE)).count() as u64;
+    let joined = (0..layer.len()).into_par_iter().filter(|&i| assigned.iter().any(|a| a[i] != NONE)).count() as u64;
     layer.accounting.joined = joined;
     layer.accounting.outside = layer.len() as u64 - joined;
     if !areas.around.is_empty() {
