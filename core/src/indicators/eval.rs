@@ -328,19 +328,26 @@ struct Cells {
 /// are added in order, so weighted sums come out the same on every run.
 /// What a row adds to its cell: its weight (1 for a point of a count), the records it
 /// stands for (1 for a point), the largest |weight| among them.
-struct PerRecord<'a> {
-    weight: &'a (dyn Fn(usize) -> f64 + Sync),
-    records: &'a (dyn Fn(usize) -> u64 + Sync),
-    largest: &'a (dyn Fn(usize) -> f64 + Sync),
+/// Generic (not `dyn`): the histogram's loop over every point then inlines them.
+struct PerRecord<'a, W, R, L> {
+    weight: &'a W,
+    records: &'a R,
+    largest: &'a L,
 }
 
-fn histogram(
+fn histogram<K, W, R, L>(
     g: &Cells,
     assigned: &[u32],
     record_keys: Option<&[u64]>,
-    key_of: &(dyn Fn(usize) -> Option<i32> + Sync),
-    per: &PerRecord,
-) -> (Vec<f64>, Option<CellKeys>) {
+    key_of: &K,
+    per: &PerRecord<W, R, L>,
+) -> (Vec<f64>, Option<CellKeys>)
+where
+    K: Fn(usize) -> Option<i32> + Sync,
+    W: Fn(usize) -> f64 + Sync,
+    R: Fn(usize) -> u64 + Sync,
+    L: Fn(usize) -> f64 + Sync,
+{
     let cells = g.n_areas * g.n_p;
     let empty_keys = || CellKeys { key: vec![0; cells], records: vec![0; cells], largest: vec![0.0; cells] };
     let chunk = assigned.len().div_ceil(2 * rayon::current_num_threads()).max(1 << 16);
