@@ -12,6 +12,23 @@ fn ogr2ogr(args: &[&str]) {
     assert!(st.success(), "ogr2ogr {args:?}");
 }
 
+/// `buurtmeter count` of (points file, layer) in (areas file, layer), written to `dir`:
+/// the counts per area and what it said on stderr.
+fn count_in(
+    dir: &std::path::Path,
+    (areas, areas_layer): (&str, &str),
+    (points, points_layer): (&str, Option<&str>),
+) -> (std::collections::BTreeMap<String, (u64, f64)>, String) {
+    let out = dir.join("c.csv");
+    let mut args = vec!["count", "--areas", areas, "--areas-layer", areas_layer, "--points", points, "--out", out.to_str().unwrap()];
+    if let Some(l) = points_layer {
+        args.extend(["--points-layer", l]);
+    }
+    let o = buurtmeter(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (read_counts(&std::fs::read_to_string(&out).unwrap()), stderr(&o))
+}
+
 #[test]
 fn geojson_and_shapefile_points_count_like_the_geopackage() {
     let Some(gpkg) = shared_data("nprz_wijkenbuurten_2024_rijnmond/wijkenbuurten_2024_nprz.gpkg") else {
@@ -24,16 +41,7 @@ fn geojson_and_shapefile_points_count_like_the_geopackage() {
     // GeoJSON is written in WGS84 (as RFC 7946 wants); the Shapefile stays in RD New.
     ogr2ogr(&["-f", "GeoJSON", "-t_srs", "EPSG:4326", geojson.to_str().unwrap(), g, "vierkant_100m"]);
     ogr2ogr(&["-f", "ESRI Shapefile", shp.to_str().unwrap(), g, "vierkant_100m"]);
-    let count = |points: &str, layer: Option<&str>| {
-        let out = dir.path().join("c.csv");
-        let mut args = vec!["count", "--areas", g, "--areas-layer", "wijken", "--points", points, "--out", out.to_str().unwrap()];
-        if let Some(l) = layer {
-            args.extend(["--points-layer", l]);
-        }
-        let o = buurtmeter(&args);
-        assert!(o.status.success(), "{}", stderr(&o));
-        read_counts(&std::fs::read_to_string(&out).unwrap())
-    };
+    let count = |points: &str, layer: Option<&str>| count_in(dir.path(), (g, "wijken"), (points, layer)).0;
     let from_gpkg = count(g, Some("vierkant_100m"));
     let from_shp = count(shp.to_str().unwrap(), None);
     let from_geojson = count(geojson.to_str().unwrap(), None);
@@ -62,15 +70,9 @@ fn areas_and_points_with_z_or_m_count_like_their_2d_selves() {
     ogr2ogr(&["-f", "GPKG", "-dim", "XYM", points_m.to_str().unwrap(), g, "vierkant_100m"]);
     ogr2ogr(&["-f", "ESRI Shapefile", "-dim", "XYZ", points_z.to_str().unwrap(), g, "vierkant_100m"]);
     let count = |areas: &str, layer: &str, points: &str, points_layer: Option<&str>| {
-        let out = dir.path().join("c.csv");
-        let mut args = vec!["count", "--areas", areas, "--areas-layer", layer, "--points", points, "--out", out.to_str().unwrap()];
-        if let Some(l) = points_layer {
-            args.extend(["--points-layer", l]);
-        }
-        let o = buurtmeter(&args);
-        assert!(o.status.success(), "{}", stderr(&o));
-        assert!(!stderr(&o).contains("without a usable polygon") && !stderr(&o).contains("no_geometry"), "{}", stderr(&o));
-        read_counts(&std::fs::read_to_string(&out).unwrap())
+        let (counts, e) = count_in(dir.path(), (areas, layer), (points, points_layer));
+        assert!(!e.contains("without a usable polygon") && !e.contains("no_geometry"), "{e}");
+        counts
     };
     let flat = count(g, "wijken", g, Some("vierkant_100m"));
     assert!(flat.values().map(|c| c.0).sum::<u64>() > 16_000);
