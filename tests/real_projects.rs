@@ -230,3 +230,52 @@ fn quick_validity_agrees_with_geos_on_every_real_polygon_file() {
     assert!(polygons > 10_000, "only {polygons} polygons read");
     assert!(shown * 100 >= valid * 95, "only {shown} of {valid} valid polygons shown valid without GEOS");
 }
+
+/// Low-zoom tiles are simplified with their neighbours: on the real Rijnmond buurten
+/// (a CBS coverage), at every simplified zoom, no gap opens between neighbours. A gap
+/// would leave edges that only one area uses; simplification only shortens the outline,
+/// so the length of such edges may not grow. (CBS's buurten are generalised already:
+/// snapping does most at low zooms, simplification a little more; on detailed borders,
+/// such as the national benchmark's, it halves the z8 tiles.)
+#[test]
+fn simplified_low_zooms_keep_neighbouring_buurten_seamless() {
+    use buurtmeter::tiles::polygons::{SIMPLIFY_MAX_ZOOM, snap_level, snap_level_with};
+    let Some(p) = project() else { return };
+    let snap = snapshot::build(&p).unwrap();
+    let bu = snap.level_index("buurten").unwrap();
+    let mercator: Vec<geo_types::MultiPolygon<f64>> = snap.wgs84[bu]
+        .iter()
+        .map(|mp| {
+            use geo::MapCoords;
+            mp.map_coords(|c| {
+                let (x, y) = buurtmeter::crs::lonlat_to_web_mercator(c.x, c.y);
+                geo_types::Coord { x, y }
+            })
+        })
+        .collect();
+    // Once-used edges (length) and vertex count, of the rings as the tiles get them.
+    let measure = |rings: &[buurtmeter::tiles::polygons::Rings]| {
+        let mut uses: std::collections::HashMap<([i64; 2], [i64; 2]), u32> = std::collections::HashMap::new();
+        let mut vertices = 0usize;
+        for area in rings {
+            for (_, r) in area {
+                vertices += r.len();
+                for w in r.windows(2) {
+                    let k = if w[0] <= w[1] { (w[0], w[1]) } else { (w[1], w[0]) };
+                    *uses.entry(k).or_insert(0) += 1;
+                }
+            }
+        }
+        let once: f64 = uses.iter().filter(|(_, n)| **n == 1).map(|((a, b), _)| ((a[0] - b[0]) as f64).hypot((a[1] - b[1]) as f64)).sum();
+        (once, vertices)
+    };
+    for z in [6u8, 8, 10] {
+        assert!(z <= SIMPLIFY_MAX_ZOOM);
+        let simplified = measure(&snap_level(&mercator, z));
+        let plain = snap_level_with(&mercator, z, None);
+        let snapped = measure(&plain);
+        eprintln!("z{z}: once-used edge length {:.0} -> {:.0}, vertices {} -> {}", snapped.0, simplified.0, snapped.1, simplified.1);
+        assert!(simplified.0 <= snapped.0, "z{z}: a gap opened ({:.0} > {:.0})", simplified.0, snapped.0);
+        assert!(simplified.1 < snapped.1, "z{z}: not simplified");
+    }
+}

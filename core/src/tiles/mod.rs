@@ -7,6 +7,7 @@ pub mod grid;
 pub mod mvt;
 pub mod points;
 pub mod polygons;
+pub mod simplify;
 
 use geo_types::MultiPolygon;
 

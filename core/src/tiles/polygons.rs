@@ -1,11 +1,14 @@
-//! Area levels as tiles: snap to the zoom's world grid, drop repeated and exactly
-//! collinear vertices, clip to the buffered tile, orient, encode.
+//! Area levels as tiles: snap to the zoom's world grid, at low zooms simplify with the
+//! neighbours, drop repeated and exactly collinear vertices, clip to the buffered tile,
+//! orient, encode.
 //!
 //! Why neighbours never show gaps or slivers at any zoom: every vertex is snapped to the
-//! same world grid for every tile and both neighbours (they share the vertex), and a
-//! vertex is only dropped when it lies exactly on the line through its neighbours, so
-//! the covered area does not change. Simplification is exactly this snapping: at zoom
-//! z the grid is `EXTENT · 2^z` units wide, so low zooms keep few vertices.
+//! same world grid for every tile and both neighbours (they share the vertex); up to
+//! [`SIMPLIFY_MAX_ZOOM`] the level's rings are simplified together (Douglas–Peucker,
+//! one world unit, [`super::simplify`]), each border shared by two areas once, so both
+//! keep the same vertices of it; and a vertex is only cleaned away when it lies exactly
+//! on the line through its neighbours, so the covered area does not change. At zoom z
+//! the grid is `EXTENT · 2^z` units wide, so low zooms keep few vertices.
 //!
 //! Snapped rings for zooms up to [`PRECOMPUTE_MAX_ZOOM`] are computed once per level and
 //! zoom, on first use; higher zooms snap only the areas a tile touches.
@@ -21,7 +24,7 @@ use super::grid::{self, BUFFER, EXTENT};
 pub const PRECOMPUTE_MAX_ZOOM: u8 = 10;
 
 /// One area as snapped rings at one zoom: (is_exterior, ring in world units, closed).
-type Rings = Vec<(bool, Vec<[i64; 2]>)>;
+pub type Rings = Vec<(bool, Vec<[i64; 2]>)>;
 
 /// The tileable geometry of one level.
 pub struct LevelGeometry {
@@ -48,7 +51,7 @@ impl LevelGeometry {
     fn snapped(&self, z: u8, area: u32) -> std::borrow::Cow<'_, Rings> {
         match self.by_zoom.get(z as usize) {
             Some(cell) => {
-                let all = cell.get_or_init(|| self.mercator.iter().map(|mp| snap_area(mp, z)).collect());
+                let all = cell.get_or_init(|| snap_level(&self.mercator, z));
                 std::borrow::Cow::Borrowed(&all[area as usize])
             }
             None => std::borrow::Cow::Owned(snap_area(&self.mercator[area as usize], z)),
@@ -98,26 +101,76 @@ impl LevelGeometry {
     }
 }
 
-/// Snap an area's rings to the world grid at zoom z.
+/// Zooms up to this one are simplified besides snapped (see [`super::simplify`]).
+pub const SIMPLIFY_MAX_ZOOM: u8 = 10;
+
+/// Douglas–Peucker tolerance of the low zooms, in world units (tippecanoe's default: one
+/// unit of a 4096-unit tile, an eighth of a pixel on a 512-pixel tile).
+const SIMPLIFY_TOLERANCE: f64 = 1.0;
+
+/// Every area of a level (in Web Mercator metres) snapped at zoom z and, up to
+/// [`SIMPLIFY_MAX_ZOOM`], simplified with its neighbours, then cleaned: the rings the
+/// level's tiles at zoom z are cut from.
+pub fn snap_level(mercator: &[MultiPolygon<f64>], z: u8) -> Vec<Rings> {
+    snap_level_with(mercator, z, (z <= SIMPLIFY_MAX_ZOOM).then_some(SIMPLIFY_TOLERANCE))
+}
+
+/// [`snap_level`] with the simplification's tolerance given (`None`: snapped only).
+pub fn snap_level_with(mercator: &[MultiPolygon<f64>], z: u8, tolerance: Option<f64>) -> Vec<Rings> {
+    use rayon::prelude::*;
+    let snapped: Vec<Vec<(bool, Vec<[i64; 2]>)>> = mercator.par_iter().map(|mp| snapped_rings(mp, z)).collect();
+    let Some(tolerance) = tolerance else {
+        return snapped.into_iter().map(cleaned).collect();
+    };
+    let (kinds, mut rings): (Vec<Vec<bool>>, Vec<Vec<super::simplify::Ring>>) = snapped.into_iter().map(|a| a.into_iter().unzip()).unzip();
+    super::simplify::level(&mut rings, tolerance);
+    kinds.into_iter().zip(rings).map(|(k, r)| cleaned(k.into_iter().zip(r).collect())).collect()
+}
+
+/// Snap an area's rings to the world grid at zoom z and clean them.
 fn snap_area(mp: &MultiPolygon<f64>, z: u8) -> Rings {
+    cleaned(snapped_rings(mp, z))
+}
+
+/// The rings cleaned (see [`clean`]); a polygon whose exterior is gone loses its holes.
+fn cleaned(rings: Vec<(bool, Vec<[i64; 2]>)>) -> Rings {
+    let mut out = Vec::new();
+    let mut have_exterior = false;
+    for (exterior, r) in rings {
+        if exterior {
+            have_exterior = false;
+        } else if !have_exterior {
+            continue;
+        }
+        if let Some(c) = clean(r) {
+            have_exterior |= exterior;
+            out.push((exterior, c));
+        }
+    }
+    out
+}
+
+/// An area's rings snapped to the world grid at zoom z, closed, exact repeats dropped.
+fn snapped_rings(mp: &MultiPolygon<f64>, z: u8) -> Vec<(bool, Vec<[i64; 2]>)> {
+    let snap = |ls: &geo_types::LineString<f64>| -> Vec<[i64; 2]> {
+        let mut pts: Vec<[i64; 2]> = Vec::with_capacity(ls.0.len());
+        for c in &ls.0 {
+            let (wx, wy) = grid::to_world(z, c.x, c.y);
+            let p = [wx.round() as i64, wy.round() as i64];
+            if pts.last() != Some(&p) {
+                pts.push(p);
+            }
+        }
+        if pts.len() > 1 && pts.first() != pts.last() {
+            pts.push(pts[0]);
+        }
+        pts
+    };
     let mut out = Vec::new();
     for poly in &mp.0 {
-        let snap = |ls: &geo_types::LineString<f64>| -> Option<Vec<[i64; 2]>> {
-            let pts: Vec<[i64; 2]> =
-                ls.0.iter()
-                    .map(|c| {
-                        let (wx, wy) = grid::to_world(z, c.x, c.y);
-                        [wx.round() as i64, wy.round() as i64]
-                    })
-                    .collect();
-            clean(pts)
-        };
-        let Some(ext) = snap(poly.exterior()) else { continue };
-        out.push((true, ext));
+        out.push((true, snap(poly.exterior())));
         for hole in poly.interiors() {
-            if let Some(h) = snap(hole) {
-                out.push((false, h));
-            }
+            out.push((false, snap(hole)));
         }
     }
     out
