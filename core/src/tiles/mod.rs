@@ -86,7 +86,7 @@ impl TileData {
         level_props: Vec<Vec<Vec<(String, Prop)>>>,
         points: Vec<(PointTiles, PointProps)>,
     ) -> TileData {
-        TileData { tilesets, levels: level_mercator.into_iter().map(LevelGeometry::new).collect(), level_props, points }
+        TileData { tilesets, levels: LevelGeometry::all(level_mercator), level_props, points }
     }
 
     /// The properties of area `a` of level `level`: the same in tiles, OGC API and

@@ -28,15 +28,27 @@ pub type Rings = Vec<(bool, Vec<[i64; 2]>)>;
 
 /// The tileable geometry of one level.
 pub struct LevelGeometry {
-    mercator: Vec<MultiPolygon<f64>>,
     tree: RTree<crate::index::Entry>,
-    by_zoom: Vec<OnceLock<Vec<Rings>>>,
+    /// Every level's geometry and snapped rings: the low zooms are simplified for all
+    /// levels at once, so a gemeente's outline keeps the vertices its buurten keep.
+    shared: std::sync::Arc<Shared>,
+    index: usize,
+}
+
+/// What the levels of one snapshot share.
+struct Shared {
+    mercator: Vec<Vec<MultiPolygon<f64>>>,
+    /// Per zoom up to [`PRECOMPUTE_MAX_ZOOM`]: per level, per area, the rings.
+    by_zoom: Vec<OnceLock<Vec<Vec<Rings>>>>,
 }
 
 impl LevelGeometry {
-    pub fn new(mercator: Vec<MultiPolygon<f64>>) -> LevelGeometry {
-        let tree = crate::index::envelope_tree(&mercator);
-        LevelGeometry { mercator, tree, by_zoom: (0..=PRECOMPUTE_MAX_ZOOM).map(|_| OnceLock::new()).collect() }
+    /// The geometry of every level (in Web Mercator metres), in level order.
+    pub fn all(level_mercator: Vec<Vec<MultiPolygon<f64>>>) -> Vec<LevelGeometry> {
+        let trees: Vec<RTree<crate::index::Entry>> = level_mercator.iter().map(crate::index::envelope_tree).collect();
+        let shared =
+            std::sync::Arc::new(Shared { mercator: level_mercator, by_zoom: (0..=PRECOMPUTE_MAX_ZOOM).map(|_| OnceLock::new()).collect() });
+        trees.into_iter().enumerate().map(|(index, tree)| LevelGeometry { tree, shared: shared.clone(), index }).collect()
     }
 
     /// The areas whose box touches the buffered tile.
@@ -49,12 +61,16 @@ impl LevelGeometry {
     }
 
     fn snapped(&self, z: u8, area: u32) -> std::borrow::Cow<'_, Rings> {
-        match self.by_zoom.get(z as usize) {
+        let shared = &*self.shared;
+        match shared.by_zoom.get(z as usize) {
             Some(cell) => {
-                let all = cell.get_or_init(|| snap_level(&self.mercator, z));
-                std::borrow::Cow::Borrowed(&all[area as usize])
+                let all = cell.get_or_init(|| {
+                    let levels: Vec<&[MultiPolygon<f64>]> = shared.mercator.iter().map(|m| m.as_slice()).collect();
+                    snap_levels_with(&levels, z, (z <= SIMPLIFY_MAX_ZOOM).then_some(SIMPLIFY_TOLERANCE))
+                });
+                std::borrow::Cow::Borrowed(&all[self.index][area as usize])
             }
-            None => std::borrow::Cow::Owned(snap_area(&self.mercator[area as usize], z)),
+            None => std::borrow::Cow::Owned(snap_area(&shared.mercator[self.index][area as usize], z)),
         }
     }
 
@@ -110,21 +126,32 @@ const SIMPLIFY_TOLERANCE: f64 = 1.0;
 
 /// Every area of a level (in Web Mercator metres) snapped at zoom z and, up to
 /// [`SIMPLIFY_MAX_ZOOM`], simplified with its neighbours, then cleaned: the rings the
-/// level's tiles at zoom z are cut from.
+/// level's tiles at zoom z are cut from (when it is the snapshot's only level).
 pub fn snap_level(mercator: &[MultiPolygon<f64>], z: u8) -> Vec<Rings> {
     snap_level_with(mercator, z, (z <= SIMPLIFY_MAX_ZOOM).then_some(SIMPLIFY_TOLERANCE))
 }
 
 /// [`snap_level`] with the simplification's tolerance given (`None`: snapped only).
 pub fn snap_level_with(mercator: &[MultiPolygon<f64>], z: u8, tolerance: Option<f64>) -> Vec<Rings> {
+    snap_levels_with(&[mercator], z, tolerance).pop().unwrap_or_default()
+}
+
+/// Every area of every level snapped at zoom z, simplified together when `tolerance` is
+/// given (a border keeps the same vertices in every area and level that has it: a
+/// gemeente's outline those of its buurten), then cleaned. Per level, per area.
+pub fn snap_levels_with(levels: &[&[MultiPolygon<f64>]], z: u8, tolerance: Option<f64>) -> Vec<Vec<Rings>> {
     use rayon::prelude::*;
-    let snapped: Vec<Vec<(bool, Vec<[i64; 2]>)>> = mercator.par_iter().map(|mp| snapped_rings(mp, z)).collect();
+    let snapped: Vec<Vec<Rings>> = levels.iter().map(|l| l.par_iter().map(|mp| snapped_rings(mp, z)).collect()).collect();
     let Some(tolerance) = tolerance else {
-        return snapped.into_iter().map(cleaned).collect();
+        return snapped.into_iter().map(|l| l.into_iter().map(cleaned).collect()).collect();
     };
-    let (kinds, mut rings): (Vec<Vec<bool>>, Vec<Vec<super::simplify::Ring>>) = snapped.into_iter().map(|a| a.into_iter().unzip()).unzip();
+    // All levels' areas in one list (each its own owner), simplified, and split again.
+    let sizes: Vec<usize> = snapped.iter().map(|l| l.len()).collect();
+    let (kinds, mut rings): (Vec<Vec<bool>>, Vec<Vec<super::simplify::Ring>>) =
+        snapped.into_iter().flatten().map(|a| a.into_iter().unzip()).unzip();
     super::simplify::level(&mut rings, tolerance);
-    kinds.into_iter().zip(rings).map(|(k, r)| cleaned(k.into_iter().zip(r).collect())).collect()
+    let mut areas = kinds.into_iter().zip(rings).map(|(k, r)| cleaned(k.into_iter().zip(r).collect()));
+    sizes.iter().map(|&n| areas.by_ref().take(n).collect()).collect()
 }
 
 /// Snap an area's rings to the world grid at zoom z and clean them.
