@@ -4,7 +4,7 @@
 //!
 //! Why neighbours never show gaps or slivers at any zoom: every vertex is snapped to the
 //! same world grid for every tile and both neighbours (they share the vertex); up to
-//! [`SIMPLIFY_MAX_ZOOM`] the level's rings are simplified together (Douglas–Peucker,
+//! [`SIMPLIFY_MAX_ZOOM`] all levels' rings are simplified together (Douglas–Peucker,
 //! one world unit, [`super::simplify`]), each border shared by two areas once, so both
 //! keep the same vertices of it; and a vertex is only cleaned away when it lies exactly
 //! on the line through its neighbours, so the covered area does not change. At zoom z
