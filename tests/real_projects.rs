@@ -239,7 +239,7 @@ fn quick_validity_agrees_with_geos_on_every_real_polygon_file() {
 /// such as the national benchmark's, it halves the z8 tiles.)
 #[test]
 fn simplified_low_zooms_keep_neighbouring_buurten_seamless() {
-    use buurtmeter::tiles::polygons::{SIMPLIFY_MAX_ZOOM, snap_level, snap_level_with};
+    use buurtmeter::tiles::polygons::{SIMPLIFY_MAX_ZOOM, SIMPLIFY_TOLERANCE, snap_levels_with};
     let Some(p) = project() else { return };
     let snap = snapshot::build(&p).unwrap();
     let bu = snap.level_index("buurten").unwrap();
@@ -271,8 +271,9 @@ fn simplified_low_zooms_keep_neighbouring_buurten_seamless() {
     };
     for z in [6u8, 8, 10] {
         assert!(z <= SIMPLIFY_MAX_ZOOM);
-        let simplified = measure(&snap_level(&mercator, z));
-        let plain = snap_level_with(&mercator, z, None);
+        let rings = |tolerance: Option<f64>| snap_levels_with(&[&mercator], z, tolerance).pop().unwrap();
+        let simplified = measure(&rings(Some(SIMPLIFY_TOLERANCE)));
+        let plain = rings(None);
         let snapped = measure(&plain);
         eprintln!("z{z}: once-used edge length {:.0} -> {:.0}, vertices {} -> {}", snapped.0, simplified.0, snapped.1, simplified.1);
         assert!(simplified.0 <= snapped.0, "z{z}: a gap opened ({:.0} > {:.0})", simplified.0, snapped.0);

@@ -122,19 +122,7 @@ pub const SIMPLIFY_MAX_ZOOM: u8 = 10;
 
 /// Douglas–Peucker tolerance of the low zooms, in world units (tippecanoe's default: one
 /// unit of a 4096-unit tile, an eighth of a pixel on a 512-pixel tile).
-const SIMPLIFY_TOLERANCE: f64 = 1.0;
-
-/// Every area of a level (in Web Mercator metres) snapped at zoom z and, up to
-/// [`SIMPLIFY_MAX_ZOOM`], simplified with its neighbours, then cleaned: the rings the
-/// level's tiles at zoom z are cut from (when it is the snapshot's only level).
-pub fn snap_level(mercator: &[MultiPolygon<f64>], z: u8) -> Vec<Rings> {
-    snap_level_with(mercator, z, (z <= SIMPLIFY_MAX_ZOOM).then_some(SIMPLIFY_TOLERANCE))
-}
-
-/// [`snap_level`] with the simplification's tolerance given (`None`: snapped only).
-pub fn snap_level_with(mercator: &[MultiPolygon<f64>], z: u8, tolerance: Option<f64>) -> Vec<Rings> {
-    snap_levels_with(&[mercator], z, tolerance).pop().unwrap_or_default()
-}
+pub const SIMPLIFY_TOLERANCE: f64 = 1.0;
 
 /// Every area of every level snapped at zoom z, simplified together when `tolerance` is
 /// given (a border keeps the same vertices in every area and level that has it: a

@@ -103,11 +103,10 @@ fn simplify_ring(ring: &Ring, owners: &[u64], tolerance: f64) -> Ring {
             mark(ring, &order, tolerance, &mut keep);
         }
     }
+    // A ring simplified to fewer than three vertices stays so (the cleaning drops it): its
+    // neighbours' borders with it were simplified to the same line, so they meet there.
+    // (Keeping it unsimplified would leave it overlapping them.)
     let mut out: Ring = (0..n).filter(|&i| keep[i]).map(|i| ring[i]).collect();
-    if out.len() < 3 {
-        // Simplified away: left as it was (the cleaning and the area check decide).
-        return ring.clone();
-    }
     out.push(out[0]);
     out
 }
